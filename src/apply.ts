@@ -1,0 +1,200 @@
+// The curated state of one table: the latest change per primary key, deletes kept as tombstones. Pure, no I/O.
+//
+// A key's state is the maximum of all its changes under the order (ts, seq, file, row), NULL lowest. The winner
+// is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
+// cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
+import * as A from 'apache-arrow'
+import { constantUtf8, gather } from './columns.js'
+import { fileOrderKey } from './discover.js'
+import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
+
+/** Where a key's winning change stands in the order. */
+export interface Order {
+  ts: OrderValue
+  seq: OrderValue
+  /** The file's order key (fileOrderKey of its stem). */
+  file: string
+  row: number
+}
+
+interface Segment {
+  columns: A.Data[]
+  ts: OrderValue[] | undefined
+  seq: OrderValue[] | undefined
+  /** The DMS file name of row i (what cdc_file holds) and its order key. */
+  name: (i: number) => string
+  fileKey: (i: number) => string
+  row: (i: number) => number
+}
+
+const EMPTY_SEGMENT: Segment = { columns: [], ts: undefined, seq: undefined, name: () => '', fileKey: () => '', row: () => 0 }
+
+/** `20220927-135523276.csv.gz` → `20220927-135523276`. */
+export function stemOf(name: string): string {
+  const dot = name.indexOf('.')
+  return dot < 0 ? name : name.slice(0, dot)
+}
+
+export interface ApplyCounts {
+  inserts: number
+  updates: number
+  deletes: number
+  /** Changes older than the key's current version: ignored. */
+  stale: number
+}
+
+const SEG = 4294967296
+
+function cmpValue(a: OrderValue, b: OrderValue): number {
+  if (a === b) return 0
+  if (a === null) return -1
+  if (b === null) return 1
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export function compareOrder(a: Order, b: Order): number {
+  return cmpValue(a.ts, b.ts) || cmpValue(a.seq, b.seq) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.row - b.row
+}
+
+export class KeyedState {
+  private segments: Segment[] = []
+  private live = new Map<string, number>()
+  readonly tombstones = new Map<string, Order>()
+  /** Keys whose tombstone was added or removed since the last takeTombstoneChanges(). */
+  private tombTouched = new Set<string>()
+
+  constructor(readonly schema: TableSchema) {}
+
+  get size(): number {
+    return this.live.size
+  }
+
+  private orderOf(ref: number): Order {
+    const s = this.segments[Math.floor(ref / SEG)]!
+    const i = ref % SEG
+    return { ts: s.ts ? s.ts[i]! : null, seq: s.seq ? s.seq[i]! : null, file: s.fileKey(i), row: s.row(i) }
+  }
+
+  apply(b: ChangeBatch): ApplyCounts {
+    const counts: ApplyCounts = { inserts: 0, updates: 0, deletes: 0, stale: 0 }
+    const segIndex = this.segments.length
+    const fileKey = b.file.orderKey
+    const name = b.file.name
+    this.segments.push({ columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: (i) => b.rowBase + i + 1 })
+    let used = false
+    for (let i = 0; i < b.length; i++) {
+      const key = b.keys[i]!
+      const incoming: Order = { ts: b.ts ? b.ts[i]! : null, seq: b.seq ? b.seq[i]! : null, file: fileKey, row: b.rowBase + i + 1 }
+      const cur = this.live.get(key)
+      const current = cur !== undefined ? this.orderOf(cur) : this.tombstones.get(key)
+      if (current !== undefined && compareOrder(incoming, current) < 0) {
+        counts.stale++
+        continue
+      }
+      const op = b.ops[i]!
+      if (op === OP_DELETE) {
+        counts.deletes++
+        if (cur !== undefined) this.live.delete(key)
+        this.tombstones.set(key, incoming)
+        this.tombTouched.add(key)
+      } else {
+        if (op === OP_INSERT) counts.inserts++
+        else counts.updates++
+        this.live.set(key, segIndex * SEG + i)
+        used = true
+        if (this.tombstones.delete(key)) this.tombTouched.add(key)
+      }
+    }
+    if (!used) this.segments[segIndex] = EMPTY_SEGMENT
+    return counts
+  }
+
+  /** Restores tombstones saved by an earlier run. */
+  loadTombstones(entries: Iterable<[string, Order]>): void {
+    for (const [k, o] of entries) this.tombstones.set(k, o)
+  }
+
+  /** Tombstones added (with their order) and removed since the last call: what the state file must record. */
+  takeTombstoneChanges(): { upsert: [string, Order][]; remove: string[] } {
+    const upsert: [string, Order][] = []
+    const remove: string[] = []
+    for (const k of this.tombTouched) {
+      const t = this.tombstones.get(k)
+      if (t) upsert.push([k, t])
+      else remove.push(k)
+    }
+    this.tombTouched.clear()
+    return { upsert, remove }
+  }
+
+  /**
+   * The live rows as Arrow columns: the schema's fields, then cdc_file (the change's DMS file stem) and cdc_row.
+   * Afterwards the state keeps only this table (older batches are released).
+   */
+  snapshot(): { columns: A.Data[]; length: number } {
+    const n = this.live.size
+    const segs = new Uint32Array(n)
+    const rows = new Uint32Array(n)
+    const keys = new Array<string>(n)
+    let k = 0
+    for (const [key, ref] of this.live) {
+      keys[k] = key
+      segs[k] = Math.floor(ref / SEG)
+      rows[k] = ref % SEG
+      k++
+    }
+    const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? emptyData(f.type)), segs, rows))
+    const stems = new Array<string>(n)
+    const rowNums = new Float64Array(n)
+    const ts = this.segments.some((s) => s.ts) ? new Array<OrderValue>(n) : undefined
+    const seq = this.segments.some((s) => s.seq) ? new Array<OrderValue>(n) : undefined
+    for (let i = 0; i < n; i++) {
+      const s = this.segments[segs[i]!]!
+      stems[i] = s.name(rows[i]!)
+      rowNums[i] = s.row(rows[i]!)
+      if (ts) ts[i] = s.ts ? s.ts[rows[i]!]! : null
+      if (seq) seq[i] = s.seq ? s.seq[rows[i]!]! : null
+    }
+    const fileCol = utf8Column(stems)
+    const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(rowNums, (x) => BigInt(x)) })
+    // compact: the snapshot becomes the only segment
+    const fileKeys = stems.map((x) => fileOrderKey(stemOf(x)))
+    this.segments = [{ columns, ts, seq, name: (i) => stems[i]!, fileKey: (i) => fileKeys[i]!, row: (i) => rowNums[i]! }]
+    this.live = new Map()
+    for (let i = 0; i < n; i++) this.live.set(keys[i]!, i)
+    return { columns: [...columns, fileCol, rowCol], length: n }
+  }
+
+  /**
+   * Rebuilds the state from a snapshot written by snapshot() and read back from Parquet: each part is a batch of
+   * live rows with the cdc_file and cdc_row values of its rows. Tombstones are loaded separately.
+   */
+  static restore(schema: TableSchema, parts: { batch: ChangeBatch; names: string[]; rows: number[] }[]): KeyedState {
+    const s = new KeyedState(schema)
+    parts.forEach((p, seg) => {
+      const keys = p.names.map((x) => fileOrderKey(stemOf(x)))
+      s.segments.push({ columns: p.batch.columns, ts: p.batch.ts, seq: p.batch.seq, name: (i) => p.names[i]!, fileKey: (i) => keys[i]!, row: (i) => p.rows[i]! })
+      for (let i = 0; i < p.batch.length; i++) s.live.set(p.batch.keys[i]!, seg * SEG + i)
+    })
+    return s
+  }
+}
+
+function emptyData(type: A.DataType): A.Data {
+  return A.makeData({ type: type as never, length: 0 } as never)
+}
+
+export function utf8Column(values: readonly string[]): A.Data {
+  if (values.length > 0 && values.every((v) => v === values[0])) return constantUtf8(values[0]!, values.length)
+  const enc = values.map((v) => Buffer.from(v))
+  const total = enc.reduce((a, b) => a + b.length, 0)
+  const data = new Uint8Array(total)
+  const offsets = new Int32Array(values.length + 1)
+  let pos = 0
+  enc.forEach((b, i) => {
+    data.set(b, pos)
+    pos += b.length
+    offsets[i + 1] = pos
+  })
+  return A.makeData({ type: new A.Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data })
+}

@@ -1,0 +1,100 @@
+// The unit of work between readers and apply: one file's rows (or one Parquet record batch) as Arrow columns.
+import * as A from 'apache-arrow'
+import { DataError } from './errors.js'
+import { columnValues, type JsValue } from './columns.js'
+import type { DmsFile } from './discover.js'
+import type { ColumnType } from './config.js'
+
+export const OP_INSERT = 0x49 // 'I'
+export const OP_UPDATE = 0x55 // 'U'
+export const OP_DELETE = 0x44 // 'D'
+
+/** A value of the ordering chain (timestamp or sequence column). NULL sorts lowest. */
+export type OrderValue = string | number | null
+
+/** The data columns of a table, in output order (without Op and provenance columns). */
+export interface TableSchema {
+  fields: A.Field[]
+  /** Configured types (CSV tables); undefined where the type comes from Parquet files. */
+  types: (ColumnType | undefined)[]
+}
+
+export interface ChangeBatch {
+  file: DmsFile
+  /** Rows of the same file before this batch: row k of the batch is row rowBase + k + 1 of the file. */
+  rowBase: number
+  length: number
+  /** One char code per row: I, U or D. */
+  ops: Uint8Array
+  /** One Arrow column per schema field. */
+  columns: A.Data[]
+  /** The primary key of each row as one string. */
+  keys: string[]
+  ts: OrderValue[] | undefined
+  seq: OrderValue[] | undefined
+  /** CSV: the physical line where each row starts, for error messages. */
+  lines: Int32Array | undefined
+}
+
+export interface KeySpec {
+  label: string
+  pk: number[]
+  pkNames: string[]
+  ts: number | undefined
+  seq: number | undefined
+}
+
+export function keySpec(label: string, schema: TableSchema, primaryKey: string[], ts: string | undefined, seq: string | undefined): KeySpec {
+  const index = (name: string): number => {
+    const i = schema.fields.findIndex((f) => f.name === name)
+    if (i < 0) throw new DataError('CDC_PARQUET_COLUMN_MISSING', `table ${label}: column ${JSON.stringify(name)} is not in the files' schema (${schema.fields.map((f) => f.name).join(', ')})`, { table: label, column: name })
+    return i
+  }
+  return { label, pk: primaryKey.map(index), pkNames: primaryKey, ts: ts === undefined ? undefined : index(ts), seq: seq === undefined ? undefined : index(seq) }
+}
+
+const KEY_SEP = '\u0001'
+
+/** Computes keys and ordering values of a batch from its columns (the same code for CSV, Parquet and snapshots). */
+export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq'>): ChangeBatch {
+  const parts = spec.pk.map((i) => columnValues(b.columns[i]!))
+  const keys = new Array<string>(b.length)
+  for (let r = 0; r < b.length; r++) {
+    let key = ''
+    for (let k = 0; k < parts.length; k++) {
+      const v = parts[k]![r]
+      if (v === null || v === undefined) {
+        const line = b.lines?.[r]
+        throw new DataError('CDC_PK_MISSING', `table ${spec.label}: primary-key column ${JSON.stringify(spec.pkNames[k])} is NULL in ${b.file.key}${line === undefined ? ` row ${b.rowBase + r + 1}` : `:${line}`}; expected a value`, {
+          table: spec.label,
+          file: b.file.key,
+          ...(line === undefined ? { row: b.rowBase + r + 1 } : { line }),
+          column: spec.pkNames[k]!,
+          hint: 'check the table\'s columns order and primaryKey in the config; DMS always writes the key, even for deletes',
+        })
+      }
+      key = k === 0 ? keyPart(v) : key + KEY_SEP + keyPart(v)
+    }
+    keys[r] = key
+  }
+  return {
+    ...b,
+    keys,
+    ts: spec.ts === undefined ? undefined : columnValues(b.columns[spec.ts]!).map(orderValue),
+    seq: spec.seq === undefined ? undefined : columnValues(b.columns[spec.seq]!).map(orderValue),
+  }
+}
+
+function keyPart(v: JsValue): string {
+  return typeof v === 'string' ? v : String(v)
+}
+
+export function orderValue(v: JsValue): OrderValue {
+  if (v === null || typeof v === 'string' || typeof v === 'number') return v
+  if (typeof v === 'bigint') return Number(v)
+  return v ? 1 : 0
+}
+
+export function opName(code: number): 'I' | 'U' | 'D' {
+  return code === OP_DELETE ? 'D' : code === OP_UPDATE ? 'U' : 'I'
+}

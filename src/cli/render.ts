@@ -1,0 +1,38 @@
+// Human-readable tables for stdout.
+import type { RunSummary } from '../run.js'
+import type { TableStatus } from '../state.js'
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n'
+  return line(headers) + rows.map(line).join('')
+}
+
+export function renderRun(s: RunSummary): string {
+  return (
+    table(
+      ['TABLE', 'STATUS', 'FULLLOAD', 'LPF', 'FILES', 'ROWS', 'I', 'U', 'D', 'LIVE', 'MS', 'ERROR'],
+      s.tables.map((t) => [
+        `${t.source}.${t.table}`,
+        t.status,
+        t.fullLoad === undefined ? '' : t.fullLoad ? 'True' : 'False',
+        t.lpf ?? '',
+        String(t.files),
+        String(t.rows),
+        String(t.inserts),
+        String(t.updates),
+        String(t.deletes),
+        t.liveRows === undefined ? '' : String(t.liveRows),
+        String(t.ms),
+        t.error ? `${(t.error as { code?: string }).code ?? 'CDC_INTERNAL'}: ${t.error.message}` : '',
+      ]),
+    ) + `done in ${s.ms} ms\n`
+  )
+}
+
+export function renderStatus(rows: TableStatus[]): string {
+  return table(
+    ['Source', 'TableName', 'FullLoad', 'LPF', 'FILES', 'ROWS', 'LIVE', 'LAST RUN', 'LAST ERROR'],
+    rows.map((r) => [r.source, r.table, r.lpf === '' ? '' : r.fullLoad ? 'True' : 'False', r.lpf, String(r.files), String(r.rows), String(r.liveRows), r.lastRunAt ?? '', r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '']),
+  )
+}

@@ -1,0 +1,330 @@
+// The config file: one typed object, parsed once; unknown keys are errors. Keys are documented in docs/config.md.
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { ConfigError } from './errors.js'
+
+export type ColumnType =
+  | { kind: 'string' }
+  | { kind: 'integer' }
+  | { kind: 'double' }
+  | { kind: 'boolean' }
+  | { kind: 'date' }
+  | { kind: 'timestamp' }
+  | { kind: 'decimal'; precision: number; scale: number }
+
+export interface ColumnConfig {
+  name: string
+  type: ColumnType
+}
+
+export interface TableConfig {
+  /** The design's Source (ops_table.Source), e.g. "OP". */
+  source: string
+  /** The design's TableName (ops_table.TableName), e.g. "restaurants". */
+  name: string
+  /** Folder of the table's DMS files under `landing`: `<schema>/<table>`. */
+  path: string
+  format: 'csv' | 'parquet'
+  /** CSV files start with a header row (DMS AddColumnName=true). */
+  header: boolean
+  /** Full-load files carry the Op column too (DMS IncludeOpForFullLoad=true). */
+  includeOpForFullLoad: boolean
+  opColumn: string
+  /** Columns in file order, without the Op column. Empty for Parquet tables that take the schema from the files. */
+  columns: ColumnConfig[]
+  primaryKey: string[]
+  timestampColumn: string | undefined
+  sequenceColumn: string | undefined
+}
+
+export interface S3Config {
+  region?: string
+  endpoint?: string
+  forcePathStyle?: boolean
+  requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'
+  maxAttempts?: number
+}
+
+export interface EncryptionConfig {
+  mode: 'SSE-S3' | 'SSE-KMS'
+  kmsKeyId?: string
+}
+
+export interface Config {
+  /** Folder of the config file: every relative path resolves against it. */
+  baseDir: string
+  landing: string
+  raw: string
+  curated: string
+  state: string
+  s3: S3Config | undefined
+  encryption: { raw?: EncryptionConfig; curated?: EncryptionConfig }
+  parquet: { compression: 'snappy' | 'zstd' | 'gzip' | 'none'; rowsPerFile: number; rowGroupSize: number }
+  concurrency: { tables: number; prefetch: number }
+  pollSeconds: number
+  tables: TableConfig[]
+}
+
+/** Names of the metadata columns cdc-apply adds to RAW and curated outputs. */
+export const META = { op: 'Op', file: 'cdc_file', row: 'cdc_row' } as const
+
+export const DEFAULTS = Object.freeze({
+  opColumn: 'Op',
+  format: 'csv' as const,
+  header: false,
+  includeOpForFullLoad: false,
+  compression: 'snappy' as const,
+  rowsPerFile: 1_000_000,
+  rowGroupSize: 122_880,
+  tablesConcurrency: 2,
+  prefetch: 4,
+  pollSeconds: 5,
+  configFile: 'cdc-apply.json',
+})
+
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/
+
+export function loadConfig(file: string): Config {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError('CDC_CONFIG_NOT_FOUND', `config file ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'pass --config <file> or create ./cdc-apply.json (see docs/config.md)',
+    })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError('CDC_CONFIG_INVALID', `config file ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  return parseConfig(json, dirname(resolve(file)))
+}
+
+export function parseConfig(json: unknown, baseDir: string): Config {
+  const root = obj(json, '$')
+  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'tables'])
+  const defaultSource = opt(root, 'source', '$', str)
+  const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
+  const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
+  known(enc, '$.encryption', ['raw', 'curated'])
+  const pq = root.parquet === undefined ? {} : obj(root.parquet, '$.parquet')
+  known(pq, '$.parquet', ['compression', 'rowsPerFile', 'rowGroupSize'])
+  const conc = root.concurrency === undefined ? {} : obj(root.concurrency, '$.concurrency')
+  known(conc, '$.concurrency', ['tables', 'prefetch'])
+  const tablesJson = req(root, 'tables', '$', (v, p) => arr(v, p))
+  const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource))
+  const seen = new Set<string>()
+  tables.forEach((t, i) => {
+    const id = `${t.source}.${t.name}`
+    if (seen.has(id)) throw invalid(`$.tables[${i}]`, `a table that is not already configured`, `a second ${JSON.stringify(id)}`)
+    seen.add(id)
+  })
+  return {
+    baseDir,
+    landing: req(root, 'landing', '$', location),
+    raw: req(root, 'raw', '$', location),
+    curated: req(root, 'curated', '$', location),
+    state: req(root, 'state', '$', str),
+    s3,
+    encryption: {
+      raw: enc.raw === undefined ? undefined : parseEncryption(enc.raw, '$.encryption.raw'),
+      curated: enc.curated === undefined ? undefined : parseEncryption(enc.curated, '$.encryption.curated'),
+    },
+    parquet: {
+      compression: opt(pq, 'compression', '$.parquet', (v, p) => oneOf(v, p, ['snappy', 'zstd', 'gzip', 'none'] as const)) ?? DEFAULTS.compression,
+      rowsPerFile: opt(pq, 'rowsPerFile', '$.parquet', posInt) ?? DEFAULTS.rowsPerFile,
+      rowGroupSize: opt(pq, 'rowGroupSize', '$.parquet', posInt) ?? DEFAULTS.rowGroupSize,
+    },
+    concurrency: {
+      tables: opt(conc, 'tables', '$.concurrency', posInt) ?? DEFAULTS.tablesConcurrency,
+      prefetch: opt(conc, 'prefetch', '$.concurrency', posInt) ?? DEFAULTS.prefetch,
+    },
+    pollSeconds: opt(root, 'pollSeconds', '$', posNum) ?? DEFAULTS.pollSeconds,
+    tables,
+  }
+}
+
+function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
+  const t = obj(json, path)
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn'])
+  const source = opt(t, 'source', path, safeName) ?? defaultSource
+  if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
+  safeName(source, `${path}.source`)
+  const name = req(t, 'name', path, safeName)
+  const format = opt(t, 'format', path, (v, p) => oneOf(v, p, ['csv', 'parquet'] as const)) ?? DEFAULTS.format
+  const columnsJson = t.columns === undefined ? [] : arr(t.columns, `${path}.columns`)
+  const columns = columnsJson.map((c, i) => parseColumn(c, `${path}.columns[${i}]`))
+  if (format === 'csv' && columns.length === 0) throw invalid(`${path}.columns`, 'the columns of the CSV files in file order (without Op)', 'none')
+  const names = new Set<string>()
+  columns.forEach((c, i) => {
+    if (names.has(c.name)) throw invalid(`${path}.columns[${i}].name`, 'a unique column name', JSON.stringify(c.name))
+    names.add(c.name)
+  })
+  const opColumn = opt(t, 'opColumn', path, str) ?? DEFAULTS.opColumn
+  for (const reserved of [opColumn, 'cdc_file', 'cdc_row']) {
+    if (names.has(reserved)) throw invalid(`${path}.columns`, `no column named ${JSON.stringify(reserved)} (it is added by DMS or cdc-apply)`, JSON.stringify(reserved))
+  }
+  const mustExist = (v: string, p: string): string => {
+    if (columns.length > 0 && !names.has(v)) throw invalid(p, `one of the configured columns`, JSON.stringify(v))
+    return v
+  }
+  const primaryKey = req(t, 'primaryKey', path, (v, p) => arr(v, p).map((k, i) => mustExist(str(k, `${p}[${i}]`), `${p}[${i}]`)))
+  if (primaryKey.length === 0) throw invalid(`${path}.primaryKey`, 'at least one column', 'an empty list')
+  const timestampColumn = opt(t, 'timestampColumn', path, (v, p) => mustExist(str(v, p), p))
+  const sequenceColumn = opt(t, 'sequenceColumn', path, (v, p) => mustExist(str(v, p), p))
+  for (const [key, col] of [['timestampColumn', timestampColumn], ['sequenceColumn', sequenceColumn]] as const) {
+    const c = columns.find((x) => x.name === col)
+    if (c && (c.type.kind === 'boolean' || c.type.kind === 'decimal')) throw invalid(`${path}.${key}`, 'a string, integer, double, date or timestamp column', c.type.kind)
+  }
+  const tablePath = req(t, 'path', path, str)
+  if (tablePath.split('/').some((p) => p === '..' || p === '.')) throw invalid(`${path}.path`, 'a folder below landing', JSON.stringify(tablePath))
+  return {
+    source,
+    name,
+    path: tablePath.replace(/^\/+|\/+$/g, ''),
+    format,
+    header: opt(t, 'header', path, bool) ?? DEFAULTS.header,
+    includeOpForFullLoad: opt(t, 'includeOpForFullLoad', path, bool) ?? DEFAULTS.includeOpForFullLoad,
+    opColumn,
+    columns,
+    primaryKey,
+    timestampColumn,
+    sequenceColumn,
+  }
+}
+
+function parseColumn(json: unknown, path: string): ColumnConfig {
+  const c = obj(json, path)
+  known(c, path, ['name', 'type'])
+  const name = req(c, 'name', path, str)
+  const type = parseType(opt(c, 'type', path, str) ?? 'string', `${path}.type`)
+  return { name, type }
+}
+
+export function parseType(text: string, path: string): ColumnType {
+  const t = text.trim().toLowerCase()
+  const dec = /^decimal\((\d+),\s*(\d+)\)$/.exec(t)
+  if (dec) {
+    const precision = Number(dec[1])
+    const scale = Number(dec[2])
+    if (precision < 1 || precision > 38 || scale > precision) throw invalid(path, 'decimal(p,s) with 1 <= p <= 38 and s <= p', JSON.stringify(text))
+    return { kind: 'decimal', precision, scale }
+  }
+  if (t === 'string' || t === 'integer' || t === 'double' || t === 'boolean' || t === 'date' || t === 'timestamp') return { kind: t }
+  throw invalid(path, 'string, integer, double, boolean, date, timestamp or decimal(p,s)', JSON.stringify(text))
+}
+
+export function typeName(t: ColumnType): string {
+  return t.kind === 'decimal' ? `decimal(${t.precision},${t.scale})` : t.kind
+}
+
+function parseS3(json: unknown, path: string): S3Config {
+  const s = obj(json, path)
+  known(s, path, ['region', 'endpoint', 'forcePathStyle', 'requestChecksumCalculation', 'maxAttempts'])
+  const out: S3Config = {}
+  const region = opt(s, 'region', path, str)
+  if (region !== undefined) out.region = region
+  const endpoint = opt(s, 'endpoint', path, str)
+  if (endpoint !== undefined) out.endpoint = endpoint
+  const fps = opt(s, 'forcePathStyle', path, bool)
+  if (fps !== undefined) out.forcePathStyle = fps
+  const rcc = opt(s, 'requestChecksumCalculation', path, (v, p) => oneOf(v, p, ['WHEN_SUPPORTED', 'WHEN_REQUIRED'] as const))
+  if (rcc !== undefined) out.requestChecksumCalculation = rcc
+  const ma = opt(s, 'maxAttempts', path, posInt)
+  if (ma !== undefined) out.maxAttempts = ma
+  return out
+}
+
+function parseEncryption(json: unknown, path: string): EncryptionConfig {
+  const e = obj(json, path)
+  known(e, path, ['mode', 'kmsKeyId'])
+  const mode = req(e, 'mode', path, (v, p) => oneOf(v, p, ['SSE-S3', 'SSE-KMS'] as const))
+  const kmsKeyId = opt(e, 'kmsKeyId', path, str)
+  if (mode === 'SSE-S3' && kmsKeyId !== undefined) throw invalid(`${path}.kmsKeyId`, 'no key id with SSE-S3', JSON.stringify(kmsKeyId))
+  return kmsKeyId === undefined ? { mode } : { mode, kmsKeyId }
+}
+
+// ---- small validators: each names the JSON path, what was expected and what was found ----
+
+type Obj = Record<string, unknown>
+
+function invalid(path: string, expected: string, got: string): ConfigError {
+  return new ConfigError('CDC_CONFIG_INVALID', `config ${path} is invalid: expected ${expected}, got ${got}`, { hint: 'see docs/config.md' })
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object') return 'an object'
+  return `${typeof v} ${JSON.stringify(v)}`
+}
+
+function obj(v: unknown, path: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(path, 'an object', describe(v))
+  return v as Obj
+}
+
+function arr(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) throw invalid(path, 'an array', describe(v))
+  return v
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw invalid(path, 'a non-empty string', describe(v))
+  return v
+}
+
+function location(v: unknown, path: string): string {
+  const s = str(v, path)
+  if (s.startsWith('s3://') && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(s)) throw invalid(path, 's3://<bucket>/<prefix> with a valid bucket name', JSON.stringify(s))
+  return s
+}
+
+function safeName(v: unknown, path: string): string {
+  const s = str(v, path)
+  if (!SAFE_NAME.test(s) || s.includes('..')) throw invalid(path, 'a name of letters, digits, _ . $ - (no "/", no "..")', JSON.stringify(s))
+  return s
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== 'boolean') throw invalid(path, 'true or false', describe(v))
+  return v
+}
+
+function posInt(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw invalid(path, 'a positive integer', describe(v))
+  return v
+}
+
+function posNum(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !(v > 0)) throw invalid(path, 'a positive number', describe(v))
+  return v
+}
+
+function oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) throw invalid(path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, describe(v))
+  return v as T
+}
+
+function known(o: Obj, path: string, keys: string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!keys.includes(k)) throw invalid(`${path}.${k}`, `one of the keys ${keys.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
+  }
+}
+
+function req<T>(o: Obj, key: string, path: string, parse: (v: unknown, p: string) => T): T {
+  if (o[key] === undefined) throw invalid(`${path}.${key}`, 'a value (the key is required)', 'nothing')
+  return parse(o[key], `${path}.${key}`)
+}
+
+function opt<T>(o: Obj, key: string, path: string, parse: (v: unknown, p: string) => T): T | undefined {
+  return o[key] === undefined ? undefined : parse(o[key], `${path}.${key}`)
+}
+
+/** Resolves a configured local path against the config file's folder; s3:// locations are returned as they are. */
+export function resolveLocal(config: Config, location: string): string {
+  return location.startsWith('s3://') ? location : resolve(config.baseDir, location)
+}

@@ -1,0 +1,168 @@
+// DMS CSV → Arrow columns: RFC 4180 quoting, NULL = empty unquoted field, "" = empty string, Op first when present.
+import { isUtf8 } from 'node:buffer'
+import { DataError } from './errors.js'
+import { makeFieldBuilder } from './columns.js'
+import { OP_DELETE, OP_INSERT, OP_UPDATE } from './batch.js'
+import type { ColumnConfig } from './config.js'
+import type * as A from 'apache-arrow'
+
+export interface CsvContext {
+  label: string
+  key: string
+  columns: ColumnConfig[]
+  /** The rows start with the Op field. */
+  hasOp: boolean
+  /** The first record is a header (DMS AddColumnName=true). */
+  header: boolean
+  opColumn: string
+}
+
+export interface CsvResult {
+  length: number
+  ops: Uint8Array
+  columns: A.Data[]
+  lines: Int32Array
+}
+
+const COMMA = 0x2c
+const QUOTE = 0x22
+const LF = 0x0a
+const CR = 0x0d
+
+export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (!isUtf8(buf)) throw invalidUtf8(buf, ctx)
+  const builders = ctx.columns.map((c) => makeFieldBuilder(c.type))
+  const first = ctx.hasOp ? 1 : 0
+  const expected = ctx.columns.length + first
+  let ops = new Uint8Array(1024)
+  let lines = new Int32Array(1024)
+  let rows = 0
+  let pos = 0
+  let line = 1
+  const n = buf.length
+  let headerPending = ctx.header
+  const headerNames: string[] = []
+
+  const fail = (code: 'CDC_CSV_FIELD_COUNT' | 'CDC_CSV_MALFORMED' | 'CDC_CSV_UNTERMINATED_QUOTE' | 'CDC_ROW_INVALID_OP' | 'CDC_VALUE_INVALID' | 'CDC_SCHEMA_MISMATCH', at: number, what: string, column?: string, hint?: string): never => {
+    throw new DataError(code, `table ${ctx.label}: ${what} in ${ctx.key}:${at}`, { table: ctx.label, file: ctx.key, line: at, ...(column === undefined ? {} : { column }), ...(hint === undefined ? {} : { hint }) })
+  }
+
+  while (pos < n) {
+    const recordLine = line
+    let field = 0
+    if (!headerPending) {
+      if (rows >= ops.length) {
+        const o = new Uint8Array(ops.length * 2)
+        o.set(ops)
+        ops = o
+        const l = new Int32Array(lines.length * 2)
+        l.set(lines)
+        lines = l
+      }
+      lines[rows] = recordLine
+      ops[rows] = OP_INSERT
+    }
+    for (;;) {
+      let start: number
+      let end: number
+      let quoted = false
+      let escaped = false
+      if (buf[pos] === QUOTE) {
+        quoted = true
+        let j = pos + 1
+        for (;;) {
+          if (j >= n) fail('CDC_CSV_UNTERMINATED_QUOTE', recordLine, `a quoted field is not closed before the end of the file (field ${field + 1})`, undefined, 'the object is truncated or not DMS CSV')
+          const c = buf[j]!
+          if (c === QUOTE) {
+            if (buf[j + 1] === QUOTE) {
+              escaped = true
+              j += 2
+              continue
+            }
+            break
+          }
+          if (c === LF) line++
+          j++
+        }
+        start = pos + 1
+        end = j
+        pos = j + 1
+        const c = buf[pos]
+        if (pos < n && c !== COMMA && c !== LF && !(c === CR && buf[pos + 1] === LF)) {
+          fail('CDC_CSV_MALFORMED', line, `expected a comma or the end of the line after the closing quote of field ${field + 1}, got ${JSON.stringify(String.fromCharCode(c!))}`)
+        }
+      } else {
+        let j = pos
+        while (j < n) {
+          const c = buf[j]!
+          if (c === COMMA || c === LF || (c === CR && buf[j + 1] === LF)) break
+          j++
+        }
+        start = pos
+        end = j
+        pos = j
+      }
+
+      if (headerPending) headerNames.push(buf.toString('utf8', start, end))
+      else if (field < first) {
+        const c = end - start === 1 ? buf[start]! : 0
+        if (c !== OP_INSERT && c !== OP_UPDATE && c !== OP_DELETE) {
+          fail('CDC_ROW_INVALID_OP', recordLine, `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`, ctx.opColumn, 'if the DMS task writes full-load files with an Op column, set the table\'s includeOpForFullLoad to true')
+        }
+        ops[rows] = c
+      } else if (field < expected) {
+        const b = builders[field - first]!
+        if (!quoted && start === end) b.appendNull()
+        else {
+          const err = b.append(buf, start, end, escaped)
+          if (err !== undefined) {
+            const col = ctx.columns[field - first]!
+            fail('CDC_VALUE_INVALID', recordLine, `column ${JSON.stringify(col.name)} value ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))} is not ${err}`, col.name, 'fix the column\'s type in the config or the column order')
+          }
+        }
+      }
+      field++
+      if (pos < n && buf[pos] === COMMA) {
+        pos++ // a comma: another field follows, an empty one at the end of the line or file
+        continue
+      }
+      if (pos < n) {
+        pos += buf[pos] === CR ? 2 : 1
+        line++
+      }
+      break
+    }
+    if (headerPending) {
+      headerPending = false
+      const want = [...(ctx.hasOp ? [ctx.opColumn] : []), ...ctx.columns.map((c) => c.name)]
+      if (headerNames.join(',') !== want.join(',')) {
+        fail('CDC_SCHEMA_MISMATCH', recordLine, `header ${JSON.stringify(headerNames.join(','))} does not match the configured columns ${JSON.stringify(want.join(','))}`)
+      }
+      continue
+    }
+    if (field !== expected) {
+      fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`, undefined, ctx.hasOp ? 'check the table\'s columns list; DMS appends columns after DDL or new add-column rules' : 'if the full-load files carry an Op column, set includeOpForFullLoad to true')
+    }
+    rows++
+  }
+  return { length: rows, ops: ops.subarray(0, rows), columns: builders.map((b) => b.finish()), lines: lines.subarray(0, rows) }
+}
+
+function invalidUtf8(buf: Buffer, ctx: CsvContext): DataError {
+  let line = 1
+  let start = 0
+  for (let i = 0; i <= buf.length; i++) {
+    if (i === buf.length || buf[i] === LF) {
+      if (!isUtf8(buf.subarray(start, i))) break
+      line++
+      start = i + 1
+    }
+  }
+  return new DataError('CDC_CSV_INVALID_UTF8', `table ${ctx.label}: invalid UTF-8 in ${ctx.key}:${line}; expected UTF-8 text`, {
+    table: ctx.label,
+    file: ctx.key,
+    line,
+    hint: 'DMS writes UTF-8; the object is corrupt or was not written by DMS',
+  })
+}

@@ -1,0 +1,342 @@
+// One cycle over every configured table: discover → read → apply → write RAW and curated → commit the watermark.
+import * as A from 'apache-arrow'
+import pLimit from 'p-limit'
+import { CdcError, DataError, WatermarkError } from './errors.js'
+import { META, resolveLocal, type Config, type TableConfig } from './config.js'
+import { discoverFiles, type DmsFile } from './discover.js'
+import { configuredSchema, readFile, tableLabel } from './read.js'
+import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
+import { KeyedState, type ApplyCounts } from './apply.js'
+import { curatedSchema, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition } from './write.js'
+import { StateStore, type ProcessedFile, type Watermark } from './state.js'
+import { dateOfMillis, dateOfText, dateRange } from './dates.js'
+import { columnValues } from './columns.js'
+import { silentLogger, type Logger } from './log.js'
+import { joinKey, type ObjectStore } from './store/object-store.js'
+import { openStore } from './store/open-store.js'
+
+export interface Stores {
+  landing: ObjectStore
+  raw: ObjectStore
+  curated: ObjectStore
+}
+
+export interface TableResult {
+  source: string
+  table: string
+  status: 'ok' | 'unchanged' | 'no-files' | 'error'
+  fullLoad: boolean | undefined
+  lpf: string | undefined
+  files: number
+  rows: number
+  inserts: number
+  updates: number
+  deletes: number
+  stale: number
+  liveRows: number | undefined
+  rawDates: string[]
+  curatedDates: string[]
+  error: CdcError | Error | undefined
+  ms: number
+}
+
+export interface RunSummary {
+  tables: TableResult[]
+  ms: number
+}
+
+export interface RunOptions {
+  logger?: Logger
+  signal?: AbortSignal
+  /** Only these tables (`Source.TableName`). */
+  tables?: string[]
+  /** Kept across cycles by watch mode so that a poll does not reload tables. */
+  memory?: Map<string, TableMemory>
+  /** Called when a table's outputs and watermark advanced. */
+  onProgress?: (event: { table: string; file?: string; rows?: number }) => void
+}
+
+/** What watch mode keeps of a table between polls. */
+export interface TableMemory {
+  lpf: string
+  schema: TableSchema
+  state: KeyedState
+}
+
+export async function openStores(config: Config): Promise<Stores> {
+  const base = { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }
+  return {
+    landing: await openStore(config.landing, base),
+    raw: await openStore(config.raw, { ...base, ...(config.encryption.raw ? { encryption: config.encryption.raw } : {}) }),
+    curated: await openStore(config.curated, { ...base, ...(config.encryption.curated ? { encryption: config.encryption.curated } : {}) }),
+  }
+}
+
+/** `cdc-apply run`: takes the state lock, processes every table once, releases the lock. */
+export async function runOnce(config: Config, opts: RunOptions = {}): Promise<RunSummary> {
+  const state = StateStore.open(resolveLocal(config, config.state))
+  try {
+    state.lock()
+    const stores = await openStores(config)
+    try {
+      return await runCycle(config, stores, state, opts)
+    } finally {
+      await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
+    }
+  } finally {
+    state.close()
+  }
+}
+
+/** One cycle with stores and state already open (watch mode keeps them open between polls). */
+export async function runCycle(config: Config, stores: Stores, state: StateStore, opts: RunOptions = {}): Promise<RunSummary> {
+  const started = Date.now()
+  const log = opts.logger ?? silentLogger
+  const limit = pLimit(config.concurrency.tables)
+  const tables = config.tables.filter((t) => !opts.tables || opts.tables.includes(tableLabel(t)))
+  const results = await Promise.all(tables.map((t) => limit(() => runTableSafe(config, stores, state, t, opts, log.child({ table: tableLabel(t) })))))
+  return { tables: results, ms: Date.now() - started }
+}
+
+async function runTableSafe(config: Config, stores: Stores, state: StateStore, t: TableConfig, opts: RunOptions, log: Logger): Promise<TableResult> {
+  const r = emptyResult(t)
+  const started = Date.now()
+  try {
+    await runTable(new TableRun(config, stores, state, t, opts, log, r))
+    state.recordRun(t.source, t.name, undefined)
+  } catch (err) {
+    opts.memory?.delete(tableLabel(t))
+    r.status = 'error'
+    r.error = err as Error
+    const e = err as CdcError
+    state.recordRun(t.source, t.name, { code: e.code ?? 'CDC_INTERNAL', message: e.message })
+    if (e.code === 'CDC_ABORTED' || (err as Error).name === 'AbortError') throw err
+  }
+  const wm = state.get(t.source, t.name)
+  r.fullLoad = wm?.fullLoad
+  r.lpf = wm?.lpf
+  r.ms = Date.now() - started
+  return r
+}
+
+function emptyResult(t: TableConfig): TableResult {
+  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, liveRows: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0 }
+}
+
+/** The context of one table's run. */
+class TableRun {
+  readonly label: string
+  schema: TableSchema | undefined
+  constructor(
+    readonly config: Config,
+    readonly stores: Stores,
+    readonly state: StateStore,
+    readonly t: TableConfig,
+    readonly opts: RunOptions,
+    readonly log: Logger,
+    readonly result: TableResult,
+  ) {
+    this.label = tableLabel(t)
+    this.schema = configuredSchema(t)
+  }
+
+  partition(date: string): string {
+    return joinKey(this.t.source, this.t.name, date)
+  }
+
+  /** Fetches objects with bounded concurrency ahead of decoding; decodes in order. */
+  async read(files: DmsFile[]): Promise<Map<DmsFile, ChangeBatch[]>> {
+    const limit = pLimit(this.config.concurrency.prefetch)
+    const bodies = files.map((f) => limit(() => this.stores.landing.get(f.key, { signal: this.opts.signal })))
+    bodies.forEach((p) => p.catch(() => undefined)) // rejections are handled when awaited below
+    const out = new Map<DmsFile, ChangeBatch[]>()
+    for (let i = 0; i < files.length; i++) {
+      this.opts.signal?.throwIfAborted()
+      const f = files[i]!
+      const r = readFile(this.t, f, await bodies[i]!, this.schema)
+      this.schema = r.schema
+      out.set(f, r.batches)
+    }
+    return out
+  }
+
+  async writeRaw(date: string, batches: ChangeBatch[]): Promise<void> {
+    const schema = rawSchema(this.schema!)
+    const table = new A.Table(schema, batches.map((b) => rawRecordBatch(schema, b)))
+    await writePartition(this.stores.raw, this.partition(date), table, this.config.parquet, this.opts.signal)
+    this.result.rawDates.push(date)
+  }
+
+  async writeCurated(date: string, state: KeyedState): Promise<void> {
+    const snap = state.snapshot()
+    const schema = curatedSchema(this.schema!)
+    const table = new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)])
+    await writePartition(this.stores.curated, this.partition(date), table, this.config.parquet, this.opts.signal)
+    this.result.curatedDates.push(date)
+    this.result.liveRows = snap.length
+  }
+
+  applyFiles(state: KeyedState, files: DmsFile[], batches: Map<DmsFile, ChangeBatch[]>): ProcessedFile[] {
+    return files.map((f) => {
+      const c: ApplyCounts = { inserts: 0, updates: 0, deletes: 0, stale: 0 }
+      let rows = 0
+      for (const b of batches.get(f)!) {
+        const r = state.apply(b)
+        c.inserts += r.inserts
+        c.updates += r.updates
+        c.deletes += r.deletes
+        c.stale += r.stale
+        rows += b.length
+      }
+      const res = this.result
+      res.files++
+      res.rows += rows
+      res.inserts += c.inserts
+      res.updates += c.updates
+      res.deletes += c.deletes
+      res.stale += c.stale
+      this.log.info({ file: f.key, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, stale: c.stale }, 'file applied')
+      this.opts.onProgress?.({ table: this.label, file: f.key, rows })
+      return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes }
+    })
+  }
+
+  commit(wm: Watermark, files: ProcessedFile[], state: KeyedState, reset: boolean): void {
+    this.state.commit({ watermark: wm, files, tombstones: state.takeTombstoneChanges(), reset, liveRows: state.size })
+    this.log.info({ fullLoad: wm.fullLoad, lpf: wm.lpf }, 'watermark moved')
+  }
+
+  /** The date of the full load: from the timestamp column when configured, else the objects' modification time. */
+  loadDate(load: DmsFile[], batches: Map<DmsFile, ChangeBatch[]>, cdc: DmsFile[]): string {
+    if (load.length === 0) return cdc[0]!.date
+    const tsIdx = this.t.timestampColumn === undefined ? -1 : this.schema!.fields.findIndex((f) => f.name === this.t.timestampColumn)
+    if (tsIdx >= 0) {
+      let best: string | undefined
+      const type = this.schema!.fields[tsIdx]!.type
+      for (const f of load) {
+        for (const b of batches.get(f)!) {
+          for (const v of columnValues(b.columns[tsIdx]!)) {
+            const d = dateOfValue(v, type)
+            if (d !== undefined && (best === undefined || d > best)) best = d
+          }
+        }
+      }
+      if (best !== undefined) return best
+    }
+    return dateOfMillis(Math.max(...load.map((f) => f.lastModified.getTime())))
+  }
+
+  /** Rebuilds the state as of the end of `date` from its curated snapshot plus the saved tombstones. */
+  async restore(date: string): Promise<KeyedState> {
+    const table = await readPartition(this.stores.curated, this.partition(date), this.opts.signal)
+    if (table === undefined) {
+      throw new DataError('CDC_SNAPSHOT_MISSING', `table ${this.label}: the curated snapshot of ${date} (the watermark's date) is missing from ${this.stores.curated.url}`, {
+        table: this.label,
+        hint: 'the curated output was removed; reprocess the table from scratch: cdc-apply reset --table ' + this.label + ', then run',
+      })
+    }
+    const dataFields = table.schema.fields.filter((f) => f.name !== META.file && f.name !== META.row)
+    this.schema ??= { fields: dataFields.map((f) => new A.Field(f.name, f.type, true)), types: dataFields.map(() => undefined) }
+    const spec = keySpec(this.label, this.schema, this.t.primaryKey, this.t.timestampColumn, this.t.sequenceColumn)
+    const fake: DmsFile = { key: `${this.stores.curated.url}/${this.partition(date)}`, name: 'snapshot', stem: 'snapshot', kind: 'cdc', date, orderKey: '', format: 'parquet', gzip: false, size: 0, etag: '', lastModified: new Date(0) }
+    const parts = table.batches.map((rb) => {
+      const columns = this.schema!.fields.map((f) => {
+        const i = table.schema.fields.findIndex((x) => x.name === f.name)
+        if (i < 0) throw new DataError('CDC_SCHEMA_MISMATCH', `table ${this.label}: column ${JSON.stringify(f.name)} is missing from the curated snapshot of ${date}`, { table: this.label, column: f.name })
+        return rb.data.children[i]!
+      })
+      const batch = finishBatch(spec, { file: fake, rowBase: 0, length: rb.numRows, ops: new Uint8Array(rb.numRows), columns, lines: undefined })
+      const names = columnValues(rb.data.children[table.schema.fields.findIndex((x) => x.name === META.file)]!) as string[]
+      const rows = columnValues(rb.data.children[table.schema.fields.findIndex((x) => x.name === META.row)]!).map(Number)
+      return { batch, names, rows }
+    })
+    const state = KeyedState.restore(this.schema, parts)
+    state.loadTombstones(this.state.tombstones(this.t.source, this.t.name))
+    this.log.debug({ date, rows: state.size, tombstones: state.tombstones.size }, 'state restored')
+    return state
+  }
+}
+
+function dateOfValue(v: unknown, type: A.DataType): string | undefined {
+  if (typeof v === 'string') return dateOfText(v)
+  if (v === null || v === undefined) return undefined
+  const n = Number(v)
+  if (A.DataType.isDate(type)) return dateOfMillis(type.unit === A.DateUnit.DAY ? n * 86_400_000 : n)
+  if (A.DataType.isTimestamp(type)) {
+    const perMs = [1 / 1000, 1, 1000, 1_000_000][type.unit]!
+    return dateOfMillis(n / perMs)
+  }
+  return undefined
+}
+
+/** The design's state machine for one table. */
+async function runTable(run: TableRun): Promise<void> {
+  const { t, state, log, result, opts } = run
+  const disc = await discoverFiles(run.stores.landing, t, { signal: opts.signal })
+  for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
+  let wm = state.get(t.source, t.name)
+  if (disc.load.length === 0 && disc.cdc.length === 0) {
+    result.status = 'no-files'
+    if (wm) log.warn({ path: t.path }, 'table folder is empty or gone (DMS removes it on TRUNCATE or DROP); outputs left as they are')
+    return
+  }
+  const memory = opts.memory?.get(run.label)
+  let current: KeyedState | undefined = memory && wm && memory.lpf === wm.lpf ? memory.state : undefined
+  if (current && memory) run.schema = memory.schema
+
+  if (!wm || !wm.fullLoad) {
+    // No watermark, or the full load's date is not over yet: (re)process the load date whole.
+    const loadBatches = await run.read(disc.load)
+    if (disc.load.length === 0) log.warn({}, 'no full-load files: starting from the first change file')
+    const loadDate = run.loadDate(disc.load, loadBatches, disc.cdc)
+    const first = disc.cdc.filter((f) => f.date <= loadDate)
+    const cdcBatches = await run.read(first)
+    current = new KeyedState(run.schema!)
+    const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches)]
+    await run.writeRaw(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)])
+    await run.writeCurated(loadDate, current)
+    const later = disc.cdc.some((f) => f.date > loadDate)
+    wm = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? `${loadDate}-000000000`, loadDate }
+    run.commit(wm, files, current, true)
+    result.status = 'ok'
+    if (!later) return remember(run, wm, current)
+  }
+
+  // CDC: rewrite every date from the LPF's date through the newest file's date.
+  const mfd = disc.cdc.at(-1)
+  const lpf = wm.lpf
+  const lpfDate = lpf.slice(0, 8)
+  if (mfd === undefined || mfd.stem < lpf) {
+    if (mfd === undefined && lpf.endsWith('-000000000')) return remember(run, wm, current)
+    throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file ${mfd ? mfd.stem : '(none)'} is older than the last processed file ${lpf}`, {
+      table: run.label,
+      hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore the files, or reprocess the table with cdc-apply reset',
+    })
+  }
+  if (mfd.stem === lpf) return remember(run, wm, current)
+  current ??= await run.restore(lpfDate)
+  const fresh = disc.cdc.filter((f) => f.stem > lpf)
+  for (const date of dateRange(lpfDate, mfd.date)) {
+    opts.signal?.throwIfAborted()
+    const newFiles = fresh.filter((f) => f.date === date)
+    if (newFiles.length === 0) {
+      if (date !== lpfDate) await run.writeCurated(date, current)
+      continue
+    }
+    // RAW of a date is rewritten whole: the files already processed on it are read again, the load files too on the load date.
+    const oldFiles = [...(date === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === date && f.stem <= lpf)]
+    const batches = await run.read([...oldFiles, ...newFiles])
+    const files = run.applyFiles(current, newFiles, batches)
+    await run.writeRaw(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!))
+    await run.writeCurated(date, current)
+    wm = { ...wm, fullLoad: true, lpf: newFiles.at(-1)!.stem }
+    run.commit(wm, files, current, false)
+    result.status = 'ok'
+  }
+  return remember(run, wm, current)
+}
+
+function remember(run: TableRun, wm: Watermark, state: KeyedState | undefined): void {
+  if (state && run.opts.memory && run.schema) run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state })
+}
+

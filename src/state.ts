@@ -1,0 +1,258 @@
+// The SQLite state file: the design's ops_table watermark, a ledger of processed files, tombstones, the lock.
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { dirname } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { StateError } from './errors.js'
+import type { Order } from './apply.js'
+import type { OrderValue } from './batch.js'
+
+export const STATE_VERSION = 1
+
+export interface Watermark {
+  source: string
+  table: string
+  fullLoad: boolean
+  /** Last processed file's time name (`20220927-135523276`), or `<loadDate>-000000000`. */
+  lpf: string
+  /** `YYYYMMDD` of the full load. */
+  loadDate: string
+}
+
+export interface ProcessedFile {
+  file: string
+  key: string
+  date: string
+  size: number
+  etag: string
+  rows: number
+  inserts: number
+  updates: number
+  deletes: number
+}
+
+export interface Commit {
+  watermark: Watermark
+  files: ProcessedFile[]
+  tombstones: { upsert: [string, Order][]; remove: string[] }
+  /** Forget the table's earlier tombstones and files first (the full load is being (re)processed). */
+  reset: boolean
+  liveRows: number
+}
+
+export interface TableStatus extends Watermark {
+  files: number
+  rows: number
+  liveRows: number
+  lastRunAt: string | null
+  lastErrorCode: string | null
+  lastError: string | null
+  updatedAt: string | null
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ops_table (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, FullLoad INTEGER NOT NULL, LPF TEXT NOT NULL,
+  LoadDate TEXT NOT NULL, LiveRows INTEGER NOT NULL DEFAULT 0, UpdatedAt TEXT NOT NULL,
+  PRIMARY KEY (Source, TableName));
+CREATE TABLE IF NOT EXISTS processed_files (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, File TEXT NOT NULL, ObjectKey TEXT NOT NULL, Date TEXT NOT NULL,
+  Size INTEGER NOT NULL, ETag TEXT NOT NULL, Rows INTEGER NOT NULL, Inserts INTEGER NOT NULL, Updates INTEGER NOT NULL,
+  Deletes INTEGER NOT NULL, ProcessedAt TEXT NOT NULL,
+  PRIMARY KEY (Source, TableName, File));
+CREATE TABLE IF NOT EXISTS tombstones (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, Key TEXT NOT NULL, Ts ANY, Seq ANY, File TEXT NOT NULL, Row INTEGER NOT NULL,
+  PRIMARY KEY (Source, TableName, Key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS table_runs (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, LastRunAt TEXT, LastErrorCode TEXT, LastError TEXT,
+  PRIMARY KEY (Source, TableName));
+CREATE TABLE IF NOT EXISTS process_lock (
+  Id INTEGER PRIMARY KEY CHECK (Id = 1), Token TEXT NOT NULL, Pid INTEGER NOT NULL, Host TEXT NOT NULL,
+  StartedAt TEXT NOT NULL, HeartbeatAt INTEGER NOT NULL);
+`
+
+/** A lock from another host is stale when its heartbeat is older than this. */
+const REMOTE_LOCK_STALE_MS = 120_000
+
+export class StateStore {
+  private readonly db: Database.Database
+  private readonly token = randomUUID()
+  private locked = false
+
+  private constructor(readonly path: string) {
+    try {
+      mkdirSync(dirname(path), { recursive: true })
+      this.db = new Database(path)
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma('synchronous = NORMAL')
+      this.db.pragma('busy_timeout = 5000')
+    } catch (err) {
+      throw new StateError('CDC_STATE_UNAVAILABLE', `state file ${JSON.stringify(path)} cannot be opened: ${(err as Error).message}`, { cause: err, transient: true })
+    }
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    if (version > STATE_VERSION) {
+      this.db.close()
+      throw new StateError('CDC_STATE_VERSION', `state file ${JSON.stringify(path)} has schema version ${version}; this cdc-apply understands up to ${STATE_VERSION}`, {
+        hint: 'upgrade cdc-apply to the version that wrote this state file',
+      })
+    }
+    this.db.exec(SCHEMA)
+    this.db.pragma(`user_version = ${STATE_VERSION}`)
+  }
+
+  static open(path: string): StateStore {
+    return new StateStore(path)
+  }
+
+  /** Takes the process lock or throws CDC_STATE_LOCKED. A lock whose process is gone is taken over. */
+  lock(): void {
+    const take = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT Token, Pid, Host, HeartbeatAt FROM process_lock WHERE Id = 1').get() as
+        | { Token: string; Pid: number; Host: string; HeartbeatAt: number }
+        | undefined
+      if (row && row.Token !== this.token && lockHeld(row)) {
+        throw new StateError('CDC_STATE_LOCKED', `state file ${JSON.stringify(this.path)} is in use by process ${row.Pid} on ${row.Host}`, {
+          hint: 'only one cdc-apply may work on a state file; stop the other process or point this one at another state file',
+        })
+      }
+      this.db
+        .prepare('INSERT OR REPLACE INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt) VALUES (1, ?, ?, ?, ?, ?)')
+        .run(this.token, process.pid, hostname(), new Date().toISOString(), Date.now())
+    })
+    take.immediate()
+    this.locked = true
+  }
+
+  heartbeat(): void {
+    if (this.locked) this.db.prepare('UPDATE process_lock SET HeartbeatAt = ? WHERE Token = ?').run(Date.now(), this.token)
+  }
+
+  unlock(): void {
+    if (!this.locked) return
+    this.db.prepare('DELETE FROM process_lock WHERE Token = ?').run(this.token)
+    this.locked = false
+  }
+
+  close(): void {
+    this.unlock()
+    this.db.close()
+  }
+
+  get(source: string, table: string): Watermark | undefined {
+    const r = this.db.prepare('SELECT FullLoad, LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as
+      | { FullLoad: number; LPF: string; LoadDate: string }
+      | undefined
+    return r && { source, table, fullLoad: r.FullLoad === 1, lpf: r.LPF, loadDate: r.LoadDate }
+  }
+
+  /** Records outputs already written: the watermark, the files and the tombstone changes, in one transaction. */
+  commit(c: Commit): void {
+    const w = c.watermark
+    const now = new Date().toISOString()
+    const tx = this.db.transaction(() => {
+      if (c.reset) {
+        this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ?').run(w.source, w.table)
+        this.db.prepare('DELETE FROM processed_files WHERE Source = ? AND TableName = ?').run(w.source, w.table)
+      }
+      this.db
+        .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now)
+      const file = this.db.prepare(
+        'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Rows, Inserts, Updates, Deletes, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.rows, f.inserts, f.updates, f.deletes, now)
+      const up = this.db.prepare('INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
+      const del = this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
+      for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
+    })
+    try {
+      tx.immediate()
+    } catch (err) {
+      throw new StateError('CDC_STATE_UNAVAILABLE', `recording the watermark of ${w.source}.${w.table} in ${JSON.stringify(this.path)} failed: ${(err as Error).message}`, {
+        cause: err,
+        transient: true,
+        hint: 'outputs were written but the watermark did not move; the next run redoes the same work',
+      })
+    }
+  }
+
+  *tombstones(source: string, table: string): Iterable<[string, Order]> {
+    const rows = this.db.prepare('SELECT Key, Ts, Seq, File, Row FROM tombstones WHERE Source = ? AND TableName = ?').iterate(source, table) as Iterable<{
+      Key: string
+      Ts: OrderValue
+      Seq: OrderValue
+      File: string
+      Row: number
+    }>
+    for (const r of rows) yield [r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
+  }
+
+  recordRun(source: string, table: string, error: { code: string; message: string } | undefined): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError) VALUES (?, ?, ?, ?, ?)')
+      .run(source, table, new Date().toISOString(), error?.code ?? null, error?.message ?? null)
+  }
+
+  status(): TableStatus[] {
+    const rows = this.db
+      .prepare(
+        `SELECT o.Source AS source, o.TableName AS tbl, o.FullLoad, o.LPF, o.LoadDate, o.LiveRows, o.UpdatedAt,
+                (SELECT COUNT(*) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS files,
+                (SELECT COALESCE(SUM(Rows), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS rowsProcessed,
+                r.LastRunAt, r.LastErrorCode, r.LastError
+         FROM ops_table o LEFT JOIN table_runs r ON r.Source = o.Source AND r.TableName = o.TableName
+         UNION ALL
+         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError
+         FROM table_runs r WHERE NOT EXISTS (SELECT 1 FROM ops_table o WHERE o.Source = r.Source AND o.TableName = r.TableName)
+         ORDER BY 1, 2`,
+      )
+      .all() as {
+      source: string
+      tbl: string
+      FullLoad: number | null
+      LPF: string | null
+      LoadDate: string | null
+      LiveRows: number
+      UpdatedAt: string | null
+      files: number
+      rowsProcessed: number
+      LastRunAt: string | null
+      LastErrorCode: string | null
+      LastError: string | null
+    }[]
+    return rows.map((r) => ({
+      source: r.source,
+      table: r.tbl,
+      fullLoad: r.FullLoad === 1,
+      lpf: r.LPF ?? '',
+      loadDate: r.LoadDate ?? '',
+      files: r.files,
+      rows: r.rowsProcessed,
+      liveRows: r.LiveRows,
+      lastRunAt: r.LastRunAt,
+      lastErrorCode: r.LastErrorCode,
+      lastError: r.LastError,
+      updatedAt: r.UpdatedAt,
+    }))
+  }
+
+  processedFiles(source: string, table: string): ProcessedFile[] {
+    return (
+      this.db
+        .prepare('SELECT File, ObjectKey, Date, Size, ETag, Rows, Inserts, Updates, Deletes FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
+        .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Rows: number; Inserts: number; Updates: number; Deletes: number }[]
+    ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
+  }
+}
+
+function lockHeld(row: { Pid: number; Host: string; HeartbeatAt: number }): boolean {
+  if (row.Host !== hostname()) return Date.now() - row.HeartbeatAt < REMOTE_LOCK_STALE_MS
+  try {
+    process.kill(row.Pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,40 @@
+// The only I/O contract for landing and output locations: a folder or an S3 prefix.
+
+export interface ObjectInfo {
+  /** Key relative to the store's root, '/'-separated, no leading slash. */
+  key: string
+  size: number
+  lastModified: Date
+  /** S3 ETag or, for folders, a size+mtime fingerprint. */
+  etag: string
+}
+
+export interface StoreOptions {
+  signal?: AbortSignal
+}
+
+export interface ObjectStore {
+  /** The location this store was opened on, as the user wrote it (a path or s3://bucket/prefix). */
+  readonly url: string
+  /**
+   * Every object whose key starts with `prefix` (recursively), in ascending key order (UTF-8 byte order, as S3 lists).
+   * With `startAfter`, only keys sorting strictly after it.
+   */
+  list(prefix: string, opts?: StoreOptions & { startAfter?: string }): AsyncIterable<ObjectInfo>
+  /** The whole object. Throws SourceError CDC_SOURCE_NOT_FOUND when it does not exist. */
+  get(key: string, opts?: StoreOptions): Promise<Uint8Array>
+  /** Writes the object so that readers see either the old or the new content, never a partial one. */
+  put(key: string, body: Uint8Array, opts?: StoreOptions): Promise<void>
+  /** Deletes the objects; missing ones are ignored. */
+  delete(keys: readonly string[], opts?: StoreOptions): Promise<void>
+  /** Releases clients and sockets. */
+  close(): Promise<void>
+}
+
+/** Joins key parts with '/', dropping empty parts and duplicate slashes. */
+export function joinKey(...parts: string[]): string {
+  return parts
+    .flatMap((p) => p.split('/'))
+    .filter((p) => p.length > 0)
+    .join('/')
+}
