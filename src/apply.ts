@@ -52,8 +52,12 @@ function cmpValue(a: OrderValue, b: OrderValue): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+function cmpString(a: string, b: string): number {
+  return a === b ? 0 : a < b ? -1 : 1
+}
+
 export function compareOrder(a: Order, b: Order): number {
-  return cmpValue(a.ts, b.ts) || cmpValue(a.seq, b.seq) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.row - b.row
+  return cmpValue(a.ts, b.ts) || cmpValue(a.seq, b.seq) || cmpString(a.file, b.file) || a.row - b.row
 }
 
 export class KeyedState {
@@ -69,40 +73,49 @@ export class KeyedState {
     return this.live.size
   }
 
-  private orderOf(ref: number): Order {
-    const s = this.segments[Math.floor(ref / SEG)]!
-    const i = ref % SEG
-    return { ts: s.ts ? s.ts[i]! : null, seq: s.seq ? s.seq[i]! : null, file: s.fileKey(i), row: s.row(i) }
-  }
-
   apply(b: ChangeBatch): ApplyCounts {
     const counts: ApplyCounts = { inserts: 0, updates: 0, deletes: 0, stale: 0 }
     const segIndex = this.segments.length
     const fileKey = b.file.orderKey
     const name = b.file.name
-    this.segments.push({ columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: (i) => b.rowBase + i + 1 })
+    const base = b.rowBase
+    this.segments.push({ columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: (i) => base + i + 1 })
+    const live = this.live
+    const tombs = this.tombstones
+    const bts = b.ts
+    const bseq = b.seq
     let used = false
     for (let i = 0; i < b.length; i++) {
       const key = b.keys[i]!
-      const incoming: Order = { ts: b.ts ? b.ts[i]! : null, seq: b.seq ? b.seq[i]! : null, file: fileKey, row: b.rowBase + i + 1 }
-      const cur = this.live.get(key)
-      const current = cur !== undefined ? this.orderOf(cur) : this.tombstones.get(key)
-      if (current !== undefined && compareOrder(incoming, current) < 0) {
+      const ts = bts ? bts[i]! : null
+      const seq = bseq ? bseq[i]! : null
+      const row = base + i + 1
+      const cur = live.get(key)
+      let c: number
+      if (cur !== undefined) {
+        const s = this.segments[Math.floor(cur / SEG)]!
+        const j = cur % SEG
+        c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(fileKey, s.fileKey(j)) || row - s.row(j)
+      } else {
+        const t = tombs.get(key)
+        c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
+      }
+      if (c < 0) {
         counts.stale++
         continue
       }
       const op = b.ops[i]!
       if (op === OP_DELETE) {
         counts.deletes++
-        if (cur !== undefined) this.live.delete(key)
-        this.tombstones.set(key, incoming)
+        if (cur !== undefined) live.delete(key)
+        tombs.set(key, { ts, seq, file: fileKey, row })
         this.tombTouched.add(key)
       } else {
         if (op === OP_INSERT) counts.inserts++
         else counts.updates++
-        this.live.set(key, segIndex * SEG + i)
+        live.set(key, segIndex * SEG + i)
         used = true
-        if (this.tombstones.delete(key)) this.tombTouched.add(key)
+        if (cur === undefined && tombs.delete(key)) this.tombTouched.add(key)
       }
     }
     if (!used) this.segments[segIndex] = EMPTY_SEGMENT

@@ -73,7 +73,9 @@ class Utf8Builder implements FieldBuilder {
     const len = end - start
     if (this.pos + len > this.data.length) this.data = grow(this.data, this.pos + len)
     if (!escaped) {
-      this.data.set(buf.subarray(start, end), this.pos)
+      // a byte loop beats Buffer.copy for the short fields DMS rows are made of
+      if (len > 64) buf.copy(this.data, this.pos, start, end)
+      else for (let i = start, d = this.data, p = this.pos; i < end; i++, p++) d[p] = buf[i]!
       this.pos += len
     } else {
       // a quoted field with doubled quotes: keep one of each pair
@@ -122,21 +124,53 @@ abstract class FixedBuilder<T extends BigInt64Array | Float64Array | Int32Array 
 const INT_RE = /^[+-]?\d+$/
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
+const TWO32 = 4294967296
 
-class Int64Builder extends FixedBuilder<BigInt64Array> {
-  readonly type = new A.Int64()
-  constructor() { super(new BigInt64Array(1024)) }
-  append(buf: Buffer, start: number, end: number): string | undefined {
-    const s = buf.toString('latin1', start, end)
-    if (!INT_RE.test(s)) return 'an integer'
+/**
+ * Int64-backed columns written as two 32-bit words per value, so that the hot path never allocates a BigInt
+ * (values within ±2^53 take the fast path; larger integers go through BigInt).
+ */
+abstract class Words64Builder extends FixedBuilder<Int32Array> {
+  constructor() { super(new Int32Array(2048), 2) }
+  protected put(v: number): undefined {
     this.ensure()
-    if (end - start <= 15) this.values[this.n] = BigInt(Number(s))
-    else {
+    const hi = Math.floor(v / TWO32)
+    this.values[this.n * 2] = (v - hi * TWO32) | 0
+    this.values[this.n * 2 + 1] = hi | 0
+    return this.ok()
+  }
+  protected putBig(v: bigint): undefined {
+    this.ensure()
+    new BigInt64Array(this.values.buffer, this.n * 8, 1)[0] = v
+    return this.ok()
+  }
+  override finish(): A.Data {
+    return A.makeData({ type: this.type as never, length: this.n, nullCount: this.bits.nulls, nullBitmap: this.bits.finish(this.n), data: new BigInt64Array(this.values.buffer, 0, this.n) as never })
+  }
+}
+
+class Int64Builder extends Words64Builder {
+  readonly type = new A.Int64()
+  append(buf: Buffer, start: number, end: number): string | undefined {
+    let i = start
+    const c0 = buf[i]
+    const neg = c0 === 0x2d
+    if (neg || c0 === 0x2b) i++
+    if (i === end) return 'an integer'
+    if (end - i > 15) {
+      const s = buf.toString('latin1', start, end)
+      if (!INT_RE.test(s)) return 'an integer'
       const v = BigInt(s)
       if (v < INT64_MIN || v > INT64_MAX) return 'an integer within the 64-bit range'
-      this.values[this.n] = v
+      return this.putBig(v)
     }
-    return this.ok()
+    let v = 0
+    for (; i < end; i++) {
+      const d = buf[i]! - 48
+      if (d < 0 || d > 9) return 'an integer'
+      v = v * 10 + d
+    }
+    return this.put(neg ? -v : v)
   }
 }
 
@@ -159,7 +193,7 @@ class DateBuilder extends FixedBuilder<Int32Array> {
   readonly type = new A.DateDay()
   constructor() { super(new Int32Array(1024)) }
   append(buf: Buffer, start: number, end: number): string | undefined {
-    const days = parseDate(buf.toString('latin1', start, end))
+    const days = end - start === 10 ? daysAt(buf, start) : undefined
     if (days === undefined) return 'a date YYYY-MM-DD'
     this.ensure()
     this.values[this.n] = days
@@ -167,15 +201,12 @@ class DateBuilder extends FixedBuilder<Int32Array> {
   }
 }
 
-class TimestampBuilder extends FixedBuilder<BigInt64Array> {
+class TimestampBuilder extends Words64Builder {
   readonly type = new A.TimestampMicrosecond()
-  constructor() { super(new BigInt64Array(1024)) }
   append(buf: Buffer, start: number, end: number): string | undefined {
-    const us = parseTimestampMicros(buf.toString('latin1', start, end))
+    const us = microsAt(buf, start, end)
     if (us === undefined) return 'a timestamp YYYY-MM-DD HH:MM:SS[.ffffff]'
-    this.ensure()
-    this.values[this.n] = us
-    return this.ok()
+    return this.put(us)
   }
 }
 
@@ -188,19 +219,62 @@ class DecimalBuilder extends FixedBuilder<Uint32Array> {
     this.type = new A.Decimal(scale, precision, 128)
   }
   append(buf: Buffer, start: number, end: number): string | undefined {
+    // Fast path: at most 15 significant digits fit a double exactly; anything else goes through BigInt.
+    let i = start
+    const neg = buf[i] === 0x2d
+    if (neg || buf[i] === 0x2b) i++
+    let v = 0
+    let intDigits = 0
+    for (; i < end && buf[i]! >= 48 && buf[i]! <= 57; i++, intDigits++) v = v * 10 + (buf[i]! - 48)
+    let fracDigits = 0
+    if (i < end && buf[i] === 0x2e) {
+      for (i++; i < end && buf[i]! >= 48 && buf[i]! <= 57; i++, fracDigits++) v = v * 10 + (buf[i]! - 48)
+    }
+    if (i === end && intDigits + fracDigits > 0 && fracDigits <= this.scale && intDigits + this.scale <= 15) {
+      if (intDigits + this.scale > this.precision && v * 10 ** (this.scale - fracDigits) >= 10 ** this.precision) return `a decimal(${this.precision},${this.scale}) (at most ${this.precision} digits)`
+      v *= 10 ** (this.scale - fracDigits)
+      this.ensure()
+      writeSmallI128(this.values, this.n * 4, neg ? -v : v)
+      return this.ok()
+    }
     const m = DECIMAL_RE.exec(buf.toString('latin1', start, end))
     const expected = `a decimal(${this.precision},${this.scale})`
     if (!m || (m[2] === '' && (m[3] ?? '') === '')) return expected
     const frac = (m[3] ?? '').replace(/0+$/, '')
     if (frac.length > this.scale) return `${expected} (at most ${this.scale} digits after the point)`
-    const digits = (m[2]! + frac.padEnd(this.scale, '0')).replace(/^0+(?=\d)/, '')
-    if (digits.length > this.precision) return `${expected} (at most ${this.precision} digits)`
-    let v = BigInt(digits)
-    if (m[1] === '-') v = -v
+    const digitText = (m[2]! + frac.padEnd(this.scale, '0')).replace(/^0+(?=\d)/, '')
+    if (digitText.length > this.precision) return `${expected} (at most ${this.precision} digits)`
+    let b = BigInt(digitText)
+    if (m[1] === '-') b = -b
     this.ensure()
-    writeI128(this.values, this.n * 4, v)
+    writeI128(this.values, this.n * 4, b)
     return this.ok()
   }
+}
+
+/** A 128-bit two's complement integer from a double holding an integer within ±2^53. */
+function writeSmallI128(words: Uint32Array, at: number, v: number): void {
+  const u = Math.abs(v)
+  const hi = Math.floor(u / TWO32)
+  const lo = u - hi * TWO32
+  if (v >= 0 || u === 0) {
+    words[at] = lo
+    words[at + 1] = hi
+    words[at + 2] = 0
+    words[at + 3] = 0
+    return
+  }
+  // negate: invert all bits and add one
+  if (lo === 0) {
+    words[at] = 0
+    words[at + 1] = (TWO32 - hi) % TWO32
+  } else {
+    words[at] = TWO32 - lo
+    words[at + 1] = TWO32 - 1 - hi
+  }
+  const carryAll = lo === 0 && hi === 0
+  words[at + 2] = carryAll ? 0 : 0xffffffff
+  words[at + 3] = carryAll ? 0 : 0xffffffff
 }
 
 class BoolBuilder implements FieldBuilder {
@@ -227,27 +301,74 @@ class BoolBuilder implements FieldBuilder {
 
 // ---------------------------------------------------------------- parsing helpers
 
-const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/
-const TS_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$/
+function digits(buf: Uint8Array, at: number, count: number): number {
+  let v = 0
+  for (let i = at; i < at + count; i++) {
+    const d = buf[i]! - 48
+    if (d < 0 || d > 9) return -1
+    v = v * 10 + d
+  }
+  return v
+}
+
+/** Days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil). */
+export function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** `YYYY-MM-DD` at `at` → days since the epoch, or undefined when it is not a valid date. */
+function daysAt(buf: Uint8Array, at: number): number | undefined {
+  if (buf[at + 4] !== 0x2d || buf[at + 7] !== 0x2d) return undefined
+  const y = digits(buf, at, 4)
+  const m = digits(buf, at + 5, 2)
+  const d = digits(buf, at + 8, 2)
+  if (y < 0 || m < 1 || m > 12 || d < 1) return undefined
+  const leap = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+  if (d > MONTH_DAYS[m - 1]! + (leap ? 1 : 0)) return undefined
+  return daysFromCivil(y, m, d)
+}
+
+/** `YYYY-MM-DD HH:MM:SS[.f{1,9}][Z]` (or with `T`) → microseconds since the epoch; digits past 6 are truncated. */
+function microsAt(buf: Uint8Array, start: number, end: number): number | undefined {
+  if (end - start < 19) return undefined
+  const days = daysAt(buf, start)
+  const sep = buf[start + 10]
+  if (days === undefined || (sep !== 0x20 && sep !== 0x54) || buf[start + 13] !== 0x3a || buf[start + 16] !== 0x3a) return undefined
+  const h = digits(buf, start + 11, 2)
+  const mi = digits(buf, start + 14, 2)
+  const s = digits(buf, start + 17, 2)
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined
+  let i = start + 19
+  let frac = 0
+  if (i < end && buf[i] === 0x2e) {
+    i++
+    const f0 = i
+    while (i < end && buf[i]! >= 48 && buf[i]! <= 57) i++
+    const n = i - f0
+    if (n < 1 || n > 9) return undefined
+    frac = digits(buf, f0, Math.min(n, 6)) * 10 ** Math.max(0, 6 - n)
+  }
+  if (i < end && buf[i] === 0x5a) i++
+  if (i !== end) return undefined
+  return ((days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000) + frac
+}
 
 export function parseDate(s: string): number | undefined {
-  const m = DATE_RE.exec(s)
-  if (!m) return undefined
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
-  const d = new Date(ms)
-  if (d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3])) return undefined
-  return ms / 86_400_000
+  const b = Buffer.from(s, 'latin1')
+  return b.length === 10 ? daysAt(b, 0) : undefined
 }
 
 export function parseTimestampMicros(s: string): bigint | undefined {
-  const m = TS_RE.exec(s)
-  if (!m) return undefined
-  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return undefined
-  const ms = Date.UTC(y, mo - 1, d, h, mi, sec)
-  if (new Date(ms).getUTCDate() !== d) return undefined
-  const frac = m[7] === undefined ? 0 : Number(m[7].slice(0, 6).padEnd(6, '0'))
-  return BigInt(ms) * 1000n + BigInt(frac)
+  const b = Buffer.from(s, 'latin1')
+  const us = microsAt(b, 0, b.length)
+  return us === undefined ? undefined : BigInt(us)
 }
 
 function writeI128(words: Uint32Array, at: number, v: bigint): void {
@@ -337,6 +458,60 @@ function readWide(words: Uint32Array, at: number, stride: number): bigint {
 
 // ---------------------------------------------------------------- gathering rows
 
+type FixedArray = BigInt64Array | BigUint64Array | Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array
+
+// One copy loop per array class keeps each loop's element access monomorphic (a shared loop is several times slower).
+function copyBig(out: BigInt64Array, src: BigInt64Array[], offs: number[], segs: Uint32Array, rows: Uint32Array): void {
+  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![offs[segs[k]!]! + rows[k]!]!
+}
+function copyF64(out: Float64Array, src: Float64Array[], offs: number[], segs: Uint32Array, rows: Uint32Array): void {
+  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![offs[segs[k]!]! + rows[k]!]!
+}
+function copyI32(out: Int32Array, src: Int32Array[], offs: number[], segs: Uint32Array, rows: Uint32Array): void {
+  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![offs[segs[k]!]! + rows[k]!]!
+}
+function copyStrided(out: Uint32Array, src: Uint32Array[], offs: number[], segs: Uint32Array, rows: Uint32Array, stride: number): void {
+  for (let k = 0; k < segs.length; k++) {
+    const v = src[segs[k]!]!
+    const j = (offs[segs[k]!]! + rows[k]!) * stride
+    for (let q = 0; q < stride; q++) out[k * stride + q] = v[j + q]!
+  }
+}
+
+function copyFixed(proto: FixedArray, src: FixedArray[], offs: number[], segs: Uint32Array, rows: Uint32Array, stride: number): FixedArray {
+  const n = segs.length
+  if (proto instanceof BigInt64Array && stride === 1) {
+    const out = new BigInt64Array(n)
+    copyBig(out, src as BigInt64Array[], offs, segs, rows)
+    return out
+  }
+  if (proto instanceof Float64Array && stride === 1) {
+    const out = new Float64Array(n)
+    copyF64(out, src as Float64Array[], offs, segs, rows)
+    return out
+  }
+  if (proto instanceof Int32Array && stride === 1) {
+    const out = new Int32Array(n)
+    copyI32(out, src as Int32Array[], offs, segs, rows)
+    return out
+  }
+  // Any other class: view the bytes as 32-bit words when the element size allows, else copy element-wise.
+  const bytes = proto.BYTES_PER_ELEMENT * stride
+  if (bytes % 4 === 0) {
+    const words = bytes / 4
+    const out = new Uint32Array(n * words)
+    copyStrided(out, src.map((a) => new Uint32Array(a.buffer, a.byteOffset, (a.byteLength / 4) | 0)), offs, segs, rows, words)
+    return new (proto.constructor as new (b: ArrayBuffer) => FixedArray)(out.buffer)
+  }
+  const out = new (proto.constructor as new (n: number) => FixedArray)(n * stride) as unknown as { [i: number]: number | bigint }
+  for (let k = 0; k < n; k++) {
+    const v = src[segs[k]!]! as unknown as { [i: number]: number | bigint }
+    const j = (offs[segs[k]!]! + rows[k]!) * stride
+    for (let q = 0; q < stride; q++) out[k * stride + q] = v[j + q]!
+  }
+  return out as unknown as FixedArray
+}
+
 /**
  * Builds one column from rows of several source columns of the same type: row k of the output is row
  * `rows[k]` of `sources[segs[k]]`. Fast paths for Utf8/Binary, fixed-width types and Bool.
@@ -345,28 +520,38 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
   const n = segs.length
   const bits = new Uint8Array((n + 7) >> 3)
   let nulls = 0
-  for (let k = 0; k < n; k++) {
-    if (isValid(sources[segs[k]!]!, rows[k]!)) bits[k >> 3]! |= 1 << (k & 7)
-    else nulls++
+  if (sources.every((s) => s.nullCount === 0 || !s.nullBitmap || s.nullBitmap.length === 0)) bits.fill(0xff)
+  else {
+    const maps = sources.map((s) => (s.nullCount === 0 || !s.nullBitmap || s.nullBitmap.length === 0 ? undefined : s.nullBitmap))
+    const offs = sources.map((s) => s.offset)
+    for (let k = 0; k < n; k++) {
+      const m = maps[segs[k]!]
+      const j = offs[segs[k]!]! + rows[k]!
+      if (m === undefined || ((m[j >> 3]! >> (j & 7)) & 1) === 1) bits[k >> 3]! |= 1 << (k & 7)
+      else nulls++
+    }
   }
   if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
+    const offsArr = sources.map((s) => s.valueOffsets as Int32Array)
+    const valsArr = sources.map((s) => s.values as Uint8Array)
+    const base = sources.map((s) => s.offset)
     let total = 0
     for (let k = 0; k < n; k++) {
-      const s = sources[segs[k]!]!
-      const o = s.valueOffsets as Int32Array
-      const j = s.offset + rows[k]!
+      const o = offsArr[segs[k]!]!
+      const j = base[segs[k]!]! + rows[k]!
       total += o[j + 1]! - o[j]!
     }
     const data = new Uint8Array(total)
     const offsets = new Int32Array(n + 1)
     let pos = 0
     for (let k = 0; k < n; k++) {
-      const s = sources[segs[k]!]!
-      const o = s.valueOffsets as Int32Array
-      const j = s.offset + rows[k]!
+      const o = offsArr[segs[k]!]!
+      const v = valsArr[segs[k]!]!
+      const j = base[segs[k]!]! + rows[k]!
       const a = o[j]!
       const b = o[j + 1]!
-      if (b > a) data.set((s.values as Uint8Array).subarray(a, b), pos)
+      if (b - a > 64) data.set(v.subarray(a, b), pos)
+      else for (let q = a; q < b; q++) data[pos + q - a] = v[q]!
       pos += b - a
       offsets[k + 1] = pos
     }
@@ -385,14 +570,9 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
   const fixed = first !== undefined && (A.DataType.isInt(type) || A.DataType.isFloat(type) || A.DataType.isDate(type) || A.DataType.isTimestamp(type) || A.DataType.isTime(type) || A.DataType.isDecimal(type) || A.DataType.isFixedSizeBinary(type))
   if (fixed) {
     const stride = first.stride || 1
-    const Ctor = (first.values as { constructor: new (n: number) => Uint8Array }).constructor
-    const out = new Ctor(n * stride) as unknown as { [i: number]: number | bigint }
-    for (let k = 0; k < n; k++) {
-      const s = sources[segs[k]!]!
-      const v = s.values as unknown as { [i: number]: number | bigint }
-      const j = (s.offset + rows[k]!) * stride
-      for (let q = 0; q < stride; q++) out[k * stride + q] = v[j + q]!
-    }
+    const values = sources.map((s) => s.values)
+    const offs = sources.map((s) => s.offset)
+    const out = copyFixed(first.values as FixedArray, values as FixedArray[], offs, segs, rows, stride)
     return A.makeData({ type: type as never, length: n, nullCount: nulls, nullBitmap: bits, data: out as never })
   }
   // Anything else (dictionaries, nested types from Parquet inputs): slow but general.

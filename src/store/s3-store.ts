@@ -295,7 +295,7 @@ export class S3Store implements ObjectStore {
     const base = { file: key, cause: err }
     const write = op === 'PutObject' || op === 'multipart upload' || op === 'DeleteObjects'
 
-    if (name === 'NoSuchBucket') {
+    if (name === 'NoSuchBucket' || name === 'InvalidBucketName') {
       return new SourceError('CDC_SOURCE_NOT_FOUND', `${where} failed: bucket ${JSON.stringify(this.bucket)} does not exist`, {
         ...base,
         hint: 'create the bucket or fix the s3:// url',
@@ -325,6 +325,15 @@ export class S3Store implements ObjectStore {
       })
     }
 
+    if (write && this.encryption !== undefined && (name === 'NotImplemented' || /^kms[.:]/i.test(name))) {
+      return new WriteError('CDC_WRITE_FAILED', `${where} failed: ${detail}`, {
+        ...base,
+        hint: this.encryption.mode === 'SSE-KMS'
+          ? 'the store refused SSE-KMS: check encryption.kmsKeyId and that the key exists and is enabled in the region'
+          : 'the store refused SSE-S3: it has no server-side encryption configured (MinIO needs a KMS); fix the store or drop encryption',
+      })
+    }
+
     const code = e.code ?? ''
     const connect = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)
     const transient =
@@ -337,7 +346,7 @@ export class S3Store implements ObjectStore {
     const hint = connect && this.s3.endpoint !== undefined
       ? `nothing answered at ${this.s3.endpoint}: check s3.endpoint`
       : transient
-        ? 'S3 was unreachable or overloaded; rerun (cdc-apply resumes from the watermark)'
+        ? 'S3 was unreachable or overloaded through every retry; rerun when it answers again'
         : undefined
     const opts = { ...base, transient, ...(hint !== undefined ? { hint } : {}) }
     const message = `${where} failed: ${detail}`
