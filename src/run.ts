@@ -3,7 +3,7 @@ import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
 import { CdcError, DataError, WatermarkError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
-import { discoverFiles, type DmsFile } from './discover.js'
+import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
 import { configuredSchema, readFile, tableLabel } from './read.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
@@ -24,7 +24,7 @@ export interface Stores {
 export interface TableResult {
   source: string
   table: string
-  status: 'ok' | 'unchanged' | 'no-files' | 'error'
+  status: 'ok' | 'unchanged' | 'no-files' | 'error' | 'aborted'
   fullLoad: boolean | undefined
   lpf: string | undefined
   files: number
@@ -34,6 +34,8 @@ export interface TableResult {
   deletes: number
   stale: number
   liveRows: number | undefined
+  /** Stem of the newest DMS file seen in the landing (for lag). */
+  newest: string | undefined
   rawDates: string[]
   curatedDates: string[]
   error: CdcError | Error | undefined
@@ -52,8 +54,16 @@ export interface RunOptions {
   tables?: string[]
   /** Kept across cycles by watch mode so that a poll does not reload tables. */
   memory?: Map<string, TableMemory>
-  /** Called when a table's outputs and watermark advanced. */
-  onProgress?: (event: { table: string; file?: string; rows?: number }) => void
+  /** Called after each applied file, with how many of the run's files are done. */
+  onProgress?: (event: ProgressEvent) => void
+}
+
+export interface ProgressEvent {
+  table: string
+  file: string
+  rows: number
+  filesDone: number
+  filesTotal: number
 }
 
 /** What watch mode keeps of a table between polls. */
@@ -61,6 +71,12 @@ export interface TableMemory {
   lpf: string
   schema: TableSchema
   state: KeyedState
+  /** The landing key of the LPF file: the next poll lists only keys after it. */
+  lpfKey: string | undefined
+  /** Full-load files and change files of the LPF's date (the next RAW rewrite of that date needs them)... */
+  sameDate: DmsFile[]
+  /** ...and their decoded batches, so that a poll reads only new objects. */
+  batches: Map<string, ChangeBatch[]>
 }
 
 export async function openStores(config: Config): Promise<Stores> {
@@ -103,14 +119,19 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
   const started = Date.now()
   try {
     await runTable(new TableRun(config, stores, state, t, opts, log, r))
-    state.recordRun(t.source, t.name, undefined)
+    state.recordRun(t.source, t.name, undefined, r.newest)
   } catch (err) {
     opts.memory?.delete(tableLabel(t))
     r.status = 'error'
-    r.error = err as Error
-    const e = err as CdcError
-    state.recordRun(t.source, t.name, { code: e.code ?? 'CDC_INTERNAL', message: e.message })
-    if (e.code === 'CDC_ABORTED' || (err as Error).name === 'AbortError') throw err
+    if (opts.signal?.aborted) {
+      // Stopped by a signal before the watermark moved: outputs and watermark are as after the last commit.
+      r.status = 'aborted'
+      r.error = new CdcError('CDC_ABORTED', `table ${tableLabel(t)}: stopped by a signal; the unit of work in flight was rolled back`, { table: tableLabel(t), cause: err })
+    } else {
+      r.error = err as Error
+      const e = err as CdcError
+      state.recordRun(t.source, t.name, { code: e.code ?? 'CDC_INTERNAL', message: e.message }, r.newest)
+    }
   }
   const wm = state.get(t.source, t.name)
   r.fullLoad = wm?.fullLoad
@@ -120,13 +141,16 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
 }
 
 function emptyResult(t: TableConfig): TableResult {
-  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, liveRows: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0 }
+  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0 }
 }
 
 /** The context of one table's run. */
 class TableRun {
   readonly label: string
   schema: TableSchema | undefined
+  /** Decoded batches by file stem, kept for the LPF's date in watch mode. */
+  cache = new Map<string, ChangeBatch[]>()
+  filesTotal = 0
   constructor(
     readonly config: Config,
     readonly stores: Stores,
@@ -147,12 +171,17 @@ class TableRun {
   /** Fetches objects with bounded concurrency ahead of decoding; decodes in order. */
   async read(files: DmsFile[]): Promise<Map<DmsFile, ChangeBatch[]>> {
     const limit = pLimit(this.config.concurrency.prefetch)
-    const bodies = files.map((f) => limit(() => this.stores.landing.get(f.key, { signal: this.opts.signal })))
-    bodies.forEach((p) => p.catch(() => undefined)) // rejections are handled when awaited below
+    const bodies = files.map((f) => (this.cache.has(f.stem) ? undefined : limit(() => this.stores.landing.get(f.key, { signal: this.opts.signal }))))
+    bodies.forEach((p) => p?.catch(() => undefined)) // rejections are handled when awaited below
     const out = new Map<DmsFile, ChangeBatch[]>()
     for (let i = 0; i < files.length; i++) {
       this.opts.signal?.throwIfAborted()
       const f = files[i]!
+      const cached = this.cache.get(f.stem)
+      if (cached) {
+        out.set(f, cached)
+        continue
+      }
       const r = readFile(this.t, f, await bodies[i]!, this.schema)
       this.schema = r.schema
       out.set(f, r.batches)
@@ -196,7 +225,7 @@ class TableRun {
       res.deletes += c.deletes
       res.stale += c.stale
       this.log.info({ file: f.key, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, stale: c.stale }, 'file applied')
-      this.opts.onProgress?.({ table: this.label, file: f.key, rows })
+      this.opts.onProgress?.({ table: this.label, file: f.key, rows, filesDone: res.files, filesTotal: this.filesTotal })
       return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes }
     })
   }
@@ -272,19 +301,29 @@ function dateOfValue(v: unknown, type: A.DataType): string | undefined {
 /** The design's state machine for one table. */
 async function runTable(run: TableRun): Promise<void> {
   const { t, state, log, result, opts } = run
-  const disc = await discoverFiles(run.stores.landing, t, { signal: opts.signal })
-  for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
   let wm = state.get(t.source, t.name)
+  const memory = opts.memory?.get(run.label)
+  const warm = memory !== undefined && wm !== undefined && memory.lpf === wm.lpf
+  // A warm poll lists only keys after the LPF's and takes the LPF date's files from memory.
+  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, ...(warm && memory.lpfKey ? { startAfter: memory.lpfKey } : {}) })
+  const disc = warm && memory.lpfKey ? mergeDiscovery(memory.sameDate, listed) : listed
+  for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
+  result.newest = disc.cdc.at(-1)?.stem ?? disc.load.at(-1)?.stem
   if (disc.load.length === 0 && disc.cdc.length === 0) {
     result.status = 'no-files'
     if (wm) log.warn({ path: t.path }, 'table folder is empty or gone (DMS removes it on TRUNCATE or DROP); outputs left as they are')
     return
   }
-  const memory = opts.memory?.get(run.label)
-  let current: KeyedState | undefined = memory && wm && memory.lpf === wm.lpf ? memory.state : undefined
-  if (current && memory) run.schema = memory.schema
+  let current: KeyedState | undefined
+  if (warm) {
+    current = memory.state
+    run.schema = memory.schema
+    run.cache = memory.batches
+  }
+  run.filesTotal = (!wm || !wm.fullLoad ? disc.load.length + disc.cdc.length : disc.cdc.filter((f) => f.stem > wm!.lpf).length)
 
-  if (!wm || !wm.fullLoad) {
+  if (wm && !wm.fullLoad && !warm && unchangedSinceLedger(state.processedFiles(t.source, t.name), disc)) return
+  if (!wm || (!wm.fullLoad && !warm)) {
     // No watermark, or the full load's date is not over yet: (re)process the load date whole.
     const loadBatches = await run.read(disc.load)
     if (disc.load.length === 0) log.warn({}, 'no full-load files: starting from the first change file')
@@ -299,7 +338,7 @@ async function runTable(run: TableRun): Promise<void> {
     wm = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? `${loadDate}-000000000`, loadDate }
     run.commit(wm, files, current, true)
     result.status = 'ok'
-    if (!later) return remember(run, wm, current)
+    if (!later) return remember(run, wm, current, disc)
   }
 
   // CDC: rewrite every date from the LPF's date through the newest file's date.
@@ -307,13 +346,13 @@ async function runTable(run: TableRun): Promise<void> {
   const lpf = wm.lpf
   const lpfDate = lpf.slice(0, 8)
   if (mfd === undefined || mfd.stem < lpf) {
-    if (mfd === undefined && lpf.endsWith('-000000000')) return remember(run, wm, current)
+    if (mfd === undefined && lpf.endsWith('-000000000')) return remember(run, wm, current, disc)
     throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file ${mfd ? mfd.stem : '(none)'} is older than the last processed file ${lpf}`, {
       table: run.label,
       hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore the files, or reprocess the table with cdc-apply reset',
     })
   }
-  if (mfd.stem === lpf) return remember(run, wm, current)
+  if (mfd.stem === lpf) return remember(run, wm, current, disc)
   current ??= await run.restore(lpfDate)
   const fresh = disc.cdc.filter((f) => f.stem > lpf)
   for (const date of dateRange(lpfDate, mfd.date)) {
@@ -329,14 +368,38 @@ async function runTable(run: TableRun): Promise<void> {
     const files = run.applyFiles(current, newFiles, batches)
     await run.writeRaw(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!))
     await run.writeCurated(date, current)
-    wm = { ...wm, fullLoad: true, lpf: newFiles.at(-1)!.stem }
+    wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
     run.commit(wm, files, current, false)
     result.status = 'ok'
+    run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
   }
-  return remember(run, wm, current)
+  return remember(run, wm, current, disc)
 }
 
-function remember(run: TableRun, wm: Watermark, state: KeyedState | undefined): void {
-  if (state && run.opts.memory && run.schema) run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state })
+/** Keeps the table's state, the LPF date's files and their batches for the next poll (watch mode). */
+function remember(run: TableRun, wm: Watermark, state: KeyedState | undefined, disc: Discovery): void {
+  if (!state || !run.opts.memory || !run.schema) return
+  const lpfDate = wm.lpf.slice(0, 8)
+  const sameDate = [...(lpfDate === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === lpfDate && f.stem <= wm.lpf)]
+  const lpfKey = disc.cdc.find((f) => f.stem === wm.lpf)?.key
+  const keep = new Set(sameDate.map((f) => f.stem))
+  const batches = new Map([...run.cache].filter(([stem]) => keep.has(stem)))
+  run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state, lpfKey, sameDate, batches })
+}
+
+/** True when the landing holds exactly the files of the ledger, unchanged (same names and ETags). */
+function unchangedSinceLedger(ledger: ProcessedFile[], disc: Discovery): boolean {
+  const files = [...disc.load, ...disc.cdc]
+  if (files.length !== ledger.length) return false
+  const byName = new Map(ledger.map((f) => [f.file, f.etag]))
+  return files.every((f) => byName.get(f.stem) === f.etag)
+}
+
+function mergeDiscovery(known: DmsFile[], listed: Discovery): Discovery {
+  const seen = new Set(known.map((f) => f.stem))
+  const load = [...known.filter((f) => f.kind === 'load'), ...listed.load.filter((f) => !seen.has(f.stem))]
+  const cdc = [...known.filter((f) => f.kind === 'cdc'), ...listed.cdc.filter((f) => !seen.has(f.stem))]
+  const byOrder = (a: DmsFile, b: DmsFile): number => (a.orderKey < b.orderKey ? -1 : a.orderKey > b.orderKey ? 1 : 0)
+  return { load: load.sort(byOrder), cdc: cdc.sort(byOrder), skipped: listed.skipped }
 }
 

@@ -45,6 +45,11 @@ export interface TableStatus extends Watermark {
   files: number
   rows: number
   liveRows: number
+  /** Newest DMS file seen in the landing at the last run. */
+  newest: string | null
+  /** Seconds between the newest landed file's time and the LPF's time (both from their names). */
+  lagSeconds: number | null
+  lastSuccessAt: string | null
   lastRunAt: string | null
   lastErrorCode: string | null
   lastError: string | null
@@ -66,6 +71,7 @@ CREATE TABLE IF NOT EXISTS tombstones (
   PRIMARY KEY (Source, TableName, Key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS table_runs (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, LastRunAt TEXT, LastErrorCode TEXT, LastError TEXT,
+  NewestFile TEXT, LastSuccessAt TEXT,
   PRIMARY KEY (Source, TableName));
 CREATE TABLE IF NOT EXISTS process_lock (
   Id INTEGER PRIMARY KEY CHECK (Id = 1), Token TEXT NOT NULL, Pid INTEGER NOT NULL, Host TEXT NOT NULL,
@@ -189,10 +195,17 @@ export class StateStore {
     for (const r of rows) yield [r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
   }
 
-  recordRun(source: string, table: string, error: { code: string; message: string } | undefined): void {
+  /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
+  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined): void {
+    const now = new Date().toISOString()
     this.db
-      .prepare('INSERT OR REPLACE INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError) VALUES (?, ?, ?, ?, ?)')
-      .run(source, table, new Date().toISOString(), error?.code ?? null, error?.message ?? null)
+      .prepare(
+        `INSERT INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError, NewestFile, LastSuccessAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (Source, TableName) DO UPDATE SET LastRunAt = excluded.LastRunAt, LastErrorCode = excluded.LastErrorCode,
+           LastError = excluded.LastError, NewestFile = COALESCE(excluded.NewestFile, NewestFile),
+           LastSuccessAt = COALESCE(excluded.LastSuccessAt, LastSuccessAt)`,
+      )
+      .run(source, table, now, error?.code ?? null, error?.message ?? null, newest ?? null, error ? null : now)
   }
 
   status(): TableStatus[] {
@@ -201,10 +214,10 @@ export class StateStore {
         `SELECT o.Source AS source, o.TableName AS tbl, o.FullLoad, o.LPF, o.LoadDate, o.LiveRows, o.UpdatedAt,
                 (SELECT COUNT(*) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS files,
                 (SELECT COALESCE(SUM(Rows), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS rowsProcessed,
-                r.LastRunAt, r.LastErrorCode, r.LastError
+                r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
          FROM ops_table o LEFT JOIN table_runs r ON r.Source = o.Source AND r.TableName = o.TableName
          UNION ALL
-         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError
+         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
          FROM table_runs r WHERE NOT EXISTS (SELECT 1 FROM ops_table o WHERE o.Source = r.Source AND o.TableName = r.TableName)
          ORDER BY 1, 2`,
       )
@@ -221,6 +234,8 @@ export class StateStore {
       LastRunAt: string | null
       LastErrorCode: string | null
       LastError: string | null
+      NewestFile: string | null
+      LastSuccessAt: string | null
     }[]
     return rows.map((r) => ({
       source: r.source,
@@ -231,6 +246,9 @@ export class StateStore {
       files: r.files,
       rows: r.rowsProcessed,
       liveRows: r.LiveRows,
+      newest: r.NewestFile,
+      lagSeconds: r.LPF && r.NewestFile ? lagSeconds(r.NewestFile, r.LPF) : null,
+      lastSuccessAt: r.LastSuccessAt,
       lastRunAt: r.LastRunAt,
       lastErrorCode: r.LastErrorCode,
       lastError: r.LastError,
@@ -245,6 +263,19 @@ export class StateStore {
         .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Rows: number; Inserts: number; Updates: number; Deletes: number }[]
     ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
   }
+}
+
+/** Milliseconds since the epoch of a DMS time name `YYYYMMDD-HHmmssSSS`; undefined for LOAD names. */
+export function timeOfName(stem: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$/.exec(stem)
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!) : undefined
+}
+
+/** How far the watermark trails the newest landed file, in seconds (0 when caught up). */
+export function lagSeconds(newest: string, lpf: string): number | null {
+  const a = timeOfName(newest)
+  const b = timeOfName(lpf)
+  return a === undefined || b === undefined ? null : Math.max(0, (a - b) / 1000)
 }
 
 function lockHeld(row: { Pid: number; Host: string; HeartbeatAt: number }): boolean {

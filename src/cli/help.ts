@@ -11,6 +11,7 @@ export const HELP: Record<string, string> = {
 
 Usage:
   cdc-apply [run] [options]      process every configured table once (the default command)
+  cdc-apply --watch [options]    keep polling the landing and applying new files (a daemon)
   cdc-apply status [options]     the watermark of every table: Source, TableName, FullLoad, LPF, files, rows
   cdc-apply help <command>       help for one command
 
@@ -23,8 +24,18 @@ Docs: docs/config.md, docs/semantics.md, docs/errors.md, docs/operations.md
 Processes every configured table once: new DMS files are read, RAW date partitions rewritten, curated
 snapshots written for every date, and the watermark moved in the state file.
 
+With --watch it keeps running: every table is polled every --interval seconds (default: the config's
+pollSeconds, 5), its state stays in memory between polls, transient errors are retried with backoff, and a table
+that hits a terminal error stops while the others go on. SIGINT/SIGTERM finish or roll back the work in flight
+and exit 0 (or the code of a table that failed); a second signal exits at once with 130.
+
 Options:
 ${COMMON}      --table <S.T>     only this table (Source.TableName); repeatable
+  -w, --watch           run as a daemon (cdc-apply --watch is the same)
+      --interval <s>    seconds between polls of a table in watch mode
+      --metrics-port <p>  serve Prometheus /metrics and /healthz on this port (watch mode)
+      --metrics-host <h>  address to bind the metrics server (default 127.0.0.1)
+      --progress / --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
 `,
   status: `Usage: cdc-apply status [options]
 

@@ -4,7 +4,11 @@ import { resolve } from 'node:path'
 import { CdcError, EXIT, UsageError, exitCodeFor } from '../errors.js'
 import { DEFAULTS, loadConfig, resolveLocal, type Config } from '../config.js'
 import { errFields, ndjsonLogger, parseLevel, type Logger } from '../log.js'
-import { runOnce, type RunSummary } from '../run.js'
+import { runOnce, type ProgressEvent } from '../run.js'
+import { runWatch } from '../watch.js'
+import { Metrics, serveMetrics } from '../metrics.js'
+import type { Server } from 'node:http'
+import type { RunSummary } from '../run.js'
 import { StateStore } from '../state.js'
 import { HELP } from './help.js'
 import { renderRun, renderStatus } from './render.js'
@@ -32,7 +36,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stdout(HELP[command === 'run' && first?.startsWith('-') && rest.length === 1 ? 'main' : command] ?? HELP.main!)
       return EXIT.ok
     }
-    const level = parseLevel(String(values['log-level'] ?? process.env.CDC_APPLY_LOG_LEVEL ?? 'info'))
+    // With a progress bar on a terminal, info logs would tear the bar: default to warn there.
+    const quietDefault = command === 'run' && !values.watch && !values.json && process.stderr.isTTY === true ? 'warn' : 'info'
+    const level = parseLevel(String(values['log-level'] ?? process.env.CDC_APPLY_LOG_LEVEL ?? quietDefault))
     if (level === undefined) throw new UsageError('CDC_USAGE', `--log-level must be one of trace, debug, info, warn, error, silent`, { hint: `see 'cdc-apply ${command} --help'` })
     log = ndjsonLogger(io.stderr, level)
     const config = loadConfig(resolve(String(values.config ?? DEFAULTS.configFile)))
@@ -53,7 +59,16 @@ const COMMON = {
 } as const
 
 const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>> = {
-  run: { ...COMMON, table: { type: 'string', multiple: true } },
+  run: {
+    ...COMMON,
+    table: { type: 'string', multiple: true },
+    watch: { type: 'boolean', short: 'w' },
+    interval: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
+    progress: { type: 'boolean' },
+    'no-progress': { type: 'boolean' },
+  },
   status: { ...COMMON },
 }
 
@@ -68,22 +83,34 @@ function parse(command: string, args: string[]): { values: Values } {
 const COMMANDS: Record<string, Command> = {
   async run(config, values, io, log) {
     const controller = new AbortController()
-    const onSignal = (): void => controller.abort()
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-    let summary: RunSummary
+    let signals = 0
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++
+      if (signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting now')
+        process.exit(EXIT.interrupted)
+      }
+      log.info({ signal: sig }, 'stopping: finishing or rolling back the unit of work in flight')
+      controller.abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     try {
       const tables = values.table as string[] | undefined
-      summary = await runOnce(config, { logger: log, signal: controller.signal, ...(tables ? { tables } : {}) })
+      if (tables) config = { ...config, tables: config.tables.filter((t) => tables.includes(`${t.source}.${t.name}`)) }
+      const bar = !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? progressBar(io) : undefined
+      if (values.watch) return await watch(config, values, io, log, controller.signal)
+      const summary = await runOnce(config, { logger: log, signal: controller.signal, ...(bar ? { onProgress: bar } : {}) })
+      if (bar) io.stderr('\n')
+      for (const t of summary.tables) if (t.error && t.status !== 'aborted') log.error({ table: `${t.source}.${t.table}`, ...errFields(t.error) }, 'table failed')
+      log.info({ ms: summary.ms, tables: summary.tables.length, failed: summary.tables.filter((t) => t.error).length }, 'cycle done')
+      io.stdout(values.json ? JSON.stringify(summaryJson(summary)) + '\n' : renderRun(summary))
+      const failed = summary.tables.find((t) => t.error && t.status !== 'aborted')
+      return failed ? exitCodeFor(failed.error) : EXIT.ok
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     }
-    for (const t of summary.tables) if (t.error) log.error({ table: `${t.source}.${t.table}`, ...errFields(t.error) }, 'table failed')
-    log.info({ ms: summary.ms, tables: summary.tables.length, failed: summary.tables.filter((t) => t.error).length }, 'cycle done')
-    io.stdout(values.json ? JSON.stringify(summaryJson(summary)) + '\n' : renderRun(summary))
-    const failed = summary.tables.find((t) => t.error)
-    return failed ? exitCodeFor(failed.error) : EXIT.ok
   },
   async status(config, values, io) {
     const state = StateStore.open(resolveLocal(config, config.state))
@@ -95,6 +122,54 @@ const COMMANDS: Record<string, Command> = {
       state.close()
     }
   },
+}
+
+async function watch(config: Config, values: Values, io: Io, log: Logger, signal: AbortSignal): Promise<number> {
+  const interval = values.interval === undefined ? config.pollSeconds : Number(values.interval)
+  if (!(interval > 0)) throw new UsageError('CDC_USAGE', `--interval must be a positive number of seconds, got ${JSON.stringify(values.interval)}`, { hint: "see 'cdc-apply run --help'" })
+  const metrics = new Metrics(Math.max(3 * interval, 60) * 1000)
+  let server: Server | undefined
+  if (values['metrics-port'] !== undefined) {
+    const port = Number(values['metrics-port'])
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('CDC_USAGE', `--metrics-port must be a port number, got ${JSON.stringify(values['metrics-port'])}`, { hint: "see 'cdc-apply run --help'" })
+    server = await serveMetrics(metrics, port, String(values['metrics-host'] ?? '127.0.0.1'))
+    const addr = server.address()
+    log.info({ port: typeof addr === 'object' && addr ? addr.port : port }, 'metrics listening')
+  }
+  log.info({ interval, tables: config.tables.length }, 'watching')
+  try {
+    const result = await runWatch(config, {
+      logger: log,
+      signal,
+      intervalSeconds: interval,
+      metrics,
+      onPoll: (r) => {
+        if (values.json && r.status === 'ok') io.stdout(JSON.stringify(summaryJson({ tables: [r], ms: r.ms })) + '\n')
+      },
+    })
+    log.info({ polls: result.polls, failed: result.failed.length }, 'stopped')
+    return result.failed.length > 0 ? exitCodeFor(result.failed[0]!.error) : EXIT.ok
+  } finally {
+    server?.close()
+  }
+}
+
+function isTty(): boolean {
+  return process.stderr.isTTY === true
+}
+
+/** A one-line progress bar on stderr for long backfills: files, rows, ETA. */
+function progressBar(io: Io): (e: ProgressEvent) => void {
+  const started = Date.now()
+  let rows = 0
+  return (e) => {
+    rows += e.rows
+    const elapsed = (Date.now() - started) / 1000
+    const eta = e.filesDone > 0 ? (elapsed / e.filesDone) * (e.filesTotal - e.filesDone) : 0
+    const width = 20
+    const done = e.filesTotal > 0 ? Math.round((width * e.filesDone) / e.filesTotal) : width
+    io.stderr(`\r${e.table} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${e.filesDone}/${e.filesTotal} files ${rows} rows ETA ${eta.toFixed(0)}s `)
+  }
 }
 
 export function summaryJson(s: RunSummary): object {

@@ -32,7 +32,19 @@ export function renderRun(s: RunSummary): string {
 
 export function renderStatus(rows: TableStatus[]): string {
   return table(
-    ['Source', 'TableName', 'FullLoad', 'LPF', 'FILES', 'ROWS', 'LIVE', 'LAST RUN', 'LAST ERROR'],
-    rows.map((r) => [r.source, r.table, r.lpf === '' ? '' : r.fullLoad ? 'True' : 'False', r.lpf, String(r.files), String(r.rows), String(r.liveRows), r.lastRunAt ?? '', r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '']),
+    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
+    rows.map((r) => [
+      r.source,
+      r.table,
+      r.lpf === '' ? '' : r.fullLoad ? 'True' : 'False',
+      r.lpf,
+      r.newest ?? '',
+      r.lagSeconds === null ? '' : String(r.lagSeconds),
+      String(r.files),
+      String(r.rows),
+      String(r.liveRows),
+      r.lastSuccessAt ?? '',
+      r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '',
+    ]),
   )
 }

@@ -1,0 +1,78 @@
+// Prometheus text metrics and /healthz for watch mode, served by node:http.
+import { createServer, type Server } from 'node:http'
+import { lagSeconds } from './state.js'
+import type { TableResult } from './run.js'
+
+export class Metrics {
+  private files = new Map<string, number>()
+  private rows = new Map<string, number>()
+  private lag = new Map<string, number>()
+  private pollSeconds = new Map<string, number>()
+  private errors = new Map<string, number>()
+  private lastSuccess = new Map<string, number>()
+  private failed = new Map<string, number>()
+  lastPollAt = 0
+
+  constructor(private readonly staleAfterMs: number) {}
+
+  record(r: TableResult, stopped: boolean): void {
+    const table = `${r.source}.${r.table}`
+    this.lastPollAt = Date.now()
+    add(this.files, label({ table }), r.files)
+    add(this.rows, label({ table, op: 'I' }), r.inserts)
+    add(this.rows, label({ table, op: 'U' }), r.updates)
+    add(this.rows, label({ table, op: 'D' }), r.deletes)
+    this.pollSeconds.set(label({ table }), r.ms / 1000)
+    if (r.newest && r.lpf) this.lag.set(label({ table }), lagSeconds(r.newest, r.lpf) ?? 0)
+    if (r.error && r.status !== 'aborted') add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
+    else if (!r.error) this.lastSuccess.set(label({ table }), Date.now() / 1000)
+    this.failed.set(label({ table }), stopped ? 1 : 0)
+  }
+
+  healthy(): boolean {
+    if ([...this.failed.values()].some((v) => v === 1)) return false
+    return this.lastPollAt > 0 && Date.now() - this.lastPollAt < this.staleAfterMs
+  }
+
+  render(): string {
+    const out: string[] = []
+    const family = (name: string, type: string, help: string, m: Map<string, number>): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+      for (const [l, v] of m) out.push(`${name}{${l}} ${v}`)
+    }
+    family('cdc_apply_files_processed_total', 'counter', 'DMS files applied', this.files)
+    family('cdc_apply_rows_processed_total', 'counter', 'Change rows applied, by op (stale rows included)', this.rows)
+    family('cdc_apply_lag_seconds', 'gauge', 'Time between the newest landed file and the watermark (from their names)', this.lag)
+    family('cdc_apply_poll_duration_seconds', 'gauge', 'Duration of the last poll of the table', this.pollSeconds)
+    family('cdc_apply_errors_total', 'counter', 'Failed polls, by error code', this.errors)
+    family('cdc_apply_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful poll', this.lastSuccess)
+    family('cdc_apply_table_failed', 'gauge', '1 when the table stopped on a terminal error', this.failed)
+    return out.join('\n') + '\n'
+  }
+}
+
+function label(l: Record<string, string>): string {
+  return Object.entries(l)
+    .map(([k, v]) => `${k}="${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)
+    .join(',')
+}
+
+function add(m: Map<string, number>, k: string, v: number): void {
+  m.set(k, (m.get(k) ?? 0) + v)
+}
+
+/** Serves /metrics and /healthz; resolves once listening. */
+export function serveMetrics(metrics: Metrics, port: number, host: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render())
+    } else if (req.url === '/healthz') {
+      const ok = metrics.healthy()
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'unhealthy\n')
+    } else res.writeHead(404).end()
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve(server))
+  })
+}

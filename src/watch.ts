@@ -1,0 +1,78 @@
+// Watch mode: one polling loop per table, state kept in memory between polls, transient errors backed off.
+import pLimit from 'p-limit'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { resolveLocal, type Config } from './config.js'
+import { openStores, runCycle, type ProgressEvent, type TableMemory, type TableResult } from './run.js'
+import { StateStore } from './state.js'
+import { tableLabel } from './read.js'
+import { errFields, silentLogger, type Logger } from './log.js'
+import type { Metrics } from './metrics.js'
+import type { CdcError } from './errors.js'
+
+export interface WatchOptions {
+  logger?: Logger
+  signal: AbortSignal
+  intervalSeconds: number
+  /** Longest wait between retries of a transient error. */
+  maxBackoffSeconds?: number
+  metrics?: Metrics
+  /** Called after every poll of a table. */
+  onPoll?: (r: TableResult) => void
+  onProgress?: (e: ProgressEvent) => void
+}
+
+export interface WatchResult {
+  /** Tables that stopped on a terminal error (their last result). */
+  failed: TableResult[]
+  polls: number
+}
+
+/** Runs until the signal aborts; a table that hits a terminal error stops, the others go on. */
+export async function runWatch(config: Config, opts: WatchOptions): Promise<WatchResult> {
+  const log = opts.logger ?? silentLogger
+  const state = StateStore.open(resolveLocal(config, config.state))
+  let polls = 0
+  try {
+    state.lock()
+    const stores = await openStores(config)
+    const memory = new Map<string, TableMemory>()
+    const limit = pLimit(config.concurrency.tables)
+    const failed: TableResult[] = []
+    const maxBackoff = (opts.maxBackoffSeconds ?? 300) * 1000
+    const loop = async (label: string): Promise<void> => {
+      const tlog = log.child({ table: label })
+      let backoff = 0
+      while (!opts.signal.aborted) {
+        const summary = await limit(() =>
+          runCycle(config, stores, state, { logger: log, signal: opts.signal, memory, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
+        )
+        const r = summary.tables[0]!
+        polls++
+        state.heartbeat()
+        const terminal = r.error !== undefined && r.status !== 'aborted' && !(r.error as CdcError).transient
+        opts.metrics?.record(r, terminal)
+        opts.onPoll?.(r)
+        if (r.status === 'aborted') break
+        if (r.error) {
+          if (terminal) {
+            tlog.error({ ...errFields(r.error) }, 'table stopped')
+            failed.push(r)
+            break
+          }
+          backoff = Math.min(maxBackoff, Math.max(opts.intervalSeconds * 1000, backoff * 2))
+          tlog.warn({ ...errFields(r.error), retryInMs: backoff }, 'transient error, retrying')
+        } else {
+          backoff = 0
+          if (r.status === 'ok') tlog.info({ files: r.files, rows: r.rows, lpf: r.lpf, ms: r.ms }, 'poll done')
+          else tlog.debug({ status: r.status, ms: r.ms }, 'poll done')
+        }
+        await sleep(backoff || opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
+      }
+    }
+    await Promise.all(config.tables.map((t) => loop(tableLabel(t))))
+    await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
+    return { failed, polls }
+  } finally {
+    state.close()
+  }
+}
