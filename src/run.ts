@@ -304,8 +304,10 @@ async function runTable(run: TableRun): Promise<void> {
   let wm = state.get(t.source, t.name)
   const memory = opts.memory?.get(run.label)
   const warm = memory !== undefined && wm !== undefined && memory.lpf === wm.lpf
-  // A warm poll lists only keys after the LPF's and takes the LPF date's files from memory.
-  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, ...(warm && memory.lpfKey ? { startAfter: memory.lpfKey } : {}) })
+  // A warm poll lists only keys after the LPF's and takes the LPF date's files from memory; a cold run past the
+  // full load lists from the LPF's date on (keys sort by date in every DMS layout; LOAD keys sort after dates).
+  const startAfter = warm ? memory.lpfKey : wm?.fullLoad ? state.lastKeyBefore(t.source, t.name, wm.lpf.slice(0, 8)) : undefined
+  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, ...(startAfter ? { startAfter } : {}) })
   const disc = warm && memory.lpfKey ? mergeDiscovery(memory.sameDate, listed) : listed
   for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
   result.newest = disc.cdc.at(-1)?.stem ?? disc.load.at(-1)?.stem

@@ -256,6 +256,14 @@ export class StateStore {
     }))
   }
 
+  /** The greatest landing key of a processed change file dated before `date`: a listing may start after it. */
+  lastKeyBefore(source: string, table: string, date: string): string | undefined {
+    const r = this.db
+      .prepare("SELECT MAX(ObjectKey) AS k FROM processed_files WHERE Source = ? AND TableName = ? AND Date <> '' AND Date < ?")
+      .get(source, table, date) as { k: string | null }
+    return r.k ?? undefined
+  }
+
   processedFiles(source: string, table: string): ProcessedFile[] {
     return (
       this.db
