@@ -1,0 +1,226 @@
+// `npm run bench`: cdc-apply against the DuckDB equivalent on the same generated DMS data, in one run,
+// interleaved, several rounds; prints medians and ratios (a table, or --json). Not a test: no assertions on time.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs'
+import { cpus, totalmem, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { DuckDBInstance } from '@duckdb/node-api'
+import * as A from 'apache-arrow'
+import * as pw from 'parquet-wasm'
+import { generate, benchConfig, DEFAULT_GEN, BENCH_COLUMNS } from './gen.js'
+import { parseConfig } from '../src/config.js'
+import { runWatch } from '../src/watch.js'
+import type { TableResult } from '../src/run.js'
+
+const { values } = parseArgs({
+  options: {
+    changes: { type: 'string', default: '1000000' },
+    keys: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    cases: { type: 'string', default: 'csv,parquet,incremental,s3' },
+    json: { type: 'boolean', default: false },
+    dir: { type: 'string' },
+  },
+})
+const changes = Number(values.changes)
+const keys = Number(values.keys ?? Math.max(1000, Math.floor(changes / 5)))
+const rounds = Number(values.rounds)
+const cases = new Set(values.cases!.split(','))
+const here = fileURLToPath(new URL('.', import.meta.url))
+const child = join(here, 'child.js')
+const work = values.dir ?? join(tmpdir(), `cdc-apply-bench-${changes}`)
+const log = (s: string): void => void process.stderr.write(s + '\n')
+
+interface Sample { ms: number; maxRssMB: number }
+
+function measure(mode: 'cdc' | 'duckdb', args: object): Sample {
+  const r = spawnSync(process.execPath, [child, mode, JSON.stringify(args)], { encoding: 'utf8', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, maxBuffer: 1 << 26 })
+  if (r.status !== 0) throw new Error(`${mode} run failed: ${r.stderr.slice(-2000)}`)
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Sample
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+// ---------------------------------------------------------------- data
+rmSync(work, { recursive: true, force: true })
+const csvLanding = join(work, 'landing-csv')
+const pqLanding = join(work, 'landing-parquet')
+log(`generating ${changes} changes over ${keys} keys in ${work}`)
+const gen = generate({ ...DEFAULT_GEN, dir: csvLanding, changes, keys })
+await toParquet(csvLanding, pqLanding)
+
+/** The same data as DMS-like Parquet files (Op and the timestamp as strings, typed data columns), via DuckDB. */
+async function toParquet(from: string, to: string): Promise<void> {
+  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const con = await inst.connect()
+  const dir = join(from, 'bench', 'orders')
+  mkdirSync(join(to, 'bench', 'orders'), { recursive: true })
+  const types: Record<string, string> = { string: 'VARCHAR', integer: 'BIGINT', double: 'DOUBLE', date: 'DATE', 'decimal(12,2)': 'DECIMAL(12,2)' }
+  const cols = `{'Op': 'VARCHAR', ${BENCH_COLUMNS.map((c) => `'${c.name}': '${types[c.type]}'`).join(', ')}}`
+  for (const name of readdirSync(dir)) {
+    const out = join(to, 'bench', 'orders', name.replace(/\.csv$/, '.parquet'))
+    await con.run(`COPY (SELECT * FROM read_csv('${join(dir, name)}', header=false, auto_detect=false, nullstr='', allow_quoted_nulls=false, quote='"', escape='"', columns=${cols})) TO '${out}' (FORMAT parquet, COMPRESSION snappy)`)
+  }
+}
+
+const results: Record<string, unknown> = {}
+const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, changes, keys, files: gen.files.length }
+
+function cdcArgs(landing: string, format: 'csv' | 'parquet', out: string): object {
+  rmSync(out, { recursive: true, force: true })
+  return { config: benchConfig(landing, out, format), baseDir: work }
+}
+function duckArgs(landing: string, format: 'csv' | 'parquet', out: string, threads: number): object {
+  rmSync(out, { recursive: true, force: true })
+  mkdirSync(out, { recursive: true })
+  return { landing, out, format, threads }
+}
+
+// ---------------------------------------------------------------- cases 1 and 2: backfill
+for (const format of ['csv', 'parquet'] as const) {
+  if (!cases.has(format)) continue
+  const landing = format === 'csv' ? csvLanding : pqLanding
+  const s: Record<string, Sample[]> = { cdc: [], duck2: [], duck1: [] }
+  for (let r = 0; r < rounds; r++) {
+    s.cdc!.push(measure('cdc', cdcArgs(landing, format, join(work, 'out-cdc'))))
+    s.duck2!.push(measure('duckdb', duckArgs(landing, format, join(work, 'out-duck'), 2)))
+    s.duck1!.push(measure('duckdb', duckArgs(landing, format, join(work, 'out-duck'), 1)))
+    log(`${format} round ${r + 1}: cdc ${s.cdc!.at(-1)!.ms.toFixed(0)} ms, duckdb(2) ${s.duck2!.at(-1)!.ms.toFixed(0)} ms, duckdb(1) ${s.duck1!.at(-1)!.ms.toFixed(0)} ms`)
+  }
+  const m = (k: string): number => median(s[k]!.map((x) => x.ms))
+  results[`backfill_${format}`] = {
+    cdcMs: m('cdc'),
+    duckdb2Ms: m('duck2'),
+    duckdb1Ms: m('duck1'),
+    ratioVsDuckdb2: m('cdc') / m('duck2'),
+    ratioVsDuckdb1: m('cdc') / m('duck1'),
+    cdcPeakRssMB: Math.max(...s.cdc!.map((x) => x.maxRssMB)),
+    duckdbPeakRssMB: Math.max(...s.duck2!.map((x) => x.maxRssMB)),
+    liveTableArrowMB: liveArrowMB(join(work, 'out-cdc', 'curated')),
+  }
+}
+
+/** Arrow bytes of the newest curated snapshot (the live table), the reference for the memory target. */
+function liveArrowMB(curated: string): number {
+  const root = join(curated, 'BENCH', 'orders')
+  const newest = readdirSync(root).sort().pop()!
+  let bytes = 0
+  for (const f of readdirSync(join(root, newest))) {
+    const t = A.tableFromIPC(pw.readParquet(readFileSync(join(root, newest, f))).intoIPCStream())
+    for (const b of t.batches) for (const c of b.data.children) bytes += dataBytes(c)
+  }
+  return bytes / 2 ** 20
+}
+function dataBytes(d: A.Data): number {
+  return (d.values?.byteLength ?? 0) + (d.valueOffsets?.byteLength ?? 0) + (d.nullBitmap?.byteLength ?? 0) + d.children.reduce((a, c) => a + dataBytes(c), 0)
+}
+
+// ---------------------------------------------------------------- case 3: incremental
+if (cases.has('incremental')) {
+  const base = join(work, 'incr')
+  const samples: { warmMs: number; duckMs: number; cold: Sample }[] = []
+  for (let r = 0; r < rounds; r++) {
+    rmSync(base, { recursive: true, force: true })
+    const landing = join(base, 'landing')
+    cpSync(csvLanding, landing, { recursive: true })
+    const cfg = parseConfig(benchConfig(landing, join(base, 'out'), 'csv'), base)
+    // backfill in a watch loop, then drop one new 10k-change file and time the poll that applies it
+    const controller = new AbortController()
+    const polls: TableResult[] = []
+    let dropped = 0
+    const newName = newFileName(gen.files.at(-1)!.key)
+    const watching = runWatch(cfg, {
+      signal: controller.signal,
+      intervalSeconds: 0.05,
+      onPoll: (p) => {
+        polls.push(p)
+        if (p.status === 'ok' && dropped === 0) {
+          writeFileSync(join(landing, 'bench', 'orders', newName), tenThousandChanges(keys))
+          dropped = performance.now()
+        } else if (p.status === 'ok' && dropped > 0) controller.abort()
+      },
+    })
+    await watching
+    const warm = polls.filter((p) => p.status === 'ok').at(-1)!
+    // DuckDB: recompute the snapshot from RAW plus the new file
+    const duckOut = join(base, 'duck')
+    mkdirSync(duckOut, { recursive: true })
+    const duck = measure('duckdb', { landing, out: duckOut, format: 'csv', threads: 2, rawFrom: join(base, 'out', 'raw', 'BENCH', 'orders'), newFile: join(landing, 'bench', 'orders', newName) })
+    // a cold `run` process for the same new file: restore from the snapshot, apply, write
+    rmSync(join(landing, 'bench', 'orders', newName2(newName)), { force: true })
+    writeFileSync(join(landing, 'bench', 'orders', newName2(newName)), tenThousandChanges(keys))
+    const cold = measure('cdc', { config: benchConfig(landing, join(base, 'out'), 'csv'), baseDir: base })
+    samples.push({ warmMs: warm.ms, duckMs: duck.ms, cold })
+    log(`incremental round ${r + 1}: warm poll ${warm.ms} ms (${warm.rows} rows), cold run ${cold.ms.toFixed(0)} ms, duckdb recompute ${duck.ms.toFixed(0)} ms`)
+  }
+  const warmMs = median(samples.map((s) => s.warmMs))
+  const duckMs = median(samples.map((s) => s.duckMs))
+  results.incremental = { liveRows: keys, historyChanges: changes, newChanges: 10_000, warmPollMs: warmMs, coldRunMs: median(samples.map((s) => s.cold.ms)), duckdbRecomputeMs: duckMs, speedupVsDuckdb: duckMs / warmMs, coldPeakRssMB: Math.max(...samples.map((s) => s.cold.maxRssMB)) }
+}
+
+function newFileName(lastKey: string): string {
+  const stem = lastKey.split('/').pop()!.slice(0, 18)
+  const day = stem.slice(0, 8)
+  return `${day}-235959000.csv`
+}
+function newName2(n: string): string {
+  return n.replace('235959000', '235959500')
+}
+
+function tenThousandChanges(keyCount: number): string {
+  const lines: string[] = []
+  for (let i = 0; i < 10_000; i++) {
+    const id = (i * 7919) % keyCount
+    lines.push(i % 10 === 9 ? `D,2024-06-30 23:59:59.000000,${id},,,,,,,,` : `U,2024-06-30 23:59:59.000000,${id},${i % 1000},${i}.50,C${i % 50},Name ${i},"note, ${i}",delhi,${i / 100},2021-01-0${1 + (i % 9)}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+// ---------------------------------------------------------------- case 5: S3 (MinIO) against folders
+if (cases.has('s3')) {
+  const bin = (() => {
+    try {
+      return execFileSync('bash', [join(here, '..', '..', 'scripts', 'build-minio.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    } catch {
+      return undefined
+    }
+  })()
+  if (!bin) log('s3 case skipped: MinIO not built (bash scripts/build-minio.sh)')
+  else {
+    const { startMinio } = await import('../test/helpers/minio.js')
+    process.env.MINIO_BIN = bin
+    const minio = (await startMinio())!
+    try {
+      await minio.createBucket('bench')
+      await minio.upload(csvLanding, 'bench', 'landing')
+      const folder: Sample[] = []
+      const s3: Sample[] = []
+      for (let r = 0; r < rounds; r++) {
+        folder.push(measure('cdc', cdcArgs(csvLanding, 'csv', join(work, 'out-cdc'))))
+        const cfg = { ...benchConfig('s3://bench/landing', join(work, 'unused'), 'csv'), raw: `s3://bench/out-${r}/raw`, curated: `s3://bench/out-${r}/curated`, state: join(work, `s3-state-${r}.sqlite`), s3: minio.s3Options }
+        s3.push(measure('cdc', { config: cfg, baseDir: work }))
+        log(`s3 round ${r + 1}: folder ${folder.at(-1)!.ms.toFixed(0)} ms, MinIO ${s3.at(-1)!.ms.toFixed(0)} ms`)
+      }
+      results.s3 = { folderMs: median(folder.map((x) => x.ms)), minioMs: median(s3.map((x) => x.ms)), ratio: median(s3.map((x) => x.ms)) / median(folder.map((x) => x.ms)) }
+    } finally {
+      await minio.stop()
+    }
+  }
+}
+
+// ---------------------------------------------------------------- report
+const landingMB = (dir: string): number => {
+  let b = 0
+  const walk = (d: string): void => { for (const n of readdirSync(d)) { const p = join(d, n); const st = statSync(p); if (st.isDirectory()) walk(p); else b += st.size } }
+  walk(dir)
+  return b / 2 ** 20
+}
+const report = { machine: { ...machine, csvMB: landingMB(csvLanding), parquetMB: landingMB(pqLanding) }, results }
+if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+else {
+  const f = (x: unknown): string => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : String(x))
+  process.stdout.write(`machine: ${JSON.stringify(report.machine)}\n`)
+  for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(18)} ${Object.entries(v as object).map(([a, b]) => `${a}=${f(b)}`).join('  ')}\n`)
+}
