@@ -2,7 +2,7 @@
 import pLimit from 'p-limit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { resolveLocal, type Config } from './config.js'
-import { openStores, runCycle, type ProgressEvent, type TableMemory, type TableResult } from './run.js'
+import { openStores, runCycle, type ProgressEvent, type Stores, type TableMemory, type TableResult } from './run.js'
 import { StateStore } from './state.js'
 import { tableLabel } from './read.js'
 import { errFields, silentLogger, type Logger } from './log.js'
@@ -19,6 +19,8 @@ export interface WatchOptions {
   /** Called after every poll of a table. */
   onPoll?: (r: TableResult) => void
   onProgress?: (e: ProgressEvent) => void
+  /** Stores to use instead of opening the configured locations (tests wrap them to count calls). */
+  stores?: Stores
 }
 
 export interface WatchResult {
@@ -34,7 +36,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
   let polls = 0
   try {
     state.lock()
-    const stores = await openStores(config)
+    const stores = opts.stores ?? (await openStores(config))
     const memory = new Map<string, TableMemory>()
     const limit = pLimit(config.concurrency.tables)
     const failed: TableResult[] = []
@@ -70,7 +72,13 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       }
     }
     await Promise.all(config.tables.map((t) => loop(tableLabel(t))))
-    await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
+    // Every table stopped on a terminal error: stay up (health 503, status shows why) until told to stop, so that a
+    // supervisor does not restart into the same error in a loop.
+    if (!opts.signal.aborted) {
+      log.error({ failed: failed.length }, 'every table stopped; waiting for a signal')
+      await new Promise((resolve) => opts.signal.addEventListener('abort', resolve, { once: true }))
+    }
+    if (!opts.stores) await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
     return { failed, polls }
   } finally {
     state.close()
