@@ -124,7 +124,12 @@ export class KeyedState {
 
   /** Restores tombstones saved by an earlier run. */
   loadTombstones(entries: Iterable<[string, Order]>): void {
-    for (const [k, o] of entries) this.tombstones.set(k, o)
+    for (const [k, o] of entries) {
+      // A key live in the snapshot beat its tombstone (a run that crashed after writing the snapshot but before
+      // recording its tombstone changes): drop the stale tombstone at the next commit.
+      if (this.live.has(k)) this.tombTouched.add(k)
+      else this.tombstones.set(k, o)
+    }
   }
 
   /** Tombstones added (with their order) and removed since the last call: what the state file must record. */

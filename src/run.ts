@@ -14,6 +14,7 @@ import { columnValues } from './columns.js'
 import { silentLogger, type Logger } from './log.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
+import { faultPoint } from './fault.js'
 
 export interface Stores {
   landing: ObjectStore
@@ -186,6 +187,7 @@ class TableRun {
       this.schema = r.schema
       out.set(f, r.batches)
     }
+    faultPoint('after-read')
     return out
   }
 
@@ -193,6 +195,7 @@ class TableRun {
     const schema = rawSchema(this.schema!)
     const table = new A.Table(schema, batches.map((b) => rawRecordBatch(schema, b)))
     await writePartition(this.stores.raw, this.partition(date), table, this.config.parquet, this.opts.signal)
+    faultPoint('after-raw-write')
     this.result.rawDates.push(date)
   }
 
@@ -201,6 +204,7 @@ class TableRun {
     const schema = curatedSchema(this.schema!)
     const table = new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)])
     await writePartition(this.stores.curated, this.partition(date), table, this.config.parquet, this.opts.signal)
+    faultPoint('after-curated-write')
     this.result.curatedDates.push(date)
     this.result.liveRows = snap.length
   }
@@ -231,6 +235,7 @@ class TableRun {
   }
 
   commit(wm: Watermark, files: ProcessedFile[], state: KeyedState, reset: boolean): void {
+    faultPoint('before-commit')
     this.state.commit({ watermark: wm, files, tombstones: state.takeTombstoneChanges(), reset, liveRows: state.size })
     this.log.info({ fullLoad: wm.fullLoad, lpf: wm.lpf }, 'watermark moved')
   }

@@ -5,6 +5,7 @@ import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { StateError } from './errors.js'
+import { faultPoint } from './fault.js'
 import type { Order } from './apply.js'
 import type { OrderValue } from './batch.js'
 
@@ -172,6 +173,7 @@ export class StateStore {
       for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
       const del = this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
       for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
+      faultPoint('inside-commit')
     })
     try {
       tx.immediate()
