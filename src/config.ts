@@ -35,6 +35,10 @@ export interface TableConfig {
   primaryKey: string[]
   timestampColumn: string | undefined
   sequenceColumn: string | undefined
+  /** A change file that sorts at or before the LPF and was not processed: stop (fail) or replay the table (reprocess). */
+  lateFiles: 'fail' | 'reprocess'
+  /** A new or rewritten full load after the first (a DMS table reload): stop (fail) or rebuild the table from it (reset). */
+  onReload: 'fail' | 'reset'
 }
 
 export interface S3Config {
@@ -62,6 +66,8 @@ export interface Config {
   parquet: { compression: 'snappy' | 'zstd' | 'gzip' | 'none'; rowsPerFile: number; rowGroupSize: number }
   concurrency: { tables: number; prefetch: number }
   pollSeconds: number
+  /** Watch mode lists only keys after the LPF's; every this many seconds it lists the whole table folder. */
+  fullListingSeconds: number
   tables: TableConfig[]
 }
 
@@ -79,6 +85,9 @@ export const DEFAULTS = Object.freeze({
   tablesConcurrency: 2,
   prefetch: 4,
   pollSeconds: 5,
+  fullListingSeconds: 300,
+  lateFiles: 'fail' as const,
+  onReload: 'fail' as const,
   configFile: 'cdc-apply.json',
 })
 
@@ -105,7 +114,7 @@ export function loadConfig(file: string): Config {
 
 export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
-  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'tables'])
+  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables'])
   const defaultSource = opt(root, 'source', '$', str)
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
@@ -143,13 +152,14 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       prefetch: opt(conc, 'prefetch', '$.concurrency', posInt) ?? DEFAULTS.prefetch,
     },
     pollSeconds: opt(root, 'pollSeconds', '$', posNum) ?? DEFAULTS.pollSeconds,
+    fullListingSeconds: opt(root, 'fullListingSeconds', '$', posNum) ?? DEFAULTS.fullListingSeconds,
     tables,
   }
 }
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn'])
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'lateFiles', 'onReload'])
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
@@ -193,6 +203,8 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     primaryKey,
     timestampColumn,
     sequenceColumn,
+    lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, ['fail', 'reprocess'] as const)) ?? DEFAULTS.lateFiles,
+    onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ['fail', 'reset'] as const)) ?? DEFAULTS.onReload,
   }
 }
 

@@ -1,4 +1,5 @@
 // One cycle over every configured table: discover → read → apply → write RAW and curated → commit the watermark.
+import { createHash } from 'node:crypto'
 import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
 import { CdcError, DataError, WatermarkError } from './errors.js'
@@ -8,12 +9,13 @@ import { configuredSchema, readFile, tableLabel } from './read.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition } from './write.js'
-import { StateStore, type ProcessedFile, type Watermark } from './state.js'
+import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state.js'
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
 import { columnValues } from './columns.js'
 import { silentLogger, type Logger } from './log.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
+import { byteCompare } from './store/local-store.js'
 import { faultPoint } from './fault.js'
 
 export interface Stores {
@@ -78,6 +80,9 @@ export interface TableMemory {
   sameDate: DmsFile[]
   /** ...and their decoded batches, so that a poll reads only new objects. */
   batches: Map<string, ChangeBatch[]>
+  /** At the last full listing, landing keys sorted as the files' times: listing after the LPF's key is safe. */
+  keyOrdered: boolean
+  fullListedAt: number
 }
 
 export async function openStores(config: Config): Promise<Stores> {
@@ -151,7 +156,10 @@ class TableRun {
   schema: TableSchema | undefined
   /** Decoded batches by file stem, kept for the LPF's date in watch mode. */
   cache = new Map<string, ChangeBatch[]>()
+  /** MD5 of each object read in this run, recorded in the ledger to tell a rewritten object from a copied one. */
+  checksums = new Map<string, string>()
   filesTotal = 0
+  fullListing = true
   constructor(
     readonly config: Config,
     readonly stores: Stores,
@@ -183,7 +191,9 @@ class TableRun {
         out.set(f, cached)
         continue
       }
-      const r = readFile(this.t, f, await bodies[i]!, this.schema)
+      const body = await bodies[i]!
+      this.checksums.set(f.stem, md5(body))
+      const r = readFile(this.t, f, body, this.schema)
       this.schema = r.schema
       out.set(f, r.batches)
     }
@@ -230,8 +240,12 @@ class TableRun {
       res.stale += c.stale
       this.log.info({ file: f.key, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, stale: c.stale }, 'file applied')
       this.opts.onProgress?.({ table: this.label, file: f.key, rows, filesDone: res.files, filesTotal: this.filesTotal })
-      return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes }
+      return this.ledgerEntry(f, c, rows)
     })
+  }
+
+  ledgerEntry(f: DmsFile, c: ApplyCounts, rows: number): ProcessedFile {
+    return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, checksum: this.checksums.get(f.stem) ?? '', rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes }
   }
 
   commit(wm: Watermark, files: ProcessedFile[], state: KeyedState, reset: boolean): void {
@@ -309,11 +323,13 @@ async function runTable(run: TableRun): Promise<void> {
   let wm = state.get(t.source, t.name)
   const memory = opts.memory?.get(run.label)
   const warm = memory !== undefined && wm !== undefined && memory.lpf === wm.lpf
-  // A warm poll lists only keys after the LPF's and takes the LPF date's files from memory; a cold run past the
-  // full load lists from the LPF's date on (keys sort by date in every DMS layout; LOAD keys sort after dates).
-  const startAfter = warm ? memory.lpfKey : wm?.fullLoad ? state.lastKeyBefore(t.source, t.name, wm.lpf.slice(0, 8)) : undefined
-  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, ...(startAfter ? { startAfter } : {}) })
-  const disc = warm && memory.lpfKey ? mergeDiscovery(memory.sameDate, listed) : listed
+  // A warm poll lists only keys after the LPF's (when key order follows time order, which DDMMYYYY date folders
+  // break) and takes the LPF date's files from memory. Cold runs, and warm polls every fullListingSeconds, list
+  // the whole table folder: that is what finds late, rewritten and vanished files.
+  const incremental = warm && memory.keyOrdered && memory.lpfKey !== undefined && Date.now() - memory.fullListedAt < run.config.fullListingSeconds * 1000
+  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, ...(incremental ? { startAfter: memory.lpfKey! } : {}) })
+  let disc = incremental ? mergeDiscovery(memory.sameDate, listed) : listed
+  run.fullListing = !incremental
   for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
   result.newest = disc.cdc.at(-1)?.stem ?? disc.load.at(-1)?.stem
   if (disc.load.length === 0 && disc.cdc.length === 0) {
@@ -321,8 +337,43 @@ async function runTable(run: TableRun): Promise<void> {
     if (wm) log.warn({ path: t.path }, 'table folder is empty or gone (DMS removes it on TRUNCATE or DROP); outputs left as they are')
     return
   }
+  let superseded: DmsFile[] = []
+  if (wm && !incremental) {
+    const ledger = new Map(state.processedFiles(t.source, t.name).map((f) => [f.file, f]))
+    const old = (f: DmsFile): boolean => ledger.get(f.stem)?.superseded === true
+    if (disc.cdc.some(old)) disc = { ...disc, cdc: disc.cdc.filter((f) => !old(f)) }
+    const check = await checkAgainstLedger(run, wm, disc, ledger)
+    if (check.reload.length > 0) {
+      const names = check.reload.map((f) => f.key).join(', ')
+      if (t.onReload === 'fail') {
+        throw new DataError('CDC_RELOAD_DETECTED', `table ${run.label}: a new or rewritten full load (${names}) arrived after the table was loaded; a DMS table reload`, {
+          table: run.label,
+          file: check.reload[0]!.key,
+          hint: 'set the table\'s onReload to "reset" to rebuild it from the new load, or run cdc-apply reset --table ' + run.label,
+        })
+      }
+      // Rebuild from the new load: change files written before it are superseded by it.
+      const since = Math.min(...check.reload.map((f) => f.lastModified.getTime()))
+      superseded = disc.cdc.filter((f) => (timeOfName(f.stem) ?? 0) < since)
+      disc = { ...disc, cdc: disc.cdc.filter((f) => (timeOfName(f.stem) ?? 0) >= since) }
+      log.warn({ load: names, superseded: superseded.length }, 'table reload: rebuilding from the new full load')
+      wm = undefined
+    } else if (check.late.length > 0) {
+      const names = check.late.map((f) => f.key).join(', ')
+      if (t.lateFiles === 'fail') {
+        throw new DataError('CDC_LATE_FILE', `table ${run.label}: ${check.late.length} change file(s) at or before the last processed file ${wm.lpf} arrived late or changed: ${names}`, {
+          table: run.label,
+          file: check.late[0]!.key,
+          hint: 'set the table\'s lateFiles to "reprocess" to rebuild the table with them, or remove them',
+        })
+      }
+      log.warn({ late: names }, 'late files: reprocessing the table from its full load')
+      wm = undefined
+    }
+  }
+  if (wm === undefined) opts.memory?.delete(run.label)
   let current: KeyedState | undefined
-  if (warm) {
+  if (warm && wm !== undefined) {
     current = memory.state
     run.schema = memory.schema
     run.cache = memory.batches
@@ -338,7 +389,7 @@ async function runTable(run: TableRun): Promise<void> {
     const first = disc.cdc.filter((f) => f.date <= loadDate)
     const cdcBatches = await run.read(first)
     current = new KeyedState(run.schema!)
-    const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches)]
+    const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches), ...superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))]
     await run.writeRaw(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)])
     await run.writeCurated(loadDate, current)
     const later = disc.cdc.some((f) => f.date > loadDate)
@@ -349,9 +400,12 @@ async function runTable(run: TableRun): Promise<void> {
   }
 
   // CDC: rewrite every date from the LPF's date through the newest file's date.
+  // Change files named before the load date belong to the load date (as in the full-load phase).
+  const loadDate = wm.loadDate
+  if (disc.cdc.some((f) => f.date < loadDate)) disc = { ...disc, cdc: disc.cdc.map((f) => (f.date < loadDate ? { ...f, date: loadDate } : f)) }
   const mfd = disc.cdc.at(-1)
   const lpf = wm.lpf
-  const lpfDate = lpf.slice(0, 8)
+  const lpfDate = lpf.slice(0, 8) < loadDate ? loadDate : lpf.slice(0, 8)
   if (mfd === undefined || mfd.stem < lpf) {
     if (mfd === undefined && lpf.endsWith('-000000000')) return remember(run, wm, current, disc)
     throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file ${mfd ? mfd.stem : '(none)'} is older than the last processed file ${lpf}`, {
@@ -386,16 +440,45 @@ async function runTable(run: TableRun): Promise<void> {
 /** Keeps the table's state, the LPF date's files and their batches for the next poll (watch mode). */
 function remember(run: TableRun, wm: Watermark, state: KeyedState | undefined, disc: Discovery): void {
   if (!state || !run.opts.memory || !run.schema) return
-  const lpfDate = wm.lpf.slice(0, 8)
-  const sameDate = [...(lpfDate === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === lpfDate && f.stem <= wm.lpf)]
+  const eff = (date: string): string => (date < wm.loadDate ? wm.loadDate : date)
+  const lpfDate = eff(wm.lpf.slice(0, 8))
+  const sameDate = [...(lpfDate === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => eff(f.date) === lpfDate && f.stem <= wm.lpf).map((f) => ({ ...f, date: eff(f.date) }))]
   const lpfKey = disc.cdc.find((f) => f.stem === wm.lpf)?.key
   const keep = new Set(sameDate.map((f) => f.stem))
   const batches = new Map([...run.cache].filter(([stem]) => keep.has(stem)))
-  run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state, lpfKey, sameDate, batches })
+  const prev = run.opts.memory.get(run.label)
+  const keyOrdered = run.fullListing ? disc.cdc.every((f, i) => i === 0 || byteCompare(disc.cdc[i - 1]!.key, f.key) < 0) : (prev?.keyOrdered ?? false)
+  const fullListedAt = run.fullListing ? Date.now() : (prev?.fullListedAt ?? 0)
+  run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state, lpfKey, sameDate, batches, keyOrdered, fullListedAt })
+}
+
+/**
+ * Compares a full listing with the ledger: change files at or before the LPF that were never processed, or whose
+ * content changed, are late; full-load files that are new or changed mean a DMS table reload. An object whose ETag
+ * differs but whose content hash matches (a copied folder) is unchanged.
+ */
+async function checkAgainstLedger(run: TableRun, wm: Watermark, disc: Discovery, ledger: Map<string, ProcessedFile>): Promise<{ late: DmsFile[]; reload: DmsFile[] }> {
+  const changed = async (f: DmsFile): Promise<boolean> => {
+    const known = ledger.get(f.stem)
+    if (known === undefined) return true
+    if (known.etag === f.etag) return false
+    if (known.size !== f.size) return true
+    return known.checksum === '' || md5(await run.stores.landing.get(f.key, { signal: run.opts.signal })) !== known.checksum
+  }
+  const late: DmsFile[] = []
+  for (const f of disc.cdc) if (f.stem <= wm.lpf && (await changed(f))) late.push(f)
+  const reload: DmsFile[] = []
+  for (const f of disc.load) if (await changed(f)) reload.push(f)
+  return { late, reload }
+}
+
+function md5(bytes: Uint8Array): string {
+  return createHash('md5').update(bytes).digest('hex')
 }
 
 /** True when the landing holds exactly the files of the ledger, unchanged (same names and ETags). */
-function unchangedSinceLedger(ledger: ProcessedFile[], disc: Discovery): boolean {
+function unchangedSinceLedger(all: ProcessedFile[], disc: Discovery): boolean {
+  const ledger = all.filter((f) => !f.superseded)
   const files = [...disc.load, ...disc.cdc]
   if (files.length !== ledger.length) return false
   const byName = new Map(ledger.map((f) => [f.file, f.etag]))

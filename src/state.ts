@@ -27,6 +27,10 @@ export interface ProcessedFile {
   date: string
   size: number
   etag: string
+  /** MD5 of the object's bytes. */
+  checksum: string
+  /** A change file written before a table reload: kept out of every later run (its changes are in the new load). */
+  superseded?: boolean
   rows: number
   inserts: number
   updates: number
@@ -64,8 +68,8 @@ CREATE TABLE IF NOT EXISTS ops_table (
   PRIMARY KEY (Source, TableName));
 CREATE TABLE IF NOT EXISTS processed_files (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, File TEXT NOT NULL, ObjectKey TEXT NOT NULL, Date TEXT NOT NULL,
-  Size INTEGER NOT NULL, ETag TEXT NOT NULL, Rows INTEGER NOT NULL, Inserts INTEGER NOT NULL, Updates INTEGER NOT NULL,
-  Deletes INTEGER NOT NULL, ProcessedAt TEXT NOT NULL,
+  Size INTEGER NOT NULL, ETag TEXT NOT NULL, Checksum TEXT NOT NULL, Rows INTEGER NOT NULL, Inserts INTEGER NOT NULL, Updates INTEGER NOT NULL,
+  Deletes INTEGER NOT NULL, Superseded INTEGER NOT NULL DEFAULT 0, ProcessedAt TEXT NOT NULL,
   PRIMARY KEY (Source, TableName, File));
 CREATE TABLE IF NOT EXISTS tombstones (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, Key TEXT NOT NULL, Ts ANY, Seq ANY, File TEXT NOT NULL, Row INTEGER NOT NULL,
@@ -166,9 +170,9 @@ export class StateStore {
         .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now)
       const file = this.db.prepare(
-        'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Rows, Inserts, Updates, Deletes, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.rows, f.inserts, f.updates, f.deletes, now)
+      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes, f.superseded ? 1 : 0, now)
       const up = this.db.prepare('INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
       for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
       const del = this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
@@ -258,20 +262,12 @@ export class StateStore {
     }))
   }
 
-  /** The greatest landing key of a processed change file dated before `date`: a listing may start after it. */
-  lastKeyBefore(source: string, table: string, date: string): string | undefined {
-    const r = this.db
-      .prepare("SELECT MAX(ObjectKey) AS k FROM processed_files WHERE Source = ? AND TableName = ? AND Date <> '' AND Date < ?")
-      .get(source, table, date) as { k: string | null }
-    return r.k ?? undefined
-  }
-
   processedFiles(source: string, table: string): ProcessedFile[] {
     return (
       this.db
-        .prepare('SELECT File, ObjectKey, Date, Size, ETag, Rows, Inserts, Updates, Deletes FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
-        .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Rows: number; Inserts: number; Updates: number; Deletes: number }[]
-    ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
+        .prepare('SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
+        .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Checksum: string; Rows: number; Inserts: number; Updates: number; Deletes: number; Superseded: number }[]
+    ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, checksum: r.Checksum, superseded: r.Superseded === 1, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
   }
 }
 
