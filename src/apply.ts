@@ -105,6 +105,8 @@ export class KeyedState {
         continue
       }
       const op = b.ops[i]!
+      const from = b.movedFrom?.[i]
+      if (from !== undefined) this.moveAway(from, ts, seq, fileKey, row, counts)
       if (op === OP_DELETE) {
         counts.deletes++
         if (cur !== undefined) live.delete(key)
@@ -120,6 +122,25 @@ export class KeyedState {
     }
     if (!used) this.segments[segIndex] = EMPTY_SEGMENT
     return counts
+  }
+
+  /** A primary-key update: the old key is deleted at the same point of the order, unless it changed later. */
+  private moveAway(key: string, ts: OrderValue, seq: OrderValue, file: string, row: number, counts: ApplyCounts): void {
+    const cur = this.live.get(key)
+    let c: number
+    if (cur !== undefined) {
+      const s = this.segments[Math.floor(cur / SEG)]!
+      const j = cur % SEG
+      c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(file, s.fileKey(j)) || row - s.row(j)
+    } else {
+      const t = this.tombstones.get(key)
+      c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(file, t.file) || row - t.row
+    }
+    if (c < 0) return
+    counts.deletes++
+    if (cur !== undefined) this.live.delete(key)
+    this.tombstones.set(key, { ts, seq, file, row })
+    this.tombTouched.add(key)
   }
 
   /** Restores tombstones saved by an earlier run. */

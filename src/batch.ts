@@ -32,6 +32,8 @@ export interface ChangeBatch {
   keys: string[]
   ts: OrderValue[] | undefined
   seq: OrderValue[] | undefined
+  /** For U rows that carry a before-image key different from their key: that old key (the row moved). */
+  movedFrom: (string | undefined)[] | undefined
   /** CSV: the physical line where each row starts, for error messages. */
   lines: Int32Array | undefined
 }
@@ -42,21 +44,30 @@ export interface KeySpec {
   pkNames: string[]
   ts: number | undefined
   seq: number | undefined
+  /** Before-image columns in primary-key order, when configured. */
+  before: number[] | undefined
 }
 
-export function keySpec(label: string, schema: TableSchema, primaryKey: string[], ts: string | undefined, seq: string | undefined): KeySpec {
+export function keySpec(label: string, schema: TableSchema, primaryKey: string[], ts: string | undefined, seq: string | undefined, beforeImage?: Record<string, string>): KeySpec {
   const index = (name: string): number => {
     const i = schema.fields.findIndex((f) => f.name === name)
     if (i < 0) throw new DataError('CDC_PARQUET_COLUMN_MISSING', `table ${label}: column ${JSON.stringify(name)} is not in the files' schema (${schema.fields.map((f) => f.name).join(', ')})`, { table: label, column: name })
     return i
   }
-  return { label, pk: primaryKey.map(index), pkNames: primaryKey, ts: ts === undefined ? undefined : index(ts), seq: seq === undefined ? undefined : index(seq) }
+  return {
+    label,
+    pk: primaryKey.map(index),
+    pkNames: primaryKey,
+    ts: ts === undefined ? undefined : index(ts),
+    seq: seq === undefined ? undefined : index(seq),
+    before: beforeImage === undefined ? undefined : primaryKey.map((k) => index(beforeImage[k]!)),
+  }
 }
 
 const KEY_SEP = '\u0001'
 
 /** Computes keys and ordering values of a batch from its columns (the same code for CSV, Parquet and snapshots). */
-export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq'>): ChangeBatch {
+export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' | 'movedFrom'>): ChangeBatch {
   const parts = spec.pk.map((i) => columnValues(b.columns[i]!))
   const keys = new Array<string>(b.length)
   for (let r = 0; r < b.length; r++) {
@@ -77,9 +88,20 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
     }
     keys[r] = key
   }
+  let movedFrom: (string | undefined)[] | undefined
+  if (spec.before !== undefined) {
+    const bi = spec.before.map((i) => columnValues(b.columns[i]!))
+    movedFrom = new Array<string | undefined>(b.length)
+    for (let r = 0; r < b.length; r++) {
+      if (b.ops[r] !== OP_UPDATE || bi.some((col) => col[r] === null)) continue
+      const old = bi.map((col) => keyPart(col[r]!)).join(KEY_SEP)
+      if (old !== keys[r]) movedFrom[r] = old
+    }
+  }
   return {
     ...b,
     keys,
+    movedFrom,
     ts: spec.ts === undefined ? undefined : columnValues(b.columns[spec.ts]!).map(orderValue),
     seq: spec.seq === undefined ? undefined : columnValues(b.columns[spec.seq]!).map(orderValue),
   }

@@ -35,6 +35,11 @@ export interface TableConfig {
   primaryKey: string[]
   timestampColumn: string | undefined
   sequenceColumn: string | undefined
+  /**
+   * Primary-key column → its before-image column (DMS add-before-image-columns). A U row whose before-image key
+   * differs from its key moves the row: the old key is deleted.
+   */
+  beforeImageColumns: Record<string, string> | undefined
   /** A change file that sorts at or before the LPF and was not processed: stop (fail) or replay the table (reprocess). */
   lateFiles: 'fail' | 'reprocess'
   /** A new or rewritten full load after the first (a DMS table reload): stop (fail) or rebuild the table from it (reset). */
@@ -159,7 +164,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'lateFiles', 'onReload'])
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'beforeImageColumns', 'lateFiles', 'onReload'])
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
@@ -189,6 +194,17 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     const c = columns.find((x) => x.name === col)
     if (c && (c.type.kind === 'boolean' || c.type.kind === 'decimal')) throw invalid(`${path}.${key}`, 'a string, integer, double, date or timestamp column', c.type.kind)
   }
+  let beforeImageColumns: Record<string, string> | undefined
+  if (t.beforeImageColumns !== undefined) {
+    const bi = obj(t.beforeImageColumns, `${path}.beforeImageColumns`)
+    beforeImageColumns = {}
+    for (const [k, v] of Object.entries(bi)) {
+      if (!primaryKey.includes(k)) throw invalid(`${path}.beforeImageColumns.${k}`, 'a primary-key column name as the key', JSON.stringify(k))
+      beforeImageColumns[k] = mustExist(str(v, `${path}.beforeImageColumns.${k}`), `${path}.beforeImageColumns.${k}`)
+    }
+    const missing = primaryKey.filter((k) => !(k in beforeImageColumns!))
+    if (missing.length > 0) throw invalid(`${path}.beforeImageColumns`, `a before-image column for every primary-key column`, `none for ${missing.join(', ')}`)
+  }
   const tablePath = req(t, 'path', path, str)
   if (tablePath.split('/').some((p) => p === '..' || p === '.')) throw invalid(`${path}.path`, 'a folder below landing', JSON.stringify(tablePath))
   return {
@@ -203,6 +219,7 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     primaryKey,
     timestampColumn,
     sequenceColumn,
+    beforeImageColumns,
     lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, ['fail', 'reprocess'] as const)) ?? DEFAULTS.lateFiles,
     onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ['fail', 'reset'] as const)) ?? DEFAULTS.onReload,
   }

@@ -56,7 +56,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
   }
   if (file.format === 'csv') {
     const s = schema ?? configuredSchema(t)!
-    const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn)
+    const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
     const hasOp = file.kind === 'cdc' || t.includeOpForFullLoad
     const r = parseCsv(bytes, { label, key: file.key, columns: t.columns, hasOp, header: t.header, opColumn: t.opColumn })
     return { schema: s, spec, batches: [finishBatch(spec, { file, rowBase: 0, length: r.length, ops: r.ops, columns: r.columns, lines: r.lines })] }
@@ -75,7 +75,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
       })
     }
   })
-  const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn)
+  const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
   let rowBase = 0
   const batches = r.parts.map((p) => {
     const b = finishBatch(spec, { file, rowBase, length: p.length, ops: p.ops, columns: p.columns, lines: undefined })

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
-import { CdcError, DataError, WatermarkError } from './errors.js'
+import { CdcError, ConfigError, DataError, WatermarkError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
 import { configuredSchema, readFile, tableLabel } from './read.js'
@@ -105,6 +105,35 @@ export async function runOnce(config: Config, opts: RunOptions = {}): Promise<Ru
     } finally {
       await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
     }
+  } finally {
+    state.close()
+  }
+}
+
+/**
+ * `cdc-apply reset`: forgets a table so that the next run reprocesses it from its full load: deletes its RAW and
+ * curated partitions, then its watermark, ledger and tombstones. Takes the state lock.
+ */
+export async function resetTable(config: Config, label: string): Promise<{ deleted: number }> {
+  const t = config.tables.find((x) => tableLabel(x) === label)
+  if (!t) throw new ConfigError('CDC_CONFIG_INVALID', `table ${JSON.stringify(label)} is not configured; expected one of ${config.tables.map(tableLabel).join(', ')}`, { hint: 'name the table as Source.TableName' })
+  const state = StateStore.open(resolveLocal(config, config.state))
+  try {
+    state.lock()
+    const stores = await openStores(config)
+    let deleted = 0
+    try {
+      for (const store of [stores.raw, stores.curated]) {
+        const keys: string[] = []
+        for await (const o of store.list(`${joinKey(t.source, t.name)}/`)) keys.push(o.key)
+        await store.delete(keys)
+        deleted += keys.length
+      }
+    } finally {
+      await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
+    }
+    state.resetTable(t.source, t.name)
+    return { deleted }
   } finally {
     state.close()
   }

@@ -190,6 +190,13 @@ export class StateStore {
     }
   }
 
+  /** Forgets a table: its watermark, ledger, tombstones and run record (its outputs are the caller's to delete). */
+  resetTable(source: string, table: string): void {
+    this.db.transaction(() => {
+      for (const t of ['ops_table', 'processed_files', 'tombstones', 'table_runs']) this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
+    }).immediate()
+  }
+
   *tombstones(source: string, table: string): Iterable<[string, Order]> {
     const rows = this.db.prepare('SELECT Key, Ts, Seq, File, Row FROM tombstones WHERE Source = ? AND TableName = ?').iterate(source, table) as Iterable<{
       Key: string

@@ -13,6 +13,7 @@ Usage:
   cdc-apply [run] [options]      process every configured table once (the default command)
   cdc-apply --watch [options]    keep polling the landing and applying new files (a daemon)
   cdc-apply status [options]     the watermark of every table: Source, TableName, FullLoad, LPF, files, rows
+  cdc-apply reset --table S.T --yes   forget a table (outputs, watermark, ledger) so the next run reprocesses it
   cdc-apply help <command>       help for one command
 
 Exit codes: 0 ok, 1 internal error, 2 usage or config, 3 bad input data, 4 store or state unavailable,
@@ -36,6 +37,16 @@ ${COMMON}      --table <S.T>     only this table (Source.TableName); repeatable
       --metrics-port <p>  serve Prometheus /metrics and /healthz on this port (watch mode)
       --metrics-host <h>  address to bind the metrics server (default 127.0.0.1)
       --progress / --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
+`,
+  reset: `Usage: cdc-apply reset --table <Source.TableName> --yes [options]
+
+Deletes the table's RAW and curated partitions and its rows in the state file (watermark, processed files,
+tombstones), so that the next run reprocesses it from its full load. Takes the state lock: stop a running
+watcher first.
+
+Options:
+${COMMON}      --table <S.T>     the table to reset
+      --yes             confirm
 `,
   status: `Usage: cdc-apply status [options]
 

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { CdcError, EXIT, UsageError, exitCodeFor } from '../errors.js'
 import { DEFAULTS, loadConfig, resolveLocal, type Config } from '../config.js'
 import { errFields, ndjsonLogger, parseLevel, type Logger } from '../log.js'
-import { runOnce, type ProgressEvent } from '../run.js'
+import { resetTable, runOnce, type ProgressEvent } from '../run.js'
 import { runWatch } from '../watch.js'
 import { Metrics, serveMetrics } from '../metrics.js'
 import type { Server } from 'node:http'
@@ -70,6 +70,7 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
     'no-progress': { type: 'boolean' },
   },
   status: { ...COMMON },
+  reset: { ...COMMON, table: { type: 'string' }, yes: { type: 'boolean' } },
 }
 
 function parse(command: string, args: string[]): { values: Values } {
@@ -111,6 +112,14 @@ const COMMANDS: Record<string, Command> = {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     }
+  },
+  async reset(config, values, io) {
+    const table = values.table as string | undefined
+    if (!table) throw new UsageError('CDC_USAGE', 'reset needs --table Source.TableName', { hint: "see 'cdc-apply reset --help'" })
+    if (!values.yes) throw new UsageError('CDC_USAGE', `reset deletes the RAW and curated outputs and the watermark of ${table}; add --yes to confirm`, { hint: "see 'cdc-apply reset --help'" })
+    const r = await resetTable(config, table)
+    io.stdout(values.json ? JSON.stringify({ table, deletedObjects: r.deleted }) + '\n' : `reset ${table}: ${r.deleted} output objects deleted; the next run reprocesses it from its full load\n`)
+    return EXIT.ok
   },
   async status(config, values, io) {
     const state = StateStore.open(resolveLocal(config, config.state))
