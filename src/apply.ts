@@ -79,7 +79,8 @@ export class KeyedState {
     const fileKey = b.file.orderKey
     const name = b.file.name
     const base = b.rowBase
-    this.segments.push({ columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: (i) => base + i + 1 })
+    const nums = b.rowNums
+    this.segments.push({ columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: nums ? (i) => nums[i]! : (i) => base + i + 1 })
     const live = this.live
     const tombs = this.tombstones
     const bts = b.ts
@@ -89,7 +90,7 @@ export class KeyedState {
       const key = b.keys[i]!
       const ts = bts ? bts[i]! : null
       const seq = bseq ? bseq[i]! : null
-      const row = base + i + 1
+      const row = nums ? nums[i]! : base + i + 1
       const cur = live.get(key)
       let c: number
       if (cur !== undefined) {

@@ -36,6 +36,8 @@ export interface ChangeBatch {
   movedFrom: (string | undefined)[] | undefined
   /** CSV: the physical line where each row starts, for error messages. */
   lines: Int32Array | undefined
+  /** Row numbers in the file when rows were set aside (quarantine); otherwise row k is rowBase + k + 1. */
+  rowNums?: Int32Array | undefined
 }
 
 export interface KeySpec {

@@ -28,6 +28,14 @@ class Bits {
   finish(length: number): Uint8Array {
     return this.bytes.subarray(0, (length + 7) >> 3)
   }
+  /** Forgets entries from `length` on (of `had` entries). */
+  truncate(length: number, had: number): void {
+    for (let i = length; i < had; i++) {
+      const b = i >> 3
+      if (b < this.bytes.length && (this.bytes[b]! >> (i & 7)) & 1) this.bytes[b]! &= ~(1 << (i & 7))
+      else this.nulls--
+    }
+  }
 }
 
 function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array | Uint32Array>(a: T, need: number): T {
@@ -41,8 +49,12 @@ function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array |
 /** Appends CSV field bytes to one Arrow column. `append` returns an error text for a value it cannot parse. */
 export interface FieldBuilder {
   readonly type: A.DataType
+  /** Values appended so far. */
+  readonly length: number
   appendNull(): void
   append(buf: Buffer, start: number, end: number, escaped: boolean): string | undefined
+  /** Drops the values from `length` on (a rejected row's fields). */
+  truncate(length: number): void
   finish(): A.Data
 }
 
@@ -65,6 +77,15 @@ class Utf8Builder implements FieldBuilder {
   private bits = new Bits()
   private n = 0
   private pos = 0
+  get length(): number {
+    return this.n
+  }
+  truncate(length: number): void {
+    if (length >= this.n) return
+    this.bits.truncate(length, this.n)
+    this.n = length
+    this.pos = this.offsets[length]!
+  }
   appendNull(): void {
     this.bits.set(this.n, false)
     this.push()
@@ -104,6 +125,14 @@ abstract class FixedBuilder<T extends BigInt64Array | Float64Array | Int32Array 
   protected n = 0
   protected bits = new Bits()
   constructor(protected values: T, protected stride = 1) {}
+  get length(): number {
+    return this.n
+  }
+  truncate(length: number): void {
+    if (length >= this.n) return
+    this.bits.truncate(length, this.n)
+    this.n = length
+  }
   appendNull(): void {
     this.ensure()
     this.bits.set(this.n++, false)
@@ -282,6 +311,15 @@ class BoolBuilder implements FieldBuilder {
   private values = new Bits()
   private bits = new Bits()
   private n = 0
+  get length(): number {
+    return this.n
+  }
+  truncate(length: number): void {
+    if (length >= this.n) return
+    this.values.truncate(length, this.n)
+    this.bits.truncate(length, this.n)
+    this.n = length
+  }
   appendNull(): void {
     this.values.set(this.n, false)
     this.bits.set(this.n++, false)

@@ -40,6 +40,8 @@ export interface TableConfig {
    * differs from its key moves the row: the old key is deleted.
    */
   beforeImageColumns: Record<string, string> | undefined
+  /** A row that breaks a row-level rule: fail the file (default) or set it aside in RAW's _quarantine and go on. */
+  onBadRow: 'fail' | 'quarantine'
   /** A change file that sorts at or before the LPF and was not processed: stop (fail) or replay the table (reprocess). */
   lateFiles: 'fail' | 'reprocess'
   /** A new or rewritten full load after the first (a DMS table reload): stop (fail) or rebuild the table from it (reset). */
@@ -164,7 +166,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'beforeImageColumns', 'lateFiles', 'onReload'])
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload'])
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
@@ -220,6 +222,7 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     timestampColumn,
     sequenceColumn,
     beforeImageColumns,
+    onBadRow: opt(t, 'onBadRow', path, (v, p) => oneOf(v, p, ['fail', 'quarantine'] as const)) ?? 'fail',
     lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, ['fail', 'reprocess'] as const)) ?? DEFAULTS.lateFiles,
     onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ['fail', 'reset'] as const)) ?? DEFAULTS.onReload,
   }

@@ -7,6 +7,7 @@ export class Metrics {
   private files = new Map<string, number>()
   private rows = new Map<string, number>()
   private lag = new Map<string, number>()
+  private quarantined = new Map<string, number>()
   private pollSeconds = new Map<string, number>()
   private errors = new Map<string, number>()
   private lastSuccess = new Map<string, number>()
@@ -22,6 +23,7 @@ export class Metrics {
     add(this.rows, label({ table, op: 'I' }), r.inserts)
     add(this.rows, label({ table, op: 'U' }), r.updates)
     add(this.rows, label({ table, op: 'D' }), r.deletes)
+    add(this.quarantined, label({ table }), r.quarantined)
     this.pollSeconds.set(label({ table }), r.ms / 1000)
     if (r.newest && r.lpf) this.lag.set(label({ table }), lagSeconds(r.newest, r.lpf) ?? 0)
     if (r.error && r.status !== 'aborted') add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
@@ -42,6 +44,7 @@ export class Metrics {
     }
     family('cdc_apply_files_processed_total', 'counter', 'DMS files applied', this.files)
     family('cdc_apply_rows_processed_total', 'counter', 'Change rows applied, by op (stale rows included)', this.rows)
+    family('cdc_apply_rows_quarantined_total', 'counter', 'Rows set aside under onBadRow quarantine', this.quarantined)
     family('cdc_apply_lag_seconds', 'gauge', 'Time between the newest landed file and the watermark (from their names)', this.lag)
     family('cdc_apply_poll_duration_seconds', 'gauge', 'Duration of the last poll of the table', this.pollSeconds)
     family('cdc_apply_errors_total', 'counter', 'Failed polls, by error code', this.errors)

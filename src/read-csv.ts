@@ -15,6 +15,17 @@ export interface CsvContext {
   /** The first record is a header (DMS AddColumnName=true). */
   header: boolean
   opColumn: string
+  /** 'quarantine': a row that breaks a row-level rule is set aside (see `rejected`) instead of failing the file. */
+  onBadRow?: 'fail' | 'quarantine'
+}
+
+/** A row set aside by onBadRow "quarantine", with why and where. */
+export interface RejectedRow {
+  line: number
+  code: string
+  reason: string
+  /** The record as it stands in the file (without its line end). */
+  text: string
 }
 
 export interface CsvResult {
@@ -22,7 +33,17 @@ export interface CsvResult {
   ops: Uint8Array
   columns: A.Data[]
   lines: Int32Array
+  /** Row number of each accepted row among all the file's records (differs from its index once rows are rejected). */
+  rowNums: Int32Array | undefined
+  rejected: RejectedRow[]
 }
+
+/** Thrown inside the parser for a row-level problem when rows are quarantined; never escapes parseCsv. */
+class RowReject {
+  constructor(readonly error: DataError) {}
+}
+
+const ROW_LEVEL = new Set(['CDC_CSV_FIELD_COUNT', 'CDC_CSV_MALFORMED', 'CDC_ROW_INVALID_OP', 'CDC_VALUE_INVALID'])
 
 const COMMA = 0x2c
 const QUOTE = 0x22
@@ -43,9 +64,44 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
   const n = buf.length
   let headerPending = ctx.header
   const headerNames: string[] = []
+  const rejected: RejectedRow[] = []
+  const quarantine = ctx.onBadRow === 'quarantine'
+  let records = 0
+  let rowNums: Int32Array | undefined
 
   const fail = (code: 'CDC_CSV_FIELD_COUNT' | 'CDC_CSV_MALFORMED' | 'CDC_CSV_UNTERMINATED_QUOTE' | 'CDC_ROW_INVALID_OP' | 'CDC_VALUE_INVALID' | 'CDC_SCHEMA_MISMATCH', at: number, what: string, column?: string, hint?: string): never => {
-    throw new DataError(code, `table ${ctx.label}: ${what} in ${ctx.key}:${at}`, { table: ctx.label, file: ctx.key, line: at, ...(column === undefined ? {} : { column }), ...(hint === undefined ? {} : { hint }) })
+    const err = new DataError(code, `table ${ctx.label}: ${what} in ${ctx.key}:${at}`, { table: ctx.label, file: ctx.key, line: at, ...(column === undefined ? {} : { column }), ...(hint === undefined ? {} : { hint }) })
+    if (quarantine && !headerPending && ROW_LEVEL.has(code)) throw new RowReject(err)
+    throw err
+  }
+
+  /** After a rejected field: moves past the rest of the record, honouring quotes. */
+  const skipRecord = (): void => {
+    let quoted = false
+    while (pos < n) {
+      const c = buf[pos]!
+      if (quoted) {
+        if (c === QUOTE) {
+          if (buf[pos + 1] === QUOTE) pos += 2
+          else {
+            quoted = false
+            pos++
+          }
+          continue
+        }
+        if (c === LF) line++
+        pos++
+        continue
+      }
+      if (c === QUOTE) quoted = true
+      else if (c === LF || (c === CR && buf[pos + 1] === LF)) {
+        pos += c === CR ? 2 : 1
+        line++
+        return
+      }
+      pos++
+    }
+    if (quoted) throw new DataError('CDC_CSV_UNTERMINATED_QUOTE', `table ${ctx.label}: a quoted field is not closed before the end of the file in ${ctx.key}:${line}`, { table: ctx.label, file: ctx.key, line })
   }
 
   while (pos < n) {
@@ -63,90 +119,113 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
       lines[rows] = recordLine
       ops[rows] = OP_INSERT
     }
-    for (;;) {
-      let start: number
-      let end: number
-      let quoted = false
-      let escaped = false
-      if (buf[pos] === QUOTE) {
-        quoted = true
-        let j = pos + 1
-        for (;;) {
-          if (j >= n) fail('CDC_CSV_UNTERMINATED_QUOTE', recordLine, `a quoted field is not closed before the end of the file (field ${field + 1})`, undefined, 'the object is truncated or not DMS CSV')
-          const c = buf[j]!
-          if (c === QUOTE) {
-            if (buf[j + 1] === QUOTE) {
-              escaped = true
-              j += 2
-              continue
+    const recordStart = pos
+    let recordDone = false
+    try {
+      for (;;) {
+        let start: number
+        let end: number
+        let quoted = false
+        let escaped = false
+        if (buf[pos] === QUOTE) {
+          quoted = true
+          let j = pos + 1
+          for (;;) {
+            if (j >= n) fail('CDC_CSV_UNTERMINATED_QUOTE', recordLine, `a quoted field is not closed before the end of the file (field ${field + 1})`, undefined, 'the object is truncated or not DMS CSV')
+            const c = buf[j]!
+            if (c === QUOTE) {
+              if (buf[j + 1] === QUOTE) {
+                escaped = true
+                j += 2
+                continue
+              }
+              break
             }
-            break
+            if (c === LF) line++
+            j++
           }
-          if (c === LF) line++
-          j++
+          start = pos + 1
+          end = j
+          pos = j + 1
+          const c = buf[pos]
+          if (pos < n && c !== COMMA && c !== LF && !(c === CR && buf[pos + 1] === LF)) {
+            fail('CDC_CSV_MALFORMED', line, `expected a comma or the end of the line after the closing quote of field ${field + 1}, got ${JSON.stringify(String.fromCharCode(c!))}`)
+          }
+        } else {
+          let j = pos
+          while (j < n) {
+            const c = buf[j]!
+            if (c === COMMA || c === LF || (c === CR && buf[j + 1] === LF)) break
+            j++
+          }
+          start = pos
+          end = j
+          pos = j
         }
-        start = pos + 1
-        end = j
-        pos = j + 1
-        const c = buf[pos]
-        if (pos < n && c !== COMMA && c !== LF && !(c === CR && buf[pos + 1] === LF)) {
-          fail('CDC_CSV_MALFORMED', line, `expected a comma or the end of the line after the closing quote of field ${field + 1}, got ${JSON.stringify(String.fromCharCode(c!))}`)
-        }
-      } else {
-        let j = pos
-        while (j < n) {
-          const c = buf[j]!
-          if (c === COMMA || c === LF || (c === CR && buf[j + 1] === LF)) break
-          j++
-        }
-        start = pos
-        end = j
-        pos = j
-      }
 
-      if (headerPending) headerNames.push(buf.toString('utf8', start, end))
-      else if (field < first) {
-        const c = end - start === 1 ? buf[start]! : 0
-        if (c !== OP_INSERT && c !== OP_UPDATE && c !== OP_DELETE) {
-          fail('CDC_ROW_INVALID_OP', recordLine, `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`, ctx.opColumn, ctx.hasOp && ctx.key.includes('LOAD') ? 'the full-load files have no Op column: set the table\'s includeOpForFullLoad to false' : 'DMS writes I, U or D first in every change row: check the table\'s columns and includeOpForFullLoad')
-        }
-        ops[rows] = c
-      } else if (field < expected) {
-        const b = builders[field - first]!
-        if (!quoted && start === end) b.appendNull()
-        else {
-          const err = b.append(buf, start, end, escaped)
-          if (err !== undefined) {
-            const col = ctx.columns[field - first]!
-            fail('CDC_VALUE_INVALID', recordLine, `column ${JSON.stringify(col.name)} value ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))} is not ${err}`, col.name, 'fix the column\'s type in the config or the column order')
+        if (headerPending) headerNames.push(buf.toString('utf8', start, end))
+        else if (field < first) {
+          const c = end - start === 1 ? buf[start]! : 0
+          if (c !== OP_INSERT && c !== OP_UPDATE && c !== OP_DELETE) {
+            fail('CDC_ROW_INVALID_OP', recordLine, `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`, ctx.opColumn, ctx.hasOp && ctx.key.includes('LOAD') ? 'the full-load files have no Op column: set the table\'s includeOpForFullLoad to false' : 'DMS writes I, U or D first in every change row: check the table\'s columns and includeOpForFullLoad')
+          }
+          ops[rows] = c
+        } else if (field < expected) {
+          const b = builders[field - first]!
+          if (!quoted && start === end) b.appendNull()
+          else {
+            const err = b.append(buf, start, end, escaped)
+            if (err !== undefined) {
+              const col = ctx.columns[field - first]!
+              fail('CDC_VALUE_INVALID', recordLine, `column ${JSON.stringify(col.name)} value ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))} is not ${err}`, col.name, 'fix the column\'s type in the config or the column order')
+            }
           }
         }
+        field++
+        if (pos < n && buf[pos] === COMMA) {
+          pos++ // a comma: another field follows, an empty one at the end of the line or file
+          continue
+        }
+        if (pos < n) {
+          pos += buf[pos] === CR ? 2 : 1
+          line++
+        }
+        recordDone = true
+        break
       }
-      field++
-      if (pos < n && buf[pos] === COMMA) {
-        pos++ // a comma: another field follows, an empty one at the end of the line or file
+      if (headerPending) {
+        headerPending = false
+        const want = [...(ctx.hasOp ? [ctx.opColumn] : []), ...ctx.columns.map((c) => c.name)]
+        if (headerNames.join(',') !== want.join(',')) {
+          fail('CDC_SCHEMA_MISMATCH', recordLine, `header ${JSON.stringify(headerNames.join(','))} does not match the configured columns ${JSON.stringify(want.join(','))}`)
+        }
         continue
       }
-      if (pos < n) {
-        pos += buf[pos] === CR ? 2 : 1
-        line++
+      if (field !== expected) {
+        fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`, undefined, ctx.hasOp ? 'check the table\'s columns list; DMS appends columns after DDL or new add-column rules' : 'if the full-load files carry an Op column, set includeOpForFullLoad to true')
       }
-      break
-    }
-    if (headerPending) {
-      headerPending = false
-      const want = [...(ctx.hasOp ? [ctx.opColumn] : []), ...ctx.columns.map((c) => c.name)]
-      if (headerNames.join(',') !== want.join(',')) {
-        fail('CDC_SCHEMA_MISMATCH', recordLine, `header ${JSON.stringify(headerNames.join(','))} does not match the configured columns ${JSON.stringify(want.join(','))}`)
-      }
+
+    } catch (e) {
+      if (!(e instanceof RowReject)) throw e
+      if (!recordDone) skipRecord()
+      for (const b of builders) b.truncate(rows)
+      rejected.push({ line: recordLine, code: e.error.code, reason: e.error.message, text: buf.toString('utf8', recordStart, pos).replace(/\r?\n$/, '') })
+      if (rowNums === undefined) rowNums = Int32Array.from({ length: lines.length }, (_, i) => i + 1)
+      records++
       continue
     }
-    if (field !== expected) {
-      fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`, undefined, ctx.hasOp ? 'check the table\'s columns list; DMS appends columns after DDL or new add-column rules' : 'if the full-load files carry an Op column, set includeOpForFullLoad to true')
+    records++
+    if (rowNums !== undefined) {
+      if (rows >= rowNums.length) {
+        const r = new Int32Array(rowNums.length * 2)
+        r.set(rowNums)
+        rowNums = r
+      }
+      rowNums[rows] = records
     }
     rows++
   }
-  return { length: rows, ops: ops.subarray(0, rows), columns: builders.map((b) => b.finish()), lines: lines.subarray(0, rows) }
+  return { length: rows, ops: ops.subarray(0, rows), columns: builders.map((b) => b.finish()), lines: lines.subarray(0, rows), rowNums: rowNums?.subarray(0, rows), rejected }
 }
 
 function invalidUtf8(buf: Buffer, ctx: CsvContext): DataError {

@@ -12,12 +12,16 @@ export interface ParquetContext {
   opColumn: string
   /** A full-load file: Op may be absent (then every row is an insert). */
   isLoad: boolean
+  /** 'quarantine': a row with an unknown Op is reported in `badOps` instead of failing the file. */
+  onBadRow?: 'fail' | 'quarantine'
 }
 
 export interface ParquetPart {
   length: number
   ops: Uint8Array
   columns: A.Data[]
+  /** Rows (0-based, in this part) whose Op is not I, U or D, with the value found (quarantine mode only). */
+  badOps: { index: number; value: string }[]
 }
 
 export interface ParquetResult {
@@ -65,12 +69,17 @@ export function readDmsParquet(bytes: Uint8Array, ctx: ParquetContext, batchSize
   let rowBase = 0
   const parts: ParquetPart[] = table.batches.map((batch) => {
     const ops = new Uint8Array(batch.numRows).fill(OP_INSERT)
+    const badOps: { index: number; value: string }[] = []
     if (opIdx !== undefined) {
       const vec = batch.getChildAt(opIdx)!
       for (let r = 0; r < batch.numRows; r++) {
         const v = vec.get(r) as unknown
         const c = typeof v === 'string' && v.length === 1 ? v.charCodeAt(0) : 0
         if (c !== OP_INSERT && c !== OP_UPDATE && c !== OP_DELETE) {
+          if (ctx.onBadRow === 'quarantine') {
+            badOps.push({ index: r, value: String(v) })
+            continue
+          }
           throw new DataError('CDC_ROW_INVALID_OP', `table ${ctx.label}: unknown Op ${JSON.stringify(v)} in ${ctx.key} row ${rowBase + r + 1}; expected I, U or D`, {
             table: ctx.label,
             file: ctx.key,
@@ -82,7 +91,7 @@ export function readDmsParquet(bytes: Uint8Array, ctx: ParquetContext, batchSize
       }
     }
     rowBase += batch.numRows
-    return { length: batch.numRows, ops, columns: idx.map((i) => batch.data.children[i]!) }
+    return { length: batch.numRows, ops, columns: idx.map((i) => batch.data.children[i]!), badOps }
   })
   return { fields, parts }
 }

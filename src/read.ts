@@ -2,7 +2,7 @@
 import { gunzipSync } from 'node:zlib'
 import * as A from 'apache-arrow'
 import { DataError } from './errors.js'
-import { arrowType } from './columns.js'
+import { arrowType, columnValues, gather } from './columns.js'
 import { finishBatch, keySpec, type ChangeBatch, type KeySpec, type TableSchema } from './batch.js'
 import { parseCsv } from './read-csv.js'
 import { readDmsParquet } from './read-parquet.js'
@@ -26,6 +26,18 @@ export interface ReadResult {
   schema: TableSchema
   spec: KeySpec
   batches: ChangeBatch[]
+  /** Rows set aside under onBadRow "quarantine". */
+  rejected: Rejected[]
+}
+
+/** A quarantined row: where it was, why, and what it held. */
+export interface Rejected {
+  file: string
+  line: number | null
+  row: number | null
+  code: string
+  reason: string
+  record: string
 }
 
 /**
@@ -58,11 +70,14 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     const s = schema ?? configuredSchema(t)!
     const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
     const hasOp = file.kind === 'cdc' || t.includeOpForFullLoad
-    const r = parseCsv(bytes, { label, key: file.key, columns: t.columns, hasOp, header: t.header, opColumn: t.opColumn })
-    return { schema: s, spec, batches: [finishBatch(spec, { file, rowBase: 0, length: r.length, ops: r.ops, columns: r.columns, lines: r.lines })] }
+    const r = parseCsv(bytes, { label, key: file.key, columns: t.columns, hasOp, header: t.header, opColumn: t.opColumn, onBadRow: t.onBadRow })
+    const rejected: Rejected[] = r.rejected.map((x) => ({ file: file.name, line: x.line, row: null, code: x.code, reason: x.reason, record: x.text }))
+    const part = { length: r.length, ops: r.ops, columns: r.columns, lines: r.lines as Int32Array | undefined, rowNums: r.rowNums }
+    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, s, file, part, 0, rejected) : part
+    return { schema: s, spec, rejected, batches: [finishBatch(spec, { file, rowBase: 0, ...kept })] }
   }
   const names = schema ? schema.fields.map((f) => f.name) : t.columns.length > 0 ? t.columns.map((c) => c.name) : undefined
-  const r = readDmsParquet(bytes, { label, key: file.key, columns: names, opColumn: t.opColumn, isLoad: file.kind === 'load' })
+  const r = readDmsParquet(bytes, { label, key: file.key, columns: names, opColumn: t.opColumn, isLoad: file.kind === 'load', onBadRow: t.onBadRow })
   const s: TableSchema = schema ?? { fields: r.fields, types: r.fields.map(() => undefined) }
   s.fields.forEach((f, i) => {
     const got = r.fields[i]!.type
@@ -76,11 +91,66 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     }
   })
   const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
+  const rejected: Rejected[] = []
   let rowBase = 0
   const batches = r.parts.map((p) => {
-    const b = finishBatch(spec, { file, rowBase, length: p.length, ops: p.ops, columns: p.columns, lines: undefined })
+    let part = { length: p.length, ops: p.ops, columns: p.columns, lines: undefined as Int32Array | undefined, rowNums: undefined as Int32Array | undefined }
+    if (p.badOps.length > 0) {
+      for (const b of p.badOps) {
+        rejected.push({ file: file.name, line: null, row: rowBase + b.index + 1, code: 'CDC_ROW_INVALID_OP', reason: `table ${label}: unknown Op ${JSON.stringify(b.value)} in ${file.key} row ${rowBase + b.index + 1}; expected I, U or D`, record: rowText(s, p.columns, b.index) })
+      }
+      part = keepRows(part, rowBase, new Set(p.badOps.map((b) => b.index)))
+    }
+    if (t.onBadRow === 'quarantine') part = dropNullKeys(spec, s, file, part, rowBase, rejected)
+    const b = finishBatch(spec, { file, rowBase, ...part })
     rowBase += p.length
     return b
   })
-  return { schema: s, spec, batches }
+  return { schema: s, spec, batches, rejected }
+}
+
+interface Part {
+  length: number
+  ops: Uint8Array
+  columns: A.Data[]
+  lines: Int32Array | undefined
+  rowNums: Int32Array | undefined
+}
+
+/** Quarantine mode: rows with a NULL primary-key value are set aside (finishBatch would fail the file). */
+function dropNullKeys(spec: KeySpec, s: TableSchema, file: DmsFile, part: Part, rowBase: number, rejected: Rejected[]): Part {
+  const bad = new Set<number>()
+  for (const k of spec.pk) {
+    const vals = columnValues(part.columns[k]!)
+    vals.forEach((v, i) => {
+      if (v === null) bad.add(i)
+    })
+  }
+  if (bad.size === 0) return part
+  for (const i of [...bad].sort((a, b) => a - b)) {
+    const line = part.lines?.[i]
+    const row = part.rowNums ? part.rowNums[i]! : rowBase + i + 1
+    const col = spec.pkNames[spec.pk.findIndex((k) => columnValues(part.columns[k]!)[i] === null)]
+    rejected.push({ file: file.name, line: line ?? null, row: line === undefined ? row : null, code: 'CDC_PK_MISSING', reason: `table ${spec.label}: primary-key column ${JSON.stringify(col)} is NULL in ${file.key}${line === undefined ? ` row ${row}` : `:${line}`}; expected a value`, record: rowText(s, part.columns, i) })
+  }
+  return keepRows(part, rowBase, bad)
+}
+
+/** The part without the rows in `drop`; kept rows carry their original row numbers. */
+function keepRows(part: Part, rowBase: number, drop: Set<number>): Part {
+  const keep: number[] = []
+  for (let i = 0; i < part.length; i++) if (!drop.has(i)) keep.push(i)
+  const rows = Uint32Array.from(keep)
+  const segs = new Uint32Array(keep.length)
+  return {
+    length: keep.length,
+    ops: Uint8Array.from(keep, (i) => part.ops[i]!),
+    columns: part.columns.map((c) => gather(c.type, [c], segs, rows)),
+    lines: part.lines ? Int32Array.from(keep, (i) => part.lines![i]!) : undefined,
+    rowNums: Int32Array.from(keep, (i) => (part.rowNums ? part.rowNums[i]! : rowBase + i + 1)),
+  }
+}
+
+function rowText(s: TableSchema, columns: A.Data[], i: number): string {
+  return JSON.stringify(Object.fromEntries(s.fields.map((f, c) => [f.name, columnValues(columns[c]!)[i] ?? null])), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
 }

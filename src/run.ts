@@ -5,7 +5,7 @@ import pLimit from 'p-limit'
 import { CdcError, ConfigError, DataError, WatermarkError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
-import { configuredSchema, readFile, tableLabel } from './read.js'
+import { configuredSchema, readFile, tableLabel, type Rejected } from './read.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition } from './write.js'
@@ -36,6 +36,8 @@ export interface TableResult {
   updates: number
   deletes: number
   stale: number
+  /** Rows set aside under onBadRow "quarantine". */
+  quarantined: number
   liveRows: number | undefined
   /** Stem of the newest DMS file seen in the landing (for lag). */
   newest: string | undefined
@@ -80,6 +82,7 @@ export interface TableMemory {
   sameDate: DmsFile[]
   /** ...and their decoded batches, so that a poll reads only new objects. */
   batches: Map<string, ChangeBatch[]>
+  rejected: Map<string, Rejected[]>
   /** At the last full listing, landing keys sorted as the files' times: listing after the LPF's key is safe. */
   keyOrdered: boolean
   fullListedAt: number
@@ -176,7 +179,7 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
 }
 
 function emptyResult(t: TableConfig): TableResult {
-  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0 }
+  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0 }
 }
 
 /** The context of one table's run. */
@@ -187,6 +190,8 @@ class TableRun {
   cache = new Map<string, ChangeBatch[]>()
   /** MD5 of each object read in this run, recorded in the ledger to tell a rewritten object from a copied one. */
   checksums = new Map<string, string>()
+  /** Rows set aside per file (stem) under onBadRow "quarantine". */
+  rejected = new Map<string, Rejected[]>()
   filesTotal = 0
   fullListing = true
   constructor(
@@ -224,6 +229,7 @@ class TableRun {
       this.checksums.set(f.stem, md5(body))
       const r = readFile(this.t, f, body, this.schema)
       this.schema = r.schema
+      this.rejected.set(f.stem, r.rejected)
       out.set(f, r.batches)
     }
     faultPoint('after-read')
@@ -234,6 +240,16 @@ class TableRun {
     const schema = rawSchema(this.schema!)
     const table = new A.Table(schema, batches.map((b) => rawRecordBatch(schema, b)))
     await writePartition(this.stores.raw, this.partition(date), table, this.config.parquet, this.opts.signal)
+    // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, rewritten whole too.
+    const files = [...new Set(batches.map((b) => b.file.stem))]
+    const rejected = files.flatMap((stem) => this.rejected.get(stem) ?? [])
+    const qprefix = joinKey(QUARANTINE, this.partition(date))
+    if (rejected.length > 0) await writePartition(this.stores.raw, qprefix, quarantineTable(rejected), this.config.parquet, this.opts.signal)
+    else if (this.t.onBadRow === 'quarantine') {
+      const stale: string[] = []
+      for await (const o of this.stores.raw.list(`${qprefix}/`, { signal: this.opts.signal })) stale.push(o.key)
+      if (stale.length > 0) await this.stores.raw.delete(stale, { signal: this.opts.signal })
+    }
     faultPoint('after-raw-write')
     this.result.rawDates.push(date)
   }
@@ -261,6 +277,9 @@ class TableRun {
         rows += b.length
       }
       const res = this.result
+      const quarantined = this.rejected.get(f.stem)?.length ?? 0
+      res.quarantined += quarantined
+      if (quarantined > 0) this.log.warn({ file: f.key, quarantined }, 'rows quarantined')
       res.files++
       res.rows += rows
       res.inserts += c.inserts
@@ -274,7 +293,7 @@ class TableRun {
   }
 
   ledgerEntry(f: DmsFile, c: ApplyCounts, rows: number): ProcessedFile {
-    return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, checksum: this.checksums.get(f.stem) ?? '', rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes }
+    return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, checksum: this.checksums.get(f.stem) ?? '', rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, quarantined: this.rejected.get(f.stem)?.length ?? 0 }
   }
 
   commit(wm: Watermark, files: ProcessedFile[], state: KeyedState, reset: boolean): void {
@@ -332,6 +351,20 @@ class TableRun {
     this.log.debug({ date, rows: state.size, tombstones: state.tombstones.size }, 'state restored')
     return state
   }
+}
+
+/** Where quarantined rows go, under the RAW location. */
+export const QUARANTINE = '_quarantine'
+
+function quarantineTable(rows: Rejected[]): A.Table {
+  return A.tableFromArrays({
+    cdc_file: rows.map((r) => r.file),
+    line: BigInt64Array.from(rows, (r) => BigInt(r.line ?? -1)),
+    cdc_row: BigInt64Array.from(rows, (r) => BigInt(r.row ?? -1)),
+    code: rows.map((r) => r.code),
+    reason: rows.map((r) => r.reason),
+    record: rows.map((r) => r.record),
+  })
 }
 
 function dateOfValue(v: unknown, type: A.DataType): string | undefined {
@@ -406,6 +439,7 @@ async function runTable(run: TableRun): Promise<void> {
     current = memory.state
     run.schema = memory.schema
     run.cache = memory.batches
+    run.rejected = memory.rejected
   }
   run.filesTotal = (!wm || !wm.fullLoad ? disc.load.length + disc.cdc.length : disc.cdc.filter((f) => f.stem > wm!.lpf).length)
 
@@ -478,7 +512,8 @@ function remember(run: TableRun, wm: Watermark, state: KeyedState | undefined, d
   const prev = run.opts.memory.get(run.label)
   const keyOrdered = run.fullListing ? disc.cdc.every((f, i) => i === 0 || byteCompare(disc.cdc[i - 1]!.key, f.key) < 0) : (prev?.keyOrdered ?? false)
   const fullListedAt = run.fullListing ? Date.now() : (prev?.fullListedAt ?? 0)
-  run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state, lpfKey, sameDate, batches, keyOrdered, fullListedAt })
+  const rejected = new Map([...run.rejected].filter(([stem]) => keep.has(stem)))
+  run.opts.memory.set(run.label, { lpf: wm.lpf, schema: run.schema, state, lpfKey, sameDate, batches, rejected, keyOrdered, fullListedAt })
 }
 
 /**

@@ -378,6 +378,7 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
   const label = opts.table
   const log = (opts.logger ?? silentLogger).child({ table: label })
   const baseDir = opts.baseDir ?? process.cwd()
+  if (opts.asOf.trim() === '') throw new UsageError('CDC_USAGE', '--as-of is required: a DMS file name (20220927-135523276.csv) or a timestamp', { hint: "see 'cdc-apply snapshot --help'" })
   if (opts.out === '') throw new UsageError('CDC_USAGE', '--out is required: a .parquet file or a folder, local or s3://', { hint: "see 'cdc-apply snapshot --help'" })
   const fileMatch = FILE_RE.exec(opts.asOf.trim())
   const rawStore = await openStore(config.raw, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })

@@ -31,6 +31,8 @@ export interface ProcessedFile {
   checksum: string
   /** A change file written before a table reload: kept out of every later run (its changes are in the new load). */
   superseded?: boolean
+  /** Rows set aside under onBadRow "quarantine". */
+  quarantined?: number
   rows: number
   inserts: number
   updates: number
@@ -49,6 +51,8 @@ export interface Commit {
 export interface TableStatus extends Watermark {
   files: number
   rows: number
+  /** Rows set aside under onBadRow "quarantine". */
+  quarantined: number
   liveRows: number
   /** Newest DMS file seen in the landing at the last run. */
   newest: string | null
@@ -69,7 +73,7 @@ CREATE TABLE IF NOT EXISTS ops_table (
 CREATE TABLE IF NOT EXISTS processed_files (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, File TEXT NOT NULL, ObjectKey TEXT NOT NULL, Date TEXT NOT NULL,
   Size INTEGER NOT NULL, ETag TEXT NOT NULL, Checksum TEXT NOT NULL, Rows INTEGER NOT NULL, Inserts INTEGER NOT NULL, Updates INTEGER NOT NULL,
-  Deletes INTEGER NOT NULL, Superseded INTEGER NOT NULL DEFAULT 0, ProcessedAt TEXT NOT NULL,
+  Deletes INTEGER NOT NULL, Quarantined INTEGER NOT NULL DEFAULT 0, Superseded INTEGER NOT NULL DEFAULT 0, ProcessedAt TEXT NOT NULL,
   PRIMARY KEY (Source, TableName, File));
 CREATE TABLE IF NOT EXISTS tombstones (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, Key TEXT NOT NULL, Ts ANY, Seq ANY, File TEXT NOT NULL, Row INTEGER NOT NULL,
@@ -170,9 +174,9 @@ export class StateStore {
         .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now)
       const file = this.db.prepare(
-        'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes, f.superseded ? 1 : 0, now)
+      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes, f.quarantined ?? 0, f.superseded ? 1 : 0, now)
       const up = this.db.prepare('INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
       for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
       const del = this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
@@ -227,10 +231,11 @@ export class StateStore {
         `SELECT o.Source AS source, o.TableName AS tbl, o.FullLoad, o.LPF, o.LoadDate, o.LiveRows, o.UpdatedAt,
                 (SELECT COUNT(*) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS files,
                 (SELECT COALESCE(SUM(Rows), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS rowsProcessed,
+                (SELECT COALESCE(SUM(Quarantined), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS quarantined,
                 r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
          FROM ops_table o LEFT JOIN table_runs r ON r.Source = o.Source AND r.TableName = o.TableName
          UNION ALL
-         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
+         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
          FROM table_runs r WHERE NOT EXISTS (SELECT 1 FROM ops_table o WHERE o.Source = r.Source AND o.TableName = r.TableName)
          ORDER BY 1, 2`,
       )
@@ -244,6 +249,7 @@ export class StateStore {
       UpdatedAt: string | null
       files: number
       rowsProcessed: number
+      quarantined: number
       LastRunAt: string | null
       LastErrorCode: string | null
       LastError: string | null
@@ -258,6 +264,7 @@ export class StateStore {
       loadDate: r.LoadDate ?? '',
       files: r.files,
       rows: r.rowsProcessed,
+      quarantined: r.quarantined,
       liveRows: r.LiveRows,
       newest: r.NewestFile,
       lagSeconds: r.LPF && r.NewestFile ? lagSeconds(r.NewestFile, r.LPF) : null,

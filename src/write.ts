@@ -23,7 +23,7 @@ export function rawRecordBatch(schema: A.Schema, b: ChangeBatch): A.RecordBatch 
   for (let i = 0; i <= n; i++) offsets[i] = i
   const op = A.makeData({ type: new A.Utf8(), length: n, nullCount: 0, valueOffsets: offsets, data: b.ops })
   const rows = new BigInt64Array(n)
-  for (let i = 0; i < n; i++) rows[i] = BigInt(b.rowBase + i + 1)
+  for (let i = 0; i < n; i++) rows[i] = BigInt(b.rowNums ? b.rowNums[i]! : b.rowBase + i + 1)
   const row = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: rows })
   return recordBatch(schema, [op, ...b.columns, constantUtf8(b.file.name, n), row], n)
 }

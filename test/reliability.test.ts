@@ -268,3 +268,41 @@ test('a config file that is not JSON is CDC_CONFIG_INVALID and the CLI exits 2',
   assert.equal(usage.status, 2)
   assert.match(usage.stderr, /CDC_USAGE/)
 })
+
+test('onBadRow "quarantine": bad rows go to RAW\'s _quarantine with the reason and position, good rows are applied, status counts them', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  l.put('20240611-100000000.csv', [
+    'U,2024-06-11 09:59:00.000000,1,apple v2,',
+    'X,2024-06-11 09:59:01.000000,2,bad op,',
+    'U,2024-06-11 09:59:02.000000,,no key,',
+    'U,2024-06-11 09:59:03.000000,2,"quoted, fine",',
+    'U,2024-06-11 09:59:04.000000,notanint,bad value,',
+    'U,2024-06-11 09:59:05.000000,2,too,,many',
+    'I,2024-06-11 09:59:06.000000,3,"multi',
+    'line",',
+  ].join('\n') + '\n')
+  const failed = await l.run()
+  assert.equal((failed.error as CdcError).code, 'CDC_ROW_INVALID_OP')
+  const r = await l.run({ onBadRow: 'quarantine' })
+  assert.equal(r.error, undefined, r.error?.message)
+  assert.equal(r.quarantined, 4)
+  assert.deepEqual(names(l.curated('20240611')), ['1:apple v2', '2:quoted, fine', '3:multi\nline'])
+  const q = readOutputTree(join(l.dir, 'out', 'raw', '_quarantine'))['S/items/20240611']!
+  assert.deepEqual(q.map((x) => [x.code, x.line]).sort(), [['CDC_CSV_FIELD_COUNT', '6'], ['CDC_PK_MISSING', '3'], ['CDC_ROW_INVALID_OP', '2'], ['CDC_VALUE_INVALID', '5']])
+  assert.ok(q.every((x) => x.cdc_file === '20240611-100000000.csv' && String(x.reason).includes('20240611-100000000.csv')))
+  assert.equal(q.find((x) => x.code === 'CDC_ROW_INVALID_OP')!.record, 'X,2024-06-11 09:59:01.000000,2,bad op,')
+  // RAW keeps the good rows with their row numbers in the file
+  const raw = readOutputTree(join(l.dir, 'out', 'raw'))['S/items/20240611']!
+  assert.deepEqual(raw.map((x) => x.cdc_row).sort(), ['1', '4', '7'])
+  const s = StateStore.open(join(l.dir, 'out', 'state.sqlite'))
+  assert.equal(s.status()[0]!.quarantined, 4)
+  s.close()
+})
+
+test('onBadRow "quarantine" still fails a file that cannot be read at all', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,"never closed,\n')
+  assert.equal(((await l.run({ onBadRow: 'quarantine' })).error as CdcError).code, 'CDC_CSV_UNTERMINATED_QUOTE')
+})

@@ -32,7 +32,7 @@ export function renderRun(s: RunSummary): string {
 
 export function renderStatus(rows: TableStatus[]): string {
   return table(
-    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
+    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'QUARANTINED', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
     rows.map((r) => [
       r.source,
       r.table,
@@ -42,6 +42,7 @@ export function renderStatus(rows: TableStatus[]): string {
       r.lagSeconds === null ? '' : String(r.lagSeconds),
       String(r.files),
       String(r.rows),
+      String(r.quarantined),
       String(r.liveRows),
       r.lastSuccessAt ?? '',
       r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '',

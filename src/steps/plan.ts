@@ -1,0 +1,365 @@
+// Loads a pipeline JSON file into an ordered, validated plan. Nothing here runs a step: every check that can be
+// made before the first step runs is made here, so an invalid pipeline fails whole with CDC_STEP_INVALID.
+import { readFileSync } from 'node:fs'
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path'
+import { StepError, UsageError } from '../errors.js'
+import { catalogKey, type CatalogEntry } from './catalog.js'
+import { BUILTIN_PARAMS, PARAM_NAME, checkValue, quoteDuckDb, resolveParams, scanParams, substitute } from './params.js'
+
+export type StepKind = 'sql' | 'view' | 'write'
+
+/** Step kinds by the name a pipeline gives them: the design's names and clearer ones. */
+export const STEP_KINDS: Readonly<Record<string, StepKind>> = {
+  spark_sql: 'sql',
+  sql: 'sql',
+  crt_table: 'view',
+  view: 'view',
+  wrt: 'write',
+  write: 'write',
+}
+
+/** What a `view` or `write` step reads: an earlier step's result or a catalog table. */
+export type Input = { kind: 'step'; name: string; index: number } | { kind: 'catalog'; entry: CatalogEntry }
+
+export interface PlanStep {
+  /** 1-based position in `steps`. */
+  index: number
+  /** The step kind as written (`spark_sql`, `sql`, `crt_table`, ...). */
+  fun: string
+  kind: StepKind
+  /** sql/view: the result's name. write: the target as written. */
+  out: string
+  /** sql: the SQL text (with placeholders). view/write: the name read. */
+  query: string
+  /** view/write: what `query` names. */
+  input: Input | undefined
+  /** write: the absolute folder or s3:// url written. */
+  target: string | undefined
+  /** write: columns to partition by (Hive-style `col=value` folders). */
+  partitionBy: string[]
+  /** sql: the parameters the SQL uses. */
+  params: string[]
+}
+
+export interface Plan {
+  name: string
+  /** The pipeline file, when it was read from one. */
+  file: string | undefined
+  /** Relative write targets resolve against this folder (the pipeline file's folder). */
+  baseDir: string
+  /** The table whose watermark gives {lpd}, when the pipeline names one. */
+  table: CatalogEntry | undefined
+  /** Default parameter values from the pipeline's `params`. */
+  defaults: Record<string, string>
+  steps: PlanStep[]
+}
+
+export interface PlanContext {
+  catalog: readonly CatalogEntry[]
+  /** Write targets must be below one of these (absolute folders or s3:// urls). */
+  allowedRoots: readonly string[]
+  /** Write targets must neither be inside nor contain any of these (landing, RAW, curated, state, cache). */
+  protectedLocations: readonly string[]
+}
+
+const OUT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const TOP_KEYS = ['name', 'description', 'table', 'params', 'steps']
+const STEP_KEYS = ['fun', 'out', 'query', 'partitionBy', 'description']
+
+/** Reads and validates a pipeline file. A missing file is a usage error; anything wrong inside is CDC_STEP_INVALID. */
+export function loadPlanFile(file: string, ctx: PlanContext): Plan {
+  const path = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new UsageError('CDC_USAGE', `pipeline file ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`, { cause: err, hint: 'pass the path of a pipeline JSON file (see docs/steps.md)' })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  return parsePlan(json, { name: basename(path).replace(/\.json$/i, ''), baseDir: dirname(path), file: path }, ctx)
+}
+
+/** Validates a pipeline's JSON: its shape, step kinds, names read, duplicate outputs, empty SQL, write targets. */
+export function parsePlan(json: unknown, from: { name: string; baseDir: string; file?: string }, ctx: PlanContext): Plan {
+  const fail = (path: string, expected: string, got: string): StepError =>
+    new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(from.name)} ${path} is invalid: expected ${expected}, got ${got}`, { hint: 'see docs/steps.md' })
+  if (!isObject(json)) throw fail('$', 'an object with "steps"', describe(json))
+  for (const k of Object.keys(json)) if (!TOP_KEYS.includes(k)) throw fail(`$.${k}`, `one of the keys ${TOP_KEYS.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
+  const name = json.name === undefined ? from.name : nonEmpty(json.name, '$.name', fail)
+  const catalog = new Map(ctx.catalog.map((e) => [catalogKey(e.schema, e.table), e]))
+
+  let table: CatalogEntry | undefined
+  if (json.table !== undefined) {
+    const t = nonEmpty(json.table, '$.table', fail)
+    table = catalog.get(t.toLowerCase())
+    if (table === undefined) throw fail('$.table', `a catalog table (${names(ctx.catalog)})`, JSON.stringify(t))
+  }
+
+  const defaults: Record<string, string> = {}
+  if (json.params !== undefined) {
+    if (!isObject(json.params)) throw fail('$.params', 'an object of parameter names and string values', describe(json.params))
+    for (const [k, v] of Object.entries(json.params)) {
+      if (!PARAM_NAME.test(k)) throw fail(`$.params.${k}`, 'a parameter name of letters, digits and _', JSON.stringify(k))
+      if (typeof v !== 'string') throw fail(`$.params.${k}`, 'a string', describe(v))
+      checkValue(k, v)
+      defaults[k] = v
+    }
+  }
+
+  if (!Array.isArray(json.steps) || json.steps.length === 0) throw fail('$.steps', 'a non-empty array of steps', describe(json.steps))
+  const outputs = new Map<string, number>()
+  const targets = new Map<string, number>()
+  const steps: PlanStep[] = json.steps.map((raw: unknown, i: number): PlanStep => {
+    const at = `$.steps[${i}]`
+    const index = i + 1
+    const stepFail = (path: string, expected: string, got: string): StepError => fail(`step ${index} (${path})`, expected, got)
+    if (!isObject(raw)) throw stepFail(at, 'an object with "fun", "out" and "query"', describe(raw))
+    for (const k of Object.keys(raw)) if (!STEP_KEYS.includes(k)) throw stepFail(`${at}.${k}`, `one of the keys ${STEP_KEYS.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
+    const fun = nonEmpty(raw.fun, `${at}.fun`, stepFail)
+    const kind = STEP_KINDS[fun]
+    if (kind === undefined) throw stepFail(`${at}.fun`, `one of ${Object.keys(STEP_KINDS).join(', ')}`, JSON.stringify(fun))
+    const out = nonEmpty(raw.out, `${at}.out`, stepFail)
+    if (typeof raw.query !== 'string' || raw.query.trim() === '') {
+      throw stepFail(`${at}.query`, kind === 'sql' ? 'SQL text (a SELECT statement)' : 'the name of an earlier step or a catalog table', typeof raw.query === 'string' ? 'an empty string' : describe(raw.query))
+    }
+    const query = raw.query
+    const step: PlanStep = { index, fun, kind, out, query, input: undefined, target: undefined, partitionBy: [], params: [] }
+    if (kind !== 'write' && raw.partitionBy !== undefined) throw stepFail(`${at}.partitionBy`, 'no partitionBy (only write steps take it)', describe(raw.partitionBy))
+
+    if (kind === 'sql') {
+      const scan = scanParams(query)
+      const bad = scan.misplaced[0]
+      if (bad !== undefined) {
+        throw stepFail(`${at}.query`, `parameter {${bad.name}} alone ({${bad.name}} or '{${bad.name}}'), concatenated with || if needed`, `it inside the literal ${bad.literal}`)
+      }
+      step.params = scan.names
+    } else {
+      step.input = resolveInput(query.trim(), index, outputs, catalog, (expected, got) => stepFail(`${at}.query`, expected, got))
+    }
+
+    if (kind === 'write') {
+      step.target = writeTarget(out, from.baseDir, ctx, (expected, got) => stepFail(`${at}.out`, expected, got))
+      const dup = targets.get(step.target)
+      if (dup !== undefined) throw stepFail(`${at}.out`, `a target that no other step writes (step ${dup} writes it)`, JSON.stringify(out))
+      targets.set(step.target, index)
+      step.partitionBy = partitionColumns(raw.partitionBy, `${at}.partitionBy`, stepFail)
+    } else {
+      if (!OUT_NAME.test(out)) throw stepFail(`${at}.out`, 'a result name of letters, digits and _ (not starting with a digit)', JSON.stringify(out))
+      const dup = outputs.get(out.toLowerCase())
+      if (dup !== undefined) throw stepFail(`${at}.out`, `a name no other step defines (step ${dup} defines it)`, JSON.stringify(out))
+      outputs.set(out.toLowerCase(), index)
+    }
+    return step
+  })
+  return { name, file: from.file, baseDir: from.baseDir, table, defaults, steps }
+}
+
+function resolveInput(
+  name: string,
+  index: number,
+  outputs: Map<string, number>,
+  catalog: Map<string, CatalogEntry>,
+  fail: (expected: string, got: string) => StepError,
+): Input {
+  const stepIndex = outputs.get(name.toLowerCase())
+  if (stepIndex !== undefined) return { kind: 'step', name, index: stepIndex }
+  const entry = catalog.get(name.toLowerCase())
+  if (entry !== undefined) return { kind: 'catalog', entry }
+  const known = [...outputs.keys()]
+  throw fail(
+    `the name of an earlier step's result${known.length ? ` (${known.join(', ')})` : ''} or a catalog table (${names([...catalog.values()])})`,
+    `${JSON.stringify(name)}, which no step before step ${index} and no catalog table defines`,
+  )
+}
+
+function writeTarget(out: string, baseDir: string, ctx: PlanContext, fail: (expected: string, got: string) => StepError): string {
+  if (out.includes('{')) throw fail('a folder or s3:// url (parameters are not substituted in write targets)', JSON.stringify(out))
+  let target: string
+  if (out.startsWith('s3://')) {
+    const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(out)
+    if (m === null || m[2]!.split('/').some((p) => p === '..' || p === '.')) throw fail('s3://<bucket>/<prefix> with a valid bucket name and a prefix', JSON.stringify(out))
+    target = `s3://${m[1]}/${m[2]!.replace(/\/+$/, '')}`
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(out)) {
+    throw fail('a folder or an s3:// url', JSON.stringify(out))
+  } else {
+    target = resolve(baseDir, out)
+  }
+  if (!ctx.allowedRoots.some((root) => inside(target, root, true))) {
+    throw fail(`a location below one of the output roots (${ctx.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none configured'})`, JSON.stringify(target))
+  }
+  const clash = ctx.protectedLocations.find((p) => inside(target, p, false) || inside(p, target, false))
+  if (clash !== undefined) throw fail(`a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(clash)}`, JSON.stringify(target))
+  return target
+}
+
+/** Whether `child` is `parent` (unless strict) or below it. Folders and s3:// urls; never across the two. */
+export function inside(child: string, parent: string, strict: boolean): boolean {
+  const c = child.replace(/\/+$/, '')
+  const p = parent.replace(/\/+$/, '')
+  if (c.startsWith('s3://') !== p.startsWith('s3://')) return false
+  if (c.startsWith('s3://')) return (!strict && c === p) || c.startsWith(`${p}/`)
+  const rel = relative(p, c)
+  if (rel === '') return !strict
+  return !rel.startsWith('..') && !isAbsolute(rel)
+}
+
+function partitionColumns(v: unknown, path: string, fail: (p: string, e: string, g: string) => StepError): string[] {
+  if (v === undefined) return []
+  const list = typeof v === 'string' ? [v] : v
+  if (!Array.isArray(list) || list.length === 0 || list.some((c) => typeof c !== 'string' || c.trim() === '')) {
+    throw fail(path, 'a column name or a non-empty array of column names', describe(v))
+  }
+  const cols = list as string[]
+  const dup = cols.find((c, i) => cols.findIndex((d) => d.toLowerCase() === c.toLowerCase()) !== i)
+  if (dup !== undefined) throw fail(path, 'each column once', `${JSON.stringify(dup)} twice`)
+  return cols
+}
+
+/** The subset of DuckDB the SQL check needs: `json_serialize_sql` of a text (no table is bound, nothing runs). */
+export interface SqlParser {
+  serialize(sql: string): Promise<string>
+}
+
+interface TableRef {
+  catalog: string
+  schema: string
+  table: string
+}
+
+/**
+ * Parses every SQL step with DuckDB's parser (placeholders stand in as empty literals) and checks that it is one
+ * SELECT statement and that every table it reads is an earlier step's result, one of its own CTEs or a catalog
+ * table. Returns the catalog tables the plan reads, in order of first use.
+ */
+export async function checkPlanSql(plan: Plan, ctx: PlanContext, parser: SqlParser): Promise<CatalogEntry[]> {
+  const catalog = new Map(ctx.catalog.map((e) => [catalogKey(e.schema, e.table), e]))
+  const used: CatalogEntry[] = []
+  const use = (e: CatalogEntry): void => {
+    if (!used.includes(e)) used.push(e)
+  }
+  const defined = new Map<string, number>()
+  const later = new Map<string, number>()
+  for (const s of plan.steps) if (s.kind !== 'write') later.set(s.out.toLowerCase(), s.index)
+  for (const s of plan.steps) {
+    const fail = (expected: string, got: string): StepError =>
+      new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} step ${s.index} ($.steps[${s.index - 1}].query) is invalid: expected ${expected}, got ${got}`, {
+        hint: 'see docs/steps.md',
+      })
+    if (s.kind === 'sql') {
+      const dummy = Object.fromEntries(s.params.map((n) => [n, '']))
+      const text = await parser.serialize(substitute(s.query, dummy, quoteDuckDb))
+      const tree = JSON.parse(text) as { error: boolean; error_message?: string; statements?: unknown[] }
+      if (tree.error) throw fail('SQL that DuckDB can parse', `${tree.error_message ?? 'an error'}`)
+      if (tree.statements?.length !== 1) throw fail('exactly one SELECT statement', `${tree.statements?.length ?? 0} statements`)
+      const refs: TableRef[] = []
+      const ctes = new Set<string>()
+      collect(tree.statements[0], refs, ctes)
+      for (const r of refs) {
+        const key = r.table.toLowerCase()
+        if (r.schema === '' && r.catalog === '' && (defined.has(key) || ctes.has(key))) continue
+        const entry = r.catalog === '' || r.catalog.toLowerCase() === 'memory' ? catalog.get(catalogKey(r.schema, r.table)) : undefined
+        if (entry !== undefined) {
+          use(entry)
+          continue
+        }
+        const shown = [r.catalog, r.schema, r.table].filter((x) => x !== '').join('.')
+        const l = r.schema === '' ? later.get(key) : undefined
+        throw fail(
+          `tables that an earlier step or the catalog defines (${[...defined.keys(), ...names(ctx.catalog).split(', ')].join(', ')})`,
+          l === s.index ? `${JSON.stringify(shown)}, the step's own result` : l !== undefined ? `${JSON.stringify(shown)}, which only step ${l} defines, after this one` : JSON.stringify(shown),
+        )
+      }
+    } else if (s.input?.kind === 'catalog') {
+      use(s.input.entry)
+    }
+    if (s.kind !== 'write') defined.set(s.out.toLowerCase(), s.index)
+  }
+  return used
+}
+
+/** Walks a json_serialize_sql tree: every BASE_TABLE reference and every CTE name. */
+function collect(node: unknown, refs: TableRef[], ctes: Set<string>): void {
+  if (Array.isArray(node)) {
+    for (const n of node) collect(n, refs, ctes)
+    return
+  }
+  if (!isObject(node)) return
+  if (node.type === 'BASE_TABLE' && typeof node.table_name === 'string') {
+    refs.push({ catalog: String(node.catalog_name ?? ''), schema: String(node.schema_name ?? ''), table: node.table_name })
+  }
+  const cteMap = node.cte_map
+  if (isObject(cteMap) && Array.isArray(cteMap.map)) {
+    for (const c of cteMap.map) if (isObject(c) && typeof c.key === 'string') ctes.add(c.key.toLowerCase())
+  }
+  for (const v of Object.values(node)) if (typeof v === 'object' && v !== null) collect(v, refs, ctes)
+}
+
+export interface PlanParamOptions {
+  /** `--param name=value` values. */
+  user: Readonly<Record<string, string>>
+  now: Date
+  /** The tables the plan reads (checkPlanSql): the first one is the {lpd} table when the pipeline names none. */
+  reads: readonly CatalogEntry[]
+  /** The last processed date `YYYYMMDD` of a configured table, or undefined when it has no watermark. */
+  watermark: (source: string, table: string) => string | undefined
+}
+
+/**
+ * The value of every parameter the plan's SQL uses. An unknown `{name}` (neither built in, nor in the pipeline's
+ * params, nor given) and an {lpd} without a watermark are CDC_STEP_INVALID, before anything runs.
+ */
+export function planParams(plan: Plan, opts: PlanParamOptions): Record<string, string> {
+  const known = new Set<string>([...BUILTIN_PARAMS, ...Object.keys(plan.defaults), ...Object.keys(opts.user)])
+  const used: string[] = []
+  for (const s of plan.steps) {
+    for (const n of s.params) {
+      if (!known.has(n)) {
+        throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} step ${s.index} ($.steps[${s.index - 1}].query) uses the unknown parameter {${n}}`, {
+          hint: `pass it as --param ${n}=<value> or give it a default in the pipeline's "params"; built in: ${BUILTIN_PARAMS.map((b) => `{${b}}`).join(', ')}`,
+        })
+      }
+      if (!used.includes(n)) used.push(n)
+    }
+  }
+  for (const n of Object.keys(opts.user)) if (!used.includes(n)) used.push(n)
+  const lpd = (): string => {
+    const entry = plan.table ?? opts.reads[0]
+    if (entry === undefined) {
+      throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} uses {lpd} but reads no catalog table`, { hint: 'name the table with "table": "<source>.<table>" in the pipeline, or pass --param lpd=YYYYMMDD' })
+    }
+    const date = opts.watermark(entry.source, entry.tableName)
+    if (date === undefined) {
+      throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} uses {lpd} but ${entry.source}.${entry.tableName} has no watermark yet`, {
+        hint: 'run cdc-apply run first, or pass --param lpd=YYYYMMDD',
+      })
+    }
+    return date
+  }
+  return resolveParams(used, { user: opts.user, defaults: plan.defaults, now: opts.now, lpd })
+}
+
+function nonEmpty(v: unknown, path: string, fail: (p: string, e: string, g: string) => StepError): string {
+  if (typeof v !== 'string' || v.trim() === '') throw fail(path, 'a non-empty string', describe(v))
+  return v
+}
+
+function names(catalog: readonly CatalogEntry[]): string {
+  return catalog.map((e) => e.name).join(', ') || 'none configured'
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing'
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object') return 'an object'
+  return `${typeof v} ${JSON.stringify(v)}`
+}
