@@ -4,7 +4,7 @@
 // is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
-import { constantUtf8, gather } from './columns.js'
+import { constantUtf8, gather, nullData } from './columns.js'
 import { fileOrderKey } from './discover.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
@@ -18,6 +18,8 @@ export interface Order {
 }
 
 interface Segment {
+  length: number
+  /** One column per schema field the segment's file had; later fields (schema drift) read as NULL. */
   columns: A.Data[]
   ts: OrderValue[] | undefined
   seq: OrderValue[] | undefined
@@ -27,7 +29,7 @@ interface Segment {
   row: (i: number) => number
 }
 
-const EMPTY_SEGMENT: Segment = { columns: [], ts: undefined, seq: undefined, name: () => '', fileKey: () => '', row: () => 0 }
+const EMPTY_SEGMENT: Segment = { length: 0, columns: [], ts: undefined, seq: undefined, name: () => '', fileKey: () => '', row: () => 0 }
 
 /** `20220927-135523276.csv.gz` → `20220927-135523276`. */
 export function stemOf(name: string): string {
@@ -67,7 +69,8 @@ export class KeyedState {
   /** Keys whose tombstone was added or removed since the last takeTombstoneChanges(). */
   private tombTouched = new Set<string>()
 
-  constructor(readonly schema: TableSchema) {}
+  /** The table's schema; it only grows (columns are appended when files gain them). */
+  constructor(public schema: TableSchema) {}
 
   get size(): number {
     return this.live.size
@@ -80,7 +83,7 @@ export class KeyedState {
     const name = b.file.name
     const base = b.rowBase
     const nums = b.rowNums
-    this.segments.push({ columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: nums ? (i) => nums[i]! : (i) => base + i + 1 })
+    this.segments.push({ length: b.length, columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: nums ? (i) => nums[i]! : (i) => base + i + 1 })
     const live = this.live
     const tombs = this.tombstones
     const bts = b.ts
@@ -183,7 +186,7 @@ export class KeyedState {
       rows[k] = ref % SEG
       k++
     }
-    const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? emptyData(f.type)), segs, rows))
+    const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)), segs, rows))
     const stems = new Array<string>(n)
     const rowNums = new Float64Array(n)
     const ts = this.segments.some((s) => s.ts) ? new Array<OrderValue>(n) : undefined
@@ -199,7 +202,7 @@ export class KeyedState {
     const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(rowNums, (x) => BigInt(x)) })
     // compact: the snapshot becomes the only segment
     const fileKeys = stems.map((x) => fileOrderKey(stemOf(x)))
-    this.segments = [{ columns, ts, seq, name: (i) => stems[i]!, fileKey: (i) => fileKeys[i]!, row: (i) => rowNums[i]! }]
+    this.segments = [{ length: n, columns, ts, seq, name: (i) => stems[i]!, fileKey: (i) => fileKeys[i]!, row: (i) => rowNums[i]! }]
     this.live = new Map()
     for (let i = 0; i < n; i++) this.live.set(keys[i]!, i)
     return { columns: [...columns, fileCol, rowCol], length: n }
@@ -213,15 +216,11 @@ export class KeyedState {
     const s = new KeyedState(schema)
     parts.forEach((p, seg) => {
       const keys = p.names.map((x) => fileOrderKey(stemOf(x)))
-      s.segments.push({ columns: p.batch.columns, ts: p.batch.ts, seq: p.batch.seq, name: (i) => p.names[i]!, fileKey: (i) => keys[i]!, row: (i) => p.rows[i]! })
+      s.segments.push({ length: p.batch.length, columns: p.batch.columns, ts: p.batch.ts, seq: p.batch.seq, name: (i) => p.names[i]!, fileKey: (i) => keys[i]!, row: (i) => p.rows[i]! })
       for (let i = 0; i < p.batch.length; i++) s.live.set(p.batch.keys[i]!, seg * SEG + i)
     })
     return s
   }
-}
-
-function emptyData(type: A.DataType): A.Data {
-  return A.makeData({ type: type as never, length: 0 } as never)
 }
 
 export function utf8Column(values: readonly string[]): A.Data {

@@ -620,6 +620,18 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
   return builder.finish().flush() as A.Data
 }
 
+/** A column of `length` NULLs: the values of a column that a file did not have (schema drift). */
+export function nullData(type: A.DataType, length: number): A.Data {
+  const nullBitmap = new Uint8Array((length + 7) >> 3)
+  if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
+    return A.makeData({ type: type as A.Utf8, length, nullCount: length, nullBitmap, valueOffsets: new Int32Array(length + 1), data: new Uint8Array(0) })
+  }
+  if (A.DataType.isBool(type)) return A.makeData({ type: type as A.Bool, length, nullCount: length, nullBitmap, data: new Uint8Array((length + 7) >> 3) })
+  const probe = A.makeBuilder({ type, nullValues: [null] })
+  for (let i = 0; i < length; i++) probe.append(null)
+  return probe.finish().flush() as A.Data
+}
+
 /** A column of the same value (or null) repeated `n` times: the provenance and Op columns of RAW. */
 export function constantUtf8(value: string, n: number): A.Data {
   const bytes = Buffer.from(value)

@@ -32,6 +32,11 @@ export interface TableConfig {
   opColumn: string
   /** Columns in file order, without the Op column. Empty for Parquet tables that take the schema from the files. */
   columns: ColumnConfig[]
+  /**
+   * Header-less CSV whose layout changed (DMS appends columns after DDL or new add-column rules): the column list
+   * in force from a given change file on (its time name, e.g. `20240705-000000000`), in ascending order.
+   */
+  columnsFrom: { file: string; columns: ColumnConfig[] }[]
   primaryKey: string[]
   timestampColumn: string | undefined
   sequenceColumn: string | undefined
@@ -166,7 +171,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload'])
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'columnsFrom', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload'])
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
@@ -179,6 +184,23 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
   columns.forEach((c, i) => {
     if (names.has(c.name)) throw invalid(`${path}.columns[${i}].name`, 'a unique column name', JSON.stringify(c.name))
     names.add(c.name)
+  })
+  const columnsFrom = (t.columnsFrom === undefined ? [] : arr(t.columnsFrom, `${path}.columnsFrom`)).map((v, i) => {
+    const p = `${path}.columnsFrom[${i}]`
+    const o = obj(v, p)
+    known(o, p, ['file', 'columns'])
+    const file = req(o, 'file', p, str)
+    if (!/^\d{8}-\d{9}$/.test(file)) throw invalid(`${p}.file`, 'a change-file time name YYYYMMDD-HHmmssSSS', JSON.stringify(file))
+    const cols = req(o, 'columns', p, (x, q) => arr(x, q).map((c, k) => parseColumn(c, `${q}[${k}]`)))
+    for (const c of cols) {
+      const base = columns.find((x) => x.name === c.name)
+      if (base && typeName(base.type) !== typeName(c.type)) throw invalid(`${p}.columns`, `column ${JSON.stringify(c.name)} with its type ${typeName(base.type)}`, typeName(c.type))
+      if (!names.has(c.name)) names.add(c.name)
+    }
+    return { file, columns: cols }
+  })
+  columnsFrom.forEach((v, i) => {
+    if (i > 0 && v.file <= columnsFrom[i - 1]!.file) throw invalid(`${path}.columnsFrom[${i}].file`, 'file names in ascending order', JSON.stringify(v.file))
   })
   const opColumn = opt(t, 'opColumn', path, str) ?? DEFAULTS.opColumn
   for (const reserved of [opColumn, 'cdc_file', 'cdc_row']) {
@@ -218,6 +240,7 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     includeOpForFullLoad: opt(t, 'includeOpForFullLoad', path, bool) ?? DEFAULTS.includeOpForFullLoad,
     opColumn,
     columns,
+    columnsFrom,
     primaryKey,
     timestampColumn,
     sequenceColumn,

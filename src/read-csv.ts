@@ -228,6 +228,43 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
   return { length: rows, ops: ops.subarray(0, rows), columns: builders.map((b) => b.finish()), lines: lines.subarray(0, rows), rowNums: rowNums?.subarray(0, rows), rejected }
 }
 
+/** The names in the first record of a CSV object (DMS AddColumnName=true). */
+export function readHeader(bytes: Uint8Array): string[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const names: string[] = []
+  let pos = 0
+  for (;;) {
+    let value = ''
+    if (buf[pos] === QUOTE) {
+      let j = pos + 1
+      for (;;) {
+        if (j >= buf.length) return names
+        if (buf[j] === QUOTE) {
+          if (buf[j + 1] === QUOTE) {
+            value += '"'
+            j += 2
+            continue
+          }
+          break
+        }
+        let k = j
+        while (k < buf.length && buf[k] !== QUOTE) k++
+        value += buf.toString('utf8', j, k)
+        j = k
+      }
+      pos = j + 1
+    } else {
+      let j = pos
+      while (j < buf.length && buf[j] !== COMMA && buf[j] !== LF && buf[j] !== CR) j++
+      value = buf.toString('utf8', pos, j)
+      pos = j
+    }
+    names.push(value)
+    if (buf[pos] === COMMA) pos++
+    else return names
+  }
+}
+
 function invalidUtf8(buf: Buffer, ctx: CsvContext): DataError {
   let line = 1
   let start = 0

@@ -2,24 +2,60 @@
 import { gunzipSync } from 'node:zlib'
 import * as A from 'apache-arrow'
 import { DataError } from './errors.js'
-import { arrowType, columnValues, gather } from './columns.js'
+import { arrowType, columnValues, gather, nullData } from './columns.js'
 import { finishBatch, keySpec, type ChangeBatch, type KeySpec, type TableSchema } from './batch.js'
-import { parseCsv } from './read-csv.js'
+import { parseCsv, readHeader } from './read-csv.js'
 import { readDmsParquet } from './read-parquet.js'
-import type { TableConfig } from './config.js'
+import type { ColumnConfig, ColumnType, TableConfig } from './config.js'
 import type { DmsFile } from './discover.js'
 
 export function tableLabel(t: Pick<TableConfig, 'source' | 'name'>): string {
   return `${t.source}.${t.name}`
 }
 
-/** The schema of a CSV table comes from its config; a Parquet table's from its first file (see readFile). */
+/**
+ * The schema a table starts with: for header-less CSV every column any of its column lists names (so it never
+ * changes); for header CSV the configured columns (a header may add more); for Parquet none (the first file's).
+ */
 export function configuredSchema(t: TableConfig): TableSchema | undefined {
-  if (t.format !== 'csv' && t.columns.length === 0) return undefined
-  return {
-    fields: t.columns.map((c) => new A.Field(c.name, arrowType(c.type), true)),
-    types: t.columns.map((c) => (t.format === 'csv' ? c.type : undefined)),
-  }
+  if (t.format !== 'csv') return undefined
+  const all: ColumnConfig[] = []
+  for (const c of [...t.columns, ...t.columnsFrom.flatMap((v) => v.columns)]) if (!all.some((x) => x.name === c.name)) all.push(c)
+  return { fields: all.map((c) => new A.Field(c.name, arrowType(c.type), true)), types: all.map((c) => c.type) }
+}
+
+/** The columns of a header-less CSV file: the list in force at its name (full-load files: the base list). */
+function csvColumnsFor(t: TableConfig, file: DmsFile): ColumnConfig[] {
+  let cols = t.columns
+  if (file.kind === 'cdc') for (const v of t.columnsFrom) if (v.file <= file.stem) cols = v.columns
+  return cols
+}
+
+/**
+ * Adds the file's columns that the schema lacks (schema drift: appended, older rows read as NULL) and checks the
+ * others keep their type. Returns the schema and, for each schema field, the file's column index or -1.
+ */
+function mergeSchema(label: string, file: DmsFile, schema: TableSchema | undefined, fields: A.Field[], types: (ColumnType | undefined)[]): { schema: TableSchema; index: number[] } {
+  const s: TableSchema = schema ? { fields: [...schema.fields], types: [...schema.types] } : { fields: [], types: [] }
+  fields.forEach((f, i) => {
+    const at = s.fields.findIndex((x) => x.name === f.name)
+    if (at < 0) {
+      s.fields.push(new A.Field(f.name, f.type, true))
+      s.types.push(types[i])
+    } else if (String(s.fields[at]!.type) !== String(f.type)) {
+      throw new DataError('CDC_SCHEMA_MISMATCH', `table ${label}: column ${JSON.stringify(f.name)} is ${String(f.type)} in ${file.key} but ${String(s.fields[at]!.type)} in earlier files`, {
+        table: label,
+        file: file.key,
+        column: f.name,
+        hint: 'the source column changed type incompatibly; reprocess the table from a new full load (cdc-apply reset)',
+      })
+    }
+  })
+  return { schema: s, index: s.fields.map((f) => fields.findIndex((x) => x.name === f.name)) }
+}
+
+function align(index: number[], schema: TableSchema, columns: A.Data[], length: number): A.Data[] {
+  return index.map((i, c) => (i >= 0 ? columns[i]! : nullData(schema.fields[c]!.type, length)))
 }
 
 export interface ReadResult {
@@ -67,37 +103,37 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     }
   }
   if (file.format === 'csv') {
-    const s = schema ?? configuredSchema(t)!
-    const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
     const hasOp = file.kind === 'cdc' || t.includeOpForFullLoad
-    const r = parseCsv(bytes, { label, key: file.key, columns: t.columns, hasOp, header: t.header, opColumn: t.opColumn, onBadRow: t.onBadRow })
-    const rejected: Rejected[] = r.rejected.map((x) => ({ file: file.name, line: x.line, row: null, code: x.code, reason: x.reason, record: x.text }))
-    const part = { length: r.length, ops: r.ops, columns: r.columns, lines: r.lines as Int32Array | undefined, rowNums: r.rowNums }
-    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, s, file, part, 0, rejected) : part
-    return { schema: s, spec, rejected, batches: [finishBatch(spec, { file, rowBase: 0, ...kept })] }
-  }
-  const names = schema ? schema.fields.map((f) => f.name) : t.columns.length > 0 ? t.columns.map((c) => c.name) : undefined
-  const r = readDmsParquet(bytes, { label, key: file.key, columns: names, opColumn: t.opColumn, isLoad: file.kind === 'load', onBadRow: t.onBadRow })
-  const s: TableSchema = schema ?? { fields: r.fields, types: r.fields.map(() => undefined) }
-  s.fields.forEach((f, i) => {
-    const got = r.fields[i]!.type
-    if (String(got) !== String(f.type)) {
-      throw new DataError('CDC_SCHEMA_MISMATCH', `table ${label}: column ${JSON.stringify(f.name)} is ${String(got)} in ${file.key} but ${String(f.type)} in earlier files`, {
-        table: label,
-        file: file.key,
-        column: f.name,
-        hint: 'the source column changed type; reprocess the table from a new full load',
+    let cols = csvColumnsFor(t, file)
+    if (t.header) {
+      const names = readHeader(bytes).slice(hasOp ? 1 : 0)
+      cols = names.map((name): ColumnConfig => {
+        const configured = t.columns.find((c) => c.name === name)
+        if (configured) return configured
+        const at = schema ? schema.fields.findIndex((f) => f.name === name) : -1
+        return { name, type: (at >= 0 ? schema!.types[at] : undefined) ?? { kind: 'string' } }
       })
     }
-  })
+    const m = mergeSchema(label, file, schema ?? configuredSchema(t), cols.map((c) => new A.Field(c.name, arrowType(c.type), true)), cols.map((c) => c.type))
+    const spec = keySpec(label, m.schema, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
+    const r = parseCsv(bytes, { label, key: file.key, columns: cols, hasOp, header: t.header, opColumn: t.opColumn, onBadRow: t.onBadRow })
+    const rejected: Rejected[] = r.rejected.map((x) => ({ file: file.name, line: x.line, row: null, code: x.code, reason: x.reason, record: x.text }))
+    const part = { length: r.length, ops: r.ops, columns: align(m.index, m.schema, r.columns, r.length), lines: r.lines as Int32Array | undefined, rowNums: r.rowNums }
+    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, m.schema, file, part, 0, rejected) : part
+    return { schema: m.schema, spec, rejected, batches: [finishBatch(spec, { file, rowBase: 0, ...kept })] }
+  }
+  const names = t.columns.length > 0 ? t.columns.map((c) => c.name) : undefined
+  const r = readDmsParquet(bytes, { label, key: file.key, columns: names, opColumn: t.opColumn, isLoad: file.kind === 'load', onBadRow: t.onBadRow })
+  const m = mergeSchema(label, file, schema, r.fields, r.fields.map(() => undefined))
+  const s = m.schema
   const spec = keySpec(label, s, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
   const rejected: Rejected[] = []
   let rowBase = 0
   const batches = r.parts.map((p) => {
-    let part = { length: p.length, ops: p.ops, columns: p.columns, lines: undefined as Int32Array | undefined, rowNums: undefined as Int32Array | undefined }
+    let part = { length: p.length, ops: p.ops, columns: align(m.index, s, p.columns, p.length), lines: undefined as Int32Array | undefined, rowNums: undefined as Int32Array | undefined }
     if (p.badOps.length > 0) {
       for (const b of p.badOps) {
-        rejected.push({ file: file.name, line: null, row: rowBase + b.index + 1, code: 'CDC_ROW_INVALID_OP', reason: `table ${label}: unknown Op ${JSON.stringify(b.value)} in ${file.key} row ${rowBase + b.index + 1}; expected I, U or D`, record: rowText(s, p.columns, b.index) })
+        rejected.push({ file: file.name, line: null, row: rowBase + b.index + 1, code: 'CDC_ROW_INVALID_OP', reason: `table ${label}: unknown Op ${JSON.stringify(b.value)} in ${file.key} row ${rowBase + b.index + 1}; expected I, U or D`, record: rowText(s, part.columns, b.index) })
       }
       part = keepRows(part, rowBase, new Set(p.badOps.map((b) => b.index)))
     }

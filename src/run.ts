@@ -11,7 +11,7 @@ import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition } from './write.js'
 import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state.js'
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
-import { columnValues } from './columns.js'
+import { columnValues, nullData } from './columns.js'
 import { silentLogger, type Logger } from './log.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
@@ -255,6 +255,7 @@ class TableRun {
   }
 
   async writeCurated(date: string, state: KeyedState): Promise<void> {
+    state.schema = this.schema!
     const snap = state.snapshot()
     const schema = curatedSchema(this.schema!)
     const table = new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)])
@@ -331,15 +332,24 @@ class TableRun {
         hint: 'the curated output was removed; reprocess the table from scratch: cdc-apply reset --table ' + this.label + ', then run',
       })
     }
+    // The snapshot's columns, plus configured ones it lacks (a header or Parquet file may have added columns since
+    // the config was written; a new config column list may name columns no file had yet).
     const dataFields = table.schema.fields.filter((f) => f.name !== META.file && f.name !== META.row)
-    this.schema ??= { fields: dataFields.map((f) => new A.Field(f.name, f.type, true)), types: dataFields.map(() => undefined) }
+    const base = this.schema ?? { fields: [], types: [] }
+    const merged: TableSchema = { fields: [...base.fields], types: [...base.types] }
+    for (const f of dataFields) {
+      if (!merged.fields.some((x) => x.name === f.name)) {
+        merged.fields.push(new A.Field(f.name, f.type, true))
+        merged.types.push(undefined)
+      }
+    }
+    this.schema = merged
     const spec = keySpec(this.label, this.schema, this.t.primaryKey, this.t.timestampColumn, this.t.sequenceColumn)
     const fake: DmsFile = { key: `${this.stores.curated.url}/${this.partition(date)}`, name: 'snapshot', stem: 'snapshot', kind: 'cdc', date, orderKey: '', format: 'parquet', gzip: false, size: 0, etag: '', lastModified: new Date(0) }
     const parts = table.batches.map((rb) => {
       const columns = this.schema!.fields.map((f) => {
         const i = table.schema.fields.findIndex((x) => x.name === f.name)
-        if (i < 0) throw new DataError('CDC_SCHEMA_MISMATCH', `table ${this.label}: column ${JSON.stringify(f.name)} is missing from the curated snapshot of ${date}`, { table: this.label, column: f.name })
-        return rb.data.children[i]!
+        return i < 0 ? nullData(f.type, rb.numRows) : rb.data.children[i]!
       })
       const batch = finishBatch(spec, { file: fake, rowBase: 0, length: rb.numRows, ops: new Uint8Array(rb.numRows), columns, lines: undefined })
       const names = columnValues(rb.data.children[table.schema.fields.findIndex((x) => x.name === META.file)]!) as string[]

@@ -526,7 +526,11 @@ function curatedNorm(col: string, curType: string): string {
 function extractNorm(col: string, extType: string, curType: string): string {
   const num = numericTarget(curType)
   const text = extType === 'VARCHAR'
-  if (num) return text ? `coalesce(TRY_CAST(trim(${col}) AS ${num}), TRY_CAST(TRY_CAST(trim(${col}) AS DOUBLE) AS ${num}))` : `TRY_CAST(${col} AS ${num})`
+  if (num) {
+    // A binary float goes through its shortest decimal text, so that the double 1.6 equals the decimal 1.60.
+    const t = text ? `trim(${col})` : /^(FLOAT|DOUBLE|REAL)$/.test(extType) ? `CAST(${col} AS VARCHAR)` : undefined
+    return t ? `coalesce(TRY_CAST(${t} AS ${num}), TRY_CAST(TRY_CAST(${t} AS DOUBLE) AS ${num}))` : `TRY_CAST(${col} AS ${num})`
+  }
   if (curType.startsWith('TIMESTAMP')) return text ? `TRY_CAST(TRY_CAST(trim(${col}) AS TIMESTAMPTZ) AS TIMESTAMP)` : `TRY_CAST(${col} AS TIMESTAMP)`
   if (curType === 'DATE') return text ? `coalesce(TRY_CAST(trim(${col}) AS DATE), TRY_CAST(TRY_CAST(trim(${col}) AS TIMESTAMP) AS DATE))` : `TRY_CAST(${col} AS DATE)`
   if (curType === 'VARCHAR') return `CAST(${col} AS VARCHAR)`

@@ -1,7 +1,7 @@
 // Writes RAW and curated date partitions as Parquet (parquet-wasm) and replaces what was there.
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
-import { constantUtf8 } from './columns.js'
+import { constantUtf8, nullData } from './columns.js'
 import { META, type Config } from './config.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
@@ -25,7 +25,9 @@ export function rawRecordBatch(schema: A.Schema, b: ChangeBatch): A.RecordBatch 
   const rows = new BigInt64Array(n)
   for (let i = 0; i < n; i++) rows[i] = BigInt(b.rowNums ? b.rowNums[i]! : b.rowBase + i + 1)
   const row = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: rows })
-  return recordBatch(schema, [op, ...b.columns, constantUtf8(b.file.name, n), row], n)
+  // A file older than a schema change lacks the later columns: they are NULL in its rows.
+  const data = schema.fields.slice(1, -2).map((f, i) => b.columns[i] ?? nullData(f.type, n))
+  return recordBatch(schema, [op, ...data, constantUtf8(b.file.name, n), row], n)
 }
 
 export function recordBatch(schema: A.Schema, columns: A.Data[], length: number): A.RecordBatch {

@@ -306,3 +306,64 @@ test('onBadRow "quarantine" still fails a file that cannot be read at all', asyn
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,"never closed,\n')
   assert.equal(((await l.run({ onBadRow: 'quarantine' })).error as CdcError).code, 'CDC_CSV_UNTERMINATED_QUOTE')
 })
+
+// ---------------------------------------------------------------- schema drift
+
+test('header-less CSV: a column list in force from a given file on (DMS appended a column); older rows read NULL', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
+  const columnsFrom = [{ file: '20240612-000000000', columns: [{ name: 'ts' }, { name: 'id', type: 'integer' }, { name: 'name' }, { name: 'bi_id', type: 'integer' }, { name: 'colour' }] }]
+  assert.equal((await l.run({ columnsFrom })).error, undefined)
+  l.put('20240612-100000000.csv', 'U,2024-06-12 09:59:00.000000,2,pear v2,,green\n')
+  const r = await l.run({ columnsFrom })
+  assert.equal(r.error, undefined, r.error?.message)
+  const cur = l.curated('20240612')
+  assert.deepEqual(cur.map((x) => [x.id, x.name, x.colour]).sort(), [['1', 'apple v2', null], ['2', 'pear v2', 'green']])
+  const raw = readOutputTree(join(l.dir, 'out', 'raw'))
+  assert.deepEqual(raw['S/items/20240612']!.map((x) => x.colour), ['green'])
+  assert.ok(raw['S/items/20240611']!.every((x) => x.colour === null))
+  // an old-layout file after the switch is a field-count error that names the file
+  l.put('20240613-100000000.csv', 'U,2024-06-13 09:59:00.000000,2,pear v3,\n')
+  assert.equal(((await l.run({ columnsFrom })).error as CdcError).code, 'CDC_CSV_FIELD_COUNT')
+})
+
+test('header CSV: a column added mid-stream appears in RAW and curated from then on, also after a restart', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', 'Op,ts,id,name,bi_id\n' + LOAD)
+  l.put('20240611-100000000.csv', 'Op,ts,id,name,bi_id\nU,2024-06-11 09:59:00.000000,1,apple v2,\n')
+  assert.equal((await l.run({ header: true })).error, undefined)
+  l.put('20240612-100000000.csv', 'Op,ts,id,name,bi_id,colour\nU,2024-06-12 09:59:00.000000,2,pear v2,,green\n')
+  assert.equal((await l.run({ header: true })).error, undefined)
+  assert.deepEqual(l.curated('20240612').map((x) => [x.id, x.colour]).sort(), [['1', null], ['2', 'green']])
+  // a later run restores the state from the snapshot and keeps the column
+  l.put('20240613-100000000.csv', 'Op,ts,id,name,bi_id\nU,2024-06-13 09:59:00.000000,1,apple v3,\n')
+  const r = await l.run({ header: true })
+  assert.equal(r.error, undefined, r.error?.message)
+  assert.deepEqual(l.curated('20240613').map((x) => [x.id, x.name, x.colour]).sort(), [['1', 'apple v3', null], ['2', 'pear v2', 'green']])
+})
+
+test('Parquet: a column added mid-stream appears from then on; a column whose type changes is CDC_SCHEMA_MISMATCH', async (t) => {
+  const { DuckDBInstance } = await import('@duckdb/node-api')
+  const db = await (await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })).connect()
+  const l = lake(t)
+  const put = async (name: string, sql: string): Promise<void> => {
+    const p = join(l.dir, 'landing', TABLE, name)
+    mkdirSync(dirname(p), { recursive: true })
+    await db.run(`COPY (${sql}) TO '${p}' (FORMAT parquet)`)
+  }
+  await put('LOAD00000001.parquet', "SELECT 'I' AS Op, '2024-06-10 08:00:00' AS ts, 1::BIGINT AS id, 'apple' AS name UNION ALL SELECT 'I', '2024-06-10 08:00:00', 2, 'pear'")
+  await put('20240611-100000000.parquet', "SELECT 'U' AS Op, '2024-06-11 09:59:00' AS ts, 1::BIGINT AS id, 'apple v2' AS name")
+  const pq = { format: 'parquet', columns: undefined }
+  const cfg = (): object => ({ ...pq })
+  const first = await l.run(cfg())
+  assert.equal(first.error, undefined, first.error?.message)
+  await put('20240612-100000000.parquet', "SELECT 'U' AS Op, '2024-06-12 09:59:00' AS ts, 2::BIGINT AS id, 'pear v2' AS name, 3.5::DOUBLE AS weight")
+  const r = await l.run(cfg())
+  assert.equal(r.error, undefined, r.error?.message)
+  assert.deepEqual(l.curated('20240612').map((x) => [x.id, x.weight]).sort(), [['1', null], ['2', 3.5]])
+  await put('20240613-100000000.parquet', "SELECT 'U' AS Op, '2024-06-13 09:59:00' AS ts, 2::BIGINT AS id, 'pear v3' AS name, 'heavy' AS weight")
+  const bad = await l.run(cfg())
+  assert.equal((bad.error as CdcError).code, 'CDC_SCHEMA_MISMATCH')
+  assert.match(bad.error!.message, /"weight".*20240613-100000000\.parquet/)
+})
