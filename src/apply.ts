@@ -17,19 +17,37 @@ export interface Order {
   row: number
 }
 
+/**
+ * Rows the state points into: one file's batch (one name and order key, rows numbered from rowBase) or a restored
+ * snapshot (a name, key and row number per row). Plain fields, one shape, so the apply loop stays monomorphic.
+ */
 interface Segment {
   length: number
   /** One column per schema field the segment's file had; later fields (schema drift) read as NULL. */
   columns: A.Data[]
   ts: OrderValue[] | undefined
   seq: OrderValue[] | undefined
-  /** The DMS file name of row i (what cdc_file holds) and its order key. */
-  name: (i: number) => string
-  fileKey: (i: number) => string
-  row: (i: number) => number
+  /** The DMS file name (what cdc_file holds) and its order key: per row, or one for all rows. */
+  names: string[] | null
+  name: string
+  fileKeys: string[] | null
+  fileKey: string
+  /** Row numbers in the file: per row, or rowBase + i + 1. */
+  rowNums: ArrayLike<number> | null
+  rowBase: number
 }
 
-const EMPTY_SEGMENT: Segment = { length: 0, columns: [], ts: undefined, seq: undefined, name: () => '', fileKey: () => '', row: () => 0 }
+const EMPTY_SEGMENT: Segment = { length: 0, columns: [], ts: undefined, seq: undefined, names: null, name: '', fileKeys: null, fileKey: '', rowNums: null, rowBase: 0 }
+
+function segName(s: Segment, i: number): string {
+  return s.names === null ? s.name : s.names[i]!
+}
+function segKey(s: Segment, i: number): string {
+  return s.fileKeys === null ? s.fileKey : s.fileKeys[i]!
+}
+function segRow(s: Segment, i: number): number {
+  return s.rowNums === null ? s.rowBase + i + 1 : s.rowNums[i]!
+}
 
 /** `20220927-135523276.csv.gz` → `20220927-135523276`. */
 export function stemOf(name: string): string {
@@ -83,7 +101,7 @@ export class KeyedState {
     const name = b.file.name
     const base = b.rowBase
     const nums = b.rowNums
-    this.segments.push({ length: b.length, columns: b.columns, ts: b.ts, seq: b.seq, name: () => name, fileKey: () => fileKey, row: nums ? (i) => nums[i]! : (i) => base + i + 1 })
+    this.segments.push({ length: b.length, columns: b.columns, ts: b.ts, seq: b.seq, names: null, name, fileKeys: null, fileKey, rowNums: nums ?? null, rowBase: base })
     const live = this.live
     const tombs = this.tombstones
     const bts = b.ts
@@ -99,7 +117,7 @@ export class KeyedState {
       if (cur !== undefined) {
         const s = this.segments[Math.floor(cur / SEG)]!
         const j = cur % SEG
-        c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(fileKey, s.fileKey(j)) || row - s.row(j)
+        c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(fileKey, segKey(s, j)) || row - segRow(s, j)
       } else {
         const t = tombs.get(key)
         c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
@@ -135,7 +153,7 @@ export class KeyedState {
     if (cur !== undefined) {
       const s = this.segments[Math.floor(cur / SEG)]!
       const j = cur % SEG
-      c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(file, s.fileKey(j)) || row - s.row(j)
+      c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(file, segKey(s, j)) || row - segRow(s, j)
     } else {
       const t = this.tombstones.get(key)
       c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(file, t.file) || row - t.row
@@ -193,8 +211,8 @@ export class KeyedState {
     const seq = this.segments.some((s) => s.seq) ? new Array<OrderValue>(n) : undefined
     for (let i = 0; i < n; i++) {
       const s = this.segments[segs[i]!]!
-      stems[i] = s.name(rows[i]!)
-      rowNums[i] = s.row(rows[i]!)
+      stems[i] = segName(s, rows[i]!)
+      rowNums[i] = segRow(s, rows[i]!)
       if (ts) ts[i] = s.ts ? s.ts[rows[i]!]! : null
       if (seq) seq[i] = s.seq ? s.seq[rows[i]!]! : null
     }
@@ -202,7 +220,7 @@ export class KeyedState {
     const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(rowNums, (x) => BigInt(x)) })
     // compact: the snapshot becomes the only segment
     const fileKeys = stems.map((x) => fileOrderKey(stemOf(x)))
-    this.segments = [{ length: n, columns, ts, seq, name: (i) => stems[i]!, fileKey: (i) => fileKeys[i]!, row: (i) => rowNums[i]! }]
+    this.segments = [{ length: n, columns, ts, seq, names: stems, name: '', fileKeys, fileKey: '', rowNums, rowBase: 0 }]
     this.live = new Map()
     for (let i = 0; i < n; i++) this.live.set(keys[i]!, i)
     return { columns: [...columns, fileCol, rowCol], length: n }
@@ -216,7 +234,7 @@ export class KeyedState {
     const s = new KeyedState(schema)
     parts.forEach((p, seg) => {
       const keys = p.names.map((x) => fileOrderKey(stemOf(x)))
-      s.segments.push({ length: p.batch.length, columns: p.batch.columns, ts: p.batch.ts, seq: p.batch.seq, name: (i) => p.names[i]!, fileKey: (i) => keys[i]!, row: (i) => p.rows[i]! })
+      s.segments.push({ length: p.batch.length, columns: p.batch.columns, ts: p.batch.ts, seq: p.batch.seq, names: p.names, name: '', fileKeys: keys, fileKey: '', rowNums: p.rows, rowBase: 0 })
       for (let i = 0; i < p.batch.length; i++) s.live.set(p.batch.keys[i]!, seg * SEG + i)
     })
     return s

@@ -70,9 +70,13 @@ const KEY_SEP = '\u0001'
 
 /** Computes keys and ordering values of a batch from its columns (the same code for CSV, Parquet and snapshots). */
 export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' | 'movedFrom'>): ChangeBatch {
-  const parts = spec.pk.map((i) => columnValues(b.columns[i]!))
+  const parts = spec.pk.map((i) => keyValues(b.columns[i]!))
   const keys = new Array<string>(b.length)
-  for (let r = 0; r < b.length; r++) {
+  if (parts.length === 1 && !parts[0]!.includes(null)) {
+    // one key column without NULLs (the usual case): its strings are the keys
+    const p = parts[0]!
+    for (let r = 0; r < b.length; r++) keys[r] = p[r] as string
+  } else for (let r = 0; r < b.length; r++) {
     let key = ''
     for (let k = 0; k < parts.length; k++) {
       const v = parts[k]![r]
@@ -107,6 +111,30 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
     ts: spec.ts === undefined ? undefined : columnValues(b.columns[spec.ts]!).map(orderValue),
     seq: spec.seq === undefined ? undefined : columnValues(b.columns[spec.seq]!).map(orderValue),
   }
+}
+
+/**
+ * A key column's values as strings (null for NULL). Int64 columns take a fast path through their 32-bit words:
+ * values within ±2^53 print as numbers without going through BigInt.
+ */
+function keyValues(data: A.Data): (string | null)[] {
+  if (A.DataType.isInt(data.type) && data.type.bitWidth === 64 && data.type.isSigned) {
+    const words = new Int32Array((data.values as BigInt64Array).buffer, (data.values as BigInt64Array).byteOffset, data.length * 2 + data.offset * 2)
+    const out = new Array<string | null>(data.length)
+    const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined
+    for (let i = 0; i < data.length; i++) {
+      const j = data.offset + i
+      if (bitmap && ((bitmap[j >> 3]! >> (j & 7)) & 1) === 0) {
+        out[i] = null
+        continue
+      }
+      const lo = words[j * 2]! >>> 0
+      const hi = words[j * 2 + 1]!
+      out[i] = hi >= -2097152 && hi < 2097152 ? String(hi * 4294967296 + lo) : (data.values as BigInt64Array)[j]!.toString()
+    }
+    return out
+  }
+  return columnValues(data).map((v) => (v === null ? null : keyPart(v)))
 }
 
 function keyPart(v: JsValue): string {

@@ -6,7 +6,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Json } from '@duckdb/node-api'
-import { CdcError, DataError, UsageError } from './errors.js'
+import { CdcError, ConfigError, DataError, UsageError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { silentLogger, type Logger } from './log.js'
 import { dateRange } from './dates.js'
@@ -139,7 +139,8 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
         if (opts.against !== undefined) await verifyAgainst(config, t, curatedStore, opts.against, opts, limit, check)
         else await verifyRaw(config, t, rawStore, curatedStore, statePath, opts, limit, check, tlog)
       } catch (err) {
-        if (opts.signal?.aborted) throw err
+        // Wrong arguments are the caller's, not the table's: stop.
+        if (opts.signal?.aborted || err instanceof UsageError || err instanceof ConfigError) throw err
         check.verdict = 'error'
         check.error = err as Error
         tlog.error({ err: { code: (err as CdcError).code, message: (err as Error).message } }, 'table not verified')

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path'
 import type { Config } from '../config.js'
 import { PARTITION_COLUMN, catalogKey, type CatalogEntry } from './catalog.js'
 import { lexSql, quoteSpark, substitute } from './params.js'
-import { openEngine, preparePipeline, stepSettings, type PipelineSource, type Prepared, type RunPipelineOptions } from './run-steps.js'
+import { loadPipeline, openEngine, preparePlan, stepSettings, type PipelineSource, type Prepared, type RunPipelineOptions } from './run-steps.js'
 
 /**
  * Validates the pipeline exactly as `transform` does (the whole plan, the parameters, {lpd} from the watermark) and
@@ -17,7 +17,8 @@ export async function emitPyspark(config: Config, source: PipelineSource, opts: 
   const tmp = await mkdtemp(join(tmpdir(), 'cdc-apply-emit-'))
   const engine = await openEngine(tmp)
   try {
-    const prepared = await preparePipeline(config, source, settings, engine, opts)
+    const { plan, context } = loadPipeline(config, source, settings)
+    const prepared = await preparePlan(plan, context, settings, engine, opts)
     return renderPyspark(prepared, { baseDir: config.baseDir })
   } finally {
     engine.close()

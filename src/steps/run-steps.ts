@@ -148,10 +148,15 @@ export interface Prepared {
   params: Record<string, string>
 }
 
-/** Loads and validates the whole plan and resolves its parameters: every check that precedes the first step. */
-export async function preparePipeline(config: Config, source: PipelineSource, settings: StepSettings, engine: Engine, opts: RunPipelineOptions): Promise<Prepared> {
+/** Reads the pipeline and checks its shape, names and write targets (no SQL parsing yet). */
+export function loadPipeline(config: Config, source: PipelineSource, settings: StepSettings): { plan: Plan; context: PlanContext } {
   const context: PlanContext = { catalog: catalogEntries(config), allowedRoots: settings.allowedRoots, protectedLocations: settings.protectedLocations }
   const plan = 'file' in source ? loadPlanFile(source.file, context) : parsePlan(source.json, { name: source.name, baseDir: source.baseDir }, context)
+  return { plan, context }
+}
+
+/** The rest of the checks that precede the first step: every SQL step parsed, the names it reads, the parameters. */
+export async function preparePlan(plan: Plan, context: PlanContext, settings: StepSettings, engine: Engine, opts: RunPipelineOptions): Promise<Prepared> {
   const reads = await checkPlanSql(plan, context, engine.parser)
   const params = planParams(plan, {
     user: opts.params ?? {},
@@ -199,10 +204,11 @@ export async function runPipeline(config: Config, source: PipelineSource, opts: 
   try {
     tmp = await mkdtemp(join(tmpdir(), 'cdc-apply-steps-'))
     engine = await openEngine(tmp)
-    const prepared = await preparePipeline(config, source, settings, engine, opts)
-    run.pipeline = prepared.plan.name
+    const { plan, context } = loadPipeline(config, source, settings)
+    run.pipeline = plan.name
+    run.results = plan.steps.map(notExecuted)
+    const prepared = await preparePlan(plan, context, settings, engine, opts)
     run.params = prepared.params
-    run.results = prepared.plan.steps.map(notExecuted)
     const outcome = await runSteps(prepared, engine, {
       tmp,
       cacheDir: settings.cacheDir,
