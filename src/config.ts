@@ -148,7 +148,11 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     landing: req(root, 'landing', '$', location),
     raw: req(root, 'raw', '$', location),
     curated: req(root, 'curated', '$', location),
-    state: req(root, 'state', '$', str),
+    state: req(root, 'state', '$', (v, p) => {
+      const s = str(v, p)
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw invalid(p, 'a local file path (the SQLite state file cannot live on S3)', JSON.stringify(s))
+      return s
+    }),
     s3,
     encryption: {
       raw: enc.raw === undefined ? undefined : parseEncryption(enc.raw, '$.encryption.raw'),
@@ -203,7 +207,7 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     if (i > 0 && v.file <= columnsFrom[i - 1]!.file) throw invalid(`${path}.columnsFrom[${i}].file`, 'file names in ascending order', JSON.stringify(v.file))
   })
   const opColumn = opt(t, 'opColumn', path, str) ?? DEFAULTS.opColumn
-  for (const reserved of [opColumn, 'cdc_file', 'cdc_row']) {
+  for (const reserved of new Set([opColumn, META.op, META.file, META.row])) {
     if (names.has(reserved)) throw invalid(`${path}.columns`, `no column named ${JSON.stringify(reserved)} (it is added by DMS or cdc-apply)`, JSON.stringify(reserved))
   }
   const mustExist = (v: string, p: string): string => {

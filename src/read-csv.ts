@@ -167,7 +167,7 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
         else if (field < first) {
           const c = end - start === 1 ? buf[start]! : 0
           if (c !== OP_INSERT && c !== OP_UPDATE && c !== OP_DELETE) {
-            fail('CDC_ROW_INVALID_OP', recordLine, `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`, ctx.opColumn, ctx.hasOp && ctx.key.includes('LOAD') ? 'the full-load files have no Op column: set the table\'s includeOpForFullLoad to false' : 'DMS writes I, U or D first in every change row: check the table\'s columns and includeOpForFullLoad')
+            fail('CDC_ROW_INVALID_OP', recordLine, `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`, ctx.opColumn, ctx.hasOp && /(^|\/)LOAD[0-9A-F]{8}\./.test(ctx.key) ? 'the full-load files have no Op column: set the table\'s includeOpForFullLoad to false' : 'DMS writes I, U or D first in every change row: check the table\'s columns and includeOpForFullLoad')
           }
           ops[rows] = c
         } else if (field < expected) {

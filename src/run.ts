@@ -126,9 +126,9 @@ export async function resetTable(config: Config, label: string): Promise<{ delet
     const stores = await openStores(config)
     let deleted = 0
     try {
-      for (const store of [stores.raw, stores.curated]) {
+      for (const [store, prefix] of [[stores.raw, joinKey(t.source, t.name)], [stores.raw, joinKey(QUARANTINE, t.source, t.name)], [stores.curated, joinKey(t.source, t.name)]] as const) {
         const keys: string[] = []
-        for await (const o of store.list(`${joinKey(t.source, t.name)}/`)) keys.push(o.key)
+        for await (const o of store.list(`${prefix}/`)) keys.push(o.key)
         await store.delete(keys)
         deleted += keys.length
       }
@@ -147,6 +147,8 @@ export async function runCycle(config: Config, stores: Stores, state: StateStore
   const started = Date.now()
   const log = opts.logger ?? silentLogger
   const limit = pLimit(config.concurrency.tables)
+  const unknown = (opts.tables ?? []).filter((x) => !config.tables.some((t) => tableLabel(t) === x))
+  if (unknown.length > 0) throw new ConfigError('CDC_CONFIG_INVALID', `table ${JSON.stringify(unknown[0])} is not configured; expected one of ${config.tables.map(tableLabel).join(', ')}`, { hint: 'name tables as Source.TableName' })
   const tables = config.tables.filter((t) => !opts.tables || opts.tables.includes(tableLabel(t)))
   const results = await Promise.all(tables.map((t) => limit(() => runTableSafe(config, stores, state, t, opts, log.child({ table: tableLabel(t) })))))
   return { tables: results, ms: Date.now() - started }
@@ -407,6 +409,7 @@ async function runTable(run: TableRun): Promise<void> {
   if (disc.load.length === 0 && disc.cdc.length === 0) {
     result.status = 'no-files'
     if (wm) log.warn({ path: t.path }, 'table folder is empty or gone (DMS removes it on TRUNCATE or DROP); outputs left as they are')
+    else log.warn({ path: t.path, landing: run.stores.landing.url }, 'no DMS files under the table folder yet (an empty source table has none; check landing and path)')
     return
   }
   let superseded: DmsFile[] = []
@@ -460,6 +463,13 @@ async function runTable(run: TableRun): Promise<void> {
     if (disc.load.length === 0) log.warn({}, 'no full-load files: starting from the first change file')
     const loadDate = run.loadDate(disc.load, loadBatches, disc.cdc)
     const first = disc.cdc.filter((f) => f.date <= loadDate)
+    const newestFirst = first.at(-1)?.stem ?? `${loadDate}-000000000`
+    if (wm && !wm.fullLoad && newestFirst < wm.lpf) {
+      throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file of the load date is ${newestFirst}, older than the last processed file ${wm.lpf}`, {
+        table: run.label,
+        hint: 'change files of the load date vanished from the landing; nothing was changed. Restore them, or reprocess the table with cdc-apply reset',
+      })
+    }
     const cdcBatches = await run.read(first)
     current = new KeyedState(run.schema!)
     const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches), ...superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))]

@@ -174,13 +174,13 @@ export function orderChain(spec: OrderSpec): string {
     ...(spec.timestampColumn === undefined ? [] : [`${q(spec.timestampColumn)} DESC NULLS LAST`]),
     ...(spec.sequenceColumn === undefined ? [] : [`${q(spec.sequenceColumn)} DESC NULLS LAST`]),
     `${FILE_KIND_SQL} DESC`,
-    `${FILE_STEM_SQL} DESC`,
+    // By name: DMS stems have a fixed length and are unique per table, so names order as their stems do.
+    `${q(META.file)} DESC`,
     `${q(META.row)} DESC`,
   ].join(', ')
 }
 
 const STATE = '__cdc_state'
-const DATE = '__cdc_date'
 const BATCH = '__cdc_batch'
 const TOUCHED = '__cdc_touched'
 
@@ -224,19 +224,19 @@ export class KeyedRawState {
         }
       }
     }
-    let probed = 0
-    if (probe !== undefined) probed = Number(await this.duck.value(`SELECT count(*) FROM ${src} WHERE ${probe}`))
-    await this.duck.run(`CREATE OR REPLACE TABLE ${DATE} AS SELECT * FROM ${src}${where ? ` WHERE ${where}` : ''}`)
-    const rows = Number(await this.duck.value(`SELECT count(*) FROM ${DATE}`))
+    const filter = where ? ` WHERE ${where}` : ''
+    const [counts] = await this.duck.rows(`SELECT count(*) FILTER (WHERE ${where ?? 'true'}) AS n${probe !== undefined ? `, count(*) FILTER (WHERE ${probe}) AS p` : ''} FROM ${src}`)
+    const rows = Number(counts!.n)
+    const probed = probe === undefined ? 0 : Number(counts!.p)
     this.rowsRead += rows
     const pk = this.spec.primaryKey.map(q).join(', ')
     const chain = orderChain(this.spec)
     const winners = `QUALIFY row_number() OVER (PARTITION BY ${pk} ORDER BY ${chain}) = 1`
     if (!this.created) {
-      await this.duck.run(`CREATE OR REPLACE TABLE ${STATE} AS SELECT * FROM ${DATE} ${winners}`)
+      await this.duck.run(`CREATE OR REPLACE TABLE ${STATE} AS SELECT * FROM ${src}${filter} ${winners}`)
       this.created = true
     } else {
-      await this.duck.run(`CREATE OR REPLACE TABLE ${BATCH} AS SELECT * FROM ${DATE} ${winners}`)
+      await this.duck.run(`CREATE OR REPLACE TABLE ${BATCH} AS SELECT * FROM ${src}${filter} ${winners}`)
       await this.duck.run(
         `CREATE OR REPLACE TABLE ${TOUCHED} AS SELECT * FROM (SELECT s.* FROM ${STATE} s SEMI JOIN ${BATCH} b ON ${this.pkOn('s', 'b')} UNION ALL BY NAME SELECT * FROM ${BATCH}) ${winners}`,
       )
@@ -244,7 +244,6 @@ export class KeyedRawState {
       await this.duck.run(`INSERT INTO ${STATE} BY NAME SELECT * FROM ${TOUCHED}`)
       await this.duck.run(`DROP TABLE ${BATCH}; DROP TABLE ${TOUCHED}`)
     }
-    await this.duck.run(`DROP TABLE ${DATE}`)
     return { rows, probed }
   }
 

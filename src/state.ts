@@ -94,6 +94,7 @@ export class StateStore {
   private readonly db: Database.Database
   private readonly token = randomUUID()
   private locked = false
+  private beat: NodeJS.Timeout | undefined
 
   private constructor(readonly path: string) {
     try {
@@ -113,7 +114,23 @@ export class StateStore {
       })
     }
     this.db.exec(SCHEMA)
+    this.addMissingColumns()
     this.db.pragma(`user_version = ${STATE_VERSION}`)
+  }
+
+  /** State files written by earlier builds lack later columns: add them with their defaults. */
+  private addMissingColumns(): void {
+    const add: [string, string, string][] = [
+      ['processed_files', 'Checksum', "TEXT NOT NULL DEFAULT ''"],
+      ['processed_files', 'Quarantined', 'INTEGER NOT NULL DEFAULT 0'],
+      ['processed_files', 'Superseded', 'INTEGER NOT NULL DEFAULT 0'],
+      ['table_runs', 'NewestFile', 'TEXT'],
+      ['table_runs', 'LastSuccessAt', 'TEXT'],
+    ]
+    for (const [table, column, type] of add) {
+      const cols = (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name)
+      if (!cols.includes(column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`)
+    }
   }
 
   static open(path: string): StateStore {
@@ -137,6 +154,9 @@ export class StateStore {
     })
     take.immediate()
     this.locked = true
+    // Keep the lock fresh during long runs, so that another host never takes it over from a live process.
+    this.beat = setInterval(() => this.heartbeat(), 30_000)
+    this.beat.unref()
   }
 
   heartbeat(): void {
@@ -144,6 +164,7 @@ export class StateStore {
   }
 
   unlock(): void {
+    clearInterval(this.beat)
     if (!this.locked) return
     this.db.prepare('DELETE FROM process_lock WHERE Token = ?').run(this.token)
     this.locked = false

@@ -367,3 +367,23 @@ test('Parquet: a column added mid-stream appears from then on; a column whose ty
   assert.equal((bad.error as CdcError).code, 'CDC_SCHEMA_MISMATCH')
   assert.match(bad.error!.message, /"weight".*20240613-100000000\.parquet/)
 })
+
+test('a change file of the load date that vanishes while the full load is not past its date stops the table (behind the watermark)', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  l.put('20240610-100000000.csv', 'U,2024-06-10 09:59:00.000000,1,apple v2,\n')
+  assert.equal((await l.run()).error, undefined)
+  const before = l.wm()
+  assert.equal(before!.fullLoad, false)
+  l.remove('20240610-100000000.csv')
+  const r = await l.run()
+  assert.equal((r.error as CdcError).code, 'CDC_LANDING_BEHIND_WATERMARK')
+  assert.deepEqual(l.wm(), before)
+})
+
+test('config: a column named like the Op or provenance columns, and a state location on S3, are refused', () => {
+  const base = { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd' }
+  assert.throws(() => parseConfig({ ...base, tables: [table({ opColumn: 'operation', columns: [{ name: 'id', type: 'integer' }, { name: 'Op' }] })] }, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && /"Op"/.test(e.message))
+  assert.throws(() => parseConfig({ ...base, tables: [table({ columns: [{ name: 'id', type: 'integer' }, { name: 'cdc_row' }] })] }, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID')
+  assert.throws(() => parseConfig({ ...base, state: 's3://bucket/state.sqlite', tables: [table()] }, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && /\$\.state/.test(e.message))
+})

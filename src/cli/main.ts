@@ -1,5 +1,6 @@
 // The cdc-apply command line: parses words, runs, maps errors to exit codes. The only code that prints.
 import { parseArgs } from 'node:util'
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { CdcError, EXIT, UsageError, exitCodeFor } from '../errors.js'
 import { DEFAULTS, loadConfig, resolveLocal, type Config } from '../config.js'
@@ -98,6 +99,9 @@ const COMMANDS: Record<string, Command> = {
     process.on('SIGTERM', onSignal)
     try {
       const tables = values.table as string[] | undefined
+      for (const x of tables ?? []) {
+        if (!config.tables.some((t) => `${t.source}.${t.name}` === x)) throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(x)} is not a configured table; expected one of ${config.tables.map((t) => `${t.source}.${t.name}`).join(', ')}`, { hint: "see 'cdc-apply status'" })
+      }
       if (tables) config = { ...config, tables: config.tables.filter((t) => tables.includes(`${t.source}.${t.name}`)) }
       const bar = !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? progressBar(io) : undefined
       if (values.watch) return await watch(config, values, io, log, controller.signal)
@@ -122,7 +126,12 @@ const COMMANDS: Record<string, Command> = {
     return EXIT.ok
   },
   async status(config, values, io) {
-    const state = StateStore.open(resolveLocal(config, config.state))
+    const path = resolveLocal(config, config.state)
+    if (!existsSync(path)) {
+      io.stdout(values.json ? JSON.stringify({ tables: [], state: path, exists: false }) + '\n' : `no state file at ${path}: nothing has run yet\n`)
+      return EXIT.ok
+    }
+    const state = StateStore.open(path)
     try {
       const rows = state.status()
       io.stdout(values.json ? JSON.stringify({ tables: rows }) + '\n' : renderStatus(rows))

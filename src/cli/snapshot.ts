@@ -27,6 +27,6 @@ export async function snapshotCommand(config: Config, args: SnapshotArgs, io: Co
 
 export function renderSnapshot(r: SnapshotResult): string {
   const when = r.kind === 'file' ? `after DMS file ${r.asOf}` : `at ${r.asOf} UTC (the changes committed at or before it)`
-  const dates = r.datesRead.length === 0 ? 'no RAW partition' : `${r.datesRead.length} RAW partition${r.datesRead.length === 1 ? '' : 's'} (${r.datesRead[0]}..${r.datesRead.at(-1)})`
+  const dates = r.datesRead.length === 0 ? 'no RAW partition' : r.datesRead.length === 1 ? `1 RAW partition (${r.datesRead[0]})` : `${r.datesRead.length} RAW partitions (${r.datesRead[0]}..${r.datesRead.at(-1)})`
   return `${r.source}.${r.table} ${when}: ${r.rows} rows (${r.tombstones} deleted keys left out) written to ${r.written} (${r.bytes} bytes); read ${dates}, ${r.rawRows} changes; ${r.ms} ms\n`
 }

@@ -60,12 +60,17 @@ export function renderPipelineRun(run: PipelineRun): string {
   const params = Object.entries(run.params)
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join(' ')
-  return (
-    table(
-      ['STEP', 'FUN', 'NAME', 'STATUS', 'ROWS', 'MS', 'ERROR'],
-      run.results.map((r) => [String(r.index), r.fun, r.name, r.status, r.status === 'NotExecuted' ? '' : String(r.rows), r.status === 'NotExecuted' ? '' : String(r.ms), r.error ? firstLine(r.error.message) : '']),
-    ) + `pipeline ${run.pipeline}: ${run.status}, ${run.rows} rows written in ${run.ms} ms${params ? ` (${params})` : ''}\n`
-  )
+  const rows = run.results.map((r) => [
+    String(r.index),
+    r.fun,
+    r.name,
+    r.status,
+    r.status === 'NotExecuted' ? '' : String(r.rows),
+    r.status === 'NotExecuted' ? '' : String(r.ms),
+    r.error ? firstLine(r.error.message) : '',
+  ])
+  const steps = rows.length === 0 ? '' : table(['STEP', 'FUN', 'NAME', 'STATUS', 'ROWS', 'MS', 'ERROR'], rows)
+  return steps + `pipeline ${run.pipeline}: ${run.status}, ${run.rows} rows written in ${run.ms} ms${params ? ` (${params})` : ''}\n`
 }
 
 function describeError(err: unknown): string {

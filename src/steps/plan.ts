@@ -199,11 +199,13 @@ function writeTarget(out: string, baseDir: string, ctx: PlanContext, fail: (expe
 
 /** Whether `child` is `parent` (unless strict) or below it. Folders and s3:// urls; never across the two. */
 export function inside(child: string, parent: string, strict: boolean): boolean {
-  const c = child.replace(/\/+$/, '')
-  const p = parent.replace(/\/+$/, '')
-  if (c.startsWith('s3://') !== p.startsWith('s3://')) return false
-  if (c.startsWith('s3://')) return (!strict && c === p) || c.startsWith(`${p}/`)
-  const rel = relative(p, c)
+  if (child.startsWith('s3://') !== parent.startsWith('s3://')) return false
+  if (child.startsWith('s3://')) {
+    const c = child.replace(/\/+$/, '')
+    const p = parent.replace(/\/+$/, '')
+    return (!strict && c === p) || c.startsWith(`${p}/`)
+  }
+  const rel = relative(resolve(parent), resolve(child))
   if (rel === '') return !strict
   return !rel.startsWith('..') && !isAbsolute(rel)
 }
@@ -270,7 +272,7 @@ export async function checkPlanSql(plan: Plan, ctx: PlanContext, parser: SqlPars
         const shown = [r.catalog, r.schema, r.table].filter((x) => x !== '').join('.')
         const l = r.schema === '' ? later.get(key) : undefined
         throw fail(
-          `tables that an earlier step or the catalog defines (${[...defined.keys(), ...names(ctx.catalog).split(', ')].join(', ')})`,
+          `tables that an earlier step or the catalog defines (${[...defined.keys(), names(ctx.catalog)].join(', ')})`,
           l === s.index ? `${JSON.stringify(shown)}, the step's own result` : l !== undefined ? `${JSON.stringify(shown)}, which only step ${l} defines, after this one` : JSON.stringify(shown),
         )
       }
@@ -348,8 +350,11 @@ function nonEmpty(v: unknown, path: string, fail: (p: string, e: string, g: stri
   return v
 }
 
+/** Catalog names for messages: the first dozen, then how many more. */
 function names(catalog: readonly CatalogEntry[]): string {
-  return catalog.map((e) => e.name).join(', ') || 'none configured'
+  if (catalog.length === 0) return 'none configured'
+  const shown = catalog.slice(0, 12).map((e) => e.name)
+  return catalog.length > 12 ? `${shown.join(', ')} and ${catalog.length - 12} more` : shown.join(', ')
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -83,7 +83,8 @@ export function renderPyspark(prepared: Prepared, where: { baseDir: string }): s
   for (const s of plan.steps) {
     lines.push('', `# step ${s.index}: ${s.fun} -> ${s.out}`)
     if (s.kind === 'sql') {
-      const sql = rewriteTableRefs(substitute(s.query, params, quoteSpark), views)
+      // Older Spark parsers reject a trailing semicolon.
+      const sql = rewriteTableRefs(substitute(s.query, params, quoteSpark), views).replace(/[\s;]+$/, '')
       lines.push(`spark.sql(${pySql(sql)}).createOrReplaceTempView(${py(s.out)})`)
       continue
     }

@@ -87,9 +87,8 @@ export function stepSettings(config: Config): StepSettings {
   const statePath = resolveLocal(config, config.state)
   const cacheDir = typeof extra.cache === 'string' ? resolveLocal(config, extra.cache) : join(dirname(statePath), 'cache')
   const outputs = Array.isArray(extra.outputs) ? extra.outputs.filter((o): o is string => typeof o === 'string') : undefined
-  const allowedRoots = (outputs ?? [config.raw, config.curated].map(parentOf).filter((p): p is string => p !== undefined)).map((o) =>
-    resolveLocal(config, o),
-  )
+  const zones = [config.raw, config.curated].map((l) => resolveLocal(config, l))
+  const allowedRoots = outputs ? outputs.map((o) => resolveLocal(config, o)) : zones.map(parentOf).filter((p): p is string => p !== undefined)
   return {
     allowedRoots: [...new Set(allowedRoots)],
     protectedLocations: [config.landing, config.raw, config.curated].map((l) => resolveLocal(config, l)).concat(statePath, cacheDir),
@@ -98,7 +97,7 @@ export function stepSettings(config: Config): StepSettings {
   }
 }
 
-/** The folder holding a location; undefined for a bucket root. */
+/** The folder holding an absolute folder or s3:// url; undefined for a bucket root. */
 function parentOf(location: string): string | undefined {
   if (location.startsWith('s3://')) {
     const m = /^(s3:\/\/[^/]+)\/(.+?)\/*$/.exec(location)
@@ -106,7 +105,7 @@ function parentOf(location: string): string | undefined {
     const parts = m[2]!.split('/')
     return parts.length > 1 ? `${m[1]}/${parts.slice(0, -1).join('/')}` : m[1]
   }
-  return dirname(resolve(location))
+  return dirname(location)
 }
 
 /** A DuckDB instance for one run: offline (no extension install or autoload), spilling into `tmp`. */
@@ -272,6 +271,8 @@ export async function runSteps(prepared: Prepared, engine: Engine, opts: RunStep
     // From here on SQL can read only the catalog's folders and write only the staging folders.
     const allowed = [...reg.dirs, ...staging.values(), opts.tmp].map((d) => (d.endsWith(sep) ? d : d + sep))
     await conn.run(`SET allowed_directories = [${allowed.map(quoteDuckDb).join(', ')}]`)
+    // A partitioned COPY also touches the staging folder itself, which only allowed_paths admits.
+    if (staging.size > 0) await conn.run(`SET allowed_paths = [${[...staging.values()].map(quoteDuckDb).join(', ')}]`)
     await conn.run('SET enable_external_access = false')
   } catch (err) {
     return { results, error: asCdcError(err) }
