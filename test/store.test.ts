@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -164,6 +164,21 @@ for (const kind of kinds) {
     })
   })
 }
+
+describe('LocalStore temp files', () => {
+  it('writes through a hidden temp name and removes temps left by a dead writer on the next write into that folder', async () => {
+    const dir = await mkdtemp(join(tmpRoot, 'temps-'))
+    const s = new LocalStore(dir)
+    await s.put('t/d/part-00000.parquet', Buffer.from('x'))
+    // a writer killed mid-put: its pid no longer exists (a finished child's pid), and one of a live process
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout
+    await writeFile(join(dir, 't/d/.part-00001.parquet.tmp-' + dead), 'half')
+    await writeFile(join(dir, 't/d/.part-00002.parquet.tmp-' + process.ppid), 'in flight')
+    assert.deepEqual(await keys(s, 't/'), ['t/d/part-00000.parquet'], 'temps are never listed')
+    await s.put('t/d/part-00000.parquet', Buffer.from('y'))
+    assert.deepEqual((await readdir(join(dir, 't/d'))).sort(), ['.part-00002.parquet.tmp-' + process.ppid, 'part-00000.parquet'])
+  })
+})
 
 describe('openStore', () => {
   it('loads the AWS SDK only for s3:// locations', () => {

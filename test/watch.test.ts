@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
@@ -36,8 +36,8 @@ interface Daemon {
   exit: Promise<number | null>
 }
 
-function daemon(args: string[]): Daemon {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } })
+function daemon(args: string[], env: Record<string, string> = {}): Daemon {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env } })
   let err = ''
   child.stderr!.on('data', (d) => (err += d))
   child.stdout!.resume()
@@ -209,26 +209,44 @@ test('a second process on the same state file fails at once with CDC_STATE_LOCKE
 test('SIGTERM stops a watching process with exit 0 and consistent outputs; a second signal during work exits 130', async (t) => {
   const tmp = tempDir()
   t.after(tmp.remove)
-  // a stream large enough that the first cycle takes a while
   const src = join(tmp.path, 'src')
-  generate({ ...DEFAULT_GEN, dir: src, changes: 300_000, keys: 50_000, rowsPerFile: 20_000, dates: 4 })
+  generate({ ...DEFAULT_GEN, dir: src, changes: 60_000, keys: 10_000, rowsPerFile: 5_000, dates: 3 })
   const cfgPath = join(tmp.path, 'c.json')
   writeFileSync(cfgPath, JSON.stringify(benchConfig(src, join(tmp.path, 'out'), 'csv')))
-  const d = daemon(['--watch', '-c', cfgPath, '--interval', '0.2', '--log-level', 'info'])
-  await until('the first file applied', () => d.stderr().includes('file applied'))
-  d.child.kill('SIGTERM')
-  await until('the stop message', () => d.stderr().includes('stopping'))
-  d.child.kill('SIGTERM')
-  assert.equal(await d.exit, 130)
-  // a clean stop: exit 0, and whatever was committed matches its outputs (a rerun completes and equals one run)
-  const d2 = daemon(['--watch', '-c', cfgPath, '--interval', '0.2'])
-  await until('a poll', () => d2.stderr().includes('"poll done"') || d2.stderr().includes('file applied'), 60_000)
+  // The fault hook blocks the child for a while right after it read its n-th file, so the signals below are sure
+  // to arrive while a unit of work is in flight (not before it started or after the cycle ended).
+  const faultLog = join(tmp.path, 'fault.log')
+  const paused = (): boolean => existsSync(faultLog) && readFileSync(faultLog, 'utf8').includes('paused')
+  const args = ['--watch', '-c', cfgPath, '--interval', '0.2', '--log-level', 'info']
+  const inFlight = (n: number): Record<string, string> => ({ CDC_APPLY_FAULT: `after-read:${n}:pause=3000`, CDC_APPLY_FAULT_LOG: faultLog })
+
+  // two signals during work: the second one exits at once with 130
+  const d1 = daemon(args, inFlight(3))
+  await until('the pause in flight', paused)
+  d1.child.kill('SIGTERM')
+  await new Promise((r) => setTimeout(r, 300))
+  d1.child.kill('SIGTERM')
+  assert.equal(await d1.exit, 130, d1.stderr())
+  assert.match(d1.stderr(), /second signal: exiting now/)
+
+  // one signal during work: the file in flight is finished or rolled back, exit 0
+  rmSync(faultLog)
+  const d2 = daemon(args, inFlight(2))
+  await until('the pause in flight', paused)
   d2.child.kill('SIGTERM')
   assert.equal(await d2.exit, 0, d2.stderr())
+  assert.match(d2.stderr(), /stopping/)
+  const stoppedAt = lpf(join(tmp.path, 'out', 'state.sqlite'))
+
+  // whatever was committed is consistent: a rerun completes and equals one uninterrupted run
   const r = spawnSync(process.execPath, [bin, 'run', '-c', cfgPath, '--json'], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
   await runOnce(parseConfig(benchConfig(src, join(tmp.path, 'ref'), 'csv'), tmp.path))
+  const lastLpf = lpf(join(tmp.path, 'ref', 'state.sqlite'))!
+  assert.ok(stoppedAt === undefined || stoppedAt < lastLpf, `the stop came mid-stream (${stoppedAt} < ${lastLpf})`)
+  assert.equal(lpf(join(tmp.path, 'out', 'state.sqlite')), lastLpf)
   assert.deepEqual(readOutputTree(join(tmp.path, 'out', 'curated')), readOutputTree(join(tmp.path, 'ref', 'curated')))
+  assert.deepEqual(readOutputTree(join(tmp.path, 'out', 'raw')), readOutputTree(join(tmp.path, 'ref', 'raw')))
 })
 
 test('metrics and health: /healthz is 200 while polling and 503 once a table stopped on bad data; the exit code at shutdown reports it', async (t) => {

@@ -1,6 +1,6 @@
 // A folder as an ObjectStore: used for local landing and output folders and by most tests.
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { SourceError, WriteError } from '../errors.js'
 import type { ObjectInfo, ObjectStore, StoreOptions } from './object-store.js'
 
@@ -71,9 +71,12 @@ export class LocalStore implements ObjectStore {
 
   async put(key: string, body: Uint8Array): Promise<void> {
     const target = this.path(key)
-    const tmp = `${target}.tmp-${process.pid}`
+    // The temp name starts with a dot so Spark, Hive and Athena skip it should a hard kill leave it behind; such
+    // orphans (their writer's pid is gone) are removed by the next write into the same folder.
+    const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`)
     try {
       await mkdir(dirname(target), { recursive: true })
+      await removeOrphanTemps(dirname(target))
       await writeFile(tmp, body)
       await rename(tmp, target)
     } catch (err) {
@@ -121,3 +124,21 @@ function unavailable(op: string, url: string, key: string, err: unknown): Source
   })
 }
 
+const TEMP = /^\..*\.tmp-(\d+)$/
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+async function removeOrphanTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const m = TEMP.exec(name)
+    if (m && !alive(Number(m[1]))) await rm(join(dir, name), { force: true })
+  }
+}
