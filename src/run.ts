@@ -413,10 +413,15 @@ async function runTable(run: TableRun): Promise<void> {
     return
   }
   let superseded: DmsFile[] = []
-  if (wm && !incremental) {
-    const ledger = new Map(state.processedFiles(t.source, t.name).map((f) => [f.file, f]))
+  // While the full load is not past its date (FullLoad False) every run redoes the load date whole, so more LOAD
+  // parts or late files of that date simply join it; only past it are they late files or a table reload.
+  const ledger = wm && !incremental ? new Map(state.processedFiles(t.source, t.name).map((f) => [f.file, f])) : undefined
+  if (ledger) {
+    // change files superseded by a table reload stay out of every later run
     const old = (f: DmsFile): boolean => ledger.get(f.stem)?.superseded === true
     if (disc.cdc.some(old)) disc = { ...disc, cdc: disc.cdc.filter((f) => !old(f)) }
+  }
+  if (wm && wm.fullLoad && ledger) {
     const check = await checkAgainstLedger(run, wm, disc, ledger)
     if (check.reload.length > 0) {
       const names = check.reload.map((f) => f.key).join(', ')
@@ -463,12 +468,17 @@ async function runTable(run: TableRun): Promise<void> {
     if (disc.load.length === 0) log.warn({}, 'no full-load files: starting from the first change file')
     const loadDate = run.loadDate(disc.load, loadBatches, disc.cdc)
     const first = disc.cdc.filter((f) => f.date <= loadDate)
-    const newestFirst = first.at(-1)?.stem ?? `${loadDate}-000000000`
-    if (wm && !wm.fullLoad && newestFirst < wm.lpf) {
-      throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file of the load date is ${newestFirst}, older than the last processed file ${wm.lpf}`, {
-        table: run.label,
-        hint: 'change files of the load date vanished from the landing; nothing was changed. Restore them, or reprocess the table with cdc-apply reset',
-      })
+    if (wm && !wm.fullLoad) {
+      // Redoing the load date: every file the last redo processed must still be there.
+      const present = new Set([...disc.load, ...disc.cdc].map((f) => f.stem))
+      const gone = state.processedFiles(t.source, t.name).filter((f) => !f.superseded && !present.has(f.file))
+      if (gone.length > 0) {
+        throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: ${gone.length} processed file(s) of the load date vanished from the landing (${gone.map((f) => f.key).join(', ')}); the last processed file is ${wm.lpf}`, {
+          table: run.label,
+          file: gone[0]!.key,
+          hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore them, or reprocess the table with cdc-apply reset',
+        })
+      }
     }
     const cdcBatches = await run.read(first)
     current = new KeyedState(run.schema!)
