@@ -118,7 +118,7 @@ function sqlError(sql: string, err: unknown): CdcError {
 
 /** `read_parquet([...])` over local files. */
 export function readParquetSql(paths: readonly string[]): string {
-  return `read_parquet([${paths.map(lit).join(', ')}])`
+  return `read_parquet([${paths.map(lit).join(', ')}], union_by_name = true)`
 }
 
 // ---------------------------------------------------------------- partitions
@@ -162,6 +162,8 @@ export interface OrderSpec {
   primaryKey: string[]
   timestampColumn: string | undefined
   sequenceColumn: string | undefined
+  /** Primary-key column → its before-image column: a `U` row whose before-image key differs moves the row. */
+  beforeImageColumns?: Record<string, string> | undefined
 }
 
 /** The file rank of a RAW row: every LOAD file (by name) before every change file (by name); extensions ignored. */
@@ -184,14 +186,30 @@ const STATE = '__cdc_state'
 const BATCH = '__cdc_batch'
 const TOUCHED = '__cdc_touched'
 
+export interface MergeResult {
+  /** RAW rows read (after the filter). */
+  rows: number
+  /** Rows matching the probe expression (before the filter). */
+  probed: number
+  /** The date holds a new full load (a DMS table reload) and the state started again from it. */
+  reset: boolean
+  /** The date holds a new full load none of whose rows pass the filter: nothing was merged (see merge). */
+  notYet: boolean
+}
+
 /**
  * The winning change of every key (deletes included) over the RAW rows merged so far, in a DuckDB table.
  * Merging a date takes the winner per key among that date's rows, then re-ranks only the keys the date touched
  * against their current winner: the same result as ranking all rows at once, because the winner is a maximum.
+ *
+ * The documented rules beyond the chain are followed too: a column that appears in a later date's RAW joins the
+ * table (NULL before); a `U` row that carries a different before-image key also deletes the old key at its own
+ * place in the chain (primary-key updates); and a date whose RAW holds full-load rows after the first date is a
+ * DMS table reload, from which the table starts again.
  */
 export class KeyedRawState {
   private created = false
-  /** RAW columns (Op, data columns, cdc_file, cdc_row) as of the first merge. */
+  /** Columns of the state: Op, data columns in order of appearance, cdc_file, cdc_row. */
   columns: Column[] = []
   rowsRead = 0
 
@@ -206,37 +224,65 @@ export class KeyedRawState {
   }
 
   /**
-   * Merges RAW rows (optionally only those matching `where`). Returns the rows read and, with `probe`, how many
-   * of the read rows (before `where`) match it.
+   * Merges one date's RAW files (only rows matching `where`, when given). `probe` counts matching rows before the
+   * filter. With `where`, a reload date none of whose full-load rows pass the filter is not merged (`notYet`):
+   * the reload had not started as of the filter.
    */
-  async merge(paths: readonly string[], where?: string, probe?: string): Promise<{ rows: number; probed: number }> {
+  async merge(paths: readonly string[], opts: { where?: string; probe?: string } = {}): Promise<MergeResult> {
     const src = readParquetSql(paths)
-    if (!this.created) {
-      this.columns = await this.duck.describe(`SELECT * FROM ${src}`)
-      const names = new Set(this.columns.map((c) => c.name))
-      for (const c of [META.op, META.file, META.row, ...this.spec.primaryKey, this.spec.timestampColumn, this.spec.sequenceColumn]) {
-        if (c !== undefined && !names.has(c)) {
-          throw new DataError('CDC_SCHEMA_MISMATCH', `table ${this.label}: column ${JSON.stringify(c)} is missing from the RAW partition files (${[...names].join(', ')})`, {
-            table: this.label,
-            column: c,
-            hint: 'RAW was not written by this cdc-apply, or the table config changed since; reprocess the table',
-          })
-        }
+    const cols = await this.duck.describe(`SELECT * FROM ${src}`)
+    const names = new Set(cols.map((c) => c.name))
+    const bi = this.spec.beforeImageColumns
+    for (const c of [META.op, META.file, META.row, ...this.spec.primaryKey, this.spec.timestampColumn, this.spec.sequenceColumn, ...Object.values(bi ?? {})]) {
+      if (c !== undefined && !names.has(c)) {
+        throw new DataError('CDC_SCHEMA_MISMATCH', `table ${this.label}: column ${JSON.stringify(c)} is missing from the RAW partition files (${[...names].join(', ')})`, {
+          table: this.label,
+          column: c,
+          hint: 'RAW was not written by this cdc-apply, or the table config changed since; reprocess the table',
+        })
       }
     }
-    const filter = where ? ` WHERE ${where}` : ''
-    const [counts] = await this.duck.rows(`SELECT count(*) FILTER (WHERE ${where ?? 'true'}) AS n${probe !== undefined ? `, count(*) FILTER (WHERE ${probe}) AS p` : ''} FROM ${src}`)
-    const rows = Number(counts!.n)
-    const probed = probe === undefined ? 0 : Number(counts!.p)
+    const pass = opts.where ?? 'true'
+    const isLoad = `${FILE_KIND_SQL} = 0`
+    const [n] = await this.duck.rows(
+      `SELECT count(*) FILTER (WHERE ${pass}) AS n, count(*) FILTER (WHERE ${isLoad}) AS loads, count(*) FILTER (WHERE ${isLoad} AND ${pass}) AS loads_pass${opts.probe !== undefined ? `, count(*) FILTER (WHERE ${opts.probe}) AS p` : ''} FROM ${src}`,
+    )
+    const probed = opts.probe === undefined ? 0 : Number(n!.p)
+    let reset = false
+    if (this.created && Number(n!.loads) > 0) {
+      if (Number(n!.loads_pass) === 0) return { rows: 0, probed, reset: false, notYet: true }
+      await this.duck.run(`DROP TABLE ${STATE}`)
+      this.created = false
+      reset = true
+    }
+    const rows = Number(n!.n)
     this.rowsRead += rows
+    // Nothing of this date passes the filter: it changes nothing, and its new columns do not join the table yet.
+    if (this.created && rows === 0) return { rows, probed, reset, notYet: false }
+    const filter = opts.where ? ` WHERE ${opts.where}` : ''
+    let changes = `(SELECT * FROM ${src}${filter})`
+    if (bi !== undefined) {
+      // A primary-key update: the old key is deleted at the U row's place in the chain.
+      const type = new Map(cols.map((c) => [c.name, c.type]))
+      const keep = [...this.spec.primaryKey.map((k) => `CAST(${q(bi[k]!)} AS ${type.get(k)}) AS ${q(k)}`), ...[this.spec.timestampColumn, this.spec.sequenceColumn, META.file, META.row].filter((c): c is string => c !== undefined).map(q)]
+      const moved = `${q(META.op)} = 'U' AND ${this.spec.primaryKey.map((k) => `${q(bi[k]!)} IS NOT NULL`).join(' AND ')} AND (${this.spec.primaryKey.map((k) => `CAST(${q(bi[k]!)} AS ${type.get(k)}) IS DISTINCT FROM ${q(k)}`).join(' OR ')})`
+      changes = `(${changes.slice(1, -1)} UNION ALL BY NAME SELECT 'D' AS ${q(META.op)}, ${keep.join(', ')} FROM ${src} WHERE ${moved}${opts.where ? ` AND ${opts.where}` : ''})`
+    }
     const pk = this.spec.primaryKey.map(q).join(', ')
-    const chain = orderChain(this.spec)
-    const winners = `QUALIFY row_number() OVER (PARTITION BY ${pk} ORDER BY ${chain}) = 1`
+    const winners = `QUALIFY row_number() OVER (PARTITION BY ${pk} ORDER BY ${orderChain(this.spec)}) = 1`
     if (!this.created) {
-      await this.duck.run(`CREATE OR REPLACE TABLE ${STATE} AS SELECT * FROM ${src}${filter} ${winners}`)
+      await this.duck.run(`CREATE OR REPLACE TABLE ${STATE} AS SELECT ${selectList(cols)} FROM ${changes} ${winners}`)
+      this.columns = cols
       this.created = true
     } else {
-      await this.duck.run(`CREATE OR REPLACE TABLE ${BATCH} AS SELECT * FROM ${src}${filter} ${winners}`)
+      // Columns first seen on this date join the state (NULL in earlier rows), as they join the table.
+      const known = new Set(this.columns.map((c) => c.name))
+      for (const c of cols) {
+        if (known.has(c.name)) continue
+        await this.duck.run(`ALTER TABLE ${STATE} ADD COLUMN ${q(c.name)} ${c.type}`)
+        this.columns.push(c)
+      }
+      await this.duck.run(`CREATE OR REPLACE TABLE ${BATCH} AS SELECT * FROM ${changes} ${winners}`)
       await this.duck.run(
         `CREATE OR REPLACE TABLE ${TOUCHED} AS SELECT * FROM (SELECT s.* FROM ${STATE} s SEMI JOIN ${BATCH} b ON ${this.pkOn('s', 'b')} UNION ALL BY NAME SELECT * FROM ${BATCH}) ${winners}`,
       )
@@ -244,7 +290,7 @@ export class KeyedRawState {
       await this.duck.run(`INSERT INTO ${STATE} BY NAME SELECT * FROM ${TOUCHED}`)
       await this.duck.run(`DROP TABLE ${BATCH}; DROP TABLE ${TOUCHED}`)
     }
-    return { rows, probed }
+    return { rows, probed, reset, notYet: false }
   }
 
   get empty(): boolean {
@@ -254,12 +300,15 @@ export class KeyedRawState {
   /** The live rows (winners that are not deletes) as a SQL relation: data columns, cdc_file, cdc_row. */
   liveSql(): string {
     if (!this.created) throw new Error('KeyedRawState.liveSql before the first merge')
-    return `(SELECT * EXCLUDE (${q(META.op)}) FROM ${STATE} WHERE ${q(META.op)} IS DISTINCT FROM 'D')`
+    return `(SELECT ${selectList(this.liveColumns())} FROM ${STATE} WHERE ${q(META.op)} IS DISTINCT FROM 'D')`
   }
 
-  /** The live columns: the RAW columns without Op. */
+  /** The live columns: the data columns in order of appearance, then cdc_file and cdc_row. */
   liveColumns(): Column[] {
-    return this.columns.filter((c) => c.name !== META.op)
+    const meta = new Set<string>([META.op, META.file, META.row])
+    const data = this.columns.filter((c) => !meta.has(c.name))
+    const tail = [META.file, META.row].map((n) => this.columns.find((c) => c.name === n)!)
+    return [...data, ...tail]
   }
 
   async counts(): Promise<{ live: number; tombstones: number }> {
@@ -267,6 +316,10 @@ export class KeyedRawState {
     const [r] = await this.duck.rows(`SELECT count(*) FILTER (WHERE ${q(META.op)} IS DISTINCT FROM 'D') AS live, count(*) FILTER (WHERE ${q(META.op)} = 'D') AS tombs FROM ${STATE}`)
     return { live: Number(r!.live), tombstones: Number(r!.tombs) }
   }
+}
+
+function selectList(cols: readonly Column[]): string {
+  return cols.map((c) => q(c.name)).join(', ')
 }
 
 // ---------------------------------------------------------------- the watermark's view of RAW
@@ -277,6 +330,8 @@ export interface LedgerView {
   lpf: string | undefined
   /** Stems of every processed file. */
   files: Set<string>
+  /** Stems of change files superseded by a table reload (never applied, not in RAW). */
+  superseded: Set<string>
   /** The RAW dates the processed files were written to: the load date and max(file date, load date). */
   rawDates: Set<string>
 }
@@ -290,11 +345,15 @@ export function readLedger(statePath: string, t: Pick<TableConfig, 'source' | 'n
     db.pragma('busy_timeout = 5000')
     const wm = db.prepare('SELECT LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(t.source, t.name) as { LPF: string; LoadDate: string } | undefined
     if (wm === undefined) return undefined
-    const rows = db.prepare('SELECT File, Date FROM processed_files WHERE Source = ? AND TableName = ?').all(t.source, t.name) as { File: string; Date: string }[]
+    const rows = db.prepare('SELECT * FROM processed_files WHERE Source = ? AND TableName = ?').all(t.source, t.name) as { File: string; Date: string; Superseded?: number }[]
     const loadDate = wm.LoadDate
     const rawDates = new Set<string>([loadDate])
-    for (const r of rows) if (r.Date !== '') rawDates.add(r.Date > loadDate ? r.Date : loadDate)
-    return { loadDate, lpf: wm.LPF, files: new Set(rows.map((r) => r.File)), rawDates }
+    const superseded = new Set<string>()
+    for (const r of rows) {
+      if (r.Superseded === 1) superseded.add(r.File)
+      else if (r.Date !== '') rawDates.add(r.Date > loadDate ? r.Date : loadDate)
+    }
+    return { loadDate, lpf: wm.LPF, files: new Set(rows.filter((r) => r.Superseded !== 1).map((r) => r.File)), superseded, rawDates }
   } catch {
     return undefined // a state file of another version or one being created: the check is best-effort
   } finally {
@@ -373,6 +432,7 @@ function splitLocation(location: string): { parent: string; name: string } {
  */
 export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promise<SnapshotResult> {
   const started = Date.now()
+  if (opts.table === '') throw new UsageError('CDC_USAGE', '--table is required: the table as Source.TableName', { hint: "see 'cdc-apply snapshot --help'" })
   const t = findTable(config, opts.table)
   const label = opts.table
   const log = (opts.logger ?? silentLogger).child({ table: label })
@@ -407,13 +467,20 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
         if (date > lastDate) break
         opts.signal?.throwIfAborted()
         const files = await localPaths(rawStore, keys, join(duck.tmp, 'raw', date), opts.signal)
-        const r = await state.merge(files.paths, where, `${FILE_STEM_SQL} = ${lit(stem)}`)
+        const r = await state.merge(files.paths, { where, probe: `${FILE_STEM_SQL} = ${lit(stem)}` })
         await files.cleanup()
         found += r.probed
         datesRead.push(date)
         log.debug({ date, rows: r.rows }, 'raw date merged')
       }
-      if (found === 0 && !readLedger(resolveLocal(config, config.state), t)?.files.has(stem)) {
+      const ledger = readLedger(resolveLocal(config, config.state), t)
+      if (found === 0 && ledger?.superseded.has(stem)) {
+        throw new UsageError('CDC_USAGE', `table ${label}: the DMS file ${stem} was superseded by a table reload: RAW no longer holds it`, {
+          table: label,
+          hint: 'name a file applied after the reload, or give a timestamp',
+        })
+      }
+      if (found === 0 && !ledger?.files.has(stem)) {
         throw new UsageError('CDC_USAGE', `table ${label}: the DMS file ${stem} is not in RAW (${rawStore.url}): it is not a file of this table or it was not processed yet`, {
           table: label,
           hint: 'name a file cdc-apply has processed (the LPF in cdc-apply status is the newest), or give a timestamp',
@@ -438,8 +505,10 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
           where = f.where
           asOf = f.asOf
         }
-        const r = await state.merge(files.paths, where)
+        const r = await state.merge(files.paths, { where })
         await files.cleanup()
+        // A reload that had not started by then: the table as of then is the history before it.
+        if (r.notYet) break
         datesRead.push(date)
         log.debug({ date, rows: r.rows }, 'raw date merged')
       }
@@ -452,7 +521,7 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
     const codec = config.parquet.compression === 'none' ? 'uncompressed' : config.parquet.compression
     const pk = t.primaryKey.map(q).join(', ')
     await duck.run(
-      `COPY (SELECT * FROM ${state.empty ? '(SELECT 1 WHERE false)' : state.liveSql()} ORDER BY ${pk}) TO ${lit(tmpFile)} (FORMAT parquet, COMPRESSION ${codec}, ROW_GROUP_SIZE ${config.parquet.rowGroupSize})`,
+      `COPY (SELECT * FROM ${state.liveSql()} ORDER BY ${pk}) TO ${lit(tmpFile)} (FORMAT parquet, COMPRESSION ${codec}, ROW_GROUP_SIZE ${config.parquet.rowGroupSize})`,
     )
     const body = await readFile(tmpFile)
     const store = await openOutput(config, parent, baseDir)

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3'
 import type { Json } from '@duckdb/node-api'
 import { CdcError, ConfigError, DataError, UsageError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
-import { silentLogger, type Logger } from './log.js'
+import { errFields, silentLogger, type Logger } from './log.js'
 import { dateRange } from './dates.js'
 import type { ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
@@ -137,19 +137,26 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
       const t0 = Date.now()
       try {
         if (opts.against !== undefined) await verifyAgainst(config, t, curatedStore, opts.against, opts, limit, check)
-        else await verifyRaw(config, t, rawStore, curatedStore, statePath, opts, limit, check, tlog)
+        else await verifyRaw(t, rawStore, curatedStore, statePath, opts, limit, check, tlog)
       } catch (err) {
         // Wrong arguments are the caller's, not the table's: stop.
         if (opts.signal?.aborted || err instanceof UsageError || err instanceof ConfigError) throw err
         check.verdict = 'error'
         check.error = err as Error
-        tlog.error({ err: { code: (err as CdcError).code, message: (err as Error).message } }, 'table not verified')
+        tlog.error(errFields(err), 'table not verified')
       }
       check.ms = Date.now() - t0
       if (check.verdict !== 'error' && check.verdict !== 'skipped') check.verdict = check.dates.some((d) => d.verdict === 'mismatch') || schemaMismatch(check) ? 'mismatch' : 'equal'
       tlog.info({ verdict: check.verdict, dates: check.dates.length, mismatched: check.dates.filter((d) => d.verdict === 'mismatch').length, ms: check.ms }, 'table verified')
       out.push(check)
-      if (opts.record !== false) recordVerify(statePath, check)
+      if (opts.record !== false) {
+        try {
+          recordVerify(statePath, check)
+        } catch (err) {
+          // The verdict stands; only its summary line in the state file is missing.
+          tlog.warn(errFields(err), 'verify result not recorded in the state file')
+        }
+      }
     }
   } finally {
     await Promise.all([rawStore.close(), curatedStore.close()])
@@ -193,7 +200,6 @@ function missingSnapshot(label: string, what: string, url: string, hint: string)
 // ---------------------------------------------------------------- against RAW
 
 async function verifyRaw(
-  config: Config,
   t: TableConfig,
   rawStore: ObjectStore,
   curatedStore: ObjectStore,
@@ -238,7 +244,6 @@ async function verifyRaw(
   const duck = await Duck.open('cdc-apply-verify-')
   try {
     const state = new KeyedRawState(duck, t, label)
-    let columnsDone = false
     for (const date of dateRange(from, to)) {
       opts.signal?.throwIfAborted()
       const rawKeys = rawDates.get(date)
@@ -266,10 +271,7 @@ async function verifyRaw(
       const refCols = state.empty ? curCols : state.liveColumns()
       const refSql = state.empty ? `(SELECT * FROM ${curSql} WHERE false)` : state.liveSql()
       const plan = rawPlan(refCols, curCols, t.primaryKey, label)
-      if (!columnsDone) {
-        check.columns = plan.report
-        columnsDone = true
-      }
+      check.columns = mergeColumns(check.columns, plan.report)
       const dc = await compare(duck, { date, ref: plan.ref(refSql), cur: plan.cur(curSql), keys: t.primaryKey, columns: plan.report.compared, limit, extract: false })
       await files.cleanup()
       check.dates.push(dc)
@@ -298,10 +300,14 @@ interface Plan {
   cur: (sql: string) => string
 }
 
-/** RAW mode: the recomputed live rows and the curated rows must have the same columns and types. */
+/**
+ * RAW mode: the recomputed live rows and the curated rows must have the same columns and types. A curated column
+ * that no RAW file of the dates so far has is NULL in every row (a configured column the files do not carry yet),
+ * so it is compared with NULL.
+ */
 function rawPlan(refCols: Column[], curCols: Column[], pk: string[], label: string): Plan {
   const curBy = new Map(curCols.map((c) => [c.name, c]))
-  const refNames = new Set(refCols.map((c) => c.name))
+  const refBy = new Map(refCols.map((c) => [c.name, c]))
   const compared: string[] = []
   const typeDiffers: ColumnReport['typeDiffers'] = []
   for (const c of refCols) {
@@ -310,15 +316,29 @@ function rawPlan(refCols: Column[], curCols: Column[], pk: string[], label: stri
     compared.push(c.name)
     if (other.type !== c.type) typeDiffers.push({ column: c.name, expected: c.type, curated: other.type })
   }
+  const nullInRef = curCols.filter((c) => !refBy.has(c.name)).map((c) => c.name)
+  compared.push(...nullInRef)
   for (const k of pk) {
     if (!curBy.has(k)) throw new DataError('CDC_SCHEMA_MISMATCH', `table ${label}: primary-key column ${JSON.stringify(k)} is missing from the curated snapshot`, { table: label, column: k, hint: 'the curated output was not written by this cdc-apply or was damaged; reprocess the table' })
   }
   const differs = new Set(typeDiffers.map((d) => d.column))
-  const project = (sql: string): string => `(SELECT ${compared.map((n) => (differs.has(n) ? `CAST(${q(n)} AS VARCHAR) AS ${q(n)}` : q(n))).join(', ')} FROM ${sql})`
+  const nulls = new Set(nullInRef)
+  const col = (n: string, side: 'ref' | 'cur'): string => (side === 'ref' && nulls.has(n) ? `NULL AS ${q(n)}` : differs.has(n) ? `CAST(${q(n)} AS VARCHAR) AS ${q(n)}` : q(n))
   return {
-    report: { compared, onlyExpected: refCols.filter((c) => !curBy.has(c.name)).map((c) => c.name), onlyCurated: curCols.filter((c) => !refNames.has(c.name)).map((c) => c.name), typeDiffers },
-    ref: project,
-    cur: project,
+    report: { compared, onlyExpected: refCols.filter((c) => !curBy.has(c.name)).map((c) => c.name), onlyCurated: [], typeDiffers },
+    ref: (sql) => `(SELECT ${compared.map((n) => col(n, 'ref')).join(', ')} FROM ${sql})`,
+    cur: (sql) => `(SELECT ${compared.map((n) => col(n, 'cur')).join(', ')} FROM ${sql})`,
+  }
+}
+
+/** The union of the column reports of several dates (columns can join the table over time). */
+function mergeColumns(a: ColumnReport, b: ColumnReport): ColumnReport {
+  const union = (x: string[], y: string[]): string[] => [...x, ...y.filter((v) => !x.includes(v))]
+  return {
+    compared: union(a.compared, b.compared),
+    onlyExpected: union(a.onlyExpected, b.onlyExpected),
+    onlyCurated: union(a.onlyCurated, b.onlyCurated),
+    typeDiffers: [...a.typeDiffers, ...b.typeDiffers.filter((d) => !a.typeDiffers.some((x) => x.column === d.column))],
   }
 }
 
@@ -444,7 +464,9 @@ async function verifyAgainst(config: Config, t: TableConfig, curatedStore: Objec
       const extCols = await duck.describe(`SELECT * FROM ${ext.sql}`)
       const plan = extractPlan(curCols, extCols, t.primaryKey, label, against)
       check.columns = plan.report
-      const dc = await compare(duck, { date, ref: plan.ref(ext.sql), cur: plan.cur(curSql), keys: t.primaryKey, columns: plan.report.compared, limit, extract: true })
+      // The extract is parsed and normalised once, not once per query of the comparison.
+      await duck.run(`CREATE TABLE __cdc_extract AS SELECT * FROM ${plan.ref(ext.sql)}`)
+      const dc = await compare(duck, { date, ref: '__cdc_extract', cur: plan.cur(curSql), keys: t.primaryKey, columns: plan.report.compared, limit, extract: true })
       check.dates.push(dc)
       await curFiles.cleanup()
     } finally {

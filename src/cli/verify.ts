@@ -2,7 +2,7 @@
 import { CdcError, EXIT, exitCodeFor } from '../errors.js'
 import type { Config } from '../config.js'
 import { errFields, type Logger } from '../log.js'
-import { DEFAULT_LIMIT, verify, type DateCheck, type TableCheck, type VerifyReport } from '../verify.js'
+import { verify, type DateCheck, type TableCheck, type VerifyReport } from '../verify.js'
 import type { Json } from '@duckdb/node-api'
 import { table } from './render.js'
 
@@ -161,4 +161,3 @@ export async function withSignals(log: Logger, fn: (signal: AbortSignal) => Prom
   }
 }
 
-export { DEFAULT_LIMIT }
