@@ -1,5 +1,6 @@
 // `cdc-apply transform <pipeline.json>`: runs a SQL step pipeline (or prints it as PySpark) and maps the outcome
-// to an exit code: 0 when every step succeeded, 5 when the pipeline is invalid or a step failed.
+// to an exit code: 0 when every step succeeded, 5 when the pipeline is invalid or a step failed, 4 when a store
+// failed, 2 when the pipeline file cannot be read.
 import type { Config } from '../config.js'
 import { CdcError, EXIT, exitCodeFor } from '../errors.js'
 import { errFields, type Logger } from '../log.js'
@@ -36,7 +37,8 @@ export async function transformCommand(
   io.stdout(args.json ? JSON.stringify(runJson(run)) + '\n' : renderPipelineRun(run))
   if (run.error !== undefined) {
     if (!args.json) io.stderr(describeError(run.error))
-    return run.results.some((r) => r.status === 'Error') ? EXIT.step : exitCodeFor(run.error)
+    // CDC_STEP_INVALID and CDC_STEP_FAILED exit 5; a store that failed a write or a read exits 4.
+    return exitCodeFor(run.error)
   }
   return run.status === 'Success' ? EXIT.ok : EXIT.step
 }

@@ -8,7 +8,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import Database from 'better-sqlite3'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { resolveLocal, type Config } from '../config.js'
-import { CdcError, StepError } from '../errors.js'
+import { CdcError, StepError, WriteError } from '../errors.js'
 import { errFields, silentLogger, type Logger } from '../log.js'
 import { StateStore } from '../state.js'
 import type { ObjectStore } from '../store/object-store.js'
@@ -421,8 +421,12 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort()
 }
 
-function writeFailed(target: string, err: unknown): StepError {
-  return new StepError('CDC_STEP_FAILED', `replacing ${JSON.stringify(target)} failed: ${(err as Error).message}`, { cause: err })
+function writeFailed(target: string, err: unknown): WriteError {
+  return new WriteError('CDC_WRITE_FAILED', `replacing ${JSON.stringify(target)} failed: ${(err as Error).message}`, {
+    cause: err,
+    transient: true,
+    hint: 'check free disk space and write permission on the output folder; the previous output is still in place',
+  })
 }
 
 function notExecuted(s: PlanStep): StepResult {
