@@ -81,6 +81,21 @@ export interface Config {
   /** Watch mode lists only keys after the LPF's; every this many seconds it lists the whole table folder. */
   fullListingSeconds: number
   tables: TableConfig[]
+  /** Where pipeline `write` steps may write (folders or s3:// urls); default: the folders holding raw and curated. */
+  outputs: string[] | undefined
+  /** Local copies of S3 inputs for pipelines; default `<state file's folder>/cache`. */
+  cache: string | undefined
+  /** Pipelines watch mode runs after a poll in which one of their `after` tables advanced. */
+  pipelines: PipelineConfig[]
+}
+
+export interface PipelineConfig {
+  /** The pipeline JSON file (relative to the config file). */
+  file: string
+  /** Tables (`Source.TableName`) whose progress triggers the pipeline in watch mode. */
+  after: string[]
+  /** Values for the pipeline's user parameters, like `--param name=value`. */
+  params: Record<string, string>
 }
 
 /** Names of the metadata columns cdc-apply adds to RAW and curated outputs. */
@@ -126,7 +141,7 @@ export function loadConfig(file: string): Config {
 
 export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
-  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables'])
+  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines'])
   const defaultSource = opt(root, 'source', '$', str)
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
@@ -170,7 +185,32 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     pollSeconds: opt(root, 'pollSeconds', '$', posNum) ?? DEFAULTS.pollSeconds,
     fullListingSeconds: opt(root, 'fullListingSeconds', '$', posNum) ?? DEFAULTS.fullListingSeconds,
     tables,
+    outputs: root.outputs === undefined ? undefined : arr(root.outputs, '$.outputs').map((v, i) => location(v, `$.outputs[${i}]`)),
+    cache: opt(root, 'cache', '$', (v, p) => {
+      const s = str(v, p)
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw invalid(p, 'a local folder (the pipeline cache is local)', JSON.stringify(s))
+      return s
+    }),
+    pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) => parsePipeline(v, `$.pipelines[${i}]`, seen)),
   }
+}
+
+function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>): PipelineConfig {
+  const o = obj(json, path)
+  known(o, path, ['file', 'after', 'params'])
+  const file = req(o, 'file', path, str)
+  const after = req(o, 'after', path, (v, p) =>
+    arr(v, p).map((x, i) => {
+      const t = str(x, `${p}[${i}]`)
+      if (!tables.has(t)) throw invalid(`${p}[${i}]`, `a configured table (${[...tables].join(', ')})`, JSON.stringify(t))
+      return t
+    }),
+  )
+  if (after.length === 0) throw invalid(`${path}.after`, 'at least one table whose progress triggers the pipeline', 'an empty list')
+  const paramsJson = o.params === undefined ? {} : obj(o.params, `${path}.params`)
+  const params: Record<string, string> = {}
+  for (const [k, v] of Object.entries(paramsJson)) params[k] = str(v, `${path}.params.${k}`)
+  return { file, after, params }
 }
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {

@@ -12,6 +12,8 @@ export class Metrics {
   private errors = new Map<string, number>()
   private lastSuccess = new Map<string, number>()
   private failed = new Map<string, number>()
+  private pipelineRuns = new Map<string, number>()
+  private pipelineSeconds = new Map<string, number>()
   lastPollAt = 0
 
   constructor(private readonly staleAfterMs: number) {}
@@ -29,6 +31,11 @@ export class Metrics {
     if (r.error && r.status !== 'aborted') add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
     else if (!r.error) this.lastSuccess.set(label({ table }), Date.now() / 1000)
     this.failed.set(label({ table }), stopped ? 1 : 0)
+  }
+
+  recordPipeline(run: { pipeline: string; status: string; ms: number }): void {
+    add(this.pipelineRuns, label({ pipeline: run.pipeline, status: run.status }), 1)
+    this.pipelineSeconds.set(label({ pipeline: run.pipeline }), run.ms / 1000)
   }
 
   healthy(): boolean {
@@ -50,6 +57,8 @@ export class Metrics {
     family('cdc_apply_errors_total', 'counter', 'Failed polls, by error code', this.errors)
     family('cdc_apply_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful poll', this.lastSuccess)
     family('cdc_apply_table_failed', 'gauge', '1 when the table stopped on a terminal error', this.failed)
+    family('cdc_apply_pipeline_runs_total', 'counter', 'Runs of configured pipelines, by status (Success or Error)', this.pipelineRuns)
+    family('cdc_apply_pipeline_duration_seconds', 'gauge', 'Duration of the last run of the pipeline', this.pipelineSeconds)
     return out.join('\n') + '\n'
   }
 }

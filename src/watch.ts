@@ -8,6 +8,8 @@ import { tableLabel } from './read.js'
 import { errFields, silentLogger, type Logger } from './log.js'
 import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
+import { Gate, PipelineTrigger } from './watch-pipelines.js'
+import type { PipelineRun } from './steps/run-steps.js'
 
 export interface WatchOptions {
   logger?: Logger
@@ -19,6 +21,8 @@ export interface WatchOptions {
   /** Called after every poll of a table. */
   onPoll?: (r: TableResult) => void
   onProgress?: (e: ProgressEvent) => void
+  /** Called after every run of a configured pipeline. */
+  onPipelineRun?: (r: PipelineRun) => void
   /** Stores to use instead of opening the configured locations (tests wrap them to count calls). */
   stores?: Stores
 }
@@ -41,12 +45,24 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
     const limit = pLimit(config.concurrency.tables)
     const failed: TableResult[] = []
     const maxBackoff = (opts.maxBackoffSeconds ?? 300) * 1000
+    const gate = new Gate()
+    const pipelines = new PipelineTrigger(config, {
+      logger: log,
+      signal: opts.signal,
+      gate,
+      onRun: (run) => {
+        opts.metrics?.recordPipeline(run)
+        opts.onPipelineRun?.(run)
+      },
+    })
     const loop = async (label: string): Promise<void> => {
       const tlog = log.child({ table: label })
       let backoff = 0
       while (!opts.signal.aborted) {
         const summary = await limit(() =>
-          runCycle(config, stores, state, { logger: log, signal: opts.signal, memory, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
+          gate.withShared(() =>
+            runCycle(config, stores, state, { logger: log, signal: opts.signal, memory, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
+          ),
         )
         const r = summary.tables[0]!
         polls++
@@ -66,6 +82,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         } else {
           backoff = 0
           if (r.status === 'ok') tlog.info({ files: r.files, rows: r.rows, lpf: r.lpf, ms: r.ms }, 'poll done')
+          if (r.status === 'ok' && r.files > 0) pipelines.advanced(label)
           else tlog.debug({ status: r.status, ms: r.ms }, 'poll done')
         }
         await sleep(backoff || opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
@@ -78,6 +95,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       log.error({ failed: failed.length }, 'every table stopped; waiting for a signal')
       await new Promise((resolve) => opts.signal.addEventListener('abort', resolve, { once: true }))
     }
+    await pipelines.idle()
     if (!opts.stores) await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
     return { failed, polls }
   } finally {

@@ -151,6 +151,7 @@ const KEY_PREFIXES: Record<string, string[]> = {
   'parseColumn:path': ['tables[].columns[].'],
   'parseS3:path': ['s3.'],
   'parseEncryption:path': ['encryption.raw.', 'encryption.curated.'],
+  'parsePipeline:path': ['pipelines[].'],
 }
 
 /** Every key accepted by parseConfig, as its documented path: the `known(obj, path, [...])` lists of src/config.ts. */

@@ -14,11 +14,15 @@ Usage:
   cdc-apply --watch [options]    keep polling the landing and applying new files (a daemon)
   cdc-apply status [options]     the watermark of every table: Source, TableName, FullLoad, LPF, files, rows
   cdc-apply reset --table S.T --yes   forget a table (outputs, watermark, ledger) so the next run reprocesses it
+  cdc-apply transform <pipeline.json>  run a SQL step pipeline on DuckDB (--emit pyspark prints it for Spark)
+  cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
+  cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
   cdc-apply help <command>       help for one command
 
 Exit codes: 0 ok, 1 internal error, 2 usage or config, 3 bad input data, 4 store or state unavailable,
-            5 a SQL step failed, 6 landing behind the watermark, 7 state file locked by another process.
-Docs: docs/config.md, docs/semantics.md, docs/errors.md, docs/operations.md
+            5 a SQL step failed, 6 landing behind the watermark, 7 state file locked by another process,
+            8 verify found a difference, 130 a second signal.
+Docs: docs/config.md, docs/semantics.md, docs/errors.md, docs/operations.md, docs/steps.md, docs/verify.md
 `,
   run: `Usage: cdc-apply run [options]
 
@@ -27,7 +31,8 @@ snapshots written for every date, and the watermark moved in the state file.
 
 With --watch it keeps running: every table is polled every --interval seconds (default: the config's
 pollSeconds, 5), its state stays in memory between polls, transient errors are retried with backoff, and a table
-that hits a terminal error stops while the others go on. SIGINT/SIGTERM finish or roll back the work in flight
+that hits a terminal error stops while the others go on. Configured pipelines run after a poll (or a run) in which
+one of their "after" tables advanced. SIGINT/SIGTERM finish or roll back the work in flight
 and exit 0 (or the code of a table that failed); a second signal exits at once with 130.
 
 Options:
@@ -51,8 +56,43 @@ ${COMMON}      --table <S.T>     the table to reset
   status: `Usage: cdc-apply status [options]
 
 Prints, per table: Source, TableName, FullLoad, LPF (last processed file), files and rows processed, live rows,
-the last run and its error if any.
+the last run and its error if any; then the last verify of each table and the last run of each pipeline.
 
 Options:
 ${COMMON}`,
+  transform: `Usage: cdc-apply transform <pipeline.json> [options]
+
+Runs a JSON step pipeline (sql / view / write, or the design's spark_sql / crt_table / wrt) on DuckDB over the
+curated snapshots (<source>.<table>, with partition_0 = YYYYMMDD) and RAW partitions (raw_<source>.<table>).
+The whole plan is checked before the first step runs. Prints one result per step (Success, Error or NotExecuted,
+rows, ms); exits 5 when the plan is invalid or a step failed. See docs/steps.md.
+
+Options:
+${COMMON}      --param <name=value>  a pipeline parameter, used in SQL as {name} (a quoted string literal); repeatable
+      --emit pyspark    print the pipeline as a PySpark script instead of running it
+`,
+  verify: `Usage: cdc-apply verify [--table S.T] [--date YYYYMMDD] [--against <extract>] [options]
+
+Recomputes each table's state from its RAW partitions (DuckDB, row_number() over the documented ordering) and
+compares it with the curated snapshot: counts, missing, extra and differing keys. With --against, compares the
+curated snapshot with an extract of the source table (CSV or Parquet file or folder, local or s3://).
+Exit 0 when equal, 8 when not. See docs/verify.md.
+
+Options:
+${COMMON}      --table <S.T>     only this table (default: every table)
+      --date <YYYYMMDD> only this date's snapshot (default: every date)
+      --against <loc>   compare with this extract instead of RAW
+      --limit <n>       keys shown per kind of difference (default 10)
+`,
+  snapshot: `Usage: cdc-apply snapshot --table <S.T> --as-of <DMS file name | timestamp> --out <location> [options]
+
+Writes the table as it was right after a DMS file (e.g. 20220927-135523276 or LOAD00000001) or at a commit time
+(e.g. "2022-09-27 13:55:23"), rebuilt from RAW date by date with the same semantics, as Parquet under --out.
+See docs/verify.md.
+
+Options:
+${COMMON}      --table <S.T>     the table
+      --as-of <x>       a DMS file name or a timestamp (UTC)
+      --out <location>  a folder or s3:// prefix outside landing, RAW and curated
+`,
 }

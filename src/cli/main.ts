@@ -12,7 +12,9 @@ import type { Server } from 'node:http'
 import type { RunSummary } from '../run.js'
 import { StateStore } from '../state.js'
 import { HELP } from './help.js'
-import { renderRun, renderStatus } from './render.js'
+import { renderChecks, renderRun, renderStatus } from './render.js'
+import { Gate, PipelineTrigger } from '../watch-pipelines.js'
+import type { PipelineRun } from '../steps/run-steps.js'
 
 export interface Io {
   stdout: (s: string) => void
@@ -72,11 +74,19 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
   },
   status: { ...COMMON },
   reset: { ...COMMON, table: { type: 'string' }, yes: { type: 'boolean' } },
+  transform: { ...COMMON, param: { type: 'string', multiple: true }, emit: { type: 'string' } },
+  verify: { ...COMMON, table: { type: 'string' }, date: { type: 'string' }, against: { type: 'string' }, limit: { type: 'string' } },
+  snapshot: { ...COMMON, table: { type: 'string' }, 'as-of': { type: 'string' }, out: { type: 'string' } },
 }
+
+/** Commands that take positional words (transform: the pipeline file). */
+const POSITIONALS: Record<string, number> = { transform: 1 }
 
 function parse(command: string, args: string[]): { values: Values } {
   try {
-    return parseArgs({ args, options: OPTIONS[command]!, strict: true, allowPositionals: false }) as { values: Values }
+    const r = parseArgs({ args, options: OPTIONS[command]!, strict: true, allowPositionals: (POSITIONALS[command] ?? 0) > 0 })
+    if (r.positionals.length > (POSITIONALS[command] ?? 0)) throw new Error(`unexpected argument ${JSON.stringify(r.positionals.at(-1))}`)
+    return { values: { ...(r.values as Values), _: r.positionals } }
   } catch (err) {
     throw new UsageError('CDC_USAGE', (err as Error).message, { hint: `see 'cdc-apply ${command} --help'` })
   }
@@ -107,11 +117,14 @@ const COMMANDS: Record<string, Command> = {
       if (values.watch) return await watch(config, values, io, log, controller.signal)
       const summary = await runOnce(config, { logger: log, signal: controller.signal, ...(bar ? { onProgress: bar } : {}) })
       if (bar) io.stderr('\n')
+      const pipelineRuns = await runTriggeredPipelines(config, summary, log, controller.signal)
       for (const t of summary.tables) if (t.error && t.status !== 'aborted') log.error({ table: `${t.source}.${t.table}`, ...errFields(t.error) }, 'table failed')
       log.info({ ms: summary.ms, tables: summary.tables.length, failed: summary.tables.filter((t) => t.error).length }, 'cycle done')
       io.stdout(values.json ? JSON.stringify(summaryJson(summary)) + '\n' : renderRun(summary))
       const failed = summary.tables.find((t) => t.error && t.status !== 'aborted')
-      return failed ? exitCodeFor(failed.error) : EXIT.ok
+      if (failed) return exitCodeFor(failed.error)
+      const pipelineFailed = pipelineRuns.find((r) => r.status !== 'Success')
+      return pipelineFailed ? (pipelineFailed.error ? exitCodeFor(pipelineFailed.error) : EXIT.step) : EXIT.ok
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
@@ -125,6 +138,39 @@ const COMMANDS: Record<string, Command> = {
     io.stdout(values.json ? JSON.stringify({ table, deletedObjects: r.deleted }) + '\n' : `reset ${table}: ${r.deleted} output objects deleted; the next run reprocesses it from its full load\n`)
     return EXIT.ok
   },
+  async transform(config, values, io, log) {
+    const pipeline = (values._ as string[])[0]
+    if (pipeline === undefined) throw new UsageError('CDC_USAGE', 'transform needs a pipeline file: cdc-apply transform <pipeline.json>', { hint: "see 'cdc-apply transform --help'" })
+    const params: Record<string, string> = {}
+    for (const p of (values.param as string[] | undefined) ?? []) {
+      const eq = p.indexOf('=')
+      if (eq <= 0) throw new UsageError('CDC_USAGE', `--param must be name=value, got ${JSON.stringify(p)}`, { hint: "see 'cdc-apply transform --help'" })
+      params[p.slice(0, eq)] = p.slice(eq + 1)
+    }
+    if (values.emit !== undefined && values.emit !== 'pyspark') throw new UsageError('CDC_USAGE', `--emit supports only pyspark, got ${JSON.stringify(values.emit)}`, { hint: "see 'cdc-apply transform --help'" })
+    // DuckDB loads only for the commands that use it (it costs ~0.25 s and ~20 MB at start-up)
+    const { transformCommand } = await import('./transform.js')
+    return transformCommand(config, { pipeline: resolve(pipeline), params, json: values.json === true, ...(values.emit ? { emit: 'pyspark' as const } : {}) }, io, log)
+  },
+  async verify(config, values, io, log) {
+    const limit = values.limit === undefined ? undefined : Number(values.limit)
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new UsageError('CDC_USAGE', `--limit must be a whole number, got ${JSON.stringify(values.limit)}`, { hint: "see 'cdc-apply verify --help'" })
+    const opt = (k: string): string | undefined => values[k] as string | undefined
+    const { verifyCommand } = await import('./verify.js')
+    return verifyCommand(
+      config,
+      { json: values.json === true, ...(opt('table') !== undefined ? { table: opt('table')! } : {}), ...(opt('date') !== undefined ? { date: opt('date')! } : {}), ...(opt('against') !== undefined ? { against: opt('against')! } : {}), ...(limit !== undefined ? { limit } : {}) },
+      io,
+      log,
+    )
+  },
+  async snapshot(config, values, io, log) {
+    for (const k of ['table', 'as-of', 'out']) {
+      if (values[k] === undefined) throw new UsageError('CDC_USAGE', `snapshot needs --${k}`, { hint: "see 'cdc-apply snapshot --help'" })
+    }
+    const { snapshotCommand } = await import('./snapshot.js')
+    return snapshotCommand(config, { table: values.table as string, asOf: values['as-of'] as string, out: values.out as string, json: values.json === true }, io, log)
+  },
   async status(config, values, io) {
     const path = resolveLocal(config, config.state)
     if (!existsSync(path)) {
@@ -134,12 +180,23 @@ const COMMANDS: Record<string, Command> = {
     const state = StateStore.open(path)
     try {
       const rows = state.status()
-      io.stdout(values.json ? JSON.stringify({ tables: rows }) + '\n' : renderStatus(rows))
+      const verifies = (await import('../verify.js')).lastVerify(path)
+      const pipelines = (await import('../steps/run-steps.js')).pipelineRuns(path)
+      io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderChecks(verifies, pipelines))
       return EXIT.ok
     } finally {
       state.close()
     }
   },
+}
+
+/** `run` once: the configured pipelines whose `after` tables advanced run after the cycle, one after another. */
+async function runTriggeredPipelines(config: Config, summary: RunSummary, log: Logger, signal: AbortSignal): Promise<PipelineRun[]> {
+  const runs: PipelineRun[] = []
+  const trigger = new PipelineTrigger(config, { logger: log, signal, gate: new Gate(), onRun: (r) => runs.push(r) })
+  for (const t of summary.tables) if (t.status === 'ok' && t.files > 0) trigger.advanced(`${t.source}.${t.table}`)
+  await trigger.idle()
+  return runs
 }
 
 async function watch(config: Config, values: Values, io: Io, log: Logger, signal: AbortSignal): Promise<number> {

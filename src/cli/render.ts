@@ -1,4 +1,6 @@
 // Human-readable tables for stdout.
+import type { VerifyRun } from '../verify.js'
+import type { PipelineRunRow } from '../steps/run-steps.js'
 import type { RunSummary } from '../run.js'
 import type { TableStatus } from '../state.js'
 
@@ -48,4 +50,26 @@ export function renderStatus(rows: TableStatus[]): string {
       r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '',
     ]),
   )
+}
+
+/** `status`: the last verify of each table and the last run of each pipeline, under the tables. */
+export function renderChecks(verifies: VerifyRun[], pipelines: PipelineRunRow[]): string {
+  let out = ''
+  if (verifies.length > 0) {
+    out +=
+      '\nlast verify\n' +
+      table(
+        ['Source', 'TableName', 'DATE', 'VERDICT', 'MISSING', 'EXTRA', 'DIFFER', 'AGAINST', 'CHECKED AT'],
+        verifies.map((v) => [v.source, v.table, v.date, v.verdict, String(v.missing), String(v.extra), String(v.differ), v.against ?? 'RAW', v.checkedAt]),
+      )
+  }
+  if (pipelines.length > 0) {
+    out +=
+      '\npipelines\n' +
+      table(
+        ['PIPELINE', 'STATUS', 'STARTED AT', 'ROWS', 'MS', 'RUNS', 'LAST SUCCESS', 'ERROR'],
+        pipelines.map((p) => [p.pipeline, p.status, p.startedAt, String(p.rows), String(p.ms), String(p.runs), p.lastSuccessAt ?? '', p.error ?? '']),
+      )
+  }
+  return out
 }

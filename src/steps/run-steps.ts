@@ -78,15 +78,11 @@ export interface RunPipelineOptions {
   record?: boolean
 }
 
-/**
- * The step settings a config gives. Reads the proposed config keys `outputs` (string[]; default: the folders that
- * hold `raw` and `curated`) and `cache` (string; default `<state file's folder>/cache`) when the config has them.
- */
+/** The step settings a config gives: `outputs` (default: the folders that hold `raw` and `curated`) and `cache`. */
 export function stepSettings(config: Config): StepSettings {
-  const extra = config as Config & { outputs?: unknown; cache?: unknown }
   const statePath = resolveLocal(config, config.state)
-  const cacheDir = typeof extra.cache === 'string' ? resolveLocal(config, extra.cache) : join(dirname(statePath), 'cache')
-  const outputs = Array.isArray(extra.outputs) ? extra.outputs.filter((o): o is string => typeof o === 'string') : undefined
+  const cacheDir = config.cache !== undefined ? resolveLocal(config, config.cache) : join(dirname(statePath), 'cache')
+  const outputs = config.outputs
   const zones = [config.raw, config.curated].map((l) => resolveLocal(config, l))
   const allowedRoots = outputs ? outputs.map((o) => resolveLocal(config, o)) : zones.map(parentOf).filter((p): p is string => p !== undefined)
   return {
