@@ -122,13 +122,15 @@ export class KeyedState {
         const t = tombs.get(key)
         c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
       }
+      // A key move deletes the old key at this point of the order even when the new key has a newer change of its
+      // own (moveAway keeps the old key's newer changes): the move is a change of the old key too.
+      const from = b.movedFrom?.[i]
+      if (from !== undefined) this.moveAway(from, ts, seq, fileKey, row, counts)
       if (c < 0) {
         counts.stale++
         continue
       }
       const op = b.ops[i]!
-      const from = b.movedFrom?.[i]
-      if (from !== undefined) this.moveAway(from, ts, seq, fileKey, row, counts)
       if (op === OP_DELETE) {
         counts.deletes++
         if (cur !== undefined) live.delete(key)

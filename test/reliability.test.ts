@@ -144,6 +144,19 @@ test('a primary-key update with before-image columns deletes the old key; withou
   assert.deepEqual(names(m.curated('20240611')), ['1:apple', '2:pear', '77:apple'])
 })
 
+test('a key move whose new-key row is stale still deletes the old key at its point of the order (unless the old key changed later)', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  // key 77 is inserted at 10:00; a later file brings the move 1 -> 77 committed at 09:00: its row for 77 loses to the
+  // insert, but as a change of key 1 it is the newest one, so key 1 is deleted
+  l.put('20240611-100000000.csv', 'I,2024-06-11 10:00:00.000000,77,kiwi,\n')
+  l.put('20240611-110000000.csv', 'U,2024-06-11 09:00:00.000000,77,apple,1\nU,2024-06-11 08:00:00.000000,88,pear moved,2\nU,2024-06-11 08:30:00.000000,2,pear v2,\n')
+  const r = await l.run({ beforeImageColumns: { id: 'bi_id' } })
+  assert.equal(r.error, undefined, r.error?.message)
+  // key 2: moved to 88 at 08:00 but updated itself at 08:30, so key 2 stands with its update, and 88 lives too
+  assert.deepEqual(names(l.curated('20240611')), ['2:pear v2', '77:kiwi', '88:pear moved'])
+})
+
 test('rows repeated in a later file (a task restart) do not change the data', async (t) => {
   const l = lake(t)
   l.put('LOAD00000001.csv', LOAD)
