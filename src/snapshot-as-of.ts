@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { DuckDBInstance, type DuckDBConnection, type Json } from '@duckdb/node-api'
-import { CdcError, DataError, UsageError } from './errors.js'
+import { CdcError, DataError, StepError, UsageError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { silentLogger, type Logger } from './log.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
@@ -110,7 +110,7 @@ export interface Column {
 
 function sqlError(sql: string, err: unknown): CdcError {
   if (err instanceof CdcError) return err
-  return new CdcError('CDC_STEP_FAILED', `DuckDB failed: ${(err as Error).message}`, {
+  return new StepError('CDC_STEP_FAILED', `DuckDB failed: ${(err as Error).message}`, {
     cause: err,
     hint: `the statement was: ${sql.length > 300 ? `${sql.slice(0, 300)}…` : sql}`,
   })
