@@ -8,7 +8,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import { StateStore } from '../src/state.js'
-import { generate, benchConfig, DEFAULT_GEN } from '../bench/gen.js'
+import { generate, benchConfig, DEFAULT_GEN } from '../scripts/bench/gen.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 import { Rng, seeds } from './helpers/random.js'
 

@@ -10,7 +10,7 @@ import { openStores, runCycle, runOnce, type Stores } from '../src/run.js'
 import { StateStore } from '../src/state.js'
 import { S3Store } from '../src/store/s3-store.js'
 import type { ObjectStore } from '../src/store/object-store.js'
-import { generate, benchConfig, DEFAULT_GEN } from '../bench/gen.js'
+import { generate, benchConfig, DEFAULT_GEN } from '../scripts/bench/gen.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 import { MINIO_SKIP_REASON, startMinio, type MinioServer } from './helpers/minio.js'
 

@@ -13,7 +13,7 @@ import { openStores, runOnce, type Stores } from '../src/run.js'
 import { runWatch } from '../src/watch.js'
 import { StateStore } from '../src/state.js'
 import type { ObjectStore } from '../src/store/object-store.js'
-import { generate, benchConfig, DEFAULT_GEN } from '../bench/gen.js'
+import { generate, benchConfig, DEFAULT_GEN } from '../scripts/bench/gen.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 import { MINIO_SKIP_REASON, startMinio } from './helpers/minio.js'
 

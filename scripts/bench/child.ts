@@ -3,8 +3,8 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { parseConfig } from '../src/config.js'
-import { runOnce } from '../src/run.js'
+import { parseConfig } from '../../src/config.js'
+import { runOnce } from '../../src/run.js'
 import { BENCH_COLUMNS } from './gen.js'
 
 const [mode, argJson] = process.argv.slice(2)

@@ -10,20 +10,30 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { generate, benchConfig, DEFAULT_GEN, BENCH_COLUMNS } from './gen.js'
-import { parseConfig } from '../src/config.js'
-import { runWatch } from '../src/watch.js'
-import type { TableResult } from '../src/run.js'
+import { parseConfig } from '../../src/config.js'
+import { runWatch } from '../../src/watch.js'
+import type { TableResult } from '../../src/run.js'
 
 const { values } = parseArgs({
   options: {
     changes: { type: 'string', default: '1000000' },
     keys: { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    help: { type: 'boolean', default: false },
     cases: { type: 'string', default: 'csv,parquet,incremental,s3' },
     json: { type: 'boolean', default: false },
     dir: { type: 'string' },
   },
 })
+if (values.help) {
+  process.stdout.write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3] [--json] [--dir D]
+
+Generates N changes (default 1000000; keys default N/5) as DMS CSV and Parquet in D (default a temp folder), then
+runs each case as cdc-apply and as the DuckDB equivalent in fresh processes, interleaved, --rounds times, and
+prints medians, ratios and peak RSS. Exits 1 when the outputs of the two disagree.
+`)
+  process.exit(0)
+}
 const changes = Number(values.changes)
 const keys = Number(values.keys ?? Math.max(1000, Math.floor(changes / 5)))
 const rounds = Number(values.rounds)
@@ -99,6 +109,38 @@ for (const format of ['csv', 'parquet'] as const) {
     cdcPeakRssMB: Math.max(...s.cdc!.map((x) => x.maxRssMB)),
     duckdbPeakRssMB: Math.max(...s.duck2!.map((x) => x.maxRssMB)),
     liveTableArrowMB: liveArrowMB(join(work, 'out-cdc', 'curated')),
+    agreesWithDuckdb: await agree(join(work, 'out-cdc'), join(work, 'out-duck')),
+  }
+}
+
+/**
+ * Whether the last cdc-apply run and the last DuckDB run produced the same outputs: every date's curated snapshot
+ * equal as a multiset of rows (data columns and cdc_file), and the same RAW row count per date.
+ */
+async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
+  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const con = await inst.connect()
+  const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
+  const cols = [...BENCH_COLUMNS.map((c) => `"${c.name}"`), 'cdc_file'].join(', ')
+  const count = async (sql: string): Promise<number> => Number((await con.runAndReadAll(sql)).getRows()[0]![0])
+  try {
+    const curated = join(cdcOut, 'curated', 'BENCH', 'orders')
+    const dates = readdirSync(curated).sort()
+    const duckDates = readdirSync(duckOut).filter((n) => n.startsWith('curated-')).map((n) => n.slice(8, 16)).sort()
+    if (dates.join() !== duckDates.join()) return log(`disagree: curated dates ${dates.join()} vs ${duckDates.join()}`), false
+    for (const d of dates) {
+      const a = `SELECT ${cols} FROM read_parquet(${lit(join(curated, d, '*.parquet'))})`
+      const b = `SELECT ${cols} FROM read_parquet(${lit(join(duckOut, `curated-${d}.parquet`))})`
+      const diff = await count(`SELECT count(*) FROM ((${a} EXCEPT ALL ${b}) UNION ALL (${b} EXCEPT ALL ${a}))`)
+      if (diff !== 0) return log(`disagree: curated ${d} differs in ${diff} rows`), false
+      const rawA = await count(`SELECT count(*) FROM read_parquet(${lit(join(cdcOut, 'raw', 'BENCH', 'orders', d, '*.parquet'))})`)
+      const rawB = await count(`SELECT count(*) FROM read_parquet(${lit(join(duckOut, 'raw', `d=${d}`, '*.parquet'))})`)
+      if (rawA !== rawB) return log(`disagree: RAW ${d} has ${rawA} rows vs ${rawB}`), false
+    }
+    return true
+  } finally {
+    con.closeSync()
+    inst.closeSync()
   }
 }
 
@@ -182,14 +224,14 @@ function tenThousandChanges(keyCount: number): string {
 if (cases.has('s3')) {
   const bin = (() => {
     try {
-      return execFileSync('bash', [join(here, '..', '..', 'scripts', 'build-minio.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+      return execFileSync('bash', [join(here, '..', '..', '..', 'scripts', 'build-minio.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     } catch {
       return undefined
     }
   })()
   if (!bin) log('s3 case skipped: MinIO not built (bash scripts/build-minio.sh)')
   else {
-    const { startMinio } = await import('../test/helpers/minio.js')
+    const { startMinio } = await import('../../test/helpers/minio.js')
     process.env.MINIO_BIN = bin
     const minio = (await startMinio())!
     try {
@@ -223,4 +265,9 @@ else {
   const f = (x: unknown): string => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : String(x))
   process.stdout.write(`machine: ${JSON.stringify(report.machine)}\n`)
   for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(18)} ${Object.entries(v as object).map(([a, b]) => `${a}=${f(b)}`).join('  ')}\n`)
+}
+const disagreeing = Object.entries(results).filter(([, v]) => (v as { agreesWithDuckdb?: boolean }).agreesWithDuckdb === false)
+if (disagreeing.length > 0) {
+  log(`cdc-apply and DuckDB disagree on: ${disagreeing.map(([k]) => k).join(', ')}`)
+  process.exitCode = 1
 }

@@ -4,8 +4,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseConfig } from '../src/config.js'
-import { runWatch } from '../src/watch.js'
+import { parseConfig } from '../../src/config.js'
+import { runWatch } from '../../src/watch.js'
 import { benchConfig } from './gen.js'
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, files: { type: 'string', default: '20' }, changes: { type: 'string', default: '1000' }, json: { type: 'boolean', default: false } } })
