@@ -196,15 +196,41 @@ export class KeyedState {
    */
   snapshot(): { columns: A.Data[]; length: number } {
     const n = this.live.size
+    const refs = new Float64Array(n)
+    const liveKeys = new Array<string>(n)
+    let k = 0
+    this.live.forEach((ref, key) => {
+      liveKeys[k] = key
+      refs[k++] = ref
+    })
+    // Rows are gathered in segment order (not key order): reading each source column front to back is several
+    // times faster than jumping between segments, and the order of a snapshot's rows carries no meaning.
+    const order = new Uint32Array(n)
+    const shift = 2 ** Math.ceil(Math.log2(n + 1))
+    let longest = 1
+    for (const sg of this.segments) if (sg.length > longest) longest = sg.length
+    if (this.segments.length * longest * shift <= Number.MAX_SAFE_INTEGER) {
+      // (segment, row, index) packed into one exact double: a native numeric sort, no comparator calls
+      const packed = new Float64Array(n)
+      for (let i = 0; i < n; i++) {
+        const ref = refs[i]!
+        packed[i] = (Math.floor(ref / SEG) * longest + (ref % SEG)) * shift + i
+      }
+      packed.sort()
+      for (let i = 0; i < n; i++) order[i] = packed[i]! % shift
+    } else {
+      for (let i = 0; i < n; i++) order[i] = i
+      order.sort((a, b) => refs[a]! - refs[b]!)
+    }
     const segs = new Uint32Array(n)
     const rows = new Uint32Array(n)
     const keys = new Array<string>(n)
-    let k = 0
-    for (const [key, ref] of this.live) {
-      keys[k] = key
-      segs[k] = Math.floor(ref / SEG)
-      rows[k] = ref % SEG
-      k++
+    for (let i = 0; i < n; i++) {
+      const o = order[i]!
+      const ref = refs[o]!
+      keys[i] = liveKeys[o]!
+      segs[i] = Math.floor(ref / SEG)
+      rows[i] = ref % SEG
     }
     const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)), segs, rows))
     const stems = new Array<string>(n)
@@ -221,10 +247,13 @@ export class KeyedState {
     const fileCol = utf8Column(stems)
     const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(rowNums, (x) => BigInt(x)) })
     // compact: the snapshot becomes the only segment
-    const fileKeys = stems.map((x) => fileOrderKey(stemOf(x)))
+    let lastStem: string | undefined
+    let lastKey = ''
+    const fileKeys = stems.map((x) => (x === lastStem ? lastKey : ((lastStem = x), (lastKey = fileOrderKey(stemOf(x))))))
     this.segments = [{ length: n, columns, ts, seq, names: stems, name: '', fileKeys, fileKey: '', rowNums, rowBase: 0 }]
-    this.live = new Map()
-    for (let i = 0; i < n; i++) this.live.set(keys[i]!, i)
+    // the same keys: overwrite their refs in place (cheaper than building a new Map)
+    const live = this.live
+    for (let i = 0; i < n; i++) live.set(keys[i]!, i)
     return { columns: [...columns, fileCol, rowCol], length: n }
   }
 
@@ -245,15 +274,29 @@ export class KeyedState {
 
 export function utf8Column(values: readonly string[]): A.Data {
   if (values.length > 0 && values.every((v) => v === values[0])) return constantUtf8(values[0]!, values.length)
-  const enc = values.map((v) => Buffer.from(v))
-  const total = enc.reduce((a, b) => a + b.length, 0)
+  // Runs of the same value are common (a snapshot's rows are grouped by file): encode each run's value once.
+  const enc: Buffer[] = []
+  let last: string | undefined
+  let lastBuf = Buffer.alloc(0)
+  let total = 0
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    if (v !== last) {
+      last = v
+      lastBuf = Buffer.from(v)
+    }
+    enc.push(lastBuf)
+    total += lastBuf.length
+  }
   const data = new Uint8Array(total)
   const offsets = new Int32Array(values.length + 1)
   let pos = 0
-  enc.forEach((b, i) => {
-    data.set(b, pos)
+  for (let i = 0; i < enc.length; i++) {
+    const b = enc[i]!
+    if (b.length > 32) data.set(b, pos)
+    else for (let q = 0; q < b.length; q++) data[pos + q] = b[q]!
     pos += b.length
     offsets[i + 1] = pos
-  })
+  }
   return A.makeData({ type: new A.Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data })
 }

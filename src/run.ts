@@ -8,7 +8,7 @@ import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
 import { configuredSchema, readFile, tableLabel, type Rejected } from './read.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
-import { curatedSchema, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition } from './write.js'
+import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition, type EncodedPartition } from './write.js'
 import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state.js'
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
 import { columnValues, nullData } from './columns.js'
@@ -238,10 +238,36 @@ class TableRun {
     return out
   }
 
-  async writeRaw(date: string, batches: ChangeBatch[]): Promise<void> {
+  /**
+   * Writes a date's RAW and curated partitions. Both are encoded at once (large parts in worker threads, while this
+   * thread builds the snapshot), then put in order: RAW, then curated.
+   */
+  async writeDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState): Promise<void> {
+    await this.startDate(date, batches, state).put()
+  }
+
+  /**
+   * Starts a date's writes: takes the snapshot and starts encoding now (so `state` may move on at once); `put`
+   * writes the partitions once the bytes are there.
+   */
+  startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState): { put: () => Promise<void> } {
+    const raw = batches ? this.encodeRaw(batches) : undefined
+    const curated = this.encodeCurated(state)
+    return {
+      put: async () => {
+        if (raw && batches) await this.putRaw(date, batches, raw)
+        await this.putCurated(date, curated)
+      },
+    }
+  }
+
+  private encodeRaw(batches: ChangeBatch[]): EncodedPartition {
     const schema = rawSchema(this.schema!)
-    const table = new A.Table(schema, batches.map((b) => rawRecordBatch(schema, b)))
-    await writePartition(this.stores.raw, this.partition(date), table, this.config.parquet, this.opts.signal)
+    return encodePartition(new A.Table(schema, batches.map((b) => rawRecordBatch(schema, b))), this.config.parquet)
+  }
+
+  private async putRaw(date: string, batches: ChangeBatch[], encoded: EncodedPartition): Promise<void> {
+    await putPartition(this.stores.raw, this.partition(date), encoded, this.opts.signal)
     // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, rewritten whole too.
     const files = [...new Set(batches.map((b) => b.file.stem))]
     const rejected = files.flatMap((stem) => this.rejected.get(stem) ?? [])
@@ -256,15 +282,18 @@ class TableRun {
     this.result.rawDates.push(date)
   }
 
-  async writeCurated(date: string, state: KeyedState): Promise<void> {
+  private encodeCurated(state: KeyedState): EncodedPartition {
     state.schema = this.schema!
     const snap = state.snapshot()
     const schema = curatedSchema(this.schema!)
-    const table = new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)])
-    await writePartition(this.stores.curated, this.partition(date), table, this.config.parquet, this.opts.signal)
+    return encodePartition(new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), this.config.parquet)
+  }
+
+  private async putCurated(date: string, encoded: EncodedPartition): Promise<void> {
+    await putPartition(this.stores.curated, this.partition(date), encoded, this.opts.signal)
     faultPoint('after-curated-write')
     this.result.curatedDates.push(date)
-    this.result.liveRows = snap.length
+    this.result.liveRows = encoded.rows
   }
 
   applyFiles(state: KeyedState, files: DmsFile[], batches: Map<DmsFile, ChangeBatch[]>): ProcessedFile[] {
@@ -300,8 +329,12 @@ class TableRun {
   }
 
   commit(wm: Watermark, files: ProcessedFile[], state: KeyedState, reset: boolean): void {
+    this.commitChanges(wm, files, state.takeTombstoneChanges(), state.size, reset)
+  }
+
+  commitChanges(wm: Watermark, files: ProcessedFile[], tombstones: ReturnType<KeyedState['takeTombstoneChanges']>, liveRows: number, reset: boolean): void {
     faultPoint('before-commit')
-    this.state.commit({ watermark: wm, files, tombstones: state.takeTombstoneChanges(), reset, liveRows: state.size })
+    this.state.commit({ watermark: wm, files, tombstones, reset, liveRows })
     this.log.info({ fullLoad: wm.fullLoad, lpf: wm.lpf }, 'watermark moved')
   }
 
@@ -483,8 +516,7 @@ async function runTable(run: TableRun): Promise<void> {
     const cdcBatches = await run.read(first)
     current = new KeyedState(run.schema!)
     const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches), ...superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))]
-    await run.writeRaw(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)])
-    await run.writeCurated(loadDate, current)
+    await run.writeDate(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current)
     const later = disc.cdc.some((f) => f.date > loadDate)
     wm = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? `${loadDate}-000000000`, loadDate }
     run.commit(wm, files, current, true)
@@ -509,24 +541,47 @@ async function runTable(run: TableRun): Promise<void> {
   if (mfd.stem === lpf) return remember(run, wm, current, disc)
   current ??= await run.restore(lpfDate)
   const fresh = disc.cdc.filter((f) => f.stem > lpf)
-  for (const date of dateRange(lpfDate, mfd.date)) {
-    opts.signal?.throwIfAborted()
-    const newFiles = fresh.filter((f) => f.date === date)
-    if (newFiles.length === 0) {
-      if (date !== lpfDate) await run.writeCurated(date, current)
-      continue
-    }
-    // RAW of a date is rewritten whole: the files already processed on it are read again, the load files too on the load date.
-    const oldFiles = [...(date === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === date && f.stem <= lpf)]
-    const batches = await run.read([...oldFiles, ...newFiles])
-    const files = run.applyFiles(current, newFiles, batches)
-    await run.writeRaw(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!))
-    await run.writeCurated(date, current)
-    wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
-    run.commit(wm, files, current, false)
-    result.status = 'ok'
-    run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
+  // Dates are pipelined: while one date's partitions are encoded (in worker threads) and put, and its watermark
+  // committed, the next date is read and applied. Puts and commits stay in date order, each commit after its own
+  // date's puts, so the watermark never passes data that was not written.
+  let inflight: Promise<void> = Promise.resolve()
+  const chain = (step: () => Promise<void>): void => {
+    const prev = inflight
+    inflight = prev.then(step)
+    inflight.catch(() => undefined) // awaited below
   }
+  try {
+    for (const date of dateRange(lpfDate, mfd.date)) {
+      opts.signal?.throwIfAborted()
+      const newFiles = fresh.filter((f) => f.date === date)
+      if (newFiles.length === 0) {
+        if (date !== lpfDate) {
+          const w = run.startDate(date, undefined, current)
+          chain(w.put)
+        }
+        continue
+      }
+      // RAW of a date is rewritten whole: the files already processed on it are read again, the load files too on the load date.
+      const oldFiles = [...(date === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === date && f.stem <= lpf)]
+      const batches = await run.read([...oldFiles, ...newFiles])
+      const files = run.applyFiles(current, newFiles, batches)
+      const w = run.startDate(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current)
+      wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
+      const committed = wm
+      const tombstones = current.takeTombstoneChanges()
+      const liveRows = current.size
+      chain(async () => {
+        await w.put()
+        run.commitChanges(committed, files, tombstones, liveRows, false)
+        result.status = 'ok'
+      })
+      run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
+    }
+  } catch (err) {
+    await inflight // an earlier date's failure comes first; otherwise its commit completes before this error
+    throw err
+  }
+  await inflight
   return remember(run, wm, current, disc)
 }
 

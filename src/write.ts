@@ -1,6 +1,7 @@
 // Writes RAW and curated date partitions as Parquet (parquet-wasm) and replaces what was there.
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
+import { encodeParquet } from './parquet-pool.js'
 import { constantUtf8, nullData } from './columns.js'
 import { META, type Config } from './config.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
@@ -42,31 +43,40 @@ export interface WrittenPartition {
 
 type ParquetOptions = Config['parquet']
 
-const CODECS = { snappy: pw.Compression.SNAPPY, zstd: pw.Compression.ZSTD, gzip: pw.Compression.GZIP, none: pw.Compression.UNCOMPRESSED }
+/** Encodes `table` as Parquet (in a worker thread when large; see parquet-pool.ts). */
+export function toParquet(table: A.Table, opts: ParquetOptions): Promise<Uint8Array> {
+  return encodeParquet(A.tableToIPC(table, 'stream'), table.numRows, opts)
+}
 
-export function toParquet(table: A.Table, opts: ParquetOptions): Uint8Array {
-  // WriterProperties and the wasm Table are consumed by writeParquet: build fresh ones per file.
-  const props = new pw.WriterPropertiesBuilder()
-    .setCompression(CODECS[opts.compression])
-    .setMaxRowGroupSize(opts.rowGroupSize)
-    .setCreatedBy('cdc-apply')
-    .build()
-  return pw.writeParquet(pw.Table.fromIPCStream(A.tableToIPC(table, 'stream')), props)
+/** A partition's part files, being encoded: start it early, put it with putPartition once the bytes are there. */
+export interface EncodedPartition {
+  parts: Promise<Uint8Array>[]
+  rows: number
+}
+
+/** Starts encoding `table` as part files of at most rowsPerFile rows; an empty table still gets one part. */
+export function encodePartition(table: A.Table, opts: ParquetOptions): EncodedPartition {
+  const n = Math.max(1, Math.ceil(table.numRows / opts.rowsPerFile))
+  const parts: Promise<Uint8Array>[] = []
+  for (let p = 0; p < n; p++) {
+    const slice = n === 1 ? table : table.slice(p * opts.rowsPerFile, Math.min(table.numRows, (p + 1) * opts.rowsPerFile))
+    const part = toParquet(slice, opts)
+    part.catch(() => undefined) // awaited (and so reported) by putPartition
+    parts.push(part)
+  }
+  return { parts, rows: table.numRows }
 }
 
 /**
- * Replaces the partition at `prefix` with `table`: part files of at most rowsPerFile rows are written first
- * (each put is atomic), then any other object under the prefix is deleted. An empty table still gets one part
- * file so that the partition exists and carries the schema.
+ * Replaces the partition at `prefix` with the encoded parts: they are put first (each put is atomic), then any
+ * other object under the prefix is deleted.
  */
-export async function writePartition(store: ObjectStore, prefix: string, table: A.Table, opts: ParquetOptions, signal?: AbortSignal): Promise<WrittenPartition> {
+export async function putPartition(store: ObjectStore, prefix: string, encoded: EncodedPartition, signal?: AbortSignal): Promise<WrittenPartition> {
   const keys: string[] = []
   let bytes = 0
-  const parts = Math.max(1, Math.ceil(table.numRows / opts.rowsPerFile))
-  for (let p = 0; p < parts; p++) {
+  for (let p = 0; p < encoded.parts.length; p++) {
     signal?.throwIfAborted()
-    const slice = parts === 1 ? table : table.slice(p * opts.rowsPerFile, Math.min(table.numRows, (p + 1) * opts.rowsPerFile))
-    const body = toParquet(slice, opts)
+    const body = await encoded.parts[p]!
     const key = joinKey(prefix, `part-${String(p).padStart(5, '0')}.parquet`)
     await store.put(key, body, { signal })
     keys.push(key)
@@ -75,7 +85,13 @@ export async function writePartition(store: ObjectStore, prefix: string, table: 
   const stale: string[] = []
   for await (const o of store.list(`${prefix}/`, { signal })) if (!keys.includes(o.key)) stale.push(o.key)
   if (stale.length > 0) await store.delete(stale, { signal })
-  return { keys, rows: table.numRows, bytes }
+  return { keys, rows: encoded.rows, bytes }
+}
+
+/** Replaces the partition at `prefix` with `table` (encodePartition, then putPartition). */
+export function writePartition(store: ObjectStore, prefix: string, table: A.Table, opts: ParquetOptions, signal?: AbortSignal): Promise<WrittenPartition> {
+  signal?.throwIfAborted()
+  return putPartition(store, prefix, encodePartition(table, opts), signal)
 }
 
 /** Reads every part of a partition written by writePartition; undefined when the partition does not exist. */
