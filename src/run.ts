@@ -190,6 +190,9 @@ class TableRun {
   schema: TableSchema | undefined
   /** Decoded batches by file stem, kept for the LPF's date in watch mode. */
   cache = new Map<string, ChangeBatch[]>()
+  /** The watermark and the state as the CDC dates leave them (set by runDates). */
+  wm: Watermark | undefined
+  current: KeyedState | undefined
   /** MD5 of each object read in this run, recorded in the ledger to tell a rewritten object from a copied one. */
   checksums = new Map<string, string>()
   /** Rows set aside per file (stem) under onBadRow "quarantine". */
@@ -495,6 +498,15 @@ async function runTable(run: TableRun): Promise<void> {
   run.filesTotal = (!wm || !wm.fullLoad ? disc.load.length + disc.cdc.length : disc.cdc.filter((f) => f.stem > wm!.lpf).length)
 
   if (wm && !wm.fullLoad && !warm && unchangedSinceLedger(state.processedFiles(t.source, t.name), disc)) return
+  // Dates are pipelined: while one date's partitions are encoded (in worker threads) and put, and its watermark
+  // committed, the next date is read and applied. Puts and commits stay in date order, each commit after its own
+  // date's puts, so the watermark never passes data that was not written.
+  let inflight: Promise<void> = Promise.resolve()
+  const chain = (step: () => Promise<void>): void => {
+    const prev = inflight
+    inflight = prev.then(step)
+    inflight.catch(() => undefined) // awaited below
+  }
   if (!wm || (!wm.fullLoad && !warm)) {
     // No watermark, or the full load's date is not over yet: (re)process the load date whole.
     const loadBatches = await run.read(disc.load)
@@ -516,13 +528,37 @@ async function runTable(run: TableRun): Promise<void> {
     const cdcBatches = await run.read(first)
     current = new KeyedState(run.schema!)
     const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches), ...superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))]
-    await run.writeDate(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current)
+    const w = run.startDate(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current)
     const later = disc.cdc.some((f) => f.date > loadDate)
     wm = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? `${loadDate}-000000000`, loadDate }
-    run.commit(wm, files, current, true)
-    result.status = 'ok'
-    if (!later) return remember(run, wm, current, disc)
+    const committed = wm
+    const tombstones = current.takeTombstoneChanges()
+    const liveRows = current.size
+    chain(async () => {
+      await w.put()
+      run.commitChanges(committed, files, tombstones, liveRows, true)
+      result.status = 'ok'
+    })
+    if (!later) {
+      await inflight
+      return remember(run, wm, current, disc)
+    }
   }
+  try {
+    await runDates(run, wm, current, disc, chain)
+  } catch (err) {
+    await inflight // an earlier date's failure comes first; otherwise its commit completes before this error
+    throw err
+  }
+  await inflight
+  return remember(run, run.wm!, run.current, disc)
+}
+
+/** CDC: rewrites every date from the LPF's date through the newest file's date. */
+async function runDates(run: TableRun, wm: Watermark, current: KeyedState | undefined, disc: Discovery, chain: (step: () => Promise<void>) => void): Promise<void> {
+  const { opts, result } = run
+  run.wm = wm
+  run.current = current
 
   // CDC: rewrite every date from the LPF's date through the newest file's date.
   // Change files named before the load date belong to the load date (as in the full-load phase).
@@ -532,57 +568,43 @@ async function runTable(run: TableRun): Promise<void> {
   const lpf = wm.lpf
   const lpfDate = lpf.slice(0, 8) < loadDate ? loadDate : lpf.slice(0, 8)
   if (mfd === undefined || mfd.stem < lpf) {
-    if (mfd === undefined && lpf.endsWith('-000000000')) return remember(run, wm, current, disc)
+    if (mfd === undefined && lpf.endsWith('-000000000')) return
     throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file ${mfd ? mfd.stem : '(none)'} is older than the last processed file ${lpf}`, {
       table: run.label,
       hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore the files, or reprocess the table with cdc-apply reset',
     })
   }
-  if (mfd.stem === lpf) return remember(run, wm, current, disc)
+  if (mfd.stem === lpf) return
   current ??= await run.restore(lpfDate)
+  run.current = current
   const fresh = disc.cdc.filter((f) => f.stem > lpf)
-  // Dates are pipelined: while one date's partitions are encoded (in worker threads) and put, and its watermark
-  // committed, the next date is read and applied. Puts and commits stay in date order, each commit after its own
-  // date's puts, so the watermark never passes data that was not written.
-  let inflight: Promise<void> = Promise.resolve()
-  const chain = (step: () => Promise<void>): void => {
-    const prev = inflight
-    inflight = prev.then(step)
-    inflight.catch(() => undefined) // awaited below
-  }
-  try {
-    for (const date of dateRange(lpfDate, mfd.date)) {
-      opts.signal?.throwIfAborted()
-      const newFiles = fresh.filter((f) => f.date === date)
-      if (newFiles.length === 0) {
-        if (date !== lpfDate) {
-          const w = run.startDate(date, undefined, current)
-          chain(w.put)
-        }
-        continue
+  for (const date of dateRange(lpfDate, mfd.date)) {
+    opts.signal?.throwIfAborted()
+    const newFiles = fresh.filter((f) => f.date === date)
+    if (newFiles.length === 0) {
+      if (date !== lpfDate) {
+        const w = run.startDate(date, undefined, current)
+        chain(w.put)
       }
-      // RAW of a date is rewritten whole: the files already processed on it are read again, the load files too on the load date.
-      const oldFiles = [...(date === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === date && f.stem <= lpf)]
-      const batches = await run.read([...oldFiles, ...newFiles])
-      const files = run.applyFiles(current, newFiles, batches)
-      const w = run.startDate(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current)
-      wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
-      const committed = wm
-      const tombstones = current.takeTombstoneChanges()
-      const liveRows = current.size
-      chain(async () => {
-        await w.put()
-        run.commitChanges(committed, files, tombstones, liveRows, false)
-        result.status = 'ok'
-      })
-      run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
+      continue
     }
-  } catch (err) {
-    await inflight // an earlier date's failure comes first; otherwise its commit completes before this error
-    throw err
+    // RAW of a date is rewritten whole: the files already processed on it are read again, the load files too on the load date.
+    const oldFiles = [...(date === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === date && f.stem <= lpf)]
+    const batches = await run.read([...oldFiles, ...newFiles])
+    const files = run.applyFiles(current, newFiles, batches)
+    const w = run.startDate(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current)
+    wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
+    const committed = wm
+    const tombstones = current.takeTombstoneChanges()
+    const liveRows = current.size
+    chain(async () => {
+      await w.put()
+      run.commitChanges(committed, files, tombstones, liveRows, false)
+      result.status = 'ok'
+    })
+    run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
+    run.wm = wm
   }
-  await inflight
-  return remember(run, wm, current, disc)
 }
 
 /** Keeps the table's state, the LPF date's files and their batches for the next poll (watch mode). */

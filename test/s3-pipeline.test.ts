@@ -193,7 +193,7 @@ describe('pipeline on MinIO', () => {
     }
   })
 
-  it('MinIO dying in the middle of a run is a clean CDC_SOURCE_UNAVAILABLE, the watermark does not pass unwritten data, and the rerun after a restart completes', async (t) => {
+  it('MinIO dying in the middle of a run is a clean transient error (CDC_SOURCE_UNAVAILABLE or CDC_WRITE_FAILED), the watermark does not pass unwritten data, and the rerun after a restart completes', async (t) => {
     if (!minio) return t.skip(MINIO_SKIP_REASON)
     const dir = join(tmp.path, 'die')
     generate({ ...DEFAULT_GEN, dir: join(dir, 'landing'), changes: 3000, keys: 300, rowsPerFile: 250, dates: 3 })
@@ -213,7 +213,9 @@ describe('pipeline on MinIO', () => {
     try {
       const res = await runCycle(cfg, { ...stores, landing }, state)
       const err = res.tables[0]!.error as { code?: string; transient?: boolean }
-      assert.equal(err.code, 'CDC_SOURCE_UNAVAILABLE')
+      // the GET that found MinIO gone, or the put of the previous date that was in flight at that moment (dates are
+      // pipelined: the earlier date's failure is the one reported)
+      assert.ok(err.code === 'CDC_SOURCE_UNAVAILABLE' || err.code === 'CDC_WRITE_FAILED', String(err.code))
       assert.equal(err.transient, true)
       const wm = state.get('BENCH', 'orders')
       await minio!.restart()
