@@ -41,6 +41,7 @@ const cases = new Set(values.cases!.split(','))
 const here = fileURLToPath(new URL('.', import.meta.url))
 const child = join(here, 'child.js')
 const work = values.dir ?? join(tmpdir(), `cdc-apply-bench-${changes}`)
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 const log = (s: string): void => void process.stderr.write(s + '\n')
 
 interface Sample { ms: number; maxRssMB: number }
