@@ -4,7 +4,7 @@
 // is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
-import { constantUtf8, gather, nullData } from './columns.js'
+import { constantUtf8, findRuns, gather, nullData } from './columns.js'
 import { fileOrderKey } from './discover.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
@@ -232,7 +232,8 @@ export class KeyedState {
       segs[i] = Math.floor(ref / SEG)
       rows[i] = ref % SEG
     }
-    const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)), segs, rows))
+    const runs = findRuns(segs, rows)
+    const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)), segs, rows, runs))
     const stems = new Array<string>(n)
     const rowNums = new Float64Array(n)
     const ts = this.segments.some((s) => s.ts) ? new Array<OrderValue>(n) : undefined

@@ -119,7 +119,8 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
  */
 function keyValues(data: A.Data): (string | null)[] {
   if (A.DataType.isInt(data.type) && data.type.bitWidth === 64 && data.type.isSigned) {
-    const words = new Int32Array((data.values as BigInt64Array).buffer, (data.values as BigInt64Array).byteOffset, data.length * 2 + data.offset * 2)
+    // the values buffer is sliced already (Arrow JS); `offset` applies to the validity bitmap only
+    const words = new Int32Array((data.values as BigInt64Array).buffer, (data.values as BigInt64Array).byteOffset, data.length * 2)
     const out = new Array<string | null>(data.length)
     const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined
     for (let i = 0; i < data.length; i++) {
@@ -128,9 +129,9 @@ function keyValues(data: A.Data): (string | null)[] {
         out[i] = null
         continue
       }
-      const lo = words[j * 2]! >>> 0
-      const hi = words[j * 2 + 1]!
-      out[i] = hi >= -2097152 && hi < 2097152 ? String(hi * 4294967296 + lo) : (data.values as BigInt64Array)[j]!.toString()
+      const lo = words[i * 2]! >>> 0
+      const hi = words[i * 2 + 1]!
+      out[i] = hi >= -2097152 && hi < 2097152 ? String(hi * 4294967296 + lo) : (data.values as BigInt64Array)[i]!.toString()
     }
     return out
   }

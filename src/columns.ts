@@ -448,19 +448,21 @@ export function columnValues(data: A.Data): JsValue[] {
   const n = data.length
   const out = new Array<JsValue>(n)
   const t = data.type
+  // Arrow JS slices the value buffers of fixed-width types and the offsets of variable-width ones; `offset` then
+  // applies only to validity bitmaps and Bool values.
   const off = data.offset
   if (A.DataType.isUtf8(t) || A.DataType.isLargeUtf8(t)) {
     const offsets = data.valueOffsets as Int32Array | BigInt64Array
     const bytes = data.values as Uint8Array
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? buf.toString('utf8', Number(offsets[off + i]), Number(offsets[off + i + 1])) : null
+    for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? buf.toString('utf8', Number(offsets[i]), Number(offsets[i + 1])) : null
     return out
   }
   if (A.DataType.isDecimal(t)) {
     const words = data.values as Uint32Array
     const stride = t.bitWidth / 32
     for (let i = 0; i < n; i++) {
-      out[i] = isValid(data, i) ? decimalToString(stride === 4 ? readI128(words, (off + i) * 4) : BigInt.asIntN(t.bitWidth, readWide(words, (off + i) * stride, stride)), t.scale) : null
+      out[i] = isValid(data, i) ? decimalToString(stride === 4 ? readI128(words, i * 4) : BigInt.asIntN(t.bitWidth, readWide(words, i * stride, stride)), t.scale) : null
     }
     return out
   }
@@ -472,11 +474,11 @@ export function columnValues(data: A.Data): JsValue[] {
     }
     return out
   }
-  if ((A.DataType.isInt(t) || A.DataType.isFloat(t) || A.DataType.isDate(t) || A.DataType.isTimestamp(t) || A.DataType.isTime(t)) && (data.values as ArrayLike<unknown>).length >= (off + n) * (data.stride || 1)) {
+  if ((A.DataType.isInt(t) || A.DataType.isFloat(t) || A.DataType.isDate(t) || A.DataType.isTimestamp(t) || A.DataType.isTime(t)) && (data.values as ArrayLike<unknown>).length >= n * (data.stride || 1)) {
     const v = data.values as unknown as ArrayLike<number | bigint>
     const stride = data.stride || 1
     if (stride === 1) {
-      for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? v[off + i]! : null
+      for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? v[i]! : null
       return out
     }
   }
@@ -554,7 +556,82 @@ function copyFixed(proto: FixedArray, src: FixedArray[], offs: number[], segs: U
  * Builds one column from rows of several source columns of the same type: row k of the output is row
  * `rows[k]` of `sources[segs[k]]`. Fast paths for Utf8/Binary, fixed-width types and Bool.
  */
-export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint32Array, rows: Uint32Array): A.Data {
+/** Maximal runs of consecutive rows of one source in a gather order: output `at[r]`.. takes `len[r]` rows from `row[r]` of `seg[r]`. */
+export interface Runs {
+  count: number
+  at: Uint32Array
+  seg: Uint32Array
+  row: Uint32Array
+  len: Uint32Array
+}
+
+/** The runs of a gather order (rows of a snapshot in segment order come in long runs when few keys changed). */
+export function findRuns(segs: Uint32Array, rows: Uint32Array): Runs {
+  const n = segs.length
+  const at = new Uint32Array(n)
+  const seg = new Uint32Array(n)
+  const row = new Uint32Array(n)
+  const len = new Uint32Array(n)
+  let count = 0
+  for (let k = 0; k < n; ) {
+    const s = segs[k]!
+    const r0 = rows[k]!
+    let l = 1
+    while (k + l < n && segs[k + l] === s && rows[k + l] === r0 + l) l++
+    at[count] = k
+    seg[count] = s
+    row[count] = r0
+    len[count] = l
+    count++
+    k += l
+  }
+  return { count, at, seg, row, len }
+}
+
+/** Gathers with block copies, one per run: fixed-width and Utf8/Binary columns. */
+function gatherRuns(type: A.DataType, sources: readonly A.Data[], n: number, runs: Runs, nulls: number, bits: Uint8Array): A.Data | undefined {
+  if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
+    let total = 0
+    for (let r = 0; r < runs.count; r++) {
+      const src = sources[runs.seg[r]!]!
+      const o = src.valueOffsets as Int32Array
+      const j = runs.row[r]!
+      total += o[j + runs.len[r]!]! - o[j]!
+    }
+    const data = new Uint8Array(total)
+    const offsets = new Int32Array(n + 1)
+    let pos = 0
+    for (let r = 0; r < runs.count; r++) {
+      const src = sources[runs.seg[r]!]!
+      const o = src.valueOffsets as Int32Array
+      const j = runs.row[r]!
+      const l = runs.len[r]!
+      const a = o[j]!
+      data.set((src.values as Uint8Array).subarray(a, o[j + l]!), pos)
+      const at = runs.at[r]!
+      const shift = pos - a
+      for (let q = 1; q <= l; q++) offsets[at + q] = o[j + q]! + shift
+      pos += o[j + l]! - a
+    }
+    return A.makeData({ type: type as A.Utf8, length: n, nullCount: nulls, nullBitmap: bits, valueOffsets: offsets, data })
+  }
+  const first = sources[0]
+  const fixed = first !== undefined && (A.DataType.isInt(type) || A.DataType.isFloat(type) || A.DataType.isDate(type) || A.DataType.isTimestamp(type) || A.DataType.isTime(type) || A.DataType.isDecimal(type) || A.DataType.isFixedSizeBinary(type))
+  if (!fixed) return undefined
+  const stride = first.stride || 1
+  const proto = first.values as FixedArray
+  if (sources.some((x) => (x.values as FixedArray).constructor !== proto.constructor || (x.stride || 1) !== stride)) return undefined
+  const out = new (proto.constructor as new (n: number) => FixedArray)(n * stride)
+  for (let r = 0; r < runs.count; r++) {
+    const src = sources[runs.seg[r]!]!
+    const v = src.values as FixedArray
+    const j = runs.row[r]! * stride
+    ;(out as Uint8Array).set((v as Uint8Array).subarray(j, j + runs.len[r]! * stride), runs.at[r]! * stride)
+  }
+  return A.makeData({ type: type as never, length: n, nullCount: nulls, nullBitmap: bits, data: out as never })
+}
+
+export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint32Array, rows: Uint32Array, runs?: Runs): A.Data {
   const n = segs.length
   const bits = new Uint8Array((n + 7) >> 3)
   let nulls = 0
@@ -569,10 +646,15 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
       else nulls++
     }
   }
+  // long runs (a snapshot where few keys changed): block copies
+  if (runs !== undefined && runs.count * 4 <= n) {
+    const d = gatherRuns(type, sources, n, runs, nulls, bits)
+    if (d !== undefined) return d
+  }
   if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
     const offsArr = sources.map((s) => s.valueOffsets as Int32Array)
     const valsArr = sources.map((s) => s.values as Uint8Array)
-    const base = sources.map((s) => s.offset)
+    const base = sources.map(() => 0) // valueOffsets are sliced already
     let total = 0
     for (let k = 0; k < n; k++) {
       const o = offsArr[segs[k]!]!
@@ -609,7 +691,7 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
   if (fixed) {
     const stride = first.stride || 1
     const values = sources.map((s) => s.values)
-    const offs = sources.map((s) => s.offset)
+    const offs = sources.map(() => 0) // fixed-width values are sliced already
     const out = copyFixed(first.values as FixedArray, values as FixedArray[], offs, segs, rows, stride)
     return A.makeData({ type: type as never, length: n, nullCount: nulls, nullBitmap: bits, data: out as never })
   }

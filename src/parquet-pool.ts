@@ -69,7 +69,7 @@ export function encodeParquet(ipc: Uint8Array, rows: number, opts: EncodeOptions
   return new Promise<Uint8Array>((resolve, reject) => {
     s.pending.set(id, { resolve, reject })
     s.worker.ref() // keep the process alive while a part is being encoded
-    const job = { id, ipc, compression: opts.compression, rowGroupSize: opts.rowGroupSize }
+    const job = { id, ipc, compression: opts.compression, rowGroupSize: opts.rowGroupSize, dictionary: opts.dictionary }
     s.worker.postMessage(job, ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? [ipc.buffer as ArrayBuffer] : [])
   })
 }

@@ -45,7 +45,12 @@ type ParquetOptions = Config['parquet']
 
 /** Encodes `table` as Parquet (in a worker thread when large; see parquet-pool.ts). */
 export function toParquet(table: A.Table, opts: ParquetOptions): Promise<Uint8Array> {
-  return encodeParquet(A.tableToIPC(table, 'stream'), table.numRows, opts)
+  return encodeParquet(A.tableToIPC(table, 'stream'), table.numRows, { ...opts, dictionary: dictionaryColumns(table.schema) })
+}
+
+/** The columns worth dictionary encoding: strings (Op, cdc_file, codes, names); never numbers, dates or decimals. */
+export function dictionaryColumns(schema: A.Schema): string[] {
+  return schema.fields.filter((f) => A.DataType.isUtf8(f.type) || A.DataType.isBinary(f.type)).map((f) => f.name)
 }
 
 /** A partition's part files, being encoded: start it early, put it with putPartition once the bytes are there. */
