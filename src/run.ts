@@ -528,17 +528,9 @@ async function runTable(run: TableRun): Promise<void> {
     const cdcBatches = await run.read(first)
     current = new KeyedState(run.schema!)
     const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches), ...superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))]
-    const w = run.startDate(loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current)
     const later = disc.cdc.some((f) => f.date > loadDate)
     wm = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? `${loadDate}-000000000`, loadDate }
-    const committed = wm
-    const tombstones = current.takeTombstoneChanges()
-    const liveRows = current.size
-    chain(async () => {
-      await w.put()
-      run.commitChanges(committed, files, tombstones, liveRows, true)
-      result.status = 'ok'
-    })
+    queueDate(run, chain, loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current, wm, files, true)
     if (!later) {
       await inflight
       return remember(run, wm, current, disc)
@@ -592,19 +584,26 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
     const oldFiles = [...(date === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === date && f.stem <= lpf)]
     const batches = await run.read([...oldFiles, ...newFiles])
     const files = run.applyFiles(current, newFiles, batches)
-    const w = run.startDate(date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current)
     wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
-    const committed = wm
-    const tombstones = current.takeTombstoneChanges()
-    const liveRows = current.size
-    chain(async () => {
-      await w.put()
-      run.commitChanges(committed, files, tombstones, liveRows, false)
-      result.status = 'ok'
-    })
+    queueDate(run, chain, date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current, wm, files, false)
     run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
     run.wm = wm
   }
+}
+
+/**
+ * Starts a date's writes now (snapshot taken, encoding under way) and queues its puts and then its watermark commit
+ * (with the tombstone changes as of now) behind the dates before it.
+ */
+function queueDate(run: TableRun, chain: (step: () => Promise<void>) => void, date: string, batches: ChangeBatch[], state: KeyedState, wm: Watermark, files: ProcessedFile[], reset: boolean): void {
+  const w = run.startDate(date, batches, state)
+  const tombstones = state.takeTombstoneChanges()
+  const liveRows = state.size
+  chain(async () => {
+    await w.put()
+    run.commitChanges(wm, files, tombstones, liveRows, reset)
+    run.result.status = 'ok'
+  })
 }
 
 /** Keeps the table's state, the LPF date's files and their batches for the next poll (watch mode). */
