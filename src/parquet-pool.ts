@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os'
 import { encodeIpc, type EncodeOptions } from './parquet-encode.js'
 
 /** Rows from which a part is encoded by a worker. */
-export const WORKER_MIN_ROWS = 20_000
+const WORKER_MIN_ROWS = 20_000
 
 interface Pending {
   resolve: (b: Uint8Array) => void
@@ -57,7 +57,7 @@ function slot(): Slot {
 
 /** Encodes an Arrow IPC stream of `rows` rows as Parquet, in a worker thread when it is large. */
 export function encodeParquet(ipc: Uint8Array, rows: number, opts: EncodeOptions): Promise<Uint8Array> {
-  if (rows < WORKER_MIN_ROWS || process.env.CDC_APPLY_INLINE_PARQUET === '1') {
+  if (rows < WORKER_MIN_ROWS) {
     try {
       return Promise.resolve(encodeIpc(ipc, opts))
     } catch (err) {

@@ -190,9 +190,6 @@ class TableRun {
   schema: TableSchema | undefined
   /** Decoded batches by file stem, kept for the LPF's date in watch mode. */
   cache = new Map<string, ChangeBatch[]>()
-  /** The watermark and the state as the CDC dates leave them (set by runDates). */
-  wm: Watermark | undefined
-  current: KeyedState | undefined
   /** MD5 of each object read in this run, recorded in the ledger to tell a rewritten object from a copied one. */
   checksums = new Map<string, string>()
   /** Rows set aside per file (stem) under onBadRow "quarantine". */
@@ -242,16 +239,8 @@ class TableRun {
   }
 
   /**
-   * Writes a date's RAW and curated partitions. Both are encoded at once (large parts in worker threads, while this
-   * thread builds the snapshot), then put in order: RAW, then curated.
-   */
-  async writeDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState): Promise<void> {
-    await this.startDate(date, batches, state).put()
-  }
-
-  /**
-   * Starts a date's writes: takes the snapshot and starts encoding now (so `state` may move on at once); `put`
-   * writes the partitions once the bytes are there.
+   * Starts a date's writes: takes the snapshot and starts encoding RAW and curated now (large parts in worker
+   * threads), so `state` may move on at once; `put` writes the partitions, RAW then curated, once the bytes are there.
    */
   startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState): { put: () => Promise<void> } {
     const raw = batches ? this.encodeRaw(batches) : undefined
@@ -329,10 +318,6 @@ class TableRun {
 
   ledgerEntry(f: DmsFile, c: ApplyCounts, rows: number): ProcessedFile {
     return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, checksum: this.checksums.get(f.stem) ?? '', rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, quarantined: this.rejected.get(f.stem)?.length ?? 0 }
-  }
-
-  commit(wm: Watermark, files: ProcessedFile[], state: KeyedState, reset: boolean): void {
-    this.commitChanges(wm, files, state.takeTombstoneChanges(), state.size, reset)
   }
 
   commitChanges(wm: Watermark, files: ProcessedFile[], tombstones: ReturnType<KeyedState['takeTombstoneChanges']>, liveRows: number, reset: boolean): void {
@@ -536,21 +521,20 @@ async function runTable(run: TableRun): Promise<void> {
       return remember(run, wm, current, disc)
     }
   }
+  let after: { wm: Watermark; current: KeyedState | undefined }
   try {
-    await runDates(run, wm, current, disc, chain)
+    after = await runDates(run, wm, current, disc, chain)
   } catch (err) {
     await inflight // an earlier date's failure comes first; otherwise its commit completes before this error
     throw err
   }
   await inflight
-  return remember(run, run.wm!, run.current, disc)
+  return remember(run, after.wm, after.current, disc)
 }
 
 /** CDC: rewrites every date from the LPF's date through the newest file's date. */
-async function runDates(run: TableRun, wm: Watermark, current: KeyedState | undefined, disc: Discovery, chain: (step: () => Promise<void>) => void): Promise<void> {
-  const { opts, result } = run
-  run.wm = wm
-  run.current = current
+async function runDates(run: TableRun, wm: Watermark, current: KeyedState | undefined, disc: Discovery, chain: (step: () => Promise<void>) => void): Promise<{ wm: Watermark; current: KeyedState | undefined }> {
+  const { opts } = run
 
   // CDC: rewrite every date from the LPF's date through the newest file's date.
   // Change files named before the load date belong to the load date (as in the full-load phase).
@@ -560,15 +544,14 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
   const lpf = wm.lpf
   const lpfDate = lpf.slice(0, 8) < loadDate ? loadDate : lpf.slice(0, 8)
   if (mfd === undefined || mfd.stem < lpf) {
-    if (mfd === undefined && lpf.endsWith('-000000000')) return
+    if (mfd === undefined && lpf.endsWith('-000000000')) return { wm, current }
     throw new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${run.label}: the newest change file ${mfd ? mfd.stem : '(none)'} is older than the last processed file ${lpf}`, {
       table: run.label,
       hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore the files, or reprocess the table with cdc-apply reset',
     })
   }
-  if (mfd.stem === lpf) return
+  if (mfd.stem === lpf) return { wm, current }
   current ??= await run.restore(lpfDate)
-  run.current = current
   const fresh = disc.cdc.filter((f) => f.stem > lpf)
   for (const date of dateRange(lpfDate, mfd.date)) {
     opts.signal?.throwIfAborted()
@@ -587,8 +570,8 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
     wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
     queueDate(run, chain, date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current, wm, files, false)
     run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
-    run.wm = wm
   }
+  return { wm, current }
 }
 
 /**

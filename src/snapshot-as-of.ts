@@ -38,6 +38,9 @@ export type Row = Record<string, Json>
  * filling memory. Extensions are never installed or loaded (there is no network and no httpfs: S3 objects are
  * fetched through the ObjectStore first). Timestamps are read and compared in UTC.
  */
+/** DuckDB settings for every instance cdc-apply opens: offline, no extension is ever installed or loaded. */
+export const OFFLINE_DUCKDB = { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', allow_community_extensions: 'false' } as const
+
 export class Duck {
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -49,12 +52,7 @@ export class Duck {
   static async open(prefix = 'cdc-apply-duck-'): Promise<Duck> {
     const tmp = await mkdtemp(join(tmpdir(), prefix))
     try {
-      const instance = await DuckDBInstance.create(join(tmp, 'work.duckdb'), {
-        autoinstall_known_extensions: 'false',
-        autoload_known_extensions: 'false',
-        allow_community_extensions: 'false',
-        temp_directory: join(tmp, 'spill'),
-      })
+      const instance = await DuckDBInstance.create(join(tmp, 'work.duckdb'), { ...OFFLINE_DUCKDB, temp_directory: join(tmp, 'spill') })
       const conn = await instance.connect()
       await conn.run(`SET TimeZone = 'UTC'`)
       return new Duck(instance, conn, tmp)

@@ -13,6 +13,7 @@ import { errFields, silentLogger, type Logger } from '../log.js'
 import { StateStore } from '../state.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { openStore } from '../store/open-store.js'
+import { OFFLINE_DUCKDB } from '../snapshot-as-of.js'
 import { catalogEntries, ident, registerCatalog, type CatalogEntry } from './catalog.js'
 import { quoteDuckDb, substitute } from './params.js'
 import { checkPlanSql, loadPlanFile, parsePlan, planParams, type Plan, type PlanContext, type PlanStep, type StepKind } from './plan.js'
@@ -113,12 +114,7 @@ export interface Engine {
 }
 
 export async function openEngine(tmp: string): Promise<Engine> {
-  const instance = await DuckDBInstance.create(':memory:', {
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
-    allow_community_extensions: 'false',
-    temp_directory: join(tmp, 'duckdb'),
-  })
+  const instance = await DuckDBInstance.create(':memory:', { ...OFFLINE_DUCKDB, temp_directory: join(tmp, 'duckdb') })
   const conn = await instance.connect()
   return {
     conn,
