@@ -2,6 +2,7 @@
 import { isUtf8 } from 'node:buffer'
 import { DataError } from './errors.js'
 import { makeFieldBuilder } from './columns.js'
+import { recordShape } from './csv-shape.js'
 import { OP_DELETE, OP_INSERT, OP_UPDATE } from './batch.js'
 import type { ColumnConfig } from './config.js'
 import type * as A from 'apache-arrow'
@@ -68,6 +69,7 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
   const quarantine = ctx.onBadRow === 'quarantine'
   let records = 0
   let rowNums: Int32Array | undefined
+  const isLoad = /(^|\/)LOAD[0-9A-F]{8}\./.test(ctx.key)
 
   const fail = (code: 'CDC_CSV_FIELD_COUNT' | 'CDC_CSV_MALFORMED' | 'CDC_CSV_UNTERMINATED_QUOTE' | 'CDC_ROW_INVALID_OP' | 'CDC_VALUE_INVALID' | 'CDC_SCHEMA_MISMATCH', at: number, what: string, column?: string, hint?: string): never => {
     const err = new DataError(code, `table ${ctx.label}: ${what} in ${ctx.key}:${at}`, { table: ctx.label, file: ctx.key, line: at, ...(column === undefined ? {} : { column }), ...(hint === undefined ? {} : { hint }) })
@@ -177,6 +179,9 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
             const err = b.append(buf, start, end, escaped)
             if (err !== undefined) {
               const col = ctx.columns[field - first]!
+              // a record with the wrong number of fields: the config's shape is the cause, not the value
+              const shape = recordShape(buf, recordStart, ctx.columns, ctx.hasOp, isLoad)
+              if (shape) fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${shape.fields}; read as configured, column ${JSON.stringify(col.name)} would get a value that is not ${err}`, undefined, shape.hint)
               fail('CDC_VALUE_INVALID', recordLine, `column ${JSON.stringify(col.name)} value ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))} is not ${err}`, col.name, 'fix the column\'s type in the config or the column order')
             }
           }
@@ -202,7 +207,7 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
         continue
       }
       if (field !== expected) {
-        fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`, undefined, ctx.hasOp ? 'check the table\'s columns list; DMS appends columns after DDL or new add-column rules' : 'if the full-load files carry an Op column, set includeOpForFullLoad to true')
+        fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`, undefined, recordShape(buf, recordStart, ctx.columns, ctx.hasOp, isLoad)?.hint ?? (ctx.hasOp ? 'check the table\'s columns list; DMS appends columns after DDL or new add-column rules' : 'if the full-load files carry an Op column, set includeOpForFullLoad to true'))
       }
 
     } catch (e) {

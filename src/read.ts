@@ -6,6 +6,7 @@ import { arrowType, columnValues, gather, nullData } from './columns.js'
 import { finishBatch, keySpec, type ChangeBatch, type KeySpec, type TableSchema } from './batch.js'
 import { parseCsv, readHeader } from './read-csv.js'
 import { readDmsParquet } from './read-parquet.js'
+import { looksHeaderless } from './csv-shape.js'
 import type { ColumnConfig, ColumnType, TableConfig } from './config.js'
 import type { DmsFile } from './discover.js'
 
@@ -106,6 +107,15 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     const hasOp = file.kind === 'cdc' || t.includeOpForFullLoad
     let cols = csvColumnsFor(t, file)
     if (t.header) {
+      if (looksHeaderless(readHeader(bytes), t.columns, t.opColumn)) {
+        // read as a header, a data row would name the columns and every configured one (the key first) read as NULL
+        throw new DataError('CDC_SCHEMA_MISMATCH', `table ${label}: the first record of ${file.key}:1 names none of the configured columns nor ${JSON.stringify(t.opColumn)}, so it is not a header; expected a header row (header is true)`, {
+          table: label,
+          file: file.key,
+          line: 1,
+          hint: 'the files have no header row: set the table\'s header to false (the DMS endpoint has AddColumnName=false)',
+        })
+      }
       const names = readHeader(bytes).slice(hasOp ? 1 : 0)
       cols = names.map((name): ColumnConfig => {
         const configured = t.columns.find((c) => c.name === name)

@@ -28,8 +28,19 @@ export function renderRun(s: RunSummary): string {
         String(t.ms),
         t.error ? `${(t.error as { code?: string }).code ?? 'CDC_INTERNAL'}: ${t.error.message}` : '',
       ]),
-    ) + `done in ${s.ms} ms\n`
+    ) +
+    hints(s) +
+    `done in ${s.ms} ms\n`
   )
+}
+
+/** The hint of each failed table, under the table (the ERROR column has the code and message). */
+function hints(s: RunSummary): string {
+  return s.tables
+    .map((t) => ({ label: `${t.source}.${t.table}`, hint: (t.error as { hint?: string } | undefined)?.hint }))
+    .filter((x) => x.hint)
+    .map((x) => `hint (${x.label}): ${x.hint}\n`)
+    .join('')
 }
 
 export function renderStatus(rows: TableStatus[]): string {
