@@ -4,14 +4,16 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { CdcError, EXIT, UsageError, exitCodeFor } from '../errors.js'
 import { DEFAULTS, loadConfig, resolveLocal, type Config } from '../config.js'
-import { errFields, ndjsonLogger, parseLevel, type Logger } from '../log.js'
-import { resetTable, runOnce, type ProgressEvent } from '../run.js'
+import { errFields, makeLogger, parseLevel, type LogFormat, type Logger } from '../log.js'
+import { resetTable, runOnce } from '../run.js'
+import { progressBar } from './progress.js'
 import { runWatch } from '../watch.js'
 import { Metrics, serveMetrics } from '../metrics.js'
 import type { Server } from 'node:http'
 import type { RunSummary } from '../run.js'
 import { StateStore } from '../state.js'
 import { HELP } from './help.js'
+import { renderVersions, versions } from './version.js'
 import { renderChecks, renderRun, renderStatus } from './render.js'
 import { Gate, PipelineTrigger } from '../watch-pipelines.js'
 import type { PipelineRun } from '../steps/run-steps.js'
@@ -27,10 +29,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const first = argv[0]
   const command = first === undefined || first.startsWith('-') ? 'run' : first
   const rest = first === undefined || first.startsWith('-') ? argv : argv.slice(1)
-  let log: Logger = ndjsonLogger(io.stderr, 'info')
+  let format: LogFormat = isTty() ? 'pretty' : 'json'
+  let log: Logger = makeLogger(format, io.stderr, 'info')
   try {
+    if (first === '--version') {
+      if (argv.length > 2 || (argv[1] !== undefined && argv[1] !== '--json')) throw new UsageError('CDC_USAGE', `--version takes no other option than --json, got ${JSON.stringify(argv.slice(1).join(' '))}`, { hint: "see 'cdc-apply --help'" })
+      io.stdout(argv[1] === '--json' ? JSON.stringify(versions()) + '\n' : renderVersions(versions()))
+      return EXIT.ok
+    }
     if (command === 'help') {
-      io.stdout(HELP[rest[0] ?? 'main'] ?? HELP.main!)
+      const topic = rest[0] ?? 'main'
+      if (HELP[topic] === undefined) throw new UsageError('CDC_USAGE', `no help for ${JSON.stringify(topic)}: expected one of ${Object.keys(HELP).filter((k) => k !== 'main').join(', ')}`, { hint: "see 'cdc-apply --help'" })
+      io.stdout(HELP[topic]!)
       return EXIT.ok
     }
     if (!(command in COMMANDS)) throw new UsageError('CDC_USAGE', `unknown command ${JSON.stringify(command)}`, { hint: "see 'cdc-apply --help'" })
@@ -40,14 +50,17 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return EXIT.ok
     }
     // With a progress bar on a terminal, info logs would tear the bar: default to warn there.
-    const quietDefault = command === 'run' && !values.watch && !values.json && process.stderr.isTTY === true ? 'warn' : 'info'
+    const quietDefault = command === 'run' && !values.watch && !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? 'warn' : 'info'
     const level = parseLevel(String(values['log-level'] ?? process.env.CDC_APPLY_LOG_LEVEL ?? quietDefault))
     if (level === undefined) throw new UsageError('CDC_USAGE', `--log-level must be one of trace, debug, info, warn, error, silent`, { hint: `see 'cdc-apply ${command} --help'` })
-    log = ndjsonLogger(io.stderr, level)
+    const fmt = values['log-format'] ?? process.env.CDC_APPLY_LOG_FORMAT
+    if (fmt !== undefined && fmt !== 'json' && fmt !== 'pretty') throw new UsageError('CDC_USAGE', `--log-format must be json or pretty, got ${JSON.stringify(fmt)}`, { hint: `see 'cdc-apply ${command} --help'` })
+    if (fmt !== undefined) format = fmt
+    log = makeLogger(format, io.stderr, level)
     const config = loadConfig(resolve(String(values.config ?? DEFAULTS.configFile)))
     return await COMMANDS[command]!(config, values, io, log)
   } catch (err) {
-    return report(err, io, log)
+    return report(err, io, log, format)
   }
 }
 
@@ -58,6 +71,7 @@ const COMMON = {
   config: { type: 'string', short: 'c' },
   json: { type: 'boolean' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -113,7 +127,7 @@ const COMMANDS: Record<string, Command> = {
         if (!config.tables.some((t) => `${t.source}.${t.name}` === x)) throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(x)} is not a configured table; expected one of ${config.tables.map((t) => `${t.source}.${t.name}`).join(', ')}`, { hint: "see 'cdc-apply status'" })
       }
       if (tables) config = { ...config, tables: config.tables.filter((t) => tables.includes(`${t.source}.${t.name}`)) }
-      const bar = !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? progressBar(io) : undefined
+      const bar = !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? progressBar(io.stderr) : undefined
       if (values.watch) return await watch(config, values, io, log, controller.signal)
       const summary = await runOnce(config, { logger: log, signal: controller.signal, ...(bar ? { onProgress: bar } : {}) })
       if (bar) io.stderr('\n')
@@ -233,20 +247,6 @@ function isTty(): boolean {
   return process.stderr.isTTY === true
 }
 
-/** A one-line progress bar on stderr for long backfills: files, rows, ETA. */
-function progressBar(io: Io): (e: ProgressEvent) => void {
-  const started = Date.now()
-  let rows = 0
-  return (e) => {
-    rows += e.rows
-    const elapsed = (Date.now() - started) / 1000
-    const eta = e.filesDone > 0 ? (elapsed / e.filesDone) * (e.filesTotal - e.filesDone) : 0
-    const width = 20
-    const done = e.filesTotal > 0 ? Math.round((width * e.filesDone) / e.filesTotal) : width
-    io.stderr(`\r${e.table} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${e.filesDone}/${e.filesTotal} files ${rows} rows ETA ${eta.toFixed(0)}s `)
-  }
-}
-
 export function summaryJson(s: RunSummary): object {
   return {
     ms: s.ms,
@@ -257,13 +257,17 @@ export function summaryJson(s: RunSummary): object {
   }
 }
 
-function report(err: unknown, io: Io, log: Logger): number {
+/**
+ * A usage or config error (exit 2) is one line and its hint: nothing ran, so there is nothing to log. Other errors
+ * are also logged as NDJSON for log shippers; in pretty format the text below says the same, so it is not repeated.
+ */
+function report(err: unknown, io: Io, log: Logger, format: LogFormat): number {
   const code = exitCodeFor(err)
   if (err instanceof CdcError) {
-    log.error(errFields(err), 'failed')
+    if (code !== EXIT.usage && format === 'json') log.error(errFields(err), 'failed')
     io.stderr(`cdc-apply: ${err.code}: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`)
   } else {
-    log.error(errFields(err), 'internal error')
+    if (format === 'json') log.error(errFields(err), 'internal error')
     io.stderr(`cdc-apply: internal error, please report: ${(err as Error)?.stack ?? String(err)}\n`)
   }
   return code

@@ -28,7 +28,7 @@ export async function transformCommand(
       io.stdout(await emitPyspark(config, { file: args.pipeline }, { params: args.params, logger: log }))
       return EXIT.ok
     } catch (err) {
-      log.error(errFields(err), 'pipeline invalid')
+      if (exitCodeFor(err) !== EXIT.usage && log.format !== 'pretty') log.error(errFields(err), 'pipeline invalid')
       io.stderr(describeError(err))
       return exitCodeFor(err)
     }

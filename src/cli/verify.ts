@@ -136,7 +136,8 @@ export function failure(err: unknown, io: CommandIo, log: Logger, signal: AbortS
     return EXIT.interrupted
   }
   if (!(err instanceof CdcError)) throw err
-  log.error(errFields(err), 'failed')
+  // a usage error (exit 2) is one line and its hint; in pretty format the text below is the log
+  if (exitCodeFor(err) !== EXIT.usage && log.format !== 'pretty') log.error(errFields(err), 'failed')
   io.stderr(`cdc-apply: ${err.code}: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`)
   return exitCodeFor(err)
 }
