@@ -69,6 +69,9 @@ export interface ProgressEvent {
   rows: number
   filesDone: number
   filesTotal: number
+  /** Bytes of the objects applied so far and of all this run's objects (sizes from the listing). */
+  bytesDone: number
+  bytesTotal: number
 }
 
 /** What watch mode keeps of a table between polls. */
@@ -195,6 +198,8 @@ class TableRun {
   /** Rows set aside per file (stem) under onBadRow "quarantine". */
   rejected = new Map<string, Rejected[]>()
   filesTotal = 0
+  bytesTotal = 0
+  bytesDone = 0
   fullListing = true
   constructor(
     readonly config: Config,
@@ -311,7 +316,8 @@ class TableRun {
       res.deletes += c.deletes
       res.stale += c.stale
       this.log.info({ file: f.key, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, stale: c.stale }, 'file applied')
-      this.opts.onProgress?.({ table: this.label, file: f.key, rows, filesDone: res.files, filesTotal: this.filesTotal })
+      this.bytesDone += f.size
+      this.opts.onProgress?.({ table: this.label, file: f.key, rows, filesDone: res.files, filesTotal: this.filesTotal, bytesDone: this.bytesDone, bytesTotal: this.bytesTotal })
       return this.ledgerEntry(f, c, rows)
     })
   }
@@ -481,6 +487,7 @@ async function runTable(run: TableRun): Promise<void> {
     run.rejected = memory.rejected
   }
   run.filesTotal = (!wm || !wm.fullLoad ? disc.load.length + disc.cdc.length : disc.cdc.filter((f) => f.stem > wm!.lpf).length)
+  run.bytesTotal = (!wm || !wm.fullLoad ? [...disc.load, ...disc.cdc] : disc.cdc.filter((f) => f.stem > wm!.lpf)).reduce((n, f) => n + f.size, 0)
 
   if (wm && !wm.fullLoad && !warm && unchangedSinceLedger(state.processedFiles(t.source, t.name), disc)) return
   // Dates are pipelined: while one date's partitions are encoded (in worker threads) and put, and its watermark
