@@ -2,7 +2,9 @@
 
 const COMMON = `  -c, --config <file>   config file (default ./cdc-apply.json); its paths resolve against its folder
       --json            print one JSON document on stdout instead of a table
-      --log-level <l>   trace, debug, info (default), warn, error or silent; logs are NDJSON on stderr
+      --log-level <l>   trace, debug, info (default), warn, error or silent; logs go to stderr
+      --log-format <f>  json (NDJSON, the default when stderr is not a terminal) or pretty (readable lines,
+                        the default on a terminal); also CDC_APPLY_LOG_FORMAT
   -h, --help            this text
 `
 
@@ -18,6 +20,7 @@ Usage:
   cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
   cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
   cdc-apply help <command>       help for one command
+  cdc-apply --version [--json]   the versions of cdc-apply, Node, DuckDB and parquet-wasm
 
 Exit codes: 0 ok, 1 internal error, 2 usage or config, 3 bad input data, 4 store or state unavailable,
             5 a SQL step failed, 6 landing behind the watermark, 7 state file locked by another process,
@@ -41,7 +44,8 @@ ${COMMON}      --table <S.T>     only this table (Source.TableName); repeatable
       --interval <s>    seconds between polls of a table in watch mode
       --metrics-port <p>  serve Prometheus /metrics and /healthz on this port (watch mode)
       --metrics-host <h>  address to bind the metrics server (default 127.0.0.1)
-      --progress / --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
+      --progress / --no-progress  force the progress bar (bytes read, files, rows, ETA) on or off
+                        (default: on when stderr is a terminal)
 `,
   reset: `Usage: cdc-apply reset --table <Source.TableName> --yes [options]
 
@@ -69,7 +73,8 @@ rows, ms); exits 5 when the plan is invalid or a step failed. See docs/steps.md.
 
 Options:
 ${COMMON}      --param <name=value>  a pipeline parameter, used in SQL as {name} (a quoted string literal); repeatable
-      --emit pyspark    print the pipeline as a PySpark script instead of running it
+      --emit pyspark    print the pipeline as a PySpark script instead of running it; its locations are
+                        the script's arguments (--curated, --raw, --target-N; python script.py --help)
 `,
   verify: `Usage: cdc-apply verify [--table S.T] [--date YYYYMMDD] [--against <extract>] [options]
 
