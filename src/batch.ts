@@ -46,6 +46,9 @@ export interface KeySpec {
   pkNames: string[]
   ts: number | undefined
   seq: number | undefined
+  /** Names of the ordering columns (for messages). */
+  tsName?: string | undefined
+  seqName?: string | undefined
   /** Before-image columns in primary-key order, when configured. */
   before: number[] | undefined
 }
@@ -62,11 +65,30 @@ export function keySpec(label: string, schema: TableSchema, primaryKey: string[]
     pkNames: primaryKey,
     ts: ts === undefined ? undefined : index(ts),
     seq: seq === undefined ? undefined : index(seq),
+    tsName: ts,
+    seqName: seq,
     before: beforeImage === undefined ? undefined : primaryKey.map((k) => index(beforeImage[k]!)),
   }
 }
 
+/**
+ * Composite keys are their parts' strings joined with \u0001; inside a part, \u0000 and \u0001 are escaped as
+ * \u0000\u0000 and \u0000\u0001, so that no two different tuples give one key (("a\u0001b","c") ≠ ("a","b\u0001c")).
+ * Parts without those two characters (all real data) are kept as they are: the key is the old plain join, so keys
+ * saved by earlier versions (state format 1) stay valid. A single-column key is its value's string, unescaped.
+ */
 const KEY_SEP = '\u0001'
+const NEEDS_ESCAPE = /[\u0000\u0001]/
+
+/** One part of a composite key, escaped (see KEY_SEP). */
+export function escapeKeyPart(p: string): string {
+  return NEEDS_ESCAPE.test(p) ? p.replace(/[\u0000\u0001]/g, (c) => '\u0000' + c) : p
+}
+
+/** The key of a tuple of key-part strings: the same encoding finishBatch uses. */
+export function encodeKey(parts: readonly string[]): string {
+  return parts.length === 1 ? parts[0]! : parts.map(escapeKeyPart).join(KEY_SEP)
+}
 
 /** Computes keys and ordering values of a batch from its columns (the same code for CSV, Parquet and snapshots). */
 export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' | 'movedFrom'>): ChangeBatch {
@@ -90,7 +112,8 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
           hint: 'check the table\'s columns order and primaryKey in the config; DMS always writes the key, even for deletes',
         })
       }
-      key = k === 0 ? keyPart(v) : key + KEY_SEP + keyPart(v)
+      const part = parts.length === 1 ? keyPart(v) : escapeKeyPart(keyPart(v))
+      key = k === 0 ? part : key + KEY_SEP + part
     }
     keys[r] = key
   }
@@ -100,7 +123,7 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
     movedFrom = new Array<string | undefined>(b.length)
     for (let r = 0; r < b.length; r++) {
       if (b.ops[r] !== OP_UPDATE || bi.some((col) => col[r] === null)) continue
-      const old = bi.map((col) => keyPart(col[r]!)).join(KEY_SEP)
+      const old = encodeKey(bi.map((col) => keyPart(col[r]!)))
       if (old !== keys[r]) movedFrom[r] = old
     }
   }
@@ -108,9 +131,38 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
     ...b,
     keys,
     movedFrom,
-    ts: spec.ts === undefined ? undefined : columnValues(b.columns[spec.ts]!).map(orderValue),
-    seq: spec.seq === undefined ? undefined : columnValues(b.columns[spec.seq]!).map(orderValue),
+    ts: spec.ts === undefined ? undefined : orderColumn(spec, b, spec.ts),
+    seq: spec.seq === undefined ? undefined : orderColumn(spec, b, spec.seq),
   }
+}
+
+/** An ordering column's values. NaN has no place in the order: it is refused (CDC_VALUE_INVALID at its line). */
+function orderColumn(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' | 'movedFrom'>, col: number): OrderValue[] {
+  const data = b.columns[col]!
+  const values = columnValues(data).map(orderValue)
+  if (A.DataType.isFloat(data.type)) {
+    const r = nanRow(values)
+    if (r >= 0) {
+      const line = b.lines?.[r]
+      const name = spec.ts === col ? 'timestampColumn' : 'sequenceColumn'
+      throw new DataError('CDC_VALUE_INVALID', `table ${spec.label}: ordering column ${JSON.stringify((spec.ts === col ? spec.tsName : spec.seqName) ?? name)} is NaN in ${b.file.key}${line === undefined ? ` row ${(b.rowNums?.[r] ?? b.rowBase + r + 1)}` : `:${line}`}; expected a number (NaN has no place in the order of changes)`, {
+        table: spec.label,
+        file: b.file.key,
+        ...(line === undefined ? { row: b.rowNums?.[r] ?? b.rowBase + r + 1 } : { line }),
+        hint: `the ${name} decides which change wins and NaN cannot be ordered; fix the value at the source, or set onBadRow to "quarantine" to set the row aside`,
+      })
+    }
+  }
+  return values
+}
+
+/** The first row whose value is NaN, or -1. */
+export function nanRow(values: readonly OrderValue[]): number {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (typeof v === 'number' && v !== v) return i
+  }
+  return -1
 }
 
 /**

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
+import { firstOverlap, within } from './locations.js'
 
 export type ColumnType =
   | { kind: 'string' }
@@ -158,7 +159,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     if (seen.has(id)) throw invalid(`$.tables[${i}]`, `a table that is not already configured`, `a second ${JSON.stringify(id)}`)
     seen.add(id)
   })
-  return {
+  return checkLocations({
     baseDir,
     landing: req(root, 'landing', '$', location),
     raw: req(root, 'raw', '$', location),
@@ -192,7 +193,32 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       return s
     }),
     pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) => parsePipeline(v, `$.pipelines[${i}]`, seen)),
+  })
+}
+
+/**
+ * Landing, RAW, curated, the state file, the pipeline cache and each configured output must be disjoint by real
+ * path (symlinks resolved) or by S3 bucket and prefix: none may be another or lie inside another.
+ */
+function checkLocations(config: Config): Config {
+  const state = resolve(config.baseDir, config.state)
+  const locations = [
+    { path: '$.landing', location: config.landing },
+    { path: '$.raw', location: config.raw },
+    { path: '$.curated', location: config.curated },
+    { path: '$.state', location: state },
+    { path: config.cache === undefined ? '$.cache (default: the state file\'s folder + /cache)' : '$.cache', location: config.cache ?? resolve(dirname(state), 'cache') },
+    ...(config.outputs ?? []).map((o, i) => ({ path: `$.outputs[${i}]`, location: o, group: 'outputs' })),
+  ]
+  const clash = firstOverlap(locations, config.baseDir)
+  if (clash) {
+    const [ra, rb] = clash.real
+    const how = ra === rb ? 'the same location' : within(ra, rb) ? `inside ${clash.b.path}` : `holding ${clash.b.path}`
+    throw new ConfigError('CDC_CONFIG_INVALID', `config ${clash.a.path} is invalid: expected a location apart from ${clash.b.path}, got ${JSON.stringify(clash.a.location)}, ${how} (${JSON.stringify(ra)} and ${JSON.stringify(rb)} after resolving symlinks)`, {
+      hint: 'landing, raw, curated, state, cache and outputs must not overlap: RAW history, snapshots and DMS files would overwrite each other (see docs/config.md)',
+    })
   }
+  return config
 }
 
 function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>): PipelineConfig {

@@ -3,6 +3,7 @@ import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { DataError } from './errors.js'
 import { OP_DELETE, OP_INSERT, OP_UPDATE } from './batch.js'
+import { checkColumnNames } from './column-names.js'
 
 export interface ParquetContext {
   label: string
@@ -42,6 +43,10 @@ export function readDmsParquet(bytes: Uint8Array, ctx: ParquetContext, batchSize
       hint: 'the object is truncated or corrupt; DMS rewrites it on a table reload',
     })
   }
+  // every column of the file but its one Op column obeys the rules of configured names
+  const all = table.schema.fields.map((f) => f.name)
+  const firstOp = all.indexOf(ctx.opColumn)
+  checkColumnNames(all.filter((_n, i) => i !== firstOp), { label: ctx.label, key: ctx.key, from: 'schema', opColumn: ctx.opColumn }, (i) => (firstOp >= 0 && i >= firstOp ? i + 2 : i + 1))
   const byName = new Map(table.schema.fields.map((f, i) => [f.name, i]))
   const names = ctx.columns ?? table.schema.fields.map((f) => f.name).filter((n) => n !== ctx.opColumn)
   const idx = names.map((name) => {

@@ -7,6 +7,7 @@ import { finishBatch, keySpec, type ChangeBatch, type KeySpec, type TableSchema 
 import { parseCsv, readHeader } from './read-csv.js'
 import { readDmsParquet } from './read-parquet.js'
 import { looksHeaderless } from './csv-shape.js'
+import { checkColumnNames } from './column-names.js'
 import type { ColumnConfig, ColumnType, TableConfig } from './config.js'
 import type { DmsFile } from './discover.js'
 
@@ -117,6 +118,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
         })
       }
       const names = readHeader(bytes).slice(hasOp ? 1 : 0)
+      checkColumnNames(names, { label, key: file.key, from: 'header', opColumn: t.opColumn }, (i) => i + (hasOp ? 2 : 1))
       cols = names.map((name): ColumnConfig => {
         const configured = t.columns.find((c) => c.name === name)
         if (configured) return configured
@@ -172,8 +174,22 @@ function dropNullKeys(spec: KeySpec, s: TableSchema, file: DmsFile, part: Part, 
       if (v === null) bad.add(i)
     })
   }
+  // NaN in a double ordering column cannot be ordered (finishBatch would fail the file)
+  const nan = new Map<number, string>()
+  for (const [k, name] of [[spec.ts, spec.tsName], [spec.seq, spec.seqName]] as const) {
+    if (k === undefined || !A.DataType.isFloat(part.columns[k]!.type)) continue
+    columnValues(part.columns[k]!).forEach((v, i) => {
+      if (typeof v === 'number' && Number.isNaN(v) && !bad.has(i) && !nan.has(i)) nan.set(i, name ?? '')
+    })
+  }
+  for (const [i, name] of [...nan].sort((a, b) => a[0] - b[0])) {
+    const line = part.lines?.[i]
+    const row = part.rowNums ? part.rowNums[i]! : rowBase + i + 1
+    rejected.push({ file: file.name, line: line ?? null, row: line === undefined ? row : null, code: 'CDC_VALUE_INVALID', reason: `table ${spec.label}: ordering column ${JSON.stringify(name)} is NaN in ${file.key}${line === undefined ? ` row ${row}` : `:${line}`}; expected a number (NaN has no place in the order of changes)`, record: rowText(s, part.columns, i) })
+    bad.add(i)
+  }
   if (bad.size === 0) return part
-  for (const i of [...bad].sort((a, b) => a - b)) {
+  for (const i of [...bad].filter((i) => !nan.has(i)).sort((a, b) => a - b)) {
     const line = part.lines?.[i]
     const row = part.rowNums ? part.rowNums[i]! : rowBase + i + 1
     const col = spec.pkNames[spec.pk.findIndex((k) => columnValues(part.columns[k]!)[i] === null)]

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
-import { CdcError, ConfigError, DataError, WatermarkError } from './errors.js'
+import { CdcError, ConfigError, DataError, WatermarkError, WriteError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
 import { configuredSchema, readFile, tableLabel, type Rejected } from './read.js'
@@ -17,6 +17,10 @@ import { joinKey, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
 import { byteCompare } from './store/local-store.js'
 import { faultPoint } from './fault.js'
+import { checkFingerprint, fingerprintOf } from './fingerprint.js'
+import { markerFor, writeMarker } from './marker.js'
+import { stemOf } from './apply.js'
+import { addDays } from './dates.js'
 
 export interface Stores {
   landing: ObjectStore
@@ -326,9 +330,9 @@ class TableRun {
     return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, checksum: this.checksums.get(f.stem) ?? '', rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, quarantined: this.rejected.get(f.stem)?.length ?? 0 }
   }
 
-  commitChanges(wm: Watermark, files: ProcessedFile[], tombstones: ReturnType<KeyedState['takeTombstoneChanges']>, liveRows: number, reset: boolean): void {
+  commitChanges(wm: Watermark, files: ProcessedFile[], tombstones: ReturnType<KeyedState['takeTombstoneChanges']>, liveRows: number, reset: boolean, fingerprint?: string): void {
     faultPoint('before-commit')
-    this.state.commit({ watermark: wm, files, tombstones, reset, liveRows })
+    this.state.commit({ watermark: wm, files, tombstones, reset, liveRows, fingerprint, compositeKey: this.t.primaryKey.length > 1 })
     this.log.info({ fullLoad: wm.fullLoad, lpf: wm.lpf }, 'watermark moved')
   }
 
@@ -353,7 +357,7 @@ class TableRun {
   }
 
   /** Rebuilds the state as of the end of `date` from its curated snapshot plus the saved tombstones. */
-  async restore(date: string): Promise<KeyedState> {
+  async restore(date: string, lpf?: string): Promise<KeyedState> {
     const table = await readPartition(this.stores.curated, this.partition(date), this.opts.signal)
     if (table === undefined) {
       throw new DataError('CDC_SNAPSHOT_MISSING', `table ${this.label}: the curated snapshot of ${date} (the watermark's date) is missing from ${this.stores.curated.url}`, {
@@ -386,9 +390,36 @@ class TableRun {
       return { batch, names, rows }
     })
     const state = KeyedState.restore(this.schema, parts)
-    state.loadTombstones(this.state.tombstones(this.t.source, this.t.name))
+    state.loadTombstones(this.state.tombstones(this.t.source, this.t.name, this.t.primaryKey.length > 1))
     this.log.debug({ date, rows: state.size, tombstones: state.tombstones.size }, 'state restored')
+    // Rows of change files named after the LPF: this snapshot was written by a run that stopped before committing it.
+    this.restoredAhead = lpf !== undefined && parts.some((p) => p.names.some((n) => !n.startsWith('LOAD') && stemOf(n) > lpf))
     return state
+  }
+
+  /** Whether the last restore() found rows of files after the LPF it was given (an uncommitted snapshot). */
+  restoredAhead = false
+
+  /**
+   * The state as committed at the LPF, on the LPF's date. Normally that date's snapshot; but a run that stopped
+   * between writing that snapshot and committing it left changes of later files in it, and applying those files
+   * again would count them as stale. Then the state is rebuilt from the day before's snapshot (nothing, on the load
+   * date) plus the date's committed files, which the RAW rewrite of the date reads anyway.
+   */
+  async restoreCommitted(wm: Watermark, lpfDate: string, disc: Discovery): Promise<KeyedState> {
+    const state = await this.restore(lpfDate, wm.lpf)
+    if (!this.restoredAhead) return state
+    this.log.warn({ date: lpfDate, lpf: wm.lpf }, 'curated snapshot is ahead of the watermark (a run stopped before its commit): rebuilding the date from the day before')
+    let base: KeyedState
+    if (lpfDate <= wm.loadDate) {
+      base = new KeyedState(this.schema!)
+      base.loadTombstones(this.state.tombstones(this.t.source, this.t.name, this.t.primaryKey.length > 1))
+    } else base = await this.restore(addDays(lpfDate, -1))
+    const committed = [...(lpfDate === wm.loadDate ? disc.load : []), ...disc.cdc.filter((f) => f.date === lpfDate && f.stem <= wm.lpf)]
+    const batches = await this.read(committed)
+    for (const f of committed) for (const b of batches.get(f)!) base.apply(b)
+    for (const f of committed) this.cache.set(f.stem, batches.get(f)!)
+    return base
   }
 }
 
@@ -422,6 +453,9 @@ function dateOfValue(v: unknown, type: A.DataType): string | undefined {
 async function runTable(run: TableRun): Promise<void> {
   const { t, state, log, result, opts } = run
   let wm = state.get(t.source, t.name)
+  // A table past its load date restores from its snapshot and tombstones: refuse settings they were not written under.
+  const saved = wm?.fullLoad ? state.meta(t.source, t.name)?.fingerprint : undefined
+  if (saved) checkFingerprint(run.label, saved, t, configuredSchema(t))
   const memory = opts.memory?.get(run.label)
   const warm = memory !== undefined && wm !== undefined && memory.lpf === wm.lpf
   // A warm poll lists only keys after the LPF's (when key order follows time order, which DDMMYYYY date folders
@@ -522,7 +556,7 @@ async function runTable(run: TableRun): Promise<void> {
     const files = [...run.applyFiles(current, disc.load, loadBatches), ...run.applyFiles(current, first, cdcBatches), ...superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))]
     const later = disc.cdc.some((f) => f.date > loadDate)
     wm = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? `${loadDate}-000000000`, loadDate }
-    queueDate(run, chain, loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current, wm, files, true)
+    queueDate(run, chain, loadDate, [...disc.load.flatMap((f) => loadBatches.get(f)!), ...first.flatMap((f) => cdcBatches.get(f)!)], current, wm, files, true, disc.cdc.at(-1)?.date)
     if (!later) {
       await inflight
       return remember(run, wm, current, disc)
@@ -558,7 +592,7 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
     })
   }
   if (mfd.stem === lpf) return { wm, current }
-  current ??= await run.restore(lpfDate)
+  current ??= await run.restoreCommitted(wm, lpfDate, disc)
   const fresh = disc.cdc.filter((f) => f.stem > lpf)
   for (const date of dateRange(lpfDate, mfd.date)) {
     opts.signal?.throwIfAborted()
@@ -575,7 +609,7 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
     const batches = await run.read([...oldFiles, ...newFiles])
     const files = run.applyFiles(current, newFiles, batches)
     wm = { ...wm, fullLoad: wm.fullLoad || date > wm.loadDate, lpf: newFiles.at(-1)!.stem }
-    queueDate(run, chain, date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current, wm, files, false)
+    queueDate(run, chain, date, [...oldFiles, ...newFiles].flatMap((f) => batches.get(f)!), current, wm, files, false, mfd.date)
     run.cache = new Map(oldFiles.concat(newFiles).map((f) => [f.stem, batches.get(f)!]))
   }
   return { wm, current }
@@ -585,14 +619,27 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
  * Starts a date's writes now (snapshot taken, encoding under way) and queues its puts and then its watermark commit
  * (with the tombstone changes as of now) behind the dates before it.
  */
-function queueDate(run: TableRun, chain: (step: () => Promise<void>) => void, date: string, batches: ChangeBatch[], state: KeyedState, wm: Watermark, files: ProcessedFile[], reset: boolean): void {
+function queueDate(run: TableRun, chain: (step: () => Promise<void>) => void, date: string, batches: ChangeBatch[], state: KeyedState, wm: Watermark, files: ProcessedFile[], reset: boolean, newestDate: string | undefined): void {
   const w = run.startDate(date, batches, state)
   const tombstones = state.takeTombstoneChanges()
   const liveRows = state.size
+  const fingerprint = fingerprintOf(run.t, run.schema!)
   chain(async () => {
     await w.put()
-    run.commitChanges(wm, files, tombstones, liveRows, reset)
+    run.commitChanges(wm, files, tombstones, liveRows, reset, fingerprint)
     run.result.status = 'ok'
+    // After the commit, never before: the marker may trail the watermark (if this put fails) but never lead it.
+    const marker = markerFor(wm, date, newestDate)
+    try {
+      await writeMarker(run.stores.curated, marker)
+    } catch (err) {
+      throw new WriteError('CDC_WRITE_FAILED', `table ${run.label}: the watermark moved to ${wm.lpf} but writing ${run.stores.curated.url}/${run.t.source}/${run.t.name}/_cdc_apply.json failed: ${(err as Error).message}`, {
+        table: run.label,
+        cause: err,
+        transient: true,
+        hint: 'the outputs and watermark are committed; the marker is rewritten after the next commit of the table',
+      })
+    }
   })
 }
 

@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from './log.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { LocalStore } from './store/local-store.js'
 import { openStore } from './store/open-store.js'
+import { protectedClash, protectedLocations } from './locations.js'
 
 // ---------------------------------------------------------------- SQL helpers
 
@@ -437,6 +438,16 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
   const baseDir = opts.baseDir ?? process.cwd()
   if (opts.asOf.trim() === '') throw new UsageError('CDC_USAGE', '--as-of is required: a DMS file name (20220927-135523276.csv) or a timestamp', { hint: "see 'cdc-apply snapshot --help'" })
   if (opts.out === '') throw new UsageError('CDC_USAGE', '--out is required: a .parquet file or a folder, local or s3://', { hint: "see 'cdc-apply snapshot --help'" })
+  // The pipeline writes' rule: never into (or over a folder holding) the landing, RAW, curated, state or cache.
+  const outLocation = opts.out.startsWith('s3://') ? opts.out : resolve(baseDir, opts.out)
+  const zones = protectedLocations(config)
+  const clash = protectedClash(outLocation, zones.map((z) => z.location))
+  if (clash !== undefined) {
+    const zone = zones.find((z) => z.location === clash.location)!
+    throw new UsageError('CDC_USAGE', `--out ${JSON.stringify(opts.out)} is invalid: expected a location outside the ${zone.path} location ${JSON.stringify(zone.location)} and not holding it, got ${JSON.stringify(clash.real)} (symlinks resolved)`, {
+      hint: 'write the snapshot elsewhere: it must not replace a curated partition, RAW history, DMS files or the state',
+    })
+  }
   const fileMatch = FILE_RE.exec(opts.asOf.trim())
   const rawStore = await openStore(config.raw, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })
   const duck = await Duck.open('cdc-apply-snapshot-')

@@ -9,7 +9,15 @@ import { faultPoint } from './fault.js'
 import type { Order } from './apply.js'
 import type { OrderValue } from './batch.js'
 
-export const STATE_VERSION = 1
+/**
+ * 1: the first format. 2: ops_table gains Fingerprint (the table's schema and keys, see fingerprint.ts) and
+ * KeyFormat (composite keys escape \u0000 and \u0001 inside their parts; format-1 tombstone keys of a composite-key
+ * table are converted when the table is next committed, and read converted until then).
+ */
+export const STATE_VERSION = 2
+
+/** The key encoding of batch.ts: 2 escapes \u0000 and \u0001 inside the parts of composite keys. */
+export const KEY_FORMAT = 2
 
 export interface Watermark {
   source: string
@@ -46,6 +54,10 @@ export interface Commit {
   /** Forget the table's earlier tombstones and files first (the full load is being (re)processed). */
   reset: boolean
   liveRows: number
+  /** The table's schema and keys as committed (fingerprint.ts); undefined keeps the saved one. */
+  fingerprint?: string | undefined
+  /** The table's key has several columns: format-1 tombstone keys need converting (see KEY_FORMAT). */
+  compositeKey?: boolean | undefined
 }
 
 export interface TableStatus extends Watermark {
@@ -126,6 +138,9 @@ export class StateStore {
       ['processed_files', 'Superseded', 'INTEGER NOT NULL DEFAULT 0'],
       ['table_runs', 'NewestFile', 'TEXT'],
       ['table_runs', 'LastSuccessAt', 'TEXT'],
+      // state format 2
+      ['ops_table', 'Fingerprint', 'TEXT'],
+      ['ops_table', 'KeyFormat', 'INTEGER NOT NULL DEFAULT 1'],
     ]
     for (const [table, column, type] of add) {
       const cols = (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name)
@@ -190,10 +205,11 @@ export class StateStore {
       if (c.reset) {
         this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ?').run(w.source, w.table)
         this.db.prepare('DELETE FROM processed_files WHERE Source = ? AND TableName = ?').run(w.source, w.table)
-      }
+      } else if (c.compositeKey && (this.meta(w.source, w.table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT) this.convertKeys(w.source, w.table)
+      const fingerprint = c.fingerprint ?? this.meta(w.source, w.table)?.fingerprint ?? null
       this.db
-        .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now)
+        .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt, Fingerprint, KeyFormat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now, fingerprint, KEY_FORMAT)
       const file = this.db.prepare(
         'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
@@ -222,7 +238,22 @@ export class StateStore {
     }).immediate()
   }
 
-  *tombstones(source: string, table: string): Iterable<[string, Order]> {
+  /** The table's saved fingerprint (null for state files of format 1 until its next commit) and key format. */
+  meta(source: string, table: string): { fingerprint: string | null; keyFormat: number } | undefined {
+    const r = this.db.prepare('SELECT Fingerprint, KeyFormat FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as { Fingerprint: string | null; KeyFormat: number } | undefined
+    return r && { fingerprint: r.Fingerprint, keyFormat: r.KeyFormat }
+  }
+
+  /** Rewrites a composite-key table's format-1 tombstone keys in the format-2 encoding (inside a transaction). */
+  private convertKeys(source: string, table: string): void {
+    const rows = this.db.prepare('SELECT Key FROM tombstones WHERE Source = ? AND TableName = ?').all(source, table) as { Key: string }[]
+    const upd = this.db.prepare('UPDATE OR REPLACE tombstones SET Key = ? WHERE Source = ? AND TableName = ? AND Key = ?')
+    for (const r of rows) if (r.Key.includes('\u0000')) upd.run(convertKey(r.Key), source, table, r.Key)
+  }
+
+  /** The table's tombstones; with `compositeKey`, keys saved in format 1 are returned in the current encoding. */
+  *tombstones(source: string, table: string, compositeKey = false): Iterable<[string, Order]> {
+    const convert = compositeKey && (this.meta(source, table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT
     const rows = this.db.prepare('SELECT Key, Ts, Seq, File, Row FROM tombstones WHERE Source = ? AND TableName = ?').iterate(source, table) as Iterable<{
       Key: string
       Ts: OrderValue
@@ -230,7 +261,7 @@ export class StateStore {
       File: string
       Row: number
     }>
-    for (const r of rows) yield [r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
+    for (const r of rows) yield [convert ? convertKey(r.Key) : r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
   }
 
   /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
@@ -304,6 +335,14 @@ export class StateStore {
         .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Checksum: string; Rows: number; Inserts: number; Updates: number; Deletes: number; Superseded: number }[]
     ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, checksum: r.Checksum, superseded: r.Superseded === 1, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
   }
+}
+
+/**
+ * A format-1 composite key in the format-2 encoding: format 1 joined the parts with \u0001 unescaped, so a \u0000
+ * was data (it doubles now). A \u0001 inside a part cannot be told from the separator: format 1 had merged such keys.
+ */
+export function convertKey(key: string): string {
+  return key.includes('\u0000') ? key.replace(/\u0000/g, '\u0000\u0000') : key
 }
 
 /** Milliseconds since the epoch of a DMS time name `YYYYMMDD-HHmmssSSS`; undefined for LOAD names. */

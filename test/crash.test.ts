@@ -51,12 +51,15 @@ function run(cfg: string, env: Record<string, string> = {}): { status: number | 
 function snapshot(dir: string): unknown {
   const state = join(dir, 'out', 'state.sqlite')
   let wm: unknown = null
+  let ledger: unknown = null
   if (existsSync(state)) {
     const s = StateStore.open(state)
     wm = s.status().map((r) => ({ fullLoad: r.fullLoad, lpf: r.lpf, loadDate: r.loadDate, files: r.files, rows: r.rows, live: r.liveRows }))
+    // the ledger's counts too: a rerun after a crash must count each change as the uninterrupted run did
+    ledger = s.status().map((r) => s.processedFiles(r.source, r.table).map((f) => [f.file, f.rows, f.inserts, f.updates, f.deletes]))
     s.close()
   }
-  return { raw: readOutputTree(join(dir, 'out', 'raw')), curated: readOutputTree(join(dir, 'out', 'curated')), wm }
+  return { raw: readOutputTree(join(dir, 'out', 'raw')), curated: readOutputTree(join(dir, 'out', 'curated')), wm, ledger }
 }
 
 // the uninterrupted reference, and how often each point is reached in each arrival

@@ -123,6 +123,29 @@ describe('pipeline on MinIO', () => {
     assert.deepEqual(r.s3.wm, r.folder.wm)
   })
 
+  it('the _cdc_apply.json marker is written beside the date prefixes on S3 after the commit, with the curated encryption, as on folders', async (t) => {
+    if (!minio) return t.skip(MINIO_SKIP_REASON)
+    const dir = join(root, 'fixtures', 'demo')
+    const json = { ...JSON.parse(readFileSync(join(dir, 'cdc-apply.json'), 'utf8')), encryption: { curated: { mode: 'SSE-S3' } } }
+    const r = await both('marker', json, dir, join(dir, 'bucket', 'dms'), true)
+    assert.deepEqual(r.s3.curated, r.folder.curated)
+    const { S3Client, HeadObjectCommand, GetObjectCommand } = await import('@aws-sdk/client-s3')
+    const client = new S3Client({ ...minio.s3Options, credentials: { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey } })
+    try {
+      const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(r.s3config.curated)!
+      const key = `${m[2]}/OP/restaurants/_cdc_apply.json`
+      const head = await client.send(new HeadObjectCommand({ Bucket: m[1], Key: key }))
+      assert.equal(head.ServerSideEncryption, 'AES256')
+      const onS3 = JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: m[1], Key: key }))).Body!.transformToString()) as Record<string, unknown>
+      const local = JSON.parse(readFileSync(join(tmp.path, 'marker-local', 'curated', 'OP', 'restaurants', '_cdc_apply.json'), 'utf8')) as Record<string, unknown>
+      const [, , fullLoad, lpf] = (r.s3.wm as unknown[][])[0]!
+      assert.deepEqual([onS3.fullLoad, onS3.lpf], [fullLoad, lpf])
+      assert.deepEqual({ ...onS3, committedAt: '' }, { ...local, committedAt: '' })
+    } finally {
+      client.destroy()
+    }
+  })
+
   it('a generated multi-date stream gives identical outputs with landing on S3 and outputs on a laptop folder', async (t) => {
     if (!minio) return t.skip(MINIO_SKIP_REASON)
     const dir = join(tmp.path, 'gen')

@@ -108,7 +108,7 @@ class Lake {
       for (const [store, list] of [[stores.raw, out.rawWrites], [stores.curated, out.curatedWrites]] as const) {
         const put = store.put.bind(store)
         store.put = (key, body, opts) => {
-          list.push(key.split('/').at(-2)!)
+          if (!key.endsWith('/_cdc_apply.json')) list.push(key.split('/').at(-2)!) // the marker is no partition
           return put(key, body, opts)
         }
       }

@@ -126,7 +126,7 @@ async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
   const count = async (sql: string): Promise<number> => Number((await con.runAndReadAll(sql)).getRows()[0]![0])
   try {
     const curated = join(cdcOut, 'curated', 'BENCH', 'orders')
-    const dates = readdirSync(curated).sort()
+    const dates = readdirSync(curated).filter((n) => /^\d{8}$/.test(n)).sort() // not the _cdc_apply.json marker
     const duckDates = readdirSync(duckOut).filter((n) => n.startsWith('curated-')).map((n) => n.slice(8, 16)).sort()
     if (dates.join() !== duckDates.join()) return log(`disagree: curated dates ${dates.join()} vs ${duckDates.join()}`), false
     for (const d of dates) {
@@ -148,7 +148,7 @@ async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
 /** Arrow bytes of the newest curated snapshot (the live table), the reference for the memory target. */
 function liveArrowMB(curated: string): number {
   const root = join(curated, 'BENCH', 'orders')
-  const newest = readdirSync(root).sort().pop()!
+  const newest = readdirSync(root).filter((n) => /^\d{8}$/.test(n)).sort().pop()!
   let bytes = 0
   for (const f of readdirSync(join(root, newest))) {
     const t = A.tableFromIPC(pw.readParquet(readFileSync(join(root, newest, f))).intoIPCStream())

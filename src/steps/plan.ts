@@ -5,6 +5,7 @@ import { basename, dirname, isAbsolute, relative, resolve } from 'node:path'
 import { StepError, UsageError } from '../errors.js'
 import { catalogKey, type CatalogEntry } from './catalog.js'
 import { BUILTIN_PARAMS, PARAM_NAME, checkValue, quoteDuckDb, resolveParams, scanParams, substitute } from './params.js'
+import { protectedClash, realLocation, within } from '../locations.js'
 
 export type StepKind = 'sql' | 'view' | 'write'
 
@@ -194,6 +195,14 @@ function writeTarget(out: string, baseDir: string, ctx: PlanContext, fail: (expe
   }
   const clash = ctx.protectedLocations.find((p) => inside(target, p, false) || inside(p, target, false))
   if (clash !== undefined) throw fail(`a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(clash)}`, JSON.stringify(target))
+  // The same rules on real paths: a folder on the way may be a symlink (into the landing, say), and a target must
+  // not leave its output root through one.
+  const real = realLocation(target)
+  if (!ctx.allowedRoots.some((root) => inside(target, root, true) && within(real, realLocation(root), true))) {
+    throw fail(`a location whose real path (symlinks resolved) is below one of the output roots (${ctx.allowedRoots.map((r) => JSON.stringify(realLocation(r))).join(', ')})`, `${JSON.stringify(target)}, which really is ${JSON.stringify(real)}`)
+  }
+  const realClash = protectedClash(target, ctx.protectedLocations)
+  if (realClash !== undefined) throw fail(`a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(realClash.location)} (symlinks resolved)`, `${JSON.stringify(target)}, which really is ${JSON.stringify(real)}`)
   return target
 }
 
