@@ -80,9 +80,21 @@ export interface Rejected {
  * Decodes one object. `schema` is the table's schema so far (undefined for a Parquet table before its first
  * file); a Parquet file whose column types differ from it is a CDC_SCHEMA_MISMATCH.
  */
-export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema: TableSchema | undefined): ReadResult {
+/** Where a piece of a CSV object sits in it, when the object is read in pieces of whole records (read-object.ts). */
+export interface PieceOptions {
+  /** The bytes are already decompressed (a `.gz` object read as a stream). */
+  gunzipped?: boolean
+  /** The object's header names, taken from its first piece; set for every later piece (which has no header). */
+  headerNames?: string[]
+  /** Physical line of the piece's first byte. */
+  firstLine?: number
+  /** Records of the object before this piece. */
+  rowBase?: number
+}
+
+export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema: TableSchema | undefined, piece: PieceOptions = {}): ReadResult {
   const label = tableLabel(t)
-  if (raw.length === 0) {
+  if (raw.length === 0 && !piece.gunzipped) {
     throw new DataError('CDC_FILE_EMPTY', `table ${label}: ${file.key} is empty (0 bytes); expected DMS ${file.format.toUpperCase()} data`, {
       table: label,
       file: file.key,
@@ -90,7 +102,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     })
   }
   let bytes = raw
-  if (file.gzip) {
+  if (file.gzip && !piece.gunzipped) {
     try {
       bytes = gunzipSync(raw)
     } catch (err) {
@@ -106,7 +118,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     const hasOp = file.kind === 'cdc' || t.includeOpForFullLoad
     let cols = csvColumnsFor(t, file)
     if (t.header) {
-      const names = readHeader(bytes).slice(hasOp ? 1 : 0)
+      const names = (piece.headerNames ?? readHeader(bytes)).slice(hasOp ? 1 : 0)
       cols = names.map((name): ColumnConfig => {
         const configured = t.columns.find((c) => c.name === name)
         if (configured) return configured
@@ -116,11 +128,13 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     }
     const m = mergeSchema(label, file, schema ?? configuredSchema(t), cols.map((c) => new A.Field(c.name, arrowType(c.type), true)), cols.map((c) => c.type))
     const spec = keySpec(label, m.schema, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
-    const r = parseCsv(bytes, { label, key: file.key, columns: cols, hasOp, header: t.header, opColumn: t.opColumn, onBadRow: t.onBadRow })
+    const rowBase = piece.rowBase ?? 0
+    const r = parseCsv(bytes, { label, key: file.key, columns: cols, hasOp, header: t.header && piece.headerNames === undefined, opColumn: t.opColumn, onBadRow: t.onBadRow, ...(piece.firstLine !== undefined ? { firstLine: piece.firstLine } : {}) })
     const rejected: Rejected[] = r.rejected.map((x) => ({ file: file.name, line: x.line, row: null, code: x.code, reason: x.reason, record: x.text }))
-    const part = { length: r.length, ops: r.ops, columns: align(m.index, m.schema, r.columns, r.length), lines: r.lines as Int32Array | undefined, rowNums: r.rowNums }
-    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, m.schema, file, part, 0, rejected) : part
-    return { schema: m.schema, spec, rejected, batches: [finishBatch(spec, { file, rowBase: 0, ...kept })] }
+    const rowNums = r.rowNums && rowBase > 0 ? r.rowNums.map((n) => n + rowBase) : r.rowNums
+    const part = { length: r.length, ops: r.ops, columns: align(m.index, m.schema, r.columns, r.length), lines: r.lines as Int32Array | undefined, rowNums }
+    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, m.schema, file, part, rowBase, rejected) : part
+    return { schema: m.schema, spec, rejected, batches: [finishBatch(spec, { file, rowBase, ...kept })] }
   }
   const names = t.columns.length > 0 ? t.columns.map((c) => c.name) : undefined
   const r = readDmsParquet(bytes, { label, key: file.key, columns: names, opColumn: t.opColumn, isLoad: file.kind === 'load', onBadRow: t.onBadRow })

@@ -55,7 +55,7 @@ function lake(t: { after: (fn: () => void) => void }): Lake {
       rmSync(join(landing, TABLE, name))
     },
     config(extra = {}, top = {}) {
-      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [table(extra)], ...top }, tmp.path)
+      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [table(extra)], ...top }, tmp.path)
     },
     async run(extra = {}, top = {}) {
       return (await runOnce(l.config(extra, top))).tables[0]!

@@ -91,6 +91,7 @@ export function configJson(tables: GenTable[], dirs: { landing: string; raw: str
     raw: dirs.raw,
     curated: dirs.curated,
     state: dirs.state,
+    settleSeconds: 0,
     tables: tables.map((t) => ({ ...t })),
   }
 }
