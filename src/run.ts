@@ -439,7 +439,9 @@ function folderMissing(run: TableRun, hasWatermark: boolean, folder: { exists: b
   if (hasWatermark) {
     return new WatermarkError('CDC_TABLE_FOLDER_MISSING', `table ${run.label}: ${what}, but the table has a watermark: its files vanished or the path is wrong; nothing was changed`, { table: run.label, hint })
   }
-  return new ConfigError('CDC_TABLE_FOLDER_MISSING', `table ${run.label}: ${what}; expected the folder DMS writes the table's files to`, { table: run.label, hint })
+  // Without a watermark the folder may still appear (DMS creates it when the table's full load starts): `run` exits 2,
+  // watch mode retries with backoff instead of stopping the table.
+  return new ConfigError('CDC_TABLE_FOLDER_MISSING', `table ${run.label}: ${what}; expected the folder DMS writes the table's files to`, { table: run.label, hint, transient: true })
 }
 
 /**

@@ -92,7 +92,8 @@ export function configJson(tables: GenTable[], dirs: { landing: string; raw: str
     curated: dirs.curated,
     state: dirs.state,
     settleSeconds: 0,
-    tables: tables.map((t) => ({ ...t })),
+    // files arrive over several runs: a table's folder appears with its first file
+    tables: tables.map((t) => ({ missingFolder: 'ignore', ...t })),
   }
 }
 
