@@ -188,7 +188,7 @@ test('reset forgets a table: outputs, watermark and ledger go, and the next run 
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
   assert.equal((await l.run()).error, undefined)
   const cfgPath = join(l.dir, 'c.json')
-  writeFileSync(cfgPath, JSON.stringify({ source: 'S', landing: 'landing', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [table()] }))
+  writeFileSync(cfgPath, JSON.stringify({ source: 'S', landing: 'landing', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [table()] }))
   const refused = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items'], { encoding: 'utf8' })
   assert.equal(refused.status, 2)
   const r = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items', '--yes'], { encoding: 'utf8' })
