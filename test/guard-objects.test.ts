@@ -243,6 +243,12 @@ test('CSV read in pieces of whole records equals the object read whole: quotes, 
   }
   // the BOM is stripped: the first row's Op is read as I
   assert.equal(whole.rows[0]!.op, 0x49)
+  // with a header (AddColumnName=true): only the first piece has it; lines and rows stay those of the object
+  const headed = Buffer.concat([Buffer.from('Op,ts,id,name\n'), text.subarray(3)])
+  const wholeH = await decode(headed, 1 << 24, 1 << 24, { onBadRow: 'quarantine', header: true })
+  assert.equal(wholeH.rows[0]!.line, 2)
+  assert.deepEqual(wholeH.rows.map((r) => r.key), whole.rows.map((r) => r.key))
+  assert.deepEqual(await decode(headed, 200, 50, { onBadRow: 'quarantine', header: true }), wholeH)
 })
 
 test('RecordSplitter cuts only at record ends, counts physical lines, and names the line of a record that grows too long', () => {
