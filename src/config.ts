@@ -52,6 +52,8 @@ export interface TableConfig {
   lateFiles: 'fail' | 'reprocess'
   /** A new or rewritten full load after the first (a DMS table reload): stop (fail) or rebuild the table from it (reset). */
   onReload: 'fail' | 'reset'
+  /** No object at all under the table's folder: an error (fail, the default) or a folder gone on purpose (ignore). */
+  missingFolder: 'fail' | 'ignore'
 }
 
 export interface S3Config {
@@ -88,6 +90,14 @@ export interface Config {
   cache: string | undefined
   /** Pipelines watch mode runs after a poll in which one of their `after` tables advanced. */
   pipelines: PipelineConfig[]
+  /** A local landing object is read only once its modification time is this many seconds old (a copy may be in progress). */
+  settleSeconds: number
+  /** A change-file name more than this many seconds ahead of the clock is refused (CDC_FILE_NAME_INVALID). */
+  maxFutureSeconds: number
+  /** Watch mode retries a table stopped on a terminal error every this many seconds (sooner when its object or the config changes). */
+  retryStoppedSeconds: number
+  /** Per-object memory bounds: the longest CSV record and the largest object once decompressed, in bytes. */
+  limits: { maxRecordBytes: number; maxObjectBytes: number }
 }
 
 export interface PipelineConfig {
@@ -117,6 +127,12 @@ export const DEFAULTS = Object.freeze({
   lateFiles: 'fail' as const,
   onReload: 'fail' as const,
   configFile: 'cdc-apply.json',
+  settleSeconds: 5,
+  maxFutureSeconds: 86_400,
+  retryStoppedSeconds: 600,
+  maxRecordBytes: 64 * 1024 * 1024,
+  maxObjectBytes: 4 * 1024 * 1024 * 1024,
+  missingFolder: 'fail' as const,
 })
 
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/
@@ -142,7 +158,7 @@ export function loadConfig(file: string): Config {
 
 export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
-  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines'])
+  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines', 'settleSeconds', 'maxFutureSeconds', 'retryStoppedSeconds', 'limits'])
   const defaultSource = opt(root, 'source', '$', str)
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
@@ -151,6 +167,8 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   known(pq, '$.parquet', ['compression', 'rowsPerFile', 'rowGroupSize'])
   const conc = root.concurrency === undefined ? {} : obj(root.concurrency, '$.concurrency')
   known(conc, '$.concurrency', ['tables', 'prefetch'])
+  const lim = root.limits === undefined ? {} : obj(root.limits, '$.limits')
+  known(lim, '$.limits', ['maxRecordBytes', 'maxObjectBytes'])
   const tablesJson = req(root, 'tables', '$', (v, p) => arr(v, p))
   const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource))
   const seen = new Set<string>()
@@ -193,6 +211,13 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       return s
     }),
     pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) => parsePipeline(v, `$.pipelines[${i}]`, seen)),
+    settleSeconds: opt(root, 'settleSeconds', '$', nonNegNum) ?? DEFAULTS.settleSeconds,
+    maxFutureSeconds: opt(root, 'maxFutureSeconds', '$', posNum) ?? DEFAULTS.maxFutureSeconds,
+    retryStoppedSeconds: opt(root, 'retryStoppedSeconds', '$', posNum) ?? DEFAULTS.retryStoppedSeconds,
+    limits: {
+      maxRecordBytes: opt(lim, 'maxRecordBytes', '$.limits', posInt) ?? DEFAULTS.maxRecordBytes,
+      maxObjectBytes: opt(lim, 'maxObjectBytes', '$.limits', posInt) ?? DEFAULTS.maxObjectBytes,
+    },
   })
 }
 
@@ -241,7 +266,7 @@ function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>)
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'columnsFrom', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload'])
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'columnsFrom', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload', 'missingFolder'])
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
@@ -318,6 +343,7 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     onBadRow: opt(t, 'onBadRow', path, (v, p) => oneOf(v, p, ['fail', 'quarantine'] as const)) ?? 'fail',
     lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, ['fail', 'reprocess'] as const)) ?? DEFAULTS.lateFiles,
     onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ['fail', 'reset'] as const)) ?? DEFAULTS.onReload,
+    missingFolder: opt(t, 'missingFolder', path, (v, p) => oneOf(v, p, ['fail', 'ignore'] as const)) ?? DEFAULTS.missingFolder,
   }
 }
 
@@ -426,6 +452,11 @@ function posInt(v: unknown, path: string): number {
 
 function posNum(v: unknown, path: string): number {
   if (typeof v !== 'number' || !(v > 0)) throw invalid(path, 'a positive number', describe(v))
+  return v
+}
+
+function nonNegNum(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw invalid(path, 'a number >= 0', describe(v))
   return v
 }
 

@@ -89,7 +89,7 @@ function validTime(t: string): boolean {
  * Lists every object under the table's folder (date folders included) and classifies it.
  * With `startAfter` only keys after it are listed (S3 StartAfter).
  */
-export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string } = {}): Promise<Discovery> {
+export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number } = {}): Promise<Discovery> {
   const label = `${table.source}.${table.name}`
   const out: Discovery = { load: [], cdc: [], skipped: [] }
   const seen = new Map<string, string>()
@@ -113,12 +113,28 @@ export async function discoverFiles(store: ObjectStore, table: TableConfig, opts
         hint: 'remove the duplicate object; two files with one name cannot be ordered',
       })
     }
+    if (f.kind === 'cdc' && opts.maxFutureSeconds !== undefined) checkNotFuture(f, label, opts.maxFutureSeconds, opts.now ?? Date.now())
     seen.set(f.stem, info.key)
     ;(f.kind === 'load' ? out.load : out.cdc).push(f)
   }
   out.load.sort((a, b) => cmp(a.orderKey, b.orderKey))
   out.cdc.sort((a, b) => cmp(a.orderKey, b.orderKey))
   return out
+}
+
+/**
+ * A change-file name far ahead of the clock would add partitions up to that date and move the watermark past every
+ * real file to come (only `reset` recovers): refused. DMS names its files in UTC.
+ */
+function checkNotFuture(f: DmsFile, label: string, maxFutureSeconds: number, now: number): void {
+  const s = f.stem
+  const at = Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(9, 11), +s.slice(11, 13), +s.slice(13, 15), +s.slice(15, 18))
+  if (at - now <= maxFutureSeconds * 1000) return
+  throw new DataError('CDC_FILE_NAME_INVALID', `table ${label}: object ${JSON.stringify(f.key)} is named ${f.stem}, ${Math.round((at - now) / 3_600_000)} hours ahead of the clock (${new Date(now).toISOString()}); expected a change-file time at most maxFutureSeconds = ${maxFutureSeconds} ahead`, {
+    table: label,
+    file: f.key,
+    hint: 'remove or rename the object (a clock or a copy tool gave it a wrong name), fix this machine\'s clock, or raise maxFutureSeconds',
+  })
 }
 
 function cmp(a: string, b: string): number {

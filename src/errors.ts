@@ -32,6 +32,11 @@ export type ErrorCode =
   | 'CDC_STEP_INVALID'
   | 'CDC_STEP_FAILED'
   | 'CDC_ABORTED'
+  | 'CDC_RECORD_TOO_LARGE'
+  | 'CDC_OBJECT_TOO_LARGE'
+  | 'CDC_DISK_FULL'
+  | 'CDC_TABLE_FOLDER_MISSING'
+  | 'CDC_OUTPUT_NOT_WRITABLE'
 
 /** Where in an input object an error was found. `line` is the 1-based physical line of the record's start. */
 export interface Position {
@@ -122,4 +127,9 @@ export function where(p: Position): string {
   if (p.row !== undefined && p.line === undefined) parts.push(`row ${p.row}`)
   if (p.column !== undefined) parts.push(`column ${JSON.stringify(p.column)}`)
   return parts.join(' ')
+}
+
+/** Hides the password (and user) of a URL written as scheme://user:password@host, wherever it appears in `text`. */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s"']*@/gi, '$1***@')
 }

@@ -18,6 +18,8 @@ export interface CsvContext {
   opColumn: string
   /** 'quarantine': a row that breaks a row-level rule is set aside (see `rejected`) instead of failing the file. */
   onBadRow?: 'fail' | 'quarantine'
+  /** Physical line of the first byte (a later piece of an object read in pieces); default 1. */
+  firstLine?: number
 }
 
 /** A row set aside by onBadRow "quarantine", with why and where. */
@@ -61,7 +63,7 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
   let lines = new Int32Array(1024)
   let rows = 0
   let pos = 0
-  let line = 1
+  let line = ctx.firstLine ?? 1
   const n = buf.length
   let headerPending = ctx.header
   const headerNames: string[] = []
@@ -271,7 +273,7 @@ export function readHeader(bytes: Uint8Array): string[] {
 }
 
 function invalidUtf8(buf: Buffer, ctx: CsvContext): DataError {
-  let line = 1
+  let line = ctx.firstLine ?? 1
   let start = 0
   for (let i = 0; i <= buf.length; i++) {
     if (i === buf.length || buf[i] === LF) {

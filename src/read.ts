@@ -82,9 +82,21 @@ export interface Rejected {
  * Decodes one object. `schema` is the table's schema so far (undefined for a Parquet table before its first
  * file); a Parquet file whose column types differ from it is a CDC_SCHEMA_MISMATCH.
  */
-export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema: TableSchema | undefined): ReadResult {
+/** Where a piece of a CSV object sits in it, when the object is read in pieces of whole records (read-object.ts). */
+export interface PieceOptions {
+  /** The bytes are already decompressed (a `.gz` object read as a stream). */
+  gunzipped?: boolean
+  /** The object's header names, taken from its first piece; set for every later piece (which has no header). */
+  headerNames?: string[]
+  /** Physical line of the piece's first byte. */
+  firstLine?: number
+  /** Records of the object before this piece. */
+  rowBase?: number
+}
+
+export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema: TableSchema | undefined, piece: PieceOptions = {}): ReadResult {
   const label = tableLabel(t)
-  if (raw.length === 0) {
+  if (raw.length === 0 && !piece.gunzipped) {
     throw new DataError('CDC_FILE_EMPTY', `table ${label}: ${file.key} is empty (0 bytes); expected DMS ${file.format.toUpperCase()} data`, {
       table: label,
       file: file.key,
@@ -92,7 +104,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     })
   }
   let bytes = raw
-  if (file.gzip) {
+  if (file.gzip && !piece.gunzipped) {
     try {
       bytes = gunzipSync(raw)
     } catch (err) {
@@ -108,7 +120,8 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     const hasOp = file.kind === 'cdc' || t.includeOpForFullLoad
     let cols = csvColumnsFor(t, file)
     if (t.header) {
-      if (looksHeaderless(readHeader(bytes), t.columns, t.opColumn)) {
+      const header = piece.headerNames ?? readHeader(bytes)
+      if (piece.headerNames === undefined && looksHeaderless(header, t.columns, t.opColumn)) {
         // read as a header, a data row would name the columns and every configured one (the key first) read as NULL
         throw new DataError('CDC_SCHEMA_MISMATCH', `table ${label}: the first record of ${file.key}:1 names none of the configured columns nor ${JSON.stringify(t.opColumn)}, so it is not a header; expected a header row (header is true)`, {
           table: label,
@@ -117,7 +130,7 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
           hint: 'the files have no header row: set the table\'s header to false (the DMS endpoint has AddColumnName=false)',
         })
       }
-      const names = readHeader(bytes).slice(hasOp ? 1 : 0)
+      const names = header.slice(hasOp ? 1 : 0)
       checkColumnNames(names, { label, key: file.key, from: 'header', opColumn: t.opColumn }, (i) => i + (hasOp ? 2 : 1))
       cols = names.map((name): ColumnConfig => {
         const configured = t.columns.find((c) => c.name === name)
@@ -128,11 +141,13 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     }
     const m = mergeSchema(label, file, schema ?? configuredSchema(t), cols.map((c) => new A.Field(c.name, arrowType(c.type), true)), cols.map((c) => c.type))
     const spec = keySpec(label, m.schema, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
-    const r = parseCsv(bytes, { label, key: file.key, columns: cols, hasOp, header: t.header, opColumn: t.opColumn, onBadRow: t.onBadRow })
+    const rowBase = piece.rowBase ?? 0
+    const r = parseCsv(bytes, { label, key: file.key, columns: cols, hasOp, header: t.header && piece.headerNames === undefined, opColumn: t.opColumn, onBadRow: t.onBadRow, ...(piece.firstLine !== undefined ? { firstLine: piece.firstLine } : {}) })
     const rejected: Rejected[] = r.rejected.map((x) => ({ file: file.name, line: x.line, row: null, code: x.code, reason: x.reason, record: x.text }))
-    const part = { length: r.length, ops: r.ops, columns: align(m.index, m.schema, r.columns, r.length), lines: r.lines as Int32Array | undefined, rowNums: r.rowNums }
-    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, m.schema, file, part, 0, rejected) : part
-    return { schema: m.schema, spec, rejected, batches: [finishBatch(spec, { file, rowBase: 0, ...kept })] }
+    const rowNums = r.rowNums && rowBase > 0 ? r.rowNums.map((n) => n + rowBase) : r.rowNums
+    const part = { length: r.length, ops: r.ops, columns: align(m.index, m.schema, r.columns, r.length), lines: r.lines as Int32Array | undefined, rowNums }
+    const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, m.schema, file, part, rowBase, rejected) : part
+    return { schema: m.schema, spec, rejected, batches: [finishBatch(spec, { file, rowBase, ...kept })] }
   }
   const names = t.columns.length > 0 ? t.columns.map((c) => c.name) : undefined
   const r = readDmsParquet(bytes, { label, key: file.key, columns: names, opColumn: t.opColumn, isLoad: file.kind === 'load', onBadRow: t.onBadRow })

@@ -1,11 +1,11 @@
 // One cycle over every configured table: discover → read → apply → write RAW and curated → commit the watermark.
-import { createHash } from 'node:crypto'
 import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
 import { CdcError, ConfigError, DataError, WatermarkError, WriteError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
-import { configuredSchema, readFile, tableLabel, type Rejected } from './read.js'
+import { configuredSchema, tableLabel, type Rejected } from './read.js'
+import { PIECE_BYTES, md5Of, readObject } from './read-object.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition, type EncodedPartition } from './write.js'
@@ -13,7 +13,7 @@ import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './st
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
 import { columnValues, nullData } from './columns.js'
 import { silentLogger, type Logger } from './log.js'
-import { joinKey, type ObjectStore } from './store/object-store.js'
+import { joinKey, objectChunks, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
 import { byteCompare } from './store/local-store.js'
 import { faultPoint } from './fault.js'
@@ -21,6 +21,7 @@ import { checkFingerprint, fingerprintOf } from './fingerprint.js'
 import { markerFor, writeMarker } from './marker.js'
 import { stemOf } from './apply.js'
 import { addDays } from './dates.js'
+import { checkLanding, checkOutputsWritable, tableFolder } from './preflight.js'
 
 export interface Stores {
   landing: ObjectStore
@@ -65,6 +66,8 @@ export interface RunOptions {
   memory?: Map<string, TableMemory>
   /** Called after each applied file, with how many of the run's files are done. */
   onProgress?: (event: ProgressEvent) => void
+  /** Kept across cycles by watch mode: the condition last logged per table, so a lasting one is logged once. */
+  notes?: Map<string, string>
 }
 
 export interface ProgressEvent {
@@ -106,11 +109,13 @@ export async function openStores(config: Config): Promise<Stores> {
 
 /** `cdc-apply run`: takes the state lock, processes every table once, releases the lock. */
 export async function runOnce(config: Config, opts: RunOptions = {}): Promise<RunSummary> {
+  checkOutputsWritable(config)
   const state = StateStore.open(resolveLocal(config, config.state))
   try {
     state.lock()
     const stores = await openStores(config)
     try {
+      await checkLanding(config, stores.landing)
       return await runCycle(config, stores, state, opts)
     } finally {
       await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
@@ -222,10 +227,14 @@ class TableRun {
     return joinKey(this.t.source, this.t.name, date)
   }
 
-  /** Fetches objects with bounded concurrency ahead of decoding; decodes in order. */
+  /**
+   * Fetches small objects with bounded concurrency ahead of decoding; decodes in order. Objects larger than one CSV
+   * piece are streamed when their turn comes, so that memory holds one large object's pieces at a time, not its bytes.
+   */
   async read(files: DmsFile[]): Promise<Map<DmsFile, ChangeBatch[]>> {
     const limit = pLimit(this.config.concurrency.prefetch)
-    const bodies = files.map((f) => (this.cache.has(f.stem) ? undefined : limit(() => this.stores.landing.get(f.key, { signal: this.opts.signal }))))
+    const signal = this.opts.signal
+    const bodies = files.map((f) => (this.cache.has(f.stem) || f.size > PIECE_BYTES ? undefined : limit(() => this.stores.landing.get(f.key, { signal }))))
     bodies.forEach((p) => p?.catch(() => undefined)) // rejections are handled when awaited below
     const out = new Map<DmsFile, ChangeBatch[]>()
     for (let i = 0; i < files.length; i++) {
@@ -236,9 +245,10 @@ class TableRun {
         out.set(f, cached)
         continue
       }
-      const body = await bodies[i]!
-      this.checksums.set(f.stem, md5(body))
-      const r = readFile(this.t, f, body, this.schema)
+      const prefetched = bodies[i]
+      const chunks = prefetched ? (async function* () { yield await prefetched })() : objectChunks(this.stores.landing, f.key, { signal })
+      const r = await readObject(this.t, f, chunks, this.schema, this.config.limits)
+      this.checksums.set(f.stem, r.checksum)
       this.schema = r.schema
       this.rejected.set(f.stem, r.rejected)
       out.set(f, r.batches)
@@ -449,6 +459,54 @@ function dateOfValue(v: unknown, type: A.DataType): string | undefined {
   return undefined
 }
 
+/** Logs a lasting condition of the table once (watch mode keeps what it logged last in `notes`). */
+function note(run: TableRun, what: string, level: 'info' | 'warn', fields: object, msg: string): void {
+  const notes = run.opts.notes
+  if (notes?.get(run.label) === what) return
+  notes?.set(run.label, what)
+  run.log[level](fields, msg)
+}
+
+function folderMissing(run: TableRun, hasWatermark: boolean, folder: { exists: boolean; suggestions: string[] }): CdcError {
+  const { t } = run
+  const where = `${JSON.stringify(t.path)} in ${run.stores.landing.url}`
+  const what = folder.exists ? `table folder ${where} holds no DMS files` : `table folder ${where} does not exist`
+  const near = folder.suggestions.length > 0 ? `did you mean ${folder.suggestions.map((x) => JSON.stringify(x)).join(' or ')}? ` : ''
+  const hint = `${near}fix tables[].path (or landing); if the folder is gone on purpose (the source table was dropped), set the table's "missingFolder": "ignore"`
+  if (hasWatermark) {
+    return new WatermarkError('CDC_TABLE_FOLDER_MISSING', `table ${run.label}: ${what}, but the table has a watermark: its files vanished or the path is wrong; nothing was changed`, { table: run.label, hint })
+  }
+  // Without a watermark the folder may still appear (DMS creates it when the table's full load starts): `run` exits 2,
+  // watch mode retries with backoff instead of stopping the table.
+  return new ConfigError('CDC_TABLE_FOLDER_MISSING', `table ${run.label}: ${what}; expected the folder DMS writes the table's files to`, { table: run.label, hint, transient: true })
+}
+
+/**
+ * A folder landing: objects modified less than settleSeconds ago may still be being written (a copy in progress) and
+ * are not read yet, nor anything after them in the table's order, so that they are never called late later. Returns
+ * the files to process now, or undefined when the table must wait this cycle (the young object sorts before work
+ * already done: a new full-load part or a late file, judged once it is complete).
+ */
+function settle(run: TableRun, wm: Watermark | undefined, disc: Discovery): Discovery | undefined {
+  const ms = run.config.settleSeconds * 1000
+  if (!run.stores.landing.settles || ms <= 0) return disc
+  const now = Date.now()
+  const young = [...disc.load, ...disc.cdc].find((f) => now - f.lastModified.getTime() < ms)
+  if (young === undefined) {
+    run.opts.notes?.delete(run.label)
+    return disc
+  }
+  const fields = { object: young.key, settleSeconds: run.config.settleSeconds }
+  const cut = young.kind === 'cdc' && (wm === undefined || young.stem > wm.lpf)
+  const kept = cut ? { ...disc, cdc: disc.cdc.filter((f) => f.orderKey < young.orderKey) } : undefined
+  if (kept === undefined || (kept.load.length === 0 && kept.cdc.length === 0)) {
+    note(run, `settle:${young.key}`, 'info', fields, 'waiting for an object to settle (it was modified moments ago: a copy may be in progress)')
+    return undefined
+  }
+  note(run, `settle:${young.key}`, 'info', fields, 'processing the files before an object that is still settling (it was modified moments ago)')
+  return kept
+}
+
 /** The design's state machine for one table. */
 async function runTable(run: TableRun): Promise<void> {
   const { t, state, log, result, opts } = run
@@ -462,17 +520,26 @@ async function runTable(run: TableRun): Promise<void> {
   // break) and takes the LPF date's files from memory. Cold runs, and warm polls every fullListingSeconds, list
   // the whole table folder: that is what finds late, rewritten and vanished files.
   const incremental = warm && memory.keyOrdered && memory.lpfKey !== undefined && Date.now() - memory.fullListedAt < run.config.fullListingSeconds * 1000
-  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, ...(incremental ? { startAfter: memory.lpfKey! } : {}) })
+  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, maxFutureSeconds: run.config.maxFutureSeconds, ...(incremental ? { startAfter: memory.lpfKey! } : {}) })
   let disc = incremental ? mergeDiscovery(memory.sameDate, listed) : listed
   run.fullListing = !incremental
   for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
+  for (const key of run.stores.landing.newSymlinks?.() ?? []) log.warn({ object: key }, 'symbolic link skipped: links in a landing folder are never followed; copy or move the file itself')
   result.newest = disc.cdc.at(-1)?.stem ?? disc.load.at(-1)?.stem
   if (disc.load.length === 0 && disc.cdc.length === 0) {
     result.status = 'no-files'
-    if (wm) log.warn({ path: t.path }, 'table folder is empty or gone (DMS removes it on TRUNCATE or DROP); outputs left as they are')
-    else log.warn({ path: t.path, landing: run.stores.landing.url }, 'no DMS files under the table folder yet (an empty source table has none; check landing and path)')
+    const folder = await tableFolder(run.stores.landing, t.path, opts.signal)
+    if (t.missingFolder === 'ignore') {
+      note(run, 'gone', 'warn', { path: t.path }, 'table folder is empty or gone; missingFolder is "ignore": outputs left as they are')
+      return
+    }
+    if (wm || !folder.exists) throw folderMissing(run, wm !== undefined, folder)
+    note(run, 'empty', 'warn', { path: t.path, landing: run.stores.landing.url }, 'no DMS files under the table folder yet (its full load has not arrived; an empty source table has none)')
     return
   }
+  const waiting = settle(run, wm, disc)
+  if (waiting === undefined) return
+  disc = waiting
   let superseded: DmsFile[] = []
   // While the full load is not past its date (FullLoad False) every run redoes the load date whole, so more LOAD
   // parts or late files of that date simply join it; only past it are they late files or a table reload.
@@ -670,17 +737,13 @@ async function checkAgainstLedger(run: TableRun, wm: Watermark, disc: Discovery,
     if (known === undefined) return true
     if (known.etag === f.etag) return false
     if (known.size !== f.size) return true
-    return known.checksum === '' || md5(await run.stores.landing.get(f.key, { signal: run.opts.signal })) !== known.checksum
+    return known.checksum === '' || (await md5Of(objectChunks(run.stores.landing, f.key, { signal: run.opts.signal }))) !== known.checksum
   }
   const late: DmsFile[] = []
   for (const f of disc.cdc) if (f.stem <= wm.lpf && (await changed(f))) late.push(f)
   const reload: DmsFile[] = []
   for (const f of disc.load) if (await changed(f)) reload.push(f)
   return { late, reload }
-}
-
-function md5(bytes: Uint8Array): string {
-  return createHash('md5').update(bytes).digest('hex')
 }
 
 /** True when the landing holds exactly the files of the ledger, unchanged (same names and ETags). */

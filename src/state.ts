@@ -1,6 +1,6 @@
 // The SQLite state file: the design's ops_table watermark, a ledger of processed files, tombstones, the lock.
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -141,6 +141,7 @@ export class StateStore {
       // state format 2
       ['ops_table', 'Fingerprint', 'TEXT'],
       ['ops_table', 'KeyFormat', 'INTEGER NOT NULL DEFAULT 1'],
+      ['process_lock', 'Proc', "TEXT NOT NULL DEFAULT ''"],
     ]
     for (const [table, column, type] of add) {
       const cols = (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name)
@@ -155,8 +156,8 @@ export class StateStore {
   /** Takes the process lock or throws CDC_STATE_LOCKED. A lock whose process is gone is taken over. */
   lock(): void {
     const take = this.db.transaction(() => {
-      const row = this.db.prepare('SELECT Token, Pid, Host, HeartbeatAt FROM process_lock WHERE Id = 1').get() as
-        | { Token: string; Pid: number; Host: string; HeartbeatAt: number }
+      const row = this.db.prepare('SELECT Token, Pid, Host, HeartbeatAt, Proc FROM process_lock WHERE Id = 1').get() as
+        | { Token: string; Pid: number; Host: string; HeartbeatAt: number; Proc: string }
         | undefined
       if (row && row.Token !== this.token && lockHeld(row)) {
         throw new StateError('CDC_STATE_LOCKED', `state file ${JSON.stringify(this.path)} is in use by process ${row.Pid} on ${row.Host}`, {
@@ -164,8 +165,8 @@ export class StateStore {
         })
       }
       this.db
-        .prepare('INSERT OR REPLACE INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt) VALUES (1, ?, ?, ?, ?, ?)')
-        .run(this.token, process.pid, hostname(), new Date().toISOString(), Date.now())
+        .prepare('INSERT OR REPLACE INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)')
+        .run(this.token, process.pid, hostname(), new Date().toISOString(), Date.now(), processIdentity(process.pid) ?? '')
     })
     take.immediate()
     this.locked = true
@@ -358,8 +359,32 @@ export function lagSeconds(newest: string, lpf: string): number | null {
   return a === undefined || b === undefined ? null : Math.max(0, (a - b) / 1000)
 }
 
-function lockHeld(row: { Pid: number; Host: string; HeartbeatAt: number }): boolean {
+/**
+ * A process as `<boot id>:<start time in clock ticks since boot>` (Linux /proc), or undefined where that is not
+ * available. Hostname + PID alone do not tell a live holder from a dead one: a container restarted in place gets the
+ * same hostname and often the same PID (1) as the process that left the lock behind.
+ */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // field 22 (starttime); the 2nd field (comm) is in parentheses and may hold spaces
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return boot !== '' && start !== undefined ? `${boot}:${start}` : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function lockHeld(row: { Pid: number; Host: string; HeartbeatAt: number; Proc?: string }): boolean {
   if (row.Host !== hostname()) return Date.now() - row.HeartbeatAt < REMOTE_LOCK_STALE_MS
+  const ours = processIdentity(process.pid)
+  if (row.Proc && ours !== undefined) {
+    // Another boot: the holder died with it. Same boot: held only while that PID is still the same process.
+    if (row.Proc.split(':')[0] !== ours.split(':')[0]) return false
+    return processIdentity(row.Pid) === row.Proc
+  }
+  // a lock written by an earlier build (no identity), or no /proc: a live PID counts as the holder
   try {
     process.kill(row.Pid, 0)
     return true

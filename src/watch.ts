@@ -1,7 +1,9 @@
 // Watch mode: one polling loop per table, state kept in memory between polls, transient errors backed off.
 import pLimit from 'p-limit'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { resolveLocal, type Config } from './config.js'
+import { statSync } from 'node:fs'
+import { loadConfig, resolveLocal, type Config } from './config.js'
+import { checkLanding, checkOutputsWritable } from './preflight.js'
 import { openStores, runCycle, type ProgressEvent, type Stores, type TableMemory, type TableResult } from './run.js'
 import { StateStore } from './state.js'
 import { tableLabel } from './read.js'
@@ -25,6 +27,8 @@ export interface WatchOptions {
   onPipelineRun?: (r: PipelineRun) => void
   /** Stores to use instead of opening the configured locations (tests wrap them to count calls). */
   stores?: Stores
+  /** The config file: a stopped table is retried when it changes, with its tables[] entry as the file has it then. */
+  configFile?: string
 }
 
 export interface WatchResult {
@@ -36,14 +40,18 @@ export interface WatchResult {
 /** Runs until the signal aborts; a table that hits a terminal error stops, the others go on. */
 export async function runWatch(config: Config, opts: WatchOptions): Promise<WatchResult> {
   const log = opts.logger ?? silentLogger
+  checkOutputsWritable(config)
   const state = StateStore.open(resolveLocal(config, config.state))
   let polls = 0
   try {
     state.lock()
     const stores = opts.stores ?? (await openStores(config))
+    await checkLanding(config, stores.landing)
     const memory = new Map<string, TableMemory>()
+    const notes = new Map<string, string>()
     const limit = pLimit(config.concurrency.tables)
-    const failed: TableResult[] = []
+    /** Tables stopped on a terminal error, by label: retried (see `retry`) and removed once they recover. */
+    const failed = new Map<string, TableResult>()
     const maxBackoff = (opts.maxBackoffSeconds ?? 300) * 1000
     const gate = new Gate()
     const pipelines = new PipelineTrigger(config, {
@@ -58,10 +66,21 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
     const loop = async (label: string): Promise<void> => {
       const tlog = log.child({ table: label })
       let backoff = 0
+      let cfg = config
+      let stopped: Stopped | undefined
       while (!opts.signal.aborted) {
+        if (stopped) {
+          // A stopped table is retried when the offending object or the config file changes, or every retryStoppedSeconds.
+          await sleep(opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
+          if (opts.signal.aborted) break
+          const why = await retryReason(stopped, stores, cfg, label, opts.configFile, tlog)
+          if (why === undefined) continue
+          if (why.config) cfg = why.config
+          tlog.info({ reason: why.reason }, 'retrying a stopped table')
+        }
         const summary = await limit(() =>
           gate.withShared(() =>
-            runCycle(config, stores, state, { logger: log, signal: opts.signal, memory, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
+            runCycle(cfg, stores, state, { logger: log, signal: opts.signal, memory, notes, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
           ),
         )
         const r = summary.tables[0]!
@@ -71,11 +90,19 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         opts.metrics?.record(r, terminal)
         opts.onPoll?.(r)
         if (r.status === 'aborted') break
+        if (!terminal && stopped) {
+          tlog.info({ status: r.status }, 'table resumed')
+          stopped = undefined
+          failed.delete(label)
+        }
         if (r.error) {
           if (terminal) {
-            tlog.error({ ...errFields(r.error) }, 'table stopped')
-            failed.push(r)
-            break
+            const e = r.error as CdcError
+            const sameError = stopped !== undefined && stopped.code === e.code && stopped.file === e.file
+            if (!sameError) tlog.error({ ...errFields(r.error) }, 'table stopped')
+            stopped = await stoppedOn(e, stores, opts.configFile, cfg)
+            failed.set(label, r)
+            continue
           }
           backoff = Math.min(maxBackoff, Math.max(opts.intervalSeconds * 1000, backoff * 2))
           tlog.warn({ ...errFields(r.error), retryInMs: backoff }, 'transient error, retrying')
@@ -88,17 +115,69 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         await sleep(backoff || opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
       }
     }
+    // A stopped table keeps its loop (retrying slowly), so the loops end only when told to stop; meanwhile health is
+    // 503 and status shows why, and a supervisor does not restart into the same error in a loop.
     await Promise.all(config.tables.map((t) => loop(tableLabel(t))))
-    // Every table stopped on a terminal error: stay up (health 503, status shows why) until told to stop, so that a
-    // supervisor does not restart into the same error in a loop.
-    if (!opts.signal.aborted) {
-      log.error({ failed: failed.length }, 'every table stopped; waiting for a signal')
-      await new Promise((resolve) => opts.signal.addEventListener('abort', resolve, { once: true }))
-    }
     await pipelines.idle()
     if (!opts.stores) await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
-    return { failed, polls }
+    return { failed: [...failed.values()], polls }
   } finally {
     state.close()
   }
+}
+
+/** What a stopped table stopped on: the error, the offending object's ETag then, and the config file's state then. */
+interface Stopped {
+  code: string
+  file: string | undefined
+  etag: string | undefined
+  config: string | undefined
+  at: number
+  retryMs: number
+}
+
+async function stoppedOn(e: CdcError, stores: Stores, configFile: string | undefined, cfg: Config): Promise<Stopped> {
+  return { code: e.code, file: e.file, etag: e.file === undefined ? undefined : await etagOf(stores, e.file), config: fileState(configFile), at: Date.now(), retryMs: cfg.retryStoppedSeconds * 1000 }
+}
+
+/** The landing object's ETag, 'gone' when it is not there, undefined when the landing cannot be listed. */
+async function etagOf(stores: Stores, key: string): Promise<string | undefined> {
+  try {
+    for await (const o of stores.landing.list(key)) if (o.key === key) return o.etag
+    return 'gone'
+  } catch {
+    return undefined
+  }
+}
+
+function fileState(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined
+  try {
+    const st = statSync(file)
+    return `${st.size}-${st.mtimeMs}`
+  } catch {
+    return 'gone'
+  }
+}
+
+/** Why a stopped table should be retried now (and with which config), or undefined to keep waiting. */
+async function retryReason(s: Stopped, stores: Stores, cfg: Config, label: string, configFile: string | undefined, log: Logger): Promise<{ reason: string; config?: Config } | undefined> {
+  const now = fileState(configFile)
+  if (configFile !== undefined && now !== s.config) {
+    s.config = now
+    try {
+      const fresh = loadConfig(configFile)
+      const t = fresh.tables.find((x) => tableLabel(x) === label)
+      if (t === undefined) log.warn({ config: configFile }, 'the changed config no longer has this table; still stopped')
+      else return { reason: 'config changed', config: { ...cfg, tables: cfg.tables.map((x) => (tableLabel(x) === label ? t : x)) } }
+    } catch (err) {
+      log.warn({ ...errFields(err) }, 'the changed config is invalid; still stopped')
+    }
+  }
+  if (s.file !== undefined && s.etag !== undefined) {
+    const etag = await etagOf(stores, s.file)
+    if (etag !== undefined && etag !== s.etag) return { reason: etag === 'gone' ? 'object removed' : 'object changed' }
+  }
+  if (Date.now() - s.at >= s.retryMs) return { reason: 'retryStoppedSeconds elapsed' }
+  return undefined
 }

@@ -132,6 +132,7 @@ for (const name of names) {
     config.raw = join(tmp.path, 'raw')
     config.curated = join(tmp.path, 'curated')
     config.state = join(tmp.path, 'state.sqlite')
+    config.settleSeconds = 0 // fixtures are copied just before the run
 
     // ---- the runs
     const runs = spec.runs ?? ['bucket']

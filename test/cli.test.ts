@@ -54,6 +54,7 @@ function lake(dir: string, opts: { hold?: string[]; pipeline?: unknown } = {}): 
       raw: 'out/raw',
       curated: 'out/curated',
       state: 'out/state.sqlite',
+      settleSeconds: 0, // the landing was copied just now
       outputs: ['marts'],
       pipelines: [{ file: 'p/latest.json', after: ['demo.restaurants'] }],
     }),

@@ -202,6 +202,12 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   onReload: 'tables[].onReload',
   onBadRow: 'tables[].onBadRow',
   configFile: null,
+  settleSeconds: 'settleSeconds',
+  maxFutureSeconds: 'maxFutureSeconds',
+  retryStoppedSeconds: 'retryStoppedSeconds',
+  maxRecordBytes: 'limits.maxRecordBytes',
+  maxObjectBytes: 'limits.maxObjectBytes',
+  missingFolder: 'tables[].missingFolder',
 }
 
 test('docs/config.md states every value of DEFAULTS under its key', () => {

@@ -55,7 +55,7 @@ function lake(t: { after: (fn: () => void) => void }): Lake {
       rmSync(join(landing, TABLE, name))
     },
     config(extra = {}, top = {}) {
-      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [table(extra)], ...top }, tmp.path)
+      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [table(extra)], ...top }, tmp.path)
     },
     async run(extra = {}, top = {}) {
       return (await runOnce(l.config(extra, top))).tables[0]!
@@ -167,7 +167,7 @@ test('rows repeated in a later file (a task restart) do not change the data', as
   assert.deepEqual(names(l.curated('20240611')), ['1:apple v2'])
 })
 
-test('a table folder that disappears (DMS TRUNCATE/DROP) is reported and its outputs are left as they were', async (t) => {
+test('a table folder that disappears (DMS TRUNCATE/DROP) is CDC_TABLE_FOLDER_MISSING, or no-files when marked gone on purpose; its outputs are left as they were', async (t) => {
   const l = lake(t)
   l.put('LOAD00000001.csv', LOAD)
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
@@ -175,7 +175,10 @@ test('a table folder that disappears (DMS TRUNCATE/DROP) is reported and its out
   const before = readOutputTree(join(l.dir, 'out', 'curated'))
   rmSync(join(l.dir, 'landing', TABLE), { recursive: true })
   const r = await l.run()
-  assert.equal(r.status, 'no-files')
+  assert.equal((r.error as CdcError).code, 'CDC_TABLE_FOLDER_MISSING')
+  assert.deepEqual(readOutputTree(join(l.dir, 'out', 'curated')), before)
+  const ignored = await l.run({ missingFolder: 'ignore' })
+  assert.equal(ignored.status, 'no-files')
   assert.deepEqual(readOutputTree(join(l.dir, 'out', 'curated')), before)
 })
 
@@ -185,7 +188,7 @@ test('reset forgets a table: outputs, watermark and ledger go, and the next run 
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
   assert.equal((await l.run()).error, undefined)
   const cfgPath = join(l.dir, 'c.json')
-  writeFileSync(cfgPath, JSON.stringify({ source: 'S', landing: 'landing', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [table()] }))
+  writeFileSync(cfgPath, JSON.stringify({ source: 'S', landing: 'landing', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [table()] }))
   const refused = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items'], { encoding: 'utf8' })
   assert.equal(refused.status, 2)
   const r = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items', '--yes'], { encoding: 'utf8' })
@@ -241,14 +244,14 @@ test('bad Parquet input: a truncated file is CDC_PARQUET_INVALID, a file missing
   for (const f of files) copyFileSync(join(src, f), join(landing, tbl.path, f))
   const last = files.filter((f) => !f.startsWith('LOAD')).pop()!
   writeFileSync(join(landing, tbl.path, last), readFileSync(join(src, last)).subarray(0, 100))
-  const cfg = (extra: object) => parseConfig({ ...cfgJson, landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [{ ...tbl, ...extra }] }, tmp.path)
+  const cfg = (extra: object) => parseConfig({ ...cfgJson, landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [{ ...tbl, ...extra }] }, tmp.path)
   const r = (await runOnce(cfg({}))).tables[0]!
   assert.equal((r.error as CdcError).code, 'CDC_PARQUET_INVALID')
   assert.match(r.error!.message, new RegExp(last.replace('.', '\\.')))
   copyFileSync(join(src, last), join(landing, tbl.path, last))
   const fileCols = parquetSchema(readFileSync(join(src, 'LOAD00000001.parquet'))).map((c) => c.split(':')[0]!).filter((c) => c !== 'Op')
   const withExtra = [...fileCols.map((name) => ({ name })), { name: 'not_in_files' }]
-  const r2 = (await runOnce(parseConfig({ ...cfgJson, landing, raw: 'out2/raw', curated: 'out2/curated', state: 'out2/state.sqlite', tables: [{ ...tbl, columns: withExtra }] }, tmp.path))).tables[0]!
+  const r2 = (await runOnce(parseConfig({ ...cfgJson, landing, raw: 'out2/raw', curated: 'out2/curated', state: 'out2/state.sqlite', settleSeconds: 0, tables: [{ ...tbl, columns: withExtra }] }, tmp.path))).tables[0]!
   assert.equal((r2.error as CdcError).code, 'CDC_PARQUET_COLUMN_MISSING')
   assert.match(r2.error!.message, /not_in_files/)
 })

@@ -403,6 +403,7 @@ async function runFixture(caseDir: string, tmp: string): Promise<Config> {
   const landing = String(json.landing)
   const copied = spec.runs !== undefined || spec.mtime !== undefined
   const config = parseConfig(json, caseDir)
+  config.settleSeconds = 0 // fixtures are copied just before the run
   config.landing = copied ? join(tmp, landing) : join(caseDir, landing)
   config.raw = join(tmp, 'raw')
   config.curated = join(tmp, 'curated')

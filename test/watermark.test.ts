@@ -77,7 +77,7 @@ class Lake {
   constructor(readonly dir: string) {
     this.landing = join(dir, 'landing')
     this.statePath = join(dir, 'state.sqlite')
-    const json = { source: 'OP', landing: 'landing', raw: 'raw', curated: 'curated', state: 'state.sqlite', tables: [TABLE] }
+    const json = { source: 'OP', landing: 'landing', raw: 'raw', curated: 'curated', state: 'state.sqlite', settleSeconds: 0, tables: [TABLE] }
     this.configFile = join(dir, 'cdc-apply.json')
     writeFileSync(this.configFile, JSON.stringify(json, null, 2))
     this.config = parseConfig(json, dir)

@@ -122,6 +122,8 @@ export function benchConfig(landing: string, out: string, format: 'csv' | 'parqu
     raw: join(out, 'raw'),
     curated: join(out, 'curated'),
     state: join(out, 'state.sqlite'),
+    // generated files are read at once (their writer is done): no wait for a copy in progress to settle
+    settleSeconds: 0,
     tables: [
       {
         name: 'orders',

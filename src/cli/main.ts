@@ -232,6 +232,7 @@ async function watch(config: Config, values: Values, io: Io, log: Logger, signal
       signal,
       intervalSeconds: interval,
       metrics,
+      configFile: resolve(String(values.config ?? DEFAULTS.configFile)),
       onPoll: (r) => {
         if (values.json && r.status === 'ok') io.stdout(JSON.stringify(summaryJson({ tables: [r], ms: r.ms })) + '\n')
       },

@@ -1,12 +1,18 @@
 // A folder as an ObjectStore: used for local landing and output folders and by most tests.
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { SourceError, WriteError } from '../errors.js'
+import { SourceError, WriteError, type CdcError } from '../errors.js'
 import type { ObjectInfo, ObjectStore, StoreOptions } from './object-store.js'
 
 export class LocalStore implements ObjectStore {
   readonly url: string
   readonly root: string
+  /** Folder objects can be half-written while listed (a copy in progress): readers wait for them to settle. */
+  readonly settles = true
+  /** Symbolic links met while listing (never followed), not yet handed out by `newSymlinks`. */
+  private links = new Set<string>()
+  private reportedLinks = new Set<string>()
 
   constructor(root: string, url = root) {
     this.root = root
@@ -48,8 +54,39 @@ export class LocalStore implements ObjectStore {
     }
     for (const e of entries) {
       const key = dirKey === '' ? e.name : `${dirKey}/${e.name}`
+      if (e.isSymbolicLink() && !this.reportedLinks.has(key)) this.links.add(key)
       if (e.isDirectory()) await this.walk(key, out)
       else if (e.isFile() && !e.name.includes('.tmp-')) out.push(key)
+    }
+  }
+
+  /** Symbolic links listed since the last call that were never reported: they are skipped, the caller warns once. */
+  newSymlinks(): string[] {
+    const out = [...this.links].sort(byteCompare)
+    for (const k of out) this.reportedLinks.add(k)
+    this.links.clear()
+    return out
+  }
+
+  async folders(prefix: string): Promise<string[]> {
+    try {
+      const entries = await readdir(this.path(prefix), { withFileTypes: true })
+      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+    } catch {
+      return []
+    }
+  }
+
+  /** Whether the root folder exists; throws a permanent coded error when it is missing or not a folder. */
+  async checkRoot(): Promise<void> {
+    try {
+      const st = await stat(this.root)
+      if (!st.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: 'ENOTDIR' })
+    } catch (err) {
+      if (isNotFound(err) || errno(err) === 'ENOTDIR') {
+        throw new SourceError('CDC_SOURCE_NOT_FOUND', `landing folder ${JSON.stringify(this.url)} ${isNotFound(err) ? 'does not exist' : 'is not a folder'} (${this.root})`, { cause: err })
+      }
+      throw unavailable('stat', this.url, '', err)
     }
   }
 
@@ -57,16 +94,33 @@ export class LocalStore implements ObjectStore {
     try {
       return await readFile(this.path(key))
     } catch (err) {
-      if (isNotFound(err)) {
-        throw new SourceError('CDC_SOURCE_NOT_FOUND', `object ${JSON.stringify(key)} not found in ${this.url}`, {
-          file: key,
-          cause: err,
-          hint: 'the object was listed but is gone: it was deleted or renamed while cdc-apply ran; rerun',
-          transient: true,
-        })
-      }
-      throw unavailable('read', this.url, key, err)
+      throw this.readError(key, err)
     }
+  }
+
+  /** The object in chunks of 1 MiB, never as one Buffer (objects of any size, even over 2 GiB). */
+  async *getStream(key: string, opts: StoreOptions = {}): AsyncIterable<Uint8Array> {
+    const s = createReadStream(this.path(key), { highWaterMark: 1024 * 1024, ...(opts.signal ? { signal: opts.signal } : {}) })
+    try {
+      for await (const c of s) yield c as Buffer
+    } catch (err) {
+      if (opts.signal?.aborted) throw err
+      throw this.readError(key, err)
+    } finally {
+      s.destroy()
+    }
+  }
+
+  private readError(key: string, err: unknown): CdcError {
+    if (isNotFound(err)) {
+      return new SourceError('CDC_SOURCE_NOT_FOUND', `object ${JSON.stringify(key)} not found in ${this.url}`, {
+        file: key,
+        cause: err,
+        hint: 'the object was listed but is gone: it was deleted or renamed while cdc-apply ran; rerun',
+        transient: true,
+      })
+    }
+    return unavailable('read', this.url, key, err)
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
@@ -81,12 +135,7 @@ export class LocalStore implements ObjectStore {
       await rename(tmp, target)
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined)
-      throw new WriteError('CDC_WRITE_FAILED', `writing ${JSON.stringify(key)} in ${this.url} failed: ${(err as Error).message}`, {
-        file: key,
-        cause: err,
-        transient: true,
-        hint: 'check free disk space and write permission on the output folder',
-      })
+      throw writeFailed(`writing ${JSON.stringify(key)} in ${this.url}`, key, err)
     }
   }
 
@@ -95,11 +144,7 @@ export class LocalStore implements ObjectStore {
       try {
         await rm(this.path(key), { force: true })
       } catch (err) {
-        throw new WriteError('CDC_WRITE_FAILED', `deleting ${JSON.stringify(key)} in ${this.url} failed: ${(err as Error).message}`, {
-          file: key,
-          cause: err,
-          transient: true,
-        })
+        throw writeFailed(`deleting ${JSON.stringify(key)} in ${this.url}`, key, err)
       }
     }
   }
@@ -116,11 +161,47 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT'
 }
 
+/**
+ * Local errors by errno: those that waiting cannot fix are permanent (watch mode stops the table instead of retrying
+ * forever); running out of descriptors, a busy or interrupted call and unknown I/O errors are transient.
+ */
+export const PERMANENT_ERRNO = new Set(['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'ELOOP', 'ENAMETOOLONG'])
+
+function errno(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? ''
+}
+
 function unavailable(op: string, url: string, key: string, err: unknown): SourceError {
-  return new SourceError('CDC_SOURCE_UNAVAILABLE', `${op} of ${JSON.stringify(key)} in ${url} failed: ${(err as Error).message}`, {
+  const code = errno(err)
+  const message = `${op} of ${JSON.stringify(key)} in ${url} failed: ${(err as Error).message}`
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new SourceError('CDC_SOURCE_ACCESS_DENIED', message, { file: key, cause: err, hint: 'give the user cdc-apply runs as read permission on the landing folder and its sub-folders' })
+  }
+  const permanent = PERMANENT_ERRNO.has(code)
+  return new SourceError('CDC_SOURCE_UNAVAILABLE', message, {
     file: key,
     cause: err,
-    transient: true,
+    transient: !permanent,
+    ...(permanent ? { hint: code === 'EISDIR' || code === 'ENOTDIR' ? 'a folder stands where a file is expected, or a file where a folder is: fix the landing layout' : 'fix the path or its permissions; retrying will not help' } : {}),
+  })
+}
+
+function writeFailed(what: string, key: string, err: unknown): WriteError {
+  const code = errno(err)
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new WriteError('CDC_DISK_FULL', `${what} failed: ${(err as Error).message}`, {
+      file: key,
+      cause: err,
+      transient: true,
+      hint: 'the output disk is full (or the quota is used up): free space; nothing was committed, the next run redoes the same work',
+    })
+  }
+  const permanent = PERMANENT_ERRNO.has(code)
+  return new WriteError('CDC_WRITE_FAILED', `${what} failed: ${(err as Error).message}`, {
+    file: key,
+    cause: err,
+    transient: !permanent,
+    hint: permanent ? 'the output folder is not writable (permissions, a read-only mount, or a file where a folder should be): fix it; retrying will not help' : 'check free disk space and write permission on the output folder',
   })
 }
 

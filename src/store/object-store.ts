@@ -29,6 +29,22 @@ export interface ObjectStore {
   delete(keys: readonly string[], opts?: StoreOptions): Promise<void>
   /** Releases clients and sockets. */
   close(): Promise<void>
+  /** The object as a stream of chunks (objects of any size); stores without it are read whole with `get`. */
+  getStream?(key: string, opts?: StoreOptions): AsyncIterable<Uint8Array>
+  /** True for folders: a listed object may still be being written (see settleSeconds); S3 objects appear whole. */
+  readonly settles?: boolean
+  /** Folders: symbolic links met while listing (skipped, never followed) that were not reported before. */
+  newSymlinks?(): string[]
+  /** Names of the sub-folders (or common prefixes) directly under `prefix` ('' for the root), for suggestions. */
+  folders?(prefix: string, opts?: StoreOptions): Promise<string[]>
+}
+
+/** The object in chunks: streamed when the store can, else read whole. */
+export function objectChunks(store: ObjectStore, key: string, opts: StoreOptions = {}): AsyncIterable<Uint8Array> {
+  if (store.getStream) return store.getStream(key, opts)
+  return (async function* () {
+    yield await store.get(key, opts)
+  })()
 }
 
 /** Joins key parts with '/', dropping empty parts and duplicate slashes. */

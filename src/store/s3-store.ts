@@ -13,7 +13,7 @@ import {
   type CompletedPart,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3'
-import { ConfigError, SourceError, WriteError, type CdcError } from '../errors.js'
+import { ConfigError, SourceError, WriteError, redactUrl, type CdcError } from '../errors.js'
 import type { ObjectInfo, ObjectStore, StoreOptions } from './object-store.js'
 
 export interface S3Options {
@@ -177,6 +177,36 @@ export class S3Store implements ObjectStore {
     return Buffer.concat(chunks, total)
   }
 
+  /** The object as the SDK streams it, never gathered into one Buffer. */
+  async *getStream(key: string, opts: StoreOptions = {}): AsyncIterable<Uint8Array> {
+    const out = await this.call('GetObject', key, opts.signal, (abortSignal) =>
+      this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }), { abortSignal }),
+    )
+    let total = 0
+    try {
+      for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+        opts.signal?.throwIfAborted()
+        total += chunk.byteLength
+        yield chunk
+      }
+    } catch (err) {
+      throw this.mapError(err, 'GetObject', key, opts.signal)
+    } finally {
+      ;(out.Body as { destroy?: () => void } | undefined)?.destroy?.()
+    }
+    if (out.ContentLength !== undefined && out.ContentLength !== total) {
+      throw this.mapError(Object.assign(new Error(`body ended after ${total} of ${out.ContentLength} bytes`), { code: 'ECONNRESET' }), 'GetObject', key, opts.signal)
+    }
+  }
+
+  async folders(prefix: string, opts: StoreOptions = {}): Promise<string[]> {
+    const p = prefix === '' ? (this.prefix === '' ? '' : `${this.prefix}/`) : `${this.fullKey(prefix)}/`
+    const page = await this.call('ListObjectsV2', prefix, opts.signal, (abortSignal) =>
+      this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: p, Delimiter: '/' }), { abortSignal }),
+    )
+    return (page.CommonPrefixes ?? []).map((c) => (c.Prefix ?? '').slice(p.length).replace(/\/$/, '')).filter((n) => n !== '').sort()
+  }
+
   async put(key: string, body: Uint8Array, opts: StoreOptions = {}): Promise<void> {
     if (body.byteLength > SINGLE_PUT_MAX) return this.putMultipart(key, body, opts.signal)
     await this.call('PutObject', key, opts.signal, (abortSignal) =>
@@ -295,7 +325,7 @@ export class S3Store implements ObjectStore {
     const status = e.$metadata?.httpStatusCode
     const attempts = e.$metadata?.attempts
     const where = `${op} of s3://${this.bucket}/${this.fullKey(key)}`
-    const detail = `${name === 'Error' ? '' : `${name}: `}${e.message ?? String(err)}${attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : ''}`
+    const detail = redactUrl(`${name === 'Error' ? '' : `${name}: `}${e.message ?? String(err)}${attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : ''}`)
     const base = { file: key, cause: err }
     const write = op === 'PutObject' || op === 'multipart upload' || op === 'DeleteObjects'
 
@@ -348,7 +378,7 @@ export class S3Store implements ObjectStore {
       // 501 NotImplemented (e.g. SSE on a store without KMS) will not get better by retrying.
       [429, 500, 502, 503, 504].includes(status ?? 0)
     const hint = connect && this.s3.endpoint !== undefined
-      ? `nothing answered at ${this.s3.endpoint}: check s3.endpoint`
+      ? `nothing answered at ${redactUrl(this.s3.endpoint)}: check s3.endpoint`
       : transient
         ? 'S3 was unreachable or overloaded through every retry; rerun when it answers again'
         : undefined

@@ -91,7 +91,9 @@ export function configJson(tables: GenTable[], dirs: { landing: string; raw: str
     raw: dirs.raw,
     curated: dirs.curated,
     state: dirs.state,
-    tables: tables.map((t) => ({ ...t })),
+    settleSeconds: 0,
+    // files arrive over several runs: a table's folder appears with its first file
+    tables: tables.map((t) => ({ missingFolder: 'ignore', ...t })),
   }
 }
 
