@@ -55,7 +55,7 @@ function lake(t: { after: (fn: () => void) => void }): Lake {
       writeFileSync(p, text)
     },
     config(table = {}, top = {}) {
-      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [{ ...BASE_TABLE, ...table }], ...top }, tmp.path)
+      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [{ ...BASE_TABLE, ...table }], ...top }, tmp.path)
     },
     async run(table = {}, top = {}) {
       return (await runOnce(l.config(table, top))).tables[0]!
@@ -191,7 +191,7 @@ test('overlapping locations are CDC_CONFIG_INVALID, by text and by real path; di
   symlinkSync(join(d, 'lake', 'raw'), join(d, 'alias'))
   symlinkSync(join(d, 'landing'), join(d, 'lake', 'in-landing'))
   const cfg = (top: object): Config =>
-    parseConfig({ source: 'S', landing: 'landing', raw: 'lake/raw', curated: 'lake/curated', state: 'state/s.sqlite', tables: [BASE_TABLE], ...top }, d)
+    parseConfig({ source: 'S', landing: 'landing', raw: 'lake/raw', curated: 'lake/curated', state: 'state/s.sqlite', settleSeconds: 0, tables: [BASE_TABLE], ...top }, d)
   assert.ok(cfg({}))
   assert.ok(cfg({ raw: 'lake/raw2' }), 'a sibling whose name starts like another is disjoint')
   assert.ok(cfg({ outputs: ['marts', 'marts/sub'] }), 'outputs may overlap each other')

@@ -49,7 +49,7 @@ function demoLake(dir: string, patch: Record<string, unknown> = {}): string {
   cpSync(join(DEMO, 'bucket'), join(dir, 'bucket'), { recursive: true })
   const json = JSON.parse(readFileSync(join(DEMO, 'cdc-apply.json'), 'utf8')) as { tables: Record<string, unknown>[] }
   const config = join(dir, 'cdc-apply.json')
-  writeFileSync(config, JSON.stringify({ ...json, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [{ ...json.tables[0], ...patch }] }))
+  writeFileSync(config, JSON.stringify({ ...json, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [{ ...json.tables[0], ...patch }] }))
   return config
 }
 
