@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
 import { Gate, PipelineTrigger } from './watch-pipelines.js'
 import type { PipelineRun } from './steps/run-steps.js'
+import { openRegistrar } from './catalog/register.js'
 
 export interface WatchOptions {
   logger?: Logger
@@ -25,6 +26,8 @@ export interface WatchOptions {
   onPipelineRun?: (r: PipelineRun) => void
   /** Stores to use instead of opening the configured locations (tests wrap them to count calls). */
   stores?: Stores
+  /** After a failed catalog registration, wait this long before the table's next try (default 30 s). */
+  catalogRetryMs?: number
 }
 
 export interface WatchResult {
@@ -41,6 +44,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
   try {
     state.lock()
     const stores = opts.stores ?? (await openStores(config))
+    const catalog = await openRegistrar(config, state, opts.catalogRetryMs !== undefined ? { retryAfterMs: opts.catalogRetryMs } : {})
     const memory = new Map<string, TableMemory>()
     const limit = pLimit(config.concurrency.tables)
     const failed: TableResult[] = []
@@ -61,7 +65,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       while (!opts.signal.aborted) {
         const summary = await limit(() =>
           gate.withShared(() =>
-            runCycle(config, stores, state, { logger: log, signal: opts.signal, memory, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
+            runCycle(config, stores, state, { logger: log, signal: opts.signal, memory, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(catalog ? { catalog } : {}) }),
           ),
         )
         const r = summary.tables[0]!
@@ -96,6 +100,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       await new Promise((resolve) => opts.signal.addEventListener('abort', resolve, { once: true }))
     }
     await pipelines.idle()
+    catalog?.close()
     if (!opts.stores) await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
     return { failed, polls }
   } finally {
