@@ -10,7 +10,8 @@ import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
 import { Gate, PipelineTrigger } from './watch-pipelines.js'
 import type { PipelineRun } from './steps/run-steps.js'
-import { openRegistrar } from './catalog/register.js'
+import { openRegistrar, Registrar } from './catalog/register.js'
+import type { CatalogClient } from './catalog/glue.js'
 
 export interface WatchOptions {
   logger?: Logger
@@ -28,6 +29,8 @@ export interface WatchOptions {
   stores?: Stores
   /** After a failed catalog registration, wait this long before the table's next try (default 30 s). */
   catalogRetryMs?: number
+  /** A catalog client to use instead of Glue (tests script its failures). */
+  catalogClient?: CatalogClient
 }
 
 export interface WatchResult {
@@ -44,7 +47,8 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
   try {
     state.lock()
     const stores = opts.stores ?? (await openStores(config))
-    const catalog = await openRegistrar(config, state, opts.catalogRetryMs !== undefined ? { retryAfterMs: opts.catalogRetryMs } : {})
+    const catalogOpts = opts.catalogRetryMs !== undefined ? { retryAfterMs: opts.catalogRetryMs } : {}
+    const catalog = opts.catalogClient && config.catalog ? new Registrar(config, config.catalog, opts.catalogClient, state, catalogOpts) : await openRegistrar(config, state, catalogOpts)
     const memory = new Map<string, TableMemory>()
     const limit = pLimit(config.concurrency.tables)
     const failed: TableResult[] = []
