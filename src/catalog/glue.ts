@@ -78,7 +78,7 @@ export class GlueCatalog implements CatalogClient {
       return new CatalogError('CDC_CATALOG_DENIED', `${where} failed: ${detail}`, {
         cause: err,
         transient: true,
-        hint: `grant glue:GetDatabase, glue:GetTable, glue:CreateTable and glue:UpdateTable on the catalog, database ${database} and its tables (docs/catalog.md) to the identity found by the AWS default provider chain`,
+        hint: `grant glue:GetTable, glue:CreateTable and glue:UpdateTable on the catalog, database ${database} and its tables (docs/catalog.md) to the identity found by the AWS default provider chain`,
       })
     }
     const code = e.code ?? ''
