@@ -64,12 +64,18 @@ def projection(table):
 
 dates = {}
 rows = {}
+by_table = {}
 for q in spec["queries"]:
-    table = q["table"]
-    if table not in dates:
-        dates[table] = sorted(r[0].split("=", 1)[1] for r in spark.sql("SHOW PARTITIONS %s" % table).collect())
-    df = spark.sql("SELECT %s FROM %s WHERE partition_0 = '%s'" % (projection(table), table, q["date"]))
-    rows[q["key"]] = [r.asDict() for r in df.collect()]
+    by_table.setdefault(q["table"], {})[q["date"]] = q["key"]
+for table, keys in by_table.items():
+    dates[table] = sorted(r[0].split("=", 1)[1] for r in spark.sql("SHOW PARTITIONS %s" % table).collect())
+    # one scan per table; each row goes to its partition_0 date
+    for k in keys.values():
+        rows[k] = []
+    for r in spark.sql("SELECT %s, partition_0 AS `__date` FROM %s" % (projection(table), table)).collect():
+        d = r.asDict()
+        date = d.pop("__date")
+        rows.setdefault(keys.get(date, "%s:unexpected:%s" % (table, date)), []).append(d)
 
 print(json.dumps({"catalog": catalog, "dates": dates, "rows": rows}))
 spark.stop()
