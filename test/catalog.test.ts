@@ -511,3 +511,41 @@ test('cdc-apply catalog --emit athena|glue-json|spark prints the DDL of the run\
   assert.equal(await main(['catalog', '--emit', 'hive', ...P, '-c', cfg], bad.io), 2)
   assert.match(bad.err(), /CDC_USAGE: catalog needs --emit athena\|spark\|glue-json, got "hive"/)
 })
+
+// ---------------------------------------------------------------- the Glue SDK loads only with a catalog
+
+test('@aws-sdk/client-glue is loaded only when a catalog is configured', async (t) => {
+  const { spawnSync } = await import('node:child_process')
+  const { writeFileSync } = await import('node:fs')
+  const { freePort } = await import('./helpers/moto.js')
+  const dist = new URL('../src/', import.meta.url).href // dist-test/src: the compiled sources
+  const loads = async (catalog: object | undefined): Promise<boolean> => {
+    const lake = caseLake('design-example', catalog ? { catalog } : {})
+    t.after(lake.remove)
+    const script = `${lake.dir}/probe.mjs`
+    // A resolve hook reports every module URL to the main thread; the probe prints whether the Glue SDK was among them.
+    writeFileSync(
+      script,
+      `import { register } from 'node:module'
+const { port1, port2 } = new MessageChannel()
+const seen = []
+port1.on('message', (m) => seen.push(m))
+port1.unref()
+register('data:text/javascript,' + encodeURIComponent('let port; export function initialize(d) { port = d.port } export async function resolve(s, c, n) { const r = await n(s, c); port.postMessage(r.url); return r }'), { data: { port: port2 }, transferList: [port2] })
+const { parseConfig } = await import(${JSON.stringify(dist + 'config.js')})
+const { runOnce } = await import(${JSON.stringify(dist + 'run.js')})
+const r = await runOnce(parseConfig(${JSON.stringify(lake.json)}, ${JSON.stringify(lake.dir)}))
+await new Promise((resolve) => setTimeout(resolve, 100))
+console.log(JSON.stringify({ ok: r.tables.every((x) => x.status === 'ok'), glue: seen.some((u) => u.includes('@aws-sdk/client-glue')) }))
+`,
+    )
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; glue: boolean }
+    assert.equal(out.ok, true)
+    return out.glue
+  }
+  assert.equal(await loads(undefined), false)
+  // the control: with a catalog (an endpoint on a free local port, so nothing answers) the SDK is loaded
+  assert.equal(await loads({ type: 'glue', database: 'lake', region: 'us-east-1', endpoint: `http://127.0.0.1:${await freePort()}`, maxAttempts: 1 }), true)
+})
