@@ -98,6 +98,22 @@ export interface Config {
   retryStoppedSeconds: number
   /** Per-object memory bounds: the longest CSV record and the largest object once decompressed, in bytes. */
   limits: { maxRecordBytes: number; maxObjectBytes: number }
+  /** Register every table in a data catalog after each commit (docs/catalog.md); undefined = no catalog. */
+  catalog: CatalogConfig | undefined
+}
+
+export interface CatalogConfig {
+  type: 'glue'
+  /** The Glue database the tables go in (it must exist). */
+  database: string
+  /** Region of the Glue catalog; default: the s3 region, else the SDK's. */
+  region: string | undefined
+  /** Put in front of every Glue table name, e.g. "dms_" (lower case letters, digits, _). */
+  tablePrefix: string
+  /** Another Glue endpoint (tests: a local emulator). */
+  endpoint: string | undefined
+  /** Attempts per Glue request, the first one included. */
+  maxAttempts: number
 }
 
 export interface PipelineConfig {
@@ -133,6 +149,7 @@ export const DEFAULTS = Object.freeze({
   maxRecordBytes: 64 * 1024 * 1024,
   maxObjectBytes: 4 * 1024 * 1024 * 1024,
   missingFolder: 'fail' as const,
+  catalogMaxAttempts: 3,
 })
 
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/
@@ -158,7 +175,7 @@ export function loadConfig(file: string): Config {
 
 export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
-  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines', 'settleSeconds', 'maxFutureSeconds', 'retryStoppedSeconds', 'limits'])
+  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines', 'settleSeconds', 'maxFutureSeconds', 'retryStoppedSeconds', 'limits', 'catalog'])
   const defaultSource = opt(root, 'source', '$', str)
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
@@ -211,6 +228,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       return s
     }),
     pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) => parsePipeline(v, `$.pipelines[${i}]`, seen)),
+    catalog: root.catalog === undefined ? undefined : parseCatalog(root.catalog, '$.catalog'),
     settleSeconds: opt(root, 'settleSeconds', '$', nonNegNum) ?? DEFAULTS.settleSeconds,
     maxFutureSeconds: opt(root, 'maxFutureSeconds', '$', posNum) ?? DEFAULTS.maxFutureSeconds,
     retryStoppedSeconds: opt(root, 'retryStoppedSeconds', '$', posNum) ?? DEFAULTS.retryStoppedSeconds,
@@ -244,6 +262,30 @@ function checkLocations(config: Config): Config {
     })
   }
   return config
+}
+
+/** Glue database and table names: lower case letters, digits and underscores (Athena's rule for names). */
+const GLUE_NAME = /^[a-z0-9_]+$/
+
+function parseCatalog(json: unknown, path: string): CatalogConfig {
+  const c = obj(json, path)
+  known(c, path, ['type', 'database', 'region', 'tablePrefix', 'endpoint', 'maxAttempts'])
+  const type = req(c, 'type', path, (v, p) => oneOf(v, p, ['glue'] as const))
+  const database = req(c, 'database', path, (v, p) => {
+    const s = str(v, p)
+    if (!GLUE_NAME.test(s) || s.length > 255) throw invalid(p, 'a Glue database name of lower case letters, digits and _', JSON.stringify(s))
+    return s
+  })
+  const tablePrefix = opt(c, 'tablePrefix', path, (v, p) => {
+    if (typeof v !== 'string' || (v !== '' && !GLUE_NAME.test(v))) throw invalid(p, 'lower case letters, digits and _ (or "")', describe(v))
+    return v
+  }) ?? ''
+  const endpoint = opt(c, 'endpoint', path, (v, p) => {
+    const s = str(v, p)
+    if (!/^https?:\/\/[^/]+/.test(s)) throw invalid(p, 'an http:// or https:// URL', JSON.stringify(s))
+    return s
+  })
+  return { type, database, region: opt(c, 'region', path, str), tablePrefix, endpoint, maxAttempts: opt(c, 'maxAttempts', path, posInt) ?? DEFAULTS.catalogMaxAttempts }
 }
 
 function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>): PipelineConfig {

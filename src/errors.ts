@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'CDC_STATE_UNAVAILABLE'
   | 'CDC_STEP_INVALID'
   | 'CDC_STEP_FAILED'
+  | 'CDC_CATALOG_FAILED'
+  | 'CDC_CATALOG_DENIED'
   | 'CDC_ABORTED'
   | 'CDC_RECORD_TOO_LARGE'
   | 'CDC_OBJECT_TOO_LARGE'
@@ -91,6 +93,8 @@ export class WatermarkError extends CdcError {}
 export class WriteError extends CdcError {}
 /** The SQLite state file is locked, too new or unreadable. */
 export class StateError extends CdcError {}
+/** Registering a table in the data catalog (Glue) failed. Never blocks ingestion: retried at the next commit or poll. */
+export class CatalogError extends CdcError {}
 /** A SQL step pipeline is invalid or a step failed. */
 export class StepError extends CdcError {}
 

@@ -14,6 +14,9 @@ export class Metrics {
   private failed = new Map<string, number>()
   private pipelineRuns = new Map<string, number>()
   private pipelineSeconds = new Map<string, number>()
+  private catalogErrors = new Map<string, number>()
+  private catalogRegistered = new Map<string, number>()
+  private catalogLastSuccess = new Map<string, number>()
   lastPollAt = 0
 
   constructor(private readonly staleAfterMs: number) {}
@@ -31,6 +34,11 @@ export class Metrics {
     if (r.error && r.status !== 'aborted') add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
     else if (!r.error) this.lastSuccess.set(label({ table }), Date.now() / 1000)
     this.failed.set(label({ table }), stopped ? 1 : 0)
+    if (r.catalog) {
+      this.catalogRegistered.set(label({ table }), r.catalog.error ? 0 : 1)
+      if (r.catalog.error) add(this.catalogErrors, label({ table, code: r.catalog.error.code }), 1)
+      else this.catalogLastSuccess.set(label({ table }), Date.now() / 1000)
+    }
   }
 
   recordPipeline(run: { pipeline: string; status: string; ms: number }): void {
@@ -59,6 +67,9 @@ export class Metrics {
     family('cdc_apply_table_failed', 'gauge', '1 when the table stopped on a terminal error', this.failed)
     family('cdc_apply_pipeline_runs_total', 'counter', 'Runs of configured pipelines, by status (Success or Error)', this.pipelineRuns)
     family('cdc_apply_pipeline_duration_seconds', 'gauge', 'Duration of the last run of the pipeline', this.pipelineSeconds)
+    family('cdc_apply_catalog_errors_total', 'counter', 'Failed catalog registrations, by error code (ingestion goes on)', this.catalogErrors)
+    family('cdc_apply_catalog_registered', 'gauge', '1 when the last catalog registration of the table succeeded, 0 when it failed', this.catalogRegistered)
+    family('cdc_apply_catalog_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful catalog registration', this.catalogLastSuccess)
     return out.join('\n') + '\n'
   }
 }

@@ -12,7 +12,7 @@ import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema
 import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state.js'
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
 import { columnValues, nullData } from './columns.js'
-import { silentLogger, type Logger } from './log.js'
+import { errFields, silentLogger, type Logger } from './log.js'
 import { joinKey, objectChunks, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
 import { byteCompare } from './store/local-store.js'
@@ -22,6 +22,8 @@ import { markerFor, writeMarker } from './marker.js'
 import { stemOf } from './apply.js'
 import { addDays } from './dates.js'
 import { checkLanding, checkOutputsWritable, tableFolder } from './preflight.js'
+import { openRegistrar, type CatalogOutcome, type Registrar } from './catalog/register.js'
+import { readSchemaFields } from './catalog/output-schema.js'
 
 export interface Stores {
   landing: ObjectStore
@@ -50,6 +52,8 @@ export interface TableResult {
   curatedDates: string[]
   error: CdcError | Error | undefined
   ms: number
+  /** Catalog registration after the commit (with a `catalog` config); undefined when none was due. */
+  catalog: CatalogOutcome | undefined
 }
 
 export interface RunSummary {
@@ -68,6 +72,8 @@ export interface RunOptions {
   onProgress?: (event: ProgressEvent) => void
   /** Kept across cycles by watch mode: the condition last logged per table, so a lasting one is logged once. */
   notes?: Map<string, string>
+  /** Registers tables in the catalog after their commits; runOnce opens one from config.catalog. */
+  catalog?: Registrar
 }
 
 export interface ProgressEvent {
@@ -114,10 +120,12 @@ export async function runOnce(config: Config, opts: RunOptions = {}): Promise<Ru
   try {
     state.lock()
     const stores = await openStores(config)
+    const catalog = opts.catalog ?? (await openRegistrar(config, state))
     try {
       await checkLanding(config, stores.landing)
-      return await runCycle(config, stores, state, opts)
+      return await runCycle(config, stores, state, { ...opts, ...(catalog ? { catalog } : {}) })
     } finally {
+      if (catalog !== opts.catalog) catalog?.close()
       await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
     }
   } finally {
@@ -169,8 +177,10 @@ export async function runCycle(config: Config, stores: Stores, state: StateStore
 async function runTableSafe(config: Config, stores: Stores, state: StateStore, t: TableConfig, opts: RunOptions, log: Logger): Promise<TableResult> {
   const r = emptyResult(t)
   const started = Date.now()
+  let run: TableRun | undefined
   try {
-    await runTable(new TableRun(config, stores, state, t, opts, log, r))
+    run = new TableRun(config, stores, state, t, opts, log, r)
+    await runTable(run)
     state.recordRun(t.source, t.name, undefined, r.newest)
   } catch (err) {
     opts.memory?.delete(tableLabel(t))
@@ -188,12 +198,36 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
   const wm = state.get(t.source, t.name)
   r.fullLoad = wm?.fullLoad
   r.lpf = wm?.lpf
+  if (opts.catalog && wm && !opts.signal?.aborted) r.catalog = await register(opts.catalog, stores, t, run?.schema?.fields, wm, r, log)
   r.ms = Date.now() - started
   return r
 }
 
+/**
+ * After a table's commits (or when an earlier registration is still pending): registers its RAW and curated tables.
+ * The columns come from this run's schema, else from the newest curated partition. Never throws.
+ */
+async function register(catalog: Registrar, stores: Stores, t: TableConfig, fields: A.Field[] | undefined, wm: Watermark, r: TableResult, log: Logger): Promise<CatalogOutcome | undefined> {
+  const committed = r.status === 'ok' || (r.status === 'error' && r.curatedDates.length > 0)
+  if (!committed && !catalog.pending(t)) return undefined
+  let columns = fields
+  if (columns === undefined) {
+    try {
+      columns = await readSchemaFields(stores.curated, joinKey(t.source, t.name), wm)
+    } catch (err) {
+      log.warn({ ...errFields(err) }, 'catalog: the table\'s columns could not be read back; registration waits for the next run')
+      return undefined
+    }
+  }
+  if (columns === undefined) return undefined
+  const outcome = await catalog.registerParquet(t, columns, wm.loadDate)
+  if (outcome.error) log.warn({ tables: outcome.tables, ...errFields(outcome.error) }, 'catalog registration failed; retried at the next commit or poll')
+  else if (outcome.status === 'registered') log.info({ tables: outcome.tables }, 'catalog tables registered')
+  return outcome
+}
+
 function emptyResult(t: TableConfig): TableResult {
-  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0 }
+  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0, catalog: undefined }
 }
 
 /** The context of one table's run. */

@@ -75,6 +75,22 @@ export interface TableStatus extends Watermark {
   lastErrorCode: string | null
   lastError: string | null
   updatedAt: string | null
+  /** Catalog registration (with a `catalog` config): the Glue tables, the last success, the last error. */
+  catalogTables: string | null
+  catalogRegisteredAt: string | null
+  catalogErrorCode: string | null
+  catalogError: string | null
+}
+
+/** The last catalog registration of a table. */
+export interface CatalogRecord {
+  glueTables: string
+  /** What the registration depended on besides the columns (database, names, locations): a change re-registers. */
+  fingerprint: string
+  lastAttemptAt: string
+  registeredAt: string | null
+  errorCode: string | null
+  error: string | null
 }
 
 const SCHEMA = `
@@ -93,6 +109,10 @@ CREATE TABLE IF NOT EXISTS tombstones (
 CREATE TABLE IF NOT EXISTS table_runs (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, LastRunAt TEXT, LastErrorCode TEXT, LastError TEXT,
   NewestFile TEXT, LastSuccessAt TEXT,
+  PRIMARY KEY (Source, TableName));
+CREATE TABLE IF NOT EXISTS catalog_tables (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, GlueTables TEXT NOT NULL, Fingerprint TEXT NOT NULL,
+  LastAttemptAt TEXT NOT NULL, RegisteredAt TEXT, LastErrorCode TEXT, LastError TEXT,
   PRIMARY KEY (Source, TableName));
 CREATE TABLE IF NOT EXISTS process_lock (
   Id INTEGER PRIMARY KEY CHECK (Id = 1), Token TEXT NOT NULL, Pid INTEGER NOT NULL, Host TEXT NOT NULL,
@@ -235,7 +255,7 @@ export class StateStore {
   /** Forgets a table: its watermark, ledger, tombstones and run record (its outputs are the caller's to delete). */
   resetTable(source: string, table: string): void {
     this.db.transaction(() => {
-      for (const t of ['ops_table', 'processed_files', 'tombstones', 'table_runs']) this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
+      for (const t of ['ops_table', 'processed_files', 'tombstones', 'table_runs', 'catalog_tables']) this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
     }).immediate()
   }
 
@@ -278,6 +298,26 @@ export class StateStore {
       .run(source, table, now, error?.code ?? null, error?.message ?? null, newest ?? null, error ? null : now)
   }
 
+  /** Records a catalog registration attempt: success (no error) or its error; a success keeps RegisteredAt. */
+  recordCatalog(source: string, table: string, glueTables: string[], fingerprint: string, error: { code: string; message: string } | undefined): void {
+    const now = new Date().toISOString()
+    this.db
+      .prepare(
+        `INSERT INTO catalog_tables (Source, TableName, GlueTables, Fingerprint, LastAttemptAt, RegisteredAt, LastErrorCode, LastError) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (Source, TableName) DO UPDATE SET GlueTables = excluded.GlueTables, Fingerprint = excluded.Fingerprint,
+           LastAttemptAt = excluded.LastAttemptAt, RegisteredAt = COALESCE(excluded.RegisteredAt, RegisteredAt),
+           LastErrorCode = excluded.LastErrorCode, LastError = excluded.LastError`,
+      )
+      .run(source, table, glueTables.join(','), fingerprint, now, error ? null : now, error?.code ?? null, error?.message ?? null)
+  }
+
+  catalogRecord(source: string, table: string): CatalogRecord | undefined {
+    const r = this.db.prepare('SELECT GlueTables, Fingerprint, LastAttemptAt, RegisteredAt, LastErrorCode, LastError FROM catalog_tables WHERE Source = ? AND TableName = ?').get(source, table) as
+      | { GlueTables: string; Fingerprint: string; LastAttemptAt: string; RegisteredAt: string | null; LastErrorCode: string | null; LastError: string | null }
+      | undefined
+    return r && { glueTables: r.GlueTables, fingerprint: r.Fingerprint, lastAttemptAt: r.LastAttemptAt, registeredAt: r.RegisteredAt, errorCode: r.LastErrorCode, error: r.LastError }
+  }
+
   status(): TableStatus[] {
     const rows = this.db
       .prepare(
@@ -285,10 +325,13 @@ export class StateStore {
                 (SELECT COUNT(*) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS files,
                 (SELECT COALESCE(SUM(Rows), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS rowsProcessed,
                 (SELECT COALESCE(SUM(Quarantined), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS quarantined,
-                r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
+                r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt,
+                c.GlueTables, c.RegisteredAt, c.LastErrorCode AS CatalogErrorCode, c.LastError AS CatalogError
          FROM ops_table o LEFT JOIN table_runs r ON r.Source = o.Source AND r.TableName = o.TableName
+           LEFT JOIN catalog_tables c ON c.Source = o.Source AND c.TableName = o.TableName
          UNION ALL
-         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt
+         SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt,
+                NULL, NULL, NULL, NULL
          FROM table_runs r WHERE NOT EXISTS (SELECT 1 FROM ops_table o WHERE o.Source = r.Source AND o.TableName = r.TableName)
          ORDER BY 1, 2`,
       )
@@ -308,6 +351,10 @@ export class StateStore {
       LastError: string | null
       NewestFile: string | null
       LastSuccessAt: string | null
+      GlueTables: string | null
+      RegisteredAt: string | null
+      CatalogErrorCode: string | null
+      CatalogError: string | null
     }[]
     return rows.map((r) => ({
       source: r.source,
@@ -326,6 +373,10 @@ export class StateStore {
       lastErrorCode: r.LastErrorCode,
       lastError: r.LastError,
       updatedAt: r.UpdatedAt,
+      catalogTables: r.GlueTables,
+      catalogRegisteredAt: r.RegisteredAt,
+      catalogErrorCode: r.CatalogErrorCode,
+      catalogError: r.CatalogError,
     }))
   }
 

@@ -12,6 +12,8 @@ import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
 import { Gate, PipelineTrigger } from './watch-pipelines.js'
 import type { PipelineRun } from './steps/run-steps.js'
+import { openRegistrar, Registrar } from './catalog/register.js'
+import type { CatalogClient } from './catalog/glue.js'
 
 export interface WatchOptions {
   logger?: Logger
@@ -29,6 +31,10 @@ export interface WatchOptions {
   stores?: Stores
   /** The config file: a stopped table is retried when it changes, with its tables[] entry as the file has it then. */
   configFile?: string
+  /** After a failed catalog registration, wait this long before the table's next try (default 30 s). */
+  catalogRetryMs?: number
+  /** A catalog client to use instead of Glue (tests script its failures). */
+  catalogClient?: CatalogClient
 }
 
 export interface WatchResult {
@@ -47,6 +53,8 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
     state.lock()
     const stores = opts.stores ?? (await openStores(config))
     await checkLanding(config, stores.landing)
+    const catalogOpts = opts.catalogRetryMs !== undefined ? { retryAfterMs: opts.catalogRetryMs } : {}
+    const catalog = opts.catalogClient && config.catalog ? new Registrar(config, config.catalog, opts.catalogClient, state, catalogOpts) : await openRegistrar(config, state, catalogOpts)
     const memory = new Map<string, TableMemory>()
     const notes = new Map<string, string>()
     const limit = pLimit(config.concurrency.tables)
@@ -80,7 +88,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         }
         const summary = await limit(() =>
           gate.withShared(() =>
-            runCycle(cfg, stores, state, { logger: log, signal: opts.signal, memory, notes, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }),
+            runCycle(cfg, stores, state, { logger: log, signal: opts.signal, memory, notes, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(catalog ? { catalog } : {}) }),
           ),
         )
         const r = summary.tables[0]!
@@ -119,6 +127,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
     // 503 and status shows why, and a supervisor does not restart into the same error in a loop.
     await Promise.all(config.tables.map((t) => loop(tableLabel(t))))
     await pipelines.idle()
+    catalog?.close()
     if (!opts.stores) await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close()])
     return { failed: [...failed.values()], polls }
   } finally {

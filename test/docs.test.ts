@@ -152,6 +152,7 @@ const KEY_PREFIXES: Record<string, string[]> = {
   'parseS3:path': ['s3.'],
   'parseEncryption:path': ['encryption.raw.', 'encryption.curated.'],
   'parsePipeline:path': ['pipelines[].'],
+  'parseCatalog:path': ['catalog.'],
 }
 
 /** Every key accepted by parseConfig, as its documented path: the `known(obj, path, [...])` lists of src/config.ts. */
@@ -208,6 +209,7 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   maxRecordBytes: 'limits.maxRecordBytes',
   maxObjectBytes: 'limits.maxObjectBytes',
   missingFolder: 'tables[].missingFolder',
+  catalogMaxAttempts: 'catalog.maxAttempts',
 }
 
 test('docs/config.md states every value of DEFAULTS under its key', () => {

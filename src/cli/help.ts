@@ -19,13 +19,15 @@ Usage:
   cdc-apply transform <pipeline.json>  run a SQL step pipeline on DuckDB (--emit pyspark prints it for Spark)
   cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
   cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
+  cdc-apply catalog --emit athena|spark|glue-json [--table S.T]   print the catalog DDL of the tables
   cdc-apply help <command>       help for one command
   cdc-apply --version [--json]   the versions of cdc-apply, Node, DuckDB and parquet-wasm
 
 Exit codes: 0 ok, 1 internal error, 2 usage or config, 3 bad input data, 4 store or state unavailable,
             5 a SQL step failed, 6 landing behind the watermark, 7 state file locked by another process,
             8 verify found a difference, 130 a second signal.
-Docs: docs/config.md, docs/semantics.md, docs/errors.md, docs/operations.md, docs/steps.md, docs/verify.md
+Docs: docs/config.md, docs/semantics.md, docs/errors.md, docs/operations.md, docs/steps.md, docs/verify.md,
+      docs/catalog.md
 `,
   run: `Usage: cdc-apply run [options]
 
@@ -99,5 +101,20 @@ Options:
 ${COMMON}      --table <S.T>     the table
       --as-of <x>       a DMS file name or a timestamp (UTC)
       --out <location>  a folder or s3:// prefix outside landing, RAW and curated
+`,
+  catalog: `Usage: cdc-apply catalog --emit athena|spark|glue-json [--table S.T] [options]
+
+Prints the catalog definitions of the RAW and curated tables, built from the outputs (the columns of the curated
+partition of the watermark's date, the load date) for registering them with your own tooling:
+  athena     CREATE EXTERNAL TABLE with partition projection (partition_0, yyyyMMdd, load date to NOW)
+  spark      Spark SQL CREATE TABLE ... USING parquet and one ALTER TABLE ... ADD PARTITION per date folder
+  glue-json  a JSON array of Glue CreateTable inputs ({ DatabaseName, TableInput })
+With a "catalog" block in the config, run and --watch register the tables in Glue themselves. See docs/catalog.md.
+
+Options:
+${COMMON}      --emit <format>   athena, spark or glue-json
+      --table <S.T>     only this table (default: every table)
+      --database <name> the database (default: catalog.database)
+      --table-prefix <p> put in front of every table name (default: catalog.tablePrefix, else none)
 `,
 }

@@ -14,7 +14,7 @@ import type { RunSummary } from '../run.js'
 import { StateStore } from '../state.js'
 import { HELP } from './help.js'
 import { renderVersions, versions } from './version.js'
-import { renderChecks, renderRun, renderStatus } from './render.js'
+import { renderCatalog, renderChecks, renderRun, renderStatus } from './render.js'
 import { Gate, PipelineTrigger } from '../watch-pipelines.js'
 import type { PipelineRun } from '../steps/run-steps.js'
 
@@ -91,6 +91,7 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
   transform: { ...COMMON, param: { type: 'string', multiple: true }, emit: { type: 'string' } },
   verify: { ...COMMON, table: { type: 'string' }, date: { type: 'string' }, against: { type: 'string' }, limit: { type: 'string' } },
   snapshot: { ...COMMON, table: { type: 'string' }, 'as-of': { type: 'string' }, out: { type: 'string' } },
+  catalog: { ...COMMON, emit: { type: 'string' }, table: { type: 'string' }, database: { type: 'string' }, 'table-prefix': { type: 'string' } },
 }
 
 /** Commands that take positional words (transform: the pipeline file). */
@@ -185,6 +186,12 @@ const COMMANDS: Record<string, Command> = {
     const { snapshotCommand } = await import('./snapshot.js')
     return snapshotCommand(config, { table: values.table as string, asOf: values['as-of'] as string, out: values.out as string, json: values.json === true }, io, log)
   },
+  async catalog(config, values, io, log) {
+    const { catalogCommand, EMIT_FORMATS } = await import('./catalog.js')
+    const emit = values.emit as string | undefined
+    if (emit === undefined || !(EMIT_FORMATS as readonly string[]).includes(emit)) throw new UsageError('CDC_USAGE', `catalog needs --emit ${EMIT_FORMATS.join('|')}, got ${JSON.stringify(emit ?? null)}`, { hint: "see 'cdc-apply catalog --help'" })
+    return catalogCommand(config, { emit: emit as 'athena' | 'spark' | 'glue-json', table: values.table as string | undefined, database: values.database as string | undefined, tablePrefix: values['table-prefix'] as string | undefined }, io, log)
+  },
   async status(config, values, io) {
     const path = resolveLocal(config, config.state)
     if (!existsSync(path)) {
@@ -196,7 +203,7 @@ const COMMANDS: Record<string, Command> = {
       const rows = state.status()
       const verifies = (await import('../verify.js')).lastVerify(path)
       const pipelines = (await import('../steps/run-steps.js')).pipelineRuns(path)
-      io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderChecks(verifies, pipelines))
+      io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderCatalog(rows) + renderChecks(verifies, pipelines))
       return EXIT.ok
     } finally {
       state.close()

@@ -30,6 +30,10 @@ export function renderRun(s: RunSummary): string {
       ]),
     ) +
     hints(s) +
+    s.tables
+      .filter((t) => t.catalog?.error)
+      .map((t) => `catalog ${t.source}.${t.table}: ${t.catalog!.error!.code}: ${t.catalog!.error!.message} (ingestion went on; retried at the next run)\n`)
+      .join('') +
     `done in ${s.ms} ms\n`
   )
 }
@@ -60,6 +64,19 @@ export function renderStatus(rows: TableStatus[]): string {
       r.lastSuccessAt ?? '',
       r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '',
     ]),
+  )
+}
+
+/** `status`: the catalog registration of each table, when a catalog is configured (or was). */
+export function renderCatalog(rows: TableStatus[]): string {
+  const reg = rows.filter((r) => r.catalogTables !== null)
+  if (reg.length === 0) return ''
+  return (
+    '\ncatalog\n' +
+    table(
+      ['Source', 'TableName', 'GLUE TABLES', 'REGISTERED AT', 'LAST ERROR'],
+      reg.map((r) => [r.source, r.table, r.catalogTables ?? '', r.catalogRegisteredAt ?? '', r.catalogErrorCode ? `${r.catalogErrorCode}: ${r.catalogError}` : '']),
+    )
   )
 }
 

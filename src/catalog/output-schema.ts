@@ -1,0 +1,35 @@
+// The data columns of a table as its outputs have them, read back from the curated partition of the LPF's date
+// (for registration when this run did not read the table, and for `cdc-apply catalog --emit`).
+import * as A from 'apache-arrow'
+import * as pw from 'parquet-wasm'
+import { META } from '../config.js'
+import { joinKey, type ObjectStore } from '../store/object-store.js'
+import type { Watermark } from '../state.js'
+
+/** The curated date folder a watermark's LPF is in (change files named before the load date belong to it). */
+export function lpfDate(wm: Pick<Watermark, 'lpf' | 'loadDate'>): string {
+  const d = wm.lpf.slice(0, 8)
+  return d < wm.loadDate ? wm.loadDate : d
+}
+
+/** The data fields (without cdc_file, cdc_row) of the first part of `<prefix>/<LPF date>/`; undefined when absent. */
+export async function readSchemaFields(curated: ObjectStore, prefix: string, wm: Pick<Watermark, 'lpf' | 'loadDate'>): Promise<A.Field[] | undefined> {
+  const folder = joinKey(prefix, lpfDate(wm))
+  let first: string | undefined
+  for await (const o of curated.list(`${folder}/`)) {
+    if (o.key.endsWith('.parquet') && (first === undefined || o.key < first)) first = o.key
+  }
+  if (first === undefined) return undefined
+  const table = A.tableFromIPC(pw.readParquet(await curated.get(first), { limit: 1 }).intoIPCStream())
+  return table.schema.fields.filter((f) => f.name !== META.file && f.name !== META.row)
+}
+
+/** The date folders (`YYYYMMDD`) under a table's prefix, sorted. */
+export async function listDates(store: ObjectStore, prefix: string): Promise<string[]> {
+  const dates = new Set<string>()
+  for await (const o of store.list(`${prefix}/`)) {
+    const m = /^(\d{8})\//.exec(o.key.slice(prefix.length + 1))
+    if (m) dates.add(m[1]!)
+  }
+  return [...dates].sort()
+}

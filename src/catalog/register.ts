@@ -1,0 +1,143 @@
+// Registers tables in the catalog after their watermark commits. A failure is a CatalogError recorded in the state
+// file (status), counted in the metrics, and retried at the next commit or poll: it never fails the table's run.
+import type * as A from 'apache-arrow'
+import { CatalogError } from '../errors.js'
+import type { CatalogConfig, Config, TableConfig } from '../config.js'
+import type { StateStore } from '../state.js'
+import { icebergTableInput, parquetTableDefs, parquetTableInput, tableLocation, glueTableName, type GlueTableInput, type IcebergTableDef } from './table-def.js'
+import type { CatalogClient } from './glue.js'
+
+/** What registration did for a table in one run. */
+export interface CatalogOutcome {
+  /** registered: created or updated; unchanged: the catalog already had it; error: see `error`. */
+  status: 'registered' | 'unchanged' | 'error'
+  /** Glue table names. */
+  tables: string[]
+  error: CatalogError | undefined
+}
+
+export interface RegistrarOptions {
+  /** After a failure, the table's registration waits this long before the next try (watch mode polls often). */
+  retryAfterMs?: number
+}
+
+/** Opens the configured catalog (loading the Glue SDK only then); undefined without a `catalog` block. */
+export async function openRegistrar(config: Config, state: StateStore, opts: RegistrarOptions = {}): Promise<Registrar | undefined> {
+  if (config.catalog === undefined) return undefined
+  const { GlueCatalog } = await import('./glue.js')
+  return new Registrar(config, config.catalog, new GlueCatalog(config.catalog, config.s3?.region), state, opts)
+}
+
+export class Registrar {
+  /** Glue table → the input this process last wrote or found there: an identical input needs no Glue call. */
+  private readonly known = new Map<string, string>()
+  /** Table label → earliest time of the next try after a failure. */
+  private readonly retryAt = new Map<string, number>()
+
+  constructor(
+    readonly config: Config,
+    readonly catalog: CatalogConfig,
+    readonly client: CatalogClient,
+    private readonly state: StateStore,
+    private readonly opts: RegistrarOptions = {},
+  ) {}
+
+  /** What the registration depends on besides the columns: a change re-registers an unchanged table. */
+  fingerprint(t: TableConfig): string {
+    const c = this.catalog
+    return JSON.stringify([c.database, glueTableName(c, t, 'curated'), tableLocation(this.config, this.config.curated, t), tableLocation(this.config, this.config.raw, t)])
+  }
+
+  /** True when the table's last registration failed, never happened, or was made for other names or locations. */
+  pending(t: TableConfig): boolean {
+    const r = this.state.catalogRecord(t.source, t.name)
+    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t)) return (this.retryAt.get(`${t.source}.${t.name}`) ?? 0) <= Date.now()
+    return false
+  }
+
+  /**
+   * Creates or updates the RAW and curated tables of `t` from the data columns of its outputs; never throws. The
+   * outcome is recorded in the state file.
+   */
+  async registerParquet(t: TableConfig, fields: A.Field[], loadDate: string): Promise<CatalogOutcome> {
+    const label = `${t.source}.${t.name}`
+    let names: string[] = []
+    try {
+      const defs = parquetTableDefs(this.config, this.catalog, t, fields, loadDate)
+      names = defs.map((d) => d.name)
+      let changed = false
+      for (const d of defs) changed = (await this.upsert(parquetTableInput(d))) || changed
+      this.state.recordCatalog(t.source, t.name, names, this.fingerprint(t), undefined)
+      this.retryAt.delete(label)
+      return { status: changed ? 'registered' : 'unchanged', tables: names, error: undefined }
+    } catch (err) {
+      const e =
+        err instanceof CatalogError
+          ? err
+          : new CatalogError('CDC_CATALOG_FAILED', `table ${label}: catalog registration failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, transient: true, table: label })
+      this.state.recordCatalog(t.source, t.name, names, this.fingerprint(t), { code: e.code, message: e.message })
+      this.retryAt.set(label, Date.now() + (this.opts.retryAfterMs ?? 30_000))
+      return { status: 'error', tables: names, error: e }
+    }
+  }
+
+  /**
+   * Iceberg: points the Glue table at a new metadata file. Glue's table keeps `metadata_location` and
+   * `previous_metadata_location`; the update is refused (CDC_CATALOG_FAILED) when the catalog's current metadata is
+   * not the one this commit replaced (another writer got there first). Throws CatalogError. Not called by the run
+   * path yet: Iceberg output is built separately.
+   */
+  async registerIceberg(def: IcebergTableDef): Promise<'created' | 'updated' | 'unchanged'> {
+    const existing = await this.client.getTable(def.database, def.name)
+    if (existing === undefined) {
+      await this.client.createTable(def.database, icebergTableInput({ ...def, previousMetadataLocation: undefined }))
+      return 'created'
+    }
+    const current = existing.Parameters['metadata_location']
+    if (current === def.metadataLocation) return 'unchanged'
+    if (existing.Parameters['table_type'] !== 'ICEBERG' || current !== def.previousMetadataLocation) {
+      throw new CatalogError('CDC_CATALOG_FAILED', `glue table ${def.database}.${def.name} points at ${JSON.stringify(current ?? null)}, expected ${JSON.stringify(def.previousMetadataLocation ?? null)} (the metadata this commit replaced)`, {
+        table: def.label,
+        transient: false,
+        hint: 'another writer changed the table, or it is not an Iceberg table; check its table_type and metadata_location in Glue',
+      })
+    }
+    await this.client.updateTable(def.database, icebergTableInput(def))
+    return 'updated'
+  }
+
+  close(): void {
+    this.client.close()
+  }
+
+  /** Creates the table, or updates it when it differs from `input`; returns true when it wrote. */
+  private async upsert(input: GlueTableInput): Promise<boolean> {
+    const key = `${this.catalog.database}.${input.Name}`
+    const text = stable(input)
+    if (this.known.get(key) === text) return false
+    const existing = await this.client.getTable(this.catalog.database, input.Name)
+    if (existing === undefined) {
+      await this.client.createTable(this.catalog.database, input)
+      this.known.set(key, text)
+      return true
+    }
+    // Keep parameters others added (Glue, Lake Formation, users); ours win.
+    const merged: GlueTableInput = { ...input, Parameters: { ...existing.Parameters, ...input.Parameters } }
+    if (sameTable(existing, merged)) {
+      this.known.set(key, text)
+      return false
+    }
+    await this.client.updateTable(this.catalog.database, merged)
+    this.known.set(key, text)
+    return true
+  }
+}
+
+function sameTable(a: GlueTableInput, b: GlueTableInput): boolean {
+  return stable(a) === stable(b)
+}
+
+/** JSON with sorted object keys, so that inputs compare by content. */
+function stable(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0))) : x))
+}
