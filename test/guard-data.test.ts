@@ -55,7 +55,7 @@ function lake(t: { after: (fn: () => void) => void }): Lake {
       writeFileSync(p, text)
     },
     config(table = {}, top = {}) {
-      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [{ ...BASE_TABLE, ...table }], ...top }, tmp.path)
+      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [{ ...BASE_TABLE, ...table }], ...top }, tmp.path)
     },
     async run(table = {}, top = {}) {
       return (await runOnce(l.config(table, top))).tables[0]!
