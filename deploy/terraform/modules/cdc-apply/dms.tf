@@ -92,6 +92,7 @@ resource "aws_dms_s3_endpoint" "landing" {
   date_partition_sequence  = var.dms_date_partitioning ? "YYYYMMDD" : null
   date_partition_delimiter = var.dms_date_partitioning ? "SLASH" : null
 
+  kms_key_arn                       = local.kms_key_arn # encrypts the endpoint's own settings
   encryption_mode                   = "SSE_KMS"
   server_side_encryption_kms_key_id = local.kms_key_arn
 
@@ -108,7 +109,6 @@ resource "aws_dms_replication_subnet_group" "this" {
 }
 
 resource "aws_dms_replication_instance" "this" {
-  #checkov:skip=CKV_AWS_212:the instance's storage only buffers changes in flight; landing objects are SSE-KMS with the module's key
   count                       = var.create_dms_replication ? 1 : 0
   replication_instance_id     = "${var.name}-dms"
   replication_instance_class  = var.dms_replication_instance_class

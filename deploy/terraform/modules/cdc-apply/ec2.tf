@@ -88,4 +88,6 @@ resource "aws_volume_attachment" "state" {
   device_name = "/dev/sdf"
   volume_id   = aws_ebs_volume.state.id
   instance_id = aws_instance.box.id
+  # a replaced box is stopped first (systemd sends the daemon its SIGTERM) so the volume never leaves mid-write
+  stop_instance_before_detaching = true
 }
