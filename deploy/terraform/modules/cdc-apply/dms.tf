@@ -81,8 +81,6 @@ resource "aws_dms_s3_endpoint" "landing" {
 
   data_format              = "csv"
   compression_type         = "NONE"
-  csv_delimiter            = ","
-  csv_row_delimiter        = "\\n"
   rfc_4180                 = true
   include_op_for_full_load = true
   timestamp_column_name    = var.dms_timestamp_column
@@ -100,12 +98,41 @@ resource "aws_dms_s3_endpoint" "landing" {
   depends_on = [aws_iam_role_policy.dms_s3]
 }
 
+# DMS needs these two account-wide roles, with these exact names, before it creates a replication instance; an account
+# that already ran DMS has them (set create_dms_service_roles = false there)
+resource "aws_iam_role" "dms_vpc" {
+  count              = var.create_dms_replication && var.create_dms_service_roles ? 1 : 0
+  name               = "dms-vpc-role"
+  assume_role_policy = data.aws_iam_policy_document.assume_dms.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "dms_vpc" {
+  count      = length(aws_iam_role.dms_vpc)
+  role       = aws_iam_role.dms_vpc[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonDMSVPCManagementRole"
+}
+
+resource "aws_iam_role" "dms_cloudwatch" {
+  count              = var.create_dms_replication && var.create_dms_service_roles ? 1 : 0
+  name               = "dms-cloudwatch-logs-role"
+  assume_role_policy = data.aws_iam_policy_document.assume_dms.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "dms_cloudwatch" {
+  count      = length(aws_iam_role.dms_cloudwatch)
+  role       = aws_iam_role.dms_cloudwatch[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonDMSCloudWatchLogsRole"
+}
+
 resource "aws_dms_replication_subnet_group" "this" {
   count                                = var.create_dms_replication ? 1 : 0
   replication_subnet_group_id          = "${var.name}-dms"
   replication_subnet_group_description = "${var.name}: DMS replication instance"
   subnet_ids                           = var.dms_subnet_ids
   tags                                 = local.tags
+  depends_on                           = [aws_iam_role_policy_attachment.dms_vpc]
 }
 
 resource "aws_dms_replication_instance" "this" {

@@ -262,6 +262,12 @@ variable "dms_source_endpoint_arn" {
   default     = null
 }
 
+variable "create_dms_service_roles" {
+  description = "With create_dms_replication: create the account-wide dms-vpc-role and dms-cloudwatch-logs-role (false when the account already has them)."
+  type        = bool
+  default     = true
+}
+
 variable "dms_replication_instance_class" {
   description = "Replication instance class."
   type        = string
@@ -269,7 +275,7 @@ variable "dms_replication_instance_class" {
 }
 
 variable "dms_subnet_ids" {
-  description = "Subnets of the replication instance (two Availability Zones); default: subnet_id only is not enough, give two."
+  description = "Subnets of the replication instance, in at least two Availability Zones (needed with create_dms_replication)."
   type        = list(string)
   default     = []
 }
