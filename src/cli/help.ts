@@ -9,6 +9,31 @@ const COMMON = `  -c, --config <file>   config file (default ./cdc-apply.json); 
 `
 
 export const HELP: Record<string, string> = {
+  init: `Usage: cdc-apply init --landing <folder | s3://bucket/prefix> [options]
+
+Finds every table folder (<landing>/<schema>/<table>/, date folders allowed) and writes a config for all of them.
+Parquet: columns and types from the files. CSV with a header: from the header. Header-less CSV (the DMS default):
+columns, types and primary keys from the source DDL or an information_schema.columns export. A sample of each
+table's files is parsed to check the field count and to find IncludeOpForFullLoad and the timestamp column; a
+table that does not match is left out and reported (exit 3). Prints the DMS endpoint settings it assumes.
+
+Options:
+      --landing <loc>         the S3 endpoint's bucket and BucketFolder, or a local copy of it
+      --format csv|parquet    only accept tables of this DataFormat
+      --ddl <schema.sql>      CREATE TABLE statements (pg_dump -s, mysqldump -d, SSMS, Oracle)
+      --columns <file.csv>    an information_schema.columns export (CSV with a header)
+      --table-mapping <json>  the task's table mapping: add-column and add-before-image-columns rules
+  -o, --out <file>            the config to write (default ./cdc-apply.json); refuses to overwrite without --force
+      --source <name>         the config's source for every table (default: each table's schema folder)
+      --timestamp-name <n>    name of the TimestampColumnName column in header-less CSV (default dms_timestamp)
+      --raw, --curated <loc>  output locations (default out/raw, out/curated next to the config)
+      --state <file>          state file (default out/cdc-apply.sqlite next to the config)
+      --s3-endpoint <url>     an S3-compatible endpoint (MinIO); also written to the config's s3 block
+      --s3-region <region>
+      --force                 overwrite --out
+      --json                  print the findings as one JSON document
+  -h, --help                  this text
+`,
   main: `cdc-apply: AWS DMS S3 change files -> RAW and curated Parquet date partitions, with a SQLite watermark
 
 Usage:
@@ -19,6 +44,7 @@ Usage:
   cdc-apply transform <pipeline.json>  run a SQL step pipeline on DuckDB (--emit pyspark prints it for Spark)
   cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
   cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
+  cdc-apply init --landing <loc>  write a config for every table folder of a DMS landing (docs/init.md)
   cdc-apply help <command>       help for one command
   cdc-apply --version [--json]   the versions of cdc-apply, Node, DuckDB and parquet-wasm
 

@@ -43,6 +43,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stdout(HELP[topic]!)
       return EXIT.ok
     }
+    if (command === 'init') return await (await import('./init.js')).initCommand(rest, io) // init writes a config: it reads none
     if (!(command in COMMANDS)) throw new UsageError('CDC_USAGE', `unknown command ${JSON.stringify(command)}`, { hint: "see 'cdc-apply --help'" })
     const { values } = parse(command, rest)
     if (values.help) {
