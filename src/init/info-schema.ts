@@ -38,7 +38,7 @@ export function parseInformationSchema(text: string, file: string): SourceTable[
     }
     // MySQL's column_type carries the arguments (decimal(10,2), tinyint(1) unsigned); elsewhere precision/scale columns
     const full = (v(iColType) || v(iType)).toLowerCase()
-    const m = /^([a-z0-9_ ]+?)\s*(?:\(([^)]*)\))?\s*(unsigned)?/.exec(full)
+    const m = /^([a-z0-9_ ]+?)\s*(?:\(([^)]*)\))?\s*(unsigned)?(?:\s+zerofill)?\s*$/.exec(full)
     const base = (m?.[1] ?? full).trim()
     let args = (m?.[2] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => Number(x))
     if (args.length === 0 && v(iPrec) !== '') args = [Number(v(iPrec)), ...(v(iScale) !== '' ? [Number(v(iScale))] : [])]
