@@ -65,7 +65,7 @@ one of their "after" tables advanced. SIGINT/SIGTERM finish or roll back the wor
 and exit 0 (or the code of a table that failed); a second signal exits at once with 130.
 
 Options:
-${COMMON}      --table <S.T>     only this table (Source.TableName); repeatable
+${COMMON}      --table <S.T>     only this table (Source.TableName) or glob ('OP.*', '*.orders'); repeatable
   -w, --watch           run as a daemon (cdc-apply --watch is the same)
       --interval <s>    seconds between polls of a table in watch mode
       --metrics-port <p>  serve Prometheus /metrics and /healthz on this port (watch mode)
@@ -80,8 +80,8 @@ tombstones), so that the next run reprocesses it from its full load. Takes the s
 watcher first.
 
 Options:
-${COMMON}      --table <S.T>     the table to reset
-      --yes             confirm
+${COMMON}      --table <S.T>     the table to reset, or a glob ('OP.*'): every table it matches is listed and reset
+      --yes             confirm (required, with a glob too)
 `,
   status: `Usage: cdc-apply status [options]
 
@@ -89,7 +89,12 @@ Prints, per table: Source, TableName, FullLoad, LPF (last processed file), files
 the last run and its error if any; then the last verify of each table and the last run of each pipeline.
 
 Options:
-${COMMON}`,
+${COMMON}      --table <S.T>     only these tables (labels or globs such as 'OP.*'); repeatable
+      --lagging         only tables whose watermark trails the newest landed file (LAG S > 0)
+      --failed          only tables whose last run ended with an error
+      --sort <key>      name (default), lag (largest first), failed (failed first, newest first), rows, live,
+                        last-success (oldest first)
+`,
   transform: `Usage: cdc-apply transform <pipeline.json> [options]
 
 Runs a JSON step pipeline (sql / view / write, or the design's spark_sql / crt_table / wrt) on DuckDB over the
@@ -110,7 +115,7 @@ curated snapshot with an extract of the source table (CSV or Parquet file or fol
 Exit 0 when equal, 8 when not. See docs/verify.md.
 
 Options:
-${COMMON}      --table <S.T>     only this table (default: every table)
+${COMMON}      --table <S.T>     only this table, or the tables a glob matches ('OP.*'; default: every table)
       --date <YYYYMMDD> only this date's snapshot (default: every date)
       --against <loc>   compare with this extract instead of RAW
       --limit <n>       keys shown per kind of difference (default 10)
