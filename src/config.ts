@@ -268,7 +268,6 @@ function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>)
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
   known(t, path, keysOf(TABLE_KEYS))
-    missingFolder: opt(t, 'missingFolder', path, (v, p) => oneOf(v, p, MISSING_FOLDER)) ?? DEFAULTS.missingFolder,
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
