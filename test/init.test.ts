@@ -34,7 +34,7 @@ function lastCurated(configFile: string, label: string, columns: string[]): unkn
   const cfg = loadConfig(configFile)
   const [source, name] = label.split('.') as [string, string]
   const dir = join(dirname(configFile), 'out', 'curated', source, name)
-  const date = readdirSync(dir).sort().at(-1)!
+  const date = readdirSync(dir).filter((n) => /^\d{8}$/.test(n)).sort().at(-1)!
   const rows = readdirSync(join(dir, date)).flatMap((f) => parquetRows(readFileSync(join(dir, date, f))))
   assert.ok(cfg.tables.some((t) => `${t.source}.${t.name}` === label))
   return rows
@@ -59,7 +59,8 @@ async function initAndRun(t: { after: (f: () => void) => void }, args: string[])
   const r = await cli(['init', ...args, '--out', config])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   const json = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>
-  const summary = await runOnce(loadConfig(config))
+  // a fresh clone's fixture files are young: a run waits settleSeconds before reading an object
+  const summary = await runOnce({ ...loadConfig(config), settleSeconds: 0 })
   for (const s of summary.tables) assert.equal(s.status, 'ok', `${s.source}.${s.table}: ${s.error?.message}`)
   return { config, stdout: r.stdout, json }
 }
@@ -217,6 +218,6 @@ test('init over 300 tables writes a config that validates and runs every table',
   assert.equal(r.code, 0, r.stdout + r.stderr)
   const cfg = loadConfig(config)
   assert.equal(cfg.tables.length, 300)
-  const s = await runOnce({ ...cfg, concurrency: { ...cfg.concurrency, tables: 4 } })
+  const s = await runOnce({ ...cfg, settleSeconds: 0, concurrency: { ...cfg.concurrency, tables: 4 } })
   assert.deepEqual([...new Set(s.tables.map((x) => `${x.status}:${x.liveRows}`))], ['ok:2'])
 })

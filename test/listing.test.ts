@@ -103,7 +103,7 @@ test('watch over two tables lists the landing once per round and writes the same
   t.after(tmp.remove)
   cpSync(join(HL, 'landing'), join(tmp.path, 'landing'), { recursive: true })
   const cfg = JSON.parse(JSON.stringify({
-    source: 'shop', landing: 'landing', raw: 'w/raw', curated: 'w/curated', state: 'w/state.sqlite',
+    source: 'shop', settleSeconds: 0, landing: 'landing', raw: 'w/raw', curated: 'w/curated', state: 'w/state.sqlite',
     tables: [
       { name: 'customers', path: 'shop/customers', includeOpForFullLoad: true, columns: [{ name: 'ts', type: 'timestamp' }, { name: 'id', type: 'integer' }, { name: 'name' }, { name: 'city' }, { name: 'balance', type: 'decimal(10,2)' }, { name: 'signup_at', type: 'timestamp' }, { name: 'seq' }, { name: 'bi', type: 'integer' }], primaryKey: ['id'], timestampColumn: 'ts', sequenceColumn: 'seq', beforeImageColumns: { id: 'bi' } },
       { name: 'order_lines', path: 'shop/order_lines', includeOpForFullLoad: true, columns: [{ name: 'ts', type: 'timestamp' }, { name: 'order_id', type: 'integer' }, { name: 'line_no', type: 'integer' }, { name: 'sku' }, { name: 'qty', type: 'integer' }, { name: 'seq' }], primaryKey: ['order_id', 'line_no'], timestampColumn: 'ts', sequenceColumn: 'seq' },

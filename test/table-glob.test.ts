@@ -1,7 +1,7 @@
 // --table globs for run, status, reset and verify; status --lagging, --failed and --sort.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { cpSync, writeFileSync } from 'node:fs'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { main, type Io } from '../src/cli/main.js'
@@ -37,6 +37,8 @@ test('run, status, reset and verify take --table globs; status filters --failed 
   cpSync(join(HL, 'landing'), landing, { recursive: true })
   const config = join(tmp.path, 'cdc-apply.json')
   assert.equal((await cli(['init', '--landing', landing, '--ddl', join(HL, 'postgres.sql'), '--table-mapping', join(HL, 'table-mapping.json'), '--out', config])).code, 0)
+  // the landing was just copied: its objects are young, and a run waits settleSeconds before reading them
+  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), settleSeconds: 0 }))
   const c = ['--config', config, '--log-level', 'silent']
 
   const one = await cli(['run', ...c, '--table', 'shop.c*', '--json'])
