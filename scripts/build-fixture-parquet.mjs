@@ -44,6 +44,22 @@ const JOBS = [
       valid_from: 'DATE',
     },
   },
+  {
+    // init's Parquet input (fixtures/init): the header-less CSV landing's customers as DMS Parquet
+    from: 'fixtures/init/headerless/landing/shop/customers',
+    to: 'fixtures/init/parquet/landing/shop/customers',
+    includeOpForFullLoad: true,
+    columns: {
+      dms_commit_ts: 'VARCHAR',
+      id: 'INTEGER',
+      name: 'VARCHAR',
+      city: 'VARCHAR',
+      balance: 'DECIMAL(10,2)',
+      signup_at: 'TIMESTAMP',
+      dms_change_seq: 'VARCHAR',
+      BI_id: 'INTEGER',
+    },
+  },
 ]
 
 const sqlString = (s) => `'${s.replaceAll("'", "''")}'`

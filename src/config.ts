@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
 import { firstOverlap, within } from './locations.js'
+import { CATALOG_KEYS, CHECKSUMS, COLUMNS_FROM_KEYS, COLUMN_KEYS, COMPRESSIONS, CONCURRENCY_KEYS, ENCRYPTION_BLOCK_KEYS, ENCRYPTION_KEYS, FORMATS, LATE_FILES, LIMITS_KEYS, MISSING_FOLDER, ON_BAD_ROW, ON_RELOAD, PARQUET_KEYS, PIPELINE_KEYS, ROOT_KEYS, S3_KEYS, SSE_MODES, TABLE_KEYS, keysOf } from './config-keys.js'
 
 export type ColumnType =
   | { kind: 'string' }
@@ -175,17 +176,17 @@ export function loadConfig(file: string): Config {
 
 export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
-  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines', 'settleSeconds', 'maxFutureSeconds', 'retryStoppedSeconds', 'limits', 'catalog'])
+  known(root, '$', keysOf(ROOT_KEYS))
   const defaultSource = opt(root, 'source', '$', str)
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
-  known(enc, '$.encryption', ['raw', 'curated'])
+  known(enc, '$.encryption', keysOf(ENCRYPTION_BLOCK_KEYS))
   const pq = root.parquet === undefined ? {} : obj(root.parquet, '$.parquet')
-  known(pq, '$.parquet', ['compression', 'rowsPerFile', 'rowGroupSize'])
+  known(pq, '$.parquet', keysOf(PARQUET_KEYS))
   const conc = root.concurrency === undefined ? {} : obj(root.concurrency, '$.concurrency')
-  known(conc, '$.concurrency', ['tables', 'prefetch'])
+  known(conc, '$.concurrency', keysOf(CONCURRENCY_KEYS))
   const lim = root.limits === undefined ? {} : obj(root.limits, '$.limits')
-  known(lim, '$.limits', ['maxRecordBytes', 'maxObjectBytes'])
+  known(lim, '$.limits', keysOf(LIMITS_KEYS))
   const tablesJson = req(root, 'tables', '$', (v, p) => arr(v, p))
   const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource))
   const seen = new Set<string>()
@@ -210,7 +211,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       curated: enc.curated === undefined ? undefined : parseEncryption(enc.curated, '$.encryption.curated'),
     },
     parquet: {
-      compression: opt(pq, 'compression', '$.parquet', (v, p) => oneOf(v, p, ['snappy', 'zstd', 'gzip', 'none'] as const)) ?? DEFAULTS.compression,
+      compression: opt(pq, 'compression', '$.parquet', (v, p) => oneOf(v, p, COMPRESSIONS)) ?? DEFAULTS.compression,
       rowsPerFile: opt(pq, 'rowsPerFile', '$.parquet', posInt) ?? DEFAULTS.rowsPerFile,
       rowGroupSize: opt(pq, 'rowGroupSize', '$.parquet', posInt) ?? DEFAULTS.rowGroupSize,
     },
@@ -269,7 +270,7 @@ const GLUE_NAME = /^[a-z0-9_]+$/
 
 function parseCatalog(json: unknown, path: string): CatalogConfig {
   const c = obj(json, path)
-  known(c, path, ['type', 'database', 'region', 'tablePrefix', 'endpoint', 'maxAttempts'])
+  known(c, path, keysOf(CATALOG_KEYS))
   const type = req(c, 'type', path, (v, p) => oneOf(v, p, ['glue'] as const))
   const database = req(c, 'database', path, (v, p) => {
     const s = str(v, p)
@@ -290,7 +291,7 @@ function parseCatalog(json: unknown, path: string): CatalogConfig {
 
 function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>): PipelineConfig {
   const o = obj(json, path)
-  known(o, path, ['file', 'after', 'params'])
+  known(o, path, keysOf(PIPELINE_KEYS))
   const file = req(o, 'file', path, str)
   const after = req(o, 'after', path, (v, p) =>
     arr(v, p).map((x, i) => {
@@ -308,12 +309,12 @@ function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>)
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'columnsFrom', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload', 'missingFolder'])
+  known(t, path, keysOf(TABLE_KEYS))
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
   const name = req(t, 'name', path, safeName)
-  const format = opt(t, 'format', path, (v, p) => oneOf(v, p, ['csv', 'parquet'] as const)) ?? DEFAULTS.format
+  const format = opt(t, 'format', path, (v, p) => oneOf(v, p, FORMATS)) ?? DEFAULTS.format
   const columnsJson = t.columns === undefined ? [] : arr(t.columns, `${path}.columns`)
   const columns = columnsJson.map((c, i) => parseColumn(c, `${path}.columns[${i}]`))
   if (format === 'csv' && columns.length === 0) throw invalid(`${path}.columns`, 'the columns of the CSV files in file order (without Op)', 'none')
@@ -325,7 +326,7 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
   const columnsFrom = (t.columnsFrom === undefined ? [] : arr(t.columnsFrom, `${path}.columnsFrom`)).map((v, i) => {
     const p = `${path}.columnsFrom[${i}]`
     const o = obj(v, p)
-    known(o, p, ['file', 'columns'])
+    known(o, p, keysOf(COLUMNS_FROM_KEYS))
     const file = req(o, 'file', p, str)
     if (!/^\d{8}-\d{9}$/.test(file)) throw invalid(`${p}.file`, 'a change-file time name YYYYMMDD-HHmmssSSS', JSON.stringify(file))
     const cols = req(o, 'columns', p, (x, q) => arr(x, q).map((c, k) => parseColumn(c, `${q}[${k}]`)))
@@ -382,16 +383,16 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     timestampColumn,
     sequenceColumn,
     beforeImageColumns,
-    onBadRow: opt(t, 'onBadRow', path, (v, p) => oneOf(v, p, ['fail', 'quarantine'] as const)) ?? 'fail',
-    lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, ['fail', 'reprocess'] as const)) ?? DEFAULTS.lateFiles,
-    onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ['fail', 'reset'] as const)) ?? DEFAULTS.onReload,
-    missingFolder: opt(t, 'missingFolder', path, (v, p) => oneOf(v, p, ['fail', 'ignore'] as const)) ?? DEFAULTS.missingFolder,
+    onBadRow: opt(t, 'onBadRow', path, (v, p) => oneOf(v, p, ON_BAD_ROW)) ?? 'fail',
+    lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, LATE_FILES)) ?? DEFAULTS.lateFiles,
+    onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ON_RELOAD)) ?? DEFAULTS.onReload,
+    missingFolder: opt(t, 'missingFolder', path, (v, p) => oneOf(v, p, MISSING_FOLDER)) ?? DEFAULTS.missingFolder,
   }
 }
 
 function parseColumn(json: unknown, path: string): ColumnConfig {
   const c = obj(json, path)
-  known(c, path, ['name', 'type'])
+  known(c, path, keysOf(COLUMN_KEYS))
   const name = req(c, 'name', path, str)
   const type = parseType(opt(c, 'type', path, str) ?? 'string', `${path}.type`)
   return { name, type }
@@ -416,7 +417,7 @@ export function typeName(t: ColumnType): string {
 
 function parseS3(json: unknown, path: string): S3Config {
   const s = obj(json, path)
-  known(s, path, ['region', 'endpoint', 'forcePathStyle', 'requestChecksumCalculation', 'maxAttempts'])
+  known(s, path, keysOf(S3_KEYS))
   const out: S3Config = {}
   const region = opt(s, 'region', path, str)
   if (region !== undefined) out.region = region
@@ -424,7 +425,7 @@ function parseS3(json: unknown, path: string): S3Config {
   if (endpoint !== undefined) out.endpoint = endpoint
   const fps = opt(s, 'forcePathStyle', path, bool)
   if (fps !== undefined) out.forcePathStyle = fps
-  const rcc = opt(s, 'requestChecksumCalculation', path, (v, p) => oneOf(v, p, ['WHEN_SUPPORTED', 'WHEN_REQUIRED'] as const))
+  const rcc = opt(s, 'requestChecksumCalculation', path, (v, p) => oneOf(v, p, CHECKSUMS))
   if (rcc !== undefined) out.requestChecksumCalculation = rcc
   const ma = opt(s, 'maxAttempts', path, posInt)
   if (ma !== undefined) out.maxAttempts = ma
@@ -433,8 +434,8 @@ function parseS3(json: unknown, path: string): S3Config {
 
 function parseEncryption(json: unknown, path: string): EncryptionConfig {
   const e = obj(json, path)
-  known(e, path, ['mode', 'kmsKeyId'])
-  const mode = req(e, 'mode', path, (v, p) => oneOf(v, p, ['SSE-S3', 'SSE-KMS'] as const))
+  known(e, path, keysOf(ENCRYPTION_KEYS))
+  const mode = req(e, 'mode', path, (v, p) => oneOf(v, p, SSE_MODES))
   const kmsKeyId = opt(e, 'kmsKeyId', path, str)
   if (mode === 'SSE-S3' && kmsKeyId !== undefined) throw invalid(`${path}.kmsKeyId`, 'no key id with SSE-S3', JSON.stringify(kmsKeyId))
   return kmsKeyId === undefined ? { mode } : { mode, kmsKeyId }

@@ -2,6 +2,7 @@
 import { DataError } from './errors.js'
 import type { TableConfig } from './config.js'
 import type { ObjectInfo, ObjectStore } from './store/object-store.js'
+import type { SharedListing } from './listing.js'
 
 export interface DmsFile {
   /** Key relative to the landing store. */
@@ -89,12 +90,16 @@ function validTime(t: string): boolean {
  * Lists every object under the table's folder (date folders included) and classifies it.
  * With `startAfter` only keys after it are listed (S3 StartAfter).
  */
-export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number } = {}): Promise<Discovery> {
+export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number; listing?: SharedListing; listedAfter?: number } = {}): Promise<Discovery> {
   const label = `${table.source}.${table.name}`
   const out: Discovery = { load: [], cdc: [], skipped: [] }
   const seen = new Map<string, string>()
   const listOpts = opts.startAfter === undefined ? { signal: opts.signal } : { signal: opts.signal, startAfter: opts.startAfter }
-  for await (const info of store.list(`${table.path}/`, listOpts)) {
+  // one shared pass over the landing for many tables when that is cheaper (src/listing.ts), else the table's own LIST
+  const listing = opts.listing
+    ? await opts.listing.list(table.path, { notBefore: opts.listedAfter ?? -Infinity, ...listOpts })
+    : store.list(`${table.path}/`, listOpts)
+  for await (const info of listing) {
     const f = parseDmsName(info.key, { format: table.format, label }, info)
     if (f === undefined) {
       out.skipped.push(info.key)

@@ -39,6 +39,9 @@ export type ErrorCode =
   | 'CDC_DISK_FULL'
   | 'CDC_TABLE_FOLDER_MISSING'
   | 'CDC_OUTPUT_NOT_WRITABLE'
+  | 'CDC_INIT_INPUT_INVALID'
+  | 'CDC_INIT_NO_TABLES'
+  | 'CDC_INIT_TABLE_UNRESOLVED'
 
 /** Where in an input object an error was found. `line` is the 1-based physical line of the record's start. */
 export interface Position {

@@ -6,6 +6,7 @@ import { META, resolveLocal, type Config, type TableConfig } from './config.js'
 import { discoverFiles, type Discovery, type DmsFile } from './discover.js'
 import { configuredSchema, tableLabel, type Rejected } from './read.js'
 import { PIECE_BYTES, md5Of, readObject } from './read-object.js'
+import { SharedListing } from './listing.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition, type EncodedPartition } from './write.js'
@@ -68,6 +69,10 @@ export interface RunOptions {
   tables?: string[]
   /** Kept across cycles by watch mode so that a poll does not reload tables. */
   memory?: Map<string, TableMemory>
+  /** One listing pass for many tables (watch mode keeps one across polls); runCycle makes one when it pays. */
+  listing?: SharedListing
+  /** `performance.now()` when this table's previous poll ended: the shared pass it uses must start after it. */
+  listedAfter?: number
   /** Called after each applied file, with how many of the run's files are done. */
   onProgress?: (event: ProgressEvent) => void
   /** Kept across cycles by watch mode: the condition last logged per table, so a lasting one is logged once. */
@@ -170,6 +175,10 @@ export async function runCycle(config: Config, stores: Stores, state: StateStore
   const unknown = (opts.tables ?? []).filter((x) => !config.tables.some((t) => tableLabel(t) === x))
   if (unknown.length > 0) throw new ConfigError('CDC_CONFIG_INVALID', `table ${JSON.stringify(unknown[0])} is not configured; expected one of ${config.tables.map(tableLabel).join(', ')}`, { hint: 'name tables as Source.TableName' })
   const tables = config.tables.filter((t) => !opts.tables || opts.tables.includes(tableLabel(t)))
+  if (opts.listing === undefined && tables.length > 1) {
+    const listing = new SharedListing(stores.landing, tables.map((t) => t.path))
+    opts = { ...opts, listing }
+  }
   const results = await Promise.all(tables.map((t) => limit(() => runTableSafe(config, stores, state, t, opts, log.child({ table: tableLabel(t) })))))
   return { tables: results, ms: Date.now() - started }
 }
@@ -554,7 +563,8 @@ async function runTable(run: TableRun): Promise<void> {
   // break) and takes the LPF date's files from memory. Cold runs, and warm polls every fullListingSeconds, list
   // the whole table folder: that is what finds late, rewritten and vanished files.
   const incremental = warm && memory.keyOrdered && memory.lpfKey !== undefined && Date.now() - memory.fullListedAt < run.config.fullListingSeconds * 1000
-  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, maxFutureSeconds: run.config.maxFutureSeconds, ...(incremental ? { startAfter: memory.lpfKey! } : {}) })
+  const shared = opts.listing?.worthIt() ? { listing: opts.listing, ...(opts.listedAfter !== undefined ? { listedAfter: opts.listedAfter } : {}) } : {}
+  const listed = await discoverFiles(run.stores.landing, t, { signal: opts.signal, maxFutureSeconds: run.config.maxFutureSeconds, ...(incremental ? { startAfter: memory.lpfKey! } : {}), ...shared })
   let disc = incremental ? mergeDiscovery(memory.sameDate, listed) : listed
   run.fullListing = !incremental
   for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { statSync } from 'node:fs'
 import { loadConfig, resolveLocal, type Config } from './config.js'
 import { checkLanding, checkOutputsWritable } from './preflight.js'
+import { setMaxListeners } from 'node:events'
 import { openStores, runCycle, type ProgressEvent, type Stores, type TableMemory, type TableResult } from './run.js'
 import { StateStore } from './state.js'
 import { tableLabel } from './read.js'
@@ -11,6 +12,7 @@ import { errFields, silentLogger, type Logger } from './log.js'
 import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
 import { Gate, PipelineTrigger } from './watch-pipelines.js'
+import { SharedListing } from './listing.js'
 import type { PipelineRun } from './steps/run-steps.js'
 import { openRegistrar, Registrar } from './catalog/register.js'
 import type { CatalogClient } from './catalog/glue.js'
@@ -61,6 +63,8 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
     /** Tables stopped on a terminal error, by label: retried (see `retry`) and removed once they recover. */
     const failed = new Map<string, TableResult>()
     const maxBackoff = (opts.maxBackoffSeconds ?? 300) * 1000
+    // every table's loop waits on the signal: hundreds of tables are not a listener leak
+    setMaxListeners(Math.max(10, 2 * config.tables.length + 10), opts.signal)
     const gate = new Gate()
     const pipelines = new PipelineTrigger(config, {
       logger: log,
@@ -71,11 +75,14 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         opts.onPipelineRun?.(run)
       },
     })
+    // one landing listing per poll round for all tables (when cheaper than a LIST per table; src/listing.ts)
+    const listing = new SharedListing(stores.landing, config.tables.map((t) => t.path))
     const loop = async (label: string): Promise<void> => {
       const tlog = log.child({ table: label })
       let backoff = 0
       let cfg = config
       let stopped: Stopped | undefined
+      let listedAfter = -Infinity
       while (!opts.signal.aborted) {
         if (stopped) {
           // A stopped table is retried when the offending object or the config file changes, or every retryStoppedSeconds.
@@ -88,9 +95,10 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         }
         const summary = await limit(() =>
           gate.withShared(() =>
-            runCycle(cfg, stores, state, { logger: log, signal: opts.signal, memory, notes, tables: [label], ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(catalog ? { catalog } : {}) }),
+            runCycle(cfg, stores, state, { logger: log, signal: opts.signal, memory, notes, tables: [label], listing, listedAfter, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(catalog ? { catalog } : {}) }),
           ),
         )
+        listedAfter = performance.now()
         const r = summary.tables[0]!
         polls++
         state.heartbeat()

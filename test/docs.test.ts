@@ -2,6 +2,7 @@
 // docs/config.md, every example config parses, every relative link in docs/ resolves, and the SQL and the reprocess
 // steps the docs give do what the docs say. The lists come from the source text, so a new code or key without docs
 // fails here.
+import { ROOT_KEYS, type Keys } from '../src/config-keys.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs'
@@ -142,39 +143,20 @@ test('the exit-code tables of docs/errors.md and docs/operations.md list every E
 // ---------------------------------------------------------------- config.md
 
 /**
- * Where the keys of a `known(obj, <path variable>, [...])` call sit in the config file (the prefixes of their doc
- * headings), by `<function>:<path variable>`. Calls with a literal path ('$', '$.parquet') need no entry.
+ * Every key accepted by parseConfig, as its documented path (`tables[].columns[].name`): src/config.ts validates
+ * with the key tables of src/config-keys.ts, so they are walked here. Column lists inside columnsFrom are the
+ * same column objects as tables[].columns[] and documented there.
  */
-const KEY_PREFIXES: Record<string, string[]> = {
-  'parseTable:path': ['tables[].'],
-  'parseTable:p': ['tables[].columnsFrom[].'],
-  'parseColumn:path': ['tables[].columns[].'],
-  'parseS3:path': ['s3.'],
-  'parseEncryption:path': ['encryption.raw.', 'encryption.curated.'],
-  'parsePipeline:path': ['pipelines[].'],
-  'parseCatalog:path': ['catalog.'],
-}
-
-/** Every key accepted by parseConfig, as its documented path: the `known(obj, path, [...])` lists of src/config.ts. */
 function configKeys(): string[] {
-  const src = read('src/config.ts')
   const out: string[] = []
-  const calls = [...src.matchAll(/known\(\s*\w+\s*,\s*([^,]+?)\s*,\s*\[([^\]]*)\]\s*\)/g)]
-  assert.ok(calls.length > 0, 'src/config.ts: no known(obj, path, [...]) calls found')
-  for (const call of calls) {
-    const pathArg = call[1]!
-    const keys = [...call[2]!.matchAll(/'([^']+)'/g)].map((m) => m[1]!)
-    let prefixes: string[]
-    const literal = /^'\$((?:\.[A-Za-z]+)*)'$/.exec(pathArg)
-    if (literal) prefixes = [literal[1] === '' ? '' : `${literal[1]!.slice(1)}.`]
-    else {
-      const fn = [...src.slice(0, call.index).matchAll(/function (\w+)\(/g)].at(-1)?.[1] ?? '?'
-      const where = `${fn}:${pathArg}`
-      assert.ok(KEY_PREFIXES[where], `src/config.ts: known(…, ${pathArg}, [${keys.join(', ')}]) in function ${fn}: add where these keys sit ("${where}") to KEY_PREFIXES in test/docs.test.ts`)
-      prefixes = KEY_PREFIXES[where]!
+  const walk = (keys: Keys, prefix: string): void => {
+    for (const [k, def] of Object.entries(keys)) {
+      out.push(prefix + k)
+      if (def.kind.t === 'object') walk(def.kind.keys, `${prefix}${k}.`)
+      if (def.kind.t === 'array' && def.kind.items.t === 'object' && `${prefix}${k}` !== 'tables[].columnsFrom[].columns') walk(def.kind.items.keys, `${prefix}${k}[].`)
     }
-    for (const p of prefixes) for (const k of keys) out.push(p + k)
   }
+  walk(ROOT_KEYS, '')
   return out
 }
 

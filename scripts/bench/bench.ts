@@ -2,7 +2,7 @@
 // interleaved, several rounds; prints medians and ratios (a table, or --json). Not a test: no assertions on time.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs'
-import { cpus, totalmem, tmpdir } from 'node:os'
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
@@ -23,16 +23,32 @@ const { values } = parseArgs({
     cases: { type: 'string', default: 'csv,parquet,incremental,s3' },
     json: { type: 'boolean', default: false },
     dir: { type: 'string' },
+    'tables-count': { type: 'string', default: '300' },
+    'table-rows': { type: 'string', default: '1000' },
   },
 })
 if (values.help) {
-  process.stdout.write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3] [--json] [--dir D]
+  process.stdout.write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables] [--json] [--dir D]
+                        [--tables-count 300] [--table-rows 1000]
 
 Generates N changes (default 1000000; keys default N/5) as DMS CSV and Parquet in D (default a temp folder), then
 runs each case as cdc-apply and as the DuckDB equivalent in fresh processes, interleaved, --rounds times, and
 prints medians, ratios and peak RSS. Exits 1 when the outputs of the two disagree.
+
+The tables case (not in the default set) generates --tables-count tables of --table-rows rows and measures, on a
+folder and on MinIO, the first run, a restarted daemon's first round, an idle poll round (time and landing
+requests) and a round in which 10 tables got a change file, and the peak RSS (one JSON document).
 `)
   process.exit(0)
+}
+// ---------------------------------------------------------------- case: many tables (its own data)
+if (values.cases!.split(',').includes('tables')) {
+  const { runTablesCase } = await import('./tables.js')
+  const work0 = values.dir ?? join(tmpdir(), 'cdc-apply-bench-tables')
+  const r = await runTablesCase({ work: work0, tables: Number(values['tables-count']), rows: Number(values['table-rows']), changed: 10, log: (s) => void process.stderr.write(s + '\n') })
+  const machine0 = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg: loadavg().map((x) => Number(x.toFixed(2))) }
+  process.stdout.write(JSON.stringify({ machine: machine0, tables: { count: Number(values['tables-count']), rowsEach: Number(values['table-rows']), changed: 10 }, results: r }, null, 2) + '\n')
+  if (values.cases === 'tables') process.exit(0)
 }
 const changes = Number(values.changes)
 const keys = Number(values.keys ?? Math.max(1000, Math.floor(changes / 5)))

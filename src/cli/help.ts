@@ -9,6 +9,31 @@ const COMMON = `  -c, --config <file>   config file (default ./cdc-apply.json); 
 `
 
 export const HELP: Record<string, string> = {
+  init: `Usage: cdc-apply init --landing <folder | s3://bucket/prefix> [options]
+
+Finds every table folder (<landing>/<schema>/<table>/, date folders allowed) and writes a config for all of them.
+Parquet: columns and types from the files. CSV with a header: from the header. Header-less CSV (the DMS default):
+columns, types and primary keys from the source DDL or an information_schema.columns export. A sample of each
+table's files is parsed to check the field count and to find IncludeOpForFullLoad and the timestamp column; a
+table that does not match is left out and reported (exit 3). Prints the DMS endpoint settings it assumes.
+
+Options:
+      --landing <loc>         the S3 endpoint's bucket and BucketFolder, or a local copy of it
+      --format csv|parquet    only accept tables of this DataFormat
+      --ddl <schema.sql>      CREATE TABLE statements (pg_dump -s, mysqldump -d, SSMS, Oracle)
+      --columns <file.csv>    an information_schema.columns export (CSV with a header)
+      --table-mapping <json>  the task's table mapping: add-column and add-before-image-columns rules
+  -o, --out <file>            the config to write (default ./cdc-apply.json); refuses to overwrite without --force
+      --source <name>         the config's source for every table (default: each table's schema folder)
+      --timestamp-name <n>    name of the TimestampColumnName column in header-less CSV (default dms_timestamp)
+      --raw, --curated <loc>  output locations (default out/raw, out/curated next to the config)
+      --state <file>          state file (default out/cdc-apply.sqlite next to the config)
+      --s3-endpoint <url>     an S3-compatible endpoint (MinIO); also written to the config's s3 block
+      --s3-region <region>
+      --force                 overwrite --out
+      --json                  print the findings as one JSON document
+  -h, --help                  this text
+`,
   main: `cdc-apply: AWS DMS S3 change files -> RAW and curated Parquet date partitions, with a SQLite watermark
 
 Usage:
@@ -20,6 +45,7 @@ Usage:
   cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
   cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
   cdc-apply catalog --emit athena|spark|glue-json [--table S.T]   print the catalog DDL of the tables
+  cdc-apply init --landing <loc>  write a config for every table folder of a DMS landing (docs/init.md)
   cdc-apply help <command>       help for one command
   cdc-apply --version [--json]   the versions of cdc-apply, Node, DuckDB and parquet-wasm
 
@@ -41,7 +67,7 @@ one of their "after" tables advanced. SIGINT/SIGTERM finish or roll back the wor
 and exit 0 (or the code of a table that failed); a second signal exits at once with 130.
 
 Options:
-${COMMON}      --table <S.T>     only this table (Source.TableName); repeatable
+${COMMON}      --table <S.T>     only this table (Source.TableName) or glob ('OP.*', '*.orders'); repeatable
   -w, --watch           run as a daemon (cdc-apply --watch is the same)
       --interval <s>    seconds between polls of a table in watch mode
       --metrics-port <p>  serve Prometheus /metrics and /healthz on this port (watch mode)
@@ -56,8 +82,8 @@ tombstones), so that the next run reprocesses it from its full load. Takes the s
 watcher first.
 
 Options:
-${COMMON}      --table <S.T>     the table to reset
-      --yes             confirm
+${COMMON}      --table <S.T>     the table to reset, or a glob ('OP.*'): every table it matches is listed and reset
+      --yes             confirm (required, with a glob too)
 `,
   status: `Usage: cdc-apply status [options]
 
@@ -65,7 +91,12 @@ Prints, per table: Source, TableName, FullLoad, LPF (last processed file), files
 the last run and its error if any; then the last verify of each table and the last run of each pipeline.
 
 Options:
-${COMMON}`,
+${COMMON}      --table <S.T>     only these tables (labels or globs such as 'OP.*'); repeatable
+      --lagging         only tables whose watermark trails the newest landed file (LAG S > 0)
+      --failed          only tables whose last run ended with an error
+      --sort <key>      name (default), lag (largest first), failed (failed first, newest first), rows, live,
+                        last-success (oldest first)
+`,
   transform: `Usage: cdc-apply transform <pipeline.json> [options]
 
 Runs a JSON step pipeline (sql / view / write, or the design's spark_sql / crt_table / wrt) on DuckDB over the
@@ -86,7 +117,7 @@ curated snapshot with an extract of the source table (CSV or Parquet file or fol
 Exit 0 when equal, 8 when not. See docs/verify.md.
 
 Options:
-${COMMON}      --table <S.T>     only this table (default: every table)
+${COMMON}      --table <S.T>     only this table, or the tables a glob matches ('OP.*'; default: every table)
       --date <YYYYMMDD> only this date's snapshot (default: every date)
       --against <loc>   compare with this extract instead of RAW
       --limit <n>       keys shown per kind of difference (default 10)

@@ -17,6 +17,8 @@ import { renderVersions, versions } from './version.js'
 import { renderCatalog, renderChecks, renderRun, renderStatus } from './render.js'
 import { Gate, PipelineTrigger } from '../watch-pipelines.js'
 import type { PipelineRun } from '../steps/run-steps.js'
+import { globRegExp, isGlob, selectTables } from '../table-glob.js'
+import { filterStatus } from './status-filter.js'
 
 export interface Io {
   stdout: (s: string) => void
@@ -43,6 +45,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stdout(HELP[topic]!)
       return EXIT.ok
     }
+    if (command === 'init') return await (await import('./init.js')).initCommand(rest, io) // init writes a config: it reads none
     if (!(command in COMMANDS)) throw new UsageError('CDC_USAGE', `unknown command ${JSON.stringify(command)}`, { hint: "see 'cdc-apply --help'" })
     const { values } = parse(command, rest)
     if (values.help) {
@@ -86,7 +89,7 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
     progress: { type: 'boolean' },
     'no-progress': { type: 'boolean' },
   },
-  status: { ...COMMON },
+  status: { ...COMMON, table: { type: 'string', multiple: true }, lagging: { type: 'boolean' }, failed: { type: 'boolean' }, sort: { type: 'string' } },
   reset: { ...COMMON, table: { type: 'string' }, yes: { type: 'boolean' } },
   transform: { ...COMMON, param: { type: 'string', multiple: true }, emit: { type: 'string' } },
   verify: { ...COMMON, table: { type: 'string' }, date: { type: 'string' }, against: { type: 'string' }, limit: { type: 'string' } },
@@ -123,10 +126,8 @@ const COMMANDS: Record<string, Command> = {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
     try {
-      const tables = values.table as string[] | undefined
-      for (const x of tables ?? []) {
-        if (!config.tables.some((t) => `${t.source}.${t.name}` === x)) throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(x)} is not a configured table; expected one of ${config.tables.map((t) => `${t.source}.${t.name}`).join(', ')}`, { hint: "see 'cdc-apply status'" })
-      }
+      // --table takes labels and globs ('OP.*'); a pattern that matches nothing is a usage error
+      const tables = values.table === undefined ? undefined : selectTables(labels(config), values.table as string[], 'run')
       if (tables) config = { ...config, tables: config.tables.filter((t) => tables.includes(`${t.source}.${t.name}`)) }
       const bar = !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? progressBar(io.stderr) : undefined
       if (values.watch) return await watch(config, values, io, log, controller.signal)
@@ -146,11 +147,17 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   async reset(config, values, io) {
-    const table = values.table as string | undefined
-    if (!table) throw new UsageError('CDC_USAGE', 'reset needs --table Source.TableName', { hint: "see 'cdc-apply reset --help'" })
-    if (!values.yes) throw new UsageError('CDC_USAGE', `reset deletes the RAW and curated outputs and the watermark of ${table}; add --yes to confirm`, { hint: "see 'cdc-apply reset --help'" })
-    const r = await resetTable(config, table)
-    io.stdout(values.json ? JSON.stringify({ table, deletedObjects: r.deleted }) + '\n' : `reset ${table}: ${r.deleted} output objects deleted; the next run reprocesses it from its full load\n`)
+    const pattern = values.table as string | undefined
+    if (!pattern) throw new UsageError('CDC_USAGE', 'reset needs --table Source.TableName (or a glob such as \'OP.*\')', { hint: "see 'cdc-apply reset --help'" })
+    const tables = selectTables(labels(config), [pattern], 'reset')
+    if (!values.yes) throw new UsageError('CDC_USAGE', `reset deletes the RAW and curated outputs and the watermark of ${tables.length === 1 ? tables[0] : `${tables.length} tables (${tables.join(', ')})`}; add --yes to confirm`, { hint: "see 'cdc-apply reset --help'" })
+    const done: { table: string; deletedObjects: number }[] = []
+    for (const table of tables) {
+      const r = await resetTable(config, table)
+      done.push({ table, deletedObjects: r.deleted })
+      if (!values.json) io.stdout(`reset ${table}: ${r.deleted} output objects deleted; the next run reprocesses it from its full load\n`)
+    }
+    if (values.json) io.stdout(JSON.stringify(done.length === 1 && !isGlob(pattern) ? done[0] : { tables: done }) + '\n')
     return EXIT.ok
   },
   async transform(config, values, io, log) {
@@ -170,7 +177,10 @@ const COMMANDS: Record<string, Command> = {
   async verify(config, values, io, log) {
     const limit = values.limit === undefined ? undefined : Number(values.limit)
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new UsageError('CDC_USAGE', `--limit must be a whole number, got ${JSON.stringify(values.limit)}`, { hint: "see 'cdc-apply verify --help'" })
-    const opt = (k: string): string | undefined => values[k] as string | undefined
+    const opt = (k: string): string | undefined => (k === 'table' && isGlob(String(values.table)) ? undefined : (values[k] as string | undefined))
+    // a glob narrows the configured tables; verify then checks each of them
+    if (values.table !== undefined) selectTables(labels(config), [values.table as string], 'verify')
+    if (values.table !== undefined && isGlob(values.table as string)) config = { ...config, tables: config.tables.filter((t) => globRegExp(values.table as string).test(`${t.source}.${t.name}`)) }
     const { verifyCommand } = await import('./verify.js')
     return verifyCommand(
       config,
@@ -200,7 +210,8 @@ const COMMANDS: Record<string, Command> = {
     }
     const state = StateStore.open(path)
     try {
-      const rows = state.status()
+      if (values.table !== undefined) selectTables(labels(config), values.table as string[], 'status')
+      const rows = filterStatus(state.status(), { tables: values.table as string[] | undefined, lagging: values.lagging === true, failed: values.failed === true, sort: values.sort as string | undefined })
       const verifies = (await import('../verify.js')).lastVerify(path)
       const pipelines = (await import('../steps/run-steps.js')).pipelineRuns(path)
       io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderCatalog(rows) + renderChecks(verifies, pipelines))
@@ -249,6 +260,10 @@ async function watch(config: Config, values: Values, io: Io, log: Logger, signal
   } finally {
     server?.close()
   }
+}
+
+function labels(config: Config): string[] {
+  return config.tables.map((t) => `${t.source}.${t.name}`)
 }
 
 function isTty(): boolean {
