@@ -54,7 +54,11 @@ export interface TableConfig {
   onReload: 'fail' | 'reset'
   /** No object at all under the table's folder: an error (fail, the default) or a folder gone on purpose (ignore). */
   missingFolder: 'fail' | 'ignore'
+  /** How curated is stored: a Parquet folder per date (default) or an Iceberg v2 table with a tag per date. */
+  tableFormat: TableFormat
 }
+
+export type TableFormat = 'parquet' | 'iceberg'
 
 export interface S3Config {
   region?: string
@@ -126,6 +130,7 @@ export const DEFAULTS = Object.freeze({
   fullListingSeconds: 300,
   lateFiles: 'fail' as const,
   onReload: 'fail' as const,
+  tableFormat: 'parquet' as TableFormat,
   configFile: 'cdc-apply.json',
   settleSeconds: 5,
   maxFutureSeconds: 86_400,
@@ -158,8 +163,9 @@ export function loadConfig(file: string): Config {
 
 export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
-  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines', 'settleSeconds', 'maxFutureSeconds', 'retryStoppedSeconds', 'limits'])
+  known(root, '$', ['$schema', 'source', 'landing', 'raw', 'curated', 'state', 's3', 'encryption', 'parquet', 'concurrency', 'pollSeconds', 'fullListingSeconds', 'tables', 'outputs', 'cache', 'pipelines', 'tableFormat', 'settleSeconds', 'maxFutureSeconds', 'retryStoppedSeconds', 'limits'])
   const defaultSource = opt(root, 'source', '$', str)
+  const defaultFormat = opt(root, 'tableFormat', '$', tableFormat) ?? DEFAULTS.tableFormat
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
   known(enc, '$.encryption', ['raw', 'curated'])
@@ -170,7 +176,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   const lim = root.limits === undefined ? {} : obj(root.limits, '$.limits')
   known(lim, '$.limits', ['maxRecordBytes', 'maxObjectBytes'])
   const tablesJson = req(root, 'tables', '$', (v, p) => arr(v, p))
-  const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource))
+  const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource, defaultFormat))
   const seen = new Set<string>()
   tables.forEach((t, i) => {
     const id = `${t.source}.${t.name}`
@@ -264,9 +270,9 @@ function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>)
   return { file, after, params }
 }
 
-function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
+function parseTable(json: unknown, path: string, defaultSource: string | undefined, defaultFormat: TableFormat): TableConfig {
   const t = obj(json, path)
-  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'columnsFrom', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload', 'missingFolder'])
+  known(t, path, ['source', 'name', 'path', 'format', 'header', 'includeOpForFullLoad', 'opColumn', 'columns', 'primaryKey', 'timestampColumn', 'sequenceColumn', 'columnsFrom', 'beforeImageColumns', 'onBadRow', 'lateFiles', 'onReload', 'missingFolder', 'tableFormat'])
   const source = opt(t, 'source', path, safeName) ?? defaultSource
   if (source === undefined) throw invalid(`${path}.source`, 'a source name (or a top-level "source")', 'nothing')
   safeName(source, `${path}.source`)
@@ -344,7 +350,12 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, ['fail', 'reprocess'] as const)) ?? DEFAULTS.lateFiles,
     onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ['fail', 'reset'] as const)) ?? DEFAULTS.onReload,
     missingFolder: opt(t, 'missingFolder', path, (v, p) => oneOf(v, p, ['fail', 'ignore'] as const)) ?? DEFAULTS.missingFolder,
+    tableFormat: opt(t, 'tableFormat', path, tableFormat) ?? defaultFormat,
   }
+}
+
+function tableFormat(v: unknown, p: string): TableFormat {
+  return oneOf(v, p, ['parquet', 'iceberg'] as const)
 }
 
 function parseColumn(json: unknown, path: string): ColumnConfig {
