@@ -10,10 +10,14 @@ import avro from 'avsc'
 import { parseConfig } from '../src/config.js'
 import { ConfigError } from '../src/errors.js'
 import { StateStore } from '../src/state.js'
+import { verify } from '../src/verify.js'
+import { catalogEntries } from '../src/steps/catalog.js'
+import { fileURLToPath } from 'node:url'
 import { openIceberg, plainDates, runCase, runStream, succeedingCases, tableRows, type TwinRun } from './helpers/iceberg-cases.js'
 import { tempDir } from './helpers/outputs.js'
 import { seeds } from './helpers/random.js'
 
+const CASES = fileURLToPath(new URL('../../fixtures/cases/', import.meta.url))
 const tmp = tempDir('cdc-iceberg-')
 test.after(tmp.remove)
 
@@ -164,4 +168,20 @@ test('config: tableFormat at the top level and per table, "parquet" by default; 
   const c = parseConfig({ ...base, tableFormat: 'iceberg', tables: [table(), table({ name: 'u', tableFormat: 'parquet' })] }, '/')
   assert.deepEqual(c.tables.map((t) => t.tableFormat), ['iceberg', 'parquet'])
   assert.throws(() => parseConfig({ ...base, tables: [table({ tableFormat: 'delta' })] }, '/'), (e: unknown) => e instanceof ConfigError && e.code === 'CDC_CONFIG_INVALID' && /tableFormat/.test(e.message))
+})
+
+test('verify refuses a curated Iceberg table with a typed error for that table; the steps catalog leaves it out', async () => {
+  const run = await runCase('design-example', join(tmp.path, 'guards-design-example'))
+  const json = JSON.parse(readFileSync(join(CASES, 'design-example', 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
+  const config = parseConfig({ ...json, tableFormat: 'iceberg' }, join(CASES, 'design-example'))
+  config.raw = join(dirname(run.iceberg), 'raw')
+  config.curated = run.iceberg
+  config.state = join(dirname(run.iceberg), 'state.sqlite')
+  const report = await verify(config, { record: false })
+  for (const t of report.tables) {
+    assert.equal(t.verdict, 'error')
+    assert.ok(t.error instanceof ConfigError && t.error.code === 'CDC_CONFIG_INVALID' && /Iceberg/.test(t.error.message), String(t.error))
+  }
+  const zones = catalogEntries(config).map((e) => e.zone)
+  assert.ok(zones.length > 0 && zones.every((z) => z === 'raw'), 'only the RAW entries of an Iceberg-curated table')
 })
