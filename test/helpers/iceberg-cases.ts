@@ -52,6 +52,7 @@ async function runBoth(name: string, out: string, make: (format: 'parquet' | 'ic
       if (failed.length > 0) throw new Error(`${name} (${c.tables[0]!.tableFormat}) run ${r + 1}: ${failed.map((t) => `${t.error?.message}`).join('; ')}`)
     }
   }
+  if (!existsSync(configs[1]!.curated)) throw new Error(`${name}: the runs wrote no curated output`)
   return { name, plain: configs[0]!.curated, iceberg: configs[1]!.curated, tables: configs[0]!.tables.map((t) => `${t.source}/${t.name}`) }
 }
 
@@ -69,6 +70,7 @@ export function runCase(name: string, out: string): Promise<TwinRun> {
     c.raw = join(dir, 'raw')
     c.curated = join(dir, 'curated')
     c.state = join(dir, 'state.sqlite')
+    c.settleSeconds = 0 // the landing is written just before each run
     return c
   }
   const deliver = (i: number): void => {
@@ -91,7 +93,7 @@ export function runStream(seed: number, out: string): Promise<TwinRun> {
   const landing = join(out, 'landing')
   const cuts = [rng.int(stream.files.length), rng.int(stream.files.length)].sort((a, b) => a - b)
   const bounds = [0, cuts[0]!, cuts[1]!, stream.files.length]
-  const make = (format: 'parquet' | 'iceberg', dir: string): Config => parseConfig({ ...configJson(stream.tables, { landing, raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }), tableFormat: format }, out)
+  const make = (format: 'parquet' | 'iceberg', dir: string): Config => parseConfig({ ...configJson(stream.tables, { landing, raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }), tableFormat: format, settleSeconds: 0 }, out)
   return runBoth(`seed ${seed}`, out, make, 3, (r) => writeLanding(landing, stream.files.slice(bounds[r], bounds[r + 1])))
 }
 
