@@ -70,6 +70,7 @@ export const TABLE_KEYS: Keys = {
   lateFiles: { kind: enumOf(LATE_FILES), doc: 'A change file at or before the LPF that was not processed: fail (default) or reprocess.' },
   onReload: { kind: enumOf(ON_RELOAD), doc: 'A new or rewritten full load (a DMS table reload): fail (default) or reset.' },
   missingFolder: { kind: enumOf(MISSING_FOLDER), doc: 'The table folder is missing from the landing: fail (default) or ignore.' },
+  tableFormat: { kind: enumOf(['parquet', 'iceberg']), doc: 'Layout of curated for this table; default: the top-level tableFormat.' },
 }
 
 export const S3_KEYS: Keys = {
@@ -142,6 +143,7 @@ export const ROOT_KEYS: Keys = {
   maxFutureSeconds: { kind: posNum, doc: 'How far in the future a change-file name may be, in seconds (default 86400).' },
   retryStoppedSeconds: { kind: posNum, doc: 'Watch mode: seconds before a stopped table is retried (default 600).' },
   limits: { kind: { t: 'object', keys: LIMITS_KEYS }, doc: 'Size limits on landing input.' },
+  tableFormat: { kind: enumOf(['parquet', 'iceberg']), doc: 'Layout of curated: parquet (date folders, default) or iceberg (docs/iceberg.md).' },
   catalog: { kind: { t: 'object', keys: CATALOG_KEYS }, doc: 'Register every table in a data catalog after each commit (docs/catalog.md).' },
 }
 

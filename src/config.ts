@@ -55,7 +55,11 @@ export interface TableConfig {
   onReload: 'fail' | 'reset'
   /** No object at all under the table's folder: an error (fail, the default) or a folder gone on purpose (ignore). */
   missingFolder: 'fail' | 'ignore'
+  /** How curated is stored: a Parquet folder per date (default) or an Iceberg v2 table with a tag per date. */
+  tableFormat: TableFormat
 }
+
+export type TableFormat = 'parquet' | 'iceberg'
 
 export interface S3Config {
   region?: string
@@ -143,6 +147,7 @@ export const DEFAULTS = Object.freeze({
   fullListingSeconds: 300,
   lateFiles: 'fail' as const,
   onReload: 'fail' as const,
+  tableFormat: 'parquet' as TableFormat,
   configFile: 'cdc-apply.json',
   settleSeconds: 5,
   maxFutureSeconds: 86_400,
@@ -178,6 +183,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   const root = obj(json, '$')
   known(root, '$', keysOf(ROOT_KEYS))
   const defaultSource = opt(root, 'source', '$', str)
+  const defaultFormat = opt(root, 'tableFormat', '$', tableFormat) ?? DEFAULTS.tableFormat
   const s3 = root.s3 === undefined ? undefined : parseS3(root.s3, '$.s3')
   const enc = root.encryption === undefined ? {} : obj(root.encryption, '$.encryption')
   known(enc, '$.encryption', keysOf(ENCRYPTION_BLOCK_KEYS))
@@ -188,7 +194,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   const lim = root.limits === undefined ? {} : obj(root.limits, '$.limits')
   known(lim, '$.limits', keysOf(LIMITS_KEYS))
   const tablesJson = req(root, 'tables', '$', (v, p) => arr(v, p))
-  const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource))
+  const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource, defaultFormat))
   const seen = new Set<string>()
   tables.forEach((t, i) => {
     const id = `${t.source}.${t.name}`
@@ -307,7 +313,7 @@ function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>)
   return { file, after, params }
 }
 
-function parseTable(json: unknown, path: string, defaultSource: string | undefined): TableConfig {
+function parseTable(json: unknown, path: string, defaultSource: string | undefined, defaultFormat: TableFormat): TableConfig {
   const t = obj(json, path)
   known(t, path, keysOf(TABLE_KEYS))
   const source = opt(t, 'source', path, safeName) ?? defaultSource
@@ -387,7 +393,12 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     lateFiles: opt(t, 'lateFiles', path, (v, p) => oneOf(v, p, LATE_FILES)) ?? DEFAULTS.lateFiles,
     onReload: opt(t, 'onReload', path, (v, p) => oneOf(v, p, ON_RELOAD)) ?? DEFAULTS.onReload,
     missingFolder: opt(t, 'missingFolder', path, (v, p) => oneOf(v, p, MISSING_FOLDER)) ?? DEFAULTS.missingFolder,
+    tableFormat: opt(t, 'tableFormat', path, tableFormat) ?? defaultFormat,
   }
+}
+
+function tableFormat(v: unknown, p: string): TableFormat {
+  return oneOf(v, p, ['parquet', 'iceberg'] as const)
 }
 
 function parseColumn(json: unknown, path: string): ColumnConfig {

@@ -9,7 +9,8 @@ import { PIECE_BYTES, md5Of, readObject } from './read-object.js'
 import { SharedListing } from './listing.js'
 import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
-import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, readPartition, recordBatch, writePartition, type EncodedPartition } from './write.js'
+import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, recordBatch, writePartition, type EncodedPartition } from './write.js'
+import { curatedSink, type CuratedPut, type CuratedSink } from './curated-sink.js'
 import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state.js'
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
 import { columnValues, nullData } from './columns.js'
@@ -253,6 +254,8 @@ class TableRun {
   bytesTotal = 0
   bytesDone = 0
   fullListing = true
+  /** Where curated snapshots go: a Parquet folder per date or an Iceberg table (tableFormat). */
+  readonly curated: CuratedSink
   constructor(
     readonly config: Config,
     readonly stores: Stores,
@@ -264,6 +267,7 @@ class TableRun {
   ) {
     this.label = tableLabel(t)
     this.schema = configuredSchema(t)
+    this.curated = curatedSink(config, t, stores.curated)
   }
 
   partition(date: string): string {
@@ -304,13 +308,13 @@ class TableRun {
    * Starts a date's writes: takes the snapshot and starts encoding RAW and curated now (large parts in worker
    * threads), so `state` may move on at once; `put` writes the partitions, RAW then curated, once the bytes are there.
    */
-  startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState): { put: () => Promise<void> } {
+  startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState, wm?: Watermark): { put: () => Promise<void> } {
     const raw = batches ? this.encodeRaw(batches) : undefined
-    const curated = this.encodeCurated(state)
+    const curated = this.encodeCurated(date, state, batches !== undefined)
     return {
       put: async () => {
         if (raw && batches) await this.putRaw(date, batches, raw)
-        await this.putCurated(date, curated)
+        await this.putCurated(date, curated, wm)
       },
     }
   }
@@ -336,15 +340,15 @@ class TableRun {
     this.result.rawDates.push(date)
   }
 
-  private encodeCurated(state: KeyedState): EncodedPartition {
+  private encodeCurated(date: string, state: KeyedState, changed: boolean): CuratedPut {
     state.schema = this.schema!
     const snap = state.snapshot()
     const schema = curatedSchema(this.schema!)
-    return encodePartition(new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), this.config.parquet)
+    return this.curated.start(date, new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), changed)
   }
 
-  private async putCurated(date: string, encoded: EncodedPartition): Promise<void> {
-    await putPartition(this.stores.curated, this.partition(date), encoded, this.opts.signal)
+  private async putCurated(date: string, encoded: CuratedPut, wm: Watermark | undefined): Promise<void> {
+    await encoded.put(wm && { lpf: wm.lpf, fullLoad: wm.fullLoad }, this.opts.signal)
     faultPoint('after-curated-write')
     this.result.curatedDates.push(date)
     this.result.liveRows = encoded.rows
@@ -411,7 +415,7 @@ class TableRun {
 
   /** Rebuilds the state as of the end of `date` from its curated snapshot plus the saved tombstones. */
   async restore(date: string, lpf?: string): Promise<KeyedState> {
-    const table = await readPartition(this.stores.curated, this.partition(date), this.opts.signal)
+    const table = await this.curated.read(date, this.opts.signal)
     if (table === undefined) {
       throw new DataError('CDC_SNAPSHOT_MISSING', `table ${this.label}: the curated snapshot of ${date} (the watermark's date) is missing from ${this.stores.curated.url}`, {
         table: this.label,
@@ -731,7 +735,7 @@ async function runDates(run: TableRun, wm: Watermark, current: KeyedState | unde
  * (with the tombstone changes as of now) behind the dates before it.
  */
 function queueDate(run: TableRun, chain: (step: () => Promise<void>) => void, date: string, batches: ChangeBatch[], state: KeyedState, wm: Watermark, files: ProcessedFile[], reset: boolean, newestDate: string | undefined): void {
-  const w = run.startDate(date, batches, state)
+  const w = run.startDate(date, batches, state, wm)
   const tombstones = state.takeTombstoneChanges()
   const liveRows = state.size
   const fingerprint = fingerprintOf(run.t, run.schema!)

@@ -183,6 +183,7 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   fullListingSeconds: 'fullListingSeconds',
   lateFiles: 'tables[].lateFiles',
   onReload: 'tables[].onReload',
+  tableFormat: 'tableFormat',
   onBadRow: 'tables[].onBadRow',
   configFile: null,
   settleSeconds: 'settleSeconds',

@@ -50,6 +50,8 @@ export function catalogEntries(config: Config): CatalogEntry[] {
       { name: META.row, type: 'BIGINT' },
     ]
     for (const zone of ['curated', 'raw'] as const) {
+      // A curated Iceberg table is not a folder per date: it stays out of the catalog until steps read Iceberg.
+      if (zone === 'curated' && t.tableFormat === 'iceberg') continue
       const schema = zone === 'raw' ? `${RAW_PREFIX}${t.source}` : t.source
       const e: CatalogEntry = {
         name: `${schema}.${t.name}`,

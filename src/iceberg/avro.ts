@@ -1,0 +1,177 @@
+// The Avro files of an Iceberg v2 table: manifest lists (manifest_file records) and manifests (manifest_entry
+// records), with the field ids of the Iceberg spec on every field (readers resolve fields by id, not by name).
+import avro from 'avsc'
+
+const opt = (type: unknown): unknown[] => ['null', type]
+
+/** The manifest list's record (spec: "Manifest Lists", v2 fields). */
+const MANIFEST_FILE = {
+  type: 'record',
+  name: 'manifest_file',
+  fields: [
+    { name: 'manifest_path', type: 'string', 'field-id': 500 },
+    { name: 'manifest_length', type: 'long', 'field-id': 501 },
+    { name: 'partition_spec_id', type: 'int', 'field-id': 502 },
+    { name: 'content', type: 'int', 'field-id': 517 },
+    { name: 'sequence_number', type: 'long', 'field-id': 515 },
+    { name: 'min_sequence_number', type: 'long', 'field-id': 516 },
+    { name: 'added_snapshot_id', type: 'long', 'field-id': 503 },
+    { name: 'added_files_count', type: 'int', 'field-id': 504 },
+    { name: 'existing_files_count', type: 'int', 'field-id': 505 },
+    { name: 'deleted_files_count', type: 'int', 'field-id': 506 },
+    { name: 'added_rows_count', type: 'long', 'field-id': 512 },
+    { name: 'existing_rows_count', type: 'long', 'field-id': 513 },
+    { name: 'deleted_rows_count', type: 'long', 'field-id': 514 },
+    {
+      name: 'partitions',
+      type: opt({
+        type: 'array',
+        'element-id': 508,
+        items: {
+          type: 'record',
+          name: 'r508',
+          fields: [
+            { name: 'contains_null', type: 'boolean', 'field-id': 509 },
+            { name: 'contains_nan', type: opt('boolean'), default: null, 'field-id': 518 },
+            { name: 'lower_bound', type: opt('bytes'), default: null, 'field-id': 510 },
+            { name: 'upper_bound', type: opt('bytes'), default: null, 'field-id': 511 },
+          ],
+        },
+      }),
+      default: null,
+      'field-id': 507,
+    },
+    { name: 'key_metadata', type: opt('bytes'), default: null, 'field-id': 519 },
+  ],
+}
+
+/** The manifest's record (spec: "Manifests", v2 manifest_entry and data_file; unpartitioned: an empty partition). */
+const MANIFEST_ENTRY = {
+  type: 'record',
+  name: 'manifest_entry',
+  fields: [
+    { name: 'status', type: 'int', 'field-id': 0 },
+    { name: 'snapshot_id', type: opt('long'), default: null, 'field-id': 1 },
+    { name: 'sequence_number', type: opt('long'), default: null, 'field-id': 3 },
+    { name: 'file_sequence_number', type: opt('long'), default: null, 'field-id': 4 },
+    {
+      name: 'data_file',
+      'field-id': 2,
+      type: {
+        type: 'record',
+        name: 'r2',
+        fields: [
+          { name: 'content', type: 'int', 'field-id': 134 },
+          { name: 'file_path', type: 'string', 'field-id': 100 },
+          { name: 'file_format', type: 'string', 'field-id': 101 },
+          { name: 'partition', type: { type: 'record', name: 'r102', fields: [] }, 'field-id': 102 },
+          { name: 'record_count', type: 'long', 'field-id': 103 },
+          { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
+          { name: 'key_metadata', type: opt('bytes'), default: null, 'field-id': 131 },
+          { name: 'split_offsets', type: opt({ type: 'array', items: 'long', 'element-id': 133 }), default: null, 'field-id': 132 },
+          { name: 'equality_ids', type: opt({ type: 'array', items: 'int', 'element-id': 136 }), default: null, 'field-id': 135 },
+          { name: 'sort_order_id', type: opt('int'), default: null, 'field-id': 140 },
+          { name: 'referenced_data_file', type: opt('string'), default: null, 'field-id': 143 },
+        ],
+      },
+    },
+  ],
+}
+
+export const MANIFEST_FILE_SCHEMA = MANIFEST_FILE
+export const MANIFEST_ENTRY_SCHEMA = MANIFEST_ENTRY
+
+
+/** 0 data, 1 position deletes, 2 equality deletes. */
+export type FileContent = 0 | 1 | 2
+
+export interface DataFile {
+  content: FileContent
+  file_path: string
+  file_format: 'PARQUET'
+  partition: Record<string, never>
+  record_count: number
+  file_size_in_bytes: number
+  key_metadata: null
+  split_offsets: null
+  equality_ids: null
+  sort_order_id: number | null
+  referenced_data_file: string | null
+}
+
+/** 0 existing, 1 added, 2 deleted. */
+export interface ManifestEntry {
+  status: 0 | 1 | 2
+  snapshot_id: number | null
+  sequence_number: number | null
+  file_sequence_number: number | null
+  data_file: DataFile
+}
+
+export interface ManifestFile {
+  manifest_path: string
+  manifest_length: number
+  partition_spec_id: number
+  /** 0 data, 1 deletes. */
+  content: 0 | 1
+  sequence_number: number
+  min_sequence_number: number
+  added_snapshot_id: number
+  added_files_count: number
+  existing_files_count: number
+  deleted_files_count: number
+  added_rows_count: number
+  existing_rows_count: number
+  deleted_rows_count: number
+  partitions: null
+  key_metadata: null
+}
+
+/** An Avro object container file (null codec) holding `records`, with `meta` in its header. */
+function container(schema: object, records: unknown[], meta: Record<string, string>): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const metadata: Record<string, Buffer> = {}
+    for (const [k, v] of Object.entries(meta)) metadata[k] = Buffer.from(v)
+    // Given the schema itself (not a Type), avsc writes it to the header as is, with the field ids.
+    // `metadata` is an encoder option of avsc 5.7 that its type declarations omit.
+    const enc = new avro.streams.BlockEncoder(schema as avro.Schema, { codec: 'null', metadata } as { codec: string })
+    const chunks: Buffer[] = []
+    enc.on('data', (c: Buffer) => chunks.push(c))
+    enc.on('error', reject)
+    enc.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
+    for (const r of records) enc.write(r)
+    enc.end()
+  })
+}
+
+function decode<T>(bytes: Uint8Array): Promise<{ records: T[]; meta: Record<string, string> }> {
+  return new Promise((resolve, reject) => {
+    const dec = new avro.streams.BlockDecoder()
+    const records: T[] = []
+    let meta: Record<string, string> = {}
+    dec.on('metadata', (_type: unknown, _codec: unknown, header: { meta: Record<string, Buffer> }) => {
+      meta = Object.fromEntries(Object.entries(header.meta).map(([k, v]) => [k, v.toString()]))
+    })
+    dec.on('data', (r: T) => records.push(r))
+    dec.on('error', reject)
+    dec.on('end', () => resolve({ records, meta }))
+    dec.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  })
+}
+
+export function encodeManifestList(files: ManifestFile[], meta: Record<string, string>): Promise<Uint8Array> {
+  return container(MANIFEST_FILE, files, meta)
+}
+
+export function encodeManifest(entries: ManifestEntry[], meta: Record<string, string>): Promise<Uint8Array> {
+  return container(MANIFEST_ENTRY, entries, meta)
+}
+
+export async function decodeManifestList(bytes: Uint8Array): Promise<ManifestFile[]> {
+  return (await decode<ManifestFile>(bytes)).records
+}
+
+export async function decodeManifest(bytes: Uint8Array): Promise<{ entries: ManifestEntry[]; meta: Record<string, string> }> {
+  const r = await decode<ManifestEntry>(bytes)
+  return { entries: r.records, meta: r.meta }
+}
