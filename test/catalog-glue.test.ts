@@ -139,6 +139,18 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
     assert.equal(curated.Parameters!['projection.partition_0.range'], '20240520,NOW')
   })
 
+  it('a missing Glue database is CDC_CATALOG_FAILED with the hint to create it; the table is ingested', async (t) => {
+    if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
+    useTestKeys()
+    const lake = caseLake('design-example', { catalog: { type: 'glue', database: 'nodb', region: 'us-east-1', endpoint: moto.endpoint } })
+    t.after(lake.remove)
+    const r = (await runOnce(lake.config)).tables[0]!
+    assert.equal(r.status, 'ok')
+    assert.equal(r.catalog?.error?.code, 'CDC_CATALOG_FAILED')
+    assert.match(r.catalog!.error!.message, /^glue GetTable of nodb\.op_restaurants failed: EntityNotFoundException: Database nodb not found/)
+    assert.equal(r.catalog!.error!.hint, 'create the Glue database nodb (cdc-apply registers tables, not databases)')
+  })
+
   it('an unreachable catalog: run exits 0 with the watermark moved, CDC_CATALOG_FAILED in its output and status; the next run registers', async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
     useTestKeys()
