@@ -167,7 +167,7 @@ test('usage and config errors print one line and the hint, without a JSON line o
   for (const [args, first] of [
     [['--bogus'], null],
     [['--version', '--table', 'x'], 'cdc-apply: CDC_USAGE: --version takes no other option than --json, got "--table x"\n'],
-    [['help', 'nope'], 'cdc-apply: CDC_USAGE: no help for "nope": expected one of run, reset, status, transform, verify, snapshot\n'],
+    [['help', 'nope'], 'cdc-apply: CDC_USAGE: no help for "nope": expected one of init, run, reset, status, transform, verify, snapshot, catalog\n'],
     [['status', '-c', '/nonexistent/cdc-apply.json'], null],
   ] as const) {
     const r = cli([...args])
