@@ -93,10 +93,11 @@ test('the tarball installs into an empty prefix and its command runs the demo, s
   assert.equal((JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { version: string }).version, pkg.version)
 
   // the demo fixture, copied out of the clone, with outputs in the temp folder; run from there, not from the clone
+  // (the copy is seconds old: settleSeconds 0, or the run would wait for it to settle and report "unchanged")
   const work = tempDir()
   cpSync(join(root, 'fixtures', 'demo', 'bucket'), join(work, 'bucket'), { recursive: true })
   const demo = JSON.parse(readFileSync(join(root, 'fixtures', 'demo', 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
-  writeFileSync(join(work, 'cdc-apply.json'), JSON.stringify({ ...demo, raw: 'out/raw', curated: 'out/curated', state: 'out/cdc-apply.sqlite' }))
+  writeFileSync(join(work, 'cdc-apply.json'), JSON.stringify({ ...demo, raw: 'out/raw', curated: 'out/curated', state: 'out/cdc-apply.sqlite', settleSeconds: 0 }))
 
   assert.match(ok(run(cmd, ['help'], work), 'cdc-apply help'), /cdc-apply/)
   const result = JSON.parse(ok(run(cmd, ['run', '--config', 'cdc-apply.json', '--json'], work), 'cdc-apply run')) as {
