@@ -10,7 +10,6 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import Database from 'better-sqlite3'
 import { DuckDBInstance, type DuckDBConnection, type Json } from '@duckdb/node-api'
 import { CdcError, DataError, StepError, UsageError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
@@ -19,6 +18,7 @@ import { joinKey, type ObjectStore } from './store/object-store.js'
 import { LocalStore } from './store/local-store.js'
 import { openStore } from './store/open-store.js'
 import { protectedClash, protectedLocations } from './locations.js'
+import { readLedger } from './state/index.js'
 
 // ---------------------------------------------------------------- SQL helpers
 
@@ -319,45 +319,6 @@ export class KeyedRawState {
 
 function selectList(cols: readonly Column[]): string {
   return cols.map((c) => q(c.name)).join(', ')
-}
-
-// ---------------------------------------------------------------- the watermark's view of RAW
-
-/** What the state file says about a table's RAW partitions; undefined parts when the state file has no record. */
-export interface LedgerView {
-  loadDate: string | undefined
-  lpf: string | undefined
-  /** Stems of every processed file. */
-  files: Set<string>
-  /** Stems of change files superseded by a table reload (never applied, not in RAW). */
-  superseded: Set<string>
-  /** The RAW dates the processed files were written to: the load date and max(file date, load date). */
-  rawDates: Set<string>
-}
-
-/** Reads the table's watermark and processed-files ledger from the SQLite state file, read-only; undefined when unknown. */
-export function readLedger(statePath: string, t: Pick<TableConfig, 'source' | 'name'>): LedgerView | undefined {
-  if (!existsSync(statePath)) return undefined
-  let db: Database.Database | undefined
-  try {
-    db = new Database(statePath, { readonly: true, fileMustExist: true })
-    db.pragma('busy_timeout = 5000')
-    const wm = db.prepare('SELECT LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(t.source, t.name) as { LPF: string; LoadDate: string } | undefined
-    if (wm === undefined) return undefined
-    const rows = db.prepare('SELECT * FROM processed_files WHERE Source = ? AND TableName = ?').all(t.source, t.name) as { File: string; Date: string; Superseded?: number }[]
-    const loadDate = wm.LoadDate
-    const rawDates = new Set<string>([loadDate])
-    const superseded = new Set<string>()
-    for (const r of rows) {
-      if (r.Superseded === 1) superseded.add(r.File)
-      else if (r.Date !== '') rawDates.add(r.Date > loadDate ? r.Date : loadDate)
-    }
-    return { loadDate, lpf: wm.LPF, files: new Set(rows.filter((r) => r.Superseded !== 1).map((r) => r.File)), superseded, rawDates }
-  } catch {
-    return undefined // a state file of another version or one being created: the check is best-effort
-  } finally {
-    db?.close()
-  }
 }
 
 // ---------------------------------------------------------------- snapshot --as-of

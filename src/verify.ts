@@ -4,7 +4,6 @@
 // keys whose values differ, and a verdict per table. See docs/verify.md.
 import { existsSync, statSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import Database from 'better-sqlite3'
 import type { Json } from '@duckdb/node-api'
 import { CdcError, ConfigError, DataError, UsageError } from './errors.js'
 import { META, resolveLocal, type Config, type TableConfig } from './config.js'
@@ -12,7 +11,9 @@ import { errFields, silentLogger, type Logger } from './log.js'
 import { dateRange } from './dates.js'
 import type { ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
-import { Duck, KeyedRawState, findTable, listPartitions, lit, localPaths, q, readLedger, readParquetSql, type Column, type Row } from './snapshot-as-of.js'
+import { readLedger, recordVerify } from './state/index.js'
+export { lastVerify, type VerifyRun } from './state/index.js'
+import { Duck, KeyedRawState, findTable, listPartitions, lit, localPaths, q, readParquetSql, type Column, type Row } from './snapshot-as-of.js'
 
 export const DEFAULT_LIMIT = 10
 
@@ -157,7 +158,7 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
       out.push(check)
       if (opts.record !== false) {
         try {
-          recordVerify(statePath, check)
+          recordCheck(statePath, check)
         } catch (err) {
           // The verdict stands; only its summary line in the state file is missing.
           tlog.warn(errFields(err), 'verify result not recorded in the state file')
@@ -626,74 +627,10 @@ function walk(dir: string): string[] {
 
 // ---------------------------------------------------------------- verify_runs in the state file
 
-export interface VerifyRun {
-  source: string
-  table: string
-  /** The date checked, or `first..last` when several were. */
-  date: string
-  verdict: 'equal' | 'mismatch' | 'error' | 'skipped'
-  /** Totals over the dates checked. */
-  missing: number
-  extra: number
-  differ: number
-  checkedAt: string
-  /** The extract compared with, or null for a check against RAW. */
-  against: string | null
-}
-
-const VERIFY_SCHEMA = `CREATE TABLE IF NOT EXISTS verify_runs (
-  Source TEXT NOT NULL, TableName TEXT NOT NULL, Date TEXT NOT NULL, Verdict TEXT NOT NULL,
-  Missing INTEGER NOT NULL, Extra INTEGER NOT NULL, Differ INTEGER NOT NULL, CheckedAt TEXT NOT NULL, Against TEXT,
-  PRIMARY KEY (Source, TableName))`
-
 /** Records the table's outcome (one row per table: the last verify) when the state file exists. */
-function recordVerify(statePath: string, c: TableCheck): void {
-  if (!existsSync(statePath)) return
+function recordCheck(statePath: string, c: TableCheck): void {
   const dates = c.dates.map((d) => d.date)
   const date = dates.length === 0 ? '' : dates.length === 1 ? dates[0]! : `${dates[0]}..${dates.at(-1)}`
   const sum = (f: (d: DateCheck) => number): number => c.dates.reduce((a, d) => a + f(d), 0)
-  const db = new Database(statePath)
-  try {
-    db.pragma('busy_timeout = 5000')
-    db.exec(VERIFY_SCHEMA)
-    db.prepare('INSERT OR REPLACE INTO verify_runs (Source, TableName, Date, Verdict, Missing, Extra, Differ, CheckedAt, Against) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-      c.source,
-      c.table,
-      date,
-      c.verdict,
-      sum((d) => d.missing),
-      sum((d) => d.extra),
-      sum((d) => d.differ),
-      new Date().toISOString(),
-      c.against ?? null,
-    )
-  } catch (err) {
-    throw new CdcError('CDC_STATE_UNAVAILABLE', `recording the verify of ${c.source}.${c.table} in ${JSON.stringify(statePath)} failed: ${(err as Error).message}`, { cause: err, transient: true })
-  } finally {
-    db.close()
-  }
-}
-
-/** The last verify of every table, from the state file; empty when the file or the table does not exist. */
-export function lastVerify(statePath: string): VerifyRun[] {
-  if (!existsSync(statePath)) return []
-  const db = new Database(statePath, { readonly: true, fileMustExist: true })
-  try {
-    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verify_runs'").get()
-    if (!exists) return []
-    const rows = db.prepare('SELECT Source, TableName, Date, Verdict, Missing, Extra, Differ, CheckedAt, Against FROM verify_runs ORDER BY Source, TableName').all() as {
-      Source: string
-      TableName: string
-      Date: string
-      Verdict: VerifyRun['verdict']
-      Missing: number
-      Extra: number
-      Differ: number
-      CheckedAt: string
-      Against: string | null
-    }[]
-    return rows.map((r) => ({ source: r.Source, table: r.TableName, date: r.Date, verdict: r.Verdict, missing: r.Missing, extra: r.Extra, differ: r.Differ, checkedAt: r.CheckedAt, against: r.Against }))
-  } finally {
-    db.close()
-  }
+  recordVerify(statePath, { source: c.source, table: c.table, date, verdict: c.verdict, missing: sum((d) => d.missing), extra: sum((d) => d.extra), differ: sum((d) => d.differ), against: c.against ?? null })
 }

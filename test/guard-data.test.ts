@@ -161,7 +161,7 @@ test('a state file of format 1 (no fingerprint) is migrated: the next commit rec
   l.put('20240612-100000000.csv', 'U,2024-06-12 09:00:00.000000,2,pear,3.00\n')
   assert.equal((await l.run()).error, undefined)
   const db = new Database(path, { readonly: true })
-  assert.equal(db.pragma('user_version', { simple: true }), 2)
+  assert.equal(db.pragma('user_version', { simple: true }), 3)
   assert.match(String((db.prepare('SELECT Fingerprint FROM ops_table').get() as { Fingerprint: string | null }).Fingerprint), /\["price","[^"]+","decimal\(10,2\)"\]/)
   db.close()
   l.put('20240613-100000000.csv', 'U,2024-06-13 09:00:00.000000,2,pear,3.50\n')

@@ -5,12 +5,12 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
-import Database from 'better-sqlite3'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { resolveLocal, type Config } from '../config.js'
 import { CdcError, StepError, WriteError } from '../errors.js'
 import { errFields, silentLogger, type Logger } from '../log.js'
-import { StateStore } from '../state.js'
+import { readLpf, recordPipelineRun } from '../state/index.js'
+export { pipelineRuns, type PipelineRunRow } from '../state/index.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { openStore } from '../store/open-store.js'
 import { OFFLINE_DUCKDB } from '../snapshot-as-of.js'
@@ -160,13 +160,7 @@ export async function preparePlan(plan: Plan, context: PlanContext, settings: St
 
 /** The LPF's date of a table, or undefined without a state file or a watermark row. */
 function readWatermark(statePath: string, source: string, table: string): string | undefined {
-  if (!existsSync(statePath)) return undefined
-  const state = StateStore.open(statePath)
-  try {
-    return state.get(source, table)?.lpf.slice(0, 8)
-  } finally {
-    state.close()
-  }
+  return readLpf(statePath, source, table)?.slice(0, 8)
 }
 
 /**
@@ -436,82 +430,7 @@ function asCdcError(err: unknown): CdcError {
 
 // ---- pipeline_runs: one row per run in the state file, for `cdc-apply status` ----
 
-const RUNS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS pipeline_runs (
-  Pipeline TEXT NOT NULL, StartedAt TEXT NOT NULL, Params TEXT NOT NULL, Status TEXT NOT NULL,
-  Rows INTEGER NOT NULL, Ms INTEGER NOT NULL, Error TEXT);
-CREATE INDEX IF NOT EXISTS pipeline_runs_by_name ON pipeline_runs (Pipeline, StartedAt);
-`
-
 function recordRun(statePath: string, run: PipelineRun): void {
-  const state = StateStore.open(statePath) // creates the file and its schema if needed; closed at once
-  state.close()
-  const db = new Database(statePath)
-  try {
-    db.pragma('busy_timeout = 5000')
-    db.exec(RUNS_SCHEMA)
-    db.prepare('INSERT INTO pipeline_runs (Pipeline, StartedAt, Params, Status, Rows, Ms, Error) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      run.pipeline,
-      run.startedAt,
-      JSON.stringify(run.params),
-      run.status,
-      run.rows,
-      run.ms,
-      run.error ? `${run.error.code}: ${run.error.message}` : null,
-    )
-  } finally {
-    db.close()
-  }
-}
-
-export interface PipelineRunRow {
-  pipeline: string
-  startedAt: string
-  params: Record<string, string>
-  status: 'Success' | 'Error'
-  rows: number
-  ms: number
-  /** `CODE: message` of a failed run. */
-  error: string | null
-  /** Runs of this pipeline recorded so far. */
-  runs: number
-  /** When it last succeeded (this run or an earlier one), or null. */
-  lastSuccessAt: string | null
-}
-
-/**
- * The latest run of every pipeline recorded in the state file, by pipeline name (for `cdc-apply status`); with
- * `all`, every run, newest first. No state file or no runs yet: an empty list.
- */
-export function pipelineRuns(statePath: string, opts: { all?: boolean } = {}): PipelineRunRow[] {
-  if (!existsSync(statePath)) return []
-  const db = new Database(statePath, { readonly: true, fileMustExist: true })
-  try {
-    db.pragma('busy_timeout = 5000')
-    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pipeline_runs'").get()
-    if (!exists) return []
-    const rows = db
-      .prepare(
-        `SELECT r.Pipeline, r.StartedAt, r.Params, r.Status, r.Rows, r.Ms, r.Error,
-                (SELECT COUNT(*) FROM pipeline_runs c WHERE c.Pipeline = r.Pipeline) AS Runs,
-                (SELECT MAX(StartedAt) FROM pipeline_runs s WHERE s.Pipeline = r.Pipeline AND s.Status = 'Success' AND s.StartedAt <= r.StartedAt) AS LastSuccessAt
-         FROM pipeline_runs r
-         ${opts.all ? '' : 'WHERE r.rowid = (SELECT l.rowid FROM pipeline_runs l WHERE l.Pipeline = r.Pipeline ORDER BY l.StartedAt DESC, l.rowid DESC LIMIT 1)'}
-         ORDER BY ${opts.all ? 'r.StartedAt DESC, r.rowid DESC' : 'r.Pipeline'}`,
-      )
-      .all() as { Pipeline: string; StartedAt: string; Params: string; Status: string; Rows: number; Ms: number; Error: string | null; Runs: number; LastSuccessAt: string | null }[]
-    return rows.map((r) => ({
-      pipeline: r.Pipeline,
-      startedAt: r.StartedAt,
-      params: JSON.parse(r.Params) as Record<string, string>,
-      status: r.Status === 'Success' ? 'Success' : 'Error',
-      rows: r.Rows,
-      ms: r.Ms,
-      error: r.Error,
-      runs: r.Runs,
-      lastSuccessAt: r.LastSuccessAt,
-    }))
-  } finally {
-    db.close()
-  }
+  const { pipeline, startedAt, params, status, rows, ms, error } = run
+  recordPipelineRun(statePath, { pipeline, startedAt, params, status, rows, ms, error })
 }

@@ -1,0 +1,207 @@
+// The state file as the run sees it: the design's ops_table watermark, the ledger of processed files, tombstones,
+// and the lock, behind one StateStore; the other tables are delegated to their modules.
+import { randomUUID } from 'node:crypto'
+import { StateError } from '../errors.js'
+import { faultPoint } from '../fault.js'
+import type { Order } from '../apply.js'
+import type { OrderValue } from '../batch.js'
+import { openStateDb, type StateDb } from './open.js'
+import { refreshLock, releaseLock, takeLock } from './lock.js'
+import { catalogRecord, recordCatalog, type CatalogRecord } from './catalog-records.js'
+import { recordTableRun, tableStatus, type TableStatus } from './table-runs.js'
+
+/** The key encoding of batch.ts: 2 escapes \u0000 and \u0001 inside the parts of composite keys. */
+export const KEY_FORMAT = 2
+
+export interface Watermark {
+  source: string
+  table: string
+  fullLoad: boolean
+  /** Last processed file's time name (`20220927-135523276`), or `<loadDate>-000000000`. */
+  lpf: string
+  /** `YYYYMMDD` of the full load. */
+  loadDate: string
+}
+
+export interface ProcessedFile {
+  file: string
+  key: string
+  date: string
+  size: number
+  etag: string
+  /** MD5 of the object's bytes. */
+  checksum: string
+  /** A change file written before a table reload: kept out of every later run (its changes are in the new load). */
+  superseded?: boolean
+  /** Rows set aside under onBadRow "quarantine". */
+  quarantined?: number
+  rows: number
+  inserts: number
+  updates: number
+  deletes: number
+}
+
+export interface Commit {
+  watermark: Watermark
+  files: ProcessedFile[]
+  tombstones: { upsert: [string, Order][]; remove: string[] }
+  /** Forget the table's earlier tombstones and files first (the full load is being (re)processed). */
+  reset: boolean
+  liveRows: number
+  /** The table's schema and keys as committed (fingerprint.ts); undefined keeps the saved one. */
+  fingerprint?: string | undefined
+  /** The table's key has several columns: format-1 tombstone keys need converting (see KEY_FORMAT). */
+  compositeKey?: boolean | undefined
+}
+
+/** Every table of the state file that holds rows per Source and TableName (what `reset` forgets). */
+const PER_TABLE = ['ops_table', 'processed_files', 'tombstones', 'table_runs', 'catalog_tables'] as const
+
+export class StateStore {
+  private readonly token = randomUUID()
+  private locked = false
+  private beat: NodeJS.Timeout | undefined
+
+  private constructor(
+    readonly path: string,
+    private readonly db: StateDb,
+  ) {}
+
+  /** Opens (creating or migrating) the state file; see openStateDb. */
+  static open(path: string): StateStore {
+    return new StateStore(path, openStateDb(path))
+  }
+
+  /** Takes the process lock or throws CDC_STATE_LOCKED. A lock whose process is gone is taken over. */
+  lock(): void {
+    takeLock(this.db, this.path, this.token)
+    this.locked = true
+    // Keep the lock fresh during long runs, so that another host never takes it over from a live process.
+    this.beat = setInterval(() => this.heartbeat(), 30_000)
+    this.beat.unref()
+  }
+
+  heartbeat(): void {
+    if (this.locked) refreshLock(this.db, this.token)
+  }
+
+  unlock(): void {
+    clearInterval(this.beat)
+    if (!this.locked) return
+    releaseLock(this.db, this.token)
+    this.locked = false
+  }
+
+  close(): void {
+    this.unlock()
+    this.db.close()
+  }
+
+  get(source: string, table: string): Watermark | undefined {
+    const r = this.db.prepare('SELECT FullLoad, LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as
+      | { FullLoad: number; LPF: string; LoadDate: string }
+      | undefined
+    return r && { source, table, fullLoad: r.FullLoad === 1, lpf: r.LPF, loadDate: r.LoadDate }
+  }
+
+  /** Records outputs already written: the watermark, the files and the tombstone changes, in one transaction. */
+  commit(c: Commit): void {
+    const w = c.watermark
+    const now = new Date().toISOString()
+    const tx = this.db.transaction(() => {
+      if (c.reset) {
+        this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ?').run(w.source, w.table)
+        this.db.prepare('DELETE FROM processed_files WHERE Source = ? AND TableName = ?').run(w.source, w.table)
+      } else if (c.compositeKey && (this.meta(w.source, w.table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT) this.convertKeys(w.source, w.table)
+      const fingerprint = c.fingerprint ?? this.meta(w.source, w.table)?.fingerprint ?? null
+      this.db
+        .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt, Fingerprint, KeyFormat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now, fingerprint, KEY_FORMAT)
+      const file = this.db.prepare(
+        'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes, f.quarantined ?? 0, f.superseded ? 1 : 0, now)
+      const up = this.db.prepare('INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
+      const del = this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
+      for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
+      faultPoint('inside-commit')
+    })
+    try {
+      tx.immediate()
+    } catch (err) {
+      throw new StateError('CDC_STATE_UNAVAILABLE', `recording the watermark of ${w.source}.${w.table} in ${JSON.stringify(this.path)} failed: ${(err as Error).message}`, {
+        cause: err,
+        transient: true,
+        hint: 'outputs were written but the watermark did not move; the next run redoes the same work',
+      })
+    }
+  }
+
+  /** Forgets a table: its watermark, ledger, tombstones and run record (its outputs are the caller's to delete). */
+  resetTable(source: string, table: string): void {
+    this.db.transaction(() => {
+      for (const t of PER_TABLE) this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
+    }).immediate()
+  }
+
+  /** The table's saved fingerprint (null for state files of format 1 until its next commit) and key format. */
+  meta(source: string, table: string): { fingerprint: string | null; keyFormat: number } | undefined {
+    const r = this.db.prepare('SELECT Fingerprint, KeyFormat FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as { Fingerprint: string | null; KeyFormat: number } | undefined
+    return r && { fingerprint: r.Fingerprint, keyFormat: r.KeyFormat }
+  }
+
+  /** Rewrites a composite-key table's format-1 tombstone keys in the format-2 encoding (inside a transaction). */
+  private convertKeys(source: string, table: string): void {
+    const rows = this.db.prepare('SELECT Key FROM tombstones WHERE Source = ? AND TableName = ?').all(source, table) as { Key: string }[]
+    const upd = this.db.prepare('UPDATE OR REPLACE tombstones SET Key = ? WHERE Source = ? AND TableName = ? AND Key = ?')
+    for (const r of rows) if (r.Key.includes('\u0000')) upd.run(convertKey(r.Key), source, table, r.Key)
+  }
+
+  /** The table's tombstones; with `compositeKey`, keys saved in format 1 are returned in the current encoding. */
+  *tombstones(source: string, table: string, compositeKey = false): Iterable<[string, Order]> {
+    const convert = compositeKey && (this.meta(source, table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT
+    const rows = this.db.prepare('SELECT Key, Ts, Seq, File, Row FROM tombstones WHERE Source = ? AND TableName = ?').iterate(source, table) as Iterable<{
+      Key: string
+      Ts: OrderValue
+      Seq: OrderValue
+      File: string
+      Row: number
+    }>
+    for (const r of rows) yield [convert ? convertKey(r.Key) : r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
+  }
+
+  /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
+  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined): void {
+    recordTableRun(this.db, source, table, error, newest)
+  }
+
+  /** Records a catalog registration attempt: success (no error) or its error; a success keeps RegisteredAt. */
+  recordCatalog(source: string, table: string, glueTables: string[], fingerprint: string, error: { code: string; message: string } | undefined): void {
+    recordCatalog(this.db, source, table, glueTables, fingerprint, error)
+  }
+
+  catalogRecord(source: string, table: string): CatalogRecord | undefined {
+    return catalogRecord(this.db, source, table)
+  }
+
+  status(): TableStatus[] {
+    return tableStatus(this.db)
+  }
+
+  processedFiles(source: string, table: string): ProcessedFile[] {
+    return (
+      this.db
+        .prepare('SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
+        .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Checksum: string; Rows: number; Inserts: number; Updates: number; Deletes: number; Superseded: number }[]
+    ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, checksum: r.Checksum, superseded: r.Superseded === 1, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
+  }
+}
+
+/**
+ * A format-1 composite key in the format-2 encoding: format 1 joined the parts with \u0001 unescaped, so a \u0000
+ * was data (it doubles now). A \u0001 inside a part cannot be told from the separator: format 1 had merged such keys.
+ */
+export function convertKey(key: string): string {
+  return key.includes('\u0000') ? key.replace(/\u0000/g, '\u0000\u0000') : key
+}
