@@ -1,6 +1,34 @@
-// `--table` patterns: a table label (Source.TableName) or a glob over labels: `*` any run of characters, `?` one
-// character (`OP.*`, `*.orders`, `HR.emp_20??`). Matching is case-sensitive, like the labels.
+// Naming configured tables: a table label (Source.TableName), or a `--table` glob over labels: `*` any run of
+// characters, `?` one character (`OP.*`, `*.orders`, `HR.emp_20??`). Matching is case-sensitive, like the labels.
+// A name that is not configured is CDC_USAGE everywhere (CLI and library): the config is valid, the request is not.
 import { UsageError } from './errors.js'
+import type { Config, TableConfig } from './config.js'
+
+/** The table named by its label, or CDC_USAGE naming the configured ones. */
+export function findTable(config: Config, label: string): TableConfig {
+  const t = config.tables.find((x) => labelOf(x) === label)
+  if (t === undefined) throw notConfigured(label, config.tables.map(labelOf))
+  return t
+}
+
+/** Every label is a configured table, or CDC_USAGE for the first that is not. */
+export function checkTables(config: Config, labels: readonly string[]): void {
+  for (const l of labels) findTable(config, l)
+}
+
+function notConfigured(label: string, labels: readonly string[]): UsageError {
+  return new UsageError('CDC_USAGE', `table ${JSON.stringify(label)} is not configured; expected one of ${shown(labels)}`, {
+    hint: 'name the table as Source.TableName, as in cdc-apply status',
+  })
+}
+
+function labelOf(t: Pick<TableConfig, 'source' | 'name'>): string {
+  return `${t.source}.${t.name}`
+}
+
+function shown(labels: readonly string[]): string {
+  return labels.length > 12 ? `${labels.slice(0, 12).join(', ')}, … (${labels.length} in all)` : labels.join(', ')
+}
 
 export function isGlob(pattern: string): boolean {
   return /[*?]/.test(pattern)
@@ -20,8 +48,7 @@ export function selectTables(labels: readonly string[], patterns: readonly strin
     const re = globRegExp(p)
     const hits = labels.filter((l) => re.test(l))
     if (hits.length === 0) {
-      const shown = labels.length > 12 ? `${labels.slice(0, 12).join(', ')}, … (${labels.length} in all)` : labels.join(', ')
-      throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(p)} ${isGlob(p) ? 'matches no configured table' : 'is not a configured table'}; expected one of ${shown}`, { hint: `name tables as Source.TableName or a glob such as 'OP.*'; see 'cdc-apply ${command} --help'` })
+      throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(p)} ${isGlob(p) ? 'matches no configured table' : 'is not a configured table'}; expected one of ${shown(labels)}`, { hint: `name tables as Source.TableName or a glob such as 'OP.*'; see 'cdc-apply ${command} --help'` })
     }
     for (const h of hits) chosen.add(h)
   }

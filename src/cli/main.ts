@@ -212,7 +212,7 @@ const COMMANDS: Record<string, Command> = {
     try {
       if (values.table !== undefined) selectTables(labels(config), values.table as string[], 'status')
       const rows = filterStatus(state.status(), { tables: values.table as string[] | undefined, lagging: values.lagging === true, failed: values.failed === true, sort: values.sort as string | undefined })
-      const verifies = (await import('../verify.js')).lastVerify(path)
+      const verifies = (await import('../check/verify.js')).lastVerify(path)
       const pipelines = (await import('../steps/run-steps.js')).pipelineRuns(path)
       io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderCatalog(rows) + renderChecks(verifies, pipelines))
       return EXIT.ok

@@ -1,5 +1,5 @@
 // Human-readable tables for stdout.
-import type { VerifyRun } from '../verify.js'
+import type { VerifyRun } from '../check/verify.js'
 import type { PipelineRunRow } from '../steps/run-steps.js'
 import type { RunSummary } from '../run.js'
 import type { TableStatus } from '../state.js'

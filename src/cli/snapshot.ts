@@ -2,7 +2,7 @@
 import { EXIT } from '../errors.js'
 import type { Config } from '../config.js'
 import type { Logger } from '../log.js'
-import { snapshotAsOf, type SnapshotResult } from '../snapshot-as-of.js'
+import { snapshotAsOf, type SnapshotResult } from '../check/snapshot.js'
 import { failure, withSignals, type CommandIo } from './verify.js'
 
 export interface SnapshotArgs {

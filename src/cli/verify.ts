@@ -2,7 +2,7 @@
 import { CdcError, EXIT, exitCodeFor } from '../errors.js'
 import type { Config } from '../config.js'
 import { errFields, type Logger } from '../log.js'
-import { verify, type DateCheck, type TableCheck, type VerifyReport } from '../verify.js'
+import { verify, type DateCheck, type TableCheck, type VerifyReport } from '../check/verify.js'
 import type { Json } from '@duckdb/node-api'
 import { table } from './render.js'
 

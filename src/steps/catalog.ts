@@ -9,7 +9,7 @@ import pLimit from 'p-limit'
 import { META, resolveLocal, type ColumnConfig, type ColumnType, type Config } from '../config.js'
 import { StepError } from '../errors.js'
 import type { ObjectStore } from '../store/object-store.js'
-import { quoteDuckDb } from './params.js'
+import { quotedIdentifier, quotedString } from '../check/duck.js'
 
 export type Zone = 'curated' | 'raw'
 
@@ -138,8 +138,8 @@ export async function registerCatalog(conn: SqlRunner, entries: readonly Catalog
         dir = join(e.root, e.source, e.tableName)
       }
       result.dirs.push(dir)
-      await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(e.schema)}`)
-      await conn.run(`CREATE VIEW ${ident(e.schema)}.${ident(e.table)} AS ${(await hasPartitions(dir)) ? viewSql(dir) : emptyViewSql(e)}`)
+      await conn.run(`CREATE SCHEMA IF NOT EXISTS ${quotedIdentifier(e.schema)}`)
+      await conn.run(`CREATE VIEW ${quotedIdentifier(e.schema)}.${quotedIdentifier(e.table)} AS ${(await hasPartitions(dir)) ? viewSql(dir) : emptyViewSql(e)}`)
     }
   } finally {
     await Promise.all([...stores.values()].map((s) => s.close()))
@@ -149,7 +149,7 @@ export async function registerCatalog(conn: SqlRunner, entries: readonly Catalog
 
 /** Every part file of every date folder; partition_0 is the date folder's name. */
 function viewSql(dir: string): string {
-  const glob = quoteDuckDb(`${dir}/*/*.parquet`)
+  const glob = quotedString(`${dir}/*/*.parquet`)
   return (
     `SELECT * EXCLUDE (filename), regexp_extract(filename, '/([0-9]{8})/[^/]*$', 1) AS ${PARTITION_COLUMN} ` +
     `FROM read_parquet(${glob}, hive_partitioning = false, filename = true, union_by_name = true)`
@@ -158,7 +158,7 @@ function viewSql(dir: string): string {
 
 /** A table without any partition yet: no rows, the configured columns. */
 function emptyViewSql(e: CatalogEntry): string {
-  const cols = [...e.columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }].map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`)
+  const cols = [...e.columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }].map((c) => `CAST(NULL AS ${c.type}) AS ${quotedIdentifier(c.name)}`)
   return `SELECT ${cols.join(', ')} WHERE false`
 }
 
@@ -177,10 +177,6 @@ async function hasPartitions(dir: string): Promise<boolean> {
     }
   }
   return false
-}
-
-export function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`
 }
 
 function hash(s: string): string {

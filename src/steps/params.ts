@@ -2,6 +2,7 @@
 // quoted SQL string literals. Values are never spliced as raw text: a placeholder becomes exactly one literal.
 import { addDays } from '../dates.js'
 import { StepError } from '../errors.js'
+import { quotedString } from '../check/duck.js'
 
 /** The parameters cdc-apply defines itself; a `--param` of the same name overrides them. */
 export const BUILTIN_PARAMS = ['lpd', 'yday', 'today', 'run_date'] as const
@@ -121,8 +122,8 @@ function wholeLiteral(text: string): string | undefined {
 /** How a value becomes one string literal in a SQL dialect. */
 export type Quote = (value: string) => string
 
-/** DuckDB (standard SQL): `'…'` with quotes doubled; backslashes are plain characters. */
-export const quoteDuckDb: Quote = (v) => `'${v.replaceAll("'", "''")}'`
+/** DuckDB (standard SQL): `'…'` with quotes doubled; backslashes are plain characters (check/duck.ts). */
+export const quoteDuckDb: Quote = quotedString
 
 /** Spark SQL: backslash is an escape character in literals, so both backslashes and quotes are escaped with it. */
 export const quoteSpark: Quote = (v) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`

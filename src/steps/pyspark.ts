@@ -21,7 +21,7 @@ export async function emitPyspark(config: Config, source: PipelineSource, opts: 
     const prepared = await preparePlan(plan, context, settings, engine, opts)
     return renderPyspark(prepared, { baseDir: config.baseDir })
   } finally {
-    engine.close()
+    await engine.close()
     await rm(tmp, { recursive: true, force: true })
   }
 }

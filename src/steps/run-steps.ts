@@ -1,11 +1,9 @@
 // Runs a pipeline's plan on DuckDB: validates it whole, registers the catalog, runs the steps in order and
 // returns one result per step (Success, Error or NotExecuted). Never throws; records every run in the state file.
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { resolveLocal, type Config } from '../config.js'
 import { CdcError, StepError, WriteError } from '../errors.js'
 import { errFields, silentLogger, type Logger } from '../log.js'
@@ -13,9 +11,9 @@ import { readLpf, recordPipelineRun } from '../state/index.js'
 export { pipelineRuns, type PipelineRunRow } from '../state/index.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { openStore } from '../store/open-store.js'
-import { OFFLINE_DUCKDB } from '../snapshot-as-of.js'
-import { catalogEntries, ident, registerCatalog, type CatalogEntry } from './catalog.js'
-import { quoteDuckDb, substitute } from './params.js'
+import { Duck, quotedIdentifier, quotedString } from '../check/duck.js'
+import { catalogEntries, registerCatalog, type CatalogEntry } from './catalog.js'
+import { substitute } from './params.js'
 import { checkPlanSql, loadPlanFile, parsePlan, planParams, type Plan, type PlanContext, type PlanStep, type StepKind } from './plan.js'
 
 export type StepStatus = 'Success' | 'Error' | 'NotExecuted'
@@ -105,30 +103,9 @@ function parentOf(location: string): string | undefined {
   return dirname(location)
 }
 
-/** A DuckDB instance for one run: offline (no extension install or autoload), spilling into `tmp`. */
-export interface Engine {
-  conn: DuckDBConnection
-  /** json_serialize_sql, for checkPlanSql. */
-  parser: { serialize(sql: string): Promise<string> }
-  close(): void
-}
-
-export async function openEngine(tmp: string): Promise<Engine> {
-  const instance = await DuckDBInstance.create(':memory:', { ...OFFLINE_DUCKDB, temp_directory: join(tmp, 'duckdb') })
-  const conn = await instance.connect()
-  return {
-    conn,
-    parser: {
-      async serialize(sql) {
-        const r = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql])
-        return String(r.getRows()[0]![0])
-      },
-    },
-    close() {
-      conn.closeSync()
-      instance.closeSync()
-    },
-  }
+/** The run's DuckDB: in memory, offline (no extension install or autoload), spilling into `tmp` (the caller's). */
+export function openEngine(tmp: string): Promise<Duck> {
+  return Duck.open({ storage: 'memory', dir: tmp })
 }
 
 export interface Prepared {
@@ -147,8 +124,8 @@ export function loadPipeline(config: Config, source: PipelineSource, settings: S
 }
 
 /** The rest of the checks that precede the first step: every SQL step parsed, the names it reads, the parameters. */
-export async function preparePlan(plan: Plan, context: PlanContext, settings: StepSettings, engine: Engine, opts: RunPipelineOptions): Promise<Prepared> {
-  const reads = await checkPlanSql(plan, context, engine.parser)
+export async function preparePlan(plan: Plan, context: PlanContext, settings: StepSettings, engine: Duck, opts: RunPipelineOptions): Promise<Prepared> {
+  const reads = await checkPlanSql(plan, context, engine)
   const params = planParams(plan, {
     user: opts.params ?? {},
     now: opts.now ?? new Date(),
@@ -185,7 +162,7 @@ export async function runPipeline(config: Config, source: PipelineSource, opts: 
     error: undefined,
   }
   let tmp: string | undefined
-  let engine: Engine | undefined
+  let engine: Duck | undefined
   try {
     tmp = await mkdtemp(join(tmpdir(), 'cdc-apply-steps-'))
     engine = await openEngine(tmp)
@@ -209,7 +186,7 @@ export async function runPipeline(config: Config, source: PipelineSource, opts: 
   } catch (err) {
     run.error = asCdcError(err)
   } finally {
-    engine?.close()
+    await engine?.close()
     if (tmp !== undefined) await rm(tmp, { recursive: true, force: true }).catch(() => undefined)
   }
   run.rows = run.results.filter((r) => r.kind === 'write').reduce((n, r) => n + r.rows, 0)
@@ -244,7 +221,7 @@ export interface RunStepsOptions {
  * Executes a prepared plan: registers the tables it reads, locks DuckDB's file access down to them and the write
  * staging folders, then runs each step. Never throws.
  */
-export async function runSteps(prepared: Prepared, engine: Engine, opts: RunStepsOptions): Promise<{ results: StepResult[]; error: CdcError | undefined }> {
+export async function runSteps(prepared: Prepared, engine: Duck, opts: RunStepsOptions): Promise<{ results: StepResult[]; error: CdcError | undefined }> {
   const { plan, params } = prepared
   const log = opts.logger ?? silentLogger
   const results = plan.steps.map(notExecuted)
@@ -256,9 +233,9 @@ export async function runSteps(prepared: Prepared, engine: Engine, opts: RunStep
     staging = await stagingFolders(plan, opts.tmp)
     // From here on SQL can read only the catalog's folders and write only the staging folders.
     const allowed = [...reg.dirs, ...staging.values(), opts.tmp].map((d) => (d.endsWith(sep) ? d : d + sep))
-    await conn.run(`SET allowed_directories = [${allowed.map(quoteDuckDb).join(', ')}]`)
+    await conn.run(`SET allowed_directories = [${allowed.map(quotedString).join(', ')}]`)
     // A partitioned COPY also touches the staging folder itself, which only allowed_paths admits.
-    if (staging.size > 0) await conn.run(`SET allowed_paths = [${[...staging.values()].map(quoteDuckDb).join(', ')}]`)
+    if (staging.size > 0) await conn.run(`SET allowed_paths = [${[...staging.values()].map(quotedString).join(', ')}]`)
     await conn.run('SET enable_external_access = false')
   } catch (err) {
     return { results, error: asCdcError(err) }
@@ -291,28 +268,28 @@ export async function runSteps(prepared: Prepared, engine: Engine, opts: RunStep
   return { results, error: undefined }
 }
 
-async function runStep(step: PlanStep, params: Record<string, string>, engine: Engine, staging: string | undefined, opts: RunStepsOptions): Promise<number> {
+async function runStep(step: PlanStep, params: Record<string, string>, engine: Duck, staging: string | undefined, opts: RunStepsOptions): Promise<number> {
   const conn = engine.conn
   if (step.kind === 'sql') {
-    const sql = `CREATE TEMP TABLE ${ident(step.out)} AS ${substitute(step.query, params, quoteDuckDb)}`
+    const sql = `CREATE TEMP TABLE ${quotedIdentifier(step.out)} AS ${substitute(step.query, params, quotedString)}`
     // The text was parsed as one SELECT and values are literals; checked again here so that nothing else can run.
     const statements = await conn.extractStatements(sql)
     if (statements.count !== 1) throw new StepError('CDC_STEP_FAILED', `the SQL of step ${step.index} is ${statements.count} statements, expected one`)
     await conn.run(sql)
-    return count(engine, ident(step.out))
+    return count(engine, quotedIdentifier(step.out))
   }
   const from = inputSql(step)
   if (step.kind === 'view') {
-    await conn.run(`CREATE TEMP VIEW ${ident(step.out)} AS SELECT * FROM ${from}`)
-    return count(engine, ident(step.out))
+    await conn.run(`CREATE TEMP VIEW ${quotedIdentifier(step.out)} AS SELECT * FROM ${from}`)
+    return count(engine, quotedIdentifier(step.out))
   }
   const target = step.target!
   const dir = staging!
-  const pq = `COMPRESSION ${quoteDuckDb(opts.parquet.compression === 'none' ? 'uncompressed' : opts.parquet.compression)}, ROW_GROUP_SIZE ${opts.parquet.rowGroupSize}`
+  const pq = `COMPRESSION ${quotedString(opts.parquet.compression === 'none' ? 'uncompressed' : opts.parquet.compression)}, ROW_GROUP_SIZE ${opts.parquet.rowGroupSize}`
   const copy =
     step.partitionBy.length > 0
-      ? `COPY (SELECT * FROM ${from}) TO ${quoteDuckDb(dir)} (FORMAT parquet, PARTITION_BY (${step.partitionBy.map(ident).join(', ')}), FILENAME_PATTERN 'part-{i}', ${pq})`
-      : `COPY (SELECT * FROM ${from}) TO ${quoteDuckDb(join(dir, 'part-00000.parquet'))} (FORMAT parquet, ${pq})`
+      ? `COPY (SELECT * FROM ${from}) TO ${quotedString(dir)} (FORMAT parquet, PARTITION_BY (${step.partitionBy.map(quotedIdentifier).join(', ')}), FILENAME_PATTERN 'part-{i}', ${pq})`
+      : `COPY (SELECT * FROM ${from}) TO ${quotedString(join(dir, 'part-00000.parquet'))} (FORMAT parquet, ${pq})`
   const r = await conn.runAndReadAll(copy)
   const rows = Number(r.getRows()[0]?.[0] ?? 0)
   if (target.startsWith('s3://')) await publishToStore(dir, await opts.openOutput(target), opts.signal)
@@ -322,10 +299,10 @@ async function runStep(step: PlanStep, params: Record<string, string>, engine: E
 
 function inputSql(step: PlanStep): string {
   const input = step.input!
-  return input.kind === 'step' ? ident(input.name) : `${ident(input.entry.schema)}.${ident(input.entry.table)}`
+  return input.kind === 'step' ? quotedIdentifier(input.name) : `${quotedIdentifier(input.entry.schema)}.${quotedIdentifier(input.entry.table)}`
 }
 
-async function count(engine: Engine, relation: string): Promise<number> {
+async function count(engine: Duck, relation: string): Promise<number> {
   const r = await engine.conn.runAndReadAll(`SELECT count(*) FROM ${relation}`)
   return Number(r.getRows()[0]![0])
 }

@@ -5,15 +5,18 @@
 import { existsSync, statSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Json } from '@duckdb/node-api'
-import { CdcError, ConfigError, DataError, UsageError } from './errors.js'
-import { META, resolveLocal, type Config, type TableConfig } from './config.js'
-import { errFields, silentLogger, type Logger } from './log.js'
-import { dateRange } from './dates.js'
-import type { ObjectStore } from './store/object-store.js'
-import { openStore } from './store/open-store.js'
-import { readLedger, recordVerify } from './state/index.js'
-export { lastVerify, type VerifyRun } from './state/index.js'
-import { Duck, KeyedRawState, findTable, listPartitions, lit, localPaths, q, readParquetSql, type Column, type Row } from './snapshot-as-of.js'
+import { CdcError, ConfigError, DataError, UsageError } from '../errors.js'
+import { META, resolveLocal, type Config, type TableConfig } from '../config.js'
+import { errFields, silentLogger, type Logger } from '../log.js'
+import { dateRange } from '../dates.js'
+import type { ObjectStore } from '../store/object-store.js'
+import { openStore } from '../store/open-store.js'
+import { readLedger, recordVerify } from '../state/index.js'
+export { lastVerify, type VerifyRun } from '../state/index.js'
+import { Duck, quotedIdentifier, quotedString, readParquetSql, type Column, type Row } from './duck.js'
+import { listPartitions, localPaths } from './partitions.js'
+import { KeyedRawState } from './raw-state.js'
+import { findTable } from '../table-glob.js'
 
 export const DEFAULT_LIMIT = 10
 
@@ -248,7 +251,7 @@ async function verifyRaw(
     to = opts.date
   }
 
-  const duck = await Duck.open('cdc-apply-verify-')
+  const duck = await Duck.open({ storage: 'file', prefix: 'cdc-apply-verify-' })
   try {
     const state = new KeyedRawState(duck, t, label)
     for (const date of dateRange(from, to)) {
@@ -291,7 +294,7 @@ async function verifyRaw(
 
 /** A date the table spans without a curated partition: every recomputed row is missing. */
 async function missingPartition(duck: Duck, state: KeyedRawState, t: TableConfig, date: string, limit: number): Promise<DateCheck> {
-  const keys = t.primaryKey.map(q).join(', ')
+  const keys = t.primaryKey.map(quotedIdentifier).join(', ')
   const live = state.empty ? 0 : Number(await duck.value(`SELECT count(*) FROM ${state.liveSql()}`))
   const missingKeys = state.empty || limit === 0 ? [] : await duck.rows(`SELECT ${keys} FROM ${state.liveSql()} ORDER BY ${keys} LIMIT ${limit}`)
   return { ...emptyDate(date), verdict: 'mismatch', snapshotMissing: true, expectedRows: live, missing: live, missingKeys }
@@ -330,7 +333,7 @@ function rawPlan(refCols: Column[], curCols: Column[], pk: string[], label: stri
   }
   const differs = new Set(typeDiffers.map((d) => d.column))
   const nulls = new Set(nullInRef)
-  const col = (n: string, side: 'ref' | 'cur'): string => (side === 'ref' && nulls.has(n) ? `NULL AS ${q(n)}` : differs.has(n) ? `CAST(${q(n)} AS VARCHAR) AS ${q(n)}` : q(n))
+  const col = (n: string, side: 'ref' | 'cur'): string => (side === 'ref' && nulls.has(n) ? `NULL AS ${quotedIdentifier(n)}` : differs.has(n) ? `CAST(${quotedIdentifier(n)} AS VARCHAR) AS ${quotedIdentifier(n)}` : quotedIdentifier(n))
   return {
     report: { compared, onlyExpected: refCols.filter((c) => !curBy.has(c.name)).map((c) => c.name), onlyCurated: [], typeDiffers },
     ref: (sql) => `(SELECT ${compared.map((n) => col(n, 'ref')).join(', ')} FROM ${sql})`,
@@ -371,10 +374,10 @@ const CMP = '__cdc_cmp'
 
 /** Full outer join by key: counts, then the first `limit` keys of each kind, ordered by key. */
 async function compare(duck: Duck, c: CompareInput): Promise<DateCheck> {
-  const keys = c.keys.map(q)
+  const keys = c.keys.map(quotedIdentifier)
   const keyList = keys.join(', ')
   const on = (a: string, b: string): string => keys.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ')
-  const diffItems = c.columns.map((n) => `CASE WHEN r.${q(n)} IS DISTINCT FROM c.${q(n)}${c.extract ? ` OR r.${q(`__bad_${n}`)}` : ''} THEN ${lit(n)} END`)
+  const diffItems = c.columns.map((n) => `CASE WHEN r.${quotedIdentifier(n)} IS DISTINCT FROM c.${quotedIdentifier(n)}${c.extract ? ` OR r.${quotedIdentifier(`__bad_${n}`)}` : ''} THEN ${quotedString(n)} END`)
   await duck.run(
     `CREATE OR REPLACE TABLE ${CMP} AS
      SELECT ${keys.map((k) => `coalesce(r.${k}, c.${k}) AS ${k}`).join(', ')},
@@ -403,7 +406,7 @@ async function compare(duck: Duck, c: CompareInput): Promise<DateCheck> {
   const differing: RowDiff[] = []
   if (c.limit > 0 && Number(n!.differ) > 0) {
     const first = `(SELECT ${keyList}, __diffs FROM ${CMP} WHERE __in_ref AND __in_cur AND len(__diffs) > 0 ORDER BY ${keyList} LIMIT ${c.limit})`
-    const show = (side: 'r' | 'c', col: string): string => `${side}.${q(c.extract ? `__show_${col}` : col)}`
+    const show = (side: 'r' | 'c', col: string): string => `${side}.${quotedIdentifier(c.extract ? `__show_${col}` : col)}`
     const rows = await duck.rows(
       `SELECT ${keys.map((k) => `d.${k}`).join(', ')}, d.__diffs,
               ${c.columns.map((col, i) => `${show('r', col)} AS __r${i}, ${show('c', col)} AS __c${i}`).join(', ')}
@@ -461,7 +464,7 @@ async function verifyAgainst(config: Config, t: TableConfig, curatedStore: Objec
       hint: 'pick a date in that span, or omit --date to use the newest snapshot',
     })
   }
-  const duck = await Duck.open('cdc-apply-verify-')
+  const duck = await Duck.open({ storage: 'file', prefix: 'cdc-apply-verify-' })
   try {
     const ext = await openExtract(config, duck, against, opts.baseDir ?? process.cwd(), opts.signal)
     try {
@@ -512,10 +515,10 @@ function extractPlan(curCols: Column[], extCols: Column[], pk: string[], label: 
   const compared = curCols.filter((c) => match.has(c.name)).map((c) => c.name)
   const curType = new Map(curCols.map((c) => [c.name, c.type]))
   const isKey = new Set(pk)
-  const normCur = (n: string): string => (isKey.has(n) ? q(n) : curatedNorm(q(n), curType.get(n)!))
+  const normCur = (n: string): string => (isKey.has(n) ? quotedIdentifier(n) : curatedNorm(quotedIdentifier(n), curType.get(n)!))
   const normExt = (n: string): string => {
     const e = match.get(n)!
-    return isKey.has(n) ? keyNorm(q(e.name), e.type, curType.get(n)!) : extractNorm(q(e.name), e.type, curType.get(n)!)
+    return isKey.has(n) ? keyNorm(quotedIdentifier(e.name), e.type, curType.get(n)!) : extractNorm(quotedIdentifier(e.name), e.type, curType.get(n)!)
   }
   return {
     report: {
@@ -524,12 +527,12 @@ function extractPlan(curCols: Column[], extCols: Column[], pk: string[], label: 
       onlyCurated: curCols.filter((c) => !match.has(c.name)).map((c) => c.name),
       typeDiffers: [],
     },
-    cur: (sql) => `(SELECT ${compared.map((n) => `${normCur(n)} AS ${q(n)}, ${q(n)} AS ${q(`__show_${n}`)}`).join(', ')} FROM ${sql})`,
+    cur: (sql) => `(SELECT ${compared.map((n) => `${normCur(n)} AS ${quotedIdentifier(n)}, ${quotedIdentifier(n)} AS ${quotedIdentifier(`__show_${n}`)}`).join(', ')} FROM ${sql})`,
     ref: (sql) =>
       `(SELECT ${compared
         .map((n) => {
-          const orig = q(match.get(n)!.name)
-          return `${normExt(n)} AS ${q(n)}, ${orig} AS ${q(`__show_${n}`)}, (${orig} IS NOT NULL AND ${normExt(n)} IS NULL) AS ${q(`__bad_${n}`)}`
+          const orig = quotedIdentifier(match.get(n)!.name)
+          return `${normExt(n)} AS ${quotedIdentifier(n)}, ${orig} AS ${quotedIdentifier(`__show_${n}`)}, (${orig} IS NOT NULL AND ${normExt(n)} IS NULL) AS ${quotedIdentifier(`__bad_${n}`)}`
         })
         .join(', ')} FROM ${sql})`,
   }
@@ -604,7 +607,7 @@ async function openExtract(config: Config, duck: Duck, location: string, baseDir
   if (paths.length === 0) throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} holds no .csv, .csv.gz or .parquet file`, { hint: 'give a CSV or Parquet file or a folder of them, local or s3://' })
   const parquet = paths.filter((p) => /\.parquet$/i.test(p))
   if (parquet.length > 0 && parquet.length < paths.length) throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} mixes CSV and Parquet files`, { hint: 'point --against at files of one format' })
-  const list = `[${paths.map(lit).join(', ')}]`
+  const list = `[${paths.map(quotedString).join(', ')}]`
   const sql =
     parquet.length > 0
       ? `(SELECT * FROM read_parquet(${list}, union_by_name = true))`
