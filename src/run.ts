@@ -18,6 +18,7 @@ import { errFields, silentLogger, type Logger } from './log.js'
 import { joinKey, objectChunks, type ObjectStore } from './store/object-store.js'
 import { openStore } from './store/open-store.js'
 import { byteCompare } from './store/local-store.js'
+import { checkTables, findTable } from './table-glob.js'
 import { faultPoint } from './fault.js'
 import { checkFingerprint, fingerprintOf } from './fingerprint.js'
 import { markerFor, writeMarker } from './marker.js'
@@ -144,8 +145,7 @@ export async function runOnce(config: Config, opts: RunOptions = {}): Promise<Ru
  * curated partitions, then its watermark, ledger and tombstones. Takes the state lock.
  */
 export async function resetTable(config: Config, label: string): Promise<{ deleted: number }> {
-  const t = config.tables.find((x) => tableLabel(x) === label)
-  if (!t) throw new ConfigError('CDC_CONFIG_INVALID', `table ${JSON.stringify(label)} is not configured; expected one of ${config.tables.map(tableLabel).join(', ')}`, { hint: 'name the table as Source.TableName' })
+  const t = findTable(config, label)
   const state = StateStore.open(resolveLocal(config, config.state))
   try {
     state.lock()
@@ -173,8 +173,7 @@ export async function runCycle(config: Config, stores: Stores, state: StateStore
   const started = Date.now()
   const log = opts.logger ?? silentLogger
   const limit = pLimit(config.concurrency.tables)
-  const unknown = (opts.tables ?? []).filter((x) => !config.tables.some((t) => tableLabel(t) === x))
-  if (unknown.length > 0) throw new ConfigError('CDC_CONFIG_INVALID', `table ${JSON.stringify(unknown[0])} is not configured; expected one of ${config.tables.map(tableLabel).join(', ')}`, { hint: 'name tables as Source.TableName' })
+  checkTables(config, opts.tables ?? [])
   const tables = config.tables.filter((t) => !opts.tables || opts.tables.includes(tableLabel(t)))
   if (opts.listing === undefined && tables.length > 1) {
     const listing = new SharedListing(stores.landing, tables.map((t) => t.path))

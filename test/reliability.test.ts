@@ -196,7 +196,7 @@ test('reset forgets a table: outputs, watermark and ledger go, and the next run 
   assert.deepEqual(readOutputTree(join(l.dir, 'out', 'curated')), {})
   assert.equal(l.wm(), undefined)
   assert.equal((await runOnce(loadConfig(cfgPath))).tables[0]!.files, 2)
-  await assert.rejects(resetTable(loadConfig(cfgPath), 'S.nope'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID')
+  await assert.rejects(resetTable(loadConfig(cfgPath), 'S.nope'), (e: CdcError) => e.code === 'CDC_USAGE')
 })
 
 // ---------------------------------------------------------------- bad input: one coded error each, at file:line
