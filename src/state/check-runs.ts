@@ -1,6 +1,6 @@
 // verify_runs and pipeline_runs: the last verify of each table and every pipeline run, for `cdc-apply status`.
 import { existsSync } from 'node:fs'
-import { CdcError } from '../errors.js'
+import { CdcError, StateError } from '../errors.js'
 import { hasTable, openStateDb, openStateReader, using } from './open.js'
 
 export interface VerifyRun {
@@ -37,7 +37,7 @@ export function recordVerify(statePath: string, v: Omit<VerifyRun, 'checkedAt'>)
     })
   } catch (err) {
     if (err instanceof CdcError && err.code !== 'CDC_STATE_UNAVAILABLE') throw err
-    throw new CdcError('CDC_STATE_UNAVAILABLE', `recording the verify of ${v.source}.${v.table} in ${JSON.stringify(statePath)} failed: ${(err as Error).message}`, { cause: err, transient: true })
+    throw new StateError('CDC_STATE_UNAVAILABLE', `recording the verify of ${v.source}.${v.table} in ${JSON.stringify(statePath)} failed: ${(err as Error).message}`, { cause: err, transient: true })
   }
 }
 
