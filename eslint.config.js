@@ -34,6 +34,17 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': 'off',
       // Numbers and booleans in messages are what our error messages are made of; objects and unknowns stay banned.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      // Off: async methods that satisfy an async interface (ObjectStore, fakes in tests) without awaiting (22).
+      '@typescript-eslint/require-await': 'off',
+      // Off: mostly String(v) / `${v}` of unknown CSV or JSON values whose text form is wanted (24); revisit per file.
+      '@typescript-eslint/no-base-to-string': 'off',
+      // A string plus a number is how keys and messages are built here; `any` and objects stay banned.
+      '@typescript-eslint/restrict-plus-operands': ['error', { allowNumberAndString: true }],
+      // A leading underscore marks a binding kept on purpose (a skipped tuple slot, a destructured-away field).
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       // node:test's test()/describe() return promises the runner awaits itself.
       '@typescript-eslint/no-floating-promises': [
         'error',
@@ -46,8 +57,26 @@ export default tseslint.config(
     },
   },
   {
+    // Tests and benchmarks read JSON (status --json, logs, metadata) as `any` and pass methods to assert helpers:
+    // typing every parsed document would be ~150 mechanical casts for no defect found. src/ keeps these rules.
+    files: ['test/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: nodeGlobals },
+  },
+  {
+    // Control characters in regular expressions are deliberate here (rejecting them in names and keys).
+    rules: { 'no-control-regex': 'off' },
   },
   prettier,
 )

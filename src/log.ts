@@ -37,7 +37,7 @@ export function ndjsonLogger(write: (line: string) => void, level: Level = 'info
   const min = level === 'silent' ? Infinity : LEVELS[level]
   const emit = (lvl: number, fields: object, msg: string): void => {
     if (lvl < min) return
-    write(JSON.stringify({ level: lvl, time: Date.now(), pid: process.pid, ...bindings, ...fields, msg }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n')
+    write(JSON.stringify({ level: lvl, time: Date.now(), pid: process.pid, ...bindings, ...fields, msg }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n')
   }
   return {
     trace: (f, m) => emit(10, f, m),
@@ -90,7 +90,7 @@ export function prettyLogger(write: (line: string) => void, level: Level = 'info
 
 function prettyValue(v: unknown): string {
   if (typeof v === 'string') return /^[\w./:@+-]+$/.test(v) ? v : JSON.stringify(v)
-  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v)
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v)
 }
 
 /** The logger for a format: NDJSON (pino's fields) or human-readable lines. */

@@ -52,7 +52,7 @@ interface Packed { filename: string; size: number; unpackedSize: number; files: 
 
 let tarball: string | undefined
 
-test('npm pack builds dist afresh and ships only the runtime files, under the size limits', (t) => {
+test('npm pack builds dist afresh and ships only the runtime files, under the size limits', () => {
   const dest = tempDir()
   const out = ok(run('npm', ['pack', '--json', '--pack-destination', dest], root), 'npm pack')
   // npm prints the prepack script's output before the JSON document
