@@ -48,7 +48,7 @@ let landing: ObjectStore
 if (config.landing.startsWith('s3://')) {
   const client = createS3Client(config.s3 ?? {})
   client.middlewareStack.add((next, context) => async (a) => {
-    count((context.commandName ?? 'request').replace(/Command$/, ''))
+    count(String(context.commandName ?? 'request').replace(/Command$/, ''))
     return next(a)
   }, { step: 'initialize', name: 'countRequests' })
   landing = new S3Store(config.landing, { ...(config.s3 ? { s3: config.s3 } : {}) }, client)
@@ -63,8 +63,8 @@ const controller = new AbortController()
 const firstStarted = performance.now()
 const first = await runOnce(config)
 const firstRunMs = performance.now() - firstStarted
-const failed = first.tables.find((t) => t.error)?.error
-if (failed) throw failed
+const failed = first.tables.find((t) => t.error)
+if (failed) throw failed.error
 
 // Round k is the k-th watch poll of every table: from the first of them starting to the last ending; its requests
 // are those made in that window (rounds are far apart: idle polls take much less than the interval).
