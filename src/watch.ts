@@ -124,9 +124,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
           tlog.warn({ ...errFields(r.error), retryInMs: backoff }, 'transient error, retrying')
         } else {
           backoff = 0
-          if (r.status === 'ok') tlog.info({ files: r.files, rows: r.rows, lpf: r.lpf, ms: r.ms }, 'poll done')
-          if (r.status === 'ok' && r.files > 0) pipelines.advanced(label)
-          else tlog.debug({ status: r.status, ms: r.ms }, 'poll done')
+          if (pollDone(tlog, r)) pipelines.advanced(label)
         }
         await sleep(backoff || opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
       }
@@ -141,6 +139,17 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
   } finally {
     state.close()
   }
+}
+
+/**
+ * Logs the end of a poll that had no error, once: `info` with its counts when it applied files, `debug` otherwise.
+ * Returns whether the table advanced (its configured pipelines are then due).
+ */
+export function pollDone(log: Logger, r: Pick<TableResult, 'status' | 'files' | 'rows' | 'lpf' | 'ms'>): boolean {
+  const advanced = r.status === 'ok' && r.files > 0
+  if (advanced) log.info({ files: r.files, rows: r.rows, lpf: r.lpf, ms: r.ms }, 'poll done')
+  else log.debug({ status: r.status, ms: r.ms }, 'poll done')
+  return advanced
 }
 
 /** What a stopped table stopped on: the error, the offending object's ETag then, and the config file's state then. */

@@ -9,8 +9,8 @@ import { hostname } from 'node:os'
 import { join, dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { parseConfig, type Config } from '../src/config.js'
-import { runOnce } from '../src/run.js'
-import { runWatch } from '../src/watch.js'
+import { runOnce, type TableResult } from '../src/run.js'
+import { pollDone, runWatch } from '../src/watch.js'
 import { StateStore, processIdentity } from '../src/state.js'
 import { CdcError, exitCodeFor, redactUrl } from '../src/errors.js'
 import { LocalStore } from '../src/store/local-store.js'
@@ -381,4 +381,22 @@ test('an s3.endpoint with user:password is redacted in messages and hints', asyn
   const e = r.error as CdcError
   assert.doesNotMatch(`${e.message} ${e.hint ?? ''}`, /s3cret/)
   assert.match(e.hint ?? '', /\*\*\*@127\.0\.0\.1/)
+})
+
+// ---------------------------------------------------------------- issue 12: defects found by the review
+
+test('watch: a poll that ends ok logs "poll done" once, at info only when it applied files', () => {
+  const lines = (r: { status: TableResult['status']; files: number }): { level: number; advanced: boolean } => {
+    const c = capture()
+    const advanced = pollDone(c.log, { ...r, rows: 0, lpf: undefined, ms: 1 })
+    const done = c.lines().filter((x) => x.msg === 'poll done')
+    assert.equal(done.length, 1, `status ${r.status} with ${r.files} files: ${JSON.stringify(done)}`)
+    return { level: Number(done[0]!['level']), advanced }
+  }
+  const INFO = 30
+  const DEBUG = 20
+  assert.deepEqual(lines({ status: 'ok', files: 3 }), { level: INFO, advanced: true })
+  assert.deepEqual(lines({ status: 'ok', files: 0 }), { level: DEBUG, advanced: false })
+  assert.deepEqual(lines({ status: 'unchanged', files: 0 }), { level: DEBUG, advanced: false })
+  assert.deepEqual(lines({ status: 'no-files', files: 0 }), { level: DEBUG, advanced: false })
 })
