@@ -5,7 +5,7 @@
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
 import { constantUtf8, findRuns, gather, nullData } from './columns.js'
-import { fileOrderKey } from './discover.js'
+import { fileOrderKey, stemOf } from './dms-names.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
 /** Where a key's winning change stands in the order. */
@@ -47,12 +47,6 @@ function segKey(s: Segment, i: number): string {
 }
 function segRow(s: Segment, i: number): number {
   return s.rowNums === null ? s.rowBase + i + 1 : s.rowNums[i]!
-}
-
-/** `20220927-135523276.csv.gz` → `20220927-135523276`. */
-export function stemOf(name: string): string {
-  const dot = name.indexOf('.')
-  return dot < 0 ? name : name.slice(0, dot)
 }
 
 export interface ApplyCounts {

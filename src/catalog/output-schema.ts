@@ -5,12 +5,7 @@ import * as pw from 'parquet-wasm'
 import { META } from '../config.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
 import type { Watermark } from '../state.js'
-
-/** The curated date folder a watermark's LPF is in (change files named before the load date belong to it). */
-export function lpfDate(wm: Pick<Watermark, 'lpf' | 'loadDate'>): string {
-  const d = wm.lpf.slice(0, 8)
-  return d < wm.loadDate ? wm.loadDate : d
-}
+import { lpfDate } from '../dms-names.js'
 
 /** The data fields (without cdc_file, cdc_row) of the first part of `<prefix>/<LPF date>/`; undefined when absent. */
 export async function readSchemaFields(curated: ObjectStore, prefix: string, wm: Pick<Watermark, 'lpf' | 'loadDate'>): Promise<A.Field[] | undefined> {

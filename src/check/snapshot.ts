@@ -11,6 +11,7 @@ import { protectedClash, protectedLocations } from '../locations.js'
 import { readLedger } from '../state/index.js'
 import { findTable } from '../table-glob.js'
 import { Duck, quotedIdentifier, quotedString, readParquetSql } from './duck.js'
+import { partitionDate } from '../dms-names.js'
 import { listPartitions, localPaths } from './partitions.js'
 import { FILE_KIND_SQL, FILE_STEM_SQL, KeyedRawState } from './raw-state.js'
 
@@ -112,7 +113,7 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
       const stem = fileMatch[1]!
       asOf = stem
       const isLoad = stem.startsWith('LOAD')
-      const lastDate = isLoad ? first : stem.slice(0, 8) > first ? stem.slice(0, 8) : first
+      const lastDate = isLoad ? first : partitionDate(stem.slice(0, 8), first)
       const where = isLoad ? `(${FILE_KIND_SQL} = 0 AND ${FILE_STEM_SQL} <= ${quotedString(stem)})` : `(${FILE_KIND_SQL} = 0 OR ${FILE_STEM_SQL} <= ${quotedString(stem)})`
       let found = 0
       for (const [date, keys] of dates) {

@@ -2,7 +2,7 @@
 export { STATE_VERSION } from './migrations.js'
 export { KEY_FORMAT, StateStore, convertKey, type Commit, type ProcessedFile, type Watermark } from './state-store.js'
 export { processIdentity } from './lock.js'
-export { lagSeconds, timeOfName, type TableStatus } from './table-runs.js'
+export { lagSeconds, type TableStatus } from './table-runs.js'
 export type { CatalogRecord } from './catalog-records.js'
 export { readLedger, readLpf, type LedgerView } from './ledger-view.js'
 export { lastVerify, pipelineRuns, recordPipelineRun, recordVerify, type PipelineRunRecord, type PipelineRunRow, type VerifyRun } from './check-runs.js'

@@ -1,4 +1,5 @@
 // Read-only views of a table's watermark and ledger, for the checks (verify, snapshot) and the steps' parameters.
+import { partitionDate } from '../dms-names.js'
 import { hasTable, openStateReader, using } from './open.js'
 
 /** What the state file says about a table's RAW partitions; undefined parts when the state file has no record. */
@@ -27,7 +28,7 @@ export function readLedger(statePath: string, t: { source: string; name: string 
       const superseded = new Set<string>()
       for (const r of rows) {
         if (r.Superseded === 1) superseded.add(r.File)
-        else if (r.Date !== '') rawDates.add(r.Date > loadDate ? r.Date : loadDate)
+        else if (r.Date !== '') rawDates.add(partitionDate(r.Date, loadDate))
       }
       return { loadDate, lpf: wm.LPF, files: new Set(rows.filter((r) => r.Superseded !== 1).map((r) => r.File)), superseded, rawDates }
     })

@@ -1,4 +1,5 @@
 // table_runs and the status view: each table's last run, its error, the newest landed file, and the lag.
+import { timeOfName } from '../dms-names.js'
 import type { StateDb } from './open.js'
 import type { Watermark } from './state-store.js'
 
@@ -98,12 +99,6 @@ export function tableStatus(db: StateDb): TableStatus[] {
     catalogErrorCode: r.CatalogErrorCode,
     catalogError: r.CatalogError,
   }))
-}
-
-/** Milliseconds since the epoch of a DMS time name `YYYYMMDD-HHmmssSSS`; undefined for LOAD names. */
-export function timeOfName(stem: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$/.exec(stem)
-  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!) : undefined
 }
 
 /** How far the watermark trails the newest landed file, in seconds (0 when caught up). */
