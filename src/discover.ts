@@ -3,7 +3,7 @@ import { DataError } from './errors.js'
 import type { TableConfig } from './config.js'
 import type { ObjectStore } from './store/object-store.js'
 import type { SharedListing } from './listing.js'
-import { parseDmsName, timeOfName, type DmsFile } from './dms-names.js'
+import { isSegmentName, parseDmsName, timeOfName, type DmsFile } from './dms-names.js'
 
 export { fileOrderKey, parseDmsName, type DmsFile } from './dms-names.js'
 
@@ -12,6 +12,11 @@ export interface Discovery {
   cdc: DmsFile[]
   /** Objects that are not DMS data files; they are never read. */
   skipped: string[]
+  /**
+   * Parallel-load segments (`<segment>/LOAD…`, `SEGMENTn_LOAD…`): DMS full-load data that cdc-apply does not apply
+   * (each series restarts its counter, so they have no place in the table's order). Never read.
+   */
+  segments: string[]
 }
 
 /**
@@ -20,7 +25,7 @@ export interface Discovery {
  */
 export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number; listing?: SharedListing; listedAfter?: number } = {}): Promise<Discovery> {
   const label = `${table.source}.${table.name}`
-  const out: Discovery = { load: [], cdc: [], skipped: [] }
+  const out: Discovery = { load: [], cdc: [], skipped: [], segments: [] }
   const seen = new Map<string, string>()
   const listOpts = opts.startAfter === undefined ? { signal: opts.signal } : { signal: opts.signal, startAfter: opts.startAfter }
   // one shared pass over the landing for many tables when that is cheaper (src/listing.ts), else the table's own LIST
@@ -30,12 +35,12 @@ export async function discoverFiles(store: ObjectStore, table: TableConfig, opts
   for await (const info of listing) {
     const f = parseDmsName(info.key, { format: table.format, label }, info)
     if (f === undefined) {
-      out.skipped.push(info.key)
+      ;(isSegmentName(info.key.slice(info.key.lastIndexOf('/') + 1)) ? out.segments : out.skipped).push(info.key)
       continue
     }
     if (f.kind === 'load' && info.key !== `${table.path}/${f.name}`) {
       // Parallel-load segments (<partition>/LOAD…, SEGMENTn_LOAD…) restart their counters: not supported yet.
-      out.skipped.push(info.key)
+      out.segments.push(info.key)
       continue
     }
     const other = seen.get(f.stem)

@@ -1,5 +1,5 @@
 // The rules of DMS object names and the dates they give: LOAD<hex8> and YYYYMMDD-HHmmssSSS, their order, the time a
-// name stands for, and the date a change file's rows belong to.
+// name stands for, parallel-load segments, and the date a change file's rows belong to.
 import { DataError } from './errors.js'
 import type { TableConfig } from './config.js'
 import type { ObjectInfo } from './store/object-store.js'
@@ -28,6 +28,8 @@ export interface DmsFile {
 
 const LOAD_RE = /^LOAD([0-9A-F]{8})\.(csv|parquet)(\.gz)?$/
 const CDC_RE = /^(\d{8})-(\d{9})\.(csv|parquet)(\.gz)?$/
+/** A parallel-load segment at the table's root; `LOAD<hex8>` in a subfolder is one too. */
+const SEGMENT_RE = /^SEGMENT\d+_LOAD[0-9A-F]{8}\.(csv|parquet)(\.gz)?$/
 /** Names that claim to be DMS data files: malformed ones are errors, not silently skipped. */
 const LOOKS_DMS_RE = /^(LOAD[0-9A-Fa-f]*|\d{8}-\d*)\.(csv|parquet)(\.gz)?$/i
 const TIME_RE = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$/
@@ -47,6 +49,11 @@ export function stemOf(name: string): string {
 export function timeOfName(stem: string): number | undefined {
   const m = TIME_RE.exec(stem)
   return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!) : undefined
+}
+
+/** Whether a base name is a parallel-load segment written at the table's root (`SEGMENT1_LOAD00000001.csv`). */
+export function isSegmentName(name: string): boolean {
+  return SEGMENT_RE.test(name)
 }
 
 /**

@@ -45,6 +45,11 @@ export interface TableResult {
   stale: number
   /** Rows set aside under onBadRow "quarantine". */
   quarantined: number
+  /**
+   * Parallel-load segment files in the table's folder: DMS full-load data that is not applied. Undefined when the
+   * listing was incremental (a watch poll between full listings), which does not see them all.
+   */
+  segments: number | undefined
   liveRows: number | undefined
   /** Stem of the newest DMS file seen in the landing (for lag). */
   newest: string | undefined
@@ -144,7 +149,7 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
     run = new TableRun(config, stores, state, t, label, opts.signal, log, curatedSink(config, t, stores.curated), configuredSchema(t), opts.onProgress)
     await runTable(run, opts, r)
     takeOutcome(r, run.outcome)
-    state.recordRun(t.source, t.name, undefined, r.newest)
+    state.recordRun(t.source, t.name, undefined, r.newest, r.segments)
   } catch (err) {
     if (run) takeOutcome(r, run.outcome)
     opts.memory?.delete(label)
@@ -156,7 +161,7 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
     } else {
       r.error = err as Error
       const e = err as CdcError
-      state.recordRun(t.source, t.name, { code: e.code ?? 'CDC_INTERNAL', message: e.message }, r.newest)
+      state.recordRun(t.source, t.name, { code: e.code ?? 'CDC_INTERNAL', message: e.message }, r.newest, r.segments)
     }
   }
   const wm = run?.outcome.committed ?? state.get(t.source, t.name)
@@ -188,6 +193,7 @@ async function runTable(run: TableRun, opts: RunOptions, r: TableResult): Promis
   const shared = opts.listing?.worthIt() ? { listing: opts.listing, ...(opts.listedAfter !== undefined ? { listedAfter: opts.listedAfter } : {}) } : undefined
   const listed = await listTable({ config: run.config, t, label, landing: run.stores.landing, log: run.log, signal: run.signal, notes: opts.notes }, wm, incremental, shared)
   r.newest = listed.newest
+  r.segments = listed.segments
   if (listed.status === 'no-files') r.status = 'no-files'
   if (listed.listing === undefined) return
 
@@ -257,6 +263,6 @@ async function register(catalog: Registrar, stores: Stores, t: TableConfig, fiel
 }
 
 function emptyResult(t: TableConfig): TableResult {
-  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0, catalog: undefined }
+  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, segments: undefined, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0, catalog: undefined }
 }
 

@@ -27,6 +27,8 @@ export interface Listed {
   status: 'files' | 'no-files' | 'waiting'
   /** Stem of the newest DMS file seen (for lag), settling ones included. */
   newest: string | undefined
+  /** Parallel-load segment files seen; undefined for an incremental listing, which does not see them all. */
+  segments: number | undefined
 }
 
 /** Lists the table: after `startAfter` when given (merged with the LPF date's files kept in memory), else in full. */
@@ -40,20 +42,22 @@ export async function listTable(
   const listed = await discoverFiles(ctx.landing, t, { signal: ctx.signal, maxFutureSeconds: ctx.config.maxFutureSeconds, ...(incremental ? { startAfter: incremental.startAfter } : {}), ...(shared ?? {}) })
   const disc = incremental ? mergeDiscovery(incremental.memory.sameDate, listed) : listed
   for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
+  for (const key of disc.segments) log.warn({ object: key }, 'parallel-load segment not applied: DMS full-load data that cdc-apply does not read yet; its rows are missing from the table')
   for (const key of ctx.landing.newSymlinks?.() ?? []) log.warn({ object: key }, 'symbolic link skipped: links in a landing folder are never followed; copy or move the file itself')
   const newest = disc.cdc.at(-1)?.stem ?? disc.load.at(-1)?.stem
+  const segments = incremental ? undefined : disc.segments.length
   if (disc.load.length === 0 && disc.cdc.length === 0) {
     const folder = await tableFolder(ctx.landing, t.path, ctx.signal)
     if (t.missingFolder === 'ignore') {
       note(ctx, 'gone', 'warn', { path: t.path }, 'table folder is empty or gone; missingFolder is "ignore": outputs left as they are')
-      return { listing: undefined, status: 'no-files', newest }
+      return { listing: undefined, status: 'no-files', newest, segments }
     }
     if (wm || !folder.exists) throw folderMissing(ctx, wm !== undefined, folder)
     note(ctx, 'empty', 'warn', { path: t.path, landing: ctx.landing.url }, 'no DMS files under the table folder yet (its full load has not arrived; an empty source table has none)')
-    return { listing: undefined, status: 'no-files', newest }
+    return { listing: undefined, status: 'no-files', newest, segments }
   }
   const settled = settle(ctx, wm, disc)
-  return { listing: settled, status: settled ? 'files' : 'waiting', newest }
+  return { listing: settled, status: settled ? 'files' : 'waiting', newest, segments }
 }
 
 /** Logs a lasting condition of the table once (watch mode keeps what it logged last in `notes`). */

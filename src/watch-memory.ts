@@ -44,7 +44,7 @@ export function mergeDiscovery(known: DmsFile[], listed: Discovery): Discovery {
   const load = [...known.filter((f) => f.kind === 'load'), ...listed.load.filter((f) => !seen.has(f.stem))]
   const cdc = [...known.filter((f) => f.kind === 'cdc'), ...listed.cdc.filter((f) => !seen.has(f.stem))]
   const byOrder = (a: DmsFile, b: DmsFile): number => (a.orderKey < b.orderKey ? -1 : a.orderKey > b.orderKey ? 1 : 0)
-  return { load: load.sort(byOrder), cdc: cdc.sort(byOrder), skipped: listed.skipped }
+  return { load: load.sort(byOrder), cdc: cdc.sort(byOrder), skipped: listed.skipped, segments: listed.segments }
 }
 
 /** What a run leaves for the next poll: its state at `wm`, and what it read of the table. */

@@ -19,6 +19,7 @@ import { parseDmsName } from '../src/discover.js'
 import { ndjsonLogger } from '../src/log.js'
 import { editDistance, nearest } from '../src/preflight.js'
 import { columnValues } from '../src/columns.js'
+import { Metrics } from '../src/metrics.js'
 import { readOutputTree, tempDir, type Row } from './helpers/outputs.js'
 
 const TABLE = 'shop/items'
@@ -399,4 +400,29 @@ test('watch: a poll that ends ok logs "poll done" once, at info only when it app
   assert.deepEqual(lines({ status: 'ok', files: 0 }), { level: DEBUG, advanced: false })
   assert.deepEqual(lines({ status: 'unchanged', files: 0 }), { level: DEBUG, advanced: false })
   assert.deepEqual(lines({ status: 'no-files', files: 0 }), { level: DEBUG, advanced: false })
+})
+
+test('parallel-load segments are DMS data not applied: their own warning (not "not a DMS data file"), counted in the result, status and metrics', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  l.put('part-2024/LOAD00000001.csv', 'I,2024-06-10 08:00:00.000000,7,plum\n')
+  l.put('SEGMENT2_LOAD00000001.csv', 'I,2024-06-10 08:00:00.000000,8,fig\n')
+  l.put('README.txt', 'not data')
+  const c = capture()
+  const r = (await runOnce(l.config(), { logger: c.log })).tables[0]!
+  assert.equal(r.error, undefined, r.error?.message)
+  assert.deepEqual(names(l.curated('20240610')), ['1:apple', '2:pear'], 'segments are not applied')
+  const objects = (msg: string): string[] => c.lines().filter((x) => x.msg.startsWith(msg)).map((x) => String(x['object'])).sort()
+  assert.deepEqual(objects('parallel-load segment not applied'), [`${TABLE}/SEGMENT2_LOAD00000001.csv`, `${TABLE}/part-2024/LOAD00000001.csv`])
+  assert.deepEqual(objects('object skipped: not a DMS data file'), [`${TABLE}/README.txt`])
+  assert.equal(r.segments, 2)
+  const s = StateStore.open(join(l.dir, 'out', 'state.sqlite'))
+  try {
+    assert.equal(s.status()[0]!.segmentFiles, 2)
+  } finally {
+    s.close()
+  }
+  const m = new Metrics(60_000)
+  m.record(r, false)
+  assert.match(m.render(), /^cdc_apply_segment_files_not_applied\{table="S\.items"\} 2$/m)
 })

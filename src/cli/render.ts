@@ -49,7 +49,7 @@ function hints(s: RunSummary): string {
 
 export function renderStatus(rows: TableStatus[]): string {
   return table(
-    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'QUARANTINED', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
+    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'QUARANTINED', 'SEGMENTS', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
     rows.map((r) => [
       r.source,
       r.table,
@@ -60,6 +60,7 @@ export function renderStatus(rows: TableStatus[]): string {
       String(r.files),
       String(r.rows),
       String(r.quarantined),
+      r.segmentFiles === null ? '' : String(r.segmentFiles),
       String(r.liveRows),
       r.lastSuccessAt ?? '',
       r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '',

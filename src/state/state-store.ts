@@ -172,8 +172,8 @@ export class StateStore {
   }
 
   /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
-  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined): void {
-    recordTableRun(this.db, source, table, error, newest)
+  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined, segments?: number): void {
+    recordTableRun(this.db, source, table, error, newest, segments)
   }
 
   /** Records a catalog registration attempt: success (no error) or its error; a success keeps RegisteredAt. */
