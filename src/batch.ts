@@ -1,7 +1,7 @@
 // The unit of work between readers and apply: one file's rows (or one Parquet record batch) as Arrow columns.
 import * as A from 'apache-arrow'
 import { DataError } from './errors.js'
-import { columnValues, type JsValue } from './columns.js'
+import { columnValues, type JsValue } from './arrow/values.js'
 import type { DmsFile } from './discover.js'
 import type { ColumnType } from './config.js'
 

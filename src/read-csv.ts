@@ -1,7 +1,7 @@
 // DMS CSV → Arrow columns: RFC 4180 quoting, NULL = empty unquoted field, "" = empty string, Op first when present.
 import { isUtf8 } from 'node:buffer'
 import { DataError } from './errors.js'
-import { makeFieldBuilder } from './columns.js'
+import { makeFieldBuilder } from './arrow/builders.js'
 import { recordShape } from './csv-shape.js'
 import { OP_DELETE, OP_INSERT, OP_UPDATE } from './batch.js'
 import type { ColumnConfig } from './config.js'

@@ -2,7 +2,7 @@
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { encodeParquet } from './parquet-pool.js'
-import { constantUtf8, nullData } from './columns.js'
+import { constantUtf8, nullData } from './arrow/gather.js'
 import { META, type Config } from './config.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import type { ChangeBatch, TableSchema } from './batch.js'

@@ -18,7 +18,7 @@ import { readObject, RecordSplitter } from '../src/read-object.js'
 import { parseDmsName } from '../src/discover.js'
 import { ndjsonLogger } from '../src/log.js'
 import { editDistance, nearest } from '../src/preflight.js'
-import { columnValues } from '../src/columns.js'
+import { columnValues } from '../src/arrow/values.js'
 import { readOutputTree, tempDir, type Row } from './helpers/outputs.js'
 
 const TABLE = 'shop/items'
