@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path'
 import { DataError, UsageError } from '../errors.js'
 import { resolveLocal, type Config } from '../config.js'
 import { silentLogger, type Logger } from '../log.js'
-import type { ObjectStore } from '../store/object-store.js'
+import { replacePrefix, type ObjectStore } from '../store/object-store.js'
 import { openStore } from '../store/open-store.js'
 import { protectedClash, protectedLocations } from '../locations.js'
 import { readLedger } from '../state/index.js'
@@ -178,13 +178,10 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
     const body = await readFile(tmpFile)
     const store = await openOutput(config, parent, baseDir)
     try {
-      await store.put(name, body, opts.signal ? { signal: opts.signal } : {})
-      if (!single) {
-        // A folder holds one snapshot: remove part files of an earlier snapshot written there.
-        const stale: string[] = []
-        for await (const o of store.list('', opts.signal ? { signal: opts.signal } : {})) if (/^part-\d{5}\.parquet$/.test(o.key) && o.key !== name) stale.push(o.key)
-        if (stale.length > 0) await store.delete(stale)
-      }
+      const signal = opts.signal ? { signal: opts.signal } : {}
+      // A folder holds one snapshot: part files of an earlier snapshot written there are removed.
+      if (single) await store.put(name, body, signal)
+      else await replacePrefix(store, '', [{ key: name, body }], { ...signal, only: (key) => /^part-\d{5}\.parquet$/.test(key) })
     } finally {
       await store.close()
     }
