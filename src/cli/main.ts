@@ -11,7 +11,7 @@ import { runWatch } from '../watch.js'
 import { Metrics, serveMetrics } from '../metrics.js'
 import type { Server } from 'node:http'
 import type { RunSummary } from '../run.js'
-import { StateStore } from '../state.js'
+import { StateStore, lastVerify, pipelineRuns } from '../state/index.js'
 import { HELP } from './help.js'
 import { renderVersions, versions } from './version.js'
 import { renderCatalog, renderChecks, renderRun, renderStatus } from './render.js'
@@ -212,8 +212,8 @@ const COMMANDS: Record<string, Command> = {
     try {
       if (values.table !== undefined) selectTables(labels(config), values.table as string[], 'status')
       const rows = filterStatus(state.status(), { tables: values.table as string[] | undefined, lagging: values.lagging === true, failed: values.failed === true, sort: values.sort as string | undefined })
-      const verifies = (await import('../check/verify.js')).lastVerify(path)
-      const pipelines = (await import('../steps/run-steps.js')).pipelineRuns(path)
+      const verifies = lastVerify(path)
+      const pipelines = pipelineRuns(path)
       io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderCatalog(rows) + renderChecks(verifies, pipelines))
       return EXIT.ok
     } finally {

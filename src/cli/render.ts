@@ -1,8 +1,8 @@
 // Human-readable tables for stdout.
 import type { VerifyRun } from '../check/verify.js'
-import type { PipelineRunRow } from '../steps/run-steps.js'
+import type { PipelineRunRow } from '../state/index.js'
 import type { RunSummary } from '../run.js'
-import type { TableStatus } from '../state.js'
+import type { TableStatus } from '../state/index.js'
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
