@@ -1,6 +1,6 @@
 // Prometheus text metrics and /healthz for watch mode, served by node:http.
 import { createServer, type Server } from 'node:http'
-import { lagSeconds } from './state.js'
+import { lagSeconds } from './state/index.js'
 import type { TableResult } from './run.js'
 
 export class Metrics {

@@ -11,7 +11,7 @@ import { finishBatch, keySpec, type ChangeBatch, type TableSchema } from './batc
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, recordBatch, writePartition, type EncodedPartition } from './write.js'
 import { curatedSink, type CuratedPut, type CuratedSink } from './curated-sink.js'
-import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state.js'
+import { StateStore, timeOfName, type ProcessedFile, type Watermark } from './state/index.js'
 import { dateOfMillis, dateOfText, dateRange } from './dates.js'
 import { columnValues } from './arrow/values.js'
 import { nullData } from './arrow/gather.js'

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSyn
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { generate, benchConfig, DEFAULT_GEN } from '../scripts/bench/gen.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 import { Rng, seeds } from './helpers/random.js'

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, loadConfig, type Config } from '../src/config.js'
 import { runOnce, resetTable } from '../src/run.js'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { CdcError } from '../src/errors.js'
 import { parquetSchema, readOutputTree, tempDir, type Row } from './helpers/outputs.js'
 

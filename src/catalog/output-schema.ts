@@ -4,7 +4,7 @@ import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { META } from '../config.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
-import type { Watermark } from '../state.js'
+import type { Watermark } from '../state/index.js'
 
 /** The curated date folder a watermark's LPF is in (change files named before the load date belong to it). */
 export function lpfDate(wm: Pick<Watermark, 'lpf' | 'loadDate'>): string {

@@ -3,7 +3,7 @@
 import type * as A from 'apache-arrow'
 import { CatalogError } from '../errors.js'
 import type { CatalogConfig, Config, TableConfig } from '../config.js'
-import type { StateStore } from '../state.js'
+import type { StateStore } from '../state/index.js'
 import { icebergTableInput, parquetTableDefs, parquetTableInput, tableLocation, glueTableName, type GlueTableInput, type IcebergTableDef } from './table-def.js'
 import type { CatalogClient } from './glue.js'
 

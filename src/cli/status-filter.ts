@@ -1,7 +1,7 @@
 // `status --table <glob> --lagging --failed --sort <key>`: which rows to show and in what order.
 import { UsageError } from '../errors.js'
 import { globRegExp } from '../table-glob.js'
-import type { TableStatus } from '../state.js'
+import type { TableStatus } from '../state/index.js'
 
 export const STATUS_SORTS = ['name', 'lag', 'failed', 'rows', 'live', 'last-success'] as const
 export type StatusSort = (typeof STATUS_SORTS)[number]
