@@ -68,7 +68,7 @@ export async function runSteps(prepared: Prepared, engine: Duck, opts: RunStepsO
   }
   for (const step of plan.steps) {
     const r = results[step.index - 1]!
-    if (opts.signal?.aborted) return { results, error: new StepError('CDC_ABORTED', `pipeline ${JSON.stringify(plan.name)} stopped before step ${step.index}: interrupted`) }
+    if (opts.signal?.aborted) return { results, error: new CdcError('CDC_ABORTED', `pipeline ${JSON.stringify(plan.name)} stopped before step ${step.index}: interrupted`) }
     const t0 = performance.now()
     try {
       r.rows = await runStep(step, params, engine, staging.get(step.index), opts)

@@ -84,7 +84,7 @@ function parentOf(location: string): string | undefined {
 
 /** The run's DuckDB: in memory, offline (no extension install or autoload), spilling into `tmp` (the caller's). */
 export function openEngine(tmp: string): Promise<Duck> {
-  return Duck.open({ storage: 'memory', dir: tmp })
+  return Duck.open({ storage: 'memory', dir: tmp, purpose: 'steps' })
 }
 
 export interface Prepared {
