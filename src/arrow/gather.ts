@@ -5,38 +5,38 @@ import * as A from 'apache-arrow'
 type FixedArray = BigInt64Array | BigUint64Array | Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array
 
 // One copy loop per array class keeps each loop's element access monomorphic (a shared loop is several times slower).
-function copyBig(out: BigInt64Array, src: BigInt64Array[], offs: number[], segs: Uint32Array, rows: Uint32Array): void {
-  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![offs[segs[k]!]! + rows[k]!]!
+function copyBig(out: BigInt64Array, src: BigInt64Array[], segs: Uint32Array, rows: Uint32Array): void {
+  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![rows[k]!]!
 }
-function copyF64(out: Float64Array, src: Float64Array[], offs: number[], segs: Uint32Array, rows: Uint32Array): void {
-  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![offs[segs[k]!]! + rows[k]!]!
+function copyF64(out: Float64Array, src: Float64Array[], segs: Uint32Array, rows: Uint32Array): void {
+  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![rows[k]!]!
 }
-function copyI32(out: Int32Array, src: Int32Array[], offs: number[], segs: Uint32Array, rows: Uint32Array): void {
-  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![offs[segs[k]!]! + rows[k]!]!
+function copyI32(out: Int32Array, src: Int32Array[], segs: Uint32Array, rows: Uint32Array): void {
+  for (let k = 0; k < segs.length; k++) out[k] = src[segs[k]!]![rows[k]!]!
 }
-function copyStrided(out: Uint32Array, src: Uint32Array[], offs: number[], segs: Uint32Array, rows: Uint32Array, stride: number): void {
+function copyStrided(out: Uint32Array, src: Uint32Array[], segs: Uint32Array, rows: Uint32Array, stride: number): void {
   for (let k = 0; k < segs.length; k++) {
     const v = src[segs[k]!]!
-    const j = (offs[segs[k]!]! + rows[k]!) * stride
+    const j = rows[k]! * stride
     for (let q = 0; q < stride; q++) out[k * stride + q] = v[j + q]!
   }
 }
 
-function copyFixed(proto: FixedArray, src: FixedArray[], offs: number[], segs: Uint32Array, rows: Uint32Array, stride: number): FixedArray {
+function copyFixed(proto: FixedArray, src: FixedArray[], segs: Uint32Array, rows: Uint32Array, stride: number): FixedArray {
   const n = segs.length
   if (proto instanceof BigInt64Array && stride === 1) {
     const out = new BigInt64Array(n)
-    copyBig(out, src as BigInt64Array[], offs, segs, rows)
+    copyBig(out, src as BigInt64Array[], segs, rows)
     return out
   }
   if (proto instanceof Float64Array && stride === 1) {
     const out = new Float64Array(n)
-    copyF64(out, src as Float64Array[], offs, segs, rows)
+    copyF64(out, src as Float64Array[], segs, rows)
     return out
   }
   if (proto instanceof Int32Array && stride === 1) {
     const out = new Int32Array(n)
-    copyI32(out, src as Int32Array[], offs, segs, rows)
+    copyI32(out, src as Int32Array[], segs, rows)
     return out
   }
   // Any other class: view the bytes as 32-bit words when the element size allows, else copy element-wise.
@@ -44,13 +44,13 @@ function copyFixed(proto: FixedArray, src: FixedArray[], offs: number[], segs: U
   if (bytes % 4 === 0) {
     const words = bytes / 4
     const out = new Uint32Array(n * words)
-    copyStrided(out, src.map((a) => new Uint32Array(a.buffer, a.byteOffset, (a.byteLength / 4) | 0)), offs, segs, rows, words)
+    copyStrided(out, src.map((a) => new Uint32Array(a.buffer, a.byteOffset, (a.byteLength / 4) | 0)), segs, rows, words)
     return new (proto.constructor as new (b: ArrayBuffer) => FixedArray)(out.buffer)
   }
   const out = new (proto.constructor as new (n: number) => FixedArray)(n * stride) as unknown as { [i: number]: number | bigint }
   for (let k = 0; k < n; k++) {
     const v = src[segs[k]!]! as unknown as { [i: number]: number | bigint }
-    const j = (offs[segs[k]!]! + rows[k]!) * stride
+    const j = rows[k]! * stride
     for (let q = 0; q < stride; q++) out[k * stride + q] = v[j + q]!
   }
   return out as unknown as FixedArray
@@ -156,13 +156,13 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
     if (d !== undefined) return d
   }
   if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
+    // valueOffsets are sliced already: row i's bytes are offsets[i]..offsets[i + 1]
     const offsArr = sources.map((s) => s.valueOffsets as Int32Array)
     const valsArr = sources.map((s) => s.values as Uint8Array)
-    const base = sources.map(() => 0) // valueOffsets are sliced already
     let total = 0
     for (let k = 0; k < n; k++) {
       const o = offsArr[segs[k]!]!
-      const j = base[segs[k]!]! + rows[k]!
+      const j = rows[k]!
       total += o[j + 1]! - o[j]!
     }
     const data = new Uint8Array(total)
@@ -171,7 +171,7 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
     for (let k = 0; k < n; k++) {
       const o = offsArr[segs[k]!]!
       const v = valsArr[segs[k]!]!
-      const j = base[segs[k]!]! + rows[k]!
+      const j = rows[k]!
       const a = o[j]!
       const b = o[j + 1]!
       if (b - a > 64) data.set(v.subarray(a, b), pos)
@@ -195,8 +195,8 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
   if (fixed) {
     const stride = first.stride || 1
     const values = sources.map((s) => s.values)
-    const offs = sources.map(() => 0) // fixed-width values are sliced already
-    const out = copyFixed(first.values as FixedArray, values as FixedArray[], offs, segs, rows, stride)
+    // fixed-width values are sliced already (Arrow JS applies `offset` to their buffers): row i is at i * stride
+    const out = copyFixed(first.values as FixedArray, values as FixedArray[], segs, rows, stride)
     return A.makeData({ type: type as never, length: n, nullCount: nulls, nullBitmap: bits, data: out as never })
   }
   // Anything else (dictionaries, nested types from Parquet inputs): slow but general.
