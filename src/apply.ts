@@ -76,10 +76,6 @@ function cmpString(a: string, b: string): number {
   return a === b ? 0 : a < b ? -1 : 1
 }
 
-export function compareOrder(a: Order, b: Order): number {
-  return cmpValue(a.ts, b.ts) || cmpValue(a.seq, b.seq) || cmpString(a.file, b.file) || a.row - b.row
-}
-
 export class KeyedState {
   private segments: Segment[] = []
   private live = new Map<string, number>()

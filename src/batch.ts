@@ -199,7 +199,3 @@ export function orderValue(v: JsValue): OrderValue {
   if (typeof v === 'bigint') return Number(v)
   return v ? 1 : 0
 }
-
-export function opName(code: number): 'I' | 'U' | 'D' {
-  return code === OP_DELETE ? 'D' : code === OP_UPDATE ? 'U' : 'I'
-}
