@@ -196,7 +196,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource, defaultFormat))
   const seen = new Set<string>()
   tables.forEach((t, i) => {
-    const id = `${t.source}.${t.name}`
+    const id = tableLabel(t)
     if (seen.has(id)) throw invalid(`$.tables[${i}]`, `a table that is not already configured`, `a second ${JSON.stringify(id)}`)
     seen.add(id)
   })
@@ -356,6 +356,11 @@ export function parseType(text: string, path: string): ColumnType {
 
 export function typeName(t: ColumnType): string {
   return t.kind === 'decimal' ? `decimal(${t.precision},${t.scale})` : t.kind
+}
+
+/** A table's name everywhere cdc-apply shows or matches one: `Source.TableName` (as in `status` and `--table`). */
+export function tableLabel(t: { source: string; name: string } | { source: string; table: string }): string {
+  return `${t.source}.${'name' in t ? t.name : t.table}`
 }
 
 /** Resolves a configured local path against the config file's folder; s3:// locations are returned as they are. */

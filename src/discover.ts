@@ -1,6 +1,6 @@
 // Lists a table's DMS objects, parses their names (LOAD<hex8>, YYYYMMDD-HHmmssSSS) and orders them.
 import { DataError } from './errors.js'
-import type { TableConfig } from './config.js'
+import { tableLabel, type TableConfig } from './config.js'
 import type { ObjectInfo, ObjectStore } from './store/object-store.js'
 import type { SharedListing } from './listing.js'
 
@@ -91,7 +91,7 @@ function validTime(t: string): boolean {
  * With `startAfter` only keys after it are listed (S3 StartAfter).
  */
 export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number; listing?: SharedListing; listedAfter?: number } = {}): Promise<Discovery> {
-  const label = `${table.source}.${table.name}`
+  const label = tableLabel(table)
   const out: Discovery = { load: [], cdc: [], skipped: [] }
   const seen = new Map<string, string>()
   const listOpts = opts.startAfter === undefined ? { signal: opts.signal } : { signal: opts.signal, startAfter: opts.startAfter }

@@ -6,7 +6,7 @@ import { DataError, UsageError } from '../errors.js'
 import { resolveLocal, type Config } from '../config.js'
 import { silentLogger, type Logger } from '../log.js'
 import { replacePrefix, type ObjectStore } from '../store/object-store.js'
-import { openStore } from '../store/open-store.js'
+import { openZone } from '../store/open-store.js'
 import { protectedClash, protectedLocations } from '../locations.js'
 import { readLedger } from '../state/index.js'
 import { findTable } from '../table-glob.js'
@@ -50,10 +50,8 @@ const FILE_RE = /^(LOAD[0-9A-F]{8}|\d{8}-\d{9})(\.(csv|parquet))?(\.gz)?$/
 
 
 /** Opens the store for an output location, configured like the curated output (S3 settings, encryption). */
-export async function openOutput(config: Config, location: string, baseDir: string): Promise<ObjectStore> {
-  const s3 = config.s3 ? { s3: config.s3 } : {}
-  const enc = config.encryption.curated ? { encryption: config.encryption.curated } : {}
-  return openStore(location, { baseDir, ...s3, ...enc })
+export function openOutput(config: Config, location: string, baseDir: string): Promise<ObjectStore> {
+  return openZone(config, 'curated', location, baseDir)
 }
 
 /** Splits an output file location into its folder and base name (`s3://b/p/x.parquet` → `s3://b/p`, `x.parquet`). */
@@ -92,7 +90,7 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
     })
   }
   const fileMatch = FILE_RE.exec(opts.asOf.trim())
-  const rawStore = await openStore(config.raw, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })
+  const rawStore = await openZone(config, 'raw')
   const duck = await Duck.open({ storage: 'file', prefix: 'cdc-apply-snapshot-' })
   try {
     const dates = await listPartitions(rawStore, t, opts.signal)

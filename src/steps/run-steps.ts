@@ -7,7 +7,7 @@ import { resolveLocal, type Config } from '../config.js'
 import type { CdcError } from '../errors.js'
 import { errFields, silentLogger, type Logger } from '../log.js'
 import { readLpf, recordPipelineRun } from '../state/index.js'
-import { openStore } from '../store/open-store.js'
+import { openStore, openZone, zoneOptions } from '../store/open-store.js'
 import { Duck } from '../check/duck.js'
 import { catalogEntries, type CatalogEntry } from './catalog.js'
 import { asCdcError, notExecuted, runSteps, type StepResult } from './execute.js'
@@ -154,9 +154,8 @@ export async function runPipeline(config: Config, source: PipelineSource, opts: 
       tmp,
       cacheDir: settings.cacheDir,
       parquet: config.parquet,
-      open: (location) => openStore(location, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }),
-      openOutput: (location) =>
-        openStore(location, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}), ...(config.encryption.curated ? { encryption: config.encryption.curated } : {}) }),
+      open: (location) => openStore(location, zoneOptions(config, undefined)),
+      openOutput: (location) => openZone(config, 'curated', location),
       logger: log.child({ pipeline: run.pipeline }),
       ...(opts.signal ? { signal: opts.signal } : {}),
     })
