@@ -1,6 +1,6 @@
 // Lists a table's DMS objects, classifies them by name (dms-names.ts) and orders them.
 import { DataError } from './errors.js'
-import type { TableConfig } from './config.js'
+import { tableLabel, type TableConfig } from './config.js'
 import type { ObjectStore } from './store/object-store.js'
 import type { SharedListing } from './listing.js'
 import { isSegmentName, parseDmsName, timeOfName, type DmsFile } from './dms-names.js'
@@ -24,7 +24,7 @@ export interface Discovery {
  * With `startAfter` only keys after it are listed (S3 StartAfter).
  */
 export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number; listing?: SharedListing; listedAfter?: number } = {}): Promise<Discovery> {
-  const label = `${table.source}.${table.name}`
+  const label = tableLabel(table)
   const out: Discovery = { load: [], cdc: [], skipped: [], segments: [] }
   const seen = new Map<string, string>()
   const listOpts = opts.startAfter === undefined ? { signal: opts.signal } : { signal: opts.signal, startAfter: opts.startAfter }

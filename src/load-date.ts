@@ -4,7 +4,7 @@ import * as A from 'apache-arrow'
 import type { TableConfig } from './config.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import type { DmsFile } from './dms-names.js'
-import { columnValues } from './columns.js'
+import { columnValues } from './arrow/values.js'
 import { dateOfMillis, dateOfText } from './dates.js'
 
 export function loadDateOf(t: Pick<TableConfig, 'timestampColumn'>, schema: TableSchema, load: DmsFile[], batches: Map<DmsFile, ChangeBatch[]>, cdc: DmsFile[]): string {

@@ -1,7 +1,8 @@
 // Prometheus text metrics and /healthz for watch mode, served by node:http.
 import { createServer, type Server } from 'node:http'
-import { lagSeconds } from './state.js'
+import { lagSeconds } from './state/index.js'
 import type { TableResult } from './run.js'
+import { tableLabel } from './config.js'
 
 export class Metrics {
   private files = new Map<string, number>()
@@ -23,7 +24,7 @@ export class Metrics {
   constructor(private readonly staleAfterMs: number) {}
 
   record(r: TableResult, stopped: boolean): void {
-    const table = `${r.source}.${r.table}`
+    const table = tableLabel(r)
     this.lastPollAt = Date.now()
     add(this.files, label({ table }), r.files)
     add(this.rows, label({ table, op: 'I' }), r.inserts)

@@ -5,7 +5,7 @@ import { DataError, WatermarkError, type CdcError } from './errors.js'
 import type { TableConfig } from './config.js'
 import type { Discovery } from './discover.js'
 import { isNoChangeFileLpf, lpfDate, noChangeFileLpf, partitionDate, timeOfName, type DmsFile } from './dms-names.js'
-import type { ProcessedFile, Watermark } from './state.js'
+import type { ProcessedFile, Watermark } from './state/index.js'
 import { dateRange } from './dates.js'
 import { dropSuperseded, ledgerCheck, unchangedSinceLedger } from './reconcile.js'
 

@@ -2,7 +2,7 @@
 // together with the date's RAW partition.
 import * as A from 'apache-arrow'
 import type { Config, TableConfig } from './config.js'
-import type { Rejected } from './read.js'
+import type { Rejected } from './rejected.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { writePartition } from './write.js'
 

@@ -4,7 +4,7 @@ import type { Discovery } from './discover.js'
 import type { DmsFile } from './dms-names.js'
 import { md5Of } from './read-object.js'
 import { objectChunks, type ObjectStore } from './store/object-store.js'
-import type { ProcessedFile, Watermark } from './state.js'
+import type { ProcessedFile, Watermark } from './state/index.js'
 
 type Listing = Pick<Discovery, 'load' | 'cdc'>
 

@@ -1,6 +1,6 @@
 // `cdc-apply reset`: forgets a table so that the next run reprocesses it from its full load.
 import { resolveLocal, type Config } from './config.js'
-import { StateStore } from './state.js'
+import { StateStore } from './state/index.js'
 import { joinKey } from './store/object-store.js'
 import { findTable } from './table-glob.js'
 import { QUARANTINE } from './quarantine.js'

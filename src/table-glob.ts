@@ -2,12 +2,12 @@
 // characters, `?` one character (`OP.*`, `*.orders`, `HR.emp_20??`). Matching is case-sensitive, like the labels.
 // A name that is not configured is CDC_USAGE everywhere (CLI and library): the config is valid, the request is not.
 import { UsageError } from './errors.js'
-import type { Config, TableConfig } from './config.js'
+import { tableLabel, type Config, type TableConfig } from './config.js'
 
 /** The table named by its label, or CDC_USAGE naming the configured ones. */
 export function findTable(config: Config, label: string): TableConfig {
-  const t = config.tables.find((x) => labelOf(x) === label)
-  if (t === undefined) throw notConfigured(label, config.tables.map(labelOf))
+  const t = config.tables.find((x) => tableLabel(x) === label)
+  if (t === undefined) throw notConfigured(label, config.tables.map(tableLabel))
   return t
 }
 
@@ -20,10 +20,6 @@ function notConfigured(label: string, labels: readonly string[]): UsageError {
   return new UsageError('CDC_USAGE', `table ${JSON.stringify(label)} is not configured; expected one of ${shown(labels)}`, {
     hint: 'name the table as Source.TableName, as in cdc-apply status',
   })
-}
-
-function labelOf(t: Pick<TableConfig, 'source' | 'name'>): string {
-  return `${t.source}.${t.name}`
 }
 
 function shown(labels: readonly string[]): string {

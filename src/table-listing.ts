@@ -6,7 +6,7 @@ import { discoverFiles, type Discovery } from './discover.js'
 import type { SharedListing } from './listing.js'
 import type { Logger } from './log.js'
 import { tableFolder } from './preflight.js'
-import type { Watermark } from './state.js'
+import type { Watermark } from './state/index.js'
 import type { ObjectStore } from './store/object-store.js'
 import { mergeDiscovery, type TableMemory } from './watch-memory.js'
 

@@ -5,8 +5,8 @@ import type { KeyedState } from './apply.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import type { Discovery } from './discover.js'
 import { lpfDate, partitionDate, type DmsFile } from './dms-names.js'
-import type { Rejected } from './read.js'
-import type { Watermark } from './state.js'
+import type { Rejected } from './rejected.js'
+import type { Watermark } from './state/index.js'
 import { byteCompare } from './store/local-store.js'
 
 /** What watch mode keeps of a table between polls. */

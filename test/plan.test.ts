@@ -6,7 +6,7 @@ import { planDates, planLoadDate, planTable, type DatesPlan, type PlanInput, typ
 import { parseDmsName, type DmsFile } from '../src/dms-names.js'
 import { filesToHash } from '../src/reconcile.js'
 import type { CdcError } from '../src/errors.js'
-import type { ProcessedFile, Watermark } from '../src/state.js'
+import type { ProcessedFile, Watermark } from '../src/state/index.js'
 
 const LABEL = 'OP.restaurants'
 const TABLE = { source: 'OP', name: 'restaurants', onReload: 'fail', lateFiles: 'fail' } as const

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseConfig, loadConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
 import { resetTable } from '../src/reset.js'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { CdcError } from '../src/errors.js'
 import { parquetSchema, readOutputTree, tempDir, type Row } from './helpers/outputs.js'
 

@@ -2,6 +2,7 @@
 // and the read-only views of files that predate the check tables.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { STATE_VERSION, StateStore, lastVerify, pipelineRuns, readLedger, readLpf, recordPipelineRun, recordVerify } from '../src/state/index.js'
@@ -95,4 +96,27 @@ test('verify and pipeline runs round-trip through the state file; verify never c
   assert.deepEqual(pipelineRuns(path), [
     { pipeline: 'p', startedAt: '2024-06-10T00:00:00.000Z', params: { a: '1' }, status: 'Error', rows: 2, ms: 3, error: 'CDC_STEP_FAILED: boom', runs: 1, lastSuccessAt: null },
   ])
+})
+
+test('readLedger: undefined only when there is no ledger yet; a damaged or unreadable state file is CDC_STATE_UNAVAILABLE', (t) => {
+  const tmp = tempDir('cdc-state-')
+  t.after(tmp.remove)
+  const T = { source: 'S', name: 'T' }
+  assert.equal(readLedger(join(tmp.path, 'none.sqlite'), T), undefined, 'no state file')
+  const empty = join(tmp.path, 'empty.sqlite')
+  new Database(empty).close()
+  assert.equal(readLedger(empty, T), undefined, 'a file whose tables are not created yet')
+  const fresh = join(tmp.path, 'fresh.sqlite')
+  StateStore.open(fresh).close()
+  assert.equal(readLedger(fresh, T), undefined, 'the table never ran')
+
+  const unavailable = (err: unknown): boolean => (err as CdcError).code === 'CDC_STATE_UNAVAILABLE' && (err as CdcError).name === 'StateError'
+  const damaged = join(tmp.path, 'damaged.sqlite')
+  writeFileSync(damaged, 'this is not an SQLite database, it only has the name of one'.repeat(100))
+  assert.throws(() => readLedger(damaged, T), unavailable)
+  const odd = join(tmp.path, 'odd.sqlite')
+  const db = new Database(odd)
+  db.exec('CREATE TABLE ops_table (Source TEXT, TableName TEXT); CREATE TABLE processed_files (Source TEXT)')
+  db.close()
+  assert.throws(() => readLedger(odd, T), unavailable, 'a schema the reader cannot read')
 })

@@ -4,7 +4,7 @@ import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { META } from '../config.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
-import type { Watermark } from '../state.js'
+import type { Watermark } from '../state/index.js'
 import { lpfDate } from '../dms-names.js'
 
 /** The data fields (without cdc_file, cdc_row) of the first part of `<prefix>/<LPF date>/`; undefined when absent. */

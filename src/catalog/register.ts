@@ -2,8 +2,8 @@
 // file (status), counted in the metrics, and retried at the next commit or poll: it never fails the table's run.
 import type * as A from 'apache-arrow'
 import { CatalogError } from '../errors.js'
-import type { CatalogConfig, Config, TableConfig } from '../config.js'
-import type { StateStore } from '../state.js'
+import { tableLabel, type CatalogConfig, type Config, type TableConfig } from '../config.js'
+import type { StateStore } from '../state/index.js'
 import { icebergTableInput, parquetTableDefs, parquetTableInput, tableLocation, glueTableName, type GlueTableInput, type IcebergTableDef } from './table-def.js'
 import type { CatalogClient } from './glue.js'
 
@@ -51,7 +51,7 @@ export class Registrar {
   /** True when the table's last registration failed, never happened, or was made for other names or locations. */
   pending(t: TableConfig): boolean {
     const r = this.state.catalogRecord(t.source, t.name)
-    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t)) return (this.retryAt.get(`${t.source}.${t.name}`) ?? 0) <= Date.now()
+    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t)) return (this.retryAt.get(tableLabel(t)) ?? 0) <= Date.now()
     return false
   }
 
@@ -60,7 +60,7 @@ export class Registrar {
    * outcome is recorded in the state file.
    */
   async registerParquet(t: TableConfig, fields: A.Field[], loadDate: string): Promise<CatalogOutcome> {
-    const label = `${t.source}.${t.name}`
+    const label = tableLabel(t)
     let names: string[] = []
     try {
       const defs = parquetTableDefs(this.config, this.catalog, t, fields, loadDate)

@@ -2,11 +2,10 @@
 // from its outputs: the columns from the curated partition of its LPF date, the load date from the watermark.
 import { existsSync } from 'node:fs'
 import { EXIT, UsageError } from '../errors.js'
-import { resolveLocal, type CatalogConfig, type Config } from '../config.js'
+import { tableLabel, resolveLocal, type CatalogConfig, type Config } from '../config.js'
 import type { Logger } from '../log.js'
-import { StateStore } from '../state.js'
+import { StateStore } from '../state/index.js'
 import { openStores } from '../run.js'
-import { tableLabel } from '../read.js'
 import { joinKey } from '../store/object-store.js'
 import { listDates, readSchemaFields } from '../catalog/output-schema.js'
 import { parquetTableDefs } from '../catalog/table-def.js'

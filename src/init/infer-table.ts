@@ -6,7 +6,7 @@ import { csvRecords, type CsvRecord } from './csv-records.js'
 import { configType } from './source-types.js'
 import { columnsAdded, type MappingRules } from './table-mapping.js'
 import type { Dialect, SourceTable } from './sql-ddl.js'
-import type { LandedFile, TableFolder } from './landing-scan.js'
+import { SAMPLE_BYTES, type LandedFile, type TableFolder } from './landing-scan.js'
 
 export interface InferContext {
   format: 'csv' | 'parquet' | undefined
@@ -102,7 +102,7 @@ export function inferTable(t: TableFolder, samples: { file: LandedFile; bytes: U
     observed.timestampColumn = tsName !== undefined && first.tsLike[tsIdx] === true && (kept === undefined || srcType(tsName) === undefined)
     if (observed.timestampColumn) entry.timestampColumn = tsName
   } else {
-    const recs = samples.map((s) => ({ file: s.file, recs: csvRecords(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, Math.min(s.bytes.byteLength, 256 * 1024)).toString('utf8'), 200, s.bytes.byteLength <= 256 * 1024) }))
+    const recs = samples.map((s) => ({ file: s.file, recs: csvRecords(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, Math.min(s.bytes.byteLength, SAMPLE_BYTES)).toString('utf8'), 200, s.bytes.byteLength <= SAMPLE_BYTES) }))
     const nonEmpty = recs.filter((r) => r.recs.length > 0)
     if (nonEmpty.length === 0) return { label, entry: undefined, problems: ['every sampled file is empty'], observed }
     const firstText = (r: CsvRecord): string => r.fields.map((f) => f.text).join(',')
