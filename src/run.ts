@@ -27,6 +27,7 @@ import { addDays } from './dates.js'
 import { checkLanding, checkOutputsWritable, tableFolder } from './preflight.js'
 import { openRegistrar, type CatalogOutcome, type Registrar } from './catalog/register.js'
 import { readSchemaFields } from './catalog/output-schema.js'
+import { registerIcebergTable } from './catalog/iceberg.js'
 
 export interface Stores {
   landing: ObjectStore
@@ -219,6 +220,7 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
 async function register(catalog: Registrar, stores: Stores, t: TableConfig, fields: A.Field[] | undefined, wm: Watermark, r: TableResult, log: Logger): Promise<CatalogOutcome | undefined> {
   const committed = r.status === 'ok' || (r.status === 'error' && r.curatedDates.length > 0)
   if (!committed && !catalog.pending(t)) return undefined
+  if (t.tableFormat === 'iceberg') return registerIcebergTable(catalog, stores, t, fields, wm, log)
   let columns = fields
   if (columns === undefined) {
     try {
