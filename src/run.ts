@@ -22,6 +22,7 @@ import { dropSuperseded, filesToHash, landingHashes } from './reconcile.js'
 import { planTable, type TablePlan } from './plan.js'
 import { executeDates, executeLoad, TableRun, type Executed, type Outcome } from './execute.js'
 import { listingMode, remember, type TableMemory } from './watch-memory.js'
+import { registerIcebergTable } from './catalog/iceberg.js'
 
 export type { TableMemory } from './watch-memory.js'
 
@@ -246,6 +247,7 @@ async function execute(run: TableRun, plan: TablePlan, memory: TableMemory | und
 async function register(catalog: Registrar, stores: Stores, t: TableConfig, fields: A.Field[] | undefined, wm: Watermark, r: TableResult, log: Logger): Promise<CatalogOutcome | undefined> {
   const committed = r.status === 'ok' || (r.status === 'error' && r.curatedDates.length > 0)
   if (!committed && !catalog.pending(t)) return undefined
+  if (t.tableFormat === 'iceberg') return registerIcebergTable(catalog, stores, t, fields, wm, log)
   let columns = fields
   if (columns === undefined) {
     try {

@@ -175,7 +175,7 @@ export interface IcebergTableDef {
 /**
  * The Glue TableInput of an Iceberg table (the layout Glue, Athena and Iceberg's GlueCatalog use:
  * `table_type=ICEBERG`, `metadata_location`, `previous_metadata_location`). The columns are informational: engines
- * read the schema from the metadata file. Not called by the run path yet (Iceberg output is not in this build).
+ * read the schema from the metadata file. Built by icebergTableDef (src/catalog/iceberg.ts) for tableFormat "iceberg".
  */
 export function icebergTableInput(def: IcebergTableDef): GlueTableInput {
   return {

@@ -140,6 +140,9 @@ partition of the watermark's date, the load date) for registering them with your
   athena     CREATE EXTERNAL TABLE with partition projection (partition_0, yyyyMMdd, load date to NOW)
   spark      Spark SQL CREATE TABLE ... USING parquet and one ALTER TABLE ... ADD PARTITION per date folder
   glue-json  a JSON array of Glue CreateTable inputs ({ DatabaseName, TableInput })
+For a tableFormat "iceberg" table, curated is the existing Iceberg table at its newest metadata file: glue-json gives
+table_type=ICEBERG with metadata_location, spark a CALL spark_catalog.system.register_table(...), and athena comments
+with the aws glue create-table call (Athena DDL cannot adopt an existing Iceberg table). RAW is as above.
 With a "catalog" block in the config, run and --watch register the tables in Glue themselves. See docs/catalog.md.
 
 Options:
