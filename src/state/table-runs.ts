@@ -1,5 +1,5 @@
 // table_runs and the status view: each table's last run, its error, the newest landed file, and the lag.
-import type { StateDb } from './open.js'
+import { prepared, type StateDb } from './open.js'
 import type { Watermark } from './state-store.js'
 
 export interface TableStatus extends Watermark {
@@ -27,7 +27,8 @@ export interface TableStatus extends Watermark {
 /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
 export function recordTableRun(db: StateDb, source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined): void {
   const now = new Date().toISOString()
-  db.prepare(
+  prepared(
+    db,
     `INSERT INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError, NewestFile, LastSuccessAt) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (Source, TableName) DO UPDATE SET LastRunAt = excluded.LastRunAt, LastErrorCode = excluded.LastErrorCode,
        LastError = excluded.LastError, NewestFile = COALESCE(excluded.NewestFile, NewestFile),
