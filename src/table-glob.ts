@@ -6,10 +6,20 @@ import { tableLabel, type Config, type TableConfig } from './config.js'
 
 /** The table named by its label, or CDC_USAGE naming the configured ones. */
 export function findTable(config: Config, label: string): TableConfig {
-  const t = config.tables.find((x) => tableLabel(x) === label)
-  if (t === undefined) throw notConfigured(label, config.tables.map(tableLabel))
-  return t
+  // by an index of the tables array (watch mode names each of hundreds of tables at every poll); an entry is
+  // trusted only while the array still holds it at that place under that label
+  let index = indexes.get(config.tables)
+  let i = index?.get(label)
+  if (i === undefined || config.tables[i] === undefined || tableLabel(config.tables[i]!) !== label) {
+    indexes.set(config.tables, (index = new Map(config.tables.map((x, k) => [tableLabel(x), k] as const).reverse())))
+    i = index.get(label)
+  }
+  if (i === undefined) throw notConfigured(label, config.tables.map(tableLabel))
+  return config.tables[i]!
 }
+
+/** Label → position, per tables array (the first table of a label, as a search in order finds it). */
+const indexes = new WeakMap<readonly TableConfig[], Map<string, number>>()
 
 /** Every label is a configured table, or CDC_USAGE for the first that is not. */
 export function checkTables(config: Config, labels: readonly string[]): void {

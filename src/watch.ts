@@ -1,6 +1,5 @@
 // Watch mode: one polling loop per table, state kept in memory between polls, transient errors backed off.
 import pLimit from 'p-limit'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { statSync } from 'node:fs'
 import { loadConfig, resolveLocal, tableLabel, type Config } from './config.js'
 import { checkLanding, checkOutputsWritable } from './preflight.js'
@@ -12,6 +11,7 @@ import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
 import { Gate, PipelineTrigger } from './watch-pipelines.js'
 import { SharedListing } from './listing.js'
+import { sleep } from './sleep.js'
 import type { PipelineRun } from './steps/run-steps.js'
 import { openRegistrar, Registrar } from './catalog/register.js'
 import type { CatalogClient } from './catalog/glue.js'
@@ -85,7 +85,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       while (!opts.signal.aborted) {
         if (stopped) {
           // A stopped table is retried when the offending object or the config file changes, or every retryStoppedSeconds.
-          await sleep(opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
+          await sleep(opts.intervalSeconds * 1000, opts.signal)
           if (opts.signal.aborted) break
           const why = await retryReason(stopped, stores, cfg, label, opts.configFile, tlog)
           if (why === undefined) continue
@@ -125,7 +125,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
           backoff = 0
           if (pollDone(tlog, r)) pipelines.advanced(label)
         }
-        await sleep(backoff || opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
+        await sleep(backoff || opts.intervalSeconds * 1000, opts.signal)
       }
     }
     // A stopped table keeps its loop (retrying slowly), so the loops end only when told to stop; meanwhile health is

@@ -1,6 +1,6 @@
 // table_runs and the status view: each table's last run, its error, the newest landed file, and the lag.
 import { timeOfName } from '../dms-names.js'
-import type { StateDb } from './open.js'
+import { prepared, type StateDb } from './open.js'
 import type { Watermark } from './state-store.js'
 
 export interface TableStatus extends Watermark {
@@ -33,7 +33,8 @@ export interface TableStatus extends Watermark {
  */
 export function recordTableRun(db: StateDb, source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined, segments?: number): void {
   const now = new Date().toISOString()
-  db.prepare(
+  prepared(
+    db,
     `INSERT INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError, NewestFile, LastSuccessAt, SegmentFiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (Source, TableName) DO UPDATE SET LastRunAt = excluded.LastRunAt, LastErrorCode = excluded.LastErrorCode,
        LastError = excluded.LastError, NewestFile = COALESCE(excluded.NewestFile, NewestFile),
