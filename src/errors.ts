@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'CDC_INIT_INPUT_INVALID'
   | 'CDC_INIT_NO_TABLES'
   | 'CDC_INIT_TABLE_UNRESOLVED'
+  | 'CDC_SPARK_UNSUPPORTED'
+  | 'CDC_HANDOVER_INVALID'
 
 /** Where in an input object an error was found. `line` is the 1-based physical line of the record's start. */
 export interface Position {
