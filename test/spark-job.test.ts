@@ -24,7 +24,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CASES = join(ROOT, 'fixtures/cases')
 const HARNESS = join(ROOT, 'test/python/spark_job_runs.py')
 const PYTHON = process.env['CDC_APPLY_PYSPARK_PYTHON'] || 'python3'
-/** Golden cases the job refuses by design (see emit-job.ts unsupported()); error cases are compared elsewhere. */
+/** Golden cases the job refuses by design (see emit-job.ts unsupported()). */
 const NOT_FOR_SPARK: Record<string, string> = { 'header-csv': 'CSV with a header row is not done by the Spark job' }
 const ORACLE_SEEDS = seeds(Number(process.env['CDC_SPARK_SEEDS'] ?? 3))
 
@@ -43,6 +43,8 @@ interface Scenario {
   reference: { raw: string; curated: string; state: string }
   /** The config file's JSON (hand-overs run the command line on it). */
   json?: Record<string, unknown>
+  /** Error cases: the table, code and exit code of the last run's failure (fixtures' expected/error.json). */
+  error?: { table: string; code: string; exitCode: number }
 }
 
 const tmp = tempDir('cdc-apply-spark-job-')
@@ -59,10 +61,10 @@ function outDirs(dir: string): { raw: string; curated: string; state: string } {
   return { raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }
 }
 
-async function runCli(config: Config, landing: string, out: { raw: string; curated: string; state: string }): Promise<void> {
+async function runCli(config: Config, landing: string, out: { raw: string; curated: string; state: string }, failing?: string): Promise<void> {
   const c = { ...config, landing, ...out, settleSeconds: 0 }
   const s = await runOnce(c)
-  for (const t of s.tables) assert.equal(t.error, undefined, `cdc-apply ${t.source}.${t.table} on ${landing}: ${(t.error as Error | undefined)?.message}`)
+  for (const t of s.tables) if (`${t.source}.${t.table}` !== failing) assert.equal(t.error, undefined, `cdc-apply ${t.source}.${t.table} on ${landing}: ${(t.error as Error | undefined)?.message}`)
 }
 
 /** A golden case's arrivals as landing folders (case.json runs, without, mtime). */
@@ -109,7 +111,7 @@ before(async () => {
     return
   }
   // ---- golden cases: the job on the same arrivals as cdc-apply
-  for (const name of readdirSync(CASES).filter((n) => statSync(join(CASES, n)).isDirectory() && !n.startsWith('error-')).sort()) {
+  for (const name of readdirSync(CASES).filter((n) => statSync(join(CASES, n)).isDirectory()).sort()) {
     if (NOT_FOR_SPARK[name] !== undefined) {
       console.log(`# spark-job: golden case ${name} left out: ${NOT_FOR_SPARK[name]}`)
       continue
@@ -117,7 +119,9 @@ before(async () => {
     const dir = join(tmp.path, `case-${name}`)
     const config = parseConfig(JSON.parse(readFileSync(join(CASES, name, 'cdc-apply.json'), 'utf8')), join(CASES, name))
     const s = addScenario(`case-${name}`, config, caseLandings(name, dir), undefined)
-    for (const l of s.landings) await runCli(config, l, s.reference)
+    const errorFile = join(CASES, name, 'expected', 'error.json')
+    if (existsSync(errorFile)) s.error = JSON.parse(readFileSync(errorFile, 'utf8')) as Scenario['error']
+    for (const [k, l] of s.landings.entries()) await runCli(config, l, s.reference, k === s.landings.length - 1 ? s.error?.table : undefined)
   }
   // ---- random oracle streams in three arrivals; the first seeds also hand over: cdc-apply, the job, cdc-apply
   for (const [i, seed] of ORACLE_SEEDS.entries()) {
@@ -198,7 +202,15 @@ test('the Spark job equals cdc-apply on golden cases, oracle streams and hand-ov
     await t.test(s.name, async () => {
       const runs = sparkResults.slice(at, at + s.jobRuns.length)
       at += s.jobRuns.length
-      for (const [k, r] of runs.entries()) assert.equal(r.exitCode, 0, `${s.name}: job run ${k + 1} failed: ${JSON.stringify(r.stdout)}`)
+      for (const [k, r] of runs.entries()) {
+        if (s.error !== undefined && k === runs.length - 1) {
+          const failed = r.stdout.find((x) => x['table'] === s.error!.table)
+          assert.equal(failed?.['code'], s.error.code, `${s.name}: the job's last run fails as cdc-apply does: ${JSON.stringify(r.stdout)}`)
+          assert.equal(r.exitCode, s.error.exitCode, `${s.name}: the job's exit code`)
+          continue
+        }
+        assert.equal(r.exitCode, 0, `${s.name}: job run ${k + 1} failed: ${JSON.stringify(r.stdout)}`)
+      }
       const mine = s.name.startsWith('handover-') ? outDirs(join(s.dir, 'handover')) : s.out
       assert.deepEqual(readOutputTree(mine.raw), readOutputTree(s.reference.raw), `${s.name}: RAW`)
       assert.deepEqual(readOutputTree(mine.curated), readOutputTree(s.reference.curated), `${s.name}: curated`)
