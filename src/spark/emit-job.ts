@@ -1,5 +1,5 @@
 // `cdc-apply spark`: one self-contained PySpark 3.5 script that applies the chosen tables as `cdc-apply run` does.
-// The apply itself is assets/spark-job.py (shipped in the package); this file puts the tables and the default
+// The apply itself is assets/spark-job/*.py (shipped in the package, joined in order); this file puts the tables and the default
 // locations of the config in front of it. No credentials are ever written: the job uses Spark's own.
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -17,18 +17,21 @@ export interface SparkJobOptions {
   s3Scheme?: string
 }
 
+/** The parts of the job's body, in order (assets/spark-job/, shipped in the package). */
+export const JOB_PARTS = ['1-read.py', '2-frames.py', '3-table.py', '4-run.py']
+
 let template: string | undefined
-/** The job's body: assets/spark-job.py, found from dist/ (package) or dist-test/src/ (tests). */
+/** The job's body: the parts of assets/spark-job/ joined, found from dist/ (package) or dist-test/src/ (tests). */
 export function jobTemplate(): string {
   if (template !== undefined) return template
-  for (const rel of ['../../assets/spark-job.py', '../../../assets/spark-job.py']) {
+  for (const rel of ['../../assets/spark-job/', '../../../assets/spark-job/']) {
     try {
-      return (template = readFileSync(new URL(rel, import.meta.url), 'utf8'))
+      return (template = JOB_PARTS.map((p) => readFileSync(new URL(rel + p, import.meta.url), 'utf8')).join('\n'))
     } catch {
       /* try the next */
     }
   }
-  throw new Error('assets/spark-job.py is missing from this installation of cdc-apply')
+  throw new Error('assets/spark-job/ is missing from this installation of cdc-apply')
 }
 
 /** What the Spark job does not do yet: refused when the job is emitted, not when it runs. */

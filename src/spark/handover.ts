@@ -1,5 +1,5 @@
 // The Spark job's state in the lake: `<state>/<Source>/<TableName>/watermark.json` (watermark and ledger) and the
-// `tombstones-<id>/` folder it names (JSON lines: key, ts, seq, file, row). assets/spark-job.py reads and writes the
+// `tombstones-<id>/` folder it names (JSON lines: key, ts, seq, file, row). assets/spark-job/ reads and writes the
 // same files; `cdc-apply state export|import` moves a table's state between them and the SQLite state file.
 import { randomBytes } from 'node:crypto'
 import { DataError } from '../errors.js'

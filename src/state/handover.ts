@@ -4,7 +4,7 @@ import { StateError } from '../errors.js'
 import type { OrderValue } from '../batch.js'
 import type { ProcessedFile, StateStore, Watermark } from './state-store.js'
 
-/** Format of `<state>/<Source>/<TableName>/watermark.json`, shared with assets/spark-job.py (STATE_FORMAT). */
+/** Format of `<state>/<Source>/<TableName>/watermark.json`, shared with assets/spark-job/ (STATE_FORMAT). */
 export const HANDOVER_FORMAT = 1
 
 export interface HandoverTombstone {
