@@ -188,8 +188,8 @@ def convert(kind, s):
     raise ValueError('a value of type ' + kind)
 
 
-def csv_rows(table, meta, data, columns):
-    """One object's change rows: (Op, *columns, cdc_file, cdc_row), plus its MD5 and row count."""
+def csv_records(table, meta, data):
+    """One object's MD5, its header (header: true) and its records."""
     md5 = hashlib.md5(data).hexdigest()
     where = meta['key']
     try:
@@ -206,8 +206,37 @@ def csv_rows(table, meta, data, columns):
         records = parse_csv(text)
     except CdcError as e:
         raise CdcError(e.code, 'table %s: %s: %s' % (table['label'], where, str(e)[len(e.code) + 2:]))
-    layout = table['columns']
-    if meta['kind'] == 'cdc':
+    header = None
+    if table['header'] and records:
+        header = [x if x is not None else '' for x in records[0][0]]
+        records = records[1:]
+    return md5, header, records
+
+
+def header_layout(table, meta, header, kinds):
+    """The columns a header names (after Op), typed as configured, else as known, else string (src/read.ts)."""
+    has_op = meta['kind'] == 'cdc' or table['includeOpForFullLoad']
+    where = '%s:1' % meta['key']
+    if header is None:
+        return []
+    if has_op and (not header or header[0] != table['opColumn']):
+        raise CdcError('CDC_SCHEMA_MISMATCH', 'table %s: the header of %s starts with %s; expected the Op column %s' % (table['label'], where, json.dumps(header[0] if header else ''), json.dumps(table['opColumn'])))
+    names = header[1:] if has_op else header
+    seen = set()
+    for n in names:
+        if n == '' or n in seen or n in ('cdc_file', 'cdc_row') or n == table['opColumn']:
+            raise CdcError('CDC_SCHEMA_MISMATCH', 'table %s: the header of %s names column %s, which is empty, repeated or reserved' % (table['label'], where, json.dumps(n)))
+        seen.add(n)
+    configured = dict((c['name'], c['type']) for c in table['columns'])
+    return [{'name': n, 'type': configured.get(n) or kinds.get(n) or 'string'} for n in names]
+
+
+def csv_rows(table, meta, records, columns, layout=None):
+    """One object's change rows: (Op, *columns, cdc_file, cdc_row) in the columns' order."""
+    where = meta['key']
+    if layout is None:
+        layout = table['columns']
+    if meta['kind'] == 'cdc' and not table['header']:
         for v in table['columnsFrom']:
             if v['file'] <= meta['stem']:
                 layout = v['columns']
@@ -242,7 +271,7 @@ def csv_rows(table, meta, data, columns):
         out.append(meta['name'])
         out.append(row)
         rows.append(tuple(out))
-    return md5, rows
+    return rows
 
 
 # ---------------------------------------------------------------- dates (src/dates.ts)

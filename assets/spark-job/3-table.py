@@ -51,20 +51,33 @@ class TableRun:
 
     def read_csv(self, files):
         t = self.t
-        columns = [{'name': n, 'type': kind} for n, kind in self.csv_kinds()]
         metas = dict((f['name'], f) for f in files)
+
+        def records(kv):
+            meta = metas[kv[0][kv[0].rfind('/') + 1:]]
+            md5, header, recs = csv_records(t, meta, bytes(kv[1]))
+            return meta['name'], md5, header, recs
+
+        parsed = self.job.sc.binaryFiles(','.join(f['url'] for f in files), max(1, min(len(files), 64))).map(records).persist()
+        layouts = {}
+        if t['header']:
+            # the headers name the columns: new ones join the table in file order (schema drift)
+            heads = dict(parsed.map(lambda x: (x[0], x[2])).collect())
+            for f in files:
+                layout = header_layout(t, f, heads[f['name']], dict(self.csv_kinds()))
+                self.merge([(c['name'], spark_type(c['type'])) for c in layout], f['key'], False)
+                layouts[f['name']] = layout
+        columns = [{'name': n, 'type': kind} for n, kind in self.csv_kinds()]
         schema = T.StructType([T.StructField('Op', T.StringType())] + [T.StructField(n, dt) for n, dt in self.schema] + [T.StructField('cdc_file', T.StringType()), T.StructField('cdc_row', T.LongType())])
 
-        def parse(kv):
-            name = kv[0][kv[0].rfind('/') + 1:]
-            meta = metas[name]
-            md5, rows = csv_rows(t, meta, bytes(kv[1]), columns)
-            return meta['stem'], md5, rows
+        def rows(x):
+            meta = metas[x[0]]
+            return meta['stem'], x[1], csv_rows(t, meta, x[3], columns, layouts.get(x[0]))
 
-        parsed = self.job.sc.binaryFiles(','.join(f['url'] for f in files), max(1, min(len(files), 64))).map(parse).persist()
-        for stem, md5, rows in parsed.map(lambda x: (x[0], x[1], [r[0] for r in x[2]])).collect():
-            self.info[stem] = {'checksum': md5, 'rows': len(rows), 'inserts': rows.count('I'), 'updates': rows.count('U'), 'deletes': rows.count('D')}
-        return self.spark.createDataFrame(parsed.flatMap(lambda x: x[2]), schema)
+        conv = parsed.map(rows).persist()
+        for stem, md5, ops in conv.map(lambda x: (x[0], x[1], [r[0] for r in x[2]])).collect():
+            self.info[stem] = {'checksum': md5, 'rows': len(ops), 'inserts': ops.count('I'), 'updates': ops.count('U'), 'deletes': ops.count('D')}
+        return self.spark.createDataFrame(conv.flatMap(lambda x: x[2]), schema)
 
     def csv_kinds(self):
         kinds = {}

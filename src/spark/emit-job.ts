@@ -36,7 +36,6 @@ export function jobTemplate(): string {
 
 /** What the Spark job does not do yet: refused when the job is emitted, not when it runs. */
 function unsupported(t: TableConfig): string | undefined {
-  if (t.format === 'csv' && t.header) return '"header": true (CSV files with a header row)'
   if (t.onBadRow === 'quarantine') return '"onBadRow": "quarantine"'
   if (t.tableFormat === 'iceberg') return '"tableFormat": "iceberg"'
   return undefined
@@ -89,6 +88,7 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
       name: t.name,
       path: t.path,
       format: t.format,
+      header: t.format === 'csv' && t.header,
       includeOpForFullLoad: t.includeOpForFullLoad,
       opColumn: t.opColumn,
       columns: columns(t.columns),
@@ -112,7 +112,7 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
     '# Outputs: the layout of cdc-apply run (plain Parquet date partitions; Iceberg is not done by the job).',
     '# The state (watermark, ledger, tombstones) lives under --state; cdc-apply state export|import moves a table',
     '# between the SQLite state file and that location (docs/scale-out.md).',
-    '# Not done by the job: CSV headers, onBadRow "quarantine", Iceberg curated tables (refused when it is emitted);',
+    '# Not done by the job: onBadRow "quarantine", Iceberg curated tables (refused when it is emitted);',
     '# a table reload under onReload "reset" (refused when met); settleSeconds (do not read a landing being copied into).',
     '',
     `CONFIG = __import__('json').loads(${JSON.stringify(JSON.stringify(job))})`,
