@@ -44,6 +44,8 @@ export type ErrorCode =
   | 'CDC_INIT_INPUT_INVALID'
   | 'CDC_INIT_NO_TABLES'
   | 'CDC_INIT_TABLE_UNRESOLVED'
+  | 'CDC_SPARK_UNSUPPORTED'
+  | 'CDC_HANDOVER_INVALID'
 
 /** Where in an input object an error was found. `line` is the 1-based physical line of the record's start. */
 export interface Position {
@@ -183,6 +185,8 @@ export const CODES: Readonly<Record<ErrorCode, CodeInfo>> = Object.freeze({
   CDC_INIT_INPUT_INVALID: code(ConfigError, EXIT.usage, 'cdc_init_input_invalid'),
   CDC_INIT_NO_TABLES: code(ConfigError, EXIT.usage, 'cdc_init_no_tables'),
   CDC_INIT_TABLE_UNRESOLVED: code(DataError, EXIT.data, 'cdc_init_table_unresolved'),
+  CDC_SPARK_UNSUPPORTED: code(UsageError, EXIT.usage, 'cdc_spark_unsupported'),
+  CDC_HANDOVER_INVALID: code(DataError, EXIT.data, 'cdc_handover_invalid'),
 })
 
 /** The CLI's exit code for an error: its code's row in CODES; 1 for anything that is not a CdcError. */

@@ -96,10 +96,12 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
   verify: { ...COMMON, table: { type: 'string' }, date: { type: 'string' }, against: { type: 'string' }, limit: { type: 'string' } },
   snapshot: { ...COMMON, table: { type: 'string' }, 'as-of': { type: 'string' }, out: { type: 'string' } },
   catalog: { ...COMMON, emit: { type: 'string' }, table: { type: 'string' }, database: { type: 'string' }, 'table-prefix': { type: 'string' } },
+  spark: { ...COMMON, table: { type: 'string', multiple: true }, out: { type: 'string' }, state: { type: 'string' }, 's3-scheme': { type: 'string' } },
+  state: { ...COMMON, table: { type: 'string' } },
 }
 
 /** Commands that take positional words (transform: the pipeline file). */
-const POSITIONALS: Record<string, number> = { transform: 1 }
+const POSITIONALS: Record<string, number> = { transform: 1, state: 2 }
 
 function parse(command: string, args: string[]): { values: Values } {
   try {
@@ -196,6 +198,12 @@ const COMMANDS: Record<string, Command> = {
     }
     const { snapshotCommand } = await import('./snapshot.js')
     return snapshotCommand(config, { table: values.table as string, asOf: values['as-of'] as string, out: values.out as string, json: values.json === true }, io, log)
+  },
+  async spark(config, values, io, log) {
+    return (await import('./spark.js')).sparkCommand(config, values, io, log)
+  },
+  async state(config, values, io, log) {
+    return (await import('./spark.js')).stateCommand(config, values, io, log)
   },
   async catalog(config, values, io, log) {
     const { catalogCommand, EMIT_FORMATS } = await import('./catalog.js')
