@@ -4,8 +4,8 @@
 // is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
-import { constantUtf8, findRuns, gather, nullData } from './columns.js'
-import { fileOrderKey } from './discover.js'
+import { findRuns, gather, nullData, utf8Column } from './arrow/gather.js'
+import { fileOrderKey, stemOf } from './dms-names.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
 /** Where a key's winning change stands in the order. */
@@ -49,12 +49,6 @@ function segRow(s: Segment, i: number): number {
   return s.rowNums === null ? s.rowBase + i + 1 : s.rowNums[i]!
 }
 
-/** `20220927-135523276.csv.gz` → `20220927-135523276`. */
-export function stemOf(name: string): string {
-  const dot = name.indexOf('.')
-  return dot < 0 ? name : name.slice(0, dot)
-}
-
 export interface ApplyCounts {
   inserts: number
   updates: number
@@ -74,10 +68,6 @@ function cmpValue(a: OrderValue, b: OrderValue): number {
 
 function cmpString(a: string, b: string): number {
   return a === b ? 0 : a < b ? -1 : 1
-}
-
-export function compareOrder(a: Order, b: Order): number {
-  return cmpValue(a.ts, b.ts) || cmpValue(a.seq, b.seq) || cmpString(a.file, b.file) || a.row - b.row
 }
 
 export class KeyedState {
@@ -271,33 +261,4 @@ export class KeyedState {
     })
     return s
   }
-}
-
-export function utf8Column(values: readonly string[]): A.Data {
-  if (values.length > 0 && values.every((v) => v === values[0])) return constantUtf8(values[0]!, values.length)
-  // Runs of the same value are common (a snapshot's rows are grouped by file): encode each run's value once.
-  const enc: Buffer[] = []
-  let last: string | undefined
-  let lastBuf = Buffer.alloc(0)
-  let total = 0
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!
-    if (v !== last) {
-      last = v
-      lastBuf = Buffer.from(v)
-    }
-    enc.push(lastBuf)
-    total += lastBuf.length
-  }
-  const data = new Uint8Array(total)
-  const offsets = new Int32Array(values.length + 1)
-  let pos = 0
-  for (let i = 0; i < enc.length; i++) {
-    const b = enc[i]!
-    if (b.length > 32) data.set(b, pos)
-    else for (let q = 0; q < b.length; q++) data[pos + q] = b[q]!
-    pos += b.length
-    offsets[i + 1] = pos
-  }
-  return A.makeData({ type: new A.Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data })
 }

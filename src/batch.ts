@@ -1,7 +1,7 @@
 // The unit of work between readers and apply: one file's rows (or one Parquet record batch) as Arrow columns.
 import * as A from 'apache-arrow'
 import { DataError } from './errors.js'
-import { columnValues, type JsValue } from './columns.js'
+import { columnValues, type JsValue } from './arrow/values.js'
 import type { DmsFile } from './discover.js'
 import type { ColumnType } from './config.js'
 
@@ -198,8 +198,4 @@ export function orderValue(v: JsValue): OrderValue {
   if (v === null || typeof v === 'string' || typeof v === 'number') return v
   if (typeof v === 'bigint') return Number(v)
   return v ? 1 : 0
-}
-
-export function opName(code: number): 'I' | 'U' | 'D' {
-  return code === OP_DELETE ? 'D' : code === OP_UPDATE ? 'U' : 'I'
 }

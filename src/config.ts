@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
-import { firstOverlap, within } from './locations.js'
-import { CATALOG_KEYS, CHECKSUMS, COLUMNS_FROM_KEYS, COLUMN_KEYS, COMPRESSIONS, CONCURRENCY_KEYS, ENCRYPTION_BLOCK_KEYS, ENCRYPTION_KEYS, FORMATS, LATE_FILES, LIMITS_KEYS, MISSING_FOLDER, ON_BAD_ROW, ON_RELOAD, PARQUET_KEYS, PIPELINE_KEYS, ROOT_KEYS, S3_KEYS, SSE_MODES, TABLE_KEYS, keysOf } from './config-keys.js'
+import { COLUMNS_FROM_KEYS, COLUMN_KEYS, COMPRESSIONS, CONCURRENCY_KEYS, ENCRYPTION_BLOCK_KEYS, FORMATS, LATE_FILES, LIMITS_KEYS, MISSING_FOLDER, ON_BAD_ROW, ON_RELOAD, PARQUET_KEYS, ROOT_KEYS, TABLE_KEYS, keysOf } from './config-keys.js'
+import { checkLocations, parseCatalog, parseEncryption, parsePipeline, parseS3 } from './config-sections.js'
+import { arr, bool, invalid, known, location, nonNegNum, obj, oneOf, opt, posInt, posNum, req, safeName, str } from './config-validate.js'
 
 export type ColumnType =
   | { kind: 'string' }
@@ -158,8 +159,6 @@ export const DEFAULTS = Object.freeze({
   catalogMaxAttempts: 3,
 })
 
-const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/
-
 export function loadConfig(file: string): Config {
   let text: string
   try {
@@ -197,7 +196,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource, defaultFormat))
   const seen = new Set<string>()
   tables.forEach((t, i) => {
-    const id = `${t.source}.${t.name}`
+    const id = tableLabel(t)
     if (seen.has(id)) throw invalid(`$.tables[${i}]`, `a table that is not already configured`, `a second ${JSON.stringify(id)}`)
     seen.add(id)
   })
@@ -235,7 +234,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       return s
     }),
     pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) => parsePipeline(v, `$.pipelines[${i}]`, seen)),
-    catalog: root.catalog === undefined ? undefined : parseCatalog(root.catalog, '$.catalog'),
+    catalog: root.catalog === undefined ? undefined : parseCatalog(root.catalog, '$.catalog', DEFAULTS.catalogMaxAttempts),
     settleSeconds: opt(root, 'settleSeconds', '$', nonNegNum) ?? DEFAULTS.settleSeconds,
     maxFutureSeconds: opt(root, 'maxFutureSeconds', '$', posNum) ?? DEFAULTS.maxFutureSeconds,
     retryStoppedSeconds: opt(root, 'retryStoppedSeconds', '$', posNum) ?? DEFAULTS.retryStoppedSeconds,
@@ -244,73 +243,6 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       maxObjectBytes: opt(lim, 'maxObjectBytes', '$.limits', posInt) ?? DEFAULTS.maxObjectBytes,
     },
   })
-}
-
-/**
- * Landing, RAW, curated, the state file, the pipeline cache and each configured output must be disjoint by real
- * path (symlinks resolved) or by S3 bucket and prefix: none may be another or lie inside another.
- */
-function checkLocations(config: Config): Config {
-  const state = resolve(config.baseDir, config.state)
-  const locations = [
-    { path: '$.landing', location: config.landing },
-    { path: '$.raw', location: config.raw },
-    { path: '$.curated', location: config.curated },
-    { path: '$.state', location: state },
-    { path: config.cache === undefined ? '$.cache (default: the state file\'s folder + /cache)' : '$.cache', location: config.cache ?? resolve(dirname(state), 'cache') },
-    ...(config.outputs ?? []).map((o, i) => ({ path: `$.outputs[${i}]`, location: o, group: 'outputs' })),
-  ]
-  const clash = firstOverlap(locations, config.baseDir)
-  if (clash) {
-    const [ra, rb] = clash.real
-    const how = ra === rb ? 'the same location' : within(ra, rb) ? `inside ${clash.b.path}` : `holding ${clash.b.path}`
-    throw new ConfigError('CDC_CONFIG_INVALID', `config ${clash.a.path} is invalid: expected a location apart from ${clash.b.path}, got ${JSON.stringify(clash.a.location)}, ${how} (${JSON.stringify(ra)} and ${JSON.stringify(rb)} after resolving symlinks)`, {
-      hint: 'landing, raw, curated, state, cache and outputs must not overlap: RAW history, snapshots and DMS files would overwrite each other (see docs/config.md)',
-    })
-  }
-  return config
-}
-
-/** Glue database and table names: lower case letters, digits and underscores (Athena's rule for names). */
-const GLUE_NAME = /^[a-z0-9_]+$/
-
-function parseCatalog(json: unknown, path: string): CatalogConfig {
-  const c = obj(json, path)
-  known(c, path, keysOf(CATALOG_KEYS))
-  const type = req(c, 'type', path, (v, p) => oneOf(v, p, ['glue'] as const))
-  const database = req(c, 'database', path, (v, p) => {
-    const s = str(v, p)
-    if (!GLUE_NAME.test(s) || s.length > 255) throw invalid(p, 'a Glue database name of lower case letters, digits and _', JSON.stringify(s))
-    return s
-  })
-  const tablePrefix = opt(c, 'tablePrefix', path, (v, p) => {
-    if (typeof v !== 'string' || (v !== '' && !GLUE_NAME.test(v))) throw invalid(p, 'lower case letters, digits and _ (or "")', describe(v))
-    return v
-  }) ?? ''
-  const endpoint = opt(c, 'endpoint', path, (v, p) => {
-    const s = str(v, p)
-    if (!/^https?:\/\/[^/]+/.test(s)) throw invalid(p, 'an http:// or https:// URL', JSON.stringify(s))
-    return s
-  })
-  return { type, database, region: opt(c, 'region', path, str), tablePrefix, endpoint, maxAttempts: opt(c, 'maxAttempts', path, posInt) ?? DEFAULTS.catalogMaxAttempts }
-}
-
-function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>): PipelineConfig {
-  const o = obj(json, path)
-  known(o, path, keysOf(PIPELINE_KEYS))
-  const file = req(o, 'file', path, str)
-  const after = req(o, 'after', path, (v, p) =>
-    arr(v, p).map((x, i) => {
-      const t = str(x, `${p}[${i}]`)
-      if (!tables.has(t)) throw invalid(`${p}[${i}]`, `a configured table (${[...tables].join(', ')})`, JSON.stringify(t))
-      return t
-    }),
-  )
-  if (after.length === 0) throw invalid(`${path}.after`, 'at least one table whose progress triggers the pipeline', 'an empty list')
-  const paramsJson = o.params === undefined ? {} : obj(o.params, `${path}.params`)
-  const params: Record<string, string> = {}
-  for (const [k, v] of Object.entries(paramsJson)) params[k] = str(v, `${path}.params.${k}`)
-  return { file, after, params }
 }
 
 function parseTable(json: unknown, path: string, defaultSource: string | undefined, defaultFormat: TableFormat): TableConfig {
@@ -426,112 +358,9 @@ export function typeName(t: ColumnType): string {
   return t.kind === 'decimal' ? `decimal(${t.precision},${t.scale})` : t.kind
 }
 
-function parseS3(json: unknown, path: string): S3Config {
-  const s = obj(json, path)
-  known(s, path, keysOf(S3_KEYS))
-  const out: S3Config = {}
-  const region = opt(s, 'region', path, str)
-  if (region !== undefined) out.region = region
-  const endpoint = opt(s, 'endpoint', path, str)
-  if (endpoint !== undefined) out.endpoint = endpoint
-  const fps = opt(s, 'forcePathStyle', path, bool)
-  if (fps !== undefined) out.forcePathStyle = fps
-  const rcc = opt(s, 'requestChecksumCalculation', path, (v, p) => oneOf(v, p, CHECKSUMS))
-  if (rcc !== undefined) out.requestChecksumCalculation = rcc
-  const ma = opt(s, 'maxAttempts', path, posInt)
-  if (ma !== undefined) out.maxAttempts = ma
-  return out
-}
-
-function parseEncryption(json: unknown, path: string): EncryptionConfig {
-  const e = obj(json, path)
-  known(e, path, keysOf(ENCRYPTION_KEYS))
-  const mode = req(e, 'mode', path, (v, p) => oneOf(v, p, SSE_MODES))
-  const kmsKeyId = opt(e, 'kmsKeyId', path, str)
-  if (mode === 'SSE-S3' && kmsKeyId !== undefined) throw invalid(`${path}.kmsKeyId`, 'no key id with SSE-S3', JSON.stringify(kmsKeyId))
-  return kmsKeyId === undefined ? { mode } : { mode, kmsKeyId }
-}
-
-// ---- small validators: each names the JSON path, what was expected and what was found ----
-
-type Obj = Record<string, unknown>
-
-function invalid(path: string, expected: string, got: string): ConfigError {
-  return new ConfigError('CDC_CONFIG_INVALID', `config ${path} is invalid: expected ${expected}, got ${got}`, { hint: 'see docs/config.md' })
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'object') return 'an object'
-  return `${typeof v} ${JSON.stringify(v)}`
-}
-
-function obj(v: unknown, path: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(path, 'an object', describe(v))
-  return v as Obj
-}
-
-function arr(v: unknown, path: string): unknown[] {
-  if (!Array.isArray(v)) throw invalid(path, 'an array', describe(v))
-  return v
-}
-
-function str(v: unknown, path: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw invalid(path, 'a non-empty string', describe(v))
-  return v
-}
-
-function location(v: unknown, path: string): string {
-  const s = str(v, path)
-  if (s.startsWith('s3://') && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(s)) throw invalid(path, 's3://<bucket>/<prefix> with a valid bucket name', JSON.stringify(s))
-  return s
-}
-
-function safeName(v: unknown, path: string): string {
-  const s = str(v, path)
-  if (!SAFE_NAME.test(s) || s.includes('..')) throw invalid(path, 'a name of letters, digits, _ . $ - (no "/", no "..")', JSON.stringify(s))
-  return s
-}
-
-function bool(v: unknown, path: string): boolean {
-  if (typeof v !== 'boolean') throw invalid(path, 'true or false', describe(v))
-  return v
-}
-
-function posInt(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw invalid(path, 'a positive integer', describe(v))
-  return v
-}
-
-function posNum(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !(v > 0)) throw invalid(path, 'a positive number', describe(v))
-  return v
-}
-
-function nonNegNum(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw invalid(path, 'a number >= 0', describe(v))
-  return v
-}
-
-function oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T {
-  if (typeof v !== 'string' || !values.includes(v as T)) throw invalid(path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, describe(v))
-  return v as T
-}
-
-function known(o: Obj, path: string, keys: string[]): void {
-  for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw invalid(`${path}.${k}`, `one of the keys ${keys.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
-  }
-}
-
-function req<T>(o: Obj, key: string, path: string, parse: (v: unknown, p: string) => T): T {
-  if (o[key] === undefined) throw invalid(`${path}.${key}`, 'a value (the key is required)', 'nothing')
-  return parse(o[key], `${path}.${key}`)
-}
-
-function opt<T>(o: Obj, key: string, path: string, parse: (v: unknown, p: string) => T): T | undefined {
-  return o[key] === undefined ? undefined : parse(o[key], `${path}.${key}`)
+/** A table's name everywhere cdc-apply shows or matches one: `Source.TableName` (as in `status` and `--table`). */
+export function tableLabel(t: { source: string; name: string } | { source: string; table: string }): string {
+  return `${t.source}.${'name' in t ? t.name : t.table}`
 }
 
 /** Resolves a configured local path against the config file's folder; s3:// locations are returned as they are. */

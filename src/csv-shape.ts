@@ -1,7 +1,7 @@
 // Why a DMS CSV record does not fit the table's config, when the cause is a setting rather than the data: a full
 // load with an Op column read with includeOpForFullLoad false, a column missing from (or extra in) `columns`, a
 // header-less file read with header true. Used only on the error path, to name the likely setting in the error.
-import { makeFieldBuilder } from './columns.js'
+import { makeFieldBuilder } from './arrow/builders.js'
 import type { ColumnConfig } from './config.js'
 
 interface Field {

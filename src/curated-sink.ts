@@ -3,13 +3,12 @@
 // calls put() in date order, before the watermark commit of that date.
 import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
-import type { Config, TableConfig } from './config.js'
+import { tableLabel, type Config, type TableConfig } from './config.js'
 import { encodePartition, putPartition, readPartition, toParquet } from './write.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { LocalStore } from './store/local-store.js'
 import { IcebergTable } from './iceberg/table.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
-import { tableLabel } from './read.js'
 
 /** What the watermark commit that follows a put records: the snapshot summary of an Iceberg table carries it. */
 export interface CommitInfo {

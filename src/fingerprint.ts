@@ -31,6 +31,17 @@ export function fingerprintOf(t: TableConfig, schema: TableSchema): string {
  * (schema drift); so is a column the config no longer lists (the snapshot keeps it).
  */
 export function checkFingerprint(label: string, saved: string, t: TableConfig, configured: TableSchema | undefined): void {
+  // `configured` is configuredSchema(t): the same table entry checked against the same saved text passes again
+  // (watch mode checks every table at every poll; a config reload makes new entries)
+  if (passed.get(t) === saved) return
+  compare(label, saved, t, configured)
+  passed.set(t, saved)
+}
+
+/** The saved fingerprint each table entry last passed against. */
+const passed = new WeakMap<TableConfig, string>()
+
+function compare(label: string, saved: string, t: TableConfig, configured: TableSchema | undefined): void {
   let f: Fingerprint
   try {
     f = JSON.parse(saved) as Fingerprint

@@ -2,7 +2,7 @@
 // commit, so that jobs without the SQLite file (Airflow sensors, Glue, Athena users) can tell which dates are final.
 import { readFileSync } from 'node:fs'
 import { joinKey, type ObjectStore, type StoreOptions } from './store/object-store.js'
-import type { Watermark } from './state.js'
+import type { Watermark } from './state/index.js'
 import { addDays } from './dates.js'
 
 /** The marker's base name: the leading `_` makes Spark, Hive, Athena and DuckDB globs of `<date>/*.parquet` skip it. */

@@ -1,13 +1,15 @@
 // Prometheus text metrics and /healthz for watch mode, served by node:http.
 import { createServer, type Server } from 'node:http'
-import { lagSeconds } from './state.js'
+import { lagSeconds } from './state/index.js'
 import type { TableResult } from './run.js'
+import { tableLabel } from './config.js'
 
 export class Metrics {
   private files = new Map<string, number>()
   private rows = new Map<string, number>()
   private lag = new Map<string, number>()
   private quarantined = new Map<string, number>()
+  private segments = new Map<string, number>()
   private pollSeconds = new Map<string, number>()
   private errors = new Map<string, number>()
   private lastSuccess = new Map<string, number>()
@@ -22,13 +24,14 @@ export class Metrics {
   constructor(private readonly staleAfterMs: number) {}
 
   record(r: TableResult, stopped: boolean): void {
-    const table = `${r.source}.${r.table}`
+    const table = tableLabel(r)
     this.lastPollAt = Date.now()
     add(this.files, label({ table }), r.files)
     add(this.rows, label({ table, op: 'I' }), r.inserts)
     add(this.rows, label({ table, op: 'U' }), r.updates)
     add(this.rows, label({ table, op: 'D' }), r.deletes)
     add(this.quarantined, label({ table }), r.quarantined)
+    if (r.segments !== undefined) this.segments.set(label({ table }), r.segments)
     this.pollSeconds.set(label({ table }), r.ms / 1000)
     if (r.newest && r.lpf) this.lag.set(label({ table }), lagSeconds(r.newest, r.lpf) ?? 0)
     if (r.error && r.status !== 'aborted') add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
@@ -60,6 +63,7 @@ export class Metrics {
     family('cdc_apply_files_processed_total', 'counter', 'DMS files applied', this.files)
     family('cdc_apply_rows_processed_total', 'counter', 'Change rows applied, by op (stale rows included)', this.rows)
     family('cdc_apply_rows_quarantined_total', 'counter', 'Rows set aside under onBadRow quarantine', this.quarantined)
+    family('cdc_apply_segment_files_not_applied', 'gauge', 'Parallel-load segment files in the table folder at the last full listing (DMS full-load data not applied)', this.segments)
     family('cdc_apply_lag_seconds', 'gauge', 'Time between the newest landed file and the watermark (from their names)', this.lag)
     family('cdc_apply_poll_duration_seconds', 'gauge', 'Duration of the last poll of the table', this.pollSeconds)
     family('cdc_apply_errors_total', 'counter', 'Failed polls, by error code', this.errors)

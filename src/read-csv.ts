@@ -1,15 +1,18 @@
 // DMS CSV → Arrow columns: RFC 4180 quoting, NULL = empty unquoted field, "" = empty string, Op first when present.
 import { isUtf8 } from 'node:buffer'
 import { DataError } from './errors.js'
-import { makeFieldBuilder } from './columns.js'
+import { makeFieldBuilder } from './arrow/builders.js'
 import { recordShape } from './csv-shape.js'
 import { OP_DELETE, OP_INSERT, OP_UPDATE } from './batch.js'
 import type { ColumnConfig } from './config.js'
 import type * as A from 'apache-arrow'
+import type { Rejected } from './rejected.js'
 
 export interface CsvContext {
   label: string
   key: string
+  /** The file's name without extensions, for the `file` of rejected rows; default: the key. */
+  name?: string
   columns: ColumnConfig[]
   /** The rows start with the Op field. */
   hasOp: boolean
@@ -22,14 +25,6 @@ export interface CsvContext {
   firstLine?: number
 }
 
-/** A row set aside by onBadRow "quarantine", with why and where. */
-export interface RejectedRow {
-  line: number
-  code: string
-  reason: string
-  /** The record as it stands in the file (without its line end). */
-  text: string
-}
 
 export interface CsvResult {
   length: number
@@ -38,7 +33,8 @@ export interface CsvResult {
   lines: Int32Array
   /** Row number of each accepted row among all the file's records (differs from its index once rows are rejected). */
   rowNums: Int32Array | undefined
-  rejected: RejectedRow[]
+  /** Rows set aside by onBadRow "quarantine": their `file` is the context's `name` (default: the key). */
+  rejected: Rejected[]
 }
 
 /** Thrown inside the parser for a row-level problem when rows are quarantined; never escapes parseCsv. */
@@ -67,7 +63,7 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
   const n = buf.length
   let headerPending = ctx.header
   const headerNames: string[] = []
-  const rejected: RejectedRow[] = []
+  const rejected: Rejected[] = []
   const quarantine = ctx.onBadRow === 'quarantine'
   let records = 0
   let rowNums: Int32Array | undefined
@@ -216,7 +212,7 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
       if (!(e instanceof RowReject)) throw e
       if (!recordDone) skipRecord()
       for (const b of builders) b.truncate(rows)
-      rejected.push({ line: recordLine, code: e.error.code, reason: e.error.message, text: buf.toString('utf8', recordStart, pos).replace(/\r?\n$/, '') })
+      rejected.push({ file: ctx.name ?? ctx.key, line: recordLine, row: null, code: e.error.code, reason: e.error.message, record: buf.toString('utf8', recordStart, pos).replace(/\r?\n$/, '') })
       if (rowNums === undefined) rowNums = Int32Array.from({ length: lines.length }, (_, i) => i + 1)
       records++
       continue

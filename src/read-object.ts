@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto'
 import { createGunzip } from 'node:zlib'
 import { Readable } from 'node:stream'
 import { CdcError, DataError } from './errors.js'
-import { readFile, tableLabel, type ReadResult } from './read.js'
+import { readFile, type ReadResult } from './read.js'
 import { readHeader } from './read-csv.js'
 import type { TableSchema } from './batch.js'
-import type { TableConfig } from './config.js'
+import { tableLabel, type TableConfig } from './config.js'
 import type { DmsFile } from './discover.js'
 
 export interface ReadLimits {

@@ -2,18 +2,16 @@
 import { gunzipSync } from 'node:zlib'
 import * as A from 'apache-arrow'
 import { DataError } from './errors.js'
-import { arrowType, columnValues, gather, nullData } from './columns.js'
+import { arrowType } from './arrow/builders.js'
+import { gather, nullData } from './arrow/gather.js'
 import { finishBatch, keySpec, type ChangeBatch, type KeySpec, type TableSchema } from './batch.js'
 import { parseCsv, readHeader } from './read-csv.js'
 import { readDmsParquet } from './read-parquet.js'
 import { looksHeaderless } from './csv-shape.js'
 import { checkColumnNames } from './column-names.js'
-import type { ColumnConfig, ColumnType, TableConfig } from './config.js'
+import { tableLabel, type ColumnConfig, type ColumnType, type TableConfig } from './config.js'
+import { PartValues, type Rejected } from './rejected.js'
 import type { DmsFile } from './discover.js'
-
-export function tableLabel(t: Pick<TableConfig, 'source' | 'name'>): string {
-  return `${t.source}.${t.name}`
-}
 
 /**
  * The schema a table starts with: for header-less CSV every column any of its column lists names (so it never
@@ -66,16 +64,6 @@ export interface ReadResult {
   batches: ChangeBatch[]
   /** Rows set aside under onBadRow "quarantine". */
   rejected: Rejected[]
-}
-
-/** A quarantined row: where it was, why, and what it held. */
-export interface Rejected {
-  file: string
-  line: number | null
-  row: number | null
-  code: string
-  reason: string
-  record: string
 }
 
 /**
@@ -142,8 +130,8 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
     const m = mergeSchema(label, file, schema ?? configuredSchema(t), cols.map((c) => new A.Field(c.name, arrowType(c.type), true)), cols.map((c) => c.type))
     const spec = keySpec(label, m.schema, t.primaryKey, t.timestampColumn, t.sequenceColumn, t.beforeImageColumns)
     const rowBase = piece.rowBase ?? 0
-    const r = parseCsv(bytes, { label, key: file.key, columns: cols, hasOp, header: t.header && piece.headerNames === undefined, opColumn: t.opColumn, onBadRow: t.onBadRow, ...(piece.firstLine !== undefined ? { firstLine: piece.firstLine } : {}) })
-    const rejected: Rejected[] = r.rejected.map((x) => ({ file: file.name, line: x.line, row: null, code: x.code, reason: x.reason, record: x.text }))
+    const r = parseCsv(bytes, { label, key: file.key, name: file.name, columns: cols, hasOp, header: t.header && piece.headerNames === undefined, opColumn: t.opColumn, onBadRow: t.onBadRow, ...(piece.firstLine !== undefined ? { firstLine: piece.firstLine } : {}) })
+    const rejected = r.rejected
     const rowNums = r.rowNums && rowBase > 0 ? r.rowNums.map((n) => n + rowBase) : r.rowNums
     const part = { length: r.length, ops: r.ops, columns: align(m.index, m.schema, r.columns, r.length), lines: r.lines as Int32Array | undefined, rowNums }
     const kept = t.onBadRow === 'quarantine' ? dropNullKeys(spec, m.schema, file, part, rowBase, rejected) : part
@@ -159,8 +147,9 @@ export function readFile(t: TableConfig, file: DmsFile, raw: Uint8Array, schema:
   const batches = r.parts.map((p) => {
     let part = { length: p.length, ops: p.ops, columns: align(m.index, s, p.columns, p.length), lines: undefined as Int32Array | undefined, rowNums: undefined as Int32Array | undefined }
     if (p.badOps.length > 0) {
+      const values = new PartValues(s, part.columns)
       for (const b of p.badOps) {
-        rejected.push({ file: file.name, line: null, row: rowBase + b.index + 1, code: 'CDC_ROW_INVALID_OP', reason: `table ${label}: unknown Op ${JSON.stringify(b.value)} in ${file.key} row ${rowBase + b.index + 1}; expected I, U or D`, record: rowText(s, part.columns, b.index) })
+        rejected.push({ file: file.name, line: null, row: rowBase + b.index + 1, code: 'CDC_ROW_INVALID_OP', reason: `table ${label}: unknown Op ${JSON.stringify(b.value)} in ${file.key} row ${rowBase + b.index + 1}; expected I, U or D`, record: values.rowText(b.index) })
       }
       part = keepRows(part, rowBase, new Set(p.badOps.map((b) => b.index)))
     }
@@ -182,10 +171,11 @@ interface Part {
 
 /** Quarantine mode: rows with a NULL primary-key value are set aside (finishBatch would fail the file). */
 function dropNullKeys(spec: KeySpec, s: TableSchema, file: DmsFile, part: Part, rowBase: number, rejected: Rejected[]): Part {
+  // each column's values are read once for the part, however many rows are rejected
+  const values = new PartValues(s, part.columns)
   const bad = new Set<number>()
   for (const k of spec.pk) {
-    const vals = columnValues(part.columns[k]!)
-    vals.forEach((v, i) => {
+    values.column(k).forEach((v, i) => {
       if (v === null) bad.add(i)
     })
   }
@@ -193,22 +183,22 @@ function dropNullKeys(spec: KeySpec, s: TableSchema, file: DmsFile, part: Part, 
   const nan = new Map<number, string>()
   for (const [k, name] of [[spec.ts, spec.tsName], [spec.seq, spec.seqName]] as const) {
     if (k === undefined || !A.DataType.isFloat(part.columns[k]!.type)) continue
-    columnValues(part.columns[k]!).forEach((v, i) => {
+    values.column(k).forEach((v, i) => {
       if (typeof v === 'number' && Number.isNaN(v) && !bad.has(i) && !nan.has(i)) nan.set(i, name ?? '')
     })
   }
   for (const [i, name] of [...nan].sort((a, b) => a[0] - b[0])) {
     const line = part.lines?.[i]
     const row = part.rowNums ? part.rowNums[i]! : rowBase + i + 1
-    rejected.push({ file: file.name, line: line ?? null, row: line === undefined ? row : null, code: 'CDC_VALUE_INVALID', reason: `table ${spec.label}: ordering column ${JSON.stringify(name)} is NaN in ${file.key}${line === undefined ? ` row ${row}` : `:${line}`}; expected a number (NaN has no place in the order of changes)`, record: rowText(s, part.columns, i) })
+    rejected.push({ file: file.name, line: line ?? null, row: line === undefined ? row : null, code: 'CDC_VALUE_INVALID', reason: `table ${spec.label}: ordering column ${JSON.stringify(name)} is NaN in ${file.key}${line === undefined ? ` row ${row}` : `:${line}`}; expected a number (NaN has no place in the order of changes)`, record: values.rowText(i) })
     bad.add(i)
   }
   if (bad.size === 0) return part
   for (const i of [...bad].filter((i) => !nan.has(i)).sort((a, b) => a - b)) {
     const line = part.lines?.[i]
     const row = part.rowNums ? part.rowNums[i]! : rowBase + i + 1
-    const col = spec.pkNames[spec.pk.findIndex((k) => columnValues(part.columns[k]!)[i] === null)]
-    rejected.push({ file: file.name, line: line ?? null, row: line === undefined ? row : null, code: 'CDC_PK_MISSING', reason: `table ${spec.label}: primary-key column ${JSON.stringify(col)} is NULL in ${file.key}${line === undefined ? ` row ${row}` : `:${line}`}; expected a value`, record: rowText(s, part.columns, i) })
+    const col = spec.pkNames[spec.pk.findIndex((k) => values.column(k)[i] === null)]
+    rejected.push({ file: file.name, line: line ?? null, row: line === undefined ? row : null, code: 'CDC_PK_MISSING', reason: `table ${spec.label}: primary-key column ${JSON.stringify(col)} is NULL in ${file.key}${line === undefined ? ` row ${row}` : `:${line}`}; expected a value`, record: values.rowText(i) })
   }
   return keepRows(part, rowBase, bad)
 }
@@ -226,8 +216,4 @@ function keepRows(part: Part, rowBase: number, drop: Set<number>): Part {
     lines: part.lines ? Int32Array.from(keep, (i) => part.lines![i]!) : undefined,
     rowNums: Int32Array.from(keep, (i) => (part.rowNums ? part.rowNums[i]! : rowBase + i + 1)),
   }
-}
-
-function rowText(s: TableSchema, columns: A.Data[], i: number): string {
-  return JSON.stringify(Object.fromEntries(s.fields.map((f, c) => [f.name, columnValues(columns[c]!)[i] ?? null])), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
 }

@@ -2,14 +2,24 @@
 // characters, `?` one character (`OP.*`, `*.orders`, `HR.emp_20??`). Matching is case-sensitive, like the labels.
 // A name that is not configured is CDC_USAGE everywhere (CLI and library): the config is valid, the request is not.
 import { UsageError } from './errors.js'
-import type { Config, TableConfig } from './config.js'
+import { tableLabel, type Config, type TableConfig } from './config.js'
 
 /** The table named by its label, or CDC_USAGE naming the configured ones. */
 export function findTable(config: Config, label: string): TableConfig {
-  const t = config.tables.find((x) => labelOf(x) === label)
-  if (t === undefined) throw notConfigured(label, config.tables.map(labelOf))
-  return t
+  // by an index of the tables array (watch mode names each of hundreds of tables at every poll); an entry is
+  // trusted only while the array still holds it at that place under that label
+  let index = indexes.get(config.tables)
+  let i = index?.get(label)
+  if (i === undefined || config.tables[i] === undefined || tableLabel(config.tables[i]!) !== label) {
+    indexes.set(config.tables, (index = new Map(config.tables.map((x, k) => [tableLabel(x), k] as const).reverse())))
+    i = index.get(label)
+  }
+  if (i === undefined) throw notConfigured(label, config.tables.map(tableLabel))
+  return config.tables[i]!
 }
+
+/** Label → position, per tables array (the first table of a label, as a search in order finds it). */
+const indexes = new WeakMap<readonly TableConfig[], Map<string, number>>()
 
 /** Every label is a configured table, or CDC_USAGE for the first that is not. */
 export function checkTables(config: Config, labels: readonly string[]): void {
@@ -20,10 +30,6 @@ function notConfigured(label: string, labels: readonly string[]): UsageError {
   return new UsageError('CDC_USAGE', `table ${JSON.stringify(label)} is not configured; expected one of ${shown(labels)}`, {
     hint: 'name the table as Source.TableName, as in cdc-apply status',
   })
-}
-
-function labelOf(t: Pick<TableConfig, 'source' | 'name'>): string {
-  return `${t.source}.${t.name}`
 }
 
 function shown(labels: readonly string[]): string {

@@ -1,18 +1,17 @@
 // Watch mode: one polling loop per table, state kept in memory between polls, transient errors backed off.
 import pLimit from 'p-limit'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { statSync } from 'node:fs'
-import { loadConfig, resolveLocal, type Config } from './config.js'
+import { loadConfig, resolveLocal, tableLabel, type Config } from './config.js'
 import { checkLanding, checkOutputsWritable } from './preflight.js'
 import { setMaxListeners } from 'node:events'
 import { openStores, runCycle, type ProgressEvent, type Stores, type TableMemory, type TableResult } from './run.js'
-import { StateStore } from './state.js'
-import { tableLabel } from './read.js'
+import { StateStore } from './state/index.js'
 import { errFields, silentLogger, type Logger } from './log.js'
 import type { Metrics } from './metrics.js'
 import type { CdcError } from './errors.js'
 import { Gate, PipelineTrigger } from './watch-pipelines.js'
 import { SharedListing } from './listing.js'
+import { sleep } from './sleep.js'
 import type { PipelineRun } from './steps/run-steps.js'
 import { openRegistrar, Registrar } from './catalog/register.js'
 import type { CatalogClient } from './catalog/glue.js'
@@ -86,7 +85,7 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       while (!opts.signal.aborted) {
         if (stopped) {
           // A stopped table is retried when the offending object or the config file changes, or every retryStoppedSeconds.
-          await sleep(opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
+          await sleep(opts.intervalSeconds * 1000, opts.signal)
           if (opts.signal.aborted) break
           const why = await retryReason(stopped, stores, cfg, label, opts.configFile, tlog)
           if (why === undefined) continue
@@ -124,11 +123,9 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
           tlog.warn({ ...errFields(r.error), retryInMs: backoff }, 'transient error, retrying')
         } else {
           backoff = 0
-          if (r.status === 'ok') tlog.info({ files: r.files, rows: r.rows, lpf: r.lpf, ms: r.ms }, 'poll done')
-          if (r.status === 'ok' && r.files > 0) pipelines.advanced(label)
-          else tlog.debug({ status: r.status, ms: r.ms }, 'poll done')
+          if (pollDone(tlog, r)) pipelines.advanced(label)
         }
-        await sleep(backoff || opts.intervalSeconds * 1000, undefined, { signal: opts.signal }).catch(() => undefined)
+        await sleep(backoff || opts.intervalSeconds * 1000, opts.signal)
       }
     }
     // A stopped table keeps its loop (retrying slowly), so the loops end only when told to stop; meanwhile health is
@@ -141,6 +138,17 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
   } finally {
     state.close()
   }
+}
+
+/**
+ * Logs the end of a poll that had no error, once: `info` with its counts when it applied files, `debug` otherwise.
+ * Returns whether the table advanced (its configured pipelines are then due).
+ */
+export function pollDone(log: Logger, r: Pick<TableResult, 'status' | 'files' | 'rows' | 'lpf' | 'ms'>): boolean {
+  const advanced = r.status === 'ok' && r.files > 0
+  if (advanced) log.info({ files: r.files, rows: r.rows, lpf: r.lpf, ms: r.ms }, 'poll done')
+  else log.debug({ status: r.status, ms: r.ms }, 'poll done')
+  return advanced
 }
 
 /** What a stopped table stopped on: the error, the offending object's ETag then, and the config file's state then. */

@@ -2,9 +2,9 @@
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { encodeParquet } from './parquet-pool.js'
-import { constantUtf8, nullData } from './columns.js'
+import { constantUtf8, nullData } from './arrow/gather.js'
 import { META, type Config } from './config.js'
-import { joinKey, type ObjectStore } from './store/object-store.js'
+import { joinKey, replacePrefix, type ObjectStore, type Part } from './store/object-store.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 
 const PROVENANCE = [new A.Field(META.file, new A.Utf8(), true), new A.Field(META.row, new A.Int64(), true)]
@@ -33,12 +33,6 @@ export function rawRecordBatch(schema: A.Schema, b: ChangeBatch): A.RecordBatch 
 
 export function recordBatch(schema: A.Schema, columns: A.Data[], length: number): A.RecordBatch {
   return new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length, nullCount: 0, children: columns }))
-}
-
-export interface WrittenPartition {
-  keys: string[]
-  rows: number
-  bytes: number
 }
 
 type ParquetOptions = Config['parquet']
@@ -76,25 +70,18 @@ export function encodePartition(table: A.Table, opts: ParquetOptions): EncodedPa
  * Replaces the partition at `prefix` with the encoded parts: they are put first (each put is atomic), then any
  * other object under the prefix is deleted.
  */
-export async function putPartition(store: ObjectStore, prefix: string, encoded: EncodedPartition, signal?: AbortSignal): Promise<WrittenPartition> {
-  const keys: string[] = []
-  let bytes = 0
-  for (let p = 0; p < encoded.parts.length; p++) {
-    signal?.throwIfAborted()
-    const body = await encoded.parts[p]!
-    const key = joinKey(prefix, `part-${String(p).padStart(5, '0')}.parquet`)
-    await store.put(key, body, { signal })
-    keys.push(key)
-    bytes += body.length
+export async function putPartition(store: ObjectStore, prefix: string, encoded: EncodedPartition, signal?: AbortSignal): Promise<void> {
+  async function* parts(): AsyncIterable<Part> {
+    for (let p = 0; p < encoded.parts.length; p++) {
+      signal?.throwIfAborted()
+      yield { key: joinKey(prefix, `part-${String(p).padStart(5, '0')}.parquet`), body: await encoded.parts[p]! }
+    }
   }
-  const stale: string[] = []
-  for await (const o of store.list(`${prefix}/`, { signal })) if (!keys.includes(o.key)) stale.push(o.key)
-  if (stale.length > 0) await store.delete(stale, { signal })
-  return { keys, rows: encoded.rows, bytes }
+  await replacePrefix(store, prefix, parts(), signal ? { signal } : {})
 }
 
 /** Replaces the partition at `prefix` with `table` (encodePartition, then putPartition). */
-export function writePartition(store: ObjectStore, prefix: string, table: A.Table, opts: ParquetOptions, signal?: AbortSignal): Promise<WrittenPartition> {
+export function writePartition(store: ObjectStore, prefix: string, table: A.Table, opts: ParquetOptions, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted()
   return putPartition(store, prefix, encodePartition(table, opts), signal)
 }

@@ -9,7 +9,7 @@ import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
 import { runOnce, type RunSummary } from '../src/run.js'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { CdcError, exitCodeFor } from '../src/errors.js'
 import { parquetSchema, readOutputTree, sortRows, tempDir, type Row } from './helpers/outputs.js'
 

@@ -9,12 +9,12 @@ import { CatalogError, CdcError } from '../src/errors.js'
 import { runOnce } from '../src/run.js'
 import { runWatch } from '../src/watch.js'
 import { Metrics } from '../src/metrics.js'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { main } from '../src/cli/main.js'
 import { hiveType, icebergTableInput, parquetTableDefs, parquetTableInput, type GlueTableInput } from '../src/catalog/table-def.js'
 import { athenaDdl, sparkDdl } from '../src/catalog/ddl.js'
 import { Registrar } from '../src/catalog/register.js'
-import type { CatalogClient } from '../src/catalog/glue.js'
+import { FakeCatalog } from './helpers/fake-catalog.js'
 import { caseLake } from './helpers/case-lake.js'
 
 const CATALOG = { type: 'glue', database: 'lake', region: 'eu-west-1', tablePrefix: 'dms_' }
@@ -160,30 +160,6 @@ describe('Iceberg tables', () => {
 
 function lakeConfig(): Config {
   return parseConfig({ source: 'OP', landing: 'l', raw: 'r', curated: 'c', state: 's.sqlite', catalog: CATALOG, tables: [{ name: 't', path: 'op/t', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'] }] }, '/tmp')
-}
-
-/** A catalog in memory whose calls can be made to fail, like Glue behind a broken network or a missing grant. */
-class FakeCatalog implements CatalogClient {
-  tables = new Map<string, GlueTableInput>()
-  calls: string[] = []
-  failWith: CatalogError | undefined
-  async getTable(_db: string, name: string): Promise<GlueTableInput | undefined> {
-    this.calls.push(`get ${name}`)
-    if (this.failWith) throw this.failWith
-    const t = this.tables.get(name)
-    return t && structuredClone(t)
-  }
-  async createTable(_db: string, input: GlueTableInput): Promise<void> {
-    this.calls.push(`create ${input.Name}`)
-    if (this.failWith) throw this.failWith
-    this.tables.set(input.Name, structuredClone(input))
-  }
-  async updateTable(_db: string, input: GlueTableInput): Promise<void> {
-    this.calls.push(`update ${input.Name}`)
-    if (this.failWith) throw this.failWith
-    this.tables.set(input.Name, structuredClone(input))
-  }
-  close(): void {}
 }
 
 describe('registration never blocks ingestion', () => {

@@ -9,7 +9,8 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../src/config.js'
-import { pipelineRuns, type PipelineRun } from '../src/steps/run-steps.js'
+import type { PipelineRun } from '../src/steps/run-steps.js'
+import { pipelineRuns } from '../src/state/index.js'
 import { Gate, PipelineTrigger } from '../src/watch-pipelines.js'
 import { parquetRows, tempDir } from './helpers/outputs.js'
 

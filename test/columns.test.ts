@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as A from 'apache-arrow'
-import { columnValues, findRuns, gather, nullData } from '../src/columns.js'
+import { findRuns, gather, nullData } from '../src/arrow/gather.js'
+import { columnValues } from '../src/arrow/values.js'
 import { Rng, seeds } from './helpers/random.js'
 
 const TYPES: [string, A.DataType, (r: Rng) => unknown][] = [

@@ -14,7 +14,7 @@ import { DEFAULTS, parseConfig, type Config } from '../src/config.js'
 import * as errors from '../src/errors.js'
 import { EXIT, exitCodeFor } from '../src/errors.js'
 import { runOnce } from '../src/run.js'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -10,8 +10,9 @@ import * as pw from 'parquet-wasm'
 import Database from 'better-sqlite3'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { parseConfig, type Config } from '../src/config.js'
-import { resetTable, runOnce } from '../src/run.js'
-import { StateStore } from '../src/state.js'
+import { runOnce } from '../src/run.js'
+import { resetTable } from '../src/reset.js'
+import { STATE_VERSION, StateStore } from '../src/state/index.js'
 import { encodeKey } from '../src/batch.js'
 import { realLocation } from '../src/locations.js'
 import { runPipeline } from '../src/steps/run-steps.js'
@@ -162,7 +163,7 @@ test('a state file of format 1 (no fingerprint) is migrated: the next commit rec
   l.put('20240612-100000000.csv', 'U,2024-06-12 09:00:00.000000,2,pear,3.00\n')
   assert.equal((await l.run()).error, undefined)
   const db = new Database(path, { readonly: true })
-  assert.equal(db.pragma('user_version', { simple: true }), 3)
+  assert.equal(db.pragma('user_version', { simple: true }), STATE_VERSION, 'migrated to the version this build writes')
   assert.match(String((db.prepare('SELECT Fingerprint FROM ops_table').get() as { Fingerprint: string | null }).Fingerprint), /\["price","[^"]+","decimal\(10,2\)"\]/)
   db.close()
   l.put('20240613-100000000.csv', 'U,2024-06-13 09:00:00.000000,2,pear,3.50\n')

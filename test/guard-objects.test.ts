@@ -9,16 +9,17 @@ import { hostname } from 'node:os'
 import { join, dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { parseConfig, type Config } from '../src/config.js'
-import { runOnce } from '../src/run.js'
-import { runWatch } from '../src/watch.js'
-import { StateStore, processIdentity } from '../src/state.js'
+import { runOnce, type TableResult } from '../src/run.js'
+import { pollDone, runWatch } from '../src/watch.js'
+import { StateStore, processIdentity } from '../src/state/index.js'
 import { CdcError, exitCodeFor, redactUrl } from '../src/errors.js'
 import { LocalStore } from '../src/store/local-store.js'
 import { readObject, RecordSplitter } from '../src/read-object.js'
 import { parseDmsName } from '../src/discover.js'
 import { ndjsonLogger } from '../src/log.js'
 import { editDistance, nearest } from '../src/preflight.js'
-import { columnValues } from '../src/columns.js'
+import { columnValues } from '../src/arrow/values.js'
+import { Metrics } from '../src/metrics.js'
 import { readOutputTree, tempDir, type Row } from './helpers/outputs.js'
 
 const TABLE = 'shop/items'
@@ -381,4 +382,47 @@ test('an s3.endpoint with user:password is redacted in messages and hints', asyn
   const e = r.error as CdcError
   assert.doesNotMatch(`${e.message} ${e.hint ?? ''}`, /s3cret/)
   assert.match(e.hint ?? '', /\*\*\*@127\.0\.0\.1/)
+})
+
+// ---------------------------------------------------------------- issue 12: defects found by the review
+
+test('watch: a poll that ends ok logs "poll done" once, at info only when it applied files', () => {
+  const lines = (r: { status: TableResult['status']; files: number }): { level: number; advanced: boolean } => {
+    const c = capture()
+    const advanced = pollDone(c.log, { ...r, rows: 0, lpf: undefined, ms: 1 })
+    const done = c.lines().filter((x) => x.msg === 'poll done')
+    assert.equal(done.length, 1, `status ${r.status} with ${r.files} files: ${JSON.stringify(done)}`)
+    return { level: Number(done[0]!['level']), advanced }
+  }
+  const INFO = 30
+  const DEBUG = 20
+  assert.deepEqual(lines({ status: 'ok', files: 3 }), { level: INFO, advanced: true })
+  assert.deepEqual(lines({ status: 'ok', files: 0 }), { level: DEBUG, advanced: false })
+  assert.deepEqual(lines({ status: 'unchanged', files: 0 }), { level: DEBUG, advanced: false })
+  assert.deepEqual(lines({ status: 'no-files', files: 0 }), { level: DEBUG, advanced: false })
+})
+
+test('parallel-load segments are DMS data not applied: their own warning (not "not a DMS data file"), counted in the result, status and metrics', async (t) => {
+  const l = lake(t)
+  l.put('LOAD00000001.csv', LOAD)
+  l.put('part-2024/LOAD00000001.csv', 'I,2024-06-10 08:00:00.000000,7,plum\n')
+  l.put('SEGMENT2_LOAD00000001.csv', 'I,2024-06-10 08:00:00.000000,8,fig\n')
+  l.put('README.txt', 'not data')
+  const c = capture()
+  const r = (await runOnce(l.config(), { logger: c.log })).tables[0]!
+  assert.equal(r.error, undefined, r.error?.message)
+  assert.deepEqual(names(l.curated('20240610')), ['1:apple', '2:pear'], 'segments are not applied')
+  const objects = (msg: string): string[] => c.lines().filter((x) => x.msg.startsWith(msg)).map((x) => String(x['object'])).sort()
+  assert.deepEqual(objects('parallel-load segment not applied'), [`${TABLE}/SEGMENT2_LOAD00000001.csv`, `${TABLE}/part-2024/LOAD00000001.csv`])
+  assert.deepEqual(objects('object skipped: not a DMS data file'), [`${TABLE}/README.txt`])
+  assert.equal(r.segments, 2)
+  const s = StateStore.open(join(l.dir, 'out', 'state.sqlite'))
+  try {
+    assert.equal(s.status()[0]!.segmentFiles, 2)
+  } finally {
+    s.close()
+  }
+  const m = new Metrics(60_000)
+  m.record(r, false)
+  assert.match(m.render(), /^cdc_apply_segment_files_not_applied\{table="S\.items"\} 2$/m)
 })

@@ -116,7 +116,7 @@ test('init: without the table mapping the field counts do not match; each table 
   const r = await cli(['init', '--landing', join(HL, 'landing'), '--ddl', join(HL, 'postgres.sql'), '--out', out])
   assert.equal(r.code, 3)
   assert.equal(existsSync(out), false)
-  assert.match(r.stdout, /shop\.customers: left out\n    - shop\/customers\/20240612-103125107\.csv has 9 fields per record; the DDL and mapping give 5 columns, so expected 6 \(Op \+ columns\) or 7 \(Op \+ TimestampColumnName \+ columns\); more fields than the DDL explains: pass --table-mapping/)
+  assert.match(r.stdout, /shop\.customers: left out\n    - shop\/customers\/2024\/06\/13\/20240613-090000000\.csv has 9 fields per record; the DDL and mapping give 5 columns, so expected 6 \(Op \+ columns\) or 7 \(Op \+ TimestampColumnName \+ columns\); more fields than the DDL explains: pass --table-mapping/)
   assert.match(r.stdout, /shop\.order_lines: left out/)
   assert.match(r.stderr, /CDC_INIT_TABLE_UNRESOLVED: 2 of 2 table\(s\) left out of the config/)
 })

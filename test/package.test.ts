@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { na
 const PATH = `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`
 const env = { ...process.env, PATH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }
 /** What the tarball may hold: the manifest, the README, the license, the command, the compiled sources and the config JSON Schema (configs refer to it by `$schema`). */
-const RUNTIME_FILE = /^(package\.json|README\.md|LICENSE|cdc-apply\.schema\.json|bin\/cdc-apply\.js|dist\/[a-z0-9/-]+\.js)$/
+const RUNTIME_FILE = /^(package\.json|README\.md|LICENSE|cdc-apply\.schema\.json|bin\/cdc-apply\.js|assets\/spark-job\/\d-[a-z]+\.py|dist\/[a-z0-9/-]+\.js)$/
 const MAX_PACKED_BYTES = 250_000 // 154 kB at 0.1.0
 const MAX_UNPACKED_BYTES = 1_000_000 // 550 kB at 0.1.0
 const INSTALL = process.env['CI'] === 'true' || process.env['CDC_APPLY_TEST_PACKAGE_INSTALL'] === '1'

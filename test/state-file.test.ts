@@ -2,6 +2,7 @@
 // and the read-only views of files that predate the check tables.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { STATE_VERSION, StateStore, lastVerify, pipelineRuns, readLedger, readLpf, recordPipelineRun, recordVerify } from '../src/state/index.js'
@@ -24,16 +25,16 @@ function inspect(path: string): { version: number; tables: string[]; lockColumns
 const WATERMARK = { source: 'S', table: 'T', fullLoad: true, lpf: '20240610-100000000', loadDate: '20240609' }
 const FILE = { file: '20240610-100000000', key: 'S/T/20240610-100000000.csv', date: '20240610', size: 10, etag: 'e', checksum: 'c', rows: 1, inserts: 1, updates: 0, deletes: 0 }
 
-test('a new state file gets every table and the version of the last migration (3)', (t) => {
+test('a new state file gets every table and the version of the last migration (4)', (t) => {
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'sub', 'state.sqlite')
   StateStore.open(path).close()
-  assert.equal(STATE_VERSION, 3)
-  assert.deepEqual(inspect(path), { version: 3, tables: TABLES, lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'] })
+  assert.equal(STATE_VERSION, 4)
+  assert.deepEqual(inspect(path), { version: 4, tables: TABLES, lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'] })
 })
 
-test('a format-2 file without the tables later builds added is migrated to 3 and keeps its watermark and ledger', (t) => {
+test('a format-2 file without the tables later builds added is migrated to 4 and keeps its watermark and ledger', (t) => {
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'state.sqlite')
@@ -41,7 +42,7 @@ test('a format-2 file without the tables later builds added is migrated to 3 and
   s.commit({ watermark: WATERMARK, files: [FILE], tombstones: { upsert: [], remove: [] }, reset: false, liveRows: 1, fingerprint: 'fp' })
   s.close()
   const db = new Database(path)
-  db.exec('DROP TABLE catalog_tables; DROP TABLE verify_runs; DROP TABLE pipeline_runs; ALTER TABLE process_lock DROP COLUMN Proc')
+  db.exec('DROP TABLE catalog_tables; DROP TABLE verify_runs; DROP TABLE pipeline_runs; ALTER TABLE process_lock DROP COLUMN Proc; ALTER TABLE table_runs DROP COLUMN SegmentFiles')
   db.pragma('user_version = 2')
   db.close()
   assert.deepEqual(lastVerify(path), [], 'a reader of a file without verify_runs sees no verify')
@@ -56,9 +57,13 @@ test('a format-2 file without the tables later builds added is migrated to 3 and
   assert.deepEqual(again.processedFiles('S', 'T').map((f) => f.file), [FILE.file])
   again.close()
   const after = inspect(path)
-  assert.equal(after.version, 3)
+  assert.equal(after.version, 4)
   assert.deepEqual(after.tables, TABLES)
   assert.ok(after.lockColumns.includes('Proc'))
+  const check = new Database(path, { readonly: true })
+  const runColumns = (check.prepare('PRAGMA table_info(table_runs)').all() as { name: string }[]).map((c) => c.name)
+  check.close()
+  assert.ok(runColumns.includes('SegmentFiles'), 'format 4 adds table_runs.SegmentFiles')
   assert.deepEqual([...(readLedger(path, { source: 'S', name: 'T' })?.rawDates ?? [])].sort(), ['20240609', '20240610'])
 })
 
@@ -91,4 +96,27 @@ test('verify and pipeline runs round-trip through the state file; verify never c
   assert.deepEqual(pipelineRuns(path), [
     { pipeline: 'p', startedAt: '2024-06-10T00:00:00.000Z', params: { a: '1' }, status: 'Error', rows: 2, ms: 3, error: 'CDC_STEP_FAILED: boom', runs: 1, lastSuccessAt: null },
   ])
+})
+
+test('readLedger: undefined only when there is no ledger yet; a damaged or unreadable state file is CDC_STATE_UNAVAILABLE', (t) => {
+  const tmp = tempDir('cdc-state-')
+  t.after(tmp.remove)
+  const T = { source: 'S', name: 'T' }
+  assert.equal(readLedger(join(tmp.path, 'none.sqlite'), T), undefined, 'no state file')
+  const empty = join(tmp.path, 'empty.sqlite')
+  new Database(empty).close()
+  assert.equal(readLedger(empty, T), undefined, 'a file whose tables are not created yet')
+  const fresh = join(tmp.path, 'fresh.sqlite')
+  StateStore.open(fresh).close()
+  assert.equal(readLedger(fresh, T), undefined, 'the table never ran')
+
+  const unavailable = (err: unknown): boolean => (err as CdcError).code === 'CDC_STATE_UNAVAILABLE' && (err as CdcError).name === 'StateError'
+  const damaged = join(tmp.path, 'damaged.sqlite')
+  writeFileSync(damaged, 'this is not an SQLite database, it only has the name of one'.repeat(100))
+  assert.throws(() => readLedger(damaged, T), unavailable)
+  const odd = join(tmp.path, 'odd.sqlite')
+  const db = new Database(odd)
+  db.exec('CREATE TABLE ops_table (Source TEXT, TableName TEXT); CREATE TABLE processed_files (Source TEXT)')
+  db.close()
+  assert.throws(() => readLedger(odd, T), unavailable, 'a schema the reader cannot read')
 })

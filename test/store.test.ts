@@ -13,8 +13,8 @@ import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
 import pLimit from 'p-limit'
 import { CdcError, type ErrorCode } from '../src/errors.js'
 import { LocalStore } from '../src/store/local-store.js'
-import type { ObjectInfo, ObjectStore } from '../src/store/object-store.js'
-import { openStore } from '../src/store/open-store.js'
+import { deletePrefix, replacePrefix, type ObjectInfo, type ObjectStore } from '../src/store/object-store.js'
+import { openStore, openZone, zoneOptions } from '../src/store/open-store.js'
 import { createS3Client, parseS3Url, S3Store, type S3Options } from '../src/store/s3-store.js'
 import { MINIO_SKIP_REASON, startMinio } from './helpers/minio.js'
 
@@ -177,6 +177,45 @@ describe('LocalStore temp files', () => {
     assert.deepEqual(await keys(s, 't/'), ['t/d/part-00000.parquet'], 'temps are never listed')
     await s.put('t/d/part-00000.parquet', Buffer.from('y'))
     assert.deepEqual((await readdir(join(dir, 't/d'))).sort(), ['.part-00002.parquet.tmp-' + process.ppid, 'part-00000.parquet'])
+  })
+})
+
+describe('replacePrefix and deletePrefix', () => {
+  it('put the new parts first, then delete the rest of the prefix only (with only: just what it accepts)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cdc-prefix-'))
+    const store = new LocalStore(dir, dir)
+    try {
+      const body = (s: string): Uint8Array => Buffer.from(s)
+      for (const k of ['p/part-00000.parquet', 'p/part-00001.parquet', 'p/notes.txt', 'pp/part-00000.parquet', 'q/x']) await store.put(k, body('old'))
+      await replacePrefix(store, 'p', [{ key: 'p/part-00000.parquet', body: body('new') }], { only: (k) => k.endsWith('.parquet') })
+      const keys = async (): Promise<string[]> => {
+        const out: string[] = []
+        for await (const o of store.list('')) out.push(o.key)
+        return out
+      }
+      assert.deepEqual(await keys(), ['p/notes.txt', 'p/part-00000.parquet', 'pp/part-00000.parquet', 'q/x'], 'p/ only, and only the parts')
+      assert.equal(Buffer.from(await store.get('p/part-00000.parquet')).toString(), 'new')
+      await replacePrefix(store, 'p', [])
+      assert.deepEqual(await keys(), ['pp/part-00000.parquet', 'q/x'], 'no parts: the prefix is emptied, its sibling pp/ kept')
+      assert.equal(await deletePrefix(store, ''), 2)
+      assert.deepEqual(await keys(), [])
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('openZone', () => {
+  it('gives a zone the config\'s S3 settings and its own encryption; the landing and other inputs none', async () => {
+    const config = { baseDir: '/base', landing: 'l', raw: 'r', curated: 'c', s3: { region: 'eu-west-1' }, encryption: { raw: { mode: 'SSE-S3' as const }, curated: { mode: 'SSE-KMS' as const, kmsKeyId: 'k' } } }
+    assert.deepEqual(zoneOptions(config, 'raw'), { baseDir: '/base', s3: { region: 'eu-west-1' }, encryption: { mode: 'SSE-S3' } })
+    assert.deepEqual(zoneOptions(config, 'curated', '/other'), { baseDir: '/other', s3: { region: 'eu-west-1' }, encryption: { mode: 'SSE-KMS', kmsKeyId: 'k' } })
+    assert.deepEqual(zoneOptions(config, 'landing'), { baseDir: '/base', s3: { region: 'eu-west-1' } })
+    assert.deepEqual(zoneOptions({ ...config, s3: undefined, encryption: {} }, undefined), { baseDir: '/base' })
+    const store = await openZone({ ...config, raw: tmpdir() }, 'raw')
+    assert.equal(store.url, tmpdir())
+    await store.close()
   })
 })
 

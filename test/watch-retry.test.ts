@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { StateStore } from '../src/state.js'
+import { StateStore } from '../src/state/index.js'
 import { generate, benchConfig, DEFAULT_GEN } from '../scripts/bench/gen.js'
 import { tempDir } from './helpers/outputs.js'
 

@@ -3,7 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs'
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -11,6 +11,7 @@ import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { generate, benchConfig, DEFAULT_GEN, BENCH_COLUMNS } from './gen.js'
 import { parseConfig } from '../../src/config.js'
+import { emitSparkJob } from '../../src/spark/emit-job.js'
 import { runWatch } from '../../src/watch.js'
 import type { TableResult } from '../../src/run.js'
 
@@ -28,7 +29,7 @@ const { values } = parseArgs({
   },
 })
 if (values.help) {
-  process.stdout.write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables] [--json] [--dir D]
+  process.stdout.write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables,spark] [--json] [--dir D]
                         [--tables-count 300] [--table-rows 1000]
 
 Generates N changes (default 1000000; keys default N/5) as DMS CSV and Parquet in D (default a temp folder), then
@@ -161,6 +162,24 @@ async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
   }
 }
 
+/** Whether two Parquet globs hold the same multiset of rows over the data columns and cdc_file. */
+async function sameRows(a: string, b: string): Promise<boolean> {
+  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const con = await inst.connect()
+  const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
+  const cols = [...BENCH_COLUMNS.map((c) => `"${c.name}"`), 'cdc_file'].join(', ')
+  try {
+    const qa = `SELECT ${cols} FROM read_parquet(${lit(a)})`
+    const qb = `SELECT ${cols} FROM read_parquet(${lit(b)})`
+    const diff = Number((await con.runAndReadAll(`SELECT count(*) FROM ((${qa} EXCEPT ALL ${qb}) UNION ALL (${qb} EXCEPT ALL ${qa}))`)).getRows()[0]![0])
+    if (diff !== 0) log(`disagree: ${a} and ${b} differ in ${diff} rows`)
+    return diff === 0
+  } finally {
+    con.closeSync()
+    inst.closeSync()
+  }
+}
+
 /** Arrow bytes of the newest curated snapshot (the live table), the reference for the memory target. */
 function liveArrowMB(curated: string): number {
   const root = join(curated, 'BENCH', 'orders')
@@ -179,7 +198,7 @@ function dataBytes(d: A.Data): number {
 // ---------------------------------------------------------------- case 3: incremental
 if (cases.has('incremental')) {
   const base = join(work, 'incr')
-  const samples: { warmMs: number; duckMs: number; cold: Sample }[] = []
+  const samples: { warmMs: number; duckMs: number; cold: Sample; applied: number; agrees: boolean }[] = []
   for (let r = 0; r < rounds; r++) {
     rmSync(base, { recursive: true, force: true })
     const landing = join(base, 'landing')
@@ -207,16 +226,21 @@ if (cases.has('incremental')) {
     const duckOut = join(base, 'duck')
     mkdirSync(duckOut, { recursive: true })
     const duck = measure('duckdb', { landing, out: duckOut, format: 'csv', threads: 2, rawFrom: join(base, 'out', 'raw', 'BENCH', 'orders'), newFile: join(landing, 'bench', 'orders', newName) })
+    // the warm poll's newest curated snapshot is the live table: it must equal DuckDB's recompute
+    const curated = join(base, 'out', 'curated', 'BENCH', 'orders')
+    const newest = readdirSync(curated).filter((n) => /^\d{8}$/.test(n)).sort().at(-1)!
+    const agrees = await sameRows(join(curated, newest, '*.parquet'), join(duckOut, 'curated.parquet'))
     // a cold `run` process for the same new file: restore from the snapshot, apply, write
     rmSync(join(landing, 'bench', 'orders', newName2(newName)), { force: true })
     writeFileSync(join(landing, 'bench', 'orders', newName2(newName)), tenThousandChanges(keys))
     const cold = measure('cdc', { config: benchConfig(landing, join(base, 'out'), 'csv'), baseDir: base })
-    samples.push({ warmMs: warm.ms, duckMs: duck.ms, cold })
+    samples.push({ warmMs: warm.ms, duckMs: duck.ms, cold, applied: warm.rows, agrees })
     log(`incremental round ${r + 1}: warm poll ${warm.ms} ms (${warm.rows} rows), cold run ${cold.ms.toFixed(0)} ms, duckdb recompute ${duck.ms.toFixed(0)} ms`)
   }
   const warmMs = median(samples.map((s) => s.warmMs))
   const duckMs = median(samples.map((s) => s.duckMs))
-  results.incremental = { liveRows: keys, historyChanges: changes, newChanges: 10_000, warmPollMs: warmMs, coldRunMs: median(samples.map((s) => s.cold.ms)), duckdbRecomputeMs: duckMs, speedupVsDuckdb: duckMs / warmMs, coldPeakRssMB: Math.max(...samples.map((s) => s.cold.maxRssMB)) }
+  // newChanges: the rows the warm poll applied, as cdc-apply counted them (the file has 10,000 lines)
+  results.incremental = { liveRows: keys, historyChanges: changes, newChanges: Math.min(...samples.map((s) => s.applied)), agreesWithDuckdb: samples.every((s) => s.agrees), warmPollMs: warmMs, coldRunMs: median(samples.map((s) => s.cold.ms)), duckdbRecomputeMs: duckMs, speedupVsDuckdb: duckMs / warmMs, coldPeakRssMB: Math.max(...samples.map((s) => s.cold.maxRssMB)) }
 }
 
 function newFileName(lastKey: string): string {
@@ -269,6 +293,61 @@ if (cases.has('s3')) {
   }
 }
 
+// ---------------------------------------------------------------- case: the Spark job (cdc-apply spark) on local[2]
+if (cases.has('spark')) {
+  const python = process.env.CDC_APPLY_PYSPARK_PYTHON
+  if (!python) throw new Error('--cases spark needs CDC_APPLY_PYSPARK_PYTHON (a Python with pyspark; source /work/wt/env.sh)')
+  const submit = join(dirname(python), 'spark-submit')
+  const s: Record<string, Sample[]> = { cdc: [], spark: [] }
+  for (let r = 0; r < rounds; r++) {
+    s.cdc!.push(measure('cdc', cdcArgs(csvLanding, 'csv', join(work, 'out-cdc'))))
+    const out = join(work, 'out-spark')
+    rmSync(out, { recursive: true, force: true })
+    mkdirSync(out, { recursive: true })
+    const job = join(out, 'job.py')
+    writeFileSync(job, emitSparkJob(parseConfig(benchConfig(csvLanding, out, 'csv'), work), { state: join(out, 'state') }))
+    // /usr/bin/time measures the driver JVM (spark-class execs java) with the Python processes it waited for
+    const t = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', submit, '--master', 'local[2]', '--driver-memory', '3g', '--conf', 'spark.sql.shuffle.partitions=8', '--conf', 'spark.ui.enabled=false', job], { encoding: 'utf8', env: { ...process.env, PYSPARK_PYTHON: python }, maxBuffer: 1 << 28 })
+    const m = /TIME ([\d.]+) (\d+)/.exec(t.stderr.split('\n').filter((l) => l.startsWith('TIME ')).pop() ?? '')
+    if (t.status !== 0 || !m) throw new Error(`spark job failed: ${t.stderr.slice(-3000)}`)
+    s.spark!.push({ ms: Number(m[1]) * 1000, maxRssMB: Number(m[2]) / 1024 })
+    log(`spark round ${r + 1}: cdc ${s.cdc!.at(-1)!.ms.toFixed(0)} ms, spark local[2] ${s.spark!.at(-1)!.ms.toFixed(0)} ms`)
+  }
+  const m = (k: string): number => median(s[k]!.map((x) => x.ms))
+  results.spark_local2 = {
+    cdcMs: m('cdc'),
+    sparkMs: m('spark'),
+    ratioSparkVsCdc: m('spark') / m('cdc'),
+    cdcPeakRssMB: Math.max(...s.cdc!.map((x) => x.maxRssMB)),
+    sparkDriverPeakRssMB: Math.max(...s.spark!.map((x) => x.maxRssMB)),
+    loadavg: loadavg().map((x) => Number(x.toFixed(2))).join('/'),
+    agreesWithCdc: await agreeOutputs(join(work, 'out-cdc'), join(work, 'out-spark')),
+  }
+}
+
+/** Whether two cdc-apply-layout output trees hold the same rows (every column) in every RAW and curated partition. */
+async function agreeOutputs(a: string, b: string): Promise<boolean> {
+  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const con = await inst.connect()
+  const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
+  try {
+    for (const zone of ['raw', 'curated']) {
+      const dates = (root: string): string[] => readdirSync(join(root, zone, 'BENCH', 'orders')).filter((n) => /^\d{8}$/.test(n)).sort()
+      if (dates(a).join() !== dates(b).join()) return log(`disagree: ${zone} dates`), false
+      for (const d of dates(a)) {
+        const x = `SELECT * FROM read_parquet(${lit(join(a, zone, 'BENCH', 'orders', d, '*.parquet'))})`
+        const y = `SELECT * FROM read_parquet(${lit(join(b, zone, 'BENCH', 'orders', d, '*.parquet'))})`
+        const n = Number((await con.runAndReadAll(`SELECT count(*) FROM ((${x} EXCEPT ALL ${y}) UNION ALL (${y} EXCEPT ALL ${x}))`)).getRows()[0]![0])
+        if (n !== 0) return log(`disagree: ${zone} ${d} differs in ${n} rows`), false
+      }
+    }
+    return true
+  } finally {
+    con.closeSync()
+    inst.closeSync()
+  }
+}
+
 // ---------------------------------------------------------------- report
 const landingMB = (dir: string): number => {
   let b = 0
@@ -283,7 +362,7 @@ else {
   process.stdout.write(`machine: ${JSON.stringify(report.machine)}\n`)
   for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(18)} ${Object.entries(v as object).map(([a, b]) => `${a}=${f(b)}`).join('  ')}\n`)
 }
-const disagreeing = Object.entries(results).filter(([, v]) => (v as { agreesWithDuckdb?: boolean }).agreesWithDuckdb === false)
+const disagreeing = Object.entries(results).filter(([, v]) => (v as { agreesWithDuckdb?: boolean; agreesWithCdc?: boolean }).agreesWithDuckdb === false || (v as { agreesWithCdc?: boolean }).agreesWithCdc === false)
 if (disagreeing.length > 0) {
   log(`cdc-apply and DuckDB disagree on: ${disagreeing.map(([k]) => k).join(', ')}`)
   process.exitCode = 1

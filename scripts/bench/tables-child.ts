@@ -3,6 +3,7 @@
 // the landing requests of each round (S3: by command, counted by client middleware) and the peak RSS. Prints one
 // JSON line.
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { join } from 'node:path'
 import { parseConfig } from '../../src/config.js'
 import { runWatch } from '../../src/watch.js'
@@ -56,13 +57,17 @@ if (config.landing.startsWith('s3://')) {
 const base = { baseDir: args.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }
 const stores: Stores = { landing, raw: await openStore(config.raw, base), curated: await openStore(config.curated, base) }
 
-interface Round { ms: number; requests: Record<string, number>; ok: number; unchanged: number }
+// ms: from the round's first poll starting to its last ending (polls of a round are staggered as the previous round
+// ended them, so this is at least that spread); cpuMs: the process's CPU time (user + system) since the previous
+// round ended (the process sleeps between rounds), the round's own cost on a loaded machine
+interface Round { ms: number; cpuMs: number; requests: Record<string, number>; ok: number; unchanged: number }
 const rounds: Round[] = []
 const controller = new AbortController()
 
 const firstStarted = performance.now()
 const first = await runOnce(config)
 const firstRunMs = performance.now() - firstStarted
+let cpuAt = process.cpuUsage()
 const failed = first.tables.find((t) => t.error)
 if (failed) throw failed.error
 
@@ -87,14 +92,32 @@ const onPoll = (r: TableResult): void => {
   const requests: Record<string, number> = {}
   // poll times are whole milliseconds: 2 ms of slack at the start
   for (const q of requestLog) if (q.at >= round.start - 2 && q.at <= round.end) requests[q.what] = (requests[q.what] ?? 0) + 1
-  const done: Round = { ms: round.end - round.start, requests, ok: round.polls.filter((p) => p.status === 'ok').length, unchanged: round.polls.filter((p) => p.status === 'unchanged').length }
+  const cpu = process.cpuUsage(cpuAt)
+  cpuAt = process.cpuUsage()
+  const done: Round = { ms: round.end - round.start, cpuMs: Math.round((cpu.user + cpu.system) / 1000), requests, ok: round.polls.filter((p) => p.status === 'ok').length, unchanged: round.polls.filter((p) => p.status === 'unchanged').length }
   // the changed round is the first one that starts after every change file landed
   if (rounds.length < 2 || (dropAfter > 0 && round.start > dropAfter)) rounds.push(done)
+  if (rounds.length === 1 && profile) profile.post('Profiler.start')
+  if (rounds.length === 2 && profile) stopProfile()
   if (rounds.length === 2 && dropAfter === Infinity) {
     dropAfter = -1
     void dropChanges().then(() => (dropAfter = performance.now()))
   }
   if (rounds.length === 3) controller.abort()
+}
+
+// BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the idle round only (from the end of the restart round)
+const profileFile = process.env.BENCH_PROFILE
+const profile = profileFile ? new Session() : undefined
+if (profile) {
+  profile.connect()
+  profile.post('Profiler.enable')
+  profile.post('Profiler.setSamplingInterval', { interval: 200 })
+}
+function stopProfile(): void {
+  profile!.post('Profiler.stop', (err, r) => {
+    if (!err) writeFileSync(profileFile!, JSON.stringify(r.profile))
+  })
 }
 
 const writer = args.landingDir ? undefined : await openStore(config.landing, base)

@@ -51,7 +51,8 @@ export async function runTablesCase(o: TablesOptions): Promise<Record<string, un
   const landing = join(base, 'landing')
   o.log(`tables: generating ${o.tables} tables of ${o.rows} rows in ${landing}`)
   const tables = generate(landing, o.tables, o.rows)
-  const common = { source: 'APP', concurrency: { tables: 2, prefetch: 4 }, tables }
+  // settleSeconds 0: the folder case reads files written moments ago (else its first run may see none of them)
+  const common = { source: 'APP', settleSeconds: 0, concurrency: { tables: 2, prefetch: 4 }, tables }
   const results: Record<string, unknown> = {}
   const folderCfg = { ...common, landing: 'landing', raw: 'out-folder/raw', curated: 'out-folder/curated', state: 'out-folder/state.sqlite' }
   const newFile = '20240612-090100000.csv'

@@ -4,16 +4,14 @@ import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { META } from '../config.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
-import type { Watermark } from '../state.js'
+import type { Watermark } from '../state/index.js'
+import { lpfDate } from '../dms-names.js'
 
-/** The curated date folder a watermark's LPF is in (change files named before the load date belong to it). */
-export function lpfDate(wm: Pick<Watermark, 'lpf' | 'loadDate'>): string {
-  const d = wm.lpf.slice(0, 8)
-  return d < wm.loadDate ? wm.loadDate : d
-}
-
-/** The data fields (without cdc_file, cdc_row) of the first part of `<prefix>/<LPF date>/`; undefined when absent. */
-export async function readSchemaFields(curated: ObjectStore, prefix: string, wm: Pick<Watermark, 'lpf' | 'loadDate'>): Promise<A.Field[] | undefined> {
+/**
+ * The data fields (without cdc_file, cdc_row, and Op for a RAW store) of the first part of `<prefix>/<LPF date>/`;
+ * undefined when absent.
+ */
+export async function readSchemaFields(curated: ObjectStore, prefix: string, wm: Pick<Watermark, 'lpf' | 'loadDate'>, kind: 'raw' | 'curated' = 'curated'): Promise<A.Field[] | undefined> {
   const folder = joinKey(prefix, lpfDate(wm))
   let first: string | undefined
   for await (const o of curated.list(`${folder}/`)) {
@@ -21,7 +19,7 @@ export async function readSchemaFields(curated: ObjectStore, prefix: string, wm:
   }
   if (first === undefined) return undefined
   const table = A.tableFromIPC(pw.readParquet(await curated.get(first), { limit: 1 }).intoIPCStream())
-  return table.schema.fields.filter((f) => f.name !== META.file && f.name !== META.row)
+  return table.schema.fields.filter((f) => f.name !== META.file && f.name !== META.row && (kind === 'curated' || f.name !== META.op))
 }
 
 /** The date folders (`YYYYMMDD`) under a table's prefix, sorted. */

@@ -2,10 +2,18 @@
 // file (status), counted in the metrics, and retried at the next commit or poll: it never fails the table's run.
 import type * as A from 'apache-arrow'
 import { CatalogError } from '../errors.js'
-import type { CatalogConfig, Config, TableConfig } from '../config.js'
-import type { StateStore } from '../state.js'
+import { tableLabel, type CatalogConfig, type Config, type TableConfig } from '../config.js'
+import type { StateStore } from '../state/index.js'
 import { icebergTableInput, parquetTableDefs, parquetTableInput, tableLocation, glueTableName, type GlueTableInput, type IcebergTableDef } from './table-def.js'
 import type { CatalogClient } from './glue.js'
+
+/** Which metadata files Glue may point at when an Iceberg table's registration moves it (registerIceberg). */
+export interface IcebergMoves {
+  /** The metadata files the new one descends from (its metadata-log). */
+  history: readonly string[]
+  /** True when a metadata file of the table's location no longer exists. */
+  gone(uri: string): Promise<boolean>
+}
 
 /** What registration did for a table in one run. */
 export interface CatalogOutcome {
@@ -51,7 +59,7 @@ export class Registrar {
   /** True when the table's last registration failed, never happened, or was made for other names or locations. */
   pending(t: TableConfig): boolean {
     const r = this.state.catalogRecord(t.source, t.name)
-    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t)) return (this.retryAt.get(`${t.source}.${t.name}`) ?? 0) <= Date.now()
+    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t)) return (this.retryAt.get(tableLabel(t)) ?? 0) <= Date.now()
     return false
   }
 
@@ -59,14 +67,40 @@ export class Registrar {
    * Creates or updates the RAW and curated tables of `t` from the data columns of its outputs; never throws. The
    * outcome is recorded in the state file.
    */
-  async registerParquet(t: TableConfig, fields: A.Field[], loadDate: string): Promise<CatalogOutcome> {
-    const label = `${t.source}.${t.name}`
-    let names: string[] = []
-    try {
+  registerParquet(t: TableConfig, fields: A.Field[], loadDate: string): Promise<CatalogOutcome> {
+    return this.attempt(t, async (names) => {
       const defs = parquetTableDefs(this.config, this.catalog, t, fields, loadDate)
-      names = defs.map((d) => d.name)
+      names.push(...defs.map((d) => d.name))
       let changed = false
       for (const d of defs) changed = (await this.upsert(parquetTableInput(d))) || changed
+      return changed
+    })
+  }
+
+  /**
+   * A tableFormat "iceberg" table: RAW (plain Parquet, when its columns are known) as the external table with
+   * partition projection, curated as the Glue Iceberg table pointing at its newest metadata file; never throws. The
+   * outcome is recorded in the state file.
+   */
+  registerIcebergOutputs(t: TableConfig, curated: IcebergTableDef, moves: IcebergMoves, rawFields: A.Field[] | undefined, loadDate: string): Promise<CatalogOutcome> {
+    return this.attempt(t, async (names) => {
+      let changed = false
+      if (rawFields !== undefined) {
+        const raw = parquetTableDefs(this.config, this.catalog, t, rawFields, loadDate).find((d) => d.kind === 'raw')!
+        names.push(raw.name)
+        changed = await this.upsert(parquetTableInput(raw))
+      }
+      names.unshift(curated.name)
+      return (await this.registerIceberg(curated, moves)) !== 'unchanged' || changed
+    })
+  }
+
+  /** Runs a registration, records its outcome (names: the Glue tables it is about) and turns failures into outcomes. */
+  private async attempt(t: TableConfig, register: (names: string[]) => Promise<boolean>): Promise<CatalogOutcome> {
+    const label = tableLabel(t)
+    const names: string[] = []
+    try {
+      const changed = await register(names)
       this.state.recordCatalog(t.source, t.name, names, this.fingerprint(t), undefined)
       this.retryAt.delete(label)
       return { status: changed ? 'registered' : 'unchanged', tables: names, error: undefined }
@@ -83,26 +117,32 @@ export class Registrar {
 
   /**
    * Iceberg: points the Glue table at a new metadata file. Glue's table keeps `metadata_location` and
-   * `previous_metadata_location`; the update is refused (CDC_CATALOG_FAILED) when the catalog's current metadata is
-   * not the one this commit replaced (another writer got there first). Throws CatalogError. Not called by the run
-   * path yet: Iceberg output is built separately.
+   * `previous_metadata_location` (the pointer this update replaces). The update is refused (CDC_CATALOG_FAILED) when
+   * the catalog's current metadata is not one this commit may replace: by default the one `def` names as previous;
+   * with `moves`, any metadata file the new one descends from, or a file of the table's location that no longer
+   * exists (the table was reprocessed after cdc-apply reset). Anything else means another writer or another table.
+   * Throws CatalogError.
    */
-  async registerIceberg(def: IcebergTableDef): Promise<'created' | 'updated' | 'unchanged'> {
+  async registerIceberg(def: IcebergTableDef, moves?: IcebergMoves): Promise<'created' | 'updated' | 'unchanged'> {
     const existing = await this.client.getTable(def.database, def.name)
     if (existing === undefined) {
       await this.client.createTable(def.database, icebergTableInput({ ...def, previousMetadataLocation: undefined }))
       return 'created'
     }
     const current = existing.Parameters['metadata_location']
-    if (current === def.metadataLocation) return 'unchanged'
-    if (existing.Parameters['table_type'] !== 'ICEBERG' || current !== def.previousMetadataLocation) {
-      throw new CatalogError('CDC_CATALOG_FAILED', `glue table ${def.database}.${def.name} points at ${JSON.stringify(current ?? null)}, expected ${JSON.stringify(def.previousMetadataLocation ?? null)} (the metadata this commit replaced)`, {
+    if (current === def.metadataLocation && existing.Parameters['table_type'] === 'ICEBERG') return 'unchanged'
+    const replaceable = current !== undefined && (moves ? moves.history.includes(current) || (await moves.gone(current)) : current === def.previousMetadataLocation)
+    if (existing.Parameters['table_type'] !== 'ICEBERG' || !replaceable) {
+      const expected = moves ? `one of the ${moves.history.length} metadata files that ${def.metadataLocation} descends from` : JSON.stringify(def.previousMetadataLocation ?? null)
+      throw new CatalogError('CDC_CATALOG_FAILED', `glue table ${def.database}.${def.name} ${existing.Parameters['table_type'] !== 'ICEBERG' ? `is not an Iceberg table (table_type ${JSON.stringify(existing.Parameters['table_type'] ?? null)})` : `points at ${JSON.stringify(current ?? null)}, expected ${expected} (the metadata this commit replaced)`}`, {
         table: def.label,
         transient: false,
-        hint: 'another writer changed the table, or it is not an Iceberg table; check its table_type and metadata_location in Glue',
+        hint: 'another writer changed the table, or it is not this Iceberg table; check its table_type and metadata_location in Glue (drop the Glue table to let cdc-apply create it again)',
       })
     }
-    await this.client.updateTable(def.database, icebergTableInput(def))
+    // Keep parameters others added (Glue, Lake Formation, users); ours win.
+    const input = icebergTableInput({ ...def, previousMetadataLocation: current })
+    await this.client.updateTable(def.database, { ...input, Parameters: { ...existing.Parameters, ...input.Parameters } })
     return 'updated'
   }
 

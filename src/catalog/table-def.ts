@@ -3,7 +3,7 @@
 import { pathToFileURL } from 'node:url'
 import * as A from 'apache-arrow'
 import { CatalogError } from '../errors.js'
-import { META, resolveLocal, type CatalogConfig, type Config, type TableConfig } from '../config.js'
+import { tableLabel, META, resolveLocal, type CatalogConfig, type Config, type TableConfig } from '../config.js'
 
 /** The design's partition column: the `<YYYYMMDD>/` date folder. */
 export const PARTITION_COLUMN = 'partition_0'
@@ -97,7 +97,7 @@ export function tableLocation(config: Config, root: string, t: Pick<TableConfig,
  * as src/write.ts writes them.
  */
 export function parquetTableDefs(config: Config, catalog: CatalogConfig, t: TableConfig, fields: A.Field[], loadDate: string): ParquetTableDef[] {
-  const label = `${t.source}.${t.name}`
+  const label = tableLabel(t)
   const data = fields.map((f) => ({ name: f.name, type: hiveType(f.type, f.name, label) }))
   const provenance = [
     { name: META.file, type: 'string' },
@@ -175,7 +175,7 @@ export interface IcebergTableDef {
 /**
  * The Glue TableInput of an Iceberg table (the layout Glue, Athena and Iceberg's GlueCatalog use:
  * `table_type=ICEBERG`, `metadata_location`, `previous_metadata_location`). The columns are informational: engines
- * read the schema from the metadata file. Not called by the run path yet (Iceberg output is not in this build).
+ * read the schema from the metadata file. Built by icebergTableDef (src/catalog/iceberg.ts) for tableFormat "iceberg".
  */
 export function icebergTableInput(def: IcebergTableDef): GlueTableInput {
   return {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance, quotedIdentifier, quotedString, type DuckDBConnection, type Json } from '@duckdb/node-api'
-import { CdcError, StepError } from '../errors.js'
+import { CdcError, CheckError, StepError } from '../errors.js'
 
 /** The quoting pair for every SQL text cdc-apply builds for DuckDB: `"a""b"` and `'it''s'`. */
 export { quotedIdentifier, quotedString }
@@ -30,6 +30,8 @@ export interface DuckOptions {
   dir?: string
   /** Prefix of the temp folder made when `dir` is not given. */
   prefix?: string
+  /** Who runs the SQL, which names its failures: `check` (verify, snapshot: CDC_CHECK_FAILED, the default) or `steps` (CDC_STEP_FAILED). */
+  purpose?: 'check' | 'steps'
 }
 
 /**
@@ -44,6 +46,7 @@ export class Duck {
     /** Scratch folder: the database, spill files, downloaded objects. */
     readonly tmp: string,
     private readonly ownsTmp: boolean,
+    private readonly purpose: 'check' | 'steps',
   ) {}
 
   static async open(opts: DuckOptions = { storage: 'file' }): Promise<Duck> {
@@ -54,10 +57,10 @@ export class Duck {
       const instance = await DuckDBInstance.create(file ? join(tmp, 'work.duckdb') : ':memory:', { ...OFFLINE_DUCKDB, temp_directory: join(tmp, file ? 'spill' : 'duckdb') })
       const conn = await instance.connect()
       if (file) await conn.run(`SET TimeZone = 'UTC'`)
-      return new Duck(instance, conn, tmp, ownsTmp)
+      return new Duck(instance, conn, tmp, ownsTmp, opts.purpose ?? 'check')
     } catch (err) {
       if (ownsTmp) await rm(tmp, { recursive: true, force: true })
-      throw sqlError('opening DuckDB', err)
+      throw sqlError(opts.purpose ?? 'check', 'opening DuckDB', err)
     }
   }
 
@@ -65,7 +68,7 @@ export class Duck {
     try {
       await this.conn.run(sql)
     } catch (err) {
-      throw sqlError(sql, err)
+      throw sqlError(this.purpose, sql, err)
     }
   }
 
@@ -75,7 +78,7 @@ export class Duck {
       const r = await this.conn.runAndReadAll(sql)
       return r.getRowObjectsJson() as Row[]
     } catch (err) {
-      throw sqlError(sql, err)
+      throw sqlError(this.purpose, sql, err)
     }
   }
 
@@ -105,12 +108,11 @@ export class Duck {
   }
 }
 
-function sqlError(sql: string, err: unknown): CdcError {
+function sqlError(purpose: 'check' | 'steps', sql: string, err: unknown): CdcError {
   if (err instanceof CdcError) return err
-  return new StepError('CDC_STEP_FAILED', `DuckDB failed: ${(err as Error).message}`, {
-    cause: err,
-    hint: `the statement was: ${sql.length > 300 ? `${sql.slice(0, 300)}…` : sql}`,
-  })
+  const opts = { cause: err, hint: `the statement was: ${sql.length > 300 ? `${sql.slice(0, 300)}…` : sql}` }
+  const message = `DuckDB failed: ${(err as Error).message}`
+  return purpose === 'steps' ? new StepError('CDC_STEP_FAILED', message, opts) : new CheckError('CDC_CHECK_FAILED', message, opts)
 }
 
 /** `read_parquet([...])` over local files. */

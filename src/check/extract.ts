@@ -3,15 +3,15 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DataError, UsageError } from '../errors.js'
-import { META, type Config, type TableConfig } from '../config.js'
+import { tableLabel, META, type Config, type TableConfig } from '../config.js'
 import type { ObjectStore } from '../store/object-store.js'
-import { openStore } from '../store/open-store.js'
+import { openStore, zoneOptions } from '../store/open-store.js'
 import { Duck, quotedIdentifier, quotedString, readParquetSql, type Column } from './duck.js'
 import { listPartitions, localPaths } from './partitions.js'
 import { compare, missingSnapshot, type Plan } from './compare.js'
 import type { TableCheck, VerifyOptions } from './verify.js'
 export async function verifyAgainst(config: Config, t: TableConfig, curatedStore: ObjectStore, against: string, opts: VerifyOptions, limit: number, check: TableCheck): Promise<void> {
-  const label = `${t.source}.${t.name}`
+  const label = tableLabel(t)
   const curDates = await listPartitions(curatedStore, t, opts.signal)
   const cur = [...curDates.keys()]
   if (cur.length === 0) throw missingSnapshot(label, 'every curated partition', curatedStore.url, 'run cdc-apply first: --against compares a curated snapshot with the extract')
@@ -147,7 +147,7 @@ async function openExtract(config: Config, duck: Duck, location: string, baseDir
     const slash = trimmed.lastIndexOf('/')
     const parent = slash > 's3://'.length ? trimmed.slice(0, slash) : trimmed
     const name = slash > 's3://'.length ? trimmed.slice(slash + 1) : ''
-    const store = await openStore(parent, { baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })
+    const store = await openStore(parent, zoneOptions(config, undefined, baseDir))
     try {
       const keys: string[] = []
       for await (const o of store.list(name, signal ? { signal } : {})) if (o.key === name || name === '' || o.key.startsWith(`${name}/`)) keys.push(o.key)

@@ -5,12 +5,13 @@ import { join, resolve } from 'node:path'
 import { DataError, UsageError } from '../errors.js'
 import { resolveLocal, type Config } from '../config.js'
 import { silentLogger, type Logger } from '../log.js'
-import type { ObjectStore } from '../store/object-store.js'
-import { openStore } from '../store/open-store.js'
+import { replacePrefix, type ObjectStore } from '../store/object-store.js'
+import { openZone } from '../store/open-store.js'
 import { protectedClash, protectedLocations } from '../locations.js'
 import { readLedger } from '../state/index.js'
 import { findTable } from '../table-glob.js'
 import { Duck, quotedIdentifier, quotedString, readParquetSql } from './duck.js'
+import { partitionDate } from '../dms-names.js'
 import { listPartitions, localPaths } from './partitions.js'
 import { FILE_KIND_SQL, FILE_STEM_SQL, KeyedRawState } from './raw-state.js'
 
@@ -50,10 +51,8 @@ const FILE_RE = /^(LOAD[0-9A-F]{8}|\d{8}-\d{9})(\.(csv|parquet))?(\.gz)?$/
 
 
 /** Opens the store for an output location, configured like the curated output (S3 settings, encryption). */
-export async function openOutput(config: Config, location: string, baseDir: string): Promise<ObjectStore> {
-  const s3 = config.s3 ? { s3: config.s3 } : {}
-  const enc = config.encryption.curated ? { encryption: config.encryption.curated } : {}
-  return openStore(location, { baseDir, ...s3, ...enc })
+export function openOutput(config: Config, location: string, baseDir: string): Promise<ObjectStore> {
+  return openZone(config, 'curated', location, baseDir)
 }
 
 /** Splits an output file location into its folder and base name (`s3://b/p/x.parquet` → `s3://b/p`, `x.parquet`). */
@@ -92,7 +91,7 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
     })
   }
   const fileMatch = FILE_RE.exec(opts.asOf.trim())
-  const rawStore = await openStore(config.raw, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })
+  const rawStore = await openZone(config, 'raw')
   const duck = await Duck.open({ storage: 'file', prefix: 'cdc-apply-snapshot-' })
   try {
     const dates = await listPartitions(rawStore, t, opts.signal)
@@ -112,7 +111,7 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
       const stem = fileMatch[1]!
       asOf = stem
       const isLoad = stem.startsWith('LOAD')
-      const lastDate = isLoad ? first : stem.slice(0, 8) > first ? stem.slice(0, 8) : first
+      const lastDate = isLoad ? first : partitionDate(stem.slice(0, 8), first)
       const where = isLoad ? `(${FILE_KIND_SQL} = 0 AND ${FILE_STEM_SQL} <= ${quotedString(stem)})` : `(${FILE_KIND_SQL} = 0 OR ${FILE_STEM_SQL} <= ${quotedString(stem)})`
       let found = 0
       for (const [date, keys] of dates) {
@@ -178,13 +177,10 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
     const body = await readFile(tmpFile)
     const store = await openOutput(config, parent, baseDir)
     try {
-      await store.put(name, body, opts.signal ? { signal: opts.signal } : {})
-      if (!single) {
-        // A folder holds one snapshot: remove part files of an earlier snapshot written there.
-        const stale: string[] = []
-        for await (const o of store.list('', opts.signal ? { signal: opts.signal } : {})) if (/^part-\d{5}\.parquet$/.test(o.key) && o.key !== name) stale.push(o.key)
-        if (stale.length > 0) await store.delete(stale)
-      }
+      const signal = opts.signal ? { signal: opts.signal } : {}
+      // A folder holds one snapshot: part files of an earlier snapshot written there are removed.
+      if (single) await store.put(name, body, signal)
+      else await replacePrefix(store, '', [{ key: name, body }], { ...signal, only: (key) => /^part-\d{5}\.parquet$/.test(key) })
     } finally {
       await store.close()
     }

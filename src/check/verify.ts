@@ -5,11 +5,11 @@
 // the orchestration and RAW mode. See docs/verify.md.
 import { join } from 'node:path'
 import { CdcError, ConfigError, DataError, UsageError } from '../errors.js'
-import { resolveLocal, type Config, type TableConfig } from '../config.js'
+import { tableLabel, resolveLocal, type Config, type TableConfig } from '../config.js'
 import { errFields, silentLogger, type Logger } from '../log.js'
 import { dateRange } from '../dates.js'
 import type { ObjectStore } from '../store/object-store.js'
-import { openStore } from '../store/open-store.js'
+import { openZone } from '../store/open-store.js'
 import { readLedger, recordVerify } from '../state/index.js'
 import { findTable } from '../table-glob.js'
 import { Duck, quotedIdentifier, readParquetSql, type Column } from './duck.js'
@@ -75,17 +75,16 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
   let tables: TableConfig[]
   if (opts.table !== undefined) tables = [findTable(config, opts.table)]
   else if (opts.against !== undefined && config.tables.length !== 1) {
-    throw new UsageError('CDC_USAGE', `--against compares one table: add --table (one of ${config.tables.map((t) => `${t.source}.${t.name}`).join(', ')})`, { hint: "see 'cdc-apply verify --help'" })
+    throw new UsageError('CDC_USAGE', `--against compares one table: add --table (one of ${config.tables.map((t) => tableLabel(t)).join(', ')})`, { hint: "see 'cdc-apply verify --help'" })
   } else tables = config.tables
-  const base = { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }
-  const rawStore = await openStore(config.raw, base)
-  const curatedStore = await openStore(config.curated, base)
+  const rawStore = await openZone(config, 'raw')
+  const curatedStore = await openZone(config, 'curated')
   const statePath = resolveLocal(config, config.state)
   const out: TableCheck[] = []
   try {
     for (const t of tables) {
       opts.signal?.throwIfAborted()
-      const label = `${t.source}.${t.name}`
+      const label = tableLabel(t)
       const check = emptyCheck(t, opts.against)
       const tlog = log.child({ table: label })
       const t0 = Date.now()
@@ -165,7 +164,7 @@ async function verifyRaw(
   check: TableCheck,
   log: Logger,
 ): Promise<void> {
-  const label = `${t.source}.${t.name}`
+  const label = tableLabel(t)
   const rawDates = await listPartitions(rawStore, t, opts.signal)
   const curDates = await listPartitions(curatedStore, t, opts.signal)
   const ledger = readLedger(statePath, t)

@@ -1,16 +1,19 @@
 // `cdc-apply catalog --emit athena|spark|glue-json [--table S.T]`: prints the catalog DDL of every table (or one)
-// from its outputs: the columns from the curated partition of its LPF date, the load date from the watermark.
+// from its outputs: the columns from the curated partition of its LPF date, the load date from the watermark. An
+// Iceberg table (tableFormat "iceberg") gives its curated table's registration from its newest metadata file and
+// its RAW table from RAW's partition of that date.
 import { existsSync } from 'node:fs'
 import { EXIT, UsageError } from '../errors.js'
-import { resolveLocal, type CatalogConfig, type Config } from '../config.js'
+import { tableLabel, resolveLocal, type CatalogConfig, type Config } from '../config.js'
 import type { Logger } from '../log.js'
-import { StateStore } from '../state.js'
+import { StateStore } from '../state/index.js'
 import { openStores } from '../run.js'
-import { tableLabel } from '../read.js'
 import { joinKey } from '../store/object-store.js'
 import { listDates, readSchemaFields } from '../catalog/output-schema.js'
+import { lpfDate } from '../dms-names.js'
 import { parquetTableDefs } from '../catalog/table-def.js'
-import { athenaDdl, glueJson, sparkDdl } from '../catalog/ddl.js'
+import { athenaDdl, glueJson, icebergAthenaDdl, icebergGlueInput, icebergSparkDdl, sparkDdl } from '../catalog/ddl.js'
+import { icebergTableDef, openCuratedIceberg } from '../catalog/iceberg.js'
 import { failure, type CommandIo } from './verify.js'
 
 export type EmitFormat = 'athena' | 'spark' | 'glue-json'
@@ -44,14 +47,25 @@ export async function catalogCommand(config: Config, args: CatalogArgs, io: Comm
       for (const t of tables) {
         const label = tableLabel(t)
         const wm = state.get(t.source, t.name)
-        const fields = wm && (await readSchemaFields(stores.curated, joinKey(t.source, t.name), wm))
-        if (!wm || !fields) {
+        const iceberg = t.tableFormat === 'iceberg'
+        // Iceberg tables: curated from the newest metadata file, RAW (plain Parquet) from its partition of the LPF date.
+        const ice = wm && iceberg ? await openCuratedIceberg(stores.curated, t) : undefined
+        const iceDef = ice && icebergTableDef(catalog, t, ice)
+        const fields = wm && (await readSchemaFields(iceberg ? stores.raw : stores.curated, joinKey(t.source, t.name), wm, iceberg ? 'raw' : 'curated'))
+        if (!wm || !fields || (iceberg && !iceDef)) {
           if (args.table !== undefined) throw new UsageError('CDC_USAGE', `table ${label} has no curated output yet: run cdc-apply first`, { hint: "see 'cdc-apply status'" })
           log.warn({ table: label }, 'no curated output yet: left out of the DDL')
           if (args.emit !== 'glue-json') out.push(`-- ${label}: no curated output yet`)
           continue
         }
+        if (ice && iceDef) {
+          const snapshotId = ice.meta?.refs[`d${lpfDate(wm)}`]?.['snapshot-id']
+          if (args.emit === 'athena') out.push(icebergAthenaDdl(iceDef, snapshotId !== undefined ? { date: lpfDate(wm), snapshotId } : undefined))
+          else if (args.emit === 'glue-json') glue.push(icebergGlueInput(iceDef))
+          else out.push(icebergSparkDdl(iceDef))
+        }
         for (const def of parquetTableDefs(config, catalog, t, fields, wm.loadDate)) {
+          if (iceberg && def.kind === 'curated') continue
           if (args.emit === 'athena') out.push(athenaDdl(def))
           else if (args.emit === 'glue-json') glue.push(JSON.parse(glueJson(def)))
           else out.push(sparkDdl(def, await listDates(def.kind === 'raw' ? stores.raw : stores.curated, joinKey(t.source, t.name))))

@@ -45,6 +45,8 @@ Usage:
   cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
   cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
   cdc-apply catalog --emit athena|spark|glue-json [--table S.T]   print the catalog DDL of the tables
+  cdc-apply spark --out job.py [--table S.T]   write the apply as a PySpark job (Glue, EMR)
+  cdc-apply state export|import --table S.T [<location>]   hand a table over to or from the Spark job
   cdc-apply init --landing <loc>  write a config for every table folder of a DMS landing (docs/init.md)
   cdc-apply help <command>       help for one command
   cdc-apply --version [--json]   the versions of cdc-apply, Node, DuckDB and parquet-wasm
@@ -140,6 +142,9 @@ partition of the watermark's date, the load date) for registering them with your
   athena     CREATE EXTERNAL TABLE with partition projection (partition_0, yyyyMMdd, load date to NOW)
   spark      Spark SQL CREATE TABLE ... USING parquet and one ALTER TABLE ... ADD PARTITION per date folder
   glue-json  a JSON array of Glue CreateTable inputs ({ DatabaseName, TableInput })
+For a tableFormat "iceberg" table, curated is the existing Iceberg table at its newest metadata file: glue-json gives
+table_type=ICEBERG with metadata_location, spark a CALL spark_catalog.system.register_table(...), and athena comments
+with the aws glue create-table call (Athena DDL cannot adopt an existing Iceberg table). RAW is as above.
 With a "catalog" block in the config, run and --watch register the tables in Glue themselves. See docs/catalog.md.
 
 Options:
@@ -147,5 +152,29 @@ ${COMMON}      --emit <format>   athena, spark or glue-json
       --table <S.T>     only this table (default: every table)
       --database <name> the database (default: catalog.database)
       --table-prefix <p> put in front of every table name (default: catalog.tablePrefix, else none)
+`,
+  spark: `Usage: cdc-apply spark --out <job.py> [--table S.T ...] [options]
+
+Writes one self-contained PySpark 3.5 script (Glue 5, EMR 7, spark-submit) that applies the tables as
+cdc-apply run does: the same RAW and curated Parquet layout, watermark state machine and ordering chain. Its
+state (watermark, ledger, tombstones) lives in the lake under --state; hand a table over with cdc-apply state.
+The job's arguments default to this config's locations; no credentials are written. See docs/scale-out.md.
+
+Options:
+${COMMON}      --out <file>      the script to write
+      --table <S.T>     a table of the job (repeatable; default: every table)
+      --state <loc>     the job's default --state (default: cdc-apply-state beside the curated root)
+      --s3-scheme <s>   the job's default --s3-scheme: s3a (plain Spark) or s3 (EMR, Glue); default: as written
+`,
+  state: `Usage: cdc-apply state export|import --table S.T [<location>] [options]
+
+Hands a table's watermark, ledger and tombstones over between the state file and the Spark job's state
+location (default: cdc-apply-state beside the curated root; give the job's --state):
+  export   state file -> <location>/<Source>/<TableName>/ (the job continues from the watermark)
+  import   <location>/<Source>/<TableName>/ -> state file (cdc-apply continues from the job's watermark)
+Takes the state lock. See docs/scale-out.md.
+
+Options:
+${COMMON}      --table <S.T>     the table
 `,
 }

@@ -3,15 +3,16 @@ import { parseArgs } from 'node:util'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { CdcError, EXIT, UsageError, exitCodeFor } from '../errors.js'
-import { DEFAULTS, loadConfig, resolveLocal, type Config } from '../config.js'
+import { tableLabel, DEFAULTS, loadConfig, resolveLocal, type Config } from '../config.js'
 import { errFields, makeLogger, parseLevel, type LogFormat, type Logger } from '../log.js'
-import { resetTable, runOnce } from '../run.js'
+import { runOnce } from '../run.js'
+import { resetTable } from '../reset.js'
 import { progressBar } from './progress.js'
 import { runWatch } from '../watch.js'
 import { Metrics, serveMetrics } from '../metrics.js'
 import type { Server } from 'node:http'
 import type { RunSummary } from '../run.js'
-import { StateStore } from '../state.js'
+import { StateStore, lastVerify, pipelineRuns } from '../state/index.js'
 import { HELP } from './help.js'
 import { renderVersions, versions } from './version.js'
 import { renderCatalog, renderChecks, renderRun, renderStatus } from './render.js'
@@ -95,10 +96,12 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
   verify: { ...COMMON, table: { type: 'string' }, date: { type: 'string' }, against: { type: 'string' }, limit: { type: 'string' } },
   snapshot: { ...COMMON, table: { type: 'string' }, 'as-of': { type: 'string' }, out: { type: 'string' } },
   catalog: { ...COMMON, emit: { type: 'string' }, table: { type: 'string' }, database: { type: 'string' }, 'table-prefix': { type: 'string' } },
+  spark: { ...COMMON, table: { type: 'string', multiple: true }, out: { type: 'string' }, state: { type: 'string' }, 's3-scheme': { type: 'string' } },
+  state: { ...COMMON, table: { type: 'string' } },
 }
 
 /** Commands that take positional words (transform: the pipeline file). */
-const POSITIONALS: Record<string, number> = { transform: 1 }
+const POSITIONALS: Record<string, number> = { transform: 1, state: 2 }
 
 function parse(command: string, args: string[]): { values: Values } {
   try {
@@ -128,13 +131,13 @@ const COMMANDS: Record<string, Command> = {
     try {
       // --table takes labels and globs ('OP.*'); a pattern that matches nothing is a usage error
       const tables = values.table === undefined ? undefined : selectTables(labels(config), values.table as string[], 'run')
-      if (tables) config = { ...config, tables: config.tables.filter((t) => tables.includes(`${t.source}.${t.name}`)) }
+      if (tables) config = { ...config, tables: config.tables.filter((t) => tables.includes(tableLabel(t))) }
       const bar = !values.json && !values['no-progress'] && (values.progress === true || isTty()) ? progressBar(io.stderr) : undefined
       if (values.watch) return await watch(config, values, io, log, controller.signal)
       const summary = await runOnce(config, { logger: log, signal: controller.signal, ...(bar ? { onProgress: bar } : {}) })
       if (bar) io.stderr('\n')
       const pipelineRuns = await runTriggeredPipelines(config, summary, log, controller.signal)
-      for (const t of summary.tables) if (t.error && t.status !== 'aborted') log.error({ table: `${t.source}.${t.table}`, ...errFields(t.error) }, 'table failed')
+      for (const t of summary.tables) if (t.error && t.status !== 'aborted') log.error({ table: tableLabel(t), ...errFields(t.error) }, 'table failed')
       log.info({ ms: summary.ms, tables: summary.tables.length, failed: summary.tables.filter((t) => t.error).length }, 'cycle done')
       io.stdout(values.json ? JSON.stringify(summaryJson(summary)) + '\n' : renderRun(summary))
       const failed = summary.tables.find((t) => t.error && t.status !== 'aborted')
@@ -180,7 +183,7 @@ const COMMANDS: Record<string, Command> = {
     const opt = (k: string): string | undefined => (k === 'table' && isGlob(String(values.table)) ? undefined : (values[k] as string | undefined))
     // a glob narrows the configured tables; verify then checks each of them
     if (values.table !== undefined) selectTables(labels(config), [values.table as string], 'verify')
-    if (values.table !== undefined && isGlob(values.table as string)) config = { ...config, tables: config.tables.filter((t) => globRegExp(values.table as string).test(`${t.source}.${t.name}`)) }
+    if (values.table !== undefined && isGlob(values.table as string)) config = { ...config, tables: config.tables.filter((t) => globRegExp(values.table as string).test(tableLabel(t))) }
     const { verifyCommand } = await import('./verify.js')
     return verifyCommand(
       config,
@@ -195,6 +198,12 @@ const COMMANDS: Record<string, Command> = {
     }
     const { snapshotCommand } = await import('./snapshot.js')
     return snapshotCommand(config, { table: values.table as string, asOf: values['as-of'] as string, out: values.out as string, json: values.json === true }, io, log)
+  },
+  async spark(config, values, io, log) {
+    return (await import('./spark.js')).sparkCommand(config, values, io, log)
+  },
+  async state(config, values, io, log) {
+    return (await import('./spark.js')).stateCommand(config, values, io, log)
   },
   async catalog(config, values, io, log) {
     const { catalogCommand, EMIT_FORMATS } = await import('./catalog.js')
@@ -212,8 +221,8 @@ const COMMANDS: Record<string, Command> = {
     try {
       if (values.table !== undefined) selectTables(labels(config), values.table as string[], 'status')
       const rows = filterStatus(state.status(), { tables: values.table as string[] | undefined, lagging: values.lagging === true, failed: values.failed === true, sort: values.sort as string | undefined })
-      const verifies = (await import('../check/verify.js')).lastVerify(path)
-      const pipelines = (await import('../steps/run-steps.js')).pipelineRuns(path)
+      const verifies = lastVerify(path)
+      const pipelines = pipelineRuns(path)
       io.stdout(values.json ? JSON.stringify({ tables: rows, verify: verifies, pipelines }) + '\n' : renderStatus(rows) + renderCatalog(rows) + renderChecks(verifies, pipelines))
       return EXIT.ok
     } finally {
@@ -226,7 +235,7 @@ const COMMANDS: Record<string, Command> = {
 async function runTriggeredPipelines(config: Config, summary: RunSummary, log: Logger, signal: AbortSignal): Promise<PipelineRun[]> {
   const runs: PipelineRun[] = []
   const trigger = new PipelineTrigger(config, { logger: log, signal, gate: new Gate(), onRun: (r) => runs.push(r) })
-  for (const t of summary.tables) if (t.status === 'ok' && t.files > 0) trigger.advanced(`${t.source}.${t.table}`)
+  for (const t of summary.tables) if (t.status === 'ok' && t.files > 0) trigger.advanced(tableLabel(t))
   await trigger.idle()
   return runs
 }
@@ -263,7 +272,7 @@ async function watch(config: Config, values: Values, io: Io, log: Logger, signal
 }
 
 function labels(config: Config): string[] {
-  return config.tables.map((t) => `${t.source}.${t.name}`)
+  return config.tables.map((t) => tableLabel(t))
 }
 
 function isTty(): boolean {

@@ -1,8 +1,9 @@
 // Human-readable tables for stdout.
 import type { VerifyRun } from '../check/verify.js'
-import type { PipelineRunRow } from '../steps/run-steps.js'
+import type { PipelineRunRow } from '../state/index.js'
 import type { RunSummary } from '../run.js'
-import type { TableStatus } from '../state.js'
+import type { TableStatus } from '../state/index.js'
+import { tableLabel } from '../config.js'
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -15,7 +16,7 @@ export function renderRun(s: RunSummary): string {
     table(
       ['TABLE', 'STATUS', 'FULLLOAD', 'LPF', 'FILES', 'ROWS', 'I', 'U', 'D', 'LIVE', 'MS', 'ERROR'],
       s.tables.map((t) => [
-        `${t.source}.${t.table}`,
+        tableLabel(t),
         t.status,
         t.fullLoad === undefined ? '' : t.fullLoad ? 'True' : 'False',
         t.lpf ?? '',
@@ -32,7 +33,7 @@ export function renderRun(s: RunSummary): string {
     hints(s) +
     s.tables
       .filter((t) => t.catalog?.error)
-      .map((t) => `catalog ${t.source}.${t.table}: ${t.catalog!.error!.code}: ${t.catalog!.error!.message} (ingestion went on; retried at the next run)\n`)
+      .map((t) => `catalog ${tableLabel(t)}: ${t.catalog!.error!.code}: ${t.catalog!.error!.message} (ingestion went on; retried at the next run)\n`)
       .join('') +
     `done in ${s.ms} ms\n`
   )
@@ -41,7 +42,7 @@ export function renderRun(s: RunSummary): string {
 /** The hint of each failed table, under the table (the ERROR column has the code and message). */
 function hints(s: RunSummary): string {
   return s.tables
-    .map((t) => ({ label: `${t.source}.${t.table}`, hint: (t.error as { hint?: string } | undefined)?.hint }))
+    .map((t) => ({ label: tableLabel(t), hint: (t.error as { hint?: string } | undefined)?.hint }))
     .filter((x) => x.hint)
     .map((x) => `hint (${x.label}): ${x.hint}\n`)
     .join('')
@@ -49,7 +50,7 @@ function hints(s: RunSummary): string {
 
 export function renderStatus(rows: TableStatus[]): string {
   return table(
-    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'QUARANTINED', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
+    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'QUARANTINED', 'SEGMENTS', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
     rows.map((r) => [
       r.source,
       r.table,
@@ -60,6 +61,7 @@ export function renderStatus(rows: TableStatus[]): string {
       String(r.files),
       String(r.rows),
       String(r.quarantined),
+      r.segmentFiles === null ? '' : String(r.segmentFiles),
       String(r.liveRows),
       r.lastSuccessAt ?? '',
       r.lastErrorCode ? `${r.lastErrorCode}: ${r.lastError}` : '',

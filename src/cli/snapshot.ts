@@ -1,6 +1,6 @@
 // `cdc-apply snapshot --table S.T --as-of <DMS file | timestamp> --out <location>`: the command body.
 import { EXIT } from '../errors.js'
-import type { Config } from '../config.js'
+import { tableLabel, type Config } from '../config.js'
 import type { Logger } from '../log.js'
 import { snapshotAsOf, type SnapshotResult } from '../check/snapshot.js'
 import { failure, withSignals, type CommandIo } from './verify.js'
@@ -28,5 +28,5 @@ export async function snapshotCommand(config: Config, args: SnapshotArgs, io: Co
 export function renderSnapshot(r: SnapshotResult): string {
   const when = r.kind === 'file' ? `after DMS file ${r.asOf}` : `at ${r.asOf} UTC (the changes committed at or before it)`
   const dates = r.datesRead.length === 0 ? 'no RAW partition' : r.datesRead.length === 1 ? `1 RAW partition (${r.datesRead[0]})` : `${r.datesRead.length} RAW partitions (${r.datesRead[0]}..${r.datesRead.at(-1)})`
-  return `${r.source}.${r.table} ${when}: ${r.rows} rows (${r.tombstones} deleted keys left out) written to ${r.written} (${r.bytes} bytes); read ${dates}, ${r.rawRows} changes; ${r.ms} ms\n`
+  return `${tableLabel(r)} ${when}: ${r.rows} rows (${r.tombstones} deleted keys left out) written to ${r.written} (${r.bytes} bytes); read ${dates}, ${r.rawRows} changes; ${r.ms} ms\n`
 }

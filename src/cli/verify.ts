@@ -1,6 +1,6 @@
 // `cdc-apply verify`: the command body (report on stdout, --json for automation, exit 8 on a mismatch).
 import { CdcError, EXIT, exitCodeFor } from '../errors.js'
-import type { Config } from '../config.js'
+import { tableLabel, type Config } from '../config.js'
 import { errFields, type Logger } from '../log.js'
 import { verify, type DateCheck, type TableCheck, type VerifyReport } from '../check/verify.js'
 import type { Json } from '@duckdb/node-api'
@@ -66,7 +66,7 @@ export function renderVerify(r: VerifyReport): string {
 }
 
 function renderTable(t: TableCheck): string {
-  const label = `${t.source}.${t.table}`
+  const label = tableLabel(t)
   const lines: string[] = []
   const what = t.mode === 'raw' ? `against RAW (recomputed with DuckDB from ${t.rawDates} RAW partition${t.rawDates === 1 ? '' : 's'}, ${t.rawRows} changes)` : `against extract ${t.against} (curated snapshot of ${t.dates[0]?.date ?? '?'})`
   lines.push(`${label} ${what}`)

@@ -78,9 +78,6 @@ const MANIFEST_ENTRY = {
   ],
 }
 
-export const MANIFEST_FILE_SCHEMA = MANIFEST_FILE
-export const MANIFEST_ENTRY_SCHEMA = MANIFEST_ENTRY
-
 
 /** 0 data, 1 position deletes, 2 equality deletes. */
 export type FileContent = 0 | 1 | 2

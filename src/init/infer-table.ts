@@ -5,8 +5,9 @@ import * as pw from 'parquet-wasm'
 import { csvRecords, type CsvRecord } from './csv-records.js'
 import { configType } from './source-types.js'
 import { columnsAdded, type MappingRules } from './table-mapping.js'
+import { earlierLayout } from './layouts.js'
 import type { Dialect, SourceTable } from './sql-ddl.js'
-import type { LandedFile, TableFolder } from './landing-scan.js'
+import { SAMPLE_BYTES, type LandedFile, type TableFolder } from './landing-scan.js'
 
 export interface InferContext {
   format: 'csv' | 'parquet' | undefined
@@ -71,7 +72,10 @@ export function inferTable(t: TableFolder, samples: { file: LandedFile; bytes: U
     if (!a) return undefined
     return a.of !== undefined ? (srcType(a.of) ?? 'string') : a.type
   }
-  let names: string[] // data columns in file order, without Op
+  let names: string[] // data columns in file order, without Op (header-less CSV: of the newest layout)
+  // header-less CSV whose layout changed: the first layout's columns, and the later layouts (columnsFrom)
+  let layoutNames: string[] | undefined
+  let layoutsFrom: { file: string; columns: string[] }[] = []
   if (format === 'parquet') {
     const schemas: { file: LandedFile; names: string[]; tsLike: boolean[] }[] = []
     for (const s of samples) {
@@ -102,7 +106,7 @@ export function inferTable(t: TableFolder, samples: { file: LandedFile; bytes: U
     observed.timestampColumn = tsName !== undefined && first.tsLike[tsIdx] === true && (kept === undefined || srcType(tsName) === undefined)
     if (observed.timestampColumn) entry.timestampColumn = tsName
   } else {
-    const recs = samples.map((s) => ({ file: s.file, recs: csvRecords(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, Math.min(s.bytes.byteLength, 256 * 1024)).toString('utf8'), 200, s.bytes.byteLength <= 256 * 1024) }))
+    const recs = samples.map((s) => ({ file: s.file, recs: csvRecords(Buffer.from(s.bytes.buffer, s.bytes.byteOffset, Math.min(s.bytes.byteLength, SAMPLE_BYTES)).toString('utf8'), 200, s.bytes.byteLength <= SAMPLE_BYTES) }))
     const nonEmpty = recs.filter((r) => r.recs.length > 0)
     if (nonEmpty.length === 0) return { label, entry: undefined, problems: ['every sampled file is empty'], observed }
     const firstText = (r: CsvRecord): string => r.fields.map((f) => f.text).join(',')
@@ -128,21 +132,24 @@ export function inferTable(t: TableFolder, samples: { file: LandedFile; bytes: U
       const base = kept.map((c) => c.name).concat(added.map((a) => a.name))
       const counts = nonEmpty.map((r) => ({ file: r.file, counts: new Set(r.recs.map((x) => x.fields.length)), recs: r.recs }))
       for (const c of counts) if (c.counts.size > 1) problems.push(`${c.file.key}: records with ${[...c.counts].join(' and ')} fields in one file`)
-      const cdcs = counts.filter((c) => c.file.kind === 'cdc')
+      const byName = (a: { file: LandedFile }, b: { file: LandedFile }): number => (a.file.name < b.file.name ? -1 : a.file.name > b.file.name ? 1 : 0)
+      const cdcs = counts.filter((c) => c.file.kind === 'cdc').sort(byName)
       const load = counts.find((c) => c.file.kind === 'load')
       const one = (c: { counts: Set<number> }): number => [...c.counts][0]!
-      if (cdcs.length > 1 && one(cdcs[0]!) !== one(cdcs.at(-1)!)) problems.push(`the change files' layout changes: ${cdcs[0]!.file.key} has ${one(cdcs[0]!)} fields, ${cdcs.at(-1)!.file.key} ${one(cdcs.at(-1)!)}; configure columnsFrom (docs/config.md#tablescolumnsfrom) by hand`)
       let ts: boolean | undefined
-      const cdc = cdcs[0]
+      // the newest change file has the layout the DDL and mapping describe; earlier ones may have fewer columns
+      const cdc = cdcs.at(-1)
+      for (const c of cdcs) for (const r of c.recs) if (!/^[IUD]$/.test(r.fields[0]!.text)) problems.push(`${c.file.key}:${r.line}: first field ${JSON.stringify(r.fields[0]!.text.slice(0, 20))} is not an Op (I, U or D)`)
       if (cdc) {
         const extra = one(cdc) - 1 - base.length
-        for (const r of cdc.recs) if (!/^[IUD]$/.test(r.fields[0]!.text)) problems.push(`${cdc.file.key}:${r.line}: first field ${JSON.stringify(r.fields[0]!.text.slice(0, 20))} is not an Op (I, U or D)`) 
         if (extra === 1 && cdc.recs.every((r) => TS_RE.test(r.fields[1]!.text))) ts = true
         else if (extra === 0) ts = false
         else problems.push(`${cdc.file.key} has ${one(cdc)} fields per record; the DDL and mapping give ${base.length} columns, so expected ${base.length + 1} (Op + columns) or ${base.length + 2} (Op + TimestampColumnName + columns)${one(cdc) - 1 > base.length + 1 ? '; more fields than the DDL explains: pass --table-mapping when the task adds columns' : ''}`)
       }
+      /** Per sample: how many of the newest layout's columns it lacks, and where its data fields start. */
+      const layouts: { c: (typeof counts)[number]; deficit: number; offset: number }[] = []
+      if (cdc && ts !== undefined) for (const c of cdcs) layouts.push({ c, deficit: base.length + 1 + (ts ? 1 : 0) - one(c), offset: 1 + (ts ? 1 : 0) })
       if (load) {
-        const extra = one(load) - base.length - (ts ? 1 : 0)
         const opOk = load.recs.every((r) => r.fields[0]!.text === 'I')
         const tsAt = (i: number): boolean => load.recs.every((r) => TS_RE.test(r.fields[i]?.text ?? ''))
         if (ts === undefined) {
@@ -153,9 +160,47 @@ export function inferTable(t: TableFolder, samples: { file: LandedFile; bytes: U
           else if (rest === 0) ts = false
           else problems.push(`${load.file.key} has ${one(load)} fields per record; the DDL and mapping give ${base.length} columns (expected that many, plus Op and TimestampColumnName when present)`)
           if (ts !== undefined) observed.includeOpForFullLoad = op
-        } else if (extra === 1 && opOk) observed.includeOpForFullLoad = true
-        else if (extra === 0) observed.includeOpForFullLoad = false
-        else problems.push(`${load.file.key} has ${one(load)} fields per record; expected ${base.length + (ts ? 1 : 0)} (without Op) or ${base.length + (ts ? 2 : 1)} (IncludeOpForFullLoad=true)`)
+        } else {
+          // the full load has the first change file's layout or an earlier one, with or without Op
+          const first = layouts[0]?.deficit ?? 0
+          const deficitIf = (op: boolean): number => base.length + (ts ? 1 : 0) + (op ? 1 : 0) - one(load)
+          const options = (ts ? [opOk && tsAt(1)] : opOk ? [true, false] : [false]).filter((op) => deficitIf(op) >= first && deficitIf(op) < base.length)
+          const op = options.find((o) => deficitIf(o) === first) ?? (options.length === 1 ? options[0] : undefined)
+          if (op === undefined) problems.push(`${load.file.key} has ${one(load)} fields per record; expected ${base.length - first + (ts ? 1 : 0)} (without Op) or ${base.length - first + (ts ? 2 : 1)} (IncludeOpForFullLoad=true)${first > 0 ? ', as the first change file has ' + (base.length - first) + ' columns' : ''}`)
+          else {
+            observed.includeOpForFullLoad = op
+            layouts.unshift({ c: load, deficit: deficitIf(op), offset: (op ? 1 : 0) + (ts ? 1 : 0) })
+          }
+        }
+      }
+      if (layouts.some((l, i) => i > 0 && l.deficit > layouts[i - 1]!.deficit)) problems.push(`the files' field counts go down and up again (${layouts.map((l) => `${l.c.file.name}: ${one(l.c)}`).join(', ')}): expected columns only added over time`)
+      else if (layouts.length > 0 && layouts[0]!.deficit > 0) {
+        // columnsFrom: the first layout in columns, then one entry from the first change file of each later layout
+        const ev = { kept: kept.map((c) => c.name), added: added.map((a) => a.name), addedLater: src?.addedLater, dialect: ctx.dialect, typeOf: (n: string) => srcType(n) ?? addedType(n) ?? 'string' }
+        const prefix = (cols: string[]): string[] => (ts ? [ctx.timestampName, ...cols] : cols)
+        const columnsOf = new Map<number, string[] | undefined>()
+        for (const d of new Set(layouts.map((l) => l.deficit))) {
+          if (d === 0) {
+            columnsOf.set(0, base)
+            continue
+          }
+          const r = earlierLayout(ev, d, layouts.filter((l) => l.deficit === d).map((l) => ({ records: l.c.recs, offset: l.offset })))
+          if ('problem' in r) problems.push(`${layouts.find((l) => l.deficit === d)!.c.file.key}: ${r.problem}`)
+          columnsOf.set(d, 'columns' in r ? r.columns : undefined)
+        }
+        const sorted = [...t.cdc].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        const from: { file: string; columns: string[] }[] = []
+        layouts.forEach((l, i) => {
+          if (i === 0 || l.deficit === layouts[i - 1]!.deficit) return
+          const prev = layouts[i - 1]!.c.file
+          if (prev.kind === 'cdc' && sorted[sorted.findIndex((f) => f.key === l.c.file.key) - 1]?.key !== prev.key) {
+            problems.push(`the layout of ${one(l.c)} fields starts after ${prev.key} and by ${l.c.file.key}; the first file of it was not found: configure columnsFrom by hand`)
+          }
+          const cols = columnsOf.get(l.deficit)
+          if (cols) from.push({ file: l.c.file.name.replace(/\..*$/, ''), columns: prefix(cols) })
+        })
+        layoutNames = columnsOf.get(layouts[0]!.deficit) && prefix(columnsOf.get(layouts[0]!.deficit)!)
+        layoutsFrom = from
       }
       observed.timestampColumn = ts
       if (ts && base.includes(ctx.timestampName)) problems.push(`the timestamp column name ${JSON.stringify(ctx.timestampName)} is also a source column: choose another with --timestamp-name`)
@@ -163,10 +208,12 @@ export function inferTable(t: TableFolder, samples: { file: LandedFile; bytes: U
       if (ts) entry.timestampColumn = ctx.timestampName
     }
     entry.includeOpForFullLoad = observed.includeOpForFullLoad ?? true
-    entry.columns = names.map((n) => {
+    const typed = (n: string): { name: string; type?: string } => {
       const type = n === entry.timestampColumn ? 'timestamp' : (srcType(n) ?? addedType(n) ?? 'string')
       return type === 'string' ? { name: n } : { name: n, type }
-    })
+    }
+    entry.columns = (layoutNames ?? names).map(typed)
+    if (layoutsFrom.length > 0) entry.columnsFrom = layoutsFrom.map((l) => ({ file: l.file, columns: l.columns.map(typed) }))
   }
   if (format === 'parquet' && observed.includeOpForFullLoad !== undefined) entry.includeOpForFullLoad = observed.includeOpForFullLoad
   for (const n of names) if (RESERVED.has(n)) problems.push(`column ${JSON.stringify(n)} collides with a name cdc-apply adds to its outputs`)

@@ -10,6 +10,7 @@ import { detectDialect, parseDdl, type Dialect, type SourceTable } from './sql-d
 import { parseInformationSchema } from './info-schema.js'
 import { parseTableMapping, type MappingRules } from './table-mapping.js'
 import { inferTable, type Inferred } from './infer-table.js'
+import { probeLayoutChanges } from './layouts.js'
 
 export interface InitOptions {
   landing: string
@@ -70,6 +71,12 @@ export async function runInit(opts: InitOptions): Promise<InitResult> {
             } catch (err) {
               return { label: `${opts.source ?? t.schema}.${t.table}`, entry: undefined, problems: [`${f.key} cannot be read: ${(err as Error).message}`], observed: undefined } satisfies Inferred
             }
+          }
+          // header-less CSV whose field count changes: more change files, to find the first of each layout
+          try {
+            samples.push(...(await probeLayoutChanges(t, samples, (f) => readSample(store, f, { signal: opts.signal }))))
+          } catch (err) {
+            return { label: `${opts.source ?? t.schema}.${t.table}`, entry: undefined, problems: [`a change file cannot be read: ${(err as Error).message}`], observed: undefined } satisfies Inferred
           }
           return inferTable(t, samples, { format: opts.format, sources, dialect, mapping, timestampName: opts.timestampName ?? 'dms_timestamp', source: opts.source })
         }),

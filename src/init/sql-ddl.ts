@@ -24,6 +24,11 @@ export interface SourceTable {
   primaryKey: string[]
   /** Where the table was defined, for messages: `schema.sql:12`. */
   where: string
+  /**
+   * Columns added by later `ALTER TABLE … ADD [COLUMN]` statements of the text, oldest first (they are in `columns`
+   * too, where the statement put them): the history init uses to tell earlier file layouts (columnsFrom).
+   */
+  addedLater?: string[]
 }
 
 interface Token {
@@ -129,6 +134,8 @@ const isPunct = (t: Token | undefined, p: string): boolean => t !== undefined &&
 /** Words that may continue a type name: `character varying`, `double precision`, `timestamp(6) with time zone`. */
 const TYPE_CONTINUATION = new Set(['VARYING', 'PRECISION', 'WITHOUT', 'WITH', 'LOCAL', 'TIME', 'ZONE', 'UNSIGNED', 'SIGNED', 'ZEROFILL', 'TO', 'SECOND', 'DAY', 'MONTH', 'YEAR', 'VARCHAR', 'CHAR', 'CHARACTER', 'RAW'])
 /** Element starts inside CREATE TABLE ( … ) that are not columns. */
+/** What ALTER TABLE … ADD may add besides columns and NOT_A_COLUMN (SQL Server's ADD DEFAULT … FOR c, partitions). */
+const NOT_ADDED_COLUMN = new Set(['DEFAULT', 'PARTITION', 'SUBPARTITION', 'OVERFLOW', 'LOGFILE', 'FILE', 'FILEGROUP'])
 const NOT_A_COLUMN = new Set(['CONSTRAINT', 'PRIMARY', 'KEY', 'INDEX', 'UNIQUE', 'FOREIGN', 'CHECK', 'FULLTEXT', 'SPATIAL', 'EXCLUDE', 'LIKE', 'PERIOD', 'SUPPLEMENTAL'])
 const LOB_TYPES = new Set(['text', 'tinytext', 'mediumtext', 'longtext', 'json', 'jsonb', 'xml', 'bytea', 'blob', 'tinyblob', 'mediumblob', 'longblob', 'clob', 'nclob', 'ntext', 'image', 'long', 'long raw'])
 
@@ -219,6 +226,39 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
       j = q.next
       // ADD [CONSTRAINT name] PRIMARY KEY [CLUSTERED|NONCLUSTERED] (cols); SQL Server may write WITH CHECK ADD
       while (isWord(toks[j], 'WITH', 'CHECK', 'NOCHECK')) j++
+      const target = (): SourceTable | undefined => byName.get(key(q.schema, q.name)) ?? (q.schema === undefined ? undefined : byName.get(key(undefined, q.name)))
+      if (isWord(toks[j], 'ADD') && !(toks[j + 1]?.kind === 'word' && (NOT_A_COLUMN.has(toks[j + 1]!.text.toUpperCase()) || NOT_ADDED_COLUMN.has(toks[j + 1]!.text.toUpperCase())))) {
+        // ADD [COLUMN] [IF NOT EXISTS] c type … [, [ADD [COLUMN]] d type …]; Oracle and MySQL: ADD [COLUMN] (c type, …)
+        const table = target()
+        if (table === undefined) fail(toks[i + 2], `a table created earlier in the file (ALTER TABLE ${q.name} ADD)`)
+        for (;;) {
+          if (isWord(toks[j], 'ADD')) j++
+          if (isWord(toks[j], 'COLUMN')) j++
+          if (isWord(toks[j], 'IF') && isWord(toks[j + 1], 'NOT') && isWord(toks[j + 2], 'EXISTS')) j += 3
+          const listed = isPunct(toks[j], '(')
+          if (listed) j++
+          for (;;) {
+            const start = j
+            let depth = 0
+            while (j < toks.length && (depth > 0 || !(isPunct(toks[j], ',') || isPunct(toks[j], ')') || isPunct(toks[j], ';') || (!listed && isWord(toks[j], 'GO'))))) {
+              if (isPunct(toks[j], '(')) depth++
+              if (isPunct(toks[j], ')')) depth--
+              j++
+            }
+            addColumn(toks.slice(start, j), table!)
+            if (listed && isPunct(toks[j], ',')) {
+              j++
+              continue
+            }
+            if (listed) j++ // the closing )
+            break
+          }
+          if (!isPunct(toks[j], ',')) break
+          j++
+        }
+        i = j
+        continue
+      }
       if (isWord(toks[j], 'ADD')) {
         j++
         if (isWord(toks[j], 'CONSTRAINT')) j += 2
@@ -226,9 +266,9 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
           j += 2
           while (isWord(toks[j], 'CLUSTERED', 'NONCLUSTERED')) j++
           const list = nameList(j)
-          const target = byName.get(key(q.schema, q.name)) ?? (q.schema === undefined ? undefined : byName.get(key(undefined, q.name)))
-          if (target === undefined) fail(toks[i + 2], `a table created earlier in the file (ALTER TABLE ${q.name} … PRIMARY KEY)`)
-          target!.primaryKey = list.names
+          const pkTable = target()
+          if (pkTable === undefined) fail(toks[i + 2], `a table created earlier in the file (ALTER TABLE ${q.name} … PRIMARY KEY)`)
+          pkTable!.primaryKey = list.names
           j = list.next
         }
       }
@@ -238,6 +278,25 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
     i++
   }
   return tables
+
+  /** A column of ALTER TABLE … ADD: at the end, or where MySQL's FIRST / AFTER c puts it. */
+  function addColumn(el: Token[], table: SourceTable): void {
+    element(el, table)
+    const col = table.columns.pop()!
+    if (table.columns.some((c) => c.name.toLowerCase() === col.name.toLowerCase())) fail(el[0], `a column ${table.name} does not have yet`)
+    let at = table.columns.length
+    for (let m = 2; m < el.length; m++) {
+      if (isWord(el[m], 'FIRST')) at = 0
+      if (isWord(el[m], 'AFTER')) {
+        const after = ident(el[m + 1])
+        const k = table.columns.findIndex((c) => c.name.toLowerCase() === after.toLowerCase())
+        if (k < 0) fail(el[m + 1], `a column of ${table.name} after AFTER`)
+        at = k + 1
+      }
+    }
+    table.columns.splice(at, 0, col)
+    ;(table.addedLater ??= []).push(col.name)
+  }
 
   function element(el: Token[], table: SourceTable): void {
     if (el.length === 0) fail(undefined, `a column definition in CREATE TABLE ${table.name}`)

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { StateError } from '../errors.js'
-import type { StateDb } from './open.js'
+import { prepared, type StateDb } from './open.js'
 
 /** A lock from another host is stale when its heartbeat is older than this. */
 const REMOTE_LOCK_STALE_MS = 120_000
@@ -36,7 +36,7 @@ export function takeLock(db: StateDb, path: string, token: string): void {
 }
 
 export function refreshLock(db: StateDb, token: string): void {
-  db.prepare('UPDATE process_lock SET HeartbeatAt = ? WHERE Token = ?').run(Date.now(), token)
+  prepared(db, 'UPDATE process_lock SET HeartbeatAt = ? WHERE Token = ?').run(Date.now(), token)
 }
 
 export function releaseLock(db: StateDb, token: string): void {

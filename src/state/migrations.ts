@@ -75,6 +75,10 @@ CREATE INDEX IF NOT EXISTS pipeline_runs_by_name ON pipeline_runs (Pipeline, Sta
       },
     ],
   },
+  {
+    note: 'format 4: table_runs gains SegmentFiles (parallel-load segment files seen, not applied)',
+    steps: [{ table: 'table_runs', column: 'SegmentFiles', type: 'INTEGER' }],
+  },
 ]
 
 /** The schema version this build writes and understands (PRAGMA user_version). */

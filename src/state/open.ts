@@ -43,6 +43,22 @@ export function openStateReader(path: string): StateDb | undefined {
   return db
 }
 
+const statements = new WeakMap<StateDb, Map<string, Database.Statement>>()
+
+/**
+ * The database's prepared statement for `sql`, prepared once per connection: a poll of hundreds of tables runs the
+ * same few statements per table, and preparing costs more than running them. Only for run(), get() and all()
+ * (they finish before returning); a statement that is iterate()d stays busy until its iterator ends, so those are
+ * prepared each time.
+ */
+export function prepared(db: StateDb, sql: string): Database.Statement {
+  let byText = statements.get(db)
+  if (!byText) statements.set(db, (byText = new Map()))
+  let s = byText.get(sql)
+  if (!s) byText.set(sql, (s = db.prepare(sql)))
+  return s
+}
+
 /** Runs `f` on a database and closes it afterwards. */
 export function using<T>(db: StateDb, f: (db: StateDb) => T): T {
   try {

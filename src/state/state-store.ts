@@ -5,7 +5,7 @@ import { StateError } from '../errors.js'
 import { faultPoint } from '../fault.js'
 import type { Order } from '../apply.js'
 import type { OrderValue } from '../batch.js'
-import { openStateDb, type StateDb } from './open.js'
+import { openStateDb, prepared, type StateDb } from './open.js'
 import { refreshLock, releaseLock, takeLock } from './lock.js'
 import { catalogRecord, recordCatalog, type CatalogRecord } from './catalog-records.js'
 import { recordTableRun, tableStatus, type TableStatus } from './table-runs.js'
@@ -54,6 +54,9 @@ export interface Commit {
   compositeKey?: boolean | undefined
 }
 
+/** The shortest time between two heartbeat writes. */
+const HEARTBEAT_MIN_MS = 1000
+
 /** Every table of the state file that holds rows per Source and TableName (what `reset` forgets). */
 const PER_TABLE = ['ops_table', 'processed_files', 'tombstones', 'table_runs', 'catalog_tables'] as const
 
@@ -61,6 +64,8 @@ export class StateStore {
   private readonly token = randomUUID()
   private locked = false
   private beat: NodeJS.Timeout | undefined
+  /** When the lock's heartbeat was last written (`Date.now()`). */
+  private beatAt = 0
 
   private constructor(
     readonly path: string,
@@ -75,14 +80,23 @@ export class StateStore {
   /** Takes the process lock or throws CDC_STATE_LOCKED. A lock whose process is gone is taken over. */
   lock(): void {
     takeLock(this.db, this.path, this.token)
+    this.beatAt = Date.now()
     this.locked = true
     // Keep the lock fresh during long runs, so that another host never takes it over from a live process.
     this.beat = setInterval(() => this.heartbeat(), 30_000)
     this.beat.unref()
   }
 
+  /**
+   * Refreshes the lock's heartbeat; at most once per HEARTBEAT_MIN_MS (watch mode calls it after every table's
+   * poll: hundreds per cycle, where one write says the same). Remote holders go stale after minutes (lock.ts).
+   */
   heartbeat(): void {
-    if (this.locked) refreshLock(this.db, this.token)
+    if (!this.locked) return
+    const now = Date.now()
+    if (now - this.beatAt < HEARTBEAT_MIN_MS) return
+    refreshLock(this.db, this.token)
+    this.beatAt = now
   }
 
   unlock(): void {
@@ -98,7 +112,7 @@ export class StateStore {
   }
 
   get(source: string, table: string): Watermark | undefined {
-    const r = this.db.prepare('SELECT FullLoad, LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as
+    const r = prepared(this.db, 'SELECT FullLoad, LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as
       | { FullLoad: number; LPF: string; LoadDate: string }
       | undefined
     return r && { source, table, fullLoad: r.FullLoad === 1, lpf: r.LPF, loadDate: r.LoadDate }
@@ -110,20 +124,19 @@ export class StateStore {
     const now = new Date().toISOString()
     const tx = this.db.transaction(() => {
       if (c.reset) {
-        this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ?').run(w.source, w.table)
-        this.db.prepare('DELETE FROM processed_files WHERE Source = ? AND TableName = ?').run(w.source, w.table)
+        prepared(this.db, 'DELETE FROM tombstones WHERE Source = ? AND TableName = ?').run(w.source, w.table)
+        prepared(this.db, 'DELETE FROM processed_files WHERE Source = ? AND TableName = ?').run(w.source, w.table)
       } else if (c.compositeKey && (this.meta(w.source, w.table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT) this.convertKeys(w.source, w.table)
       const fingerprint = c.fingerprint ?? this.meta(w.source, w.table)?.fingerprint ?? null
-      this.db
-        .prepare('INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt, Fingerprint, KeyFormat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now, fingerprint, KEY_FORMAT)
-      const file = this.db.prepare(
+      prepared(this.db, 'INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt, Fingerprint, KeyFormat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now, fingerprint, KEY_FORMAT)
+      const file = prepared(
+        this.db,
         'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
       for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes, f.quarantined ?? 0, f.superseded ? 1 : 0, now)
-      const up = this.db.prepare('INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      const up = prepared(this.db, 'INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
       for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
-      const del = this.db.prepare('DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
+      const del = prepared(this.db, 'DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
       for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
       faultPoint('inside-commit')
     })
@@ -147,7 +160,7 @@ export class StateStore {
 
   /** The table's saved fingerprint (null for state files of format 1 until its next commit) and key format. */
   meta(source: string, table: string): { fingerprint: string | null; keyFormat: number } | undefined {
-    const r = this.db.prepare('SELECT Fingerprint, KeyFormat FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as { Fingerprint: string | null; KeyFormat: number } | undefined
+    const r = prepared(this.db, 'SELECT Fingerprint, KeyFormat FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as { Fingerprint: string | null; KeyFormat: number } | undefined
     return r && { fingerprint: r.Fingerprint, keyFormat: r.KeyFormat }
   }
 
@@ -172,8 +185,8 @@ export class StateStore {
   }
 
   /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
-  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined): void {
-    recordTableRun(this.db, source, table, error, newest)
+  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined, segments?: number): void {
+    recordTableRun(this.db, source, table, error, newest, segments)
   }
 
   /** Records a catalog registration attempt: success (no error) or its error; a success keeps RegisteredAt. */
@@ -191,8 +204,7 @@ export class StateStore {
 
   processedFiles(source: string, table: string): ProcessedFile[] {
     return (
-      this.db
-        .prepare('SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
+      prepared(this.db, 'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
         .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Checksum: string; Rows: number; Inserts: number; Updates: number; Deletes: number; Superseded: number }[]
     ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, checksum: r.Checksum, superseded: r.Superseded === 1, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
   }

@@ -1,5 +1,6 @@
 // table_runs and the status view: each table's last run, its error, the newest landed file, and the lag.
-import type { StateDb } from './open.js'
+import { timeOfName } from '../dms-names.js'
+import { prepared, type StateDb } from './open.js'
 import type { Watermark } from './state-store.js'
 
 export interface TableStatus extends Watermark {
@@ -7,6 +8,8 @@ export interface TableStatus extends Watermark {
   rows: number
   /** Rows set aside under onBadRow "quarantine". */
   quarantined: number
+  /** Parallel-load segment files (DMS full-load data not applied) seen by the last full listing; null before one. */
+  segmentFiles: number | null
   liveRows: number
   /** Newest DMS file seen in the landing at the last run. */
   newest: string | null
@@ -24,15 +27,19 @@ export interface TableStatus extends Watermark {
   catalogError: string | null
 }
 
-/** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
-export function recordTableRun(db: StateDb, source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined): void {
+/**
+ * Records a table's run: its error (or none), the newest DMS file seen in the landing, the parallel-load segment
+ * files seen (undefined after an incremental listing: the last full listing's count stays).
+ */
+export function recordTableRun(db: StateDb, source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined, segments?: number): void {
   const now = new Date().toISOString()
-  db.prepare(
-    `INSERT INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError, NewestFile, LastSuccessAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+  prepared(
+    db,
+    `INSERT INTO table_runs (Source, TableName, LastRunAt, LastErrorCode, LastError, NewestFile, LastSuccessAt, SegmentFiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (Source, TableName) DO UPDATE SET LastRunAt = excluded.LastRunAt, LastErrorCode = excluded.LastErrorCode,
        LastError = excluded.LastError, NewestFile = COALESCE(excluded.NewestFile, NewestFile),
-       LastSuccessAt = COALESCE(excluded.LastSuccessAt, LastSuccessAt)`,
-  ).run(source, table, now, error?.code ?? null, error?.message ?? null, newest ?? null, error ? null : now)
+       LastSuccessAt = COALESCE(excluded.LastSuccessAt, LastSuccessAt), SegmentFiles = COALESCE(excluded.SegmentFiles, SegmentFiles)`,
+  ).run(source, table, now, error?.code ?? null, error?.message ?? null, newest ?? null, error ? null : now, segments ?? null)
 }
 
 interface StatusRow {
@@ -46,6 +53,7 @@ interface StatusRow {
   files: number
   rowsProcessed: number
   quarantined: number
+  SegmentFiles: number | null
   LastRunAt: string | null
   LastErrorCode: string | null
   LastError: string | null
@@ -65,12 +73,12 @@ export function tableStatus(db: StateDb): TableStatus[] {
               (SELECT COUNT(*) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS files,
               (SELECT COALESCE(SUM(Rows), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS rowsProcessed,
               (SELECT COALESCE(SUM(Quarantined), 0) FROM processed_files p WHERE p.Source = o.Source AND p.TableName = o.TableName) AS quarantined,
-              r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt,
+              r.SegmentFiles, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt,
               c.GlueTables, c.RegisteredAt, c.LastErrorCode AS CatalogErrorCode, c.LastError AS CatalogError
        FROM ops_table o LEFT JOIN table_runs r ON r.Source = o.Source AND r.TableName = o.TableName
          LEFT JOIN catalog_tables c ON c.Source = o.Source AND c.TableName = o.TableName
        UNION ALL
-       SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, 0, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt,
+       SELECT r.Source, r.TableName, NULL, NULL, NULL, 0, NULL, 0, 0, 0, r.SegmentFiles, r.LastRunAt, r.LastErrorCode, r.LastError, r.NewestFile, r.LastSuccessAt,
               NULL, NULL, NULL, NULL
        FROM table_runs r WHERE NOT EXISTS (SELECT 1 FROM ops_table o WHERE o.Source = r.Source AND o.TableName = r.TableName)
        ORDER BY 1, 2`,
@@ -85,6 +93,7 @@ export function tableStatus(db: StateDb): TableStatus[] {
     files: r.files,
     rows: r.rowsProcessed,
     quarantined: r.quarantined,
+    segmentFiles: r.SegmentFiles,
     liveRows: r.LiveRows,
     newest: r.NewestFile,
     lagSeconds: r.LPF && r.NewestFile ? lagSeconds(r.NewestFile, r.LPF) : null,
@@ -98,12 +107,6 @@ export function tableStatus(db: StateDb): TableStatus[] {
     catalogErrorCode: r.CatalogErrorCode,
     catalogError: r.CatalogError,
   }))
-}
-
-/** Milliseconds since the epoch of a DMS time name `YYYYMMDD-HHmmssSSS`; undefined for LOAD names. */
-export function timeOfName(stem: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$/.exec(stem)
-  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!) : undefined
 }
 
 /** How far the watermark trails the newest landed file, in seconds (0 when caught up). */

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import pLimit from 'p-limit'
-import { META, resolveLocal, type ColumnConfig, type ColumnType, type Config } from '../config.js'
+import { tableLabel, META, resolveLocal, type ColumnConfig, type ColumnType, type Config } from '../config.js'
 import { StepError } from '../errors.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { quotedIdentifier, quotedString } from '../check/duck.js'
@@ -66,11 +66,11 @@ export function catalogEntries(config: Config): CatalogEntry[] {
       const key = catalogKey(schema, t.name)
       const other = seen.get(key)
       if (other !== undefined) {
-        throw new StepError('CDC_STEP_INVALID', `catalog name ${JSON.stringify(e.name)} is ambiguous: both ${other} and ${t.source}.${t.name} (${zone}) would have it`, {
+        throw new StepError('CDC_STEP_INVALID', `catalog name ${JSON.stringify(e.name)} is ambiguous: both ${other} and ${tableLabel(t)} (${zone}) would have it`, {
           hint: `rename a source so that no source is called ${RAW_PREFIX}<another source>`,
         })
       }
-      seen.set(key, `${t.source}.${t.name} (${zone})`)
+      seen.set(key, `${tableLabel(t)} (${zone})`)
       out.push(e)
     }
   }

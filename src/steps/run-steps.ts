@@ -1,38 +1,17 @@
 // Runs a pipeline's plan on DuckDB: validates it whole, registers the catalog, runs the steps in order and
 // returns one result per step (Success, Error or NotExecuted). Never throws; records every run in the state file.
-import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join, relative, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { resolveLocal, type Config } from '../config.js'
-import { CdcError, StepError, WriteError } from '../errors.js'
+import type { CdcError } from '../errors.js'
 import { errFields, silentLogger, type Logger } from '../log.js'
 import { readLpf, recordPipelineRun } from '../state/index.js'
-export { pipelineRuns, type PipelineRunRow } from '../state/index.js'
-import type { ObjectStore } from '../store/object-store.js'
-import { openStore } from '../store/open-store.js'
-import { Duck, quotedIdentifier, quotedString } from '../check/duck.js'
-import { catalogEntries, registerCatalog, type CatalogEntry } from './catalog.js'
-import { substitute } from './params.js'
-import { checkPlanSql, loadPlanFile, parsePlan, planParams, type Plan, type PlanContext, type PlanStep, type StepKind } from './plan.js'
-
-export type StepStatus = 'Success' | 'Error' | 'NotExecuted'
-
-export interface StepResult {
-  /** 1-based position in the pipeline's steps. */
-  index: number
-  /** The result's name (sql, view) or the write target as written. */
-  name: string
-  kind: StepKind
-  /** The step kind as the pipeline wrote it (spark_sql, crt_table, wrt, sql, view, write). */
-  fun: string
-  status: StepStatus
-  /** Rows of the result (sql, view) or rows written (write); 0 when not executed. */
-  rows: number
-  ms: number
-  /** For status Error: CDC_STEP_FAILED and DuckDB's message (or the store's). */
-  error?: { code: string; message: string }
-}
+import { openStore, openZone, zoneOptions } from '../store/open-store.js'
+import { Duck } from '../check/duck.js'
+import { catalogEntries, type CatalogEntry } from './catalog.js'
+import { asCdcError, notExecuted, runSteps, type StepResult } from './execute.js'
+import { checkPlanSql, loadPlanFile, parsePlan, planParams, type Plan, type PlanContext } from './plan.js'
 
 export interface PipelineRun {
   pipeline: string
@@ -105,7 +84,7 @@ function parentOf(location: string): string | undefined {
 
 /** The run's DuckDB: in memory, offline (no extension install or autoload), spilling into `tmp` (the caller's). */
 export function openEngine(tmp: string): Promise<Duck> {
-  return Duck.open({ storage: 'memory', dir: tmp })
+  return Duck.open({ storage: 'memory', dir: tmp, purpose: 'steps' })
 }
 
 export interface Prepared {
@@ -175,9 +154,8 @@ export async function runPipeline(config: Config, source: PipelineSource, opts: 
       tmp,
       cacheDir: settings.cacheDir,
       parquet: config.parquet,
-      open: (location) => openStore(location, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }),
-      openOutput: (location) =>
-        openStore(location, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}), ...(config.encryption.curated ? { encryption: config.encryption.curated } : {}) }),
+      open: (location) => openStore(location, zoneOptions(config, undefined)),
+      openOutput: (location) => openZone(config, 'curated', location),
       logger: log.child({ pipeline: run.pipeline }),
       ...(opts.signal ? { signal: opts.signal } : {}),
     })
@@ -202,207 +180,6 @@ export async function runPipeline(config: Config, source: PipelineSource, opts: 
     }
   }
   return run
-}
-
-export interface RunStepsOptions {
-  /** A folder for this run only (removed by the caller): staging of S3 writes. */
-  tmp: string
-  cacheDir: string
-  parquet: Config['parquet']
-  /** Opens an s3:// input root. */
-  open: (location: string) => Promise<ObjectStore>
-  /** Opens an s3:// write target. */
-  openOutput: (location: string) => Promise<ObjectStore>
-  logger?: Logger
-  signal?: AbortSignal
-}
-
-/**
- * Executes a prepared plan: registers the tables it reads, locks DuckDB's file access down to them and the write
- * staging folders, then runs each step. Never throws.
- */
-export async function runSteps(prepared: Prepared, engine: Duck, opts: RunStepsOptions): Promise<{ results: StepResult[]; error: CdcError | undefined }> {
-  const { plan, params } = prepared
-  const log = opts.logger ?? silentLogger
-  const results = plan.steps.map(notExecuted)
-  const conn = engine.conn
-  let staging: Map<number, string>
-  try {
-    const reg = await registerCatalog(conn, prepared.reads, { cacheDir: opts.cacheDir, open: opts.open, ...(opts.signal ? { signal: opts.signal } : {}) })
-    if (reg.fetched + reg.reused > 0) log.info({ fetched: reg.fetched, reused: reg.reused }, 'inputs cached')
-    staging = await stagingFolders(plan, opts.tmp)
-    // From here on SQL can read only the catalog's folders and write only the staging folders.
-    const allowed = [...reg.dirs, ...staging.values(), opts.tmp].map((d) => (d.endsWith(sep) ? d : d + sep))
-    await conn.run(`SET allowed_directories = [${allowed.map(quotedString).join(', ')}]`)
-    // A partitioned COPY also touches the staging folder itself, which only allowed_paths admits.
-    if (staging.size > 0) await conn.run(`SET allowed_paths = [${[...staging.values()].map(quotedString).join(', ')}]`)
-    await conn.run('SET enable_external_access = false')
-  } catch (err) {
-    return { results, error: asCdcError(err) }
-  }
-  for (const step of plan.steps) {
-    const r = results[step.index - 1]!
-    if (opts.signal?.aborted) return { results, error: new StepError('CDC_ABORTED', `pipeline ${JSON.stringify(plan.name)} stopped before step ${step.index}: interrupted`) }
-    const t0 = performance.now()
-    try {
-      r.rows = await runStep(step, params, engine, staging.get(step.index), opts)
-      r.status = 'Success'
-      r.ms = Math.round(performance.now() - t0)
-      log.info({ step: step.index, kind: step.kind, name: step.out, rows: r.rows, ms: r.ms }, 'step done')
-    } catch (err) {
-      r.status = 'Error'
-      r.ms = Math.round(performance.now() - t0)
-      const message = (err as Error)?.message ?? String(err)
-      r.error = { code: err instanceof CdcError ? err.code : 'CDC_STEP_FAILED', message }
-      log.error({ step: step.index, kind: step.kind, name: step.out, ms: r.ms, ...errFields(err) }, 'step failed')
-      const error =
-        err instanceof CdcError && err.code !== 'CDC_STEP_FAILED'
-          ? err
-          : new StepError('CDC_STEP_FAILED', `pipeline ${JSON.stringify(plan.name)} step ${step.index} (${step.fun} ${step.out}) failed: ${firstLine(message)}`, {
-              cause: err,
-              hint: `steps after step ${step.index} did not run; writes of earlier steps are in place`,
-            })
-      return { results, error }
-    }
-  }
-  return { results, error: undefined }
-}
-
-async function runStep(step: PlanStep, params: Record<string, string>, engine: Duck, staging: string | undefined, opts: RunStepsOptions): Promise<number> {
-  const conn = engine.conn
-  if (step.kind === 'sql') {
-    const sql = `CREATE TEMP TABLE ${quotedIdentifier(step.out)} AS ${substitute(step.query, params, quotedString)}`
-    // The text was parsed as one SELECT and values are literals; checked again here so that nothing else can run.
-    const statements = await conn.extractStatements(sql)
-    if (statements.count !== 1) throw new StepError('CDC_STEP_FAILED', `the SQL of step ${step.index} is ${statements.count} statements, expected one`)
-    await conn.run(sql)
-    return count(engine, quotedIdentifier(step.out))
-  }
-  const from = inputSql(step)
-  if (step.kind === 'view') {
-    await conn.run(`CREATE TEMP VIEW ${quotedIdentifier(step.out)} AS SELECT * FROM ${from}`)
-    return count(engine, quotedIdentifier(step.out))
-  }
-  const target = step.target!
-  const dir = staging!
-  const pq = `COMPRESSION ${quotedString(opts.parquet.compression === 'none' ? 'uncompressed' : opts.parquet.compression)}, ROW_GROUP_SIZE ${opts.parquet.rowGroupSize}`
-  const copy =
-    step.partitionBy.length > 0
-      ? `COPY (SELECT * FROM ${from}) TO ${quotedString(dir)} (FORMAT parquet, PARTITION_BY (${step.partitionBy.map(quotedIdentifier).join(', ')}), FILENAME_PATTERN 'part-{i}', ${pq})`
-      : `COPY (SELECT * FROM ${from}) TO ${quotedString(join(dir, 'part-00000.parquet'))} (FORMAT parquet, ${pq})`
-  const r = await conn.runAndReadAll(copy)
-  const rows = Number(r.getRows()[0]?.[0] ?? 0)
-  if (target.startsWith('s3://')) await publishToStore(dir, await opts.openOutput(target), opts.signal)
-  else await replaceFolder(dir, target)
-  return rows
-}
-
-function inputSql(step: PlanStep): string {
-  const input = step.input!
-  return input.kind === 'step' ? quotedIdentifier(input.name) : `${quotedIdentifier(input.entry.schema)}.${quotedIdentifier(input.entry.table)}`
-}
-
-async function count(engine: Duck, relation: string): Promise<number> {
-  const r = await engine.conn.runAndReadAll(`SELECT count(*) FROM ${relation}`)
-  return Number(r.getRows()[0]![0])
-}
-
-/** An empty staging folder per write step: next to a local target (so that a rename replaces it), in tmp for S3. */
-async function stagingFolders(plan: Plan, tmp: string): Promise<Map<number, string>> {
-  const out = new Map<number, string>()
-  for (const s of plan.steps) {
-    if (s.kind !== 'write') continue
-    const target = s.target!
-    let dir: string
-    if (target.startsWith('s3://')) dir = join(tmp, `write-${s.index}`)
-    else {
-      await removeLeftovers(target)
-      dir = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
-    }
-    await mkdir(dir, { recursive: true })
-    out.set(s.index, dir)
-  }
-  return out
-}
-
-/** Staging and old folders of a target left by a run that crashed. */
-async function removeLeftovers(target: string): Promise<void> {
-  const parent = dirname(target)
-  const prefix = `.${basename(target)}.`
-  let names: string[] = []
-  try {
-    names = await readdir(parent)
-  } catch {
-    return
-  }
-  for (const n of names) if (n.startsWith(prefix) && /\.(tmp|old)-\d+-[0-9a-f]{8}$/.test(n)) await rm(join(parent, n), { recursive: true, force: true })
-}
-
-/** Replaces a local folder by the staging folder with two renames; the old content is deleted after. */
-export async function replaceFolder(staging: string, target: string): Promise<void> {
-  const old = join(dirname(target), `.${basename(target)}.old-${process.pid}-${randomBytes(4).toString('hex')}`)
-  let moved = false
-  try {
-    await rename(target, old)
-    moved = true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw writeFailed(target, err)
-  }
-  try {
-    await rename(staging, target)
-  } catch (err) {
-    if (moved) await rename(old, target).catch(() => undefined)
-    throw writeFailed(target, err)
-  }
-  if (moved) await rm(old, { recursive: true, force: true })
-}
-
-/** Uploads every file of `dir` under the store's root, then deletes every other object there. Closes the store. */
-export async function publishToStore(dir: string, store: ObjectStore, signal?: AbortSignal): Promise<void> {
-  try {
-    const keys: string[] = []
-    for (const f of await filesUnder(dir)) {
-      const key = relative(dir, f).split(sep).join('/')
-      await store.put(key, await readFile(f), signal ? { signal } : {})
-      keys.push(key)
-    }
-    const stale: string[] = []
-    for await (const o of store.list('', signal ? { signal } : {})) if (!keys.includes(o.key)) stale.push(o.key)
-    if (stale.length > 0) await store.delete(stale, signal ? { signal } : {})
-  } finally {
-    await store.close()
-  }
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...(await filesUnder(p)))
-    else out.push(p)
-  }
-  return out.sort()
-}
-
-function writeFailed(target: string, err: unknown): WriteError {
-  return new WriteError('CDC_WRITE_FAILED', `replacing ${JSON.stringify(target)} failed: ${(err as Error).message}`, {
-    cause: err,
-    transient: true,
-    hint: 'check free disk space and write permission on the output folder; the previous output is still in place',
-  })
-}
-
-function notExecuted(s: PlanStep): StepResult {
-  return { index: s.index, name: s.out, kind: s.kind, fun: s.fun, status: 'NotExecuted', rows: 0, ms: 0 }
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0]!.trim()
-}
-
-function asCdcError(err: unknown): CdcError {
-  if (err instanceof CdcError) return err
-  return new StepError('CDC_STEP_FAILED', `pipeline failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }
 
 // ---- pipeline_runs: one row per run in the state file, for `cdc-apply status` ----

@@ -54,3 +54,37 @@ export function joinKey(...parts: string[]): string {
     .filter((p) => p.length > 0)
     .join('/')
 }
+
+/** One object to put: its key (relative to the store's root) and its bytes. */
+export interface Part {
+  key: string
+  body: Uint8Array
+}
+
+/**
+ * Replaces what lies under `prefix` ('' for the store's root) by `parts`, in the order that keeps readers safe:
+ * every part is put first (each put is atomic), then the prefix is listed and every other object is deleted (with
+ * `only`, just the other objects it accepts). A crash in between leaves the new parts next to some old objects,
+ * never a partial part and never fewer than the new parts; the next replacement deletes the leftovers.
+ */
+export async function replacePrefix(store: ObjectStore, prefix: string, parts: Iterable<Part> | AsyncIterable<Part>, opts: StoreOptions & { only?: (key: string) => boolean } = {}): Promise<void> {
+  const put = new Set<string>()
+  for await (const p of parts) {
+    opts.signal?.throwIfAborted()
+    await store.put(p.key, p.body, opts.signal ? { signal: opts.signal } : {})
+    put.add(p.key)
+  }
+  await deletePrefix(store, prefix, { ...opts, keep: put })
+}
+
+/** Deletes every object under `prefix` ('' for the root) but those in `keep` (with `only`, just those it accepts); returns how many. */
+export async function deletePrefix(store: ObjectStore, prefix: string, opts: StoreOptions & { keep?: ReadonlySet<string>; only?: (key: string) => boolean } = {}): Promise<number> {
+  const signal = opts.signal ? { signal: opts.signal } : {}
+  const stale: string[] = []
+  for await (const o of store.list(prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`, signal)) {
+    if (opts.keep?.has(o.key) || (opts.only && !opts.only(o.key))) continue
+    stale.push(o.key)
+  }
+  if (stale.length > 0) await store.delete(stale, signal)
+  return stale.length
+}

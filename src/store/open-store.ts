@@ -2,6 +2,7 @@
 import { resolve } from 'node:path'
 import { LocalStore } from './local-store.js'
 import type { ObjectStore } from './object-store.js'
+import type { Config } from '../config.js'
 // Type-only: erased at compile time, so importing them does not load the AWS SDK.
 import type { Encryption, S3Options } from './s3-store.js'
 
@@ -22,4 +23,23 @@ export async function openStore(location: string, opts: OpenStoreOptions): Promi
     return new S3Store(location, { s3: opts.s3, encryption: opts.encryption })
   }
   return new LocalStore(resolve(opts.baseDir, location), location)
+}
+
+/** The configured locations a store is opened on: the landing (read) and the two outputs (written). */
+export type Zone = 'landing' | 'raw' | 'curated'
+
+type ZoneConfig = Pick<Config, 'baseDir' | 's3' | 'encryption' | Zone>
+
+/**
+ * The options to open a location as the config says: its S3 settings and, for a location written like RAW or
+ * curated, that zone's encryption (none for the landing and other inputs). Relative paths resolve in `baseDir`.
+ */
+export function zoneOptions(config: ZoneConfig, zone: Zone | undefined, baseDir = config.baseDir): OpenStoreOptions {
+  const encryption = zone === 'raw' || zone === 'curated' ? config.encryption[zone] : undefined
+  return { baseDir, ...(config.s3 ? { s3: config.s3 } : {}), ...(encryption ? { encryption } : {}) }
+}
+
+/** Opens a zone's store: its configured location (or `location`, an output written like that zone). */
+export function openZone(config: ZoneConfig, zone: Zone, location: string = config[zone], baseDir = config.baseDir): Promise<ObjectStore> {
+  return openStore(location, zoneOptions(config, zone, baseDir))
 }

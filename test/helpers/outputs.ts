@@ -4,7 +4,7 @@ import { join, relative } from 'node:path'
 import { tmpdir } from 'node:os'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
-import { columnValues } from '../../src/columns.js'
+import { columnValues } from '../../src/arrow/values.js'
 
 export type Row = Record<string, string | number | boolean | null>
 

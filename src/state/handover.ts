@@ -1,0 +1,53 @@
+// The hand-over between the SQLite state and the Spark job's state (docs/scale-out.md): a table's watermark, ledger
+// and tombstones as plain values. Reading and writing them in the lake is src/spark/handover.ts's.
+import { StateError } from '../errors.js'
+import type { OrderValue } from '../batch.js'
+import type { ProcessedFile, StateStore, Watermark } from './state-store.js'
+
+/** Format of `<state>/<Source>/<TableName>/watermark.json`, shared with assets/spark-job/ (STATE_FORMAT). */
+export const HANDOVER_FORMAT = 1
+
+export interface HandoverTombstone {
+  /** The key as src/batch.ts encodes it. */
+  key: string
+  ts: OrderValue
+  seq: OrderValue
+  /** The delete's file order key (`0:LOAD…` or `1:<time name>`) and row. */
+  file: string
+  row: number
+}
+
+export interface HandoverState {
+  watermark: Watermark
+  ledger: ProcessedFile[]
+  tombstones: HandoverTombstone[]
+  fingerprint: string | null
+}
+
+/** The table's state as committed in the state file; undefined when the table has no watermark. */
+export function exportTable(state: StateStore, source: string, table: string, compositeKey: boolean): HandoverState | undefined {
+  const watermark = state.get(source, table)
+  if (watermark === undefined) return undefined
+  const tombstones = [...state.tombstones(source, table, compositeKey)].map(([key, o]) => ({ key, ts: o.ts, seq: o.seq, file: o.file, row: o.row }))
+  return { watermark, ledger: state.processedFiles(source, table), tombstones, fingerprint: state.meta(source, table)?.fingerprint ?? null }
+}
+
+/**
+ * Replaces the table's watermark, ledger and tombstones with the handed-over ones, in one transaction (the caller
+ * holds the state lock). The fingerprint is kept when the hand-over has none.
+ */
+export function importTable(state: StateStore, h: HandoverState, liveRows: number): void {
+  try {
+    state.commit({
+      watermark: h.watermark,
+      files: h.ledger,
+      tombstones: { upsert: h.tombstones.map((t) => [t.key, { ts: t.ts, seq: t.seq, file: t.file, row: t.row }]), remove: [] },
+      reset: true,
+      liveRows,
+      fingerprint: h.fingerprint ?? undefined,
+    })
+  } catch (err) {
+    if (err instanceof StateError) throw err
+    throw new StateError('CDC_STATE_UNAVAILABLE', `importing the state of ${h.watermark.source}.${h.watermark.table} failed: ${(err as Error).message}`, { cause: err })
+  }
+}
