@@ -8,7 +8,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runCase, runStream, succeedingCases, type TwinRun } from './helpers/iceberg-cases.js'
@@ -53,6 +53,14 @@ async function jobsFile(which: (r: TwinRun) => boolean = () => true, negative = 
   )
   // A table compared with another case's plain output must be reported as different: the check can fail.
   if (negative) jobs.push({ ...jobs[0]!, name: 'NEGATIVE', plain: jobs.find((j) => j.plain !== jobs[0]!.plain && !j.name.startsWith(jobs[0]!.name.split(' ')[0]!))!.plain })
+  // The runs must exercise merge-on-read: some snapshot the readers see holds position-delete files.
+  const withDeletes = jobs.filter((j) => {
+    const dir = join(j.warehouse, j.namespace, j.table, 'metadata')
+    const v = Math.max(...readdirSync(dir).filter((f) => /^v\d+\.metadata\.json$/.test(f)).map((f) => Number(/\d+/.exec(f)![0])))
+    const m = JSON.parse(readFileSync(join(dir, `v${v}.metadata.json`), 'utf8')) as { snapshots: { summary: Record<string, string> }[] }
+    return m.snapshots.some((s) => Number(s.summary['total-delete-files'] ?? 0) > 0)
+  })
+  assert.ok(withDeletes.length > 0, 'no table with position deletes among the jobs')
   const file = join(tmp.path, `jobs-${negative}.json`)
   writeFileSync(file, JSON.stringify(jobs))
   return { file, count: jobs.length }
