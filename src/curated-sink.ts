@@ -203,7 +203,14 @@ export class IcebergSink implements CuratedSink {
 
   async read(date: string, signal?: AbortSignal): Promise<A.Table | undefined> {
     await this.last
-    return (await this.open(signal)).read(dateTag(date), signal)
+    const ice = await this.open(signal)
+    const tag = dateTag(date)
+    // Reading the current snapshot (a restart restores from it): index its rows on the way.
+    if (this.rows !== undefined || ice.snapshot(tag) === undefined || ice.snapshot(tag) !== ice.current()) return ice.read(tag, signal)
+    const rows = new LiveRows()
+    const t = await ice.read(tag, signal, (path, all, deleted) => rows.addRows(path, all, deleted))
+    this.rows = Promise.resolve(rows)
+    return t
   }
 }
 

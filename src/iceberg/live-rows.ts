@@ -61,11 +61,15 @@ export class LiveRows {
     const deleted = await ice.deletedPositions(files, signal)
     for (const e of files.data) {
       const path = e.data_file.file_path
-      const t = A.tableFromIPC(pw.readParquet(await ice.store.get(ice.keyOf(path), { signal }), { columns: [META.file, META.row] }).intoIPCStream())
-      const { names, rows } = namesOf(t)
-      out.addFile(path, names, rows, deleted.get(path))
+      out.addRows(path, A.tableFromIPC(pw.readParquet(await ice.store.get(ice.keyOf(path), { signal }), { columns: [META.file, META.row] }).intoIPCStream()), deleted.get(path))
     }
     return out
+  }
+
+  /** Records a data file from its rows (read back), `dead` positions deleted. */
+  addRows(path: string, t: A.Table, dead?: ReadonlySet<number>): void {
+    const { names, rows } = namesOf(t)
+    this.addFile(path, names, rows, dead)
   }
 
   /** Live rows in all data files. */

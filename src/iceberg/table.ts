@@ -191,8 +191,11 @@ export class IcebergTable {
     return out
   }
 
-  /** The rows of the snapshot a ref names (position deletes applied), or undefined when there is no such ref. */
-  async read(ref: string, signal?: AbortSignal): Promise<A.Table | undefined> {
+  /**
+   * The rows of the snapshot a ref names (position deletes applied), or undefined when there is no such ref.
+   * `onFile` sees each data file's rows before the deletes are applied, with the deleted positions.
+   */
+  async read(ref: string, signal?: AbortSignal, onFile?: (path: string, rows: A.Table, deleted: ReadonlySet<number> | undefined) => void): Promise<A.Table | undefined> {
     const snap = this.snapshot(ref)
     if (!snap) return undefined
     const files = await this.files(snap, signal)
@@ -200,7 +203,9 @@ export class IcebergTable {
     const batches: A.RecordBatch[] = []
     let schema: A.Schema | undefined
     for (const e of files.data) {
-      const t = withoutPositions(A.tableFromIPC(pw.readParquet(await this.store.get(this.keyOf(e.data_file.file_path), { signal }), { batchSize: 65536 }).intoIPCStream()), deleted.get(e.data_file.file_path))
+      const all = A.tableFromIPC(pw.readParquet(await this.store.get(this.keyOf(e.data_file.file_path), { signal }), { batchSize: 65536 }).intoIPCStream())
+      onFile?.(e.data_file.file_path, all, deleted.get(e.data_file.file_path))
+      const t = withoutPositions(all, deleted.get(e.data_file.file_path))
       schema ??= t.schema
       batches.push(...t.batches)
     }
