@@ -131,6 +131,12 @@ export class IcebergSink implements CuratedSink {
         faultPoint('iceberg-after-delta')
         await ice.commit({ arrow: table.schema, files, deletes, mode: 'merge', summary, tags }, signal)
         rows.apply(change, files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })))
+        // Compaction: too many deleted rows or data files slow readers down; rewrite the rows into fresh data files as
+        // a replace snapshot of the same rows (the date's tag moves to it, so the merge snapshot can be expired).
+        const o = this.config.iceberg
+        if (rows.positions - rows.live > o.compactDeleteShare * rows.positions || rows.dataFiles > o.compactDataFiles) {
+          await this.writeAll(ice, date, table, await this.encodeAll(ice, table).parts, 'replace', summary, tags, signal)
+        }
       } catch (err) {
         // the table and the index may be behind what the store holds now: read them again next time
         this.table = undefined
