@@ -103,7 +103,7 @@ export interface Config {
   retryStoppedSeconds: number
   /** Per-object memory bounds: the longest CSV record and the largest object once decompressed, in bytes. */
   limits: { maxRecordBytes: number; maxObjectBytes: number }
-  iceberg: { compactDeleteShare: number; compactDataFiles: number }
+  iceberg: { compactDeleteShare: number; compactDataFiles: number; keepSnapshots: number }
   /** Register every table in a data catalog after each commit (docs/catalog.md); undefined = no catalog. */
   catalog: CatalogConfig | undefined
 }
@@ -159,6 +159,7 @@ export const DEFAULTS = Object.freeze({
   catalogMaxAttempts: 3,
   compactDeleteShare: 0.25,
   compactDataFiles: 100,
+  keepSnapshots: 10,
 })
 
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/
@@ -247,6 +248,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     iceberg: {
       compactDeleteShare: opt(ice, 'compactDeleteShare', '$.iceberg', posNum) ?? DEFAULTS.compactDeleteShare,
       compactDataFiles: opt(ice, 'compactDataFiles', '$.iceberg', posInt) ?? DEFAULTS.compactDataFiles,
+      keepSnapshots: opt(ice, 'keepSnapshots', '$.iceberg', posInt) ?? DEFAULTS.keepSnapshots,
     },
     limits: {
       maxRecordBytes: opt(lim, 'maxRecordBytes', '$.limits', posInt) ?? DEFAULTS.maxRecordBytes,

@@ -11,6 +11,7 @@ import { IcebergTable, type NewFile } from './iceberg/table.js'
 import { LiveRows } from './iceberg/live-rows.js'
 import { deleteTable, takeRows } from './iceberg/deletes.js'
 import { faultPoint } from './fault.js'
+import { expireSnapshots } from './iceberg/expire.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
 import { tableLabel } from './read.js'
 
@@ -112,6 +113,7 @@ export class IcebergSink implements CuratedSink {
           let enc = early ? await early : this.encodeAll(ice, table)
           if (enc.ids !== fieldIds(this.withIds(ice, table.schema))) enc = this.encodeAll(ice, table)
           await this.writeAll(ice, date, table, await enc.parts, 'overwrite', summary, tags, signal)
+          await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
           return
         }
         const rows = await this.liveRows(ice, signal)
@@ -137,6 +139,7 @@ export class IcebergSink implements CuratedSink {
         if (rows.positions - rows.live > o.compactDeleteShare * rows.positions || rows.dataFiles > o.compactDataFiles) {
           await this.writeAll(ice, date, table, await this.encodeAll(ice, table).parts, 'replace', summary, tags, signal)
         }
+        await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
       } catch (err) {
         // the table and the index may be behind what the store holds now: read them again next time
         this.table = undefined

@@ -195,6 +195,7 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   catalogMaxAttempts: 'catalog.maxAttempts',
   compactDeleteShare: 'iceberg.compactDeleteShare',
   compactDataFiles: 'iceberg.compactDataFiles',
+  keepSnapshots: 'iceberg.keepSnapshots',
 }
 
 test('docs/config.md states every value of DEFAULTS under its key', () => {

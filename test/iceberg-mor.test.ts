@@ -4,7 +4,8 @@
 // snapshot once the deleted share passes iceberg.compactDeleteShare.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { parseConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
@@ -110,5 +111,31 @@ test('past iceberg.compactDeleteShare a merge commit is followed by a replace sn
   assert.equal(replace.summary['total-delete-files'], '0')
   assert.equal(replace.summary['total-data-files'], '1')
   assert.equal(replace.summary['cdc-apply.lpf'], ice.meta!.snapshots[2]!.summary['cdc-apply.lpf'], 'the replace snapshot carries the watermark of the commit it compacts')
-  assert.deepEqual(config(tmp.path, 'x', 'iceberg').iceberg, { compactDeleteShare: 0.25, compactDataFiles: 100 }, 'the defaults')
+  assert.deepEqual(config(tmp.path, 'x', 'iceberg').iceberg, { compactDeleteShare: 0.25, compactDataFiles: 100, keepSnapshots: 10 }, 'the defaults')
+})
+
+test('snapshot expiry removes the snapshots no ref names beyond iceberg.keepSnapshots and deletes the files only they referenced; every tag still reads', async () => {
+  const { ice, plain } = await twin('expire', 3, 30, { iceberg: { compactDeleteShare: 0.015, keepSnapshots: 1 } })
+  await assertTags(ice, plain)
+  // the merge snapshot of 2024-06-12 lost its tag to the replace snapshot that compacted it: it is the one expired
+  const ops = ice.meta!.snapshots.map((s) => `${s.summary['cdc-apply.date']}:${s.summary.operation}`)
+  assert.deepEqual(ops, ['20240610:append', '20240611:overwrite', '20240612:replace', '20240613:overwrite'])
+  assert.ok(!ice.meta!['snapshot-log'].some((e) => !ice.meta!.snapshots.some((s) => s['snapshot-id'] === e['snapshot-id'])), 'the snapshot log names kept snapshots only')
+  const replace = ice.meta!.snapshots[2]!
+  const expiredId = replace['parent-snapshot-id']!
+  assert.ok(!ice.meta!.snapshots.some((s) => s['snapshot-id'] === expiredId))
+  // its files were written as data/20240612-00003-…: the data file and the delete file are gone, the manifest list too
+  const dataDir = join(tmp.path, 'expire', 'iceberg', 'curated', 'BENCH', 'orders')
+  const path = (uri: string): string => fileURLToPath(uri)
+  const live = new Set<string>()
+  for (const s of ice.meta!.snapshots) {
+    const f = await ice.files(s)
+    for (const e of [...f.data, ...f.deletes]) live.add(e.data_file.file_path)
+    assert.ok(existsSync(path(s['manifest-list'])), 'kept snapshots keep their manifest lists')
+  }
+  for (const p of live) assert.ok(existsSync(path(p)), `a file a kept snapshot reads is kept: ${p}`)
+  const { readdirSync } = await import('node:fs')
+  const files = readdirSync(join(dataDir, 'data'))
+  assert.deepEqual(files.filter((f) => f.startsWith('20240612-00003-')), [], 'the expired snapshot\'s data and delete files were deleted')
+  assert.ok(!readdirSync(join(dataDir, 'metadata')).some((f) => f.startsWith(`snap-${expiredId}-`)), 'and its manifest list')
 })

@@ -35,8 +35,8 @@ function allRuns(): Promise<TwinRun[]> {
     const out: TwinRun[] = []
     for (const name of succeedingCases()) out.push(await runCase(name, join(tmp.path, name)))
     for (const seed of seeds(3)) out.push(await runStream(seed, join(tmp.path, `seed-${seed}`)))
-    // compacted often: replace snapshots between merge-on-read ones
-    out.push(await runStream(seeds(3)[1]!, join(tmp.path, 'compacted'), { compactDeleteShare: 0.02 }, 'compacted'))
+    // compacted often (replace snapshots between merge-on-read ones), untagged snapshots expired
+    out.push(await runStream(seeds(3)[1]!, join(tmp.path, 'compacted'), { compactDeleteShare: 0.02, keepSnapshots: 1 }, 'compacted'))
     return out
   })()
   return runs

@@ -342,6 +342,12 @@ export class IcebergTable {
     }
   }
 
+  /** Commits new metadata as it is (snapshot expiry): v(N+1).metadata.json, then the hint. */
+  async replaceMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
+    this.live = undefined
+    await this.writeMetadata(next, signal)
+  }
+
   /** Writes v(N+1).metadata.json (the commit point), then the version hint. */
   private async writeMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
     const version = this.version + 1
