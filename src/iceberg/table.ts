@@ -344,7 +344,7 @@ export class IcebergTable {
 
   /** Commits new metadata as it is (snapshot expiry): v(N+1).metadata.json, then the hint. */
   async replaceMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
-    this.live = undefined
+    // the live files stay cached: they are keyed by snapshot id, and expiry keeps the current snapshot
     await this.writeMetadata(next, signal)
   }
 
