@@ -91,10 +91,33 @@ export class IcebergSink implements CuratedSink {
     readonly label: string,
   ) {}
 
+  private get key(): string {
+    return `${this.store.url}/${this.prefix}`
+  }
+
+  /** Opens the table; the table and index a previous sink of this process left are reused when the table is unchanged. */
   private open(signal?: AbortSignal): Promise<IcebergTable> {
-    this.table ??= IcebergTable.open(this.store, this.prefix, `${storeUri(this.store)}/${this.prefix}`, this.label, signal)
+    this.table ??= (async () => {
+      const ice = await IcebergTable.open(this.store, this.prefix, `${storeUri(this.store)}/${this.prefix}`, this.label, signal)
+      const w = WARM.get(this.key)
+      WARM.delete(this.key)
+      if (w && ice.meta && w.ice.meta?.['table-uuid'] === ice.meta['table-uuid'] && w.ice.version === ice.version) {
+        this.rows ??= Promise.resolve(w.rows)
+        return w.ice
+      }
+      return ice
+    })()
     this.table.catch(() => (this.table = undefined))
     return this.table
+  }
+
+  /** Keeps the table and its index for the next sink of this table in this process (watch mode's next poll). */
+  private async remember(ice: IcebergTable): Promise<void> {
+    const rows = await this.rows
+    if (!rows) return
+    WARM.delete(this.key)
+    WARM.set(this.key, { ice, rows })
+    if (WARM.size > WARM_TABLES) WARM.delete(WARM.keys().next().value!)
   }
 
   start(date: string, table: A.Table, changed: boolean, rebuilt = false): CuratedPut {
@@ -104,7 +127,11 @@ export class IcebergSink implements CuratedSink {
     early?.then((e) => e.parts).catch(() => undefined) // awaited by put
     const put = async (commit: CommitInfo | undefined, signal?: AbortSignal): Promise<void> => {
       const ice = await this.open(signal)
-      if (!changed && ice.current() !== undefined) return ice.tag([dateTag(date)], signal)
+      if (!changed && ice.current() !== undefined) {
+        WARM.delete(this.key)
+        await ice.tag([dateTag(date)], signal)
+        return this.remember(ice)
+      }
       const summary: Record<string, string> = { 'cdc-apply.date': date }
       if (commit) Object.assign(summary, { 'cdc-apply.lpf': commit.lpf, 'cdc-apply.full-load': String(commit.fullLoad) })
       const tags = [dateTag(date)]
@@ -114,7 +141,7 @@ export class IcebergSink implements CuratedSink {
           if (enc.ids !== fieldIds(this.withIds(ice, table.schema))) enc = this.encodeAll(ice, table)
           await this.writeAll(ice, date, table, await enc.parts, 'overwrite', summary, tags, signal)
           await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
-          return
+          return await this.remember(ice)
         }
         const rows = await this.liveRows(ice, signal)
         const change = rows.diff(table)
@@ -140,8 +167,10 @@ export class IcebergSink implements CuratedSink {
           await this.writeAll(ice, date, table, await this.encodeAll(ice, table).parts, 'replace', summary, tags, signal)
         }
         await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
+        await this.remember(ice)
       } catch (err) {
         // the table and the index may be behind what the store holds now: read them again next time
+        WARM.delete(this.key)
         this.table = undefined
         this.rows = undefined
         throw err
@@ -222,6 +251,13 @@ export class IcebergSink implements CuratedSink {
     return t
   }
 }
+
+/**
+ * Tables and their row indexes kept between sinks of one process, by store URL and prefix (watch mode creates a sink
+ * per poll): reused only when the table's newest metadata version and uuid are still those it was left at.
+ */
+const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows }>()
+const WARM_TABLES = 64
 
 /** True when every column the current schema has keeps its type in `arrow` (added columns are fine: old files read them as NULL). */
 function typesKept(ice: IcebergTable, arrow: A.Schema): boolean {
