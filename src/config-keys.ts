@@ -97,6 +97,12 @@ export const PARQUET_KEYS: Keys = {
   rowGroupSize: { kind: posInt, doc: 'Rows per row group (default 122880).' },
 }
 
+export const ICEBERG_KEYS: Keys = {
+  compactDeleteShare: { kind: posNum, doc: 'Compact a table when this share of its data-file rows is deleted (default 0.25).' },
+  compactDataFiles: { kind: posInt, doc: 'Compact a table when it has more data files than this (default 100).' },
+  keepSnapshots: { kind: posInt, doc: 'Snapshots kept besides those a tag or main names; older ones expire (default 10).' },
+}
+
 export const CONCURRENCY_KEYS: Keys = {
   tables: { kind: posInt, doc: 'Tables processed at once (default 2).' },
   prefetch: { kind: posInt, doc: 'Objects fetched ahead per table (default 4).' },
@@ -144,6 +150,7 @@ export const ROOT_KEYS: Keys = {
   retryStoppedSeconds: { kind: posNum, doc: 'Watch mode: seconds before a stopped table is retried (default 600).' },
   limits: { kind: { t: 'object', keys: LIMITS_KEYS }, doc: 'Size limits on landing input.' },
   tableFormat: { kind: enumOf(['parquet', 'iceberg']), doc: 'Layout of curated: parquet (date folders, default) or iceberg (docs/iceberg.md).' },
+  iceberg: { kind: { t: 'object', keys: ICEBERG_KEYS }, doc: 'Iceberg tables: when to compact, how many snapshots to keep (docs/iceberg.md).' },
   catalog: { kind: { t: 'object', keys: CATALOG_KEYS }, doc: 'Register every table in a data catalog after each commit (docs/catalog.md).' },
 }
 

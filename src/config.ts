@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
-import { COLUMNS_FROM_KEYS, COLUMN_KEYS, COMPRESSIONS, CONCURRENCY_KEYS, ENCRYPTION_BLOCK_KEYS, FORMATS, LATE_FILES, LIMITS_KEYS, MISSING_FOLDER, ON_BAD_ROW, ON_RELOAD, PARQUET_KEYS, ROOT_KEYS, TABLE_KEYS, keysOf } from './config-keys.js'
+import { COLUMNS_FROM_KEYS, COLUMN_KEYS, COMPRESSIONS, CONCURRENCY_KEYS, ENCRYPTION_BLOCK_KEYS, FORMATS, ICEBERG_KEYS, LATE_FILES, LIMITS_KEYS, MISSING_FOLDER, ON_BAD_ROW, ON_RELOAD, PARQUET_KEYS, ROOT_KEYS, TABLE_KEYS, keysOf } from './config-keys.js'
 import { checkLocations, parseCatalog, parseEncryption, parsePipeline, parseS3 } from './config-sections.js'
 import { arr, bool, invalid, known, location, nonNegNum, obj, oneOf, opt, posInt, posNum, req, safeName, str } from './config-validate.js'
 
@@ -104,6 +104,7 @@ export interface Config {
   retryStoppedSeconds: number
   /** Per-object memory bounds: the longest CSV record and the largest object once decompressed, in bytes. */
   limits: { maxRecordBytes: number; maxObjectBytes: number }
+  iceberg: { compactDeleteShare: number; compactDataFiles: number; keepSnapshots: number }
   /** Register every table in a data catalog after each commit (docs/catalog.md); undefined = no catalog. */
   catalog: CatalogConfig | undefined
 }
@@ -157,6 +158,9 @@ export const DEFAULTS = Object.freeze({
   maxObjectBytes: 4 * 1024 * 1024 * 1024,
   missingFolder: 'fail' as const,
   catalogMaxAttempts: 3,
+  compactDeleteShare: 0.25,
+  compactDataFiles: 100,
+  keepSnapshots: 10,
 })
 
 export function loadConfig(file: string): Config {
@@ -192,6 +196,8 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   known(conc, '$.concurrency', keysOf(CONCURRENCY_KEYS))
   const lim = root.limits === undefined ? {} : obj(root.limits, '$.limits')
   known(lim, '$.limits', keysOf(LIMITS_KEYS))
+  const ice = root.iceberg === undefined ? {} : obj(root.iceberg, '$.iceberg')
+  known(ice, '$.iceberg', keysOf(ICEBERG_KEYS))
   const tablesJson = req(root, 'tables', '$', (v, p) => arr(v, p))
   const tables = tablesJson.map((t, i) => parseTable(t, `$.tables[${i}]`, defaultSource, defaultFormat))
   const seen = new Set<string>()
@@ -238,6 +244,11 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     settleSeconds: opt(root, 'settleSeconds', '$', nonNegNum) ?? DEFAULTS.settleSeconds,
     maxFutureSeconds: opt(root, 'maxFutureSeconds', '$', posNum) ?? DEFAULTS.maxFutureSeconds,
     retryStoppedSeconds: opt(root, 'retryStoppedSeconds', '$', posNum) ?? DEFAULTS.retryStoppedSeconds,
+    iceberg: {
+      compactDeleteShare: opt(ice, 'compactDeleteShare', '$.iceberg', posNum) ?? DEFAULTS.compactDeleteShare,
+      compactDataFiles: opt(ice, 'compactDataFiles', '$.iceberg', posInt) ?? DEFAULTS.compactDataFiles,
+      keepSnapshots: opt(ice, 'keepSnapshots', '$.iceberg', posInt) ?? DEFAULTS.keepSnapshots,
+    },
     limits: {
       maxRecordBytes: opt(lim, 'maxRecordBytes', '$.limits', posInt) ?? DEFAULTS.maxRecordBytes,
       maxObjectBytes: opt(lim, 'maxObjectBytes', '$.limits', posInt) ?? DEFAULTS.maxObjectBytes,

@@ -7,7 +7,11 @@ import { tableLabel, type Config, type TableConfig } from './config.js'
 import { encodePartition, putPartition, readPartition, toParquet } from './write.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { LocalStore } from './store/local-store.js'
-import { IcebergTable } from './iceberg/table.js'
+import { IcebergTable, type NewFile } from './iceberg/table.js'
+import { LiveRows } from './iceberg/live-rows.js'
+import { deleteTable, takeRows } from './iceberg/deletes.js'
+import { faultPoint } from './fault.js'
+import { expireSnapshots } from './iceberg/expire.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
 
 /** What the watermark commit that follows a put records: the snapshot summary of an Iceberg table carries it. */
@@ -23,8 +27,11 @@ export interface CuratedPut {
 }
 
 export interface CuratedSink {
-  /** Starts encoding the rows of `date`'s end; put() writes them. */
-  start(date: string, table: A.Table, changed: boolean): CuratedPut
+  /**
+   * Starts encoding the rows of `date`'s end; put() writes them. `rebuilt`: the state was built from the full load
+   * again (not continued from the last commit), so its rows may reuse the names (cdc_file, cdc_row) of other rows.
+   */
+  start(date: string, table: A.Table, changed: boolean, rebuilt?: boolean): CuratedPut
   /** The rows as of the end of `date`, or undefined when the date has no snapshot. */
   read(date: string, signal?: AbortSignal): Promise<A.Table | undefined>
 }
@@ -63,12 +70,16 @@ export function storeUri(store: ObjectStore): string {
 }
 
 /**
- * `<curated>/<Source>/<TableName>/` as an Iceberg v2 table. Each put with new files commits one snapshot that
- * overwrites the table with the date's rows (main and the date's tag point at it); a date without new files only
+ * `<curated>/<Source>/<TableName>/` as an Iceberg v2 table. Each put with new files commits one snapshot (main and
+ * the date's tag point at it) that holds the date's rows: a merge-on-read commit (a data file with the rows that are
+ * new since the current snapshot, a position-delete file for the rows they supersede or delete) when the state
+ * continues the table's, a full overwrite when the state was rebuilt (see LiveRows). A date without new files only
  * gets its tag on the current snapshot.
  */
 export class IcebergSink implements CuratedSink {
   private table: Promise<IcebergTable> | undefined
+  /** Where the current snapshot's rows are (built from the table on the first merge, then kept up to date). */
+  private rows: Promise<LiveRows> | undefined
   /** Puts run one after the other (run.ts already orders them); encodes may start before the previous put ends. */
   private last: Promise<unknown> = Promise.resolve()
 
@@ -79,41 +90,90 @@ export class IcebergSink implements CuratedSink {
     readonly label: string,
   ) {}
 
+  private get key(): string {
+    return `${this.store.url}/${this.prefix}`
+  }
+
+  /** Opens the table; the table and index a previous sink of this process left are reused when the table is unchanged. */
   private open(signal?: AbortSignal): Promise<IcebergTable> {
-    this.table ??= IcebergTable.open(this.store, this.prefix, `${storeUri(this.store)}/${this.prefix}`, this.label, signal)
+    this.table ??= (async () => {
+      const ice = await IcebergTable.open(this.store, this.prefix, `${storeUri(this.store)}/${this.prefix}`, this.label, signal)
+      const w = WARM.get(this.key)
+      WARM.delete(this.key)
+      if (w && ice.meta && w.ice.meta?.['table-uuid'] === ice.meta['table-uuid'] && w.ice.version === ice.version) {
+        this.rows ??= Promise.resolve(w.rows)
+        return w.ice
+      }
+      return ice
+    })()
     this.table.catch(() => (this.table = undefined))
     return this.table
   }
 
-  start(date: string, table: A.Table, changed: boolean): CuratedPut {
-    const opts = this.config.parquet
-    const slices: A.Table[] = []
-    for (let p = 0; p < Math.ceil(table.numRows / opts.rowsPerFile); p++) slices.push(table.slice(p * opts.rowsPerFile, (p + 1) * opts.rowsPerFile))
-    const encode = (ice: IcebergTable): { ids: string; parts: Promise<Uint8Array[]> } => {
-      const schema = withFieldIds(table.schema, ice.schemaFor(table.schema))
-      const parts = Promise.all(slices.map((s) => toParquet(new A.Table(schema, s.batches.map((b) => new A.RecordBatch(schema, b.data))), opts)))
-      return { ids: fieldIds(schema), parts }
-    }
-    // Encoding starts now with the field ids the table gives the columns now; put re-encodes in the rare case that a
-    // put in between changed them (it cannot while columns are only added, but the ids must be those committed).
-    const early = this.open().then(encode)
-    early.then((e) => e.parts).catch(() => undefined) // awaited by put
+  /** Keeps the table and its index for the next sink of this table in this process (watch mode's next poll). */
+  private async remember(ice: IcebergTable): Promise<void> {
+    const rows = await this.rows
+    if (!rows) return
+    WARM.delete(this.key)
+    WARM.set(this.key, { ice, rows })
+    if (WARM.size > WARM_TABLES) WARM.delete(WARM.keys().next().value!)
+  }
+
+  start(date: string, table: A.Table, changed: boolean, rebuilt = false): CuratedPut {
+    // A rebuilt state is written whole: start encoding it now (in worker threads), with the field ids the table gives
+    // the columns now; put re-encodes in the rare case that a put in between changed them.
+    const early = rebuilt ? this.open().then((ice) => this.encodeAll(ice, table)) : undefined
+    early?.then((e) => e.parts).catch(() => undefined) // awaited by put
     const put = async (commit: CommitInfo | undefined, signal?: AbortSignal): Promise<void> => {
       const ice = await this.open(signal)
-      if (!changed && ice.meta?.['current-snapshot-id'] !== undefined) return ice.tag([dateTag(date)], signal)
-      let enc = await early
-      if (enc.ids !== fieldIds(withFieldIds(table.schema, ice.schemaFor(table.schema)))) enc = encode(ice)
-      const parts = await enc.parts
-      const id = `${date}-${String((ice.meta?.['last-sequence-number'] ?? 0) + 1).padStart(5, '0')}-${randomUUID()}`
-      const files = []
-      for (const [p, body] of parts.entries()) {
-        const key = joinKey(this.prefix, 'data', `${id}-${String(p).padStart(5, '0')}.parquet`)
-        await this.store.put(key, body, { signal })
-        files.push({ key, rows: slices[p]!.numRows, bytes: body.length })
+      if (!changed && ice.current() !== undefined) {
+        WARM.delete(this.key)
+        await ice.tag([dateTag(date)], signal)
+        return this.remember(ice)
       }
       const summary: Record<string, string> = { 'cdc-apply.date': date }
       if (commit) Object.assign(summary, { 'cdc-apply.lpf': commit.lpf, 'cdc-apply.full-load': String(commit.fullLoad) })
-      await ice.overwrite({ arrow: table.schema, files, summary, tags: [dateTag(date)] }, signal)
+      const tags = [dateTag(date)]
+      try {
+        if (rebuilt || ice.current() === undefined || !typesKept(ice, table.schema)) {
+          let enc = early ? await early : this.encodeAll(ice, table)
+          if (enc.ids !== fieldIds(this.withIds(ice, table.schema))) enc = this.encodeAll(ice, table)
+          await this.writeAll(ice, date, table, await enc.parts, 'overwrite', summary, tags, signal)
+          await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
+          return await this.remember(ice)
+        }
+        const rows = await this.liveRows(ice, signal)
+        const change = rows.diff(table)
+        const schema = this.withIds(ice, table.schema)
+        const stem = this.fileStem(ice, date)
+        const delta = takeRows(schema, table.batches.map((b) => new A.RecordBatch(schema, b.data)), change.segs, change.rows)
+        const files = await this.putData(stem, new A.Table(schema, [delta]), signal)
+        const deletes: NewFile[] = []
+        if (change.deletes.size > 0) {
+          const body = await toParquet(deleteTable(change.deletes), this.config.parquet)
+          const key = joinKey(this.prefix, 'data', `${stem}-deletes.parquet`)
+          await this.store.put(key, body, { signal })
+          const one = change.deletes.size === 1 ? [...change.deletes.keys()][0] : undefined
+          deletes.push({ key, rows: change.killed.reduce((n, [, ps]) => n + ps.length, 0), bytes: body.length, ...(one !== undefined ? { referenced: one } : {}) })
+        }
+        faultPoint('iceberg-after-delta')
+        await ice.commit({ arrow: table.schema, files, deletes, mode: 'merge', summary, tags }, signal)
+        rows.apply(change, files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })))
+        // Compaction: too many deleted rows or data files slow readers down; rewrite the rows into fresh data files as
+        // a replace snapshot of the same rows (the date's tag moves to it, so the merge snapshot can be expired).
+        const o = this.config.iceberg
+        if (rows.positions - rows.live > o.compactDeleteShare * rows.positions || rows.dataFiles > o.compactDataFiles) {
+          await this.writeAll(ice, date, table, await this.encodeAll(ice, table).parts, 'replace', summary, tags, signal)
+        }
+        await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
+        await this.remember(ice)
+      } catch (err) {
+        // the table and the index may be behind what the store holds now: read them again next time
+        WARM.delete(this.key)
+        this.table = undefined
+        this.rows = undefined
+        throw err
+      }
     }
     return {
       rows: table.numRows,
@@ -125,10 +185,85 @@ export class IcebergSink implements CuratedSink {
     }
   }
 
+  private withIds(ice: IcebergTable, arrow: A.Schema): A.Schema {
+    return withFieldIds(arrow, ice.schemaFor(arrow))
+  }
+
+  private fileStem(ice: IcebergTable, date: string): string {
+    return `${date}-${String((ice.meta?.['last-sequence-number'] ?? 0) + 1).padStart(5, '0')}-${randomUUID()}`
+  }
+
+  private encodeAll(ice: IcebergTable, table: A.Table): { ids: string; parts: Promise<Uint8Array[]> } {
+    const schema = this.withIds(ice, table.schema)
+    const opts = this.config.parquet
+    const slices: A.Table[] = []
+    for (let p = 0; p < Math.ceil(table.numRows / opts.rowsPerFile); p++) slices.push(table.slice(p * opts.rowsPerFile, (p + 1) * opts.rowsPerFile))
+    const parts = Promise.all(slices.map((s) => toParquet(new A.Table(schema, s.batches.map((b) => new A.RecordBatch(schema, b.data))), opts)))
+    return { ids: fieldIds(schema), parts }
+  }
+
+  /** Puts the encoded parts of all of `table`'s rows and commits them as the table's rows (overwrite or replace). */
+  private async writeAll(ice: IcebergTable, date: string, table: A.Table, parts: Uint8Array[], mode: 'overwrite' | 'replace', summary: Record<string, string>, tags: string[], signal?: AbortSignal): Promise<void> {
+    const stem = this.fileStem(ice, date)
+    const files: NewFile[] = []
+    let at = 0
+    for (const [p, body] of parts.entries()) {
+      const key = joinKey(this.prefix, 'data', `${stem}-${String(p).padStart(5, '0')}.parquet`)
+      await this.store.put(key, body, { signal })
+      const n = Math.min(this.config.parquet.rowsPerFile, table.numRows - at)
+      files.push({ key, rows: n, bytes: body.length })
+      at += n
+    }
+    await ice.commit({ arrow: table.schema, files, deletes: [], mode, summary, tags }, signal)
+    this.rows = Promise.resolve(LiveRows.ofTable(table, files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows }))))
+  }
+
+  /** Encodes and puts rows as data files of at most rowsPerFile rows (none when there are no rows). */
+  private async putData(stem: string, t: A.Table, signal?: AbortSignal): Promise<NewFile[]> {
+    const opts = this.config.parquet
+    const files: NewFile[] = []
+    for (let p = 0; p * opts.rowsPerFile < t.numRows; p++) {
+      const slice = t.slice(p * opts.rowsPerFile, (p + 1) * opts.rowsPerFile)
+      const body = await toParquet(slice, opts)
+      const key = joinKey(this.prefix, 'data', `${stem}-${String(p).padStart(5, '0')}.parquet`)
+      await this.store.put(key, body, { signal })
+      files.push({ key, rows: slice.numRows, bytes: body.length })
+    }
+    return files
+  }
+
+  private liveRows(ice: IcebergTable, signal?: AbortSignal): Promise<LiveRows> {
+    this.rows ??= LiveRows.load(ice, signal)
+    this.rows.catch(() => (this.rows = undefined))
+    return this.rows
+  }
+
   async read(date: string, signal?: AbortSignal): Promise<A.Table | undefined> {
     await this.last
-    return (await this.open(signal)).read(dateTag(date), signal)
+    const ice = await this.open(signal)
+    const tag = dateTag(date)
+    // Reading the current snapshot (a restart restores from it): index its rows on the way.
+    if (this.rows !== undefined || ice.snapshot(tag) === undefined || ice.snapshot(tag) !== ice.current()) return ice.read(tag, signal)
+    const rows = new LiveRows()
+    const t = await ice.read(tag, signal, (path, all, deleted) => rows.addRows(path, all, deleted))
+    this.rows = Promise.resolve(rows)
+    return t
   }
+}
+
+/**
+ * Tables and their row indexes kept between sinks of one process, by store URL and prefix (watch mode creates a sink
+ * per poll): reused only when the table's newest metadata version and uuid are still those it was left at.
+ */
+const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows }>()
+const WARM_TABLES = 64
+
+/** True when every column the current schema has keeps its type in `arrow` (added columns are fine: old files read them as NULL). */
+function typesKept(ice: IcebergTable, arrow: A.Schema): boolean {
+  const cur = ice.meta?.schemas.find((s) => s['schema-id'] === ice.meta!['current-schema-id'])
+  if (!cur) return false
+  const next = new Map(ice.schemaFor(arrow).fields.map((f) => [f.id, f.type]))
+  return cur.fields.every((f) => next.get(f.id) === undefined || next.get(f.id) === f.type)
 }
 
 function fieldIds(schema: A.Schema): string {

@@ -110,9 +110,9 @@ export class TableRun {
    * Starts a date's writes: takes the snapshot and starts encoding RAW and curated now (large parts in worker
    * threads), so `state` may move on at once; `put` writes the partitions, RAW then curated, once the bytes are there.
    */
-  startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState, wm?: Watermark): { put: () => Promise<void> } {
+  startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState, wm?: Watermark, rebuilt = false): { put: () => Promise<void> } {
     const raw = batches ? this.encodeRaw(batches) : undefined
-    const curated = this.encodeCurated(date, state, batches !== undefined)
+    const curated = this.encodeCurated(date, state, batches !== undefined, rebuilt)
     return {
       put: async () => {
         if (raw && batches) await this.putRaw(date, batches, raw)
@@ -135,11 +135,11 @@ export class TableRun {
     this.outcome.rawDates.push(date)
   }
 
-  private encodeCurated(date: string, state: KeyedState, changed: boolean): CuratedPut {
+  private encodeCurated(date: string, state: KeyedState, changed: boolean, rebuilt: boolean): CuratedPut {
     state.schema = this.schema!
     const snap = state.snapshot()
     const schema = curatedSchema(this.schema!)
-    return this.curated.start(date, new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), changed)
+    return this.curated.start(date, new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), changed, rebuilt)
   }
 
   private async putCurated(date: string, encoded: CuratedPut, wm: Watermark | undefined): Promise<void> {
@@ -279,7 +279,7 @@ async function runDate(run: TableRun, pipe: Pipeline, d: DatePlan, watermark: Wa
  * (with the tombstone changes as of now) behind the dates before it.
  */
 function queueDate(run: TableRun, pipe: Pipeline, date: string, batches: ChangeBatch[], state: KeyedState, wm: Watermark, files: ProcessedFile[], reset: boolean, newestDate: string | undefined): void {
-  const w = run.startDate(date, batches, state, wm)
+  const w = run.startDate(date, batches, state, wm, reset)
   const tombstones = state.takeTombstoneChanges()
   const liveRows = state.size
   const fingerprint = fingerprintOf(run.t, run.schema!)

@@ -193,6 +193,9 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   maxObjectBytes: 'limits.maxObjectBytes',
   missingFolder: 'tables[].missingFolder',
   catalogMaxAttempts: 'catalog.maxAttempts',
+  compactDeleteShare: 'iceberg.compactDeleteShare',
+  compactDataFiles: 'iceberg.compactDataFiles',
+  keepSnapshots: 'iceberg.keepSnapshots',
 }
 
 test('docs/config.md states every value of DEFAULTS under its key', () => {

@@ -18,7 +18,7 @@ import { tableRows } from './helpers/iceberg-cases.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const bin = join(root, 'bin', 'cdc-apply.js')
-const POINTS = ['after-raw-write', 'iceberg-before-metadata', 'iceberg-after-metadata', 'after-curated-write', 'before-commit', 'inside-commit'] as const
+const POINTS = ['after-raw-write', 'iceberg-after-delta', 'iceberg-before-metadata', 'iceberg-after-metadata', 'after-curated-write', 'before-commit', 'inside-commit'] as const
 
 const tmp = tempDir('cdc-iceberg-crash-')
 test.after(tmp.remove)

@@ -8,7 +8,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runCase, runStream, succeedingCases, type TwinRun } from './helpers/iceberg-cases.js'
@@ -35,6 +35,8 @@ function allRuns(): Promise<TwinRun[]> {
     const out: TwinRun[] = []
     for (const name of succeedingCases()) out.push(await runCase(name, join(tmp.path, name)))
     for (const seed of seeds(3)) out.push(await runStream(seed, join(tmp.path, `seed-${seed}`)))
+    // compacted often (replace snapshots between merge-on-read ones), untagged snapshots expired
+    out.push(await runStream(seeds(3)[1]!, join(tmp.path, 'compacted'), { compactDeleteShare: 0.02, keepSnapshots: 1 }, 'compacted'))
     return out
   })()
   return runs
@@ -53,6 +55,16 @@ async function jobsFile(which: (r: TwinRun) => boolean = () => true, negative = 
   )
   // A table compared with another case's plain output must be reported as different: the check can fail.
   if (negative) jobs.push({ ...jobs[0]!, name: 'NEGATIVE', plain: jobs.find((j) => j.plain !== jobs[0]!.plain && !j.name.startsWith(jobs[0]!.name.split(' ')[0]!))!.plain })
+  // The runs must exercise merge-on-read: some snapshot the readers see holds position-delete files.
+  const withDeletes = jobs.filter((j) => {
+    const dir = join(j.warehouse, j.namespace, j.table, 'metadata')
+    const v = Math.max(...readdirSync(dir).filter((f) => /^v\d+\.metadata\.json$/.test(f)).map((f) => Number(/\d+/.exec(f)![0])))
+    const m = JSON.parse(readFileSync(join(dir, `v${v}.metadata.json`), 'utf8')) as { snapshots: { summary: Record<string, string> }[] }
+    return m.snapshots.some((s) => Number(s.summary['total-delete-files'] ?? 0) > 0)
+  })
+  assert.ok(withDeletes.length > 0, 'no table with position deletes among the jobs')
+  const compacted = jobs.filter((j) => j.name.startsWith('compacted') && readFileSync(join(j.warehouse, j.namespace, j.table, 'metadata', `v${readFileSync(join(j.warehouse, j.namespace, j.table, 'metadata', 'version-hint.text'), 'utf8')}.metadata.json`), 'utf8').includes('"operation": "replace"'))
+  if (all.some((r) => r.name === 'compacted')) assert.ok(compacted.length > 0, 'the compacted run holds replace snapshots')
   const file = join(tmp.path, `jobs-${negative}.json`)
   writeFileSync(file, JSON.stringify(jobs))
   return { file, count: jobs.length }
@@ -94,7 +106,7 @@ test("Spark 3.5 with the Iceberg runtime reads VERSION AS OF 'd<date>' and the l
     if (CI) assert.fail(`required in CI: ${why}`)
     return t.skip(why)
   }
-  const { file, count } = await jobsFile((r) => SPARK_CASES.includes(r.name) || r.name === `seed ${seeds(3)[0]}`)
+  const { file, count } = await jobsFile((r) => SPARK_CASES.includes(r.name) || r.name === `seed ${seeds(3)[0]}` || r.name === 'compacted')
   const r = spawnSync(python!, [CHECK, 'spark', file, jar!], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, PYSPARK_PYTHON: python } })
   assertReport(r.stdout, r.stderr, r.status, count)
 })

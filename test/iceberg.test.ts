@@ -7,6 +7,10 @@ import assert from 'node:assert/strict'
 import { readFileSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import avro from 'avsc'
+import * as A from 'apache-arrow'
+import * as pw from 'parquet-wasm'
+import { decodeManifest, decodeManifestList } from '../src/iceberg/avro.js'
+import { columnValues } from '../src/arrow/values.js'
 import { parseConfig } from '../src/config.js'
 import { ConfigError } from '../src/errors.js'
 import { StateStore } from '../src/state/index.js'
@@ -123,7 +127,9 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
         assert.ok(['append', 'overwrite', 'replace', 'delete'].includes(s.summary.operation))
         assert.match(s.summary['cdc-apply.lpf'], /^\d{8}-\d{9}$/, 'the summary carries the watermark LPF')
         assert.ok(['true', 'false'].includes(s.summary['cdc-apply.full-load']), 'the summary carries FullLoad')
-        if (s['parent-snapshot-id'] !== undefined) assert.ok(snapIds.has(s['parent-snapshot-id']))
+        // a parent may have expired (spec: snapshot expiry); a kept parent is older
+        const parent = m.snapshots.find((p: any) => p['snapshot-id'] === s['parent-snapshot-id'])
+        if (parent) assert.ok(parent['sequence-number'] < s['sequence-number'])
       }
     }
     const m = JSON.parse(readFileSync(join(dir, `v${versions.at(-1)}.metadata.json`), 'utf8')) as Record<string, any>
@@ -144,8 +150,38 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
       assert.deepEqual(Object.fromEntries(Object.keys(DATA_FILE_IDS).map((k) => [k, ids(df.fields)[k]])), DATA_FILE_IDS)
       for (const k of ['schema', 'schema-id', 'partition-spec', 'partition-spec-id', 'format-version', 'content']) assert.ok(h.meta[k] !== undefined, `manifest metadata ${k}`)
       assert.equal(h.meta['format-version'], '2')
-      assert.equal(h.meta.content, 'data')
+      assert.ok(['data', 'deletes'].includes(h.meta.content!))
     }
+    // Each snapshot's manifests: the header's content matches the list's, entries match the manifest's content, and a
+    // position delete applies only to data files of a lower sequence number (written before it).
+    let deleteFiles = 0
+    for (const s of m.snapshots) {
+      const list = await decodeManifestList(readFileSync(s['manifest-list'].replace(/^file:\/\//, '')))
+      const dataSeq = new Map<string, number>()
+      const deletes: { path: string; seq: number }[] = []
+      for (const mf of list) {
+        const { entries, meta } = await decodeManifest(readFileSync(mf.manifest_path.replace(/^file:\/\//, '')))
+        assert.equal(meta.content, mf.content === 1 ? 'deletes' : 'data', 'manifest header content matches the list')
+        for (const e of entries) {
+          assert.equal(e.data_file.content, mf.content === 1 ? 1 : 0, 'a data manifest holds data files, a delete manifest position deletes')
+          const seq = e.sequence_number ?? mf.sequence_number
+          assert.ok(seq <= s['sequence-number'], 'entries are not newer than their snapshot')
+          if (e.status === 2) continue
+          if (e.data_file.content === 0) dataSeq.set(e.data_file.file_path, seq)
+          else deletes.push({ path: e.data_file.file_path, seq })
+        }
+      }
+      for (const d of deletes) {
+        deleteFiles++
+        const t = A.tableFromIPC(pw.readParquet(readFileSync(d.path.replace(/^file:\/\//, ''))).intoIPCStream())
+        assert.deepEqual(t.schema.fields.map((f) => [f.name, f.metadata.get('PARQUET:field_id'), f.nullable]), [['file_path', '2147483546', false], ['pos', '2147483545', false]], 'position-delete schema with the reserved field ids')
+        for (const p of new Set(columnValues(t.getChildAt(0)!.data[0]!) as string[])) {
+          const seq = dataSeq.get(p)
+          if (seq !== undefined) assert.ok(seq < d.seq, 'a delete names only data files written before it')
+        }
+      }
+    }
+    assert.ok(deleteFiles > 0, 'the runs committed merge-on-read snapshots with position deletes')
   }
 })
 

@@ -1,5 +1,5 @@
 // Watch-mode latency: the time from a change file landing to its curated snapshot being written, over at least
-// 20 files, on a table of --rows live rows. `npm run bench:latency -- --rows 100000 --files 20`.
+// 20 files, on a table of --rows live rows. `npm run bench:latency -- --rows 100000 --files 20 [--format iceberg]`.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config.js'
 import { runWatch } from '../../src/watch.js'
 import { benchConfig } from './gen.js'
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, files: { type: 'string', default: '20' }, changes: { type: 'string', default: '1000' }, json: { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, files: { type: 'string', default: '20' }, changes: { type: 'string', default: '1000' }, format: { type: 'string', default: 'parquet' }, json: { type: 'boolean', default: false } } })
 const rows = Number(values.rows)
 const files = Number(values.files)
 const changes = Number(values.changes)
@@ -23,7 +23,8 @@ const load: string[] = []
 for (let id = 0; id < rows; id++) load.push(row('I', '2024-06-10 08:00:00.000000', id, id))
 writeFileSync(join(table, 'LOAD00000001.csv'), load.join('\n') + '\n')
 
-const cfg = parseConfig(benchConfig(join(dir, 'landing'), join(dir, 'out'), 'csv'), dir)
+if (values.format !== 'parquet' && values.format !== 'iceberg') throw new Error(`--format is parquet or iceberg, got ${values.format}`)
+const cfg = parseConfig({ ...benchConfig(join(dir, 'landing'), join(dir, 'out'), 'csv'), tableFormat: values.format }, dir)
 const controller = new AbortController()
 const latencies: number[] = []
 let landedAt = 0
@@ -52,6 +53,6 @@ await runWatch(cfg, {
 })
 const sorted = [...latencies].sort((a, b) => a - b)
 const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
-const result = { liveRows: rows, files: latencies.length, changesPerFile: changes, pollIntervalMs: 50, medianMs: q(0.5), p90Ms: q(0.9), maxMs: sorted.at(-1)! }
+const result = { format: values.format, liveRows: rows, files: latencies.length, changesPerFile: changes, pollIntervalMs: 50, medianMs: q(0.5), p90Ms: q(0.9), maxMs: sorted.at(-1)! }
 process.stdout.write(values.json ? JSON.stringify(result) + '\n' : `latency from landing to curated snapshot: ${JSON.stringify(result)}\n`)
 rmSync(dir, { recursive: true, force: true })

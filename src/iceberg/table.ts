@@ -13,6 +13,8 @@ import { DataError } from '../errors.js'
 import { faultPoint } from '../fault.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
 import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList, type ManifestEntry, type ManifestFile } from './avro.js'
+import { manifestFile, snapshotSummary } from './summary.js'
+import { readDeletes, withoutPositions } from './deletes.js'
 import { icebergSchema, nameMapping, sameFields, type IcebergSchema } from './schema.js'
 
 export interface Snapshot {
@@ -52,21 +54,39 @@ export interface TableMetadata {
   'metadata-log': { 'timestamp-ms': number; 'metadata-file': string }[]
 }
 
-/** One data file already put, to be added by a commit. */
+/** One data or position-delete file already put, to be added by a commit. */
 export interface NewFile {
   key: string
+  /** Rows (data files) or positions (delete files). */
   rows: number
   bytes: number
+  /** A delete file whose positions all name one data file: that file's path (lets readers skip the others). */
+  referenced?: string
 }
 
-export interface OverwriteCommit {
+export interface Commit {
   /** The table's Arrow schema: its Iceberg schema becomes current (a new schema id when it changed). */
   arrow: A.Schema
   files: NewFile[]
+  /** Position-delete files (merge only). */
+  deletes: NewFile[]
+  /**
+   * merge: the current data and delete files stay, the new ones are added (merge-on-read: an append plus position
+   * deletes); overwrite: the new files are the table's rows, every current file is removed; replace: the same rows
+   * rewritten into the new files (compaction).
+   */
+  mode: 'merge' | 'overwrite' | 'replace'
   /** Extra snapshot summary entries (cdc-apply.lpf, cdc-apply.full-load, ...). */
   summary: Record<string, string>
   /** Tags to point at the new snapshot. */
   tags: string[]
+}
+
+/** A snapshot's live files (sequence numbers inherited) and its manifest list. */
+export interface LiveFiles {
+  data: ManifestEntry[]
+  deletes: ManifestEntry[]
+  manifests: ManifestFile[]
 }
 
 const VERSION = /^v(\d+)\.metadata\.json$/
@@ -74,7 +94,8 @@ const VERSION = /^v(\d+)\.metadata\.json$/
 const UNPARTITIONED_LAST_ID = 999
 
 export class IcebergTable {
-  private live: ManifestEntry[] | undefined
+  /** The live files of the current snapshot, once read or committed. */
+  private live: { id: number; files: LiveFiles } | undefined
 
   private constructor(
     readonly store: ObjectStore,
@@ -124,31 +145,67 @@ export class IcebergTable {
     return joinKey(this.prefix, path.slice(this.location.length + 1))
   }
 
+  /** The URI the metadata names a store key by. */
+  uriOf(key: string): string {
+    return this.uri(key.slice(this.prefix.length + 1))
+  }
+
   private uri(rel: string): string {
     return `${this.location}/${rel}`
   }
 
-  /** The live data-file entries of a snapshot (status ADDED or EXISTING in its data manifests). */
-  async files(snap: Snapshot, signal?: AbortSignal): Promise<ManifestEntry[]> {
-    const list = await decodeManifestList(await this.store.get(this.keyOf(snap['manifest-list']), { signal }))
-    const out: ManifestEntry[] = []
-    for (const m of list) {
-      if (m.content !== 0) throw new DataError('CDC_ICEBERG_INVALID', `table ${this.label}: snapshot ${snap['snapshot-id']} has delete files, which this version of cdc-apply does not read`, { table: this.label, file: m.manifest_path, hint: 'the table was written by another engine; reprocess it with cdc-apply reset' })
+  /** The live data and delete files of a snapshot (status ADDED or EXISTING in its manifests) and its manifest list. */
+  async files(snap: Snapshot, signal?: AbortSignal): Promise<LiveFiles> {
+    if (this.live?.id === snap['snapshot-id']) return this.live.files
+    const manifests = await decodeManifestList(await this.store.get(this.keyOf(snap['manifest-list']), { signal }))
+    const out: LiveFiles = { data: [], deletes: [], manifests }
+    for (const m of manifests) {
       const { entries } = await decodeManifest(await this.store.get(this.keyOf(m.manifest_path), { signal }))
       // Inherit the sequence numbers of ADDED entries written as null (spec: "Inherited when null").
-      for (const e of entries) if (e.status !== 2) out.push({ ...e, snapshot_id: e.snapshot_id ?? m.added_snapshot_id, sequence_number: e.sequence_number ?? m.sequence_number, file_sequence_number: e.file_sequence_number ?? m.sequence_number })
+      for (const e of entries) {
+        if (e.status === 2) continue
+        if (e.data_file.content === 2) throw new DataError('CDC_ICEBERG_INVALID', `table ${this.label}: snapshot ${snap['snapshot-id']} has equality-delete files, which cdc-apply does not read`, { table: this.label, file: m.manifest_path, hint: 'the table was written by another engine; reprocess it with cdc-apply reset' })
+        const live = { ...e, snapshot_id: e.snapshot_id ?? m.added_snapshot_id, sequence_number: e.sequence_number ?? m.sequence_number, file_sequence_number: e.file_sequence_number ?? m.sequence_number }
+        ;(e.data_file.content === 0 ? out.data : out.deletes).push(live)
+      }
     }
     return out
   }
 
-  /** The rows of the snapshot a ref names, or undefined when there is no such ref. */
-  async read(ref: string, signal?: AbortSignal): Promise<A.Table | undefined> {
+  /** The positions deleted in each data file of a snapshot (deletes apply to data files of the same or a lower sequence number). */
+  async deletedPositions(files: LiveFiles, signal?: AbortSignal): Promise<Map<string, Set<number>>> {
+    const out = new Map<string, Set<number>>()
+    if (files.deletes.length === 0) return out
+    const seqOf = new Map(files.data.map((e) => [e.data_file.file_path, e.sequence_number!]))
+    for (const d of files.deletes) {
+      const got = new Map<string, Set<number>>()
+      readDeletes(await this.store.get(this.keyOf(d.data_file.file_path), { signal }), got)
+      for (const [path, ps] of got) {
+        const seq = seqOf.get(path)
+        if (seq === undefined || seq > d.sequence_number!) continue
+        const s = out.get(path)
+        if (!s) out.set(path, ps)
+        else for (const p of ps) s.add(p)
+      }
+    }
+    return out
+  }
+
+  /**
+   * The rows of the snapshot a ref names (position deletes applied), or undefined when there is no such ref.
+   * `onFile` sees each data file's rows before the deletes are applied, with the deleted positions.
+   */
+  async read(ref: string, signal?: AbortSignal, onFile?: (path: string, rows: A.Table, deleted: ReadonlySet<number> | undefined) => void): Promise<A.Table | undefined> {
     const snap = this.snapshot(ref)
     if (!snap) return undefined
+    const files = await this.files(snap, signal)
+    const deleted = await this.deletedPositions(files, signal)
     const batches: A.RecordBatch[] = []
     let schema: A.Schema | undefined
-    for (const e of await this.files(snap, signal)) {
-      const t = A.tableFromIPC(pw.readParquet(await this.store.get(this.keyOf(e.data_file.file_path), { signal }), { batchSize: 65536 }).intoIPCStream())
+    for (const e of files.data) {
+      const all = A.tableFromIPC(pw.readParquet(await this.store.get(this.keyOf(e.data_file.file_path), { signal }), { batchSize: 65536 }).intoIPCStream())
+      onFile?.(e.data_file.file_path, all, deleted.get(e.data_file.file_path))
+      const t = withoutPositions(all, deleted.get(e.data_file.file_path))
       schema ??= t.schema
       batches.push(...t.batches)
     }
@@ -175,90 +232,67 @@ export class IcebergTable {
     await this.writeMetadata({ ...this.meta, refs }, signal)
   }
 
+  /** The current snapshot, if any. */
+  current(): Snapshot | undefined {
+    const id = this.meta?.['current-snapshot-id']
+    return id === undefined ? undefined : this.meta!.snapshots.find((s) => s['snapshot-id'] === id)
+  }
+
   /**
-   * Commits a snapshot whose rows are exactly the given files (an overwrite): the files of the previous snapshot
-   * are recorded as DELETED, the new ones as ADDED; main and the tags point at it.
+   * Commits one snapshot (see Commit.mode): manifests for the added files and, for overwrite and replace, for the
+   * removed ones; a merge lists the parent's manifests again as they are (they are immutable). Then main and the
+   * tags point at it.
    */
-  async overwrite(c: OverwriteCommit, signal?: AbortSignal): Promise<Snapshot> {
+  async commit(c: Commit, signal?: AbortSignal): Promise<Snapshot> {
     const prev = this.meta
     const schema = this.schemaFor(c.arrow)
-    const parent = prev?.['current-snapshot-id'] !== undefined ? prev.snapshots.find((s) => s['snapshot-id'] === prev['current-snapshot-id']) : undefined
-    const old = parent ? (this.live ?? (await this.files(parent, signal))) : []
+    const parent = this.current()
+    const cur: LiveFiles = parent ? await this.files(parent, signal) : { data: [], deletes: [], manifests: [] }
+    const merge = c.mode === 'merge'
     const seq = (prev?.['last-sequence-number'] ?? 0) + 1
     const id = newSnapshotId(prev)
     const commitId = randomUUID()
-    const manifestMeta = {
+    const header = (content: 'data' | 'deletes'): Record<string, string> => ({
       schema: JSON.stringify(schema),
       'schema-id': String(schema['schema-id']),
       'partition-spec': '[]',
       'partition-spec-id': '0',
       'format-version': '2',
-      content: 'data',
-    }
-    const added: ManifestEntry[] = c.files.map((f) => ({
-      status: 1,
-      snapshot_id: id,
-      sequence_number: null,
-      file_sequence_number: null,
-      data_file: dataFile(this.uri(f.key.slice(this.prefix.length + 1)), f.rows, f.bytes),
-    }))
-    const deleted: ManifestEntry[] = old.map((e) => ({ ...e, status: 2, snapshot_id: id }))
+      content,
+    })
+    const entry = (f: NewFile, content: 0 | 1): ManifestEntry => ({ status: 1, snapshot_id: id, sequence_number: null, file_sequence_number: null, data_file: dataFile(this.uriOf(f.key), f.rows, f.bytes, content, f.referenced) })
+    const added = c.files.map((f) => entry(f, 0))
+    const addedDeletes = c.deletes.map((f) => entry(f, 1))
+    const removed = merge ? [] : cur.data.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
+    const removedDeletes = merge ? [] : cur.deletes.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
+    const groups: [ManifestEntry[], 0 | 1][] = [[added, 0], [addedDeletes, 1], [removed, 0], [removedDeletes, 1]]
     const manifests: ManifestFile[] = []
-    for (const [i, entries] of [added, deleted].entries()) {
+    for (const [i, [entries, content]] of groups.entries()) {
       if (entries.length === 0) continue
       const rel = `metadata/${commitId}-m${i}.avro`
-      const body = await encodeManifest(entries, manifestMeta)
+      const body = await encodeManifest(entries, header(content === 0 ? 'data' : 'deletes'))
       await this.store.put(joinKey(this.prefix, rel), body, { signal })
-      const rows = entries.reduce((n, e) => n + e.data_file.record_count, 0)
-      manifests.push({
-        manifest_path: this.uri(rel),
-        manifest_length: body.length,
-        partition_spec_id: 0,
-        content: 0,
-        sequence_number: seq,
-        min_sequence_number: i === 0 ? seq : Math.min(...entries.map((e) => e.sequence_number ?? seq)),
-        added_snapshot_id: id,
-        added_files_count: i === 0 ? entries.length : 0,
-        existing_files_count: 0,
-        deleted_files_count: i === 1 ? entries.length : 0,
-        added_rows_count: i === 0 ? rows : 0,
-        existing_rows_count: 0,
-        deleted_rows_count: i === 1 ? rows : 0,
-        partitions: null,
-        key_metadata: null,
-      })
+      manifests.push(manifestFile(this.uri(rel), body.length, content, seq, id, entries))
     }
+    // A merge keeps the parent's manifests that still list live files (not those that only record removals).
+    if (merge) manifests.push(...cur.manifests.filter((m) => m.added_files_count + m.existing_files_count > 0))
     const listRel = `metadata/snap-${id}-1-${commitId}.avro`
     const listMeta: Record<string, string> = { 'snapshot-id': String(id), 'sequence-number': String(seq), 'format-version': '2' }
     if (parent) listMeta['parent-snapshot-id'] = String(parent['snapshot-id'])
     await this.store.put(joinKey(this.prefix, listRel), await encodeManifestList(manifests, listMeta), { signal })
     faultPoint('iceberg-before-metadata')
 
+    const liveData = merge ? [...cur.data, ...added] : added
+    const liveDeletes = merge ? [...cur.deletes, ...addedDeletes] : addedDeletes
     const now = Math.max(Date.now(), (prev?.['last-updated-ms'] ?? 0) + 1)
-    const sum = (es: ManifestEntry[], f: (e: ManifestEntry) => number): number => es.reduce((n, e) => n + f(e), 0)
-    const records = sum(added, (e) => e.data_file.record_count)
+    const operation = c.mode === 'replace' ? 'replace' : !merge ? (cur.data.length > 0 ? 'overwrite' : 'append') : addedDeletes.length === 0 ? 'append' : added.length === 0 ? 'delete' : 'overwrite'
     const snap: Snapshot = {
       'snapshot-id': id,
       ...(parent ? { 'parent-snapshot-id': parent['snapshot-id'] } : {}),
       'sequence-number': seq,
       'timestamp-ms': now,
       'manifest-list': this.uri(listRel),
-      summary: {
-        operation: old.length > 0 ? 'overwrite' : 'append',
-        'added-data-files': String(added.length),
-        'deleted-data-files': String(deleted.length),
-        'added-records': String(records),
-        'deleted-records': String(sum(deleted, (e) => e.data_file.record_count)),
-        'added-files-size': String(sum(added, (e) => e.data_file.file_size_in_bytes)),
-        'removed-files-size': String(sum(deleted, (e) => e.data_file.file_size_in_bytes)),
-        'total-records': String(records),
-        'total-data-files': String(added.length),
-        'total-files-size': String(sum(added, (e) => e.data_file.file_size_in_bytes)),
-        'total-delete-files': '0',
-        'total-position-deletes': '0',
-        'total-equality-deletes': '0',
-        ...c.summary,
-      },
+      summary: { operation, ...snapshotSummary(added, addedDeletes, removed, removedDeletes, liveData, liveDeletes), ...c.summary },
       'schema-id': schema['schema-id'],
     }
     const base = prev ?? this.initial(now)
@@ -278,8 +312,10 @@ export class IcebergTable {
       snapshots: [...base.snapshots, snap],
       'snapshot-log': [...base['snapshot-log'], { 'timestamp-ms': now, 'snapshot-id': id }],
     }
+    this.live = undefined
     await this.writeMetadata(next, signal)
-    this.live = added.map((e) => ({ ...e, sequence_number: seq, file_sequence_number: seq }))
+    const inherit = (e: ManifestEntry): ManifestEntry => (e.snapshot_id === id ? { ...e, sequence_number: seq, file_sequence_number: seq } : e)
+    this.live = { id, files: { data: liveData.map(inherit), deletes: liveDeletes.map(inherit), manifests } }
     return snap
   }
 
@@ -306,6 +342,12 @@ export class IcebergTable {
     }
   }
 
+  /** Commits new metadata as it is (snapshot expiry): v(N+1).metadata.json, then the hint. */
+  async replaceMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
+    // the live files stay cached: they are keyed by snapshot id, and expiry keeps the current snapshot
+    await this.writeMetadata(next, signal)
+  }
+
   /** Writes v(N+1).metadata.json (the commit point), then the version hint. */
   private async writeMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
     const version = this.version + 1
@@ -319,8 +361,8 @@ export class IcebergTable {
   }
 }
 
-function dataFile(path: string, rows: number, bytes: number): ManifestEntry['data_file'] {
-  return { content: 0, file_path: path, file_format: 'PARQUET', partition: {}, record_count: rows, file_size_in_bytes: bytes, key_metadata: null, split_offsets: null, equality_ids: null, sort_order_id: null, referenced_data_file: null }
+function dataFile(path: string, rows: number, bytes: number, content: 0 | 1, referenced: string | undefined): ManifestEntry['data_file'] {
+  return { content, file_path: path, file_format: 'PARQUET', partition: {}, record_count: rows, file_size_in_bytes: bytes, key_metadata: null, split_offsets: null, equality_ids: null, sort_order_id: null, referenced_data_file: referenced ?? null }
 }
 
 /** A positive snapshot id unused in the table, below 2^53 so that it survives JSON in every reader. */

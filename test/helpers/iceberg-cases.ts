@@ -87,14 +87,14 @@ export function runCase(name: string, out: string): Promise<TwinRun> {
 }
 
 /** Runs a seeded oracle stream (ties, deletes, re-inserts, key moves) delivered in 3 arrivals, in both formats. */
-export function runStream(seed: number, out: string): Promise<TwinRun> {
+export function runStream(seed: number, out: string, iceberg?: object, name = `seed ${seed}`): Promise<TwinRun> {
   const stream = generateStream(seed)
   const rng = new Rng(seed)
   const landing = join(out, 'landing')
   const cuts = [rng.int(stream.files.length), rng.int(stream.files.length)].sort((a, b) => a - b)
   const bounds = [0, cuts[0]!, cuts[1]!, stream.files.length]
-  const make = (format: 'parquet' | 'iceberg', dir: string): Config => parseConfig({ ...configJson(stream.tables, { landing, raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }), tableFormat: format, settleSeconds: 0 }, out)
-  return runBoth(`seed ${seed}`, out, make, 3, (r) => writeLanding(landing, stream.files.slice(bounds[r], bounds[r + 1])))
+  const make = (format: 'parquet' | 'iceberg', dir: string): Config => parseConfig({ ...configJson(stream.tables, { landing, raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }), tableFormat: format, settleSeconds: 0, ...(iceberg ? { iceberg } : {}) }, out)
+  return runBoth(name, out, make, 3, (r) => writeLanding(landing, stream.files.slice(bounds[r], bounds[r + 1])))
 }
 
 /** The plain layout's partitions of one table as `{ date: sortedRows }`. */

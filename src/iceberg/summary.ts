@@ -1,0 +1,55 @@
+// The records a commit derives from its manifest entries: the manifest list's manifest_file record of a new
+// manifest, and the snapshot summary's counts (spec: "Snapshot Summary", the Java library's names).
+import type { ManifestEntry, ManifestFile } from './avro.js'
+
+const sum = (es: ManifestEntry[], f: (e: ManifestEntry) => number): number => es.reduce((n, e) => n + f(e), 0)
+const rows = (e: ManifestEntry): number => e.data_file.record_count
+const size = (e: ManifestEntry): number => e.data_file.file_size_in_bytes
+
+/** The manifest_file record of a manifest written by snapshot `id` at sequence number `seq`. */
+export function manifestFile(path: string, length: number, content: 0 | 1, seq: number, id: number, entries: ManifestEntry[]): ManifestFile {
+  const added = entries.filter((e) => e.status === 1)
+  const deleted = entries.filter((e) => e.status === 2)
+  return {
+    manifest_path: path,
+    manifest_length: length,
+    partition_spec_id: 0,
+    content,
+    sequence_number: seq,
+    min_sequence_number: Math.min(seq, ...entries.map((e) => e.sequence_number ?? seq)),
+    added_snapshot_id: id,
+    added_files_count: added.length,
+    existing_files_count: 0,
+    deleted_files_count: deleted.length,
+    added_rows_count: sum(added, rows),
+    existing_rows_count: 0,
+    deleted_rows_count: sum(deleted, rows),
+    partitions: null,
+    key_metadata: null,
+  }
+}
+
+/** The summary counts of a snapshot: what it added and removed, and the totals of its live files. */
+export function snapshotSummary(added: ManifestEntry[], addedDeletes: ManifestEntry[], removed: ManifestEntry[], removedDeletes: ManifestEntry[], data: ManifestEntry[], deletes: ManifestEntry[]): Record<string, string> {
+  const out: Record<string, number> = {
+    'added-data-files': added.length,
+    'deleted-data-files': removed.length,
+    'added-records': sum(added, rows),
+    'deleted-records': sum(removed, rows),
+    'added-files-size': sum(added, size) + sum(addedDeletes, size),
+    'removed-files-size': sum(removed, size) + sum(removedDeletes, size),
+    'added-delete-files': addedDeletes.length,
+    'added-position-delete-files': addedDeletes.length,
+    'added-position-deletes': sum(addedDeletes, rows),
+    'removed-delete-files': removedDeletes.length,
+    'removed-position-delete-files': removedDeletes.length,
+    'removed-position-deletes': sum(removedDeletes, rows),
+    'total-records': sum(data, rows),
+    'total-data-files': data.length,
+    'total-files-size': sum(data, size) + sum(deletes, size),
+    'total-delete-files': deletes.length,
+    'total-position-deletes': sum(deletes, rows),
+    'total-equality-deletes': 0,
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v)]))
+}
