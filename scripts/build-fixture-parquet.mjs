@@ -78,10 +78,14 @@ try {
     const to = join(root, job.to)
     rmSync(to, { recursive: true, force: true })
     mkdirSync(to, { recursive: true })
-    for (const name of readdirSync(from).filter((n) => n.endsWith('.csv')).sort()) {
+    for (const name of readdirSync(from)
+      .filter((n) => n.endsWith('.csv'))
+      .sort()) {
       const hasOp = !name.startsWith('LOAD') || job.includeOpForFullLoad
       const types = { ...(hasOp ? { Op: 'VARCHAR' } : {}), ...job.columns }
-      const columns = `{${Object.entries(types).map(([n, t]) => `${sqlString(n)}: ${sqlString(t)}`).join(', ')}}`
+      const columns = `{${Object.entries(types)
+        .map(([n, t]) => `${sqlString(n)}: ${sqlString(t)}`)
+        .join(', ')}}`
       const src = join(from, name)
       const dst = join(to, name.replace(/\.csv$/, '.parquet'))
       await conn.run(`COPY (

@@ -10,6 +10,8 @@ function find(dir) {
   })
 }
 const only = process.argv.slice(2)
-const files = find('dist-test/test').filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort()
+const files = find('dist-test/test')
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort()
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' })
 process.exit(r.status ?? 1)

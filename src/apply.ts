@@ -37,7 +37,18 @@ interface Segment {
   rowBase: number
 }
 
-const EMPTY_SEGMENT: Segment = { length: 0, columns: [], ts: undefined, seq: undefined, names: null, name: '', fileKeys: null, fileKey: '', rowNums: null, rowBase: 0 }
+const EMPTY_SEGMENT: Segment = {
+  length: 0,
+  columns: [],
+  ts: undefined,
+  seq: undefined,
+  names: null,
+  name: '',
+  fileKeys: null,
+  fileKey: '',
+  rowNums: null,
+  rowBase: 0,
+}
 
 function segName(s: Segment, i: number): string {
   return s.names === null ? s.name : s.names[i]!
@@ -91,7 +102,18 @@ export class KeyedState {
     const name = b.file.name
     const base = b.rowBase
     const nums = b.rowNums
-    this.segments.push({ length: b.length, columns: b.columns, ts: b.ts, seq: b.seq, names: null, name, fileKeys: null, fileKey, rowNums: nums ?? null, rowBase: base })
+    this.segments.push({
+      length: b.length,
+      columns: b.columns,
+      ts: b.ts,
+      seq: b.seq,
+      names: null,
+      name,
+      fileKeys: null,
+      fileKey,
+      rowNums: nums ?? null,
+      rowBase: base,
+    })
     const live = this.live
     const tombs = this.tombstones
     const bts = b.ts
@@ -107,10 +129,15 @@ export class KeyedState {
       if (cur !== undefined) {
         const s = this.segments[Math.floor(cur / SEG)]!
         const j = cur % SEG
-        c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(fileKey, segKey(s, j)) || row - segRow(s, j)
+        c =
+          cmpValue(ts, s.ts ? s.ts[j]! : null) ||
+          cmpValue(seq, s.seq ? s.seq[j]! : null) ||
+          cmpString(fileKey, segKey(s, j)) ||
+          row - segRow(s, j)
       } else {
         const t = tombs.get(key)
-        c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
+        c =
+          t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
       }
       // A key move deletes the old key at this point of the order even when the new key has a newer change of its
       // own (moveAway keeps the old key's newer changes): the move is a change of the old key too.
@@ -145,7 +172,11 @@ export class KeyedState {
     if (cur !== undefined) {
       const s = this.segments[Math.floor(cur / SEG)]!
       const j = cur % SEG
-      c = cmpValue(ts, s.ts ? s.ts[j]! : null) || cmpValue(seq, s.seq ? s.seq[j]! : null) || cmpString(file, segKey(s, j)) || row - segRow(s, j)
+      c =
+        cmpValue(ts, s.ts ? s.ts[j]! : null) ||
+        cmpValue(seq, s.seq ? s.seq[j]! : null) ||
+        cmpString(file, segKey(s, j)) ||
+        row - segRow(s, j)
     } else {
       const t = this.tombstones.get(key)
       c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(file, t.file) || row - t.row
@@ -223,7 +254,15 @@ export class KeyedState {
       rows[i] = ref % SEG
     }
     const runs = findRuns(segs, rows)
-    const columns = this.schema.fields.map((f, c) => gather(f.type, this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)), segs, rows, runs))
+    const columns = this.schema.fields.map((f, c) =>
+      gather(
+        f.type,
+        this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)),
+        segs,
+        rows,
+        runs,
+      ),
+    )
     const stems = new Array<string>(n)
     const rowNums = new Float64Array(n)
     const ts = this.segments.some((s) => s.ts) ? new Array<OrderValue>(n) : undefined
@@ -236,12 +275,21 @@ export class KeyedState {
       if (seq) seq[i] = s.seq ? s.seq[rows[i]!]! : null
     }
     const fileCol = utf8Column(stems)
-    const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(rowNums, (x) => BigInt(x)) })
+    const rowCol = A.makeData({
+      type: new A.Int64(),
+      length: n,
+      nullCount: 0,
+      data: BigInt64Array.from(rowNums, (x) => BigInt(x)),
+    })
     // compact: the snapshot becomes the only segment
     let lastStem: string | undefined
     let lastKey = ''
-    const fileKeys = stems.map((x) => (x === lastStem ? lastKey : ((lastStem = x), (lastKey = fileOrderKey(stemOf(x))))))
-    this.segments = [{ length: n, columns, ts, seq, names: stems, name: '', fileKeys, fileKey: '', rowNums, rowBase: 0 }]
+    const fileKeys = stems.map((x) =>
+      x === lastStem ? lastKey : ((lastStem = x), (lastKey = fileOrderKey(stemOf(x)))),
+    )
+    this.segments = [
+      { length: n, columns, ts, seq, names: stems, name: '', fileKeys, fileKey: '', rowNums, rowBase: 0 },
+    ]
     // the same keys: overwrite their refs in place (cheaper than building a new Map)
     const live = this.live
     for (let i = 0; i < n; i++) live.set(keys[i]!, i)
@@ -256,7 +304,18 @@ export class KeyedState {
     const s = new KeyedState(schema)
     parts.forEach((p, seg) => {
       const keys = p.names.map((x) => fileOrderKey(stemOf(x)))
-      s.segments.push({ length: p.batch.length, columns: p.batch.columns, ts: p.batch.ts, seq: p.batch.seq, names: p.names, name: '', fileKeys: keys, fileKey: '', rowNums: p.rows, rowBase: 0 })
+      s.segments.push({
+        length: p.batch.length,
+        columns: p.batch.columns,
+        ts: p.batch.ts,
+        seq: p.batch.seq,
+        names: p.names,
+        name: '',
+        fileKeys: keys,
+        fileKey: '',
+        rowNums: p.rows,
+        rowBase: 0,
+      })
       for (let i = 0; i < p.batch.length; i++) s.live.set(p.batch.keys[i]!, seg * SEG + i)
     })
     return s

@@ -53,10 +53,22 @@ export interface KeySpec {
   before: number[] | undefined
 }
 
-export function keySpec(label: string, schema: TableSchema, primaryKey: string[], ts: string | undefined, seq: string | undefined, beforeImage?: Record<string, string>): KeySpec {
+export function keySpec(
+  label: string,
+  schema: TableSchema,
+  primaryKey: string[],
+  ts: string | undefined,
+  seq: string | undefined,
+  beforeImage?: Record<string, string>,
+): KeySpec {
   const index = (name: string): number => {
     const i = schema.fields.findIndex((f) => f.name === name)
-    if (i < 0) throw new DataError('CDC_PARQUET_COLUMN_MISSING', `table ${label}: column ${JSON.stringify(name)} is not in the files' schema (${schema.fields.map((f) => f.name).join(', ')})`, { table: label, column: name })
+    if (i < 0)
+      throw new DataError(
+        'CDC_PARQUET_COLUMN_MISSING',
+        `table ${label}: column ${JSON.stringify(name)} is not in the files' schema (${schema.fields.map((f) => f.name).join(', ')})`,
+        { table: label, column: name },
+      )
     return i
   }
   return {
@@ -98,25 +110,30 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
     // one key column without NULLs (the usual case): its strings are the keys
     const p = parts[0]!
     for (let r = 0; r < b.length; r++) keys[r] = p[r] as string
-  } else for (let r = 0; r < b.length; r++) {
-    let key = ''
-    for (let k = 0; k < parts.length; k++) {
-      const v = parts[k]![r]
-      if (v === null || v === undefined) {
-        const line = b.lines?.[r]
-        throw new DataError('CDC_PK_MISSING', `table ${spec.label}: primary-key column ${JSON.stringify(spec.pkNames[k])} is NULL in ${b.file.key}${line === undefined ? ` row ${b.rowBase + r + 1}` : `:${line}`}; expected a value`, {
-          table: spec.label,
-          file: b.file.key,
-          ...(line === undefined ? { row: b.rowBase + r + 1 } : { line }),
-          column: spec.pkNames[k]!,
-          hint: 'check the table\'s columns order and primaryKey in the config; DMS always writes the key, even for deletes',
-        })
+  } else
+    for (let r = 0; r < b.length; r++) {
+      let key = ''
+      for (let k = 0; k < parts.length; k++) {
+        const v = parts[k]![r]
+        if (v === null || v === undefined) {
+          const line = b.lines?.[r]
+          throw new DataError(
+            'CDC_PK_MISSING',
+            `table ${spec.label}: primary-key column ${JSON.stringify(spec.pkNames[k])} is NULL in ${b.file.key}${line === undefined ? ` row ${b.rowBase + r + 1}` : `:${line}`}; expected a value`,
+            {
+              table: spec.label,
+              file: b.file.key,
+              ...(line === undefined ? { row: b.rowBase + r + 1 } : { line }),
+              column: spec.pkNames[k]!,
+              hint: "check the table's columns order and primaryKey in the config; DMS always writes the key, even for deletes",
+            },
+          )
+        }
+        const part = parts.length === 1 ? keyPart(v) : escapeKeyPart(keyPart(v))
+        key = k === 0 ? part : key + KEY_SEP + part
       }
-      const part = parts.length === 1 ? keyPart(v) : escapeKeyPart(keyPart(v))
-      key = k === 0 ? part : key + KEY_SEP + part
+      keys[r] = key
     }
-    keys[r] = key
-  }
   let movedFrom: (string | undefined)[] | undefined
   if (spec.before !== undefined) {
     const bi = spec.before.map((i) => columnValues(b.columns[i]!))
@@ -137,7 +154,11 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
 }
 
 /** An ordering column's values. NaN has no place in the order: it is refused (CDC_VALUE_INVALID at its line). */
-function orderColumn(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' | 'movedFrom'>, col: number): OrderValue[] {
+function orderColumn(
+  spec: KeySpec,
+  b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' | 'movedFrom'>,
+  col: number,
+): OrderValue[] {
   const data = b.columns[col]!
   const values = columnValues(data).map(orderValue)
   if (A.DataType.isFloat(data.type)) {
@@ -145,12 +166,16 @@ function orderColumn(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 'seq' |
     if (r >= 0) {
       const line = b.lines?.[r]
       const name = spec.ts === col ? 'timestampColumn' : 'sequenceColumn'
-      throw new DataError('CDC_VALUE_INVALID', `table ${spec.label}: ordering column ${JSON.stringify((spec.ts === col ? spec.tsName : spec.seqName) ?? name)} is NaN in ${b.file.key}${line === undefined ? ` row ${(b.rowNums?.[r] ?? b.rowBase + r + 1)}` : `:${line}`}; expected a number (NaN has no place in the order of changes)`, {
-        table: spec.label,
-        file: b.file.key,
-        ...(line === undefined ? { row: b.rowNums?.[r] ?? b.rowBase + r + 1 } : { line }),
-        hint: `the ${name} decides which change wins and NaN cannot be ordered; fix the value at the source, or set onBadRow to "quarantine" to set the row aside`,
-      })
+      throw new DataError(
+        'CDC_VALUE_INVALID',
+        `table ${spec.label}: ordering column ${JSON.stringify((spec.ts === col ? spec.tsName : spec.seqName) ?? name)} is NaN in ${b.file.key}${line === undefined ? ` row ${b.rowNums?.[r] ?? b.rowBase + r + 1}` : `:${line}`}; expected a number (NaN has no place in the order of changes)`,
+        {
+          table: spec.label,
+          file: b.file.key,
+          ...(line === undefined ? { row: b.rowNums?.[r] ?? b.rowBase + r + 1 } : { line }),
+          hint: `the ${name} decides which change wins and NaN cannot be ordered; fix the value at the source, or set onBadRow to "quarantine" to set the row aside`,
+        },
+      )
     }
   }
   return values
@@ -172,7 +197,11 @@ export function nanRow(values: readonly OrderValue[]): number {
 function keyValues(data: A.Data): (string | null)[] {
   if (A.DataType.isInt(data.type) && data.type.bitWidth === 64 && data.type.isSigned) {
     // the values buffer is sliced already (Arrow JS); `offset` applies to the validity bitmap only
-    const words = new Int32Array((data.values as BigInt64Array).buffer, (data.values as BigInt64Array).byteOffset, data.length * 2)
+    const words = new Int32Array(
+      (data.values as BigInt64Array).buffer,
+      (data.values as BigInt64Array).byteOffset,
+      data.length * 2,
+    )
     const out = new Array<string | null>(data.length)
     const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined
     for (let i = 0; i < data.length; i++) {
@@ -183,7 +212,8 @@ function keyValues(data: A.Data): (string | null)[] {
       }
       const lo = words[i * 2]! >>> 0
       const hi = words[i * 2 + 1]!
-      out[i] = hi >= -2097152 && hi < 2097152 ? String(hi * 4294967296 + lo) : (data.values as BigInt64Array)[i]!.toString()
+      out[i] =
+        hi >= -2097152 && hi < 2097152 ? String(hi * 4294967296 + lo) : (data.values as BigInt64Array)[i]!.toString()
     }
     return out
   }

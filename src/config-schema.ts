@@ -13,7 +13,14 @@ function kind(k: Kind, doc?: string): Schema {
   const d = doc !== undefined ? { description: doc } : {}
   switch (k.t) {
     case 'string':
-      return { type: 'string', minLength: 1, ...(k.pattern !== undefined ? { pattern: k.pattern === COLUMN_TYPE_PATTERN ? caseless(k.pattern) : k.pattern } : {}), ...d }
+      return {
+        type: 'string',
+        minLength: 1,
+        ...(k.pattern !== undefined
+          ? { pattern: k.pattern === COLUMN_TYPE_PATTERN ? caseless(k.pattern) : k.pattern }
+          : {}),
+        ...d,
+      }
     case 'boolean':
       return { type: 'boolean', ...d }
     case 'integer':
@@ -27,12 +34,19 @@ function kind(k: Kind, doc?: string): Schema {
     case 'map':
       return { type: 'object', additionalProperties: kind(k.values), ...d }
     case 'array':
-      return { type: 'array', items: kind(k.items), ...(k.minItems !== undefined ? { minItems: k.minItems } : {}), ...d }
+      return {
+        type: 'array',
+        items: kind(k.items),
+        ...(k.minItems !== undefined ? { minItems: k.minItems } : {}),
+        ...d,
+      }
   }
 }
 
 function object(keys: Keys, doc?: string): Schema {
-  const required = Object.entries(keys).filter(([, v]) => v.required).map(([n]) => n)
+  const required = Object.entries(keys)
+    .filter(([, v]) => v.required)
+    .map(([n]) => n)
   return {
     type: 'object',
     ...(doc !== undefined ? { description: doc } : {}),

@@ -18,16 +18,23 @@ export function checkLocations(config: Config): Config {
     { path: '$.raw', location: config.raw },
     { path: '$.curated', location: config.curated },
     { path: '$.state', location: state },
-    { path: config.cache === undefined ? '$.cache (default: the state file\'s folder + /cache)' : '$.cache', location: config.cache ?? resolve(dirname(state), 'cache') },
+    {
+      path: config.cache === undefined ? "$.cache (default: the state file's folder + /cache)" : '$.cache',
+      location: config.cache ?? resolve(dirname(state), 'cache'),
+    },
     ...(config.outputs ?? []).map((o, i) => ({ path: `$.outputs[${i}]`, location: o, group: 'outputs' })),
   ]
   const clash = firstOverlap(locations, config.baseDir)
   if (clash) {
     const [ra, rb] = clash.real
     const how = ra === rb ? 'the same location' : within(ra, rb) ? `inside ${clash.b.path}` : `holding ${clash.b.path}`
-    throw new ConfigError('CDC_CONFIG_INVALID', `config ${clash.a.path} is invalid: expected a location apart from ${clash.b.path}, got ${JSON.stringify(clash.a.location)}, ${how} (${JSON.stringify(ra)} and ${JSON.stringify(rb)} after resolving symlinks)`, {
-      hint: 'landing, raw, curated, state, cache and outputs must not overlap: RAW history, snapshots and DMS files would overwrite each other (see docs/config.md)',
-    })
+    throw new ConfigError(
+      'CDC_CONFIG_INVALID',
+      `config ${clash.a.path} is invalid: expected a location apart from ${clash.b.path}, got ${JSON.stringify(clash.a.location)}, ${how} (${JSON.stringify(ra)} and ${JSON.stringify(rb)} after resolving symlinks)`,
+      {
+        hint: 'landing, raw, curated, state, cache and outputs must not overlap: RAW history, snapshots and DMS files would overwrite each other (see docs/config.md)',
+      },
+    )
   }
   return config
 }
@@ -41,19 +48,29 @@ export function parseCatalog(json: unknown, path: string, defaultMaxAttempts: nu
   const type = req(c, 'type', path, (v, p) => oneOf(v, p, ['glue'] as const))
   const database = req(c, 'database', path, (v, p) => {
     const s = str(v, p)
-    if (!GLUE_NAME.test(s) || s.length > 255) throw invalid(p, 'a Glue database name of lower case letters, digits and _', JSON.stringify(s))
+    if (!GLUE_NAME.test(s) || s.length > 255)
+      throw invalid(p, 'a Glue database name of lower case letters, digits and _', JSON.stringify(s))
     return s
   })
-  const tablePrefix = opt(c, 'tablePrefix', path, (v, p) => {
-    if (typeof v !== 'string' || (v !== '' && !GLUE_NAME.test(v))) throw invalid(p, 'lower case letters, digits and _ (or "")', describe(v))
-    return v
-  }) ?? ''
+  const tablePrefix =
+    opt(c, 'tablePrefix', path, (v, p) => {
+      if (typeof v !== 'string' || (v !== '' && !GLUE_NAME.test(v)))
+        throw invalid(p, 'lower case letters, digits and _ (or "")', describe(v))
+      return v
+    }) ?? ''
   const endpoint = opt(c, 'endpoint', path, (v, p) => {
     const s = str(v, p)
     if (!/^https?:\/\/[^/]+/.test(s)) throw invalid(p, 'an http:// or https:// URL', JSON.stringify(s))
     return s
   })
-  return { type, database, region: opt(c, 'region', path, str), tablePrefix, endpoint, maxAttempts: opt(c, 'maxAttempts', path, posInt) ?? defaultMaxAttempts }
+  return {
+    type,
+    database,
+    region: opt(c, 'region', path, str),
+    tablePrefix,
+    endpoint,
+    maxAttempts: opt(c, 'maxAttempts', path, posInt) ?? defaultMaxAttempts,
+  }
 }
 
 export function parsePipeline(json: unknown, path: string, tables: ReadonlySet<string>): PipelineConfig {
@@ -63,11 +80,13 @@ export function parsePipeline(json: unknown, path: string, tables: ReadonlySet<s
   const after = req(o, 'after', path, (v, p) =>
     arr(v, p).map((x, i) => {
       const t = str(x, `${p}[${i}]`)
-      if (!tables.has(t)) throw invalid(`${p}[${i}]`, `a configured table (${[...tables].join(', ')})`, JSON.stringify(t))
+      if (!tables.has(t))
+        throw invalid(`${p}[${i}]`, `a configured table (${[...tables].join(', ')})`, JSON.stringify(t))
       return t
     }),
   )
-  if (after.length === 0) throw invalid(`${path}.after`, 'at least one table whose progress triggers the pipeline', 'an empty list')
+  if (after.length === 0)
+    throw invalid(`${path}.after`, 'at least one table whose progress triggers the pipeline', 'an empty list')
   const paramsJson = o.params === undefined ? {} : obj(o.params, `${path}.params`)
   const params: Record<string, string> = {}
   for (const [k, v] of Object.entries(paramsJson)) params[k] = str(v, `${path}.params.${k}`)
@@ -96,6 +115,7 @@ export function parseEncryption(json: unknown, path: string): EncryptionConfig {
   known(e, path, keysOf(ENCRYPTION_KEYS))
   const mode = req(e, 'mode', path, (v, p) => oneOf(v, p, SSE_MODES))
   const kmsKeyId = opt(e, 'kmsKeyId', path, str)
-  if (mode === 'SSE-S3' && kmsKeyId !== undefined) throw invalid(`${path}.kmsKeyId`, 'no key id with SSE-S3', JSON.stringify(kmsKeyId))
+  if (mode === 'SSE-S3' && kmsKeyId !== undefined)
+    throw invalid(`${path}.kmsKeyId`, 'no key id with SSE-S3', JSON.stringify(kmsKeyId))
   return kmsKeyId === undefined ? { mode } : { mode, kmsKeyId }
 }

@@ -7,7 +7,9 @@ export type Obj = Record<string, unknown>
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/
 
 export function invalid(path: string, expected: string, got: string): ConfigError {
-  return new ConfigError('CDC_CONFIG_INVALID', `config ${path} is invalid: expected ${expected}, got ${got}`, { hint: 'see docs/config.md' })
+  return new ConfigError('CDC_CONFIG_INVALID', `config ${path} is invalid: expected ${expected}, got ${got}`, {
+    hint: 'see docs/config.md',
+  })
 }
 
 export function describe(v: unknown): string {
@@ -34,13 +36,15 @@ export function str(v: unknown, path: string): string {
 
 export function location(v: unknown, path: string): string {
   const s = str(v, path)
-  if (s.startsWith('s3://') && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(s)) throw invalid(path, 's3://<bucket>/<prefix> with a valid bucket name', JSON.stringify(s))
+  if (s.startsWith('s3://') && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(s))
+    throw invalid(path, 's3://<bucket>/<prefix> with a valid bucket name', JSON.stringify(s))
   return s
 }
 
 export function safeName(v: unknown, path: string): string {
   const s = str(v, path)
-  if (!SAFE_NAME.test(s) || s.includes('..')) throw invalid(path, 'a name of letters, digits, _ . $ - (no "/", no "..")', JSON.stringify(s))
+  if (!SAFE_NAME.test(s) || s.includes('..'))
+    throw invalid(path, 'a name of letters, digits, _ . $ - (no "/", no "..")', JSON.stringify(s))
   return s
 }
 
@@ -65,13 +69,15 @@ export function nonNegNum(v: unknown, path: string): number {
 }
 
 export function oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T {
-  if (typeof v !== 'string' || !values.includes(v as T)) throw invalid(path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, describe(v))
+  if (typeof v !== 'string' || !values.includes(v as T))
+    throw invalid(path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, describe(v))
   return v as T
 }
 
 export function known(o: Obj, path: string, keys: string[]): void {
   for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw invalid(`${path}.${k}`, `one of the keys ${keys.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
+    if (!keys.includes(k))
+      throw invalid(`${path}.${k}`, `one of the keys ${keys.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
   }
 }
 

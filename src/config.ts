@@ -2,9 +2,41 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
-import { COLUMNS_FROM_KEYS, COLUMN_KEYS, COMPRESSIONS, CONCURRENCY_KEYS, ENCRYPTION_BLOCK_KEYS, FORMATS, ICEBERG_KEYS, LATE_FILES, LIMITS_KEYS, MISSING_FOLDER, ON_BAD_ROW, ON_RELOAD, PARQUET_KEYS, ROOT_KEYS, TABLE_KEYS, keysOf } from './config-keys.js'
+import {
+  COLUMNS_FROM_KEYS,
+  COLUMN_KEYS,
+  COMPRESSIONS,
+  CONCURRENCY_KEYS,
+  ENCRYPTION_BLOCK_KEYS,
+  FORMATS,
+  ICEBERG_KEYS,
+  LATE_FILES,
+  LIMITS_KEYS,
+  MISSING_FOLDER,
+  ON_BAD_ROW,
+  ON_RELOAD,
+  PARQUET_KEYS,
+  ROOT_KEYS,
+  TABLE_KEYS,
+  keysOf,
+} from './config-keys.js'
 import { checkLocations, parseCatalog, parseEncryption, parsePipeline, parseS3 } from './config-sections.js'
-import { arr, bool, invalid, known, location, nonNegNum, obj, oneOf, opt, posInt, posNum, req, safeName, str } from './config-validate.js'
+import {
+  arr,
+  bool,
+  invalid,
+  known,
+  location,
+  nonNegNum,
+  obj,
+  oneOf,
+  opt,
+  posInt,
+  posNum,
+  req,
+  safeName,
+  str,
+} from './config-validate.js'
 
 export type ColumnType =
   | { kind: 'string' }
@@ -168,16 +200,24 @@ export function loadConfig(file: string): Config {
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ConfigError('CDC_CONFIG_NOT_FOUND', `config file ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'pass --config <file> or create ./cdc-apply.json (see docs/config.md)',
-    })
+    throw new ConfigError(
+      'CDC_CONFIG_NOT_FOUND',
+      `config file ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: 'pass --config <file> or create ./cdc-apply.json (see docs/config.md)',
+      },
+    )
   }
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new ConfigError('CDC_CONFIG_INVALID', `config file ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(
+      'CDC_CONFIG_INVALID',
+      `config file ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`,
+      { cause: err },
+    )
   }
   return parseConfig(json, dirname(resolve(file)))
 }
@@ -203,7 +243,8 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   const seen = new Set<string>()
   tables.forEach((t, i) => {
     const id = tableLabel(t)
-    if (seen.has(id)) throw invalid(`$.tables[${i}]`, `a table that is not already configured`, `a second ${JSON.stringify(id)}`)
+    if (seen.has(id))
+      throw invalid(`$.tables[${i}]`, `a table that is not already configured`, `a second ${JSON.stringify(id)}`)
     seen.add(id)
   })
   return checkLocations({
@@ -213,7 +254,8 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     curated: req(root, 'curated', '$', location),
     state: req(root, 'state', '$', (v, p) => {
       const s = str(v, p)
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw invalid(p, 'a local file path (the SQLite state file cannot live on S3)', JSON.stringify(s))
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s))
+        throw invalid(p, 'a local file path (the SQLite state file cannot live on S3)', JSON.stringify(s))
       return s
     }),
     s3,
@@ -233,14 +275,21 @@ export function parseConfig(json: unknown, baseDir: string): Config {
     pollSeconds: opt(root, 'pollSeconds', '$', posNum) ?? DEFAULTS.pollSeconds,
     fullListingSeconds: opt(root, 'fullListingSeconds', '$', posNum) ?? DEFAULTS.fullListingSeconds,
     tables,
-    outputs: root.outputs === undefined ? undefined : arr(root.outputs, '$.outputs').map((v, i) => location(v, `$.outputs[${i}]`)),
+    outputs:
+      root.outputs === undefined
+        ? undefined
+        : arr(root.outputs, '$.outputs').map((v, i) => location(v, `$.outputs[${i}]`)),
     cache: opt(root, 'cache', '$', (v, p) => {
       const s = str(v, p)
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw invalid(p, 'a local folder (the pipeline cache is local)', JSON.stringify(s))
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s))
+        throw invalid(p, 'a local folder (the pipeline cache is local)', JSON.stringify(s))
       return s
     }),
-    pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) => parsePipeline(v, `$.pipelines[${i}]`, seen)),
-    catalog: root.catalog === undefined ? undefined : parseCatalog(root.catalog, '$.catalog', DEFAULTS.catalogMaxAttempts),
+    pipelines: (root.pipelines === undefined ? [] : arr(root.pipelines, '$.pipelines')).map((v, i) =>
+      parsePipeline(v, `$.pipelines[${i}]`, seen),
+    ),
+    catalog:
+      root.catalog === undefined ? undefined : parseCatalog(root.catalog, '$.catalog', DEFAULTS.catalogMaxAttempts),
     settleSeconds: opt(root, 'settleSeconds', '$', nonNegNum) ?? DEFAULTS.settleSeconds,
     maxFutureSeconds: opt(root, 'maxFutureSeconds', '$', posNum) ?? DEFAULTS.maxFutureSeconds,
     retryStoppedSeconds: opt(root, 'retryStoppedSeconds', '$', posNum) ?? DEFAULTS.retryStoppedSeconds,
@@ -256,7 +305,12 @@ export function parseConfig(json: unknown, baseDir: string): Config {
   })
 }
 
-function parseTable(json: unknown, path: string, defaultSource: string | undefined, defaultFormat: TableFormat): TableConfig {
+function parseTable(
+  json: unknown,
+  path: string,
+  defaultSource: string | undefined,
+  defaultFormat: TableFormat,
+): TableConfig {
   const t = obj(json, path)
   known(t, path, keysOf(TABLE_KEYS))
   const source = opt(t, 'source', path, safeName) ?? defaultSource
@@ -266,7 +320,8 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
   const format = opt(t, 'format', path, (v, p) => oneOf(v, p, FORMATS)) ?? DEFAULTS.format
   const columnsJson = t.columns === undefined ? [] : arr(t.columns, `${path}.columns`)
   const columns = columnsJson.map((c, i) => parseColumn(c, `${path}.columns[${i}]`))
-  if (format === 'csv' && columns.length === 0) throw invalid(`${path}.columns`, 'the columns of the CSV files in file order (without Op)', 'none')
+  if (format === 'csv' && columns.length === 0)
+    throw invalid(`${path}.columns`, 'the columns of the CSV files in file order (without Op)', 'none')
   const names = new Set<string>()
   columns.forEach((c, i) => {
     if (names.has(c.name)) throw invalid(`${path}.columns[${i}].name`, 'a unique column name', JSON.stringify(c.name))
@@ -277,47 +332,72 @@ function parseTable(json: unknown, path: string, defaultSource: string | undefin
     const o = obj(v, p)
     known(o, p, keysOf(COLUMNS_FROM_KEYS))
     const file = req(o, 'file', p, str)
-    if (!/^\d{8}-\d{9}$/.test(file)) throw invalid(`${p}.file`, 'a change-file time name YYYYMMDD-HHmmssSSS', JSON.stringify(file))
+    if (!/^\d{8}-\d{9}$/.test(file))
+      throw invalid(`${p}.file`, 'a change-file time name YYYYMMDD-HHmmssSSS', JSON.stringify(file))
     const cols = req(o, 'columns', p, (x, q) => arr(x, q).map((c, k) => parseColumn(c, `${q}[${k}]`)))
     for (const c of cols) {
       const base = columns.find((x) => x.name === c.name)
-      if (base && typeName(base.type) !== typeName(c.type)) throw invalid(`${p}.columns`, `column ${JSON.stringify(c.name)} with its type ${typeName(base.type)}`, typeName(c.type))
+      if (base && typeName(base.type) !== typeName(c.type))
+        throw invalid(
+          `${p}.columns`,
+          `column ${JSON.stringify(c.name)} with its type ${typeName(base.type)}`,
+          typeName(c.type),
+        )
       if (!names.has(c.name)) names.add(c.name)
     }
     return { file, columns: cols }
   })
   columnsFrom.forEach((v, i) => {
-    if (i > 0 && v.file <= columnsFrom[i - 1]!.file) throw invalid(`${path}.columnsFrom[${i}].file`, 'file names in ascending order', JSON.stringify(v.file))
+    if (i > 0 && v.file <= columnsFrom[i - 1]!.file)
+      throw invalid(`${path}.columnsFrom[${i}].file`, 'file names in ascending order', JSON.stringify(v.file))
   })
   const opColumn = opt(t, 'opColumn', path, str) ?? DEFAULTS.opColumn
   for (const reserved of new Set([opColumn, META.op, META.file, META.row])) {
-    if (names.has(reserved)) throw invalid(`${path}.columns`, `no column named ${JSON.stringify(reserved)} (it is added by DMS or cdc-apply)`, JSON.stringify(reserved))
+    if (names.has(reserved))
+      throw invalid(
+        `${path}.columns`,
+        `no column named ${JSON.stringify(reserved)} (it is added by DMS or cdc-apply)`,
+        JSON.stringify(reserved),
+      )
   }
   const mustExist = (v: string, p: string): string => {
     if (columns.length > 0 && !names.has(v)) throw invalid(p, `one of the configured columns`, JSON.stringify(v))
     return v
   }
-  const primaryKey = req(t, 'primaryKey', path, (v, p) => arr(v, p).map((k, i) => mustExist(str(k, `${p}[${i}]`), `${p}[${i}]`)))
+  const primaryKey = req(t, 'primaryKey', path, (v, p) =>
+    arr(v, p).map((k, i) => mustExist(str(k, `${p}[${i}]`), `${p}[${i}]`)),
+  )
   if (primaryKey.length === 0) throw invalid(`${path}.primaryKey`, 'at least one column', 'an empty list')
   const timestampColumn = opt(t, 'timestampColumn', path, (v, p) => mustExist(str(v, p), p))
   const sequenceColumn = opt(t, 'sequenceColumn', path, (v, p) => mustExist(str(v, p), p))
-  for (const [key, col] of [['timestampColumn', timestampColumn], ['sequenceColumn', sequenceColumn]] as const) {
+  for (const [key, col] of [
+    ['timestampColumn', timestampColumn],
+    ['sequenceColumn', sequenceColumn],
+  ] as const) {
     const c = columns.find((x) => x.name === col)
-    if (c && (c.type.kind === 'boolean' || c.type.kind === 'decimal')) throw invalid(`${path}.${key}`, 'a string, integer, double, date or timestamp column', c.type.kind)
+    if (c && (c.type.kind === 'boolean' || c.type.kind === 'decimal'))
+      throw invalid(`${path}.${key}`, 'a string, integer, double, date or timestamp column', c.type.kind)
   }
   let beforeImageColumns: Record<string, string> | undefined
   if (t.beforeImageColumns !== undefined) {
     const bi = obj(t.beforeImageColumns, `${path}.beforeImageColumns`)
     beforeImageColumns = {}
     for (const [k, v] of Object.entries(bi)) {
-      if (!primaryKey.includes(k)) throw invalid(`${path}.beforeImageColumns.${k}`, 'a primary-key column name as the key', JSON.stringify(k))
+      if (!primaryKey.includes(k))
+        throw invalid(`${path}.beforeImageColumns.${k}`, 'a primary-key column name as the key', JSON.stringify(k))
       beforeImageColumns[k] = mustExist(str(v, `${path}.beforeImageColumns.${k}`), `${path}.beforeImageColumns.${k}`)
     }
     const missing = primaryKey.filter((k) => !(k in beforeImageColumns!))
-    if (missing.length > 0) throw invalid(`${path}.beforeImageColumns`, `a before-image column for every primary-key column`, `none for ${missing.join(', ')}`)
+    if (missing.length > 0)
+      throw invalid(
+        `${path}.beforeImageColumns`,
+        `a before-image column for every primary-key column`,
+        `none for ${missing.join(', ')}`,
+      )
   }
   const tablePath = req(t, 'path', path, str)
-  if (tablePath.split('/').some((p) => p === '..' || p === '.')) throw invalid(`${path}.path`, 'a folder below landing', JSON.stringify(tablePath))
+  if (tablePath.split('/').some((p) => p === '..' || p === '.'))
+    throw invalid(`${path}.path`, 'a folder below landing', JSON.stringify(tablePath))
   return {
     source,
     name,
@@ -358,10 +438,12 @@ export function parseType(text: string, path: string): ColumnType {
   if (dec) {
     const precision = Number(dec[1])
     const scale = Number(dec[2])
-    if (precision < 1 || precision > 38 || scale > precision) throw invalid(path, 'decimal(p,s) with 1 <= p <= 38 and s <= p', JSON.stringify(text))
+    if (precision < 1 || precision > 38 || scale > precision)
+      throw invalid(path, 'decimal(p,s) with 1 <= p <= 38 and s <= p', JSON.stringify(text))
     return { kind: 'decimal', precision, scale }
   }
-  if (t === 'string' || t === 'integer' || t === 'double' || t === 'boolean' || t === 'date' || t === 'timestamp') return { kind: t }
+  if (t === 'string' || t === 'integer' || t === 'double' || t === 'boolean' || t === 'date' || t === 'timestamp')
+    return { kind: t }
   throw invalid(path, 'string, integer, double, boolean, date, timestamp or decimal(p,s)', JSON.stringify(text))
 }
 

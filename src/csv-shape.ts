@@ -46,7 +46,11 @@ export function splitRecord(buf: Buffer, pos: number): Field[] {
 
 /** Whether every field parses as its column's type (an unquoted empty field is NULL, always accepted). */
 function fits(buf: Buffer, fields: Field[], columns: ColumnConfig[]): boolean {
-  return fields.every((f, i) => (!f.quoted && f.start === f.end) || makeFieldBuilder(columns[i]!.type).append(buf, f.start, f.end, f.escaped) === undefined)
+  return fields.every(
+    (f, i) =>
+      (!f.quoted && f.start === f.end) ||
+      makeFieldBuilder(columns[i]!.type).append(buf, f.start, f.end, f.escaped) === undefined,
+  )
 }
 
 export interface Shape {
@@ -55,45 +59,83 @@ export interface Shape {
   hint: string
 }
 
-const isOp = (buf: Buffer, f: Field): boolean => f.end - f.start === 1 && (buf[f.start] === 0x49 || buf[f.start] === 0x55 || buf[f.start] === 0x44)
+const isOp = (buf: Buffer, f: Field): boolean =>
+  f.end - f.start === 1 && (buf[f.start] === 0x49 || buf[f.start] === 0x55 || buf[f.start] === 0x44)
 
 /**
  * The likely setting behind a record that fails with the configured columns, or undefined when its field count is
  * right (then the value itself is wrong). `hasOp`: the reader expects an Op field first; `isLoad`: a LOAD file.
  */
-export function recordShape(buf: Buffer, pos: number, columns: ColumnConfig[], hasOp: boolean, isLoad: boolean): Shape | undefined {
+export function recordShape(
+  buf: Buffer,
+  pos: number,
+  columns: ColumnConfig[],
+  hasOp: boolean,
+  isLoad: boolean,
+): Shape | undefined {
   const fields = splitRecord(buf, pos)
   const first = hasOp ? 1 : 0
   const expected = columns.length + first
   if (fields.length === expected) return undefined
   const n = fields.length
-  if (!hasOp && isLoad && fields.length === expected + 1 && isOp(buf, fields[0]!) && fits(buf, fields.slice(1), columns)) {
-    return { fields: n, hint: 'the full-load file starts each row with an Op field (I): set the table\'s includeOpForFullLoad to true (DMS IncludeOpForFullLoad=true)' }
+  if (
+    !hasOp &&
+    isLoad &&
+    fields.length === expected + 1 &&
+    isOp(buf, fields[0]!) &&
+    fits(buf, fields.slice(1), columns)
+  ) {
+    return {
+      fields: n,
+      hint: "the full-load file starts each row with an Op field (I): set the table's includeOpForFullLoad to true (DMS IncludeOpForFullLoad=true)",
+    }
   }
   if (hasOp && isLoad && fields.length === expected - 1 && !isOp(buf, fields[0]!) && fits(buf, fields, columns)) {
-    return { fields: n, hint: 'the full-load file has no Op field: set the table\'s includeOpForFullLoad to false (DMS IncludeOpForFullLoad=false)' }
+    return {
+      fields: n,
+      hint: "the full-load file has no Op field: set the table's includeOpForFullLoad to false (DMS IncludeOpForFullLoad=false)",
+    }
   }
   const data = fields.slice(first)
   // the gap where a missing column can go, from the first to the last position that makes every value fit
   const gap = (lo: number, hi: number): string =>
-    [lo > 0 ? `after ${JSON.stringify(columns[lo - 1]!.name)}` : '', hi < columns.length ? `before ${JSON.stringify(columns[hi]!.name)}` : ''].filter((x) => x).join(' and ')
+    [
+      lo > 0 ? `after ${JSON.stringify(columns[lo - 1]!.name)}` : '',
+      hi < columns.length ? `before ${JSON.stringify(columns[hi]!.name)}` : '',
+    ]
+      .filter((x) => x)
+      .join(' and ')
   if (data.length === columns.length + 1) {
     // one column too few in the config: where can the file's extra field go so that every other value fits?
     const at: number[] = []
-    for (let i = 0; i < data.length; i++) if (fits(buf, [...data.slice(0, i), ...data.slice(i + 1)], columns)) at.push(i)
+    for (let i = 0; i < data.length; i++)
+      if (fits(buf, [...data.slice(0, i), ...data.slice(i + 1)], columns)) at.push(i)
     if (at.length > 0) {
-      return { fields: n, hint: `the file has one more column than the table's "columns" lists: the missing column is ${gap(at[0]!, at.at(-1)!)} (DMS writes the source table's columns in order; add it there)` }
+      return {
+        fields: n,
+        hint: `the file has one more column than the table's "columns" lists: the missing column is ${gap(at[0]!, at.at(-1)!)} (DMS writes the source table's columns in order; add it there)`,
+      }
     }
   }
   if (data.length === columns.length - 1) {
     const at: number[] = []
-    for (let i = 0; i < columns.length; i++) if (fits(buf, data, [...columns.slice(0, i), ...columns.slice(i + 1)])) at.push(i)
+    for (let i = 0; i < columns.length; i++)
+      if (fits(buf, data, [...columns.slice(0, i), ...columns.slice(i + 1)])) at.push(i)
     if (at.length > 0) {
       const names = at.map((i) => JSON.stringify(columns[i]!.name))
-      return { fields: n, hint: `the file has one column less than the table's "columns" lists: ${names.length === 1 ? `${names[0]} is` : `one of ${names.join(', ')} is`} not in the file; remove it from "columns" (or add it to columnsFrom from the file where DMS starts writing it)` }
+      return {
+        fields: n,
+        hint: `the file has one column less than the table's "columns" lists: ${names.length === 1 ? `${names[0]} is` : `one of ${names.join(', ')} is`} not in the file; remove it from "columns" (or add it to columnsFrom from the file where DMS starts writing it)`,
+      }
     }
   }
-  return { fields: n, hint: fields.length > expected ? 'the file has more fields than the table\'s "columns" lists: add the missing columns in file order (after a DDL change, see columnsFrom)' : 'the file has fewer fields than the table\'s "columns" lists: remove the columns the file does not carry (or see columnsFrom)' }
+  return {
+    fields: n,
+    hint:
+      fields.length > expected
+        ? 'the file has more fields than the table\'s "columns" lists: add the missing columns in file order (after a DDL change, see columnsFrom)'
+        : 'the file has fewer fields than the table\'s "columns" lists: remove the columns the file does not carry (or see columnsFrom)',
+  }
 }
 
 /**

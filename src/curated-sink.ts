@@ -38,7 +38,9 @@ export interface CuratedSink {
 
 export function curatedSink(config: Config, t: TableConfig, store: ObjectStore): CuratedSink {
   const prefix = joinKey(t.source, t.name)
-  return t.tableFormat === 'iceberg' ? new IcebergSink(config, store, prefix, tableLabel(t)) : new ParquetFolderSink(config, store, prefix)
+  return t.tableFormat === 'iceberg'
+    ? new IcebergSink(config, store, prefix, tableLabel(t))
+    : new ParquetFolderSink(config, store, prefix)
 }
 
 /** Today's layout: `<curated>/<Source>/<TableName>/<YYYYMMDD>/part-*.parquet`, each date a full copy. */
@@ -51,7 +53,10 @@ export class ParquetFolderSink implements CuratedSink {
 
   start(date: string, table: A.Table): CuratedPut {
     const encoded = encodePartition(table, this.config.parquet)
-    return { rows: encoded.rows, put: async (_c, signal) => void (await putPartition(this.store, joinKey(this.prefix, date), encoded, signal)) }
+    return {
+      rows: encoded.rows,
+      put: async (_c, signal) => void (await putPartition(this.store, joinKey(this.prefix, date), encoded, signal)),
+    }
   }
 
   read(date: string, signal?: AbortSignal): Promise<A.Table | undefined> {
@@ -97,7 +102,13 @@ export class IcebergSink implements CuratedSink {
   /** Opens the table; the table and index a previous sink of this process left are reused when the table is unchanged. */
   private open(signal?: AbortSignal): Promise<IcebergTable> {
     this.table ??= (async () => {
-      const ice = await IcebergTable.open(this.store, this.prefix, `${storeUri(this.store)}/${this.prefix}`, this.label, signal)
+      const ice = await IcebergTable.open(
+        this.store,
+        this.prefix,
+        `${storeUri(this.store)}/${this.prefix}`,
+        this.label,
+        signal,
+      )
       const w = WARM.get(this.key)
       WARM.delete(this.key)
       if (w && ice.meta && w.ice.meta?.['table-uuid'] === ice.meta['table-uuid'] && w.ice.version === ice.version) {
@@ -132,7 +143,8 @@ export class IcebergSink implements CuratedSink {
         return this.remember(ice)
       }
       const summary: Record<string, string> = { 'cdc-apply.date': date }
-      if (commit) Object.assign(summary, { 'cdc-apply.lpf': commit.lpf, 'cdc-apply.full-load': String(commit.fullLoad) })
+      if (commit)
+        Object.assign(summary, { 'cdc-apply.lpf': commit.lpf, 'cdc-apply.full-load': String(commit.fullLoad) })
       const tags = [dateTag(date)]
       try {
         if (rebuilt || ice.current() === undefined || !typesKept(ice, table.schema)) {
@@ -146,7 +158,12 @@ export class IcebergSink implements CuratedSink {
         const change = rows.diff(table)
         const schema = this.withIds(ice, table.schema)
         const stem = this.fileStem(ice, date)
-        const delta = takeRows(schema, table.batches.map((b) => new A.RecordBatch(schema, b.data)), change.segs, change.rows)
+        const delta = takeRows(
+          schema,
+          table.batches.map((b) => new A.RecordBatch(schema, b.data)),
+          change.segs,
+          change.rows,
+        )
         const files = await this.putData(stem, new A.Table(schema, [delta]), signal)
         const deletes: NewFile[] = []
         if (change.deletes.size > 0) {
@@ -154,16 +171,33 @@ export class IcebergSink implements CuratedSink {
           const key = joinKey(this.prefix, 'data', `${stem}-deletes.parquet`)
           await this.store.put(key, body, { signal })
           const one = change.deletes.size === 1 ? [...change.deletes.keys()][0] : undefined
-          deletes.push({ key, rows: change.killed.reduce((n, [, ps]) => n + ps.length, 0), bytes: body.length, ...(one !== undefined ? { referenced: one } : {}) })
+          deletes.push({
+            key,
+            rows: change.killed.reduce((n, [, ps]) => n + ps.length, 0),
+            bytes: body.length,
+            ...(one !== undefined ? { referenced: one } : {}),
+          })
         }
         faultPoint('iceberg-after-delta')
         await ice.commit({ arrow: table.schema, files, deletes, mode: 'merge', summary, tags }, signal)
-        rows.apply(change, files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })))
+        rows.apply(
+          change,
+          files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })),
+        )
         // Compaction: too many deleted rows or data files slow readers down; rewrite the rows into fresh data files as
         // a replace snapshot of the same rows (the date's tag moves to it, so the merge snapshot can be expired).
         const o = this.config.iceberg
         if (rows.positions - rows.live > o.compactDeleteShare * rows.positions || rows.dataFiles > o.compactDataFiles) {
-          await this.writeAll(ice, date, table, await this.encodeAll(ice, table).parts, 'replace', summary, tags, signal)
+          await this.writeAll(
+            ice,
+            date,
+            table,
+            await this.encodeAll(ice, table).parts,
+            'replace',
+            summary,
+            tags,
+            signal,
+          )
         }
         await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
         await this.remember(ice)
@@ -197,13 +231,33 @@ export class IcebergSink implements CuratedSink {
     const schema = this.withIds(ice, table.schema)
     const opts = this.config.parquet
     const slices: A.Table[] = []
-    for (let p = 0; p < Math.ceil(table.numRows / opts.rowsPerFile); p++) slices.push(table.slice(p * opts.rowsPerFile, (p + 1) * opts.rowsPerFile))
-    const parts = Promise.all(slices.map((s) => toParquet(new A.Table(schema, s.batches.map((b) => new A.RecordBatch(schema, b.data))), opts)))
+    for (let p = 0; p < Math.ceil(table.numRows / opts.rowsPerFile); p++)
+      slices.push(table.slice(p * opts.rowsPerFile, (p + 1) * opts.rowsPerFile))
+    const parts = Promise.all(
+      slices.map((s) =>
+        toParquet(
+          new A.Table(
+            schema,
+            s.batches.map((b) => new A.RecordBatch(schema, b.data)),
+          ),
+          opts,
+        ),
+      ),
+    )
     return { ids: fieldIds(schema), parts }
   }
 
   /** Puts the encoded parts of all of `table`'s rows and commits them as the table's rows (overwrite or replace). */
-  private async writeAll(ice: IcebergTable, date: string, table: A.Table, parts: Uint8Array[], mode: 'overwrite' | 'replace', summary: Record<string, string>, tags: string[], signal?: AbortSignal): Promise<void> {
+  private async writeAll(
+    ice: IcebergTable,
+    date: string,
+    table: A.Table,
+    parts: Uint8Array[],
+    mode: 'overwrite' | 'replace',
+    summary: Record<string, string>,
+    tags: string[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     const stem = this.fileStem(ice, date)
     const files: NewFile[] = []
     let at = 0
@@ -215,7 +269,12 @@ export class IcebergSink implements CuratedSink {
       at += n
     }
     await ice.commit({ arrow: table.schema, files, deletes: [], mode, summary, tags }, signal)
-    this.rows = Promise.resolve(LiveRows.ofTable(table, files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows }))))
+    this.rows = Promise.resolve(
+      LiveRows.ofTable(
+        table,
+        files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })),
+      ),
+    )
   }
 
   /** Encodes and puts rows as data files of at most rowsPerFile rows (none when there are no rows). */
@@ -243,7 +302,8 @@ export class IcebergSink implements CuratedSink {
     const ice = await this.open(signal)
     const tag = dateTag(date)
     // Reading the current snapshot (a restart restores from it): index its rows on the way.
-    if (this.rows !== undefined || ice.snapshot(tag) === undefined || ice.snapshot(tag) !== ice.current()) return ice.read(tag, signal)
+    if (this.rows !== undefined || ice.snapshot(tag) === undefined || ice.snapshot(tag) !== ice.current())
+      return ice.read(tag, signal)
     const rows = new LiveRows()
     const t = await ice.read(tag, signal, (path, all, deleted) => rows.addRows(path, all, deleted))
     this.rows = Promise.resolve(rows)

@@ -23,11 +23,23 @@ export interface Discovery {
  * Lists every object under the table's folder (date folders included) and classifies it.
  * With `startAfter` only keys after it are listed (S3 StartAfter).
  */
-export async function discoverFiles(store: ObjectStore, table: TableConfig, opts: { signal?: AbortSignal; startAfter?: string; maxFutureSeconds?: number; now?: number; listing?: SharedListing; listedAfter?: number } = {}): Promise<Discovery> {
+export async function discoverFiles(
+  store: ObjectStore,
+  table: TableConfig,
+  opts: {
+    signal?: AbortSignal
+    startAfter?: string
+    maxFutureSeconds?: number
+    now?: number
+    listing?: SharedListing
+    listedAfter?: number
+  } = {},
+): Promise<Discovery> {
   const label = tableLabel(table)
   const out: Discovery = { load: [], cdc: [], skipped: [], segments: [] }
   const seen = new Map<string, string>()
-  const listOpts = opts.startAfter === undefined ? { signal: opts.signal } : { signal: opts.signal, startAfter: opts.startAfter }
+  const listOpts =
+    opts.startAfter === undefined ? { signal: opts.signal } : { signal: opts.signal, startAfter: opts.startAfter }
   // one shared pass over the landing for many tables when that is cheaper (src/listing.ts), else the table's own LIST
   const listing = opts.listing
     ? await opts.listing.list(table.path, { notBefore: opts.listedAfter ?? -Infinity, ...listOpts })
@@ -45,13 +57,18 @@ export async function discoverFiles(store: ObjectStore, table: TableConfig, opts
     }
     const other = seen.get(f.stem)
     if (other !== undefined) {
-      throw new DataError('CDC_FILE_NAME_INVALID', `table ${label}: objects ${JSON.stringify(other)} and ${JSON.stringify(info.key)} carry the same DMS name ${f.stem}`, {
-        table: label,
-        file: info.key,
-        hint: 'remove the duplicate object; two files with one name cannot be ordered',
-      })
+      throw new DataError(
+        'CDC_FILE_NAME_INVALID',
+        `table ${label}: objects ${JSON.stringify(other)} and ${JSON.stringify(info.key)} carry the same DMS name ${f.stem}`,
+        {
+          table: label,
+          file: info.key,
+          hint: 'remove the duplicate object; two files with one name cannot be ordered',
+        },
+      )
     }
-    if (f.kind === 'cdc' && opts.maxFutureSeconds !== undefined) checkNotFuture(f, label, opts.maxFutureSeconds, opts.now ?? Date.now())
+    if (f.kind === 'cdc' && opts.maxFutureSeconds !== undefined)
+      checkNotFuture(f, label, opts.maxFutureSeconds, opts.now ?? Date.now())
     seen.set(f.stem, info.key)
     ;(f.kind === 'load' ? out.load : out.cdc).push(f)
   }
@@ -67,11 +84,15 @@ export async function discoverFiles(store: ObjectStore, table: TableConfig, opts
 function checkNotFuture(f: DmsFile, label: string, maxFutureSeconds: number, now: number): void {
   const at = timeOfName(f.stem)!
   if (at - now <= maxFutureSeconds * 1000) return
-  throw new DataError('CDC_FILE_NAME_INVALID', `table ${label}: object ${JSON.stringify(f.key)} is named ${f.stem}, ${Math.round((at - now) / 3_600_000)} hours ahead of the clock (${new Date(now).toISOString()}); expected a change-file time at most maxFutureSeconds = ${maxFutureSeconds} ahead`, {
-    table: label,
-    file: f.key,
-    hint: 'remove or rename the object (a clock or a copy tool gave it a wrong name), fix this machine\'s clock, or raise maxFutureSeconds',
-  })
+  throw new DataError(
+    'CDC_FILE_NAME_INVALID',
+    `table ${label}: object ${JSON.stringify(f.key)} is named ${f.stem}, ${Math.round((at - now) / 3_600_000)} hours ahead of the clock (${new Date(now).toISOString()}); expected a change-file time at most maxFutureSeconds = ${maxFutureSeconds} ahead`,
+    {
+      table: label,
+      file: f.key,
+      hint: "remove or rename the object (a clock or a copy tool gave it a wrong name), fix this machine's clock, or raise maxFutureSeconds",
+    },
+  )
 }
 
 function cmp(a: string, b: string): number {

@@ -80,36 +80,74 @@ export function lpfDate(wm: { lpf: string; loadDate: string }): string {
   return partitionDate(wm.lpf.slice(0, 8), wm.loadDate)
 }
 
-export function parseDmsName(key: string, table: Pick<TableConfig, 'format'> & { label: string }, info?: ObjectInfo): DmsFile | undefined {
+export function parseDmsName(
+  key: string,
+  table: Pick<TableConfig, 'format'> & { label: string },
+  info?: ObjectInfo,
+): DmsFile | undefined {
   const name = key.slice(key.lastIndexOf('/') + 1)
-  const meta = { key, name, size: info?.size ?? 0, etag: info?.etag ?? '', lastModified: info?.lastModified ?? new Date(0) }
+  const meta = {
+    key,
+    name,
+    size: info?.size ?? 0,
+    etag: info?.etag ?? '',
+    lastModified: info?.lastModified ?? new Date(0),
+  }
   const load = LOAD_RE.exec(name)
   if (load) {
     const stem = `LOAD${load[1]}`
-    return { ...meta, stem, kind: 'load', date: '', orderKey: fileOrderKey(stem), format: checkFormat(load[2]!, table, key), gzip: load[3] !== undefined }
+    return {
+      ...meta,
+      stem,
+      kind: 'load',
+      date: '',
+      orderKey: fileOrderKey(stem),
+      format: checkFormat(load[2]!, table, key),
+      gzip: load[3] !== undefined,
+    }
   }
   const cdc = CDC_RE.exec(name)
   if (cdc && validDate(cdc[1]!) && validTime(cdc[2]!)) {
     const stem = `${cdc[1]}-${cdc[2]}`
-    return { ...meta, stem, kind: 'cdc', date: cdc[1]!, orderKey: fileOrderKey(stem), format: checkFormat(cdc[3]!, table, key), gzip: cdc[4] !== undefined }
+    return {
+      ...meta,
+      stem,
+      kind: 'cdc',
+      date: cdc[1]!,
+      orderKey: fileOrderKey(stem),
+      format: checkFormat(cdc[3]!, table, key),
+      gzip: cdc[4] !== undefined,
+    }
   }
   if (LOOKS_DMS_RE.test(name)) {
-    throw new DataError('CDC_FILE_NAME_INVALID', `table ${table.label}: object ${JSON.stringify(key)} looks like a DMS file but its name is malformed: expected LOAD<8 uppercase hex digits> or YYYYMMDD-HHmmssSSS (a valid date and time) with .csv or .parquet, optionally .gz`, {
-      table: table.label,
-      file: key,
-      hint: 'rename or remove the object; cdc-apply refuses to guess its place in the change order',
-    })
+    throw new DataError(
+      'CDC_FILE_NAME_INVALID',
+      `table ${table.label}: object ${JSON.stringify(key)} looks like a DMS file but its name is malformed: expected LOAD<8 uppercase hex digits> or YYYYMMDD-HHmmssSSS (a valid date and time) with .csv or .parquet, optionally .gz`,
+      {
+        table: table.label,
+        file: key,
+        hint: 'rename or remove the object; cdc-apply refuses to guess its place in the change order',
+      },
+    )
   }
   return undefined
 }
 
-function checkFormat(ext: string, table: Pick<TableConfig, 'format'> & { label: string }, key: string): 'csv' | 'parquet' {
+function checkFormat(
+  ext: string,
+  table: Pick<TableConfig, 'format'> & { label: string },
+  key: string,
+): 'csv' | 'parquet' {
   if (ext !== table.format) {
-    throw new DataError('CDC_FILE_NAME_INVALID', `table ${table.label}: object ${JSON.stringify(key)} is .${ext} but the table is configured with format ${JSON.stringify(table.format)}`, {
-      table: table.label,
-      file: key,
-      hint: 'set the table\'s "format" to match the DMS endpoint\'s DataFormat',
-    })
+    throw new DataError(
+      'CDC_FILE_NAME_INVALID',
+      `table ${table.label}: object ${JSON.stringify(key)} is .${ext} but the table is configured with format ${JSON.stringify(table.format)}`,
+      {
+        table: table.label,
+        file: key,
+        hint: 'set the table\'s "format" to match the DMS endpoint\'s DataFormat',
+      },
+    )
   }
   return ext
 }

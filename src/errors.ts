@@ -180,7 +180,10 @@ export const CODES: Readonly<Record<ErrorCode, CodeInfo>> = Object.freeze({
   CDC_OBJECT_TOO_LARGE: code(DataError, EXIT.data, 'cdc_object_too_large'),
   CDC_DISK_FULL: code(WriteError, EXIT.unavailable, 'cdc_disk_full'),
   // No watermark yet: most likely a typo in the config (exit 2); with one, its files vanished (exit 6).
-  CDC_TABLE_FOLDER_MISSING: code(WatermarkError, EXIT.behindWatermark, 'cdc_table_folder_missing', { class: ConfigError, exit: EXIT.usage }),
+  CDC_TABLE_FOLDER_MISSING: code(WatermarkError, EXIT.behindWatermark, 'cdc_table_folder_missing', {
+    class: ConfigError,
+    exit: EXIT.usage,
+  }),
   CDC_OUTPUT_NOT_WRITABLE: code(WriteError, EXIT.unavailable, 'cdc_output_not_writable'),
   CDC_INIT_INPUT_INVALID: code(ConfigError, EXIT.usage, 'cdc_init_input_invalid'),
   CDC_INIT_NO_TABLES: code(ConfigError, EXIT.usage, 'cdc_init_no_tables'),

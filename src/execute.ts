@@ -9,7 +9,15 @@ import type { Rejected } from './rejected.js'
 import { PIECE_BYTES, readObject } from './read-object.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
-import { curatedSchema, encodePartition, putPartition, rawRecordBatch, rawSchema, recordBatch, type EncodedPartition } from './write.js'
+import {
+  curatedSchema,
+  encodePartition,
+  putPartition,
+  rawRecordBatch,
+  rawSchema,
+  recordBatch,
+  type EncodedPartition,
+} from './write.js'
 import type { CuratedPut, CuratedSink } from './curated-sink.js'
 import type { ProcessedFile, StateStore, Watermark } from './state/index.js'
 import type { Logger } from './log.js'
@@ -40,7 +48,19 @@ export interface Outcome {
 }
 
 export function emptyOutcome(): Outcome {
-  return { files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, liveRows: undefined, rawDates: [], curatedDates: [], committed: undefined }
+  return {
+    files: 0,
+    rows: 0,
+    inserts: 0,
+    updates: 0,
+    deletes: 0,
+    stale: 0,
+    quarantined: 0,
+    liveRows: undefined,
+    rawDates: [],
+    curatedDates: [],
+    committed: undefined,
+  }
 }
 
 /** The context of one table's run: its stores, state file, settings, and what it has read so far. */
@@ -83,7 +103,11 @@ export class TableRun {
   async read(files: DmsFile[]): Promise<Map<DmsFile, ChangeBatch[]>> {
     const limit = pLimit(this.config.concurrency.prefetch)
     const signal = this.signal
-    const bodies = files.map((f) => (this.cache.has(f.stem) || f.size > PIECE_BYTES ? undefined : limit(() => this.stores.landing.get(f.key, { signal }))))
+    const bodies = files.map((f) =>
+      this.cache.has(f.stem) || f.size > PIECE_BYTES
+        ? undefined
+        : limit(() => this.stores.landing.get(f.key, { signal })),
+    )
     bodies.forEach((p) => p?.catch(() => undefined)) // rejections are handled when awaited below
     const out = new Map<DmsFile, ChangeBatch[]>()
     for (let i = 0; i < files.length; i++) {
@@ -95,7 +119,11 @@ export class TableRun {
         continue
       }
       const prefetched = bodies[i]
-      const chunks = prefetched ? (async function* () { yield await prefetched })() : objectChunks(this.stores.landing, f.key, { signal })
+      const chunks = prefetched
+        ? (async function* () {
+            yield await prefetched
+          })()
+        : objectChunks(this.stores.landing, f.key, { signal })
       const r = await readObject(this.t, f, chunks, this.schema, this.config.limits)
       this.checksums.set(f.stem, r.checksum)
       this.schema = r.schema
@@ -110,7 +138,13 @@ export class TableRun {
    * Starts a date's writes: takes the snapshot and starts encoding RAW and curated now (large parts in worker
    * threads), so `state` may move on at once; `put` writes the partitions, RAW then curated, once the bytes are there.
    */
-  startDate(date: string, batches: ChangeBatch[] | undefined, state: KeyedState, wm?: Watermark, rebuilt = false): { put: () => Promise<void> } {
+  startDate(
+    date: string,
+    batches: ChangeBatch[] | undefined,
+    state: KeyedState,
+    wm?: Watermark,
+    rebuilt = false,
+  ): { put: () => Promise<void> } {
     const raw = batches ? this.encodeRaw(batches) : undefined
     const curated = this.encodeCurated(date, state, batches !== undefined, rebuilt)
     return {
@@ -123,14 +157,27 @@ export class TableRun {
 
   private encodeRaw(batches: ChangeBatch[]): EncodedPartition {
     const schema = rawSchema(this.schema!)
-    return encodePartition(new A.Table(schema, batches.map((b) => rawRecordBatch(schema, b))), this.config.parquet)
+    return encodePartition(
+      new A.Table(
+        schema,
+        batches.map((b) => rawRecordBatch(schema, b)),
+      ),
+      this.config.parquet,
+    )
   }
 
   private async putRaw(date: string, batches: ChangeBatch[], encoded: EncodedPartition): Promise<void> {
     await putPartition(this.stores.raw, this.partition(date), encoded, this.signal)
     // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, rewritten whole too.
     const files = [...new Set(batches.map((b) => b.file.stem))]
-    await writeQuarantine(this.stores.raw, this.partition(date), files.flatMap((stem) => this.rejected.get(stem) ?? []), this.t, this.config.parquet, this.signal)
+    await writeQuarantine(
+      this.stores.raw,
+      this.partition(date),
+      files.flatMap((stem) => this.rejected.get(stem) ?? []),
+      this.t,
+      this.config.parquet,
+      this.signal,
+    )
     faultPoint('after-raw-write')
     this.outcome.rawDates.push(date)
   }
@@ -139,7 +186,12 @@ export class TableRun {
     state.schema = this.schema!
     const snap = state.snapshot()
     const schema = curatedSchema(this.schema!)
-    return this.curated.start(date, new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), changed, rebuilt)
+    return this.curated.start(
+      date,
+      new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]),
+      changed,
+      rebuilt,
+    )
   }
 
   private async putCurated(date: string, encoded: CuratedPut, wm: Watermark | undefined): Promise<void> {
@@ -171,20 +223,58 @@ export class TableRun {
       res.updates += c.updates
       res.deletes += c.deletes
       res.stale += c.stale
-      this.log.info({ file: f.key, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, stale: c.stale }, 'file applied')
+      this.log.info(
+        { file: f.key, rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, stale: c.stale },
+        'file applied',
+      )
       this.bytesDone += f.size
-      this.onProgress?.({ table: this.label, file: f.key, rows, filesDone: res.files, filesTotal: this.filesTotal, bytesDone: this.bytesDone, bytesTotal: this.bytesTotal })
+      this.onProgress?.({
+        table: this.label,
+        file: f.key,
+        rows,
+        filesDone: res.files,
+        filesTotal: this.filesTotal,
+        bytesDone: this.bytesDone,
+        bytesTotal: this.bytesTotal,
+      })
       return this.ledgerEntry(f, c, rows)
     })
   }
 
   ledgerEntry(f: DmsFile, c: ApplyCounts, rows: number): ProcessedFile {
-    return { file: f.stem, key: f.key, date: f.date, size: f.size, etag: f.etag, checksum: this.checksums.get(f.stem) ?? '', rows, inserts: c.inserts, updates: c.updates, deletes: c.deletes, quarantined: this.rejected.get(f.stem)?.length ?? 0 }
+    return {
+      file: f.stem,
+      key: f.key,
+      date: f.date,
+      size: f.size,
+      etag: f.etag,
+      checksum: this.checksums.get(f.stem) ?? '',
+      rows,
+      inserts: c.inserts,
+      updates: c.updates,
+      deletes: c.deletes,
+      quarantined: this.rejected.get(f.stem)?.length ?? 0,
+    }
   }
 
-  commitChanges(wm: Watermark, files: ProcessedFile[], tombstones: ReturnType<KeyedState['takeTombstoneChanges']>, liveRows: number, reset: boolean, fingerprint?: string): void {
+  commitChanges(
+    wm: Watermark,
+    files: ProcessedFile[],
+    tombstones: ReturnType<KeyedState['takeTombstoneChanges']>,
+    liveRows: number,
+    reset: boolean,
+    fingerprint?: string,
+  ): void {
     faultPoint('before-commit')
-    this.state.commit({ watermark: wm, files, tombstones, reset, liveRows, fingerprint, compositeKey: this.t.primaryKey.length > 1 })
+    this.state.commit({
+      watermark: wm,
+      files,
+      tombstones,
+      reset,
+      liveRows,
+      fingerprint,
+      compositeKey: this.t.primaryKey.length > 1,
+    })
     this.outcome.committed = wm
     this.log.info({ fullLoad: wm.fullLoad, lpf: wm.lpf }, 'watermark moved')
   }
@@ -231,8 +321,15 @@ export async function executeLoad(run: TableRun, plan: LoadPlan): Promise<Execut
     const load = planLoadDate(run.t, loadDateOf(run.t, run.schema!, plan.load, loadBatches, plan.cdc), plan.cdc)
     const cdcBatches = await run.read(load.first)
     const state = new KeyedState(run.schema!)
-    const superseded = plan.superseded.map((f) => ({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true }))
-    const files = [...run.applyFiles(state, plan.load, loadBatches), ...run.applyFiles(state, load.first, cdcBatches), ...superseded]
+    const superseded = plan.superseded.map((f) => ({
+      ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0),
+      superseded: true,
+    }))
+    const files = [
+      ...run.applyFiles(state, plan.load, loadBatches),
+      ...run.applyFiles(state, load.first, cdcBatches),
+      ...superseded,
+    ]
     const batches = [...plan.load.flatMap((f) => loadBatches.get(f)!), ...load.first.flatMap((f) => cdcBatches.get(f)!)]
     queueDate(run, pipe, load.loadDate, batches, state, load.watermark, files, true, plan.cdc.at(-1)?.date)
     if (!load.later) return { watermark: load.watermark, state }
@@ -244,7 +341,11 @@ export async function executeLoad(run: TableRun, plan: LoadPlan): Promise<Execut
 }
 
 /** CDC: every planned date from the LPF's date on, from a state restored as of the LPF (or kept in memory). */
-export async function executeDates(run: TableRun, plan: Omit<DatesPlan, 'notices' | 'todo'>, memory: KeyedState | undefined): Promise<Executed> {
+export async function executeDates(
+  run: TableRun,
+  plan: Omit<DatesPlan, 'notices' | 'todo'>,
+  memory: KeyedState | undefined,
+): Promise<Executed> {
   const pipe = new Pipeline()
   return pipe.done(async () => {
     const state = memory ?? (await restoreCommitted(run, plan.watermark, plan.lpfDate, plan))
@@ -252,7 +353,12 @@ export async function executeDates(run: TableRun, plan: Omit<DatesPlan, 'notices
   })
 }
 
-async function runDates(run: TableRun, pipe: Pipeline, plan: Omit<DatesPlan, 'notices' | 'todo'>, state: KeyedState): Promise<Executed> {
+async function runDates(
+  run: TableRun,
+  pipe: Pipeline,
+  plan: Omit<DatesPlan, 'notices' | 'todo'>,
+  state: KeyedState,
+): Promise<Executed> {
   let watermark = plan.watermark
   for (const d of plan.dates) {
     run.signal?.throwIfAborted()
@@ -265,11 +371,28 @@ async function runDates(run: TableRun, pipe: Pipeline, plan: Omit<DatesPlan, 'no
   return { watermark, state }
 }
 
-async function runDate(run: TableRun, pipe: Pipeline, d: DatePlan, watermark: Watermark, state: KeyedState, newestDate: string): Promise<Watermark> {
+async function runDate(
+  run: TableRun,
+  pipe: Pipeline,
+  d: DatePlan,
+  watermark: Watermark,
+  state: KeyedState,
+  newestDate: string,
+): Promise<Watermark> {
   const all = [...d.old, ...d.fresh]
   const batches = await run.read(all)
   const files = run.applyFiles(state, d.fresh, batches)
-  queueDate(run, pipe, d.date, all.flatMap((f) => batches.get(f)!), state, watermark, files, false, newestDate)
+  queueDate(
+    run,
+    pipe,
+    d.date,
+    all.flatMap((f) => batches.get(f)!),
+    state,
+    watermark,
+    files,
+    false,
+    newestDate,
+  )
   run.cache = new Map(all.map((f) => [f.stem, batches.get(f)!]))
   return watermark
 }
@@ -278,7 +401,17 @@ async function runDate(run: TableRun, pipe: Pipeline, d: DatePlan, watermark: Wa
  * Starts a date's writes now (snapshot taken, encoding under way) and queues its puts and then its watermark commit
  * (with the tombstone changes as of now) behind the dates before it.
  */
-function queueDate(run: TableRun, pipe: Pipeline, date: string, batches: ChangeBatch[], state: KeyedState, wm: Watermark, files: ProcessedFile[], reset: boolean, newestDate: string | undefined): void {
+function queueDate(
+  run: TableRun,
+  pipe: Pipeline,
+  date: string,
+  batches: ChangeBatch[],
+  state: KeyedState,
+  wm: Watermark,
+  files: ProcessedFile[],
+  reset: boolean,
+  newestDate: string | undefined,
+): void {
   const w = run.startDate(date, batches, state, wm, reset)
   const tombstones = state.takeTombstoneChanges()
   const liveRows = state.size
@@ -291,12 +424,16 @@ function queueDate(run: TableRun, pipe: Pipeline, date: string, batches: ChangeB
     try {
       await writeMarker(run.stores.curated, marker)
     } catch (err) {
-      throw new WriteError('CDC_WRITE_FAILED', `table ${run.label}: the watermark moved to ${wm.lpf} but writing ${run.stores.curated.url}/${run.t.source}/${run.t.name}/_cdc_apply.json failed: ${(err as Error).message}`, {
-        table: run.label,
-        cause: err,
-        transient: true,
-        hint: 'the outputs and watermark are committed; the marker is rewritten after the next commit of the table',
-      })
+      throw new WriteError(
+        'CDC_WRITE_FAILED',
+        `table ${run.label}: the watermark moved to ${wm.lpf} but writing ${run.stores.curated.url}/${run.t.source}/${run.t.name}/_cdc_apply.json failed: ${(err as Error).message}`,
+        {
+          table: run.label,
+          cause: err,
+          transient: true,
+          hint: 'the outputs and watermark are committed; the marker is rewritten after the next commit of the table',
+        },
+      )
     }
   })
 }

@@ -6,7 +6,15 @@
 //   CDC_APPLY_FAULT_LOG=<file>                appends every point reached (and "paused <point>" before a pause).
 import { appendFileSync } from 'node:fs'
 
-export type FaultPoint = 'after-read' | 'after-raw-write' | 'after-curated-write' | 'before-commit' | 'inside-commit' | 'iceberg-after-delta' | 'iceberg-before-metadata' | 'iceberg-after-metadata'
+export type FaultPoint =
+  | 'after-read'
+  | 'after-raw-write'
+  | 'after-curated-write'
+  | 'before-commit'
+  | 'inside-commit'
+  | 'iceberg-after-delta'
+  | 'iceberg-before-metadata'
+  | 'iceberg-after-metadata'
 
 const spec = process.env.CDC_APPLY_FAULT?.split(':')
 const logFile = process.env.CDC_APPLY_FAULT_LOG

@@ -30,7 +30,12 @@ export function fingerprintOf(t: TableConfig, schema: TableSchema): string {
  * under: primaryKey, timestampColumn, sequenceColumn, or the type of a column the state has. New columns are fine
  * (schema drift); so is a column the config no longer lists (the snapshot keeps it).
  */
-export function checkFingerprint(label: string, saved: string, t: TableConfig, configured: TableSchema | undefined): void {
+export function checkFingerprint(
+  label: string,
+  saved: string,
+  t: TableConfig,
+  configured: TableSchema | undefined,
+): void {
   // `configured` is configuredSchema(t): the same table entry checked against the same saved text passes again
   // (watch mode checks every table at every poll; a config reload makes new entries)
   if (passed.get(t) === saved) return
@@ -51,12 +56,20 @@ function compare(label: string, saved: string, t: TableConfig, configured: Table
   if (f.version !== 1) return
   const show = (v: unknown): string => JSON.stringify(v)
   const changes: string[] = []
-  if (show(f.primaryKey) !== show(t.primaryKey)) changes.push(`primaryKey changed from ${show(f.primaryKey)} to ${show(t.primaryKey)}`)
+  if (show(f.primaryKey) !== show(t.primaryKey))
+    changes.push(`primaryKey changed from ${show(f.primaryKey)} to ${show(t.primaryKey)}`)
   for (const [key, before, now] of [
     ['timestampColumn', f.timestampColumn, t.timestampColumn ?? null],
     ['sequenceColumn', f.sequenceColumn, t.sequenceColumn ?? null],
   ] as const) {
-    if (before !== now) changes.push(now === null ? `${key} ${show(before)} was removed` : before === null ? `${key} ${show(now)} was added` : `${key} changed from ${show(before)} to ${show(now)}`)
+    if (before !== now)
+      changes.push(
+        now === null
+          ? `${key} ${show(before)} was removed`
+          : before === null
+            ? `${key} ${show(now)} was added`
+            : `${key} changed from ${show(before)} to ${show(now)}`,
+      )
   }
   if (configured) {
     configured.fields.forEach((field, i) => {
@@ -67,8 +80,12 @@ function compare(label: string, saved: string, t: TableConfig, configured: Table
     })
   }
   if (changes.length === 0) return
-  throw new ConfigError('CDC_TABLE_CHANGED', `table ${label}: the config changed what its saved state was written under: ${changes.join('; ')}; expected the settings of the last run`, {
-    table: label,
-    hint: `the curated snapshots, tombstones and watermark of ${label} cannot be read under the new settings: put them back, or reprocess the table with cdc-apply reset --table ${label} --yes, then run (docs/operations.md)`,
-  })
+  throw new ConfigError(
+    'CDC_TABLE_CHANGED',
+    `table ${label}: the config changed what its saved state was written under: ${changes.join('; ')}; expected the settings of the last run`,
+    {
+      table: label,
+      hint: `the curated snapshots, tombstones and watermark of ${label} cannot be read under the new settings: put them back, or reprocess the table with cdc-apply reset --table ${label} --yes, then run (docs/operations.md)`,
+    },
+  )
 }

@@ -46,11 +46,18 @@ export class SharedListing {
    * The objects under `<path>/` (after `startAfter` when given), from a pass that started after `notBefore`
    * (a `performance.now()` time): the current pass when it is recent enough, else a new one.
    */
-  async list(path: string, opts: { notBefore: number; startAfter?: string; signal?: AbortSignal }): Promise<ObjectInfo[]> {
+  async list(
+    path: string,
+    opts: { notBefore: number; startAfter?: string; signal?: AbortSignal },
+  ): Promise<ObjectInfo[]> {
     if (!this.paths.has(path)) {
       // a table folder this listing was not built for (a config reloaded with a new path): its own LIST
       const own: ObjectInfo[] = []
-      for await (const o of this.store.list(`${path}/`, { ...(opts.startAfter !== undefined ? { startAfter: opts.startAfter } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) own.push(o)
+      for await (const o of this.store.list(`${path}/`, {
+        ...(opts.startAfter !== undefined ? { startAfter: opts.startAfter } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }))
+        own.push(o)
       return own
     }
     let pass = this.current

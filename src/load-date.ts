@@ -7,7 +7,13 @@ import type { DmsFile } from './dms-names.js'
 import { columnValues } from './arrow/values.js'
 import { dateOfMillis, dateOfText } from './dates.js'
 
-export function loadDateOf(t: Pick<TableConfig, 'timestampColumn'>, schema: TableSchema, load: DmsFile[], batches: Map<DmsFile, ChangeBatch[]>, cdc: DmsFile[]): string {
+export function loadDateOf(
+  t: Pick<TableConfig, 'timestampColumn'>,
+  schema: TableSchema,
+  load: DmsFile[],
+  batches: Map<DmsFile, ChangeBatch[]>,
+  cdc: DmsFile[],
+): string {
   if (load.length === 0) return cdc[0]!.date
   const tsIdx = t.timestampColumn === undefined ? -1 : schema.fields.findIndex((f) => f.name === t.timestampColumn)
   if (tsIdx >= 0) {

@@ -13,7 +13,14 @@ const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
  * slashes. Relative paths resolve against `baseDir`.
  */
 export function realLocation(location: string, baseDir = process.cwd()): string {
-  if (location.startsWith('s3://')) return 's3://' + location.slice(5).replace(/\/{2,}/g, '/').replace(/\/+$/, '')
+  if (location.startsWith('s3://'))
+    return (
+      's3://' +
+      location
+        .slice(5)
+        .replace(/\/{2,}/g, '/')
+        .replace(/\/+$/, '')
+    )
   if (URL_SCHEME.test(location)) return location
   return realPath(resolve(baseDir, location), 0)
 }
@@ -29,7 +36,8 @@ function realPath(path: string, depth: number): string {
       // a dangling symlink still says where it points: follow it (a bounded number of times)
       if (depth < 40) {
         try {
-          if (lstatSync(p).isSymbolicLink()) return realPath(join(resolve(dirname(p), readlinkSync(p)), ...rest.reverse()), depth + 1)
+          if (lstatSync(p).isSymbolicLink())
+            return realPath(join(resolve(dirname(p), readlinkSync(p)), ...rest.reverse()), depth + 1)
         } catch {
           /* not there at all: go up */
         }
@@ -67,7 +75,10 @@ export interface NamedLocation {
 }
 
 /** The first pair of locations that overlap by real path, or undefined. Locations of one `group` may overlap. */
-export function firstOverlap(locations: readonly (NamedLocation & { group?: string })[], baseDir: string): { a: NamedLocation; b: NamedLocation; real: [string, string] } | undefined {
+export function firstOverlap(
+  locations: readonly (NamedLocation & { group?: string })[],
+  baseDir: string,
+): { a: NamedLocation; b: NamedLocation; real: [string, string] } | undefined {
   const real = locations.map((l) => realLocation(l.location, baseDir))
   for (let i = 0; i < locations.length; i++) {
     for (let j = i + 1; j < locations.length; j++) {
@@ -80,11 +91,22 @@ export function firstOverlap(locations: readonly (NamedLocation & { group?: stri
 }
 
 /** A write target that would write into, or replace a folder holding, one of `protect`: its clash, or undefined. */
-export function protectedClash(target: string, protect: readonly string[], baseDir = process.cwd()): { location: string; real: string } | undefined {
+export function protectedClash(
+  target: string,
+  protect: readonly string[],
+  baseDir = process.cwd(),
+): { location: string; real: string } | undefined {
   const t = realLocation(target, baseDir)
   for (const p of protect) {
     const r = realLocation(p, baseDir)
-    if (overlap(t, r) || overlap(target.startsWith('s3://') ? target : resolve(baseDir, target), p.startsWith('s3://') ? p : resolve(baseDir, p))) return { location: p, real: t }
+    if (
+      overlap(t, r) ||
+      overlap(
+        target.startsWith('s3://') ? target : resolve(baseDir, target),
+        p.startsWith('s3://') ? p : resolve(baseDir, p),
+      )
+    )
+      return { location: p, real: t }
   }
   return undefined
 }
@@ -93,7 +115,9 @@ export function protectedClash(target: string, protect: readonly string[], baseD
  * The locations nothing else may write into or replace: landing, RAW, curated, the state file and the pipeline
  * cache (default `<state file's folder>/cache`), absolute or s3://, with the config key that names each.
  */
-export function protectedLocations(config: Pick<Config, 'baseDir' | 'landing' | 'raw' | 'curated' | 'state' | 'cache'>): NamedLocation[] {
+export function protectedLocations(
+  config: Pick<Config, 'baseDir' | 'landing' | 'raw' | 'curated' | 'state' | 'cache'>,
+): NamedLocation[] {
   const abs = (l: string): string => (l.startsWith('s3://') ? l : resolve(config.baseDir, l))
   const state = abs(config.state)
   return [

@@ -37,7 +37,12 @@ export function ndjsonLogger(write: (line: string) => void, level: Level = 'info
   const min = level === 'silent' ? Infinity : LEVELS[level]
   const emit = (lvl: number, fields: object, msg: string): void => {
     if (lvl < min) return
-    write(JSON.stringify({ level: lvl, time: Date.now(), pid: process.pid, ...bindings, ...fields, msg }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n')
+    write(
+      JSON.stringify(
+        { level: lvl, time: Date.now(), pid: process.pid, ...bindings, ...fields, msg },
+        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+      ) + '\n',
+    )
   }
   return {
     trace: (f, m) => emit(10, f, m),
@@ -63,7 +68,12 @@ const NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40
  * `code: message` with its hint on the next line. The stack is shown only for an error without a cdc-apply code
  * (a bug). Same Logger contract and levels as ndjsonLogger; the fields are the same, only the rendering differs.
  */
-export function prettyLogger(write: (line: string) => void, level: Level = 'info', bindings: object = {}, now: () => Date = () => new Date()): Logger {
+export function prettyLogger(
+  write: (line: string) => void,
+  level: Level = 'info',
+  bindings: object = {},
+  now: () => Date = () => new Date(),
+): Logger {
   const min = level === 'silent' ? Infinity : LEVELS[level]
   const emit = (lvl: number, fields: object, msg: string): void => {
     if (lvl < min) return
@@ -74,7 +84,12 @@ export function prettyLogger(write: (line: string) => void, level: Level = 'info
     if (e !== undefined) line += `: ${e.code ?? e.type ?? 'Error'}: ${e.message ?? ''}`
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) line += ` ${k}=${prettyValue(v)}`
     if (e?.hint) line += `\n  hint: ${e.hint}`
-    if (e !== undefined && e.code === undefined && e.stack) line += `\n  ${e.stack.split('\n').slice(1).map((s) => s.trim()).join('\n  ')}`
+    if (e !== undefined && e.code === undefined && e.stack)
+      line += `\n  ${e.stack
+        .split('\n')
+        .slice(1)
+        .map((s) => s.trim())
+        .join('\n  ')}`
     write(line + '\n')
   }
   return {

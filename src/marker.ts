@@ -41,7 +41,7 @@ function packageVersion(): string {
   if (version !== undefined) return version
   for (const rel of ['../package.json', '../../package.json']) {
     try {
-      const v = (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string })
+      const v = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string }
       if (v.name === 'cdc-apply' && v.version) return (version = v.version)
     } catch {
       /* try the next */
@@ -49,7 +49,6 @@ function packageVersion(): string {
   }
   return (version = 'unknown')
 }
-
 
 /**
  * The marker after committing `date` under `wm`; `newestDate` is the date of the newest change file in the landing

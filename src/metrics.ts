@@ -34,7 +34,8 @@ export class Metrics {
     if (r.segments !== undefined) this.segments.set(label({ table }), r.segments)
     this.pollSeconds.set(label({ table }), r.ms / 1000)
     if (r.newest && r.lpf) this.lag.set(label({ table }), lagSeconds(r.newest, r.lpf) ?? 0)
-    if (r.error && r.status !== 'aborted') add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
+    if (r.error && r.status !== 'aborted')
+      add(this.errors, label({ table, code: (r.error as { code?: string }).code ?? 'CDC_INTERNAL' }), 1)
     else if (!r.error) this.lastSuccess.set(label({ table }), Date.now() / 1000)
     this.failed.set(label({ table }), stopped ? 1 : 0)
     if (r.catalog) {
@@ -63,17 +64,57 @@ export class Metrics {
     family('cdc_apply_files_processed_total', 'counter', 'DMS files applied', this.files)
     family('cdc_apply_rows_processed_total', 'counter', 'Change rows applied, by op (stale rows included)', this.rows)
     family('cdc_apply_rows_quarantined_total', 'counter', 'Rows set aside under onBadRow quarantine', this.quarantined)
-    family('cdc_apply_segment_files_not_applied', 'gauge', 'Parallel-load segment files in the table folder at the last full listing (DMS full-load data not applied)', this.segments)
-    family('cdc_apply_lag_seconds', 'gauge', 'Time between the newest landed file and the watermark (from their names)', this.lag)
+    family(
+      'cdc_apply_segment_files_not_applied',
+      'gauge',
+      'Parallel-load segment files in the table folder at the last full listing (DMS full-load data not applied)',
+      this.segments,
+    )
+    family(
+      'cdc_apply_lag_seconds',
+      'gauge',
+      'Time between the newest landed file and the watermark (from their names)',
+      this.lag,
+    )
     family('cdc_apply_poll_duration_seconds', 'gauge', 'Duration of the last poll of the table', this.pollSeconds)
     family('cdc_apply_errors_total', 'counter', 'Failed polls, by error code', this.errors)
-    family('cdc_apply_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful poll', this.lastSuccess)
+    family(
+      'cdc_apply_last_success_timestamp_seconds',
+      'gauge',
+      'Unix time of the last successful poll',
+      this.lastSuccess,
+    )
     family('cdc_apply_table_failed', 'gauge', '1 when the table stopped on a terminal error', this.failed)
-    family('cdc_apply_pipeline_runs_total', 'counter', 'Runs of configured pipelines, by status (Success or Error)', this.pipelineRuns)
-    family('cdc_apply_pipeline_duration_seconds', 'gauge', 'Duration of the last run of the pipeline', this.pipelineSeconds)
-    family('cdc_apply_catalog_errors_total', 'counter', 'Failed catalog registrations, by error code (ingestion goes on)', this.catalogErrors)
-    family('cdc_apply_catalog_registered', 'gauge', '1 when the last catalog registration of the table succeeded, 0 when it failed', this.catalogRegistered)
-    family('cdc_apply_catalog_last_success_timestamp_seconds', 'gauge', 'Unix time of the last successful catalog registration', this.catalogLastSuccess)
+    family(
+      'cdc_apply_pipeline_runs_total',
+      'counter',
+      'Runs of configured pipelines, by status (Success or Error)',
+      this.pipelineRuns,
+    )
+    family(
+      'cdc_apply_pipeline_duration_seconds',
+      'gauge',
+      'Duration of the last run of the pipeline',
+      this.pipelineSeconds,
+    )
+    family(
+      'cdc_apply_catalog_errors_total',
+      'counter',
+      'Failed catalog registrations, by error code (ingestion goes on)',
+      this.catalogErrors,
+    )
+    family(
+      'cdc_apply_catalog_registered',
+      'gauge',
+      '1 when the last catalog registration of the table succeeded, 0 when it failed',
+      this.catalogRegistered,
+    )
+    family(
+      'cdc_apply_catalog_last_success_timestamp_seconds',
+      'gauge',
+      'Unix time of the last successful catalog registration',
+      this.catalogLastSuccess,
+    )
     return out.join('\n') + '\n'
   }
 }

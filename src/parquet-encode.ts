@@ -15,11 +15,20 @@ export interface EncodeJob extends EncodeOptions {
   ipc: Uint8Array
 }
 
-const CODECS = { snappy: pw.Compression.SNAPPY, zstd: pw.Compression.ZSTD, gzip: pw.Compression.GZIP, none: pw.Compression.UNCOMPRESSED }
+const CODECS = {
+  snappy: pw.Compression.SNAPPY,
+  zstd: pw.Compression.ZSTD,
+  gzip: pw.Compression.GZIP,
+  none: pw.Compression.UNCOMPRESSED,
+}
 
 export function encodeIpc(ipc: Uint8Array, opts: EncodeOptions): Uint8Array {
   // WriterProperties and the wasm Table are consumed by writeParquet: build fresh ones per file.
-  let b = new pw.WriterPropertiesBuilder().setCompression(CODECS[opts.compression]).setMaxRowGroupSize(opts.rowGroupSize).setCreatedBy('cdc-apply').setDictionaryEnabled(false)
+  let b = new pw.WriterPropertiesBuilder()
+    .setCompression(CODECS[opts.compression])
+    .setMaxRowGroupSize(opts.rowGroupSize)
+    .setCreatedBy('cdc-apply')
+    .setDictionaryEnabled(false)
   for (const c of opts.dictionary) b = b.setColumnDictionaryEnabled(c, true)
   const props = b.build()
   const out = pw.writeParquet(pw.Table.fromIPCStream(ipc), props)

@@ -70,6 +70,9 @@ export function encodeParquet(ipc: Uint8Array, rows: number, opts: EncodeOptions
     s.pending.set(id, { resolve, reject })
     s.worker.ref() // keep the process alive while a part is being encoded
     const job = { id, ipc, compression: opts.compression, rowGroupSize: opts.rowGroupSize, dictionary: opts.dictionary }
-    s.worker.postMessage(job, ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? [ipc.buffer as ArrayBuffer] : [])
+    s.worker.postMessage(
+      job,
+      ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? [ipc.buffer as ArrayBuffer] : [],
+    )
   })
 }

@@ -122,28 +122,41 @@ export function planTable(input: PlanInput): TablePlan {
       const names = check.reload.map((f) => f.key).join(', ')
       if (t.onReload === 'fail') {
         return stop(
-          new DataError('CDC_RELOAD_DETECTED', `table ${label}: a new or rewritten full load (${names}) arrived after the table was loaded; a DMS table reload`, {
-            table: label,
-            file: check.reload[0]!.key,
-            hint: 'set the table\'s onReload to "reset" to rebuild it from the new load, or run cdc-apply reset --table ' + label,
-          }),
+          new DataError(
+            'CDC_RELOAD_DETECTED',
+            `table ${label}: a new or rewritten full load (${names}) arrived after the table was loaded; a DMS table reload`,
+            {
+              table: label,
+              file: check.reload[0]!.key,
+              hint:
+                'set the table\'s onReload to "reset" to rebuild it from the new load, or run cdc-apply reset --table ' +
+                label,
+            },
+          ),
         )
       }
       // Rebuild from the new load: change files written before it are superseded by it.
       const since = Math.min(...check.reload.map((f) => f.lastModified.getTime()))
       superseded = listing.cdc.filter((f) => (timeOfName(f.stem) ?? 0) < since)
       listing = { ...listing, cdc: listing.cdc.filter((f) => (timeOfName(f.stem) ?? 0) >= since) }
-      notices.push({ fields: { load: names, superseded: superseded.length }, msg: 'table reload: rebuilding from the new full load' })
+      notices.push({
+        fields: { load: names, superseded: superseded.length },
+        msg: 'table reload: rebuilding from the new full load',
+      })
       wm = undefined
     } else if (check.late.length > 0) {
       const names = check.late.map((f) => f.key).join(', ')
       if (t.lateFiles === 'fail') {
         return stop(
-          new DataError('CDC_LATE_FILE', `table ${label}: ${check.late.length} change file(s) at or before the last processed file ${wm.lpf} arrived late or changed: ${names}`, {
-            table: label,
-            file: check.late[0]!.key,
-            hint: 'set the table\'s lateFiles to "reprocess" to rebuild the table with them, or remove them',
-          }),
+          new DataError(
+            'CDC_LATE_FILE',
+            `table ${label}: ${check.late.length} change file(s) at or before the last processed file ${wm.lpf} arrived late or changed: ${names}`,
+            {
+              table: label,
+              file: check.late[0]!.key,
+              hint: 'set the table\'s lateFiles to "reprocess" to rebuild the table with them, or remove them',
+            },
+          ),
         )
       }
       notices.push({ fields: { late: names }, msg: 'late files: reprocessing the table from its full load' })
@@ -154,7 +167,8 @@ export function planTable(input: PlanInput): TablePlan {
   const pending = !wm || !wm.fullLoad ? [...listing.load, ...listing.cdc] : listing.cdc.filter((f) => f.stem > wm!.lpf)
   const todo = { files: pending.length, bytes: pending.reduce((n, f) => n + f.size, 0) }
 
-  if (wm && !wm.fullLoad && !warm && unchangedSinceLedger(ledger ?? [], listing)) return { kind: 'unchanged', why: 'ledger', watermark: wm, fromMemory, listing, notices }
+  if (wm && !wm.fullLoad && !warm && unchangedSinceLedger(ledger ?? [], listing))
+    return { kind: 'unchanged', why: 'ledger', watermark: wm, fromMemory, listing, notices }
   if (!wm || (!wm.fullLoad && !warm)) {
     // No watermark, or the full load's date is not over yet: (re)process the load date whole.
     if (wm && !wm.fullLoad) {
@@ -163,18 +177,26 @@ export function planTable(input: PlanInput): TablePlan {
       const gone = (ledger ?? []).filter((f) => !f.superseded && !present.has(f.file))
       if (gone.length > 0) {
         return stop(
-          new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${label}: ${gone.length} processed file(s) of the load date vanished from the landing (${gone.map((f) => f.key).join(', ')}); the last processed file is ${wm.lpf}`, {
-            table: label,
-            file: gone[0]!.key,
-            hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore them, or reprocess the table with cdc-apply reset',
-          }),
+          new WatermarkError(
+            'CDC_LANDING_BEHIND_WATERMARK',
+            `table ${label}: ${gone.length} processed file(s) of the load date vanished from the landing (${gone.map((f) => f.key).join(', ')}); the last processed file is ${wm.lpf}`,
+            {
+              table: label,
+              file: gone[0]!.key,
+              hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore them, or reprocess the table with cdc-apply reset',
+            },
+          ),
         )
       }
     }
     return { kind: 'load', watermark: wm, load: listing.load, cdc: listing.cdc, superseded, notices, todo }
   }
   const dates = planDates(label, wm, listing, fromMemory)
-  return dates.kind === 'dates' ? { ...dates, notices, todo } : dates.kind === 'unchanged' ? { ...dates, notices } : dates
+  return dates.kind === 'dates'
+    ? { ...dates, notices, todo }
+    : dates.kind === 'unchanged'
+      ? { ...dates, notices }
+      : dates
 }
 
 /** The load date's share of a LoadPlan once the load date is known: the change files that join it and the watermark. */
@@ -191,22 +213,40 @@ export interface LoadDatePlan {
 export function planLoadDate(t: Pick<TableConfig, 'source' | 'name'>, loadDate: string, cdc: DmsFile[]): LoadDatePlan {
   const first = cdc.filter((f) => f.date <= loadDate)
   const later = cdc.some((f) => f.date > loadDate)
-  const watermark = { source: t.source, table: t.name, fullLoad: later, lpf: first.at(-1)?.stem ?? noChangeFileLpf(loadDate), loadDate }
+  const watermark = {
+    source: t.source,
+    table: t.name,
+    fullLoad: later,
+    lpf: first.at(-1)?.stem ?? noChangeFileLpf(loadDate),
+    loadDate,
+  }
   return { loadDate, first, watermark, later }
 }
 
 /** CDC: every date from the LPF's date through the newest file's date, each with its files and its commit. */
-export function planDates(label: string, wm: Watermark, listing: Pick<Discovery, 'load' | 'cdc'>, fromMemory: boolean): Omit<DatesPlan, 'notices' | 'todo'> | Omit<UnchangedPlan, 'notices'> | StopPlan {
+export function planDates(
+  label: string,
+  wm: Watermark,
+  listing: Pick<Discovery, 'load' | 'cdc'>,
+  fromMemory: boolean,
+): Omit<DatesPlan, 'notices' | 'todo'> | Omit<UnchangedPlan, 'notices'> | StopPlan {
   const loadDate = wm.loadDate
-  const cdc = listing.cdc.some((f) => f.date < loadDate) ? listing.cdc.map((f) => ({ ...f, date: partitionDate(f.date, loadDate) })) : listing.cdc
+  const cdc = listing.cdc.some((f) => f.date < loadDate)
+    ? listing.cdc.map((f) => ({ ...f, date: partitionDate(f.date, loadDate) }))
+    : listing.cdc
   const newest = cdc.at(-1)
   const lpf = wm.lpf
   if (newest === undefined || newest.stem < lpf) {
-    if (newest === undefined && isNoChangeFileLpf(lpf)) return { kind: 'unchanged', why: 'no-change-file', watermark: wm, fromMemory, listing }
-    const error = new WatermarkError('CDC_LANDING_BEHIND_WATERMARK', `table ${label}: the newest change file ${newest ? newest.stem : '(none)'} is older than the last processed file ${lpf}`, {
-      table: label,
-      hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore the files, or reprocess the table with cdc-apply reset',
-    })
+    if (newest === undefined && isNoChangeFileLpf(lpf))
+      return { kind: 'unchanged', why: 'no-change-file', watermark: wm, fromMemory, listing }
+    const error = new WatermarkError(
+      'CDC_LANDING_BEHIND_WATERMARK',
+      `table ${label}: the newest change file ${newest ? newest.stem : '(none)'} is older than the last processed file ${lpf}`,
+      {
+        table: label,
+        hint: 'files vanished from the landing or clocks went back; nothing was changed. Restore the files, or reprocess the table with cdc-apply reset',
+      },
+    )
     return { kind: 'stop', error, fromMemory }
   }
   if (newest.stem === lpf) return { kind: 'unchanged', why: 'caught-up', watermark: wm, fromMemory, listing }
@@ -225,7 +265,16 @@ export function planDates(label: string, wm: Watermark, listing: Pick<Discovery,
     next = { ...next, fullLoad: next.fullLoad || date > loadDate, lpf: newFiles.at(-1)!.stem }
     dates.push({ date, old, fresh: newFiles, watermark: next })
   }
-  return { kind: 'dates', watermark: wm, fromMemory, lpfDate: from, load: listing.load, cdc, newestDate: newest.date, dates }
+  return {
+    kind: 'dates',
+    watermark: wm,
+    fromMemory,
+    lpfDate: from,
+    load: listing.load,
+    cdc,
+    newestDate: newest.date,
+    dates,
+  }
 }
 
 function stop(error: CdcError): StopPlan {

@@ -26,9 +26,13 @@ export function checkOutputsWritable(config: Config): void {
     const path = resolveLocal(config, loc)
     const problem = unwritable(path, key === 'state')
     if (problem !== undefined) {
-      throw new WriteError('CDC_OUTPUT_NOT_WRITABLE', `output location ${key} ${JSON.stringify(loc)} is not writable: ${problem}`, {
-        hint: `fix the permissions or the path of ${key} (see docs/config.md); nothing was read or written`,
-      })
+      throw new WriteError(
+        'CDC_OUTPUT_NOT_WRITABLE',
+        `output location ${key} ${JSON.stringify(loc)} is not writable: ${problem}`,
+        {
+          hint: `fix the permissions or the path of ${key} (see docs/config.md); nothing was read or written`,
+        },
+      )
     }
   }
 }
@@ -80,18 +84,28 @@ export async function checkLanding(config: Config, landing: ObjectStore): Promis
     const near = nearest(baseName(root), siblingFolders(dirname(root)))
     throw new SourceError('CDC_SOURCE_NOT_FOUND', err.message, {
       cause: err,
-      hint: near.length > 0 ? `did you mean ${near.map((n) => JSON.stringify(join(dirname(config.landing), n))).join(' or ')}? Fix "landing" in the config` : 'fix "landing" in the config, or mount the landing folder',
+      hint:
+        near.length > 0
+          ? `did you mean ${near.map((n) => JSON.stringify(join(dirname(config.landing), n))).join(' or ')}? Fix "landing" in the config`
+          : 'fix "landing" in the config, or mount the landing folder',
     })
   }
 }
 
 function baseName(p: string): string {
-  return p.split(/[\\/]/).filter((x) => x !== '').at(-1) ?? p
+  return (
+    p
+      .split(/[\\/]/)
+      .filter((x) => x !== '')
+      .at(-1) ?? p
+  )
 }
 
 function siblingFolders(dir: string): string[] {
   try {
-    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
   } catch {
     return []
   }
@@ -101,7 +115,11 @@ function siblingFolders(dir: string): string[] {
  * Whether the table's folder exists (as a folder or an S3 common prefix), and if not, the nearest existing folder
  * paths: the first missing path segment is compared with the folders that do exist at its level.
  */
-export async function tableFolder(landing: ObjectStore, path: string, signal?: AbortSignal): Promise<{ exists: boolean; suggestions: string[] }> {
+export async function tableFolder(
+  landing: ObjectStore,
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ exists: boolean; suggestions: string[] }> {
   if (landing.folders === undefined) return { exists: true, suggestions: [] }
   const parts = path.split('/').filter((p) => p !== '')
   for (let i = 0; i < parts.length; i++) {
@@ -131,7 +149,8 @@ export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
   for (let i = 1; i <= a.length; i++) {
     const cur = [i]
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
     prev = cur
   }
   return prev[b.length]!

@@ -18,7 +18,14 @@ export function quarantinePrefix(partition: string): string {
  * Rewrites the quarantine partition of a RAW date: the rejected rows of the date's files, or, when there are none
  * under onBadRow "quarantine", removes what an earlier run set aside there.
  */
-export async function writeQuarantine(raw: ObjectStore, partition: string, rejected: Rejected[], t: Pick<TableConfig, 'onBadRow'>, parquet: Config['parquet'], signal: AbortSignal | undefined): Promise<void> {
+export async function writeQuarantine(
+  raw: ObjectStore,
+  partition: string,
+  rejected: Rejected[],
+  t: Pick<TableConfig, 'onBadRow'>,
+  parquet: Config['parquet'],
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const prefix = quarantinePrefix(partition)
   if (rejected.length > 0) await writePartition(raw, prefix, quarantineTable(rejected), parquet, signal)
   else if (t.onBadRow === 'quarantine') {

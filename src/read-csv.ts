@@ -25,7 +25,6 @@ export interface CsvContext {
   firstLine?: number
 }
 
-
 export interface CsvResult {
   length: number
   ops: Uint8Array
@@ -69,8 +68,26 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
   let rowNums: Int32Array | undefined
   const isLoad = /(^|\/)LOAD[0-9A-F]{8}\./.test(ctx.key)
 
-  const fail = (code: 'CDC_CSV_FIELD_COUNT' | 'CDC_CSV_MALFORMED' | 'CDC_CSV_UNTERMINATED_QUOTE' | 'CDC_ROW_INVALID_OP' | 'CDC_VALUE_INVALID' | 'CDC_SCHEMA_MISMATCH', at: number, what: string, column?: string, hint?: string): never => {
-    const err = new DataError(code, `table ${ctx.label}: ${what} in ${ctx.key}:${at}`, { table: ctx.label, file: ctx.key, line: at, ...(column === undefined ? {} : { column }), ...(hint === undefined ? {} : { hint }) })
+  const fail = (
+    code:
+      | 'CDC_CSV_FIELD_COUNT'
+      | 'CDC_CSV_MALFORMED'
+      | 'CDC_CSV_UNTERMINATED_QUOTE'
+      | 'CDC_ROW_INVALID_OP'
+      | 'CDC_VALUE_INVALID'
+      | 'CDC_SCHEMA_MISMATCH',
+    at: number,
+    what: string,
+    column?: string,
+    hint?: string,
+  ): never => {
+    const err = new DataError(code, `table ${ctx.label}: ${what} in ${ctx.key}:${at}`, {
+      table: ctx.label,
+      file: ctx.key,
+      line: at,
+      ...(column === undefined ? {} : { column }),
+      ...(hint === undefined ? {} : { hint }),
+    })
     if (quarantine && !headerPending && ROW_LEVEL.has(code)) throw new RowReject(err)
     throw err
   }
@@ -101,7 +118,12 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
       }
       pos++
     }
-    if (quoted) throw new DataError('CDC_CSV_UNTERMINATED_QUOTE', `table ${ctx.label}: a quoted field is not closed before the end of the file in ${ctx.key}:${line}`, { table: ctx.label, file: ctx.key, line })
+    if (quoted)
+      throw new DataError(
+        'CDC_CSV_UNTERMINATED_QUOTE',
+        `table ${ctx.label}: a quoted field is not closed before the end of the file in ${ctx.key}:${line}`,
+        { table: ctx.label, file: ctx.key, line },
+      )
   }
 
   while (pos < n) {
@@ -131,7 +153,14 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
           quoted = true
           let j = pos + 1
           for (;;) {
-            if (j >= n) fail('CDC_CSV_UNTERMINATED_QUOTE', recordLine, `a quoted field is not closed before the end of the file (field ${field + 1})`, undefined, 'the object is truncated or not DMS CSV')
+            if (j >= n)
+              fail(
+                'CDC_CSV_UNTERMINATED_QUOTE',
+                recordLine,
+                `a quoted field is not closed before the end of the file (field ${field + 1})`,
+                undefined,
+                'the object is truncated or not DMS CSV',
+              )
             const c = buf[j]!
             if (c === QUOTE) {
               if (buf[j + 1] === QUOTE) {
@@ -149,7 +178,11 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
           pos = j + 1
           const c = buf[pos]
           if (pos < n && c !== COMMA && c !== LF && !(c === CR && buf[pos + 1] === LF)) {
-            fail('CDC_CSV_MALFORMED', line, `expected a comma or the end of the line after the closing quote of field ${field + 1}, got ${JSON.stringify(String.fromCharCode(c!))}`)
+            fail(
+              'CDC_CSV_MALFORMED',
+              line,
+              `expected a comma or the end of the line after the closing quote of field ${field + 1}, got ${JSON.stringify(String.fromCharCode(c!))}`,
+            )
           }
         } else {
           let j = pos
@@ -167,7 +200,15 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
         else if (field < first) {
           const c = end - start === 1 ? buf[start]! : 0
           if (c !== OP_INSERT && c !== OP_UPDATE && c !== OP_DELETE) {
-            fail('CDC_ROW_INVALID_OP', recordLine, `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`, ctx.opColumn, ctx.hasOp && /(^|\/)LOAD[0-9A-F]{8}\./.test(ctx.key) ? 'the full-load files have no Op column: set the table\'s includeOpForFullLoad to false' : 'DMS writes I, U or D first in every change row: check the table\'s columns and includeOpForFullLoad')
+            fail(
+              'CDC_ROW_INVALID_OP',
+              recordLine,
+              `unknown Op ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 20)))}; expected I, U or D`,
+              ctx.opColumn,
+              ctx.hasOp && /(^|\/)LOAD[0-9A-F]{8}\./.test(ctx.key)
+                ? "the full-load files have no Op column: set the table's includeOpForFullLoad to false"
+                : "DMS writes I, U or D first in every change row: check the table's columns and includeOpForFullLoad",
+            )
           }
           ops[rows] = c
         } else if (field < expected) {
@@ -179,8 +220,21 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
               const col = ctx.columns[field - first]!
               // a record with the wrong number of fields: the config's shape is the cause, not the value
               const shape = recordShape(buf, recordStart, ctx.columns, ctx.hasOp, isLoad)
-              if (shape) fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${shape.fields}; read as configured, column ${JSON.stringify(col.name)} would get a value that is not ${err}`, undefined, shape.hint)
-              fail('CDC_VALUE_INVALID', recordLine, `column ${JSON.stringify(col.name)} value ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))} is not ${err}`, col.name, 'fix the column\'s type in the config or the column order')
+              if (shape)
+                fail(
+                  'CDC_CSV_FIELD_COUNT',
+                  recordLine,
+                  `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${shape.fields}; read as configured, column ${JSON.stringify(col.name)} would get a value that is not ${err}`,
+                  undefined,
+                  shape.hint,
+                )
+              fail(
+                'CDC_VALUE_INVALID',
+                recordLine,
+                `column ${JSON.stringify(col.name)} value ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))} is not ${err}`,
+                col.name,
+                "fix the column's type in the config or the column order",
+              )
             }
           }
         }
@@ -200,19 +254,38 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
         headerPending = false
         const want = [...(ctx.hasOp ? [ctx.opColumn] : []), ...ctx.columns.map((c) => c.name)]
         if (headerNames.join(',') !== want.join(',')) {
-          fail('CDC_SCHEMA_MISMATCH', recordLine, `header ${JSON.stringify(headerNames.join(','))} does not match the configured columns ${JSON.stringify(want.join(','))}`)
+          fail(
+            'CDC_SCHEMA_MISMATCH',
+            recordLine,
+            `header ${JSON.stringify(headerNames.join(','))} does not match the configured columns ${JSON.stringify(want.join(','))}`,
+          )
         }
         continue
       }
       if (field !== expected) {
-        fail('CDC_CSV_FIELD_COUNT', recordLine, `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`, undefined, recordShape(buf, recordStart, ctx.columns, ctx.hasOp, isLoad)?.hint ?? (ctx.hasOp ? 'check the table\'s columns list; DMS appends columns after DDL or new add-column rules' : 'if the full-load files carry an Op column, set includeOpForFullLoad to true'))
+        fail(
+          'CDC_CSV_FIELD_COUNT',
+          recordLine,
+          `expected ${expected} fields (${ctx.hasOp ? 'Op + ' : ''}${ctx.columns.length} columns), got ${field}`,
+          undefined,
+          recordShape(buf, recordStart, ctx.columns, ctx.hasOp, isLoad)?.hint ??
+            (ctx.hasOp
+              ? "check the table's columns list; DMS appends columns after DDL or new add-column rules"
+              : 'if the full-load files carry an Op column, set includeOpForFullLoad to true'),
+        )
       }
-
     } catch (e) {
       if (!(e instanceof RowReject)) throw e
       if (!recordDone) skipRecord()
       for (const b of builders) b.truncate(rows)
-      rejected.push({ file: ctx.name ?? ctx.key, line: recordLine, row: null, code: e.error.code, reason: e.error.message, record: buf.toString('utf8', recordStart, pos).replace(/\r?\n$/, '') })
+      rejected.push({
+        file: ctx.name ?? ctx.key,
+        line: recordLine,
+        row: null,
+        code: e.error.code,
+        reason: e.error.message,
+        record: buf.toString('utf8', recordStart, pos).replace(/\r?\n$/, ''),
+      })
       if (rowNums === undefined) rowNums = Int32Array.from({ length: lines.length }, (_, i) => i + 1)
       records++
       continue
@@ -228,7 +301,14 @@ export function parseCsv(bytes: Uint8Array, ctx: CsvContext): CsvResult {
     }
     rows++
   }
-  return { length: rows, ops: ops.subarray(0, rows), columns: builders.map((b) => b.finish()), lines: lines.subarray(0, rows), rowNums: rowNums?.subarray(0, rows), rejected }
+  return {
+    length: rows,
+    ops: ops.subarray(0, rows),
+    columns: builders.map((b) => b.finish()),
+    lines: lines.subarray(0, rows),
+    rowNums: rowNums?.subarray(0, rows),
+    rejected,
+  }
 }
 
 /** The names in the first record of a CSV object (DMS AddColumnName=true). */
@@ -278,10 +358,14 @@ function invalidUtf8(buf: Buffer, ctx: CsvContext): DataError {
       start = i + 1
     }
   }
-  return new DataError('CDC_CSV_INVALID_UTF8', `table ${ctx.label}: invalid UTF-8 in ${ctx.key}:${line}; expected UTF-8 text`, {
-    table: ctx.label,
-    file: ctx.key,
-    line,
-    hint: 'DMS writes UTF-8; the object is corrupt or was not written by DMS',
-  })
+  return new DataError(
+    'CDC_CSV_INVALID_UTF8',
+    `table ${ctx.label}: invalid UTF-8 in ${ctx.key}:${line}; expected UTF-8 text`,
+    {
+      table: ctx.label,
+      file: ctx.key,
+      line,
+      hint: 'DMS writes UTF-8; the object is corrupt or was not written by DMS',
+    },
+  )
 }

@@ -28,7 +28,14 @@ export interface ObjectReadResult extends ReadResult {
 const BOM = [0xef, 0xbb, 0xbf]
 
 /** Decodes one object from its bytes as they arrive; `chunks` may be the whole object in one piece. */
-export async function readObject(t: TableConfig, file: DmsFile, chunks: AsyncIterable<Uint8Array>, schema: TableSchema | undefined, limits: ReadLimits, pieceBytes = PIECE_BYTES): Promise<ObjectReadResult> {
+export async function readObject(
+  t: TableConfig,
+  file: DmsFile,
+  chunks: AsyncIterable<Uint8Array>,
+  schema: TableSchema | undefined,
+  limits: ReadLimits,
+  pieceBytes = PIECE_BYTES,
+): Promise<ObjectReadResult> {
   const label = tableLabel(t)
   const hash = createHash('md5')
   async function* tap(): AsyncIterable<Uint8Array> {
@@ -39,11 +46,15 @@ export async function readObject(t: TableConfig, file: DmsFile, chunks: AsyncIte
   }
   const first = await peek(tap())
   if (first === undefined) {
-    throw new DataError('CDC_FILE_EMPTY', `table ${label}: ${file.key} is empty (0 bytes); expected DMS ${file.format.toUpperCase()} data`, {
-      table: label,
-      file: file.key,
-      hint: 'DMS never writes empty files: the upload was interrupted; remove the object or let DMS rewrite it',
-    })
+    throw new DataError(
+      'CDC_FILE_EMPTY',
+      `table ${label}: ${file.key} is empty (0 bytes); expected DMS ${file.format.toUpperCase()} data`,
+      {
+        table: label,
+        file: file.key,
+        hint: 'DMS never writes empty files: the upload was interrupted; remove the object or let DMS rewrite it',
+      },
+    )
   }
   const data = bounded(file.gzip ? gunzip(first, label, file) : first, label, file, limits.maxObjectBytes)
   const opts = { gunzipped: true }
@@ -55,23 +66,38 @@ export async function readObject(t: TableConfig, file: DmsFile, chunks: AsyncIte
     return { ...r, checksum: hash.digest('hex') }
   }
   const split = new RecordSplitter(pieceBytes, limits.maxRecordBytes, (line, bytes) => {
-    throw new DataError('CDC_RECORD_TOO_LARGE', `table ${label}: the record at ${file.key}:${line} is longer than limits.maxRecordBytes = ${limits.maxRecordBytes} bytes (${bytes} bytes or more)`, {
-      table: label,
-      file: file.key,
-      line,
-      hint: 'a huge field or a quote that is never closed; raise limits.maxRecordBytes if the record is real',
-    })
+    throw new DataError(
+      'CDC_RECORD_TOO_LARGE',
+      `table ${label}: the record at ${file.key}:${line} is longer than limits.maxRecordBytes = ${limits.maxRecordBytes} bytes (${bytes} bytes or more)`,
+      {
+        table: label,
+        file: file.key,
+        line,
+        hint: 'a huge field or a quote that is never closed; raise limits.maxRecordBytes if the record is real',
+      },
+    )
   })
   let out: ReadResult | undefined
   let headerNames: string[] | undefined
   let rowBase = 0
   const decode = (piece: Buffer, firstLine: number): void => {
     if (out === undefined && t.header) headerNames = readHeader(piece)
-    const r = readFile(t, file, piece, out?.schema ?? schema, { ...opts, firstLine, rowBase, ...(out !== undefined && headerNames ? { headerNames } : {}) })
+    const r = readFile(t, file, piece, out?.schema ?? schema, {
+      ...opts,
+      firstLine,
+      rowBase,
+      ...(out !== undefined && headerNames ? { headerNames } : {}),
+    })
     const b = r.batches[0]!
     rowBase += b.length + r.rejected.length
     if (out === undefined) out = r
-    else out = { schema: r.schema, spec: r.spec, batches: [...out.batches, ...r.batches], rejected: [...out.rejected, ...r.rejected] }
+    else
+      out = {
+        schema: r.schema,
+        spec: r.spec,
+        batches: [...out.batches, ...r.batches],
+        rejected: [...out.rejected, ...r.rejected],
+      }
   }
   for await (const c of data) for (const p of split.push(c)) decode(p.bytes, p.firstLine)
   const last = split.end()
@@ -115,28 +141,43 @@ async function* gunzip(src: AsyncIterable<Uint8Array>, label: string, file: DmsF
     for await (const c of z) yield c as Buffer
   } catch (err) {
     if (err instanceof CdcError) throw err
-    throw new DataError('CDC_GZIP_INVALID', `table ${label}: ${file.key} is not a complete gzip stream: ${(err as Error).message}`, {
-      table: label,
-      file: file.key,
-      cause: err,
-      hint: 'the object is truncated or not gzip-compressed despite its .gz name',
-    })
+    throw new DataError(
+      'CDC_GZIP_INVALID',
+      `table ${label}: ${file.key} is not a complete gzip stream: ${(err as Error).message}`,
+      {
+        table: label,
+        file: file.key,
+        cause: err,
+        hint: 'the object is truncated or not gzip-compressed despite its .gz name',
+      },
+    )
   } finally {
     input.destroy()
     z.destroy()
   }
 }
 
-async function* bounded(src: AsyncIterable<Uint8Array>, label: string, file: DmsFile, max: number): AsyncIterable<Uint8Array> {
+async function* bounded(
+  src: AsyncIterable<Uint8Array>,
+  label: string,
+  file: DmsFile,
+  max: number,
+): AsyncIterable<Uint8Array> {
   let total = 0
   for await (const c of src) {
     total += c.byteLength
     if (total > max) {
-      throw new DataError('CDC_OBJECT_TOO_LARGE', `table ${label}: ${file.key} is larger than limits.maxObjectBytes = ${max} bytes${file.gzip ? ' once decompressed' : ''}`, {
-        table: label,
-        file: file.key,
-        hint: file.gzip ? 'a small gzip can unpack to a huge object; raise limits.maxObjectBytes if the object is real' : 'raise limits.maxObjectBytes if the object is real',
-      })
+      throw new DataError(
+        'CDC_OBJECT_TOO_LARGE',
+        `table ${label}: ${file.key} is larger than limits.maxObjectBytes = ${max} bytes${file.gzip ? ' once decompressed' : ''}`,
+        {
+          table: label,
+          file: file.key,
+          hint: file.gzip
+            ? 'a small gzip can unpack to a huge object; raise limits.maxObjectBytes if the object is real'
+            : 'raise limits.maxObjectBytes if the object is real',
+        },
+      )
     }
     yield c
   }

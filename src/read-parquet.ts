@@ -36,39 +36,55 @@ export function readDmsParquet(bytes: Uint8Array, ctx: ParquetContext, batchSize
   try {
     table = A.tableFromIPC(pw.readParquet(bytes, { batchSize }).intoIPCStream())
   } catch (err) {
-    throw new DataError('CDC_PARQUET_INVALID', `table ${ctx.label}: ${ctx.key} is not a readable Parquet file: ${String((err as Error)?.message ?? err).slice(0, 200)}`, {
-      table: ctx.label,
-      file: ctx.key,
-      cause: err,
-      hint: 'the object is truncated or corrupt; DMS rewrites it on a table reload',
-    })
+    throw new DataError(
+      'CDC_PARQUET_INVALID',
+      `table ${ctx.label}: ${ctx.key} is not a readable Parquet file: ${String((err as Error)?.message ?? err).slice(0, 200)}`,
+      {
+        table: ctx.label,
+        file: ctx.key,
+        cause: err,
+        hint: 'the object is truncated or corrupt; DMS rewrites it on a table reload',
+      },
+    )
   }
   // every column of the file but its one Op column obeys the rules of configured names
   const all = table.schema.fields.map((f) => f.name)
   const firstOp = all.indexOf(ctx.opColumn)
-  checkColumnNames(all.filter((_n, i) => i !== firstOp), { label: ctx.label, key: ctx.key, from: 'schema', opColumn: ctx.opColumn }, (i) => (firstOp >= 0 && i >= firstOp ? i + 2 : i + 1))
+  checkColumnNames(
+    all.filter((_n, i) => i !== firstOp),
+    { label: ctx.label, key: ctx.key, from: 'schema', opColumn: ctx.opColumn },
+    (i) => (firstOp >= 0 && i >= firstOp ? i + 2 : i + 1),
+  )
   const byName = new Map(table.schema.fields.map((f, i) => [f.name, i]))
   const names = ctx.columns ?? table.schema.fields.map((f) => f.name).filter((n) => n !== ctx.opColumn)
   const idx = names.map((name) => {
     const i = byName.get(name)
     if (i === undefined) {
-      throw new DataError('CDC_PARQUET_COLUMN_MISSING', `table ${ctx.label}: column ${JSON.stringify(name)} is missing from ${ctx.key}; found ${table.schema.fields.map((f) => f.name).join(', ')}`, {
-        table: ctx.label,
-        file: ctx.key,
-        column: name,
-        hint: 'fix the table\'s columns in the config, or check the DMS table mapping',
-      })
+      throw new DataError(
+        'CDC_PARQUET_COLUMN_MISSING',
+        `table ${ctx.label}: column ${JSON.stringify(name)} is missing from ${ctx.key}; found ${table.schema.fields.map((f) => f.name).join(', ')}`,
+        {
+          table: ctx.label,
+          file: ctx.key,
+          column: name,
+          hint: "fix the table's columns in the config, or check the DMS table mapping",
+        },
+      )
     }
     return i
   })
   const opIdx = byName.get(ctx.opColumn)
   if (opIdx === undefined && !ctx.isLoad) {
-    throw new DataError('CDC_PARQUET_COLUMN_MISSING', `table ${ctx.label}: the Op column ${JSON.stringify(ctx.opColumn)} is missing from change file ${ctx.key}`, {
-      table: ctx.label,
-      file: ctx.key,
-      column: ctx.opColumn,
-      hint: 'set the table\'s opColumn if DMS names it differently',
-    })
+    throw new DataError(
+      'CDC_PARQUET_COLUMN_MISSING',
+      `table ${ctx.label}: the Op column ${JSON.stringify(ctx.opColumn)} is missing from change file ${ctx.key}`,
+      {
+        table: ctx.label,
+        file: ctx.key,
+        column: ctx.opColumn,
+        hint: "set the table's opColumn if DMS names it differently",
+      },
+    )
   }
   const fields = idx.map((i) => new A.Field(table.schema.fields[i]!.name, table.schema.fields[i]!.type, true))
   let rowBase = 0
@@ -85,12 +101,16 @@ export function readDmsParquet(bytes: Uint8Array, ctx: ParquetContext, batchSize
             badOps.push({ index: r, value: String(v) })
             continue
           }
-          throw new DataError('CDC_ROW_INVALID_OP', `table ${ctx.label}: unknown Op ${JSON.stringify(v)} in ${ctx.key} row ${rowBase + r + 1}; expected I, U or D`, {
-            table: ctx.label,
-            file: ctx.key,
-            row: rowBase + r + 1,
-            column: ctx.opColumn,
-          })
+          throw new DataError(
+            'CDC_ROW_INVALID_OP',
+            `table ${ctx.label}: unknown Op ${JSON.stringify(v)} in ${ctx.key} row ${rowBase + r + 1}; expected I, U or D`,
+            {
+              table: ctx.label,
+              file: ctx.key,
+              row: rowBase + r + 1,
+              column: ctx.opColumn,
+            },
+          )
         }
         ops[r] = c
       }

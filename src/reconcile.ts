@@ -29,7 +29,11 @@ export function filesToHash(wm: Watermark, listing: Listing, ledger: ProcessedFi
 }
 
 /** MD5 of each object, by stem, read one after another. */
-export async function landingHashes(landing: ObjectStore, files: DmsFile[], signal: AbortSignal | undefined): Promise<Map<string, string>> {
+export async function landingHashes(
+  landing: ObjectStore,
+  files: DmsFile[],
+  signal: AbortSignal | undefined,
+): Promise<Map<string, string>> {
   const out = new Map<string, string>()
   for (const f of files) out.set(f.stem, await md5Of(objectChunks(landing, f.key, { signal })))
   return out
@@ -40,7 +44,12 @@ export async function landingHashes(landing: ObjectStore, files: DmsFile[], sign
  * content changed, are late; full-load files that are new or changed mean a DMS table reload. An object whose ETag
  * differs but whose content hash matches (a copied folder) is unchanged. `hashes` holds the `filesToHash`.
  */
-export function ledgerCheck(wm: Watermark, listing: Listing, ledger: ProcessedFile[], hashes: ReadonlyMap<string, string>): { late: DmsFile[]; reload: DmsFile[] } {
+export function ledgerCheck(
+  wm: Watermark,
+  listing: Listing,
+  ledger: ProcessedFile[],
+  hashes: ReadonlyMap<string, string>,
+): { late: DmsFile[]; reload: DmsFile[] } {
   const byName = new Map(ledger.map((f) => [f.file, f]))
   const changed = (f: DmsFile): boolean => {
     const known = byName.get(f.stem)

@@ -40,6 +40,9 @@ export class PartValues {
 
   /** Row `i` as the JSON text of a Parquet rejected row's record (bigints as strings). */
   rowText(i: number): string {
-    return JSON.stringify(Object.fromEntries(this.schema.fields.map((f, c) => [f.name, this.column(c)[i] ?? null])), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
+    return JSON.stringify(
+      Object.fromEntries(this.schema.fields.map((f, c) => [f.name, this.column(c)[i] ?? null])),
+      (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
+    )
   }
 }

@@ -18,7 +18,11 @@ export async function resetTable(config: Config, label: string): Promise<{ delet
     const stores = await openStores(config)
     let deleted = 0
     try {
-      for (const [store, prefix] of [[stores.raw, joinKey(t.source, t.name)], [stores.raw, joinKey(QUARANTINE, t.source, t.name)], [stores.curated, joinKey(t.source, t.name)]] as const) {
+      for (const [store, prefix] of [
+        [stores.raw, joinKey(t.source, t.name)],
+        [stores.raw, joinKey(QUARANTINE, t.source, t.name)],
+        [stores.curated, joinKey(t.source, t.name)],
+      ] as const) {
         const keys: string[] = []
         for await (const o of store.list(`${prefix}/`)) keys.push(o.key)
         await store.delete(keys)

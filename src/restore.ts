@@ -17,14 +17,25 @@ import type { TableRun } from './execute.js'
  * Rebuilds the state as of the end of `date` from its curated snapshot plus the saved tombstones. `ahead` says the
  * snapshot holds rows of change files named after `lpf`: a run wrote it and stopped before committing it.
  */
-export async function restore(run: TableRun, date: string, lpf?: string): Promise<{ state: KeyedState; ahead: boolean }> {
+export async function restore(
+  run: TableRun,
+  date: string,
+  lpf?: string,
+): Promise<{ state: KeyedState; ahead: boolean }> {
   const { t, label } = run
   const table = await run.curated.read(date, run.signal)
   if (table === undefined) {
-    throw new DataError('CDC_SNAPSHOT_MISSING', `table ${label}: the curated snapshot of ${date} (the watermark's date) is missing from ${run.stores.curated.url}`, {
-      table: label,
-      hint: 'the curated output was removed; reprocess the table from scratch: cdc-apply reset --table ' + label + ', then run',
-    })
+    throw new DataError(
+      'CDC_SNAPSHOT_MISSING',
+      `table ${label}: the curated snapshot of ${date} (the watermark's date) is missing from ${run.stores.curated.url}`,
+      {
+        table: label,
+        hint:
+          'the curated output was removed; reprocess the table from scratch: cdc-apply reset --table ' +
+          label +
+          ', then run',
+      },
+    )
   }
   // The snapshot's columns, plus configured ones it lacks (a header or Parquet file may have added columns since
   // the config was written; a new config column list may name columns no file had yet).
@@ -39,14 +50,35 @@ export async function restore(run: TableRun, date: string, lpf?: string): Promis
   }
   run.schema = merged
   const spec = keySpec(label, merged, t.primaryKey, t.timestampColumn, t.sequenceColumn)
-  const fake: DmsFile = { key: `${run.stores.curated.url}/${run.partition(date)}`, name: 'snapshot', stem: 'snapshot', kind: 'cdc', date, orderKey: '', format: 'parquet', gzip: false, size: 0, etag: '', lastModified: new Date(0) }
+  const fake: DmsFile = {
+    key: `${run.stores.curated.url}/${run.partition(date)}`,
+    name: 'snapshot',
+    stem: 'snapshot',
+    kind: 'cdc',
+    date,
+    orderKey: '',
+    format: 'parquet',
+    gzip: false,
+    size: 0,
+    etag: '',
+    lastModified: new Date(0),
+  }
   const parts = table.batches.map((rb) => {
     const columns = merged.fields.map((f) => {
       const i = table.schema.fields.findIndex((x) => x.name === f.name)
       return i < 0 ? nullData(f.type, rb.numRows) : rb.data.children[i]!
     })
-    const batch = finishBatch(spec, { file: fake, rowBase: 0, length: rb.numRows, ops: new Uint8Array(rb.numRows), columns, lines: undefined })
-    const names = columnValues(rb.data.children[table.schema.fields.findIndex((x) => x.name === META.file)]!) as string[]
+    const batch = finishBatch(spec, {
+      file: fake,
+      rowBase: 0,
+      length: rb.numRows,
+      ops: new Uint8Array(rb.numRows),
+      columns,
+      lines: undefined,
+    })
+    const names = columnValues(
+      rb.data.children[table.schema.fields.findIndex((x) => x.name === META.file)]!,
+    ) as string[]
     const rows = columnValues(rb.data.children[table.schema.fields.findIndex((x) => x.name === META.row)]!).map(Number)
     return { batch, names, rows }
   })
@@ -65,17 +97,28 @@ export async function restore(run: TableRun, date: string, lpf?: string): Promis
  * date) plus the date's committed files, which the RAW rewrite of the date reads anyway. `listing.cdc` carries
  * partition dates.
  */
-export async function restoreCommitted(run: TableRun, wm: Watermark, lpfDate: string, listing: Pick<Discovery, 'load' | 'cdc'>): Promise<KeyedState> {
+export async function restoreCommitted(
+  run: TableRun,
+  wm: Watermark,
+  lpfDate: string,
+  listing: Pick<Discovery, 'load' | 'cdc'>,
+): Promise<KeyedState> {
   const { t } = run
   const restored = await restore(run, lpfDate, wm.lpf)
   if (!restored.ahead) return restored.state
-  run.log.warn({ date: lpfDate, lpf: wm.lpf }, 'curated snapshot is ahead of the watermark (a run stopped before its commit): rebuilding the date from the day before')
+  run.log.warn(
+    { date: lpfDate, lpf: wm.lpf },
+    'curated snapshot is ahead of the watermark (a run stopped before its commit): rebuilding the date from the day before',
+  )
   let base: KeyedState
   if (lpfDate <= wm.loadDate) {
     base = new KeyedState(run.schema!)
     base.loadTombstones(run.state.tombstones(t.source, t.name, t.primaryKey.length > 1))
   } else base = (await restore(run, addDays(lpfDate, -1))).state
-  const committed = [...(lpfDate === wm.loadDate ? listing.load : []), ...listing.cdc.filter((f) => f.date === lpfDate && f.stem <= wm.lpf)]
+  const committed = [
+    ...(lpfDate === wm.loadDate ? listing.load : []),
+    ...listing.cdc.filter((f) => f.date === lpfDate && f.stem <= wm.lpf),
+  ]
   const batches = await run.read(committed)
   for (const f of committed) for (const b of batches.get(f)!) base.apply(b)
   for (const f of committed) run.cache.set(f.stem, batches.get(f)!)

@@ -101,8 +101,14 @@ export async function openStores(config: Config): Promise<Stores> {
   const base = { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }
   return {
     landing: await openStore(config.landing, base),
-    raw: await openStore(config.raw, { ...base, ...(config.encryption.raw ? { encryption: config.encryption.raw } : {}) }),
-    curated: await openStore(config.curated, { ...base, ...(config.encryption.curated ? { encryption: config.encryption.curated } : {}) }),
+    raw: await openStore(config.raw, {
+      ...base,
+      ...(config.encryption.raw ? { encryption: config.encryption.raw } : {}),
+    }),
+    curated: await openStore(config.curated, {
+      ...base,
+      ...(config.encryption.curated ? { encryption: config.encryption.curated } : {}),
+    }),
   }
 }
 
@@ -127,27 +133,55 @@ export async function runOnce(config: Config, opts: RunOptions = {}): Promise<Ru
 }
 
 /** One cycle with stores and state already open (watch mode keeps them open between polls). */
-export async function runCycle(config: Config, stores: Stores, state: StateStore, opts: RunOptions = {}): Promise<RunSummary> {
+export async function runCycle(
+  config: Config,
+  stores: Stores,
+  state: StateStore,
+  opts: RunOptions = {},
+): Promise<RunSummary> {
   const started = Date.now()
   const log = opts.logger ?? silentLogger
   const limit = pLimit(config.concurrency.tables)
   checkTables(config, opts.tables ?? [])
   const tables = config.tables.filter((t) => !opts.tables || opts.tables.includes(tableLabel(t)))
   if (opts.listing === undefined && tables.length > 1) {
-    const listing = new SharedListing(stores.landing, tables.map((t) => t.path))
+    const listing = new SharedListing(
+      stores.landing,
+      tables.map((t) => t.path),
+    )
     opts = { ...opts, listing }
   }
-  const results = await Promise.all(tables.map((t) => limit(() => runTableSafe(config, stores, state, t, opts, log.child({ table: tableLabel(t) })))))
+  const results = await Promise.all(
+    tables.map((t) => limit(() => runTableSafe(config, stores, state, t, opts, log.child({ table: tableLabel(t) })))),
+  )
   return { tables: results, ms: Date.now() - started }
 }
 
-async function runTableSafe(config: Config, stores: Stores, state: StateStore, t: TableConfig, opts: RunOptions, log: Logger): Promise<TableResult> {
+async function runTableSafe(
+  config: Config,
+  stores: Stores,
+  state: StateStore,
+  t: TableConfig,
+  opts: RunOptions,
+  log: Logger,
+): Promise<TableResult> {
   const r = emptyResult(t)
   const label = tableLabel(t)
   const started = Date.now()
   let run: TableRun | undefined
   try {
-    run = new TableRun(config, stores, state, t, label, opts.signal, log, curatedSink(config, t, stores.curated), configuredSchema(t), opts.onProgress)
+    run = new TableRun(
+      config,
+      stores,
+      state,
+      t,
+      label,
+      opts.signal,
+      log,
+      curatedSink(config, t, stores.curated),
+      configuredSchema(t),
+      opts.onProgress,
+    )
     await runTable(run, opts, r)
     takeOutcome(r, run.outcome)
     state.recordRun(t.source, t.name, undefined, r.newest, r.segments)
@@ -158,7 +192,11 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
     if (opts.signal?.aborted) {
       // Stopped by a signal before the watermark moved: outputs and watermark are as after the last commit.
       r.status = 'aborted'
-      r.error = new CdcError('CDC_ABORTED', `table ${label}: stopped by a signal; the unit of work in flight was rolled back`, { table: label, cause: err })
+      r.error = new CdcError(
+        'CDC_ABORTED',
+        `table ${label}: stopped by a signal; the unit of work in flight was rolled back`,
+        { table: label, cause: err },
+      )
     } else {
       r.error = err as Error
       const e = err as CdcError
@@ -168,14 +206,26 @@ async function runTableSafe(config: Config, stores: Stores, state: StateStore, t
   const wm = run?.outcome.committed ?? state.get(t.source, t.name)
   r.fullLoad = wm?.fullLoad
   r.lpf = wm?.lpf
-  if (opts.catalog && wm && !opts.signal?.aborted) r.catalog = await register(opts.catalog, stores, t, run?.schema?.fields, wm, r, log)
+  if (opts.catalog && wm && !opts.signal?.aborted)
+    r.catalog = await register(opts.catalog, stores, t, run?.schema?.fields, wm, r, log)
   r.ms = Date.now() - started
   return r
 }
 
 /** The executor's counts and dates into the table's result; a commit makes the status `ok`. */
 function takeOutcome(r: TableResult, o: Outcome): void {
-  Object.assign(r, { files: o.files, rows: o.rows, inserts: o.inserts, updates: o.updates, deletes: o.deletes, stale: o.stale, quarantined: o.quarantined, liveRows: o.liveRows, rawDates: o.rawDates, curatedDates: o.curatedDates })
+  Object.assign(r, {
+    files: o.files,
+    rows: o.rows,
+    inserts: o.inserts,
+    updates: o.updates,
+    deletes: o.deletes,
+    stale: o.stale,
+    quarantined: o.quarantined,
+    liveRows: o.liveRows,
+    rawDates: o.rawDates,
+    curatedDates: o.curatedDates,
+  })
   if (o.committed) r.status = 'ok'
 }
 
@@ -191,8 +241,15 @@ async function runTable(run: TableRun, opts: RunOptions, r: TableResult): Promis
   const memory = opts.memory?.get(label)
   const mode = listingMode(memory, wm, run.config.fullListingSeconds, Date.now())
   const incremental = mode.startAfter !== undefined ? { startAfter: mode.startAfter, memory: memory! } : undefined
-  const shared = opts.listing?.worthIt() ? { listing: opts.listing, ...(opts.listedAfter !== undefined ? { listedAfter: opts.listedAfter } : {}) } : undefined
-  const listed = await listTable({ config: run.config, t, label, landing: run.stores.landing, log: run.log, signal: run.signal, notes: opts.notes }, wm, incremental, shared)
+  const shared = opts.listing?.worthIt()
+    ? { listing: opts.listing, ...(opts.listedAfter !== undefined ? { listedAfter: opts.listedAfter } : {}) }
+    : undefined
+  const listed = await listTable(
+    { config: run.config, t, label, landing: run.stores.landing, log: run.log, signal: run.signal, notes: opts.notes },
+    wm,
+    incremental,
+    shared,
+  )
   r.newest = listed.newest
   r.segments = listed.segments
   if (listed.status === 'no-files') r.status = 'no-files'
@@ -200,22 +257,41 @@ async function runTable(run: TableRun, opts: RunOptions, r: TableResult): Promis
 
   // 2. Check the listing against the ledger (a full listing only) and decide what this run does.
   const ledger = wm && !incremental ? state.processedFiles(t.source, t.name) : undefined
-  const hashes = wm?.fullLoad && ledger ? await landingHashes(run.stores.landing, filesToHash(wm, dropSuperseded(listed.listing, ledger), ledger), run.signal) : new Map<string, string>()
+  const hashes =
+    wm?.fullLoad && ledger
+      ? await landingHashes(
+          run.stores.landing,
+          filesToHash(wm, dropSuperseded(listed.listing, ledger), ledger),
+          run.signal,
+        )
+      : new Map<string, string>()
   const plan = planTable({ label, table: t, watermark: wm, ledger, listing: listed.listing, warm: mode.warm, hashes })
 
   // 3. Carry it out: read → apply → write RAW and curated → commit, date by date.
   const executed = await execute(run, plan, memory, opts.memory)
 
   // 4. Keep the state for the next poll (watch mode).
-  remember(opts.memory, label, executed.watermark, executed.state, plan.kind === 'stop' ? listed.listing : plan.kind === 'unchanged' ? plan.listing : plan, {
-    schema: run.schema,
-    batches: run.cache,
-    rejected: run.rejected,
-    fullListing: incremental === undefined,
-  })
+  remember(
+    opts.memory,
+    label,
+    executed.watermark,
+    executed.state,
+    plan.kind === 'stop' ? listed.listing : plan.kind === 'unchanged' ? plan.listing : plan,
+    {
+      schema: run.schema,
+      batches: run.cache,
+      rejected: run.rejected,
+      fullListing: incremental === undefined,
+    },
+  )
 }
 
-async function execute(run: TableRun, plan: TablePlan, memory: TableMemory | undefined, memories: Map<string, TableMemory> | undefined): Promise<Executed> {
+async function execute(
+  run: TableRun,
+  plan: TablePlan,
+  memory: TableMemory | undefined,
+  memories: Map<string, TableMemory> | undefined,
+): Promise<Executed> {
   if (plan.kind !== 'stop') for (const n of plan.notices) run.log.warn(n.fields, n.msg)
   if (plan.kind === 'load' && plan.watermark === undefined) memories?.delete(run.label)
   const fromMemory = plan.kind !== 'load' && plan.fromMemory === true && memory !== undefined
@@ -244,7 +320,15 @@ async function execute(run: TableRun, plan: TablePlan, memory: TableMemory | und
  * After a table's commits (or when an earlier registration is still pending): registers its RAW and curated tables.
  * The columns come from this run's schema, else from the newest curated partition. Never throws.
  */
-async function register(catalog: Registrar, stores: Stores, t: TableConfig, fields: A.Field[] | undefined, wm: Watermark, r: TableResult, log: Logger): Promise<CatalogOutcome | undefined> {
+async function register(
+  catalog: Registrar,
+  stores: Stores,
+  t: TableConfig,
+  fields: A.Field[] | undefined,
+  wm: Watermark,
+  r: TableResult,
+  log: Logger,
+): Promise<CatalogOutcome | undefined> {
   const committed = r.status === 'ok' || (r.status === 'error' && r.curatedDates.length > 0)
   if (!committed && !catalog.pending(t)) return undefined
   if (t.tableFormat === 'iceberg') return registerIcebergTable(catalog, stores, t, fields, wm, log)
@@ -253,18 +337,45 @@ async function register(catalog: Registrar, stores: Stores, t: TableConfig, fiel
     try {
       columns = await readSchemaFields(stores.curated, joinKey(t.source, t.name), wm)
     } catch (err) {
-      log.warn({ ...errFields(err) }, 'catalog: the table\'s columns could not be read back; registration waits for the next run')
+      log.warn(
+        { ...errFields(err) },
+        "catalog: the table's columns could not be read back; registration waits for the next run",
+      )
       return undefined
     }
   }
   if (columns === undefined) return undefined
   const outcome = await catalog.registerParquet(t, columns, wm.loadDate)
-  if (outcome.error) log.warn({ tables: outcome.tables, ...errFields(outcome.error) }, 'catalog registration failed; retried at the next commit or poll')
+  if (outcome.error)
+    log.warn(
+      { tables: outcome.tables, ...errFields(outcome.error) },
+      'catalog registration failed; retried at the next commit or poll',
+    )
   else if (outcome.status === 'registered') log.info({ tables: outcome.tables }, 'catalog tables registered')
   return outcome
 }
 
 function emptyResult(t: TableConfig): TableResult {
-  return { source: t.source, table: t.name, status: 'unchanged', fullLoad: undefined, lpf: undefined, files: 0, rows: 0, inserts: 0, updates: 0, deletes: 0, stale: 0, quarantined: 0, segments: undefined, liveRows: undefined, newest: undefined, rawDates: [], curatedDates: [], error: undefined, ms: 0, catalog: undefined }
+  return {
+    source: t.source,
+    table: t.name,
+    status: 'unchanged',
+    fullLoad: undefined,
+    lpf: undefined,
+    files: 0,
+    rows: 0,
+    inserts: 0,
+    updates: 0,
+    deletes: 0,
+    stale: 0,
+    quarantined: 0,
+    segments: undefined,
+    liveRows: undefined,
+    newest: undefined,
+    rawDates: [],
+    curatedDates: [],
+    error: undefined,
+    ms: 0,
+    catalog: undefined,
+  }
 }
-

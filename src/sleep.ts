@@ -11,9 +11,13 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (!set) {
     const all = new Set<() => void>()
     waiters.set(signal, (set = all))
-    signal.addEventListener('abort', () => {
-      for (const wake of [...all]) wake()
-    }, { once: true })
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const wake of [...all]) wake()
+      },
+      { once: true },
+    )
   }
   const wakers = set
   return new Promise((resolve) => {

@@ -27,9 +27,13 @@ export function checkTables(config: Config, labels: readonly string[]): void {
 }
 
 function notConfigured(label: string, labels: readonly string[]): UsageError {
-  return new UsageError('CDC_USAGE', `table ${JSON.stringify(label)} is not configured; expected one of ${shown(labels)}`, {
-    hint: 'name the table as Source.TableName, as in cdc-apply status',
-  })
+  return new UsageError(
+    'CDC_USAGE',
+    `table ${JSON.stringify(label)} is not configured; expected one of ${shown(labels)}`,
+    {
+      hint: 'name the table as Source.TableName, as in cdc-apply status',
+    },
+  )
 }
 
 function shown(labels: readonly string[]): string {
@@ -41,7 +45,12 @@ export function isGlob(pattern: string): boolean {
 }
 
 export function globRegExp(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
+  return new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  )
 }
 
 /**
@@ -54,7 +63,11 @@ export function selectTables(labels: readonly string[], patterns: readonly strin
     const re = globRegExp(p)
     const hits = labels.filter((l) => re.test(l))
     if (hits.length === 0) {
-      throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(p)} ${isGlob(p) ? 'matches no configured table' : 'is not a configured table'}; expected one of ${shown(labels)}`, { hint: `name tables as Source.TableName or a glob such as 'OP.*'; see 'cdc-apply ${command} --help'` })
+      throw new UsageError(
+        'CDC_USAGE',
+        `--table ${JSON.stringify(p)} ${isGlob(p) ? 'matches no configured table' : 'is not a configured table'}; expected one of ${shown(labels)}`,
+        { hint: `name tables as Source.TableName or a glob such as 'OP.*'; see 'cdc-apply ${command} --help'` },
+      )
     }
     for (const h of hits) chosen.add(h)
   }

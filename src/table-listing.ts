@@ -39,21 +39,46 @@ export async function listTable(
   shared: { listing: SharedListing; listedAfter?: number } | undefined,
 ): Promise<Listed> {
   const { t, log } = ctx
-  const listed = await discoverFiles(ctx.landing, t, { signal: ctx.signal, maxFutureSeconds: ctx.config.maxFutureSeconds, ...(incremental ? { startAfter: incremental.startAfter } : {}), ...(shared ?? {}) })
+  const listed = await discoverFiles(ctx.landing, t, {
+    signal: ctx.signal,
+    maxFutureSeconds: ctx.config.maxFutureSeconds,
+    ...(incremental ? { startAfter: incremental.startAfter } : {}),
+    ...(shared ?? {}),
+  })
   const disc = incremental ? mergeDiscovery(incremental.memory.sameDate, listed) : listed
   for (const key of disc.skipped) log.warn({ object: key }, 'object skipped: not a DMS data file')
-  for (const key of disc.segments) log.warn({ object: key }, 'parallel-load segment not applied: DMS full-load data that cdc-apply does not read yet; its rows are missing from the table')
-  for (const key of ctx.landing.newSymlinks?.() ?? []) log.warn({ object: key }, 'symbolic link skipped: links in a landing folder are never followed; copy or move the file itself')
+  for (const key of disc.segments)
+    log.warn(
+      { object: key },
+      'parallel-load segment not applied: DMS full-load data that cdc-apply does not read yet; its rows are missing from the table',
+    )
+  for (const key of ctx.landing.newSymlinks?.() ?? [])
+    log.warn(
+      { object: key },
+      'symbolic link skipped: links in a landing folder are never followed; copy or move the file itself',
+    )
   const newest = disc.cdc.at(-1)?.stem ?? disc.load.at(-1)?.stem
   const segments = incremental ? undefined : disc.segments.length
   if (disc.load.length === 0 && disc.cdc.length === 0) {
     const folder = await tableFolder(ctx.landing, t.path, ctx.signal)
     if (t.missingFolder === 'ignore') {
-      note(ctx, 'gone', 'warn', { path: t.path }, 'table folder is empty or gone; missingFolder is "ignore": outputs left as they are')
+      note(
+        ctx,
+        'gone',
+        'warn',
+        { path: t.path },
+        'table folder is empty or gone; missingFolder is "ignore": outputs left as they are',
+      )
       return { listing: undefined, status: 'no-files', newest, segments }
     }
     if (wm || !folder.exists) throw folderMissing(ctx, wm !== undefined, folder)
-    note(ctx, 'empty', 'warn', { path: t.path, landing: ctx.landing.url }, 'no DMS files under the table folder yet (its full load has not arrived; an empty source table has none)')
+    note(
+      ctx,
+      'empty',
+      'warn',
+      { path: t.path, landing: ctx.landing.url },
+      'no DMS files under the table folder yet (its full load has not arrived; an empty source table has none)',
+    )
     return { listing: undefined, status: 'no-files', newest, segments }
   }
   const settled = settle(ctx, wm, disc)
@@ -68,18 +93,33 @@ function note(ctx: ListContext, what: string, level: 'info' | 'warn', fields: ob
   ctx.log[level](fields, msg)
 }
 
-function folderMissing(ctx: ListContext, hasWatermark: boolean, folder: { exists: boolean; suggestions: string[] }): CdcError {
+function folderMissing(
+  ctx: ListContext,
+  hasWatermark: boolean,
+  folder: { exists: boolean; suggestions: string[] },
+): CdcError {
   const { t, label } = ctx
   const where = `${JSON.stringify(t.path)} in ${ctx.landing.url}`
   const what = folder.exists ? `table folder ${where} holds no DMS files` : `table folder ${where} does not exist`
-  const near = folder.suggestions.length > 0 ? `did you mean ${folder.suggestions.map((x) => JSON.stringify(x)).join(' or ')}? ` : ''
+  const near =
+    folder.suggestions.length > 0
+      ? `did you mean ${folder.suggestions.map((x) => JSON.stringify(x)).join(' or ')}? `
+      : ''
   const hint = `${near}fix tables[].path (or landing); if the folder is gone on purpose (the source table was dropped), set the table's "missingFolder": "ignore"`
   if (hasWatermark) {
-    return new WatermarkError('CDC_TABLE_FOLDER_MISSING', `table ${label}: ${what}, but the table has a watermark: its files vanished or the path is wrong; nothing was changed`, { table: label, hint })
+    return new WatermarkError(
+      'CDC_TABLE_FOLDER_MISSING',
+      `table ${label}: ${what}, but the table has a watermark: its files vanished or the path is wrong; nothing was changed`,
+      { table: label, hint },
+    )
   }
   // Without a watermark the folder may still appear (DMS creates it when the table's full load starts): `run` exits 2,
   // watch mode retries with backoff instead of stopping the table.
-  return new ConfigError('CDC_TABLE_FOLDER_MISSING', `table ${label}: ${what}; expected the folder DMS writes the table's files to`, { table: label, hint, transient: true })
+  return new ConfigError(
+    'CDC_TABLE_FOLDER_MISSING',
+    `table ${label}: ${what}; expected the folder DMS writes the table's files to`,
+    { table: label, hint, transient: true },
+  )
 }
 
 /**
@@ -101,9 +141,21 @@ function settle(ctx: ListContext, wm: Watermark | undefined, disc: Discovery): D
   const cut = young.kind === 'cdc' && (wm === undefined || young.stem > wm.lpf)
   const kept = cut ? { ...disc, cdc: disc.cdc.filter((f) => f.orderKey < young.orderKey) } : undefined
   if (kept === undefined || (kept.load.length === 0 && kept.cdc.length === 0)) {
-    note(ctx, `settle:${young.key}`, 'info', fields, 'waiting for an object to settle (it was modified moments ago: a copy may be in progress)')
+    note(
+      ctx,
+      `settle:${young.key}`,
+      'info',
+      fields,
+      'waiting for an object to settle (it was modified moments ago: a copy may be in progress)',
+    )
     return undefined
   }
-  note(ctx, `settle:${young.key}`, 'info', fields, 'processing the files before an object that is still settling (it was modified moments ago)')
+  note(
+    ctx,
+    `settle:${young.key}`,
+    'info',
+    fields,
+    'processing the files before an object that is still settling (it was modified moments ago)',
+  )
   return kept
 }

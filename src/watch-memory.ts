@@ -32,9 +32,15 @@ export interface TableMemory {
  * files from memory. Cold runs, and warm polls every fullListingSeconds, list the whole table folder: that is what
  * finds late, rewritten and vanished files.
  */
-export function listingMode(memory: TableMemory | undefined, wm: Watermark | undefined, fullListingSeconds: number, now: number): { warm: boolean; startAfter: string | undefined } {
+export function listingMode(
+  memory: TableMemory | undefined,
+  wm: Watermark | undefined,
+  fullListingSeconds: number,
+  now: number,
+): { warm: boolean; startAfter: string | undefined } {
   const warm = memory !== undefined && wm !== undefined && memory.lpf === wm.lpf
-  const incremental = warm && memory.keyOrdered && memory.lpfKey !== undefined && now - memory.fullListedAt < fullListingSeconds * 1000
+  const incremental =
+    warm && memory.keyOrdered && memory.lpfKey !== undefined && now - memory.fullListedAt < fullListingSeconds * 1000
   return { warm, startAfter: incremental ? memory.lpfKey : undefined }
 }
 
@@ -58,17 +64,39 @@ export interface RunLeftovers {
 }
 
 /** Keeps the table's state, the LPF date's files and their batches for the next poll (watch mode). */
-export function remember(memory: Map<string, TableMemory> | undefined, label: string, wm: Watermark, state: KeyedState | undefined, listing: Pick<Discovery, 'load' | 'cdc'>, run: RunLeftovers): void {
+export function remember(
+  memory: Map<string, TableMemory> | undefined,
+  label: string,
+  wm: Watermark,
+  state: KeyedState | undefined,
+  listing: Pick<Discovery, 'load' | 'cdc'>,
+  run: RunLeftovers,
+): void {
   if (!state || !memory || !run.schema) return
   const eff = (date: string): string => partitionDate(date, wm.loadDate)
   const day = lpfDate(wm)
-  const sameDate = [...(day === wm.loadDate ? listing.load : []), ...listing.cdc.filter((f) => eff(f.date) === day && f.stem <= wm.lpf).map((f) => ({ ...f, date: eff(f.date) }))]
+  const sameDate = [
+    ...(day === wm.loadDate ? listing.load : []),
+    ...listing.cdc.filter((f) => eff(f.date) === day && f.stem <= wm.lpf).map((f) => ({ ...f, date: eff(f.date) })),
+  ]
   const lpfKey = listing.cdc.find((f) => f.stem === wm.lpf)?.key
   const keep = new Set(sameDate.map((f) => f.stem))
   const batches = new Map([...run.batches].filter(([stem]) => keep.has(stem)))
   const prev = memory.get(label)
-  const keyOrdered = run.fullListing ? listing.cdc.every((f, i) => i === 0 || byteCompare(listing.cdc[i - 1]!.key, f.key) < 0) : (prev?.keyOrdered ?? false)
+  const keyOrdered = run.fullListing
+    ? listing.cdc.every((f, i) => i === 0 || byteCompare(listing.cdc[i - 1]!.key, f.key) < 0)
+    : (prev?.keyOrdered ?? false)
   const fullListedAt = run.fullListing ? Date.now() : (prev?.fullListedAt ?? 0)
   const rejected = new Map([...run.rejected].filter(([stem]) => keep.has(stem)))
-  memory.set(label, { lpf: wm.lpf, schema: run.schema, state, lpfKey, sameDate, batches, rejected, keyOrdered, fullListedAt })
+  memory.set(label, {
+    lpf: wm.lpf,
+    schema: run.schema,
+    state,
+    lpfKey,
+    sameDate,
+    batches,
+    rejected,
+    keyOrdered,
+    fullListedAt,
+  })
 }

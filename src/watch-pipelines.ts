@@ -96,5 +96,9 @@ export class PipelineTrigger {
 
   // DuckDB loads only when a pipeline runs
   private readonly runFile = async (p: PipelineConfig, signal: AbortSignal): Promise<PipelineRun> =>
-    (await import('./steps/run-steps.js')).runPipeline(this.config, { file: resolve(this.config.baseDir, p.file) }, { params: p.params, logger: this.log, signal })
+    (await import('./steps/run-steps.js')).runPipeline(
+      this.config,
+      { file: resolve(this.config.baseDir, p.file) },
+      { params: p.params, logger: this.log, signal },
+    )
 }

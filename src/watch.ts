@@ -55,7 +55,10 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
     const stores = opts.stores ?? (await openStores(config))
     await checkLanding(config, stores.landing)
     const catalogOpts = opts.catalogRetryMs !== undefined ? { retryAfterMs: opts.catalogRetryMs } : {}
-    const catalog = opts.catalogClient && config.catalog ? new Registrar(config, config.catalog, opts.catalogClient, state, catalogOpts) : await openRegistrar(config, state, catalogOpts)
+    const catalog =
+      opts.catalogClient && config.catalog
+        ? new Registrar(config, config.catalog, opts.catalogClient, state, catalogOpts)
+        : await openRegistrar(config, state, catalogOpts)
     const memory = new Map<string, TableMemory>()
     const notes = new Map<string, string>()
     const limit = pLimit(config.concurrency.tables)
@@ -75,7 +78,10 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
       },
     })
     // one landing listing per poll round for all tables (when cheaper than a LIST per table; src/listing.ts)
-    const listing = new SharedListing(stores.landing, config.tables.map((t) => t.path))
+    const listing = new SharedListing(
+      stores.landing,
+      config.tables.map((t) => t.path),
+    )
     const loop = async (label: string): Promise<void> => {
       const tlog = log.child({ table: label })
       let backoff = 0
@@ -94,7 +100,17 @@ export async function runWatch(config: Config, opts: WatchOptions): Promise<Watc
         }
         const summary = await limit(() =>
           gate.withShared(() =>
-            runCycle(cfg, stores, state, { logger: log, signal: opts.signal, memory, notes, tables: [label], listing, listedAfter, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(catalog ? { catalog } : {}) }),
+            runCycle(cfg, stores, state, {
+              logger: log,
+              signal: opts.signal,
+              memory,
+              notes,
+              tables: [label],
+              listing,
+              listedAfter,
+              ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+              ...(catalog ? { catalog } : {}),
+            }),
           ),
         )
         listedAfter = performance.now()
@@ -162,7 +178,14 @@ interface Stopped {
 }
 
 async function stoppedOn(e: CdcError, stores: Stores, configFile: string | undefined, cfg: Config): Promise<Stopped> {
-  return { code: e.code, file: e.file, etag: e.file === undefined ? undefined : await etagOf(stores, e.file), config: fileState(configFile), at: Date.now(), retryMs: cfg.retryStoppedSeconds * 1000 }
+  return {
+    code: e.code,
+    file: e.file,
+    etag: e.file === undefined ? undefined : await etagOf(stores, e.file),
+    config: fileState(configFile),
+    at: Date.now(),
+    retryMs: cfg.retryStoppedSeconds * 1000,
+  }
 }
 
 /** The landing object's ETag, 'gone' when it is not there, undefined when the landing cannot be listed. */
@@ -186,15 +209,27 @@ function fileState(file: string | undefined): string | undefined {
 }
 
 /** Why a stopped table should be retried now (and with which config), or undefined to keep waiting. */
-async function retryReason(s: Stopped, stores: Stores, cfg: Config, label: string, configFile: string | undefined, log: Logger): Promise<{ reason: string; config?: Config } | undefined> {
+async function retryReason(
+  s: Stopped,
+  stores: Stores,
+  cfg: Config,
+  label: string,
+  configFile: string | undefined,
+  log: Logger,
+): Promise<{ reason: string; config?: Config } | undefined> {
   const now = fileState(configFile)
   if (configFile !== undefined && now !== s.config) {
     s.config = now
     try {
       const fresh = loadConfig(configFile)
       const t = fresh.tables.find((x) => tableLabel(x) === label)
-      if (t === undefined) log.warn({ config: configFile }, 'the changed config no longer has this table; still stopped')
-      else return { reason: 'config changed', config: { ...cfg, tables: cfg.tables.map((x) => (tableLabel(x) === label ? t : x)) } }
+      if (t === undefined)
+        log.warn({ config: configFile }, 'the changed config no longer has this table; still stopped')
+      else
+        return {
+          reason: 'config changed',
+          config: { ...cfg, tables: cfg.tables.map((x) => (tableLabel(x) === label ? t : x)) },
+        }
     } catch (err) {
       log.warn({ ...errFields(err) }, 'the changed config is invalid; still stopped')
     }

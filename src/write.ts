@@ -32,14 +32,20 @@ export function rawRecordBatch(schema: A.Schema, b: ChangeBatch): A.RecordBatch 
 }
 
 export function recordBatch(schema: A.Schema, columns: A.Data[], length: number): A.RecordBatch {
-  return new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length, nullCount: 0, children: columns }))
+  return new A.RecordBatch(
+    schema,
+    A.makeData({ type: new A.Struct(schema.fields), length, nullCount: 0, children: columns }),
+  )
 }
 
 type ParquetOptions = Config['parquet']
 
 /** Encodes `table` as Parquet (in a worker thread when large; see parquet-pool.ts). */
 export function toParquet(table: A.Table, opts: ParquetOptions): Promise<Uint8Array> {
-  return encodeParquet(A.tableToIPC(table, 'stream'), table.numRows, { ...opts, dictionary: dictionaryColumns(table.schema) })
+  return encodeParquet(A.tableToIPC(table, 'stream'), table.numRows, {
+    ...opts,
+    dictionary: dictionaryColumns(table.schema),
+  })
 }
 
 /** The columns worth dictionary encoding: strings (Op, cdc_file, codes, names); never numbers, dates or decimals. */
@@ -58,7 +64,8 @@ export function encodePartition(table: A.Table, opts: ParquetOptions): EncodedPa
   const n = Math.max(1, Math.ceil(table.numRows / opts.rowsPerFile))
   const parts: Promise<Uint8Array>[] = []
   for (let p = 0; p < n; p++) {
-    const slice = n === 1 ? table : table.slice(p * opts.rowsPerFile, Math.min(table.numRows, (p + 1) * opts.rowsPerFile))
+    const slice =
+      n === 1 ? table : table.slice(p * opts.rowsPerFile, Math.min(table.numRows, (p + 1) * opts.rowsPerFile))
     const part = toParquet(slice, opts)
     part.catch(() => undefined) // awaited (and so reported) by putPartition
     parts.push(part)
@@ -70,7 +77,12 @@ export function encodePartition(table: A.Table, opts: ParquetOptions): EncodedPa
  * Replaces the partition at `prefix` with the encoded parts: they are put first (each put is atomic), then any
  * other object under the prefix is deleted.
  */
-export async function putPartition(store: ObjectStore, prefix: string, encoded: EncodedPartition, signal?: AbortSignal): Promise<void> {
+export async function putPartition(
+  store: ObjectStore,
+  prefix: string,
+  encoded: EncodedPartition,
+  signal?: AbortSignal,
+): Promise<void> {
   async function* parts(): AsyncIterable<Part> {
     for (let p = 0; p < encoded.parts.length; p++) {
       signal?.throwIfAborted()
@@ -81,13 +93,23 @@ export async function putPartition(store: ObjectStore, prefix: string, encoded: 
 }
 
 /** Replaces the partition at `prefix` with `table` (encodePartition, then putPartition). */
-export function writePartition(store: ObjectStore, prefix: string, table: A.Table, opts: ParquetOptions, signal?: AbortSignal): Promise<void> {
+export function writePartition(
+  store: ObjectStore,
+  prefix: string,
+  table: A.Table,
+  opts: ParquetOptions,
+  signal?: AbortSignal,
+): Promise<void> {
   signal?.throwIfAborted()
   return putPartition(store, prefix, encodePartition(table, opts), signal)
 }
 
 /** Reads every part of a partition written by writePartition; undefined when the partition does not exist. */
-export async function readPartition(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<A.Table | undefined> {
+export async function readPartition(
+  store: ObjectStore,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<A.Table | undefined> {
   const tables: A.Table[] = []
   let found = false
   for await (const o of store.list(`${prefix}/`, { signal })) {

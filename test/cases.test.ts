@@ -4,7 +4,17 @@
 // tool's output (for maintenance after a reviewed behaviour change; never to create a case's expectations).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
@@ -110,7 +120,11 @@ function tableOf(key: string): string {
   return key.split('/').slice(0, 2).join('.')
 }
 
-const names = existsSync(CASES) ? readdirSync(CASES).filter((n) => statSync(join(CASES, n)).isDirectory()).sort() : []
+const names = existsSync(CASES)
+  ? readdirSync(CASES)
+      .filter((n) => statSync(join(CASES, n)).isDirectory())
+      .sort()
+  : []
 
 for (const name of names) {
   test(name, async (t) => {
@@ -126,7 +140,11 @@ for (const name of names) {
     t.after(tmp.remove)
     const landing = String(json.landing)
     const copied = spec.runs !== undefined || spec.mtime !== undefined
-    if (copied) assert.ok(landing === 'bucket' || landing.startsWith('bucket/'), `${label}: with case.json runs or mtime the landing must be under bucket/, got ${landing}`)
+    if (copied)
+      assert.ok(
+        landing === 'bucket' || landing.startsWith('bucket/'),
+        `${label}: with case.json runs or mtime the landing must be under bucket/, got ${landing}`,
+      )
     const config = parseConfig(json, caseDir)
     config.landing = copied ? join(tmp.path, landing) : join(caseDir, landing)
     config.raw = join(tmp.path, 'raw')
@@ -139,12 +157,16 @@ for (const name of names) {
     let summary: RunSummary | undefined
     for (const [i, entry] of runs.entries()) {
       const folders = typeof entry === 'string' ? [entry] : Array.isArray(entry) ? entry : entry.folders
-      const without = typeof entry === 'object' && !Array.isArray(entry) ? entry.without ?? [] : []
+      const without = typeof entry === 'object' && !Array.isArray(entry) ? (entry.without ?? []) : []
       if (copied) {
         rmSync(join(tmp.path, 'bucket'), { recursive: true, force: true })
         for (const folder of folders) cpSync(join(caseDir, folder), join(tmp.path, 'bucket'), { recursive: true })
         const drop = walk(join(tmp.path, 'bucket')).filter((f) => without.includes(basename(f)))
-        assert.equal(drop.length, without.length, `${label}: run ${i + 1}: every name in "without" must match one object`)
+        assert.equal(
+          drop.length,
+          without.length,
+          `${label}: run ${i + 1}: every name in "without" must match one object`,
+        )
         for (const f of drop) rmSync(f)
         if (spec.mtime !== undefined) setMtime(join(tmp.path, 'bucket'), spec.mtime)
       }
@@ -155,7 +177,11 @@ for (const name of names) {
       }
       const between = join(expectedDir, `watermark-run${i + 1}.json`)
       if (!last && existsSync(between)) {
-        assert.deepEqual(byTable(watermarks(config)), byTable(readJson<WatermarkRow[]>(between)), `${label}: watermark after run ${i + 1} differs from expected/watermark-run${i + 1}.json`)
+        assert.deepEqual(
+          byTable(watermarks(config)),
+          byTable(readJson<WatermarkRow[]>(between)),
+          `${label}: watermark after run ${i + 1} differs from expected/watermark-run${i + 1}.json`,
+        )
       }
     }
     assert.ok(summary)
@@ -165,11 +191,16 @@ for (const name of names) {
       const r = summary.tables.find((x) => `${x.source}.${x.table}` === expectedError.table)
       assert.ok(r, `${label}: table ${expectedError.table} is not in the run summary`)
       assert.equal(r.status, 'error', `${label}: ${expectedError.table} should fail with ${expectedError.code}`)
-      assert.ok(r.error instanceof CdcError, `${label}: the error is not a CdcError: ${String(r.error?.stack ?? r.error)}`)
+      assert.ok(
+        r.error instanceof CdcError,
+        `${label}: the error is not a CdcError: ${String(r.error?.stack ?? r.error)}`,
+      )
       assert.equal(r.error.code, expectedError.code, `${label}: error code (message: ${r.error.message})`)
       assert.equal(exitCodeFor(r.error), expectedError.exitCode, `${label}: exit code of ${expectedError.code}`)
-      if (expectedError.file !== undefined) assert.equal(r.error.file, expectedError.file, `${label}: the object the error points at`)
-      if (expectedError.line !== undefined) assert.equal(r.error.line, expectedError.line, `${label}: the line the error points at`)
+      if (expectedError.file !== undefined)
+        assert.equal(r.error.file, expectedError.file, `${label}: the object the error points at`)
+      if (expectedError.line !== undefined)
+        assert.equal(r.error.line, expectedError.line, `${label}: the line the error points at`)
       const others = summary.tables.filter((x) => x !== r && x.status === 'error')
       assert.equal(others.length, 0, `${label}: only ${expectedError.table} may fail: ${describeErrors(summary)}`)
     }
@@ -186,15 +217,26 @@ for (const name of names) {
         rmSync(join(expectedDir, 'raw'), { recursive: true, force: true })
         writeTree(join(expectedDir, 'raw'), raw)
       }
-      writeFileSync(join(expectedDir, 'watermark.json'), `[\n${wm.map((w) => `  ${JSON.stringify(w)}`).join(',\n')}\n]\n`)
+      writeFileSync(
+        join(expectedDir, 'watermark.json'),
+        `[\n${wm.map((w) => `  ${JSON.stringify(w)}`).join(',\n')}\n]\n`,
+      )
       if (expectedError !== undefined && wm.length === 0) rmSync(join(expectedDir, 'watermark.json'))
       return
     }
 
     const expCurated = expectedTree(join(expectedDir, 'curated'))
-    assert.deepEqual(Object.keys(curated).sort(), Object.keys(expCurated).sort(), `${label}: the set of curated partitions`)
+    assert.deepEqual(
+      Object.keys(curated).sort(),
+      Object.keys(expCurated).sort(),
+      `${label}: the set of curated partitions`,
+    )
     for (const [key, rows] of Object.entries(expCurated)) {
-      assert.deepEqual(curated[key], rows, `${label}: curated partition ${key} differs from expected/curated/${key}.json`)
+      assert.deepEqual(
+        curated[key],
+        rows,
+        `${label}: curated partition ${key} differs from expected/curated/${key}.json`,
+      )
     }
     const expRaw = expectedTree(join(expectedDir, 'raw'))
     for (const [key, rows] of Object.entries(expRaw)) {
@@ -210,7 +252,11 @@ for (const name of names) {
       const [source, table] = expectedError.table.split('.') as [string, string]
       if (!expWm.some((w) => w.Source === source && w.TableName === table)) {
         for (const key of [...Object.keys(raw), ...Object.keys(curated)]) {
-          assert.notEqual(tableOf(key), expectedError.table, `${label}: the failed table ${expectedError.table} has output ${key}`)
+          assert.notEqual(
+            tableOf(key),
+            expectedError.table,
+            `${label}: the failed table ${expectedError.table} has output ${key}`,
+          )
         }
       }
     }
@@ -221,7 +267,12 @@ for (const name of names) {
       for (const [prefix, want] of Object.entries(readJson<Record<string, string[]>>(schemaFile))) {
         const parts = walk(join(config.curated, prefix)).filter((f) => f.endsWith('.parquet'))
         assert.ok(parts.length > 0, `${label}: no curated files under ${prefix}`)
-        for (const f of parts) assert.deepEqual(parquetSchema(readFileSync(f)), want, `${label}: curated schema of ${relative(config.curated, f)}`)
+        for (const f of parts)
+          assert.deepEqual(
+            parquetSchema(readFileSync(f)),
+            want,
+            `${label}: curated schema of ${relative(config.curated, f)}`,
+          )
       }
     }
 
@@ -229,10 +280,23 @@ for (const name of names) {
     if (expectedError === undefined) {
       const again = await runOnce(config)
       assert.equal(describeErrors(again), '', `${label}: the second run must not fail`)
-      for (const r of again.tables) assert.equal(r.status, 'unchanged', `${label}: status of ${r.source}.${r.table} on a second run with no new files`)
+      for (const r of again.tables)
+        assert.equal(
+          r.status,
+          'unchanged',
+          `${label}: status of ${r.source}.${r.table} on a second run with no new files`,
+        )
       assert.deepEqual(readOutputTree(config.raw), raw, `${label}: RAW changed on a second run with no new files`)
-      assert.deepEqual(readOutputTree(config.curated), curated, `${label}: curated changed on a second run with no new files`)
-      assert.deepEqual(byTable(watermarks(config)), wm, `${label}: the watermark changed on a second run with no new files`)
+      assert.deepEqual(
+        readOutputTree(config.curated),
+        curated,
+        `${label}: curated changed on a second run with no new files`,
+      )
+      assert.deepEqual(
+        byTable(watermarks(config)),
+        wm,
+        `${label}: the watermark changed on a second run with no new files`,
+      )
     }
   })
 }

@@ -18,7 +18,11 @@ import { freePort, startMoto, type MotoServer } from './helpers/moto.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 function glue(moto: MotoServer): GlueClient {
-  return new GlueClient({ region: moto.region, endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } })
+  return new GlueClient({
+    region: moto.region,
+    endpoint: moto.endpoint,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  })
 }
 
 async function getTable(moto: MotoServer, database: string, name: string): Promise<Table> {
@@ -52,14 +56,19 @@ describe('Glue registration (moto)', () => {
   let moto: MotoServer | undefined
   before(async () => {
     moto = await startMoto(undefined)
-    if (moto) moto.python(`boto3.client('glue', endpoint_url=ENDPOINT, aws_access_key_id='testing', aws_secret_access_key='testing').create_database(DatabaseInput={'Name': 'lake'})`)
+    if (moto)
+      moto.python(
+        `boto3.client('glue', endpoint_url=ENDPOINT, aws_access_key_id='testing', aws_secret_access_key='testing').create_database(DatabaseInput={'Name': 'lake'})`,
+      )
   })
   after(async () => moto?.stop())
 
   it('run registers RAW and curated: columns, partition key, SerDe, location and projection read back with GetTable', async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
     useTestKeys()
-    const lake = caseLake('realistic-csv', { catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'dms_', endpoint: moto.endpoint } })
+    const lake = caseLake('realistic-csv', {
+      catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'dms_', endpoint: moto.endpoint },
+    })
     t.after(lake.remove)
     const r = await runOnce(lake.config)
     assert.equal(r.tables[0]!.status, 'ok')
@@ -82,13 +91,22 @@ describe('Glue registration (moto)', () => {
     assert.deepEqual(cols(curated), [...data, ['cdc_file', 'string'], ['cdc_row', 'bigint']])
     assert.deepEqual(cols(raw), [['Op', 'string'], ...data, ['cdc_file', 'string'], ['cdc_row', 'bigint']])
     const curatedLocation = `file://${lake.dir}/out/curated/CRM/customers/`
-    for (const [x, location, kind] of [[curated, curatedLocation, 'curated'], [raw, `file://${lake.dir}/out/raw/CRM/customers/`, 'raw']] as const) {
+    for (const [x, location, kind] of [
+      [curated, curatedLocation, 'curated'],
+      [raw, `file://${lake.dir}/out/raw/CRM/customers/`, 'raw'],
+    ] as const) {
       assert.equal(x.TableType, 'EXTERNAL_TABLE')
-      assert.deepEqual(x.PartitionKeys?.map((c) => [c.Name, c.Type]), [['partition_0', 'string']])
+      assert.deepEqual(
+        x.PartitionKeys?.map((c) => [c.Name, c.Type]),
+        [['partition_0', 'string']],
+      )
       assert.equal(x.StorageDescriptor!.Location, location)
       assert.equal(x.StorageDescriptor!.InputFormat, 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat')
       assert.equal(x.StorageDescriptor!.OutputFormat, 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat')
-      assert.equal(x.StorageDescriptor!.SerdeInfo?.SerializationLibrary, 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe')
+      assert.equal(
+        x.StorageDescriptor!.SerdeInfo?.SerializationLibrary,
+        'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+      )
       assert.deepEqual(x.Parameters, {
         EXTERNAL: 'TRUE',
         classification: 'parquet',
@@ -111,30 +129,52 @@ describe('Glue registration (moto)', () => {
     assert.equal((await getTable(moto, 'lake', 'dms_crm_customers')).VersionId, version)
   })
 
-  it('schema drift: a new column in a header CSV updates both tables\' columns, keeping parameters others added', async (t) => {
+  it("schema drift: a new column in a header CSV updates both tables' columns, keeping parameters others added", async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
     useTestKeys()
-    const lake = caseLake('header-csv', { catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'drift_', endpoint: moto.endpoint } })
+    const lake = caseLake('header-csv', {
+      catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'drift_', endpoint: moto.endpoint },
+    })
     t.after(lake.remove)
     const folder = join(lake.dir, 'bucket', 'dms', 'hr', 'staff')
     rmSync(join(folder, '20240521-093000500.csv'))
     assert.equal((await runOnce(lake.config)).tables[0]!.catalog?.status, 'registered')
     const before = await getTable(moto, 'lake', 'drift_hr_staff')
-    assert.deepEqual(before.StorageDescriptor!.Columns!.map((c) => c.Name), ['dms_commit_ts', 'id', 'name', 'dept', 'cdc_file', 'cdc_row'])
+    assert.deepEqual(
+      before.StorageDescriptor!.Columns!.map((c) => c.Name),
+      ['dms_commit_ts', 'id', 'name', 'dept', 'cdc_file', 'cdc_row'],
+    )
     // someone (a user, Lake Formation) adds a parameter of their own: it must survive the update
     moto.python(`g = boto3.client('glue', endpoint_url=ENDPOINT, aws_access_key_id='testing', aws_secret_access_key='testing')
 t = g.get_table(DatabaseName='lake', Name='drift_hr_staff')['Table']
 ti = {k: t[k] for k in ['Name', 'Description', 'TableType', 'Parameters', 'PartitionKeys', 'StorageDescriptor']}
 ti['Parameters']['owner_team'] = 'data-platform'
 g.update_table(DatabaseName='lake', TableInput=ti)`)
-    writeFileSync(join(folder, '20240521-093000500.csv'), 'Op,dms_commit_ts,id,name,dept,email\nU,2024-05-21 09:29:10.000000,3,Cid,Ops,cid@example.com\n')
+    writeFileSync(
+      join(folder, '20240521-093000500.csv'),
+      'Op,dms_commit_ts,id,name,dept,email\nU,2024-05-21 09:29:10.000000,3,Cid,Ops,cid@example.com\n',
+    )
     const r = await runOnce(lake.config)
     assert.equal(r.tables[0]!.error, undefined)
     assert.equal(r.tables[0]!.catalog?.status, 'registered')
     const curated = await getTable(moto, 'lake', 'drift_hr_staff')
     const raw = await getTable(moto, 'lake', 'drift_hr_staff_raw')
-    assert.deepEqual(curated.StorageDescriptor!.Columns!.map((c) => [c.Name, c.Type]), [['dms_commit_ts', 'timestamp'], ['id', 'bigint'], ['name', 'string'], ['dept', 'string'], ['email', 'string'], ['cdc_file', 'string'], ['cdc_row', 'bigint']])
-    assert.deepEqual(raw.StorageDescriptor!.Columns!.map((c) => c.Name), ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'])
+    assert.deepEqual(
+      curated.StorageDescriptor!.Columns!.map((c) => [c.Name, c.Type]),
+      [
+        ['dms_commit_ts', 'timestamp'],
+        ['id', 'bigint'],
+        ['name', 'string'],
+        ['dept', 'string'],
+        ['email', 'string'],
+        ['cdc_file', 'string'],
+        ['cdc_row', 'bigint'],
+      ],
+    )
+    assert.deepEqual(
+      raw.StorageDescriptor!.Columns!.map((c) => c.Name),
+      ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'],
+    )
     assert.equal(curated.Parameters!['owner_team'], 'data-platform')
     assert.equal(curated.Parameters!['projection.partition_0.range'], '20240520,NOW')
   })
@@ -142,12 +182,17 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
   it('a missing Glue database is CDC_CATALOG_FAILED with the hint to create it; the table is ingested', async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
     useTestKeys()
-    const lake = caseLake('design-example', { catalog: { type: 'glue', database: 'nodb', region: 'us-east-1', endpoint: moto.endpoint } })
+    const lake = caseLake('design-example', {
+      catalog: { type: 'glue', database: 'nodb', region: 'us-east-1', endpoint: moto.endpoint },
+    })
     t.after(lake.remove)
     const r = (await runOnce(lake.config)).tables[0]!
     assert.equal(r.status, 'ok')
     assert.equal(r.catalog?.error?.code, 'CDC_CATALOG_FAILED')
-    assert.match(r.catalog!.error!.message, /^glue GetTable of nodb\.op_restaurants failed: EntityNotFoundException: Database nodb not found/)
+    assert.match(
+      r.catalog!.error!.message,
+      /^glue GetTable of nodb\.op_restaurants failed: EntityNotFoundException: Database nodb not found/,
+    )
     assert.equal(r.catalog!.error!.hint, 'create the Glue database nodb (cdc-apply registers tables, not databases)')
   })
 
@@ -155,7 +200,16 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
     useTestKeys()
     const dead = `http://127.0.0.1:${await freePort()}`
-    const lake = caseLake('design-example', { catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'down_', endpoint: dead, maxAttempts: 2 } })
+    const lake = caseLake('design-example', {
+      catalog: {
+        type: 'glue',
+        database: 'lake',
+        region: 'us-east-1',
+        tablePrefix: 'down_',
+        endpoint: dead,
+        maxAttempts: 2,
+      },
+    })
     t.after(lake.remove)
     const cfg = join(lake.dir, 'cdc-apply.json')
     writeFileSync(cfg, JSON.stringify(lake.json))
@@ -163,13 +217,18 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
     let err = ''
     const io = { stdout: (s: string) => void (out += s), stderr: (s: string) => void (err += s) }
     assert.equal(await main(['run', '-c', cfg, '--log-level', 'warn'], io), 0)
-    assert.match(out, /catalog OP\.restaurants: CDC_CATALOG_FAILED: glue GetTable of lake\.down_op_restaurants failed: .*ECONNREFUSED.*\(ingestion went on; retried at the next run\)/)
+    assert.match(
+      out,
+      /catalog OP\.restaurants: CDC_CATALOG_FAILED: glue GetTable of lake\.down_op_restaurants failed: .*ECONNREFUSED.*\(ingestion went on; retried at the next run\)/,
+    )
     assert.match(err, /"msg":"catalog registration failed; retried at the next commit or poll"/)
     assert.match(err, /nothing answered at http:\/\/127\.0\.0\.1:\d+: check catalog\.endpoint and catalog\.region/)
     const state = StateStore.open(join(lake.dir, 'out', 'cdc-apply.sqlite'))
     try {
       const s = state.status().find((x) => x.table === 'restaurants')!
-      const expected = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'cases', 'design-example', 'expected', 'watermark.json'), 'utf8')) as { TableName: string; LPF: string }[]
+      const expected = JSON.parse(
+        readFileSync(join(ROOT, 'fixtures', 'cases', 'design-example', 'expected', 'watermark.json'), 'utf8'),
+      ) as { TableName: string; LPF: string }[]
       assert.equal(s.lpf, expected.find((x) => x.TableName === 'restaurants')!.LPF)
       assert.equal(s.lastErrorCode, null)
       assert.equal(s.catalogErrorCode, 'CDC_CATALOG_FAILED')
@@ -178,19 +237,43 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
     }
     let status = ''
     assert.equal(await main(['status', '-c', cfg], { stdout: (s) => void (status += s), stderr: () => {} }), 0)
-    assert.match(status, /\ncatalog\nSource +TableName +GLUE TABLES +REGISTERED AT +LAST ERROR\nOP +restaurants +down_op_restaurants,down_op_restaurants_raw +CDC_CATALOG_FAILED: glue GetTable/)
+    assert.match(
+      status,
+      /\ncatalog\nSource +TableName +GLUE TABLES +REGISTERED AT +LAST ERROR\nOP +restaurants +down_op_restaurants,down_op_restaurants_raw +CDC_CATALOG_FAILED: glue GetTable/,
+    )
 
     // the catalog answers again: the next run (no new files) registers
-    writeFileSync(cfg, JSON.stringify({ ...lake.json, catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'down_', endpoint: moto.endpoint } }))
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        ...lake.json,
+        catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'down_', endpoint: moto.endpoint },
+      }),
+    )
     out = ''
     assert.equal(await main(['run', '-c', cfg, '--log-level', 'silent', '--json'], io), 0)
     const summary = JSON.parse(out) as { tables: { table: string; status: string; catalog: { status: string } }[] }
-    assert.deepEqual(summary.tables.map((x) => [x.table, x.status, x.catalog.status]), [['restaurants', 'unchanged', 'registered']])
-    const firstDate = readdirSync(join(ROOT, 'fixtures', 'cases', 'design-example', 'expected', 'curated', 'OP', 'restaurants')).sort()[0]!.slice(0, 8)
-    assert.equal((await getTable(moto, 'lake', 'down_op_restaurants')).Parameters!['projection.partition_0.range'], `${firstDate},NOW`)
+    assert.deepEqual(
+      summary.tables.map((x) => [x.table, x.status, x.catalog.status]),
+      [['restaurants', 'unchanged', 'registered']],
+    )
+    const firstDate = readdirSync(
+      join(ROOT, 'fixtures', 'cases', 'design-example', 'expected', 'curated', 'OP', 'restaurants'),
+    )
+      .sort()[0]!
+      .slice(0, 8)
+    assert.equal(
+      (await getTable(moto, 'lake', 'down_op_restaurants')).Parameters!['projection.partition_0.range'],
+      `${firstDate},NOW`,
+    )
     let status2 = ''
-    assert.equal(await main(['status', '--json', '-c', cfg], { stdout: (s) => void (status2 += s), stderr: () => {} }), 0)
-    const row = (JSON.parse(status2) as { tables: { catalogErrorCode: string | null; catalogRegisteredAt: string | null }[] }).tables[0]!
+    assert.equal(
+      await main(['status', '--json', '-c', cfg], { stdout: (s) => void (status2 += s), stderr: () => {} }),
+      0,
+    )
+    const row = (
+      JSON.parse(status2) as { tables: { catalogErrorCode: string | null; catalogRegisteredAt: string | null }[] }
+    ).tables[0]!
     assert.equal(row.catalogErrorCode, null)
     assert.notEqual(row.catalogRegisteredAt, null)
   })
@@ -219,9 +302,11 @@ print(json.dumps({'allowed': {k: allowed[k] for k in ['AccessKeyId', 'SecretAcce
   })
   after(async () => moto?.stop())
 
-  it('a denied identity gets CDC_CATALOG_DENIED and the table is ingested; with the docs\' Glue actions the next runs create and update', async (t) => {
+  it("a denied identity gets CDC_CATALOG_DENIED and the table is ingested; with the docs' Glue actions the next runs create and update", async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
-    const lake = caseLake('header-csv', { catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'iam_', endpoint: moto.endpoint } })
+    const lake = caseLake('header-csv', {
+      catalog: { type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: 'iam_', endpoint: moto.endpoint },
+    })
     t.after(lake.remove)
     t.after(() => useTestKeys())
     const folder = join(lake.dir, 'bucket', 'dms', 'hr', 'staff')
@@ -244,11 +329,17 @@ print(json.dumps({'allowed': {k: allowed[k] for k in ['AccessKeyId', 'SecretAcce
     assert.equal(r2.tables[0]!.status, 'unchanged')
     assert.equal(r2.tables[0]!.catalog?.status, 'registered')
     // drift: UpdateTable under the same policy
-    writeFileSync(join(folder, '20240521-093000500.csv'), 'Op,dms_commit_ts,id,name,dept,email\nU,2024-05-21 09:29:10.000000,3,Cid,Ops,cid@example.com\n')
+    writeFileSync(
+      join(folder, '20240521-093000500.csv'),
+      'Op,dms_commit_ts,id,name,dept,email\nU,2024-05-21 09:29:10.000000,3,Cid,Ops,cid@example.com\n',
+    )
     const r3 = await runOnce(lake.config)
     assert.equal(r3.tables[0]!.status, 'ok')
     assert.equal(r3.tables[0]!.catalog?.status, 'registered', JSON.stringify(r3.tables[0]!.catalog?.error?.message))
     useTestKeys()
-    assert.ok((await getTable(moto, 'lake', 'iam_hr_staff').catch(() => undefined)) === undefined, 'moto enforces IAM: unknown keys cannot read the table')
+    assert.ok(
+      (await getTable(moto, 'lake', 'iam_hr_staff').catch(() => undefined)) === undefined,
+      'moto enforces IAM: unknown keys cannot read the table',
+    )
   })
 })

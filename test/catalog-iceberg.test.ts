@@ -40,18 +40,30 @@ function icebergLake(catalog: Record<string, unknown> | undefined): CaseLake {
 
 /** The late change file, with a new column (schema drift). */
 function deliverLate(lake: CaseLake): void {
-  writeFileSync(join(lake.dir, 'bucket', 'dms', 'hr', 'staff', LATE), 'Op,dms_commit_ts,id,name,dept,email\nU,2024-05-21 09:29:10.000000,3,Cid,Ops,cid@example.com\n')
+  writeFileSync(
+    join(lake.dir, 'bucket', 'dms', 'hr', 'staff', LATE),
+    'Op,dms_commit_ts,id,name,dept,email\nU,2024-05-21 09:29:10.000000,3,Cid,Ops,cid@example.com\n',
+  )
 }
 
 /** The URI of the highest vN.metadata.json in the table's metadata folder (as the metadata files name each other). */
 function newestMetadata(lake: CaseLake): string {
   const dir = join(lake.dir, ...STAFF, 'metadata')
-  const n = Math.max(...readdirSync(dir).map((f) => /^v(\d+)\.metadata\.json$/.exec(f)?.[1]).filter((x) => x !== undefined).map(Number))
+  const n = Math.max(
+    ...readdirSync(dir)
+      .map((f) => /^v(\d+)\.metadata\.json$/.exec(f)?.[1])
+      .filter((x) => x !== undefined)
+      .map(Number),
+  )
   return `file://${dir}/v${n}.metadata.json`
 }
 
 async function getTable(moto: MotoServer, database: string, name: string): Promise<Table> {
-  const client = new GlueClient({ region: moto.region, endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } })
+  const client = new GlueClient({
+    region: moto.region,
+    endpoint: moto.endpoint,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  })
   try {
     return (await client.send(new GetTableCommand({ DatabaseName: database, Name: name }))).Table!
   } finally {
@@ -70,10 +82,19 @@ describe('Glue registration of Iceberg tables (moto)', () => {
   let moto: MotoServer | undefined
   before(async () => {
     moto = await startMoto(undefined)
-    if (moto) moto.python(`boto3.client('glue', endpoint_url=ENDPOINT, aws_access_key_id='testing', aws_secret_access_key='testing').create_database(DatabaseInput={'Name': 'lake'})`)
+    if (moto)
+      moto.python(
+        `boto3.client('glue', endpoint_url=ENDPOINT, aws_access_key_id='testing', aws_secret_access_key='testing').create_database(DatabaseInput={'Name': 'lake'})`,
+      )
   })
   after(async () => moto?.stop())
-  const glueCatalog = (prefix: string, endpoint = moto!.endpoint) => ({ type: 'glue', database: 'lake', region: 'us-east-1', tablePrefix: prefix, endpoint })
+  const glueCatalog = (prefix: string, endpoint = moto!.endpoint) => ({
+    type: 'glue',
+    database: 'lake',
+    region: 'us-east-1',
+    tablePrefix: prefix,
+    endpoint,
+  })
 
   it('run registers curated as table_type ICEBERG at the newest metadata file, RAW with projection; the next commit moves the pointer and keeps the previous one', async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
@@ -87,15 +108,37 @@ describe('Glue registration of Iceberg tables (moto)', () => {
     const first = await getTable(moto, 'lake', 'ice_hr_staff')
     const v1 = newestMetadata(lake)
     assert.equal(first.TableType, 'EXTERNAL_TABLE')
-    assert.deepEqual(first.Parameters, { EXTERNAL: 'TRUE', table_type: 'ICEBERG', metadata_location: v1, 'cdc_apply.table': 'HR.staff', 'cdc_apply.kind': 'iceberg' })
+    assert.deepEqual(first.Parameters, {
+      EXTERNAL: 'TRUE',
+      table_type: 'ICEBERG',
+      metadata_location: v1,
+      'cdc_apply.table': 'HR.staff',
+      'cdc_apply.kind': 'iceberg',
+    })
     assert.equal(first.StorageDescriptor!.Location, `file://${join(lake.dir, ...STAFF)}`)
     assert.deepEqual(first.PartitionKeys ?? [], [])
-    assert.deepEqual(first.StorageDescriptor!.Columns!.map((c) => [c.Name, c.Type]), [['dms_commit_ts', 'timestamp'], ['id', 'bigint'], ['name', 'string'], ['dept', 'string'], ['cdc_file', 'string'], ['cdc_row', 'bigint']])
+    assert.deepEqual(
+      first.StorageDescriptor!.Columns!.map((c) => [c.Name, c.Type]),
+      [
+        ['dms_commit_ts', 'timestamp'],
+        ['id', 'bigint'],
+        ['name', 'string'],
+        ['dept', 'string'],
+        ['cdc_file', 'string'],
+        ['cdc_row', 'bigint'],
+      ],
+    )
     const raw = await getTable(moto, 'lake', 'ice_hr_staff_raw')
     const rawLocation = `file://${lake.dir}/out/raw/HR/staff/`
     assert.equal(raw.StorageDescriptor!.Location, rawLocation)
-    assert.deepEqual(raw.PartitionKeys?.map((c) => [c.Name, c.Type]), [['partition_0', 'string']])
-    assert.deepEqual(raw.StorageDescriptor!.Columns!.map((c) => c.Name), ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'cdc_file', 'cdc_row'])
+    assert.deepEqual(
+      raw.PartitionKeys?.map((c) => [c.Name, c.Type]),
+      [['partition_0', 'string']],
+    )
+    assert.deepEqual(
+      raw.StorageDescriptor!.Columns!.map((c) => c.Name),
+      ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'cdc_file', 'cdc_row'],
+    )
     assert.equal(raw.Parameters!['projection.partition_0.range'], '20240520,NOW')
     assert.equal(raw.Parameters!['storage.location.template'], `${rawLocation}\${partition_0}/`)
     assert.equal(raw.Parameters!['cdc_apply.kind'], 'raw')
@@ -117,10 +160,18 @@ describe('Glue registration of Iceberg tables (moto)', () => {
     assert.equal(second.Parameters!['metadata_location'], v2)
     assert.equal(second.Parameters!['previous_metadata_location'], v1)
     assert.equal(second.Parameters!['table_type'], 'ICEBERG')
-    assert.deepEqual(second.StorageDescriptor!.Columns!.map((c) => c.Name), ['dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'])
-    assert.deepEqual((await getTable(moto, 'lake', 'ice_hr_staff_raw')).StorageDescriptor!.Columns!.map((c) => c.Name), ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'])
+    assert.deepEqual(
+      second.StorageDescriptor!.Columns!.map((c) => c.Name),
+      ['dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'],
+    )
+    assert.deepEqual(
+      (await getTable(moto, 'lake', 'ice_hr_staff_raw')).StorageDescriptor!.Columns!.map((c) => c.Name),
+      ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'],
+    )
     // the registered metadata file is the table's commit: its metadata-log names the previous pointer
-    const meta = JSON.parse(readFileSync(fileURLToPath(v2), 'utf8')) as { 'metadata-log': { 'metadata-file': string }[] }
+    const meta = JSON.parse(readFileSync(fileURLToPath(v2), 'utf8')) as {
+      'metadata-log': { 'metadata-file': string }[]
+    }
     assert.ok(meta['metadata-log'].some((m) => m['metadata-file'] === v1))
 
     // an independent reader opens the table from the registered pointer: pyiceberg reads the live rows
@@ -130,11 +181,24 @@ describe('Glue registration of Iceberg tables (moto)', () => {
       t.diagnostic('pyiceberg read skipped: CDC_APPLY_PYICEBERG_PYTHON is not set (bash scripts/setup-pyiceberg.sh)')
       return
     }
-    const py = spawnSync(python, ['-c', 'import sys, json\nfrom pyiceberg.table import StaticTable\nt = StaticTable.from_metadata(sys.argv[1]).scan().to_arrow()\nprint(json.dumps(sorted([[r["id"], r["name"], r["dept"], r["email"]] for r in t.to_pylist()])))', second.Parameters!['metadata_location']!], { encoding: 'utf8' })
+    const py = spawnSync(
+      python,
+      [
+        '-c',
+        'import sys, json\nfrom pyiceberg.table import StaticTable\nt = StaticTable.from_metadata(sys.argv[1]).scan().to_arrow()\nprint(json.dumps(sorted([[r["id"], r["name"], r["dept"], r["email"]] for r in t.to_pylist()])))',
+        second.Parameters!['metadata_location']!,
+      ],
+      { encoding: 'utf8' },
+    )
     assert.equal(py.status, 0, py.stderr)
     // the same rows as cdc-apply's own reader finds in the live table (the late file updated id 3)
-    const live = (await openCuratedIceberg(new LocalStore(join(lake.dir, 'out', 'curated')), lake.config.tables[0]!)).read('main')
-    const want = (await live)!.toArray().map((r) => [Number(r['id']), r['name'], r['dept'], r['email']]).sort((a, b) => (a[0] as number) - (b[0] as number))
+    const live = (
+      await openCuratedIceberg(new LocalStore(join(lake.dir, 'out', 'curated')), lake.config.tables[0]!)
+    ).read('main')
+    const want = (await live)!
+      .toArray()
+      .map((r) => [Number(r['id']), r['name'], r['dept'], r['email']])
+      .sort((a, b) => (a[0] as number) - (b[0] as number))
     assert.ok(want.length > 0)
     assert.deepEqual(JSON.parse(py.stdout.trim()), want)
     assert.ok(want.some((r) => r[3] === 'cid@example.com'))
@@ -165,7 +229,8 @@ describe('Glue registration of Iceberg tables (moto)', () => {
     assert.equal(r2.status, 'ok')
     assert.equal(r2.catalog?.error?.code, 'CDC_CATALOG_FAILED')
     // the catalog answers again: the next run (no new files) registers the newest metadata file
-    const r3 = (await runOnce({ ...lake.config, catalog: { ...lake.config.catalog!, endpoint: moto.endpoint } })).tables[0]!
+    const r3 = (await runOnce({ ...lake.config, catalog: { ...lake.config.catalog!, endpoint: moto.endpoint } }))
+      .tables[0]!
     assert.equal(r3.status, 'unchanged')
     assert.equal(r3.catalog?.status, 'registered', r3.catalog?.error?.message)
     const table = await getTable(moto, 'lake', 'down_hr_staff')
@@ -198,7 +263,12 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
     assert.equal(r.error, undefined)
     assert.equal(r.catalog?.error?.code, 'CDC_CATALOG_FAILED')
     assert.equal(r.catalog?.error?.transient, false)
-    assert.match(r.catalog!.error!.message, new RegExp(`^glue table lake\\.stale_hr_staff points at "${foreign.replaceAll('.', '\\.')}", expected one of the \\d+ metadata files that .* descends from`))
+    assert.match(
+      r.catalog!.error!.message,
+      new RegExp(
+        `^glue table lake\\.stale_hr_staff points at "${foreign.replaceAll('.', '\\.')}", expected one of the \\d+ metadata files that .* descends from`,
+      ),
+    )
     assert.equal((await getTable(moto, 'lake', 'stale_hr_staff')).Parameters!['metadata_location'], foreign)
     const state = StateStore.open(join(lake.dir, 'out', 'cdc-apply.sqlite'))
     try {
@@ -214,7 +284,11 @@ describe('Iceberg registration without Glue (a scripted catalog)', () => {
     const lake = icebergLake({ type: 'glue', database: 'lake', tablePrefix: 'w_' })
     t.after(lake.remove)
     const fake = new FakeCatalog()
-    fake.failWith = new CatalogError('CDC_CATALOG_DENIED', 'glue GetTable of lake.w_hr_staff failed: AccessDeniedException: no', { transient: true })
+    fake.failWith = new CatalogError(
+      'CDC_CATALOG_DENIED',
+      'glue GetTable of lake.w_hr_staff failed: AccessDeniedException: no',
+      { transient: true },
+    )
     const metrics = new Metrics(60_000)
     const controller = new AbortController()
     const seen: string[] = []
@@ -275,13 +349,19 @@ describe('Iceberg registration without Glue (a scripted catalog)', () => {
         assert.equal(fake.tables.get('hr_staff')!.Parameters['previous_metadata_location'], before)
 
         // a plain Parquet table already holds the name: refused, not overwritten
-        const parquet: GlueTableInput = { ...fake.tables.get('hr_staff')!, Parameters: { EXTERNAL: 'TRUE', classification: 'parquet' } }
+        const parquet: GlueTableInput = {
+          ...fake.tables.get('hr_staff')!,
+          Parameters: { EXTERNAL: 'TRUE', classification: 'parquet' },
+        }
         fake.tables.set('hr_staff', parquet)
         deliverLate(lake)
         const r2 = (await runOnce(lake.config, { catalog: again })).tables[0]!
         assert.equal(r2.status, 'ok')
         assert.equal(r2.catalog?.error?.code, 'CDC_CATALOG_FAILED')
-        assert.match(r2.catalog!.error!.message, /^glue table lake\.hr_staff is not an Iceberg table \(table_type null\)/)
+        assert.match(
+          r2.catalog!.error!.message,
+          /^glue table lake\.hr_staff is not an Iceberg table \(table_type null\)/,
+        )
         assert.deepEqual(fake.tables.get('hr_staff')!.Parameters, parquet.Parameters)
       } finally {
         reopened.close()
@@ -313,30 +393,76 @@ test('cdc-apply catalog --emit for an Iceberg table: Glue input with table_type 
   const glue = io()
   assert.equal(await main(['catalog', '--emit', 'glue-json', ...P], glue.io), 0)
   const inputs = JSON.parse(glue.out()) as { DatabaseName: string; TableInput: GlueTableInput }[]
-  assert.deepEqual(inputs.map((i) => [i.DatabaseName, i.TableInput.Name]), [['lake', 'dms_hr_staff'], ['lake', 'dms_hr_staff_raw']])
+  assert.deepEqual(
+    inputs.map((i) => [i.DatabaseName, i.TableInput.Name]),
+    [
+      ['lake', 'dms_hr_staff'],
+      ['lake', 'dms_hr_staff_raw'],
+    ],
+  )
   const ice = inputs[0]!.TableInput
-  assert.deepEqual(ice.Parameters, { EXTERNAL: 'TRUE', table_type: 'ICEBERG', metadata_location: newest, 'cdc_apply.table': 'HR.staff', 'cdc_apply.kind': 'iceberg' })
+  assert.deepEqual(ice.Parameters, {
+    EXTERNAL: 'TRUE',
+    table_type: 'ICEBERG',
+    metadata_location: newest,
+    'cdc_apply.table': 'HR.staff',
+    'cdc_apply.kind': 'iceberg',
+  })
   assert.equal(ice.StorageDescriptor.Location, `file://${join(lake.dir, ...STAFF)}`)
-  assert.deepEqual(ice.StorageDescriptor.Columns.map((c) => c.Name), ['dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'])
-  assert.equal(inputs[1]!.TableInput.Parameters['storage.location.template'], `file://${lake.dir}/out/raw/HR/staff/\${partition_0}/`)
-  assert.deepEqual(inputs[1]!.TableInput.StorageDescriptor.Columns.map((c) => c.Name), ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'])
+  assert.deepEqual(
+    ice.StorageDescriptor.Columns.map((c) => c.Name),
+    ['dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'],
+  )
+  assert.equal(
+    inputs[1]!.TableInput.Parameters['storage.location.template'],
+    `file://${lake.dir}/out/raw/HR/staff/\${partition_0}/`,
+  )
+  assert.deepEqual(
+    inputs[1]!.TableInput.StorageDescriptor.Columns.map((c) => c.Name),
+    ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'email', 'cdc_file', 'cdc_row'],
+  )
 
   const athena = io()
   assert.equal(await main(['catalog', '--emit', 'athena', ...P], athena.io), 0)
   const [comment, rawDdl] = athena.out().trim().split('\n\n')
-  assert.ok(comment!.split('\n').every((l) => l.startsWith('--')), 'the Iceberg part is SQL comments only')
-  assert.match(comment!, /CREATE TABLE \.\.\. TBLPROPERTIES \('table_type'='ICEBERG'\) creates a new, empty Iceberg table/)
+  assert.ok(
+    comment!.split('\n').every((l) => l.startsWith('--')),
+    'the Iceberg part is SQL comments only',
+  )
+  assert.match(
+    comment!,
+    /CREATE TABLE \.\.\. TBLPROPERTIES \('table_type'='ICEBERG'\) creates a new, empty Iceberg table/,
+  )
   const call = /^-- {3}aws glue create-table --database-name 'lake' --table-input '(.*)'$/m.exec(comment!)
   assert.ok(call, comment)
   assert.deepEqual(JSON.parse(call[1]!), ice, 'the AWS CLI call registers the same input as glue-json')
-  const meta = JSON.parse(readFileSync(fileURLToPath(newest), 'utf8')) as { refs: Record<string, { 'snapshot-id': number }> }
-  assert.match(comment!, new RegExp(`FOR VERSION AS OF ${meta.refs['d20240521']!['snapshot-id']}; -- tag d20240521$`, 'm'))
+  const meta = JSON.parse(readFileSync(fileURLToPath(newest), 'utf8')) as {
+    refs: Record<string, { 'snapshot-id': number }>
+  }
+  assert.match(
+    comment!,
+    new RegExp(`FOR VERSION AS OF ${meta.refs['d20240521']!['snapshot-id']}; -- tag d20240521$`, 'm'),
+  )
   assert.match(rawDdl!, /^CREATE EXTERNAL TABLE IF NOT EXISTS `lake`\.`dms_hr_staff_raw` \(\n {2}`Op` string,/)
   assert.equal(athena.out().includes('`dms_hr_staff` ('), false, 'no Hive DDL for the Iceberg table')
 
   const spark = io()
   assert.equal(await main(['catalog', '--emit', 'spark', ...P], spark.io), 0)
-  assert.match(spark.out(), new RegExp(`^CALL \`spark_catalog\`\\.system\\.register_table\\(table => 'lake\\.dms_hr_staff', metadata_file => '${newest.replaceAll('.', '\\.')}'\\);$`, 'm'))
-  assert.match(spark.out(), /^ALTER TABLE `lake`\.`dms_hr_staff_raw` ADD IF NOT EXISTS PARTITION \(`partition_0`='20240521'\)/m)
-  assert.equal(/USING parquet[\s\S]*`dms_hr_staff` \(/.test(spark.out()) || /CREATE TABLE IF NOT EXISTS `lake`\.`dms_hr_staff` /.test(spark.out()), false, 'no Parquet table over the Iceberg folder')
+  assert.match(
+    spark.out(),
+    new RegExp(
+      `^CALL \`spark_catalog\`\\.system\\.register_table\\(table => 'lake\\.dms_hr_staff', metadata_file => '${newest.replaceAll('.', '\\.')}'\\);$`,
+      'm',
+    ),
+  )
+  assert.match(
+    spark.out(),
+    /^ALTER TABLE `lake`\.`dms_hr_staff_raw` ADD IF NOT EXISTS PARTITION \(`partition_0`='20240521'\)/m,
+  )
+  assert.equal(
+    /USING parquet[\s\S]*`dms_hr_staff` \(/.test(spark.out()) ||
+      /CREATE TABLE IF NOT EXISTS `lake`\.`dms_hr_staff` /.test(spark.out()),
+    false,
+    'no Parquet table over the Iceberg folder',
+  )
 })

@@ -30,17 +30,23 @@ function expectedCurated(name: string): Record<string, Row[]> {
   const out: Record<string, Row[]> = {}
   for (const source of readdirSync(dir)) {
     for (const table of readdirSync(join(dir, source))) {
-      for (const f of readdirSync(join(dir, source, table))) out[`${source}/${table}/${f.slice(0, -'.json'.length)}`] = sortRows(JSON.parse(readFileSync(join(dir, source, table, f), 'utf8')) as Row[])
+      for (const f of readdirSync(join(dir, source, table)))
+        out[`${source}/${table}/${f.slice(0, -'.json'.length)}`] = sortRows(
+          JSON.parse(readFileSync(join(dir, source, table, f), 'utf8')) as Row[],
+        )
     }
   }
   return out
 }
 
-test('the emitted Spark DDL registers every golden case\'s RAW and curated tables; every date reads back the rows of its files', async (t) => {
+test("the emitted Spark DDL registers every golden case's RAW and curated tables; every date reads back the rows of its files", async (t) => {
   const python = pyspark()
   if (python === undefined) {
-    if (process.env['CI'] === 'true') throw new Error('PySpark is required in CI: set CDC_APPLY_PYSPARK_PYTHON=$(bash scripts/setup-pyspark.sh)')
-    return t.skip('pyspark is not importable (set CDC_APPLY_PYSPARK_PYTHON to the python printed by bash scripts/setup-pyspark.sh)')
+    if (process.env['CI'] === 'true')
+      throw new Error('PySpark is required in CI: set CDC_APPLY_PYSPARK_PYTHON=$(bash scripts/setup-pyspark.sh)')
+    return t.skip(
+      'pyspark is not importable (set CDC_APPLY_PYSPARK_PYTHON to the python printed by bash scripts/setup-pyspark.sh)',
+    )
   }
   const work = tempDir('cdc-spark-catalog-')
   t.after(work.remove)
@@ -53,14 +59,37 @@ test('the emitted Spark DDL registers every golden case\'s RAW and curated table
     const lake = caseLake(name)
     t.after(lake.remove)
     const r = await runOnce(lake.config)
-    assert.ok(r.tables.every((x) => x.error === undefined), `${name}: ${r.tables.map((x) => x.error?.message).join('; ')}`)
+    assert.ok(
+      r.tables.every((x) => x.error === undefined),
+      `${name}: ${r.tables.map((x) => x.error?.message).join('; ')}`,
+    )
     const cfg = join(lake.dir, 'cdc-apply.json')
     writeFileSync(cfg, JSON.stringify(lake.json))
     const prefix = `${name.replace(/[^a-z0-9]/g, '_')}_`
     let ddl = ''
-    const code = await main(['catalog', '--emit', 'spark', '--database', 'lake', '--table-prefix', prefix, '-c', cfg, '--log-level', 'silent'], { stdout: (s) => void (ddl += s), stderr: (s) => void (ddl += s) })
+    const code = await main(
+      [
+        'catalog',
+        '--emit',
+        'spark',
+        '--database',
+        'lake',
+        '--table-prefix',
+        prefix,
+        '-c',
+        cfg,
+        '--log-level',
+        'silent',
+      ],
+      { stdout: (s) => void (ddl += s), stderr: (s) => void (ddl += s) },
+    )
     assert.equal(code, 0, ddl)
-    statements.push(...ddl.split(/;\n/).map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('--')))
+    statements.push(
+      ...ddl
+        .split(/;\n/)
+        .map((s) => s.trim())
+        .filter((s) => s !== '' && !s.startsWith('--')),
+    )
     for (const kind of ['curated', 'raw'] as const) {
       for (const [part, rows] of Object.entries(readOutputTree(join(lake.dir, 'out', kind)))) {
         if (part.startsWith('_quarantine/')) continue
@@ -76,14 +105,29 @@ test('the emitted Spark DDL registers every golden case\'s RAW and curated table
   mkdirSync(join(work.path, 'spark'), { recursive: true })
   const spec = join(work.path, 'spec.json')
   writeFileSync(spec, JSON.stringify({ work: join(work.path, 'spark'), statements, queries }))
-  const r = spawnSync(python, [join(ROOT, 'test', 'python', 'spark_catalog.py'), spec], { cwd: join(work.path, 'spark'), encoding: 'utf8', timeout: 900_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYSPARK_PYTHON: python, TZ: 'UTC' } })
+  const r = spawnSync(python, [join(ROOT, 'test', 'python', 'spark_catalog.py'), spec], {
+    cwd: join(work.path, 'spark'),
+    encoding: 'utf8',
+    timeout: 900_000,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, PYSPARK_PYTHON: python, TZ: 'UTC' },
+  })
   assert.equal(r.status, 0, r.stderr.slice(-4000))
   const out = JSON.parse(r.stdout) as { catalog: string; dates: Record<string, string[]>; rows: Record<string, Row[]> }
   t.diagnostic(`Spark catalog: ${out.catalog} (${statements.length} statements, ${queries.length} partitions read)`)
-  assert.equal(out.catalog, 'hive', 'the pinned pyspark wheel ships Hive support: the DDL must run against a Hive metastore')
-  assert.deepEqual(Object.keys(out.rows).filter((k) => k.includes(':unexpected:')), [], 'rows in a partition that has no date folder')
+  assert.equal(
+    out.catalog,
+    'hive',
+    'the pinned pyspark wheel ships Hive support: the DDL must run against a Hive metastore',
+  )
+  assert.deepEqual(
+    Object.keys(out.rows).filter((k) => k.includes(':unexpected:')),
+    [],
+    'rows in a partition that has no date folder',
+  )
   for (const q of queries) assert.deepEqual(sortRows(out.rows[q.key]!), files[q.key], q.key)
-  for (const [key, rows] of Object.entries(golden)) assert.deepEqual(sortRows(out.rows[key] ?? []), rows, `${key} (golden)`)
+  for (const [key, rows] of Object.entries(golden))
+    assert.deepEqual(sortRows(out.rows[key] ?? []), rows, `${key} (golden)`)
   // Spark sees exactly the date folders as partitions, no more
   const byTable = new Map<string, string[]>()
   for (const q of queries) byTable.set(q.table, [...(byTable.get(q.table) ?? []), q.date].sort())

@@ -11,7 +11,13 @@ import { runWatch } from '../src/watch.js'
 import { Metrics } from '../src/metrics.js'
 import { StateStore } from '../src/state/index.js'
 import { main } from '../src/cli/main.js'
-import { hiveType, icebergTableInput, parquetTableDefs, parquetTableInput, type GlueTableInput } from '../src/catalog/table-def.js'
+import {
+  hiveType,
+  icebergTableInput,
+  parquetTableDefs,
+  parquetTableInput,
+  type GlueTableInput,
+} from '../src/catalog/table-def.js'
 import { athenaDdl, sparkDdl } from '../src/catalog/ddl.js'
 import { Registrar } from '../src/catalog/register.js'
 import { FakeCatalog } from './helpers/fake-catalog.js'
@@ -19,14 +25,18 @@ import { caseLake } from './helpers/case-lake.js'
 
 const CATALOG = { type: 'glue', database: 'lake', region: 'eu-west-1', tablePrefix: 'dms_' }
 
-function capture(): { io: { stdout: (s: string) => void; stderr: (s: string) => void }; out: () => string; err: () => string } {
+function capture(): {
+  io: { stdout: (s: string) => void; stderr: (s: string) => void }
+  out: () => string
+  err: () => string
+} {
   let out = ''
   let err = ''
   return { io: { stdout: (s) => void (out += s), stderr: (s) => void (err += s) }, out: () => out, err: () => err }
 }
 
 describe('column types', () => {
-  it('map exactly from the outputs\' Arrow types to Hive/Glue types', () => {
+  it("map exactly from the outputs' Arrow types to Hive/Glue types", () => {
     const cases: [A.DataType, string][] = [
       [new A.Int64(), 'bigint'],
       [new A.Int32(), 'int'],
@@ -50,7 +60,10 @@ describe('column types', () => {
   it('a type with no catalog equivalent is CDC_CATALOG_FAILED naming the column', () => {
     assert.throws(
       () => hiveType(new A.List(new A.Field('x', new A.Int32())), 'tags', 'OP.t'),
-      (e: unknown) => e instanceof CatalogError && e.code === 'CDC_CATALOG_FAILED' && e.message === 'table OP.t: column "tags" has the type List<Int32>, which has no catalog type',
+      (e: unknown) =>
+        e instanceof CatalogError &&
+        e.code === 'CDC_CATALOG_FAILED' &&
+        e.message === 'table OP.t: column "tags" has the type List<Int32>, which has no catalog type',
     )
   })
 })
@@ -62,7 +75,13 @@ describe('table definitions from a run', () => {
     const r = await runOnce({ ...lake.config, catalog: undefined })
     assert.equal(r.tables[0]!.error, undefined)
     const fields = (await import('../src/read.js')).configuredSchema(lake.config.tables[0]!)!.fields
-    const [curated, raw] = parquetTableDefs(lake.config, lake.config.catalog!, lake.config.tables[0]!, fields, '20240612')
+    const [curated, raw] = parquetTableDefs(
+      lake.config,
+      lake.config.catalog!,
+      lake.config.tables[0]!,
+      fields,
+      '20240612',
+    )
     const data = [
       ['dms_commit_ts', 'timestamp'],
       ['id', 'bigint'],
@@ -84,7 +103,10 @@ describe('table definitions from a run', () => {
     const input = parquetTableInput(curated!)
     assert.deepEqual(input.PartitionKeys, [{ Name: 'partition_0', Type: 'string' }])
     assert.equal(input.TableType, 'EXTERNAL_TABLE')
-    assert.deepEqual(input.StorageDescriptor.SerdeInfo, { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe', Parameters: { 'serialization.format': '1' } })
+    assert.deepEqual(input.StorageDescriptor.SerdeInfo, {
+      SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+      Parameters: { 'serialization.format': '1' },
+    })
     assert.equal(input.StorageDescriptor.InputFormat, 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat')
     assert.equal(input.StorageDescriptor.OutputFormat, 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat')
     assert.deepEqual(input.Parameters, {
@@ -104,11 +126,38 @@ describe('table definitions from a run', () => {
   })
 
   it('S3 locations are the table folders under raw and curated', () => {
-    const config = parseConfig({ source: 'OP', landing: 's3://dms-landing/dms', raw: 's3://acme-lake/raw/', curated: 's3://acme-lake/curated', state: 'state.sqlite', catalog: CATALOG, tables: [{ name: 'restaurants', path: 'op/restaurants', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'] }] }, '/tmp')
-    const [curated, raw] = parquetTableDefs(config, config.catalog!, config.tables[0]!, [new A.Field('id', new A.Int64())], '20220927')
+    const config = parseConfig(
+      {
+        source: 'OP',
+        landing: 's3://dms-landing/dms',
+        raw: 's3://acme-lake/raw/',
+        curated: 's3://acme-lake/curated',
+        state: 'state.sqlite',
+        catalog: CATALOG,
+        tables: [
+          {
+            name: 'restaurants',
+            path: 'op/restaurants',
+            columns: [{ name: 'id', type: 'integer' }],
+            primaryKey: ['id'],
+          },
+        ],
+      },
+      '/tmp',
+    )
+    const [curated, raw] = parquetTableDefs(
+      config,
+      config.catalog!,
+      config.tables[0]!,
+      [new A.Field('id', new A.Int64())],
+      '20220927',
+    )
     assert.equal(curated!.location, 's3://acme-lake/curated/OP/restaurants/')
     assert.equal(raw!.location, 's3://acme-lake/raw/OP/restaurants/')
-    assert.equal(parquetTableInput(raw!).Parameters['storage.location.template'], 's3://acme-lake/raw/OP/restaurants/${partition_0}/')
+    assert.equal(
+      parquetTableInput(raw!).Parameters['storage.location.template'],
+      's3://acme-lake/raw/OP/restaurants/${partition_0}/',
+    )
   })
 })
 
@@ -119,7 +168,10 @@ describe('Iceberg tables', () => {
       database: 'lake',
       name: 'dms_op_restaurants',
       location: 's3://acme-lake/iceberg/OP/restaurants/',
-      columns: [{ name: 'id', type: 'bigint' }, { name: 'name', type: 'string' }],
+      columns: [
+        { name: 'id', type: 'bigint' },
+        { name: 'name', type: 'string' },
+      ],
       metadataLocation: 's3://acme-lake/iceberg/OP/restaurants/metadata/00002-b.metadata.json',
       previousMetadataLocation: 's3://acme-lake/iceberg/OP/restaurants/metadata/00001-a.metadata.json',
     })
@@ -136,30 +188,77 @@ describe('Iceberg tables', () => {
         'cdc_apply.kind': 'iceberg',
       },
       PartitionKeys: [],
-      StorageDescriptor: { Columns: [{ Name: 'id', Type: 'bigint' }, { Name: 'name', Type: 'string' }], Location: 's3://acme-lake/iceberg/OP/restaurants/' },
+      StorageDescriptor: {
+        Columns: [
+          { Name: 'id', Type: 'bigint' },
+          { Name: 'name', Type: 'string' },
+        ],
+        Location: 's3://acme-lake/iceberg/OP/restaurants/',
+      },
     })
-    const first = icebergTableInput({ label: 'OP.t', database: 'lake', name: 't', location: 's3://b/t/', columns: [], metadataLocation: 's3://b/t/metadata/00000-x.metadata.json', previousMetadataLocation: undefined })
+    const first = icebergTableInput({
+      label: 'OP.t',
+      database: 'lake',
+      name: 't',
+      location: 's3://b/t/',
+      columns: [],
+      metadataLocation: 's3://b/t/metadata/00000-x.metadata.json',
+      previousMetadataLocation: undefined,
+    })
     assert.equal('previous_metadata_location' in first.Parameters, false)
   })
 
   it('registerIceberg creates, then moves metadata_location only from the metadata it replaced', async () => {
     const fake = new FakeCatalog()
     const registrar = new Registrar(lakeConfig(), lakeConfig().catalog!, fake, undefined as unknown as StateStore)
-    const def = { label: 'OP.t', database: 'lake', name: 'dms_op_t', location: 's3://b/t/', columns: [{ name: 'id', type: 'bigint' }], metadataLocation: 's3://b/t/metadata/1.json', previousMetadataLocation: undefined }
+    const def = {
+      label: 'OP.t',
+      database: 'lake',
+      name: 'dms_op_t',
+      location: 's3://b/t/',
+      columns: [{ name: 'id', type: 'bigint' }],
+      metadataLocation: 's3://b/t/metadata/1.json',
+      previousMetadataLocation: undefined,
+    }
     assert.equal(await registrar.registerIceberg(def), 'created')
     assert.equal(await registrar.registerIceberg(def), 'unchanged')
-    assert.equal(await registrar.registerIceberg({ ...def, metadataLocation: 's3://b/t/metadata/2.json', previousMetadataLocation: 's3://b/t/metadata/1.json' }), 'updated')
+    assert.equal(
+      await registrar.registerIceberg({
+        ...def,
+        metadataLocation: 's3://b/t/metadata/2.json',
+        previousMetadataLocation: 's3://b/t/metadata/1.json',
+      }),
+      'updated',
+    )
     assert.equal(fake.tables.get('dms_op_t')!.Parameters['metadata_location'], 's3://b/t/metadata/2.json')
     assert.equal(fake.tables.get('dms_op_t')!.Parameters['previous_metadata_location'], 's3://b/t/metadata/1.json')
     await assert.rejects(
-      registrar.registerIceberg({ ...def, metadataLocation: 's3://b/t/metadata/3.json', previousMetadataLocation: 's3://b/t/metadata/1.json' }),
-      (e: unknown) => e instanceof CatalogError && e.code === 'CDC_CATALOG_FAILED' && /points at "s3:\/\/b\/t\/metadata\/2.json", expected "s3:\/\/b\/t\/metadata\/1.json"/.test(e.message),
+      registrar.registerIceberg({
+        ...def,
+        metadataLocation: 's3://b/t/metadata/3.json',
+        previousMetadataLocation: 's3://b/t/metadata/1.json',
+      }),
+      (e: unknown) =>
+        e instanceof CatalogError &&
+        e.code === 'CDC_CATALOG_FAILED' &&
+        /points at "s3:\/\/b\/t\/metadata\/2.json", expected "s3:\/\/b\/t\/metadata\/1.json"/.test(e.message),
     )
   })
 })
 
 function lakeConfig(): Config {
-  return parseConfig({ source: 'OP', landing: 'l', raw: 'r', curated: 'c', state: 's.sqlite', catalog: CATALOG, tables: [{ name: 't', path: 'op/t', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'] }] }, '/tmp')
+  return parseConfig(
+    {
+      source: 'OP',
+      landing: 'l',
+      raw: 'r',
+      curated: 'c',
+      state: 's.sqlite',
+      catalog: CATALOG,
+      tables: [{ name: 't', path: 'op/t', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'] }],
+    },
+    '/tmp',
+  )
 }
 
 describe('registration never blocks ingestion', () => {
@@ -167,7 +266,11 @@ describe('registration never blocks ingestion', () => {
     const lake = caseLake('realistic-csv', { catalog: CATALOG })
     t.after(lake.remove)
     const fake = new FakeCatalog()
-    fake.failWith = new CatalogError('CDC_CATALOG_DENIED', 'glue GetTable of lake.dms_crm_customers failed: AccessDeniedException: no', { transient: true })
+    fake.failWith = new CatalogError(
+      'CDC_CATALOG_DENIED',
+      'glue GetTable of lake.dms_crm_customers failed: AccessDeniedException: no',
+      { transient: true },
+    )
     const state = StateStore.open(`${lake.dir}/out/cdc-apply.sqlite`)
     const registrar = new Registrar(lake.config, lake.config.catalog!, fake, state, { retryAfterMs: 0 })
     try {
@@ -227,7 +330,11 @@ describe('registration never blocks ingestion', () => {
     const lake = caseLake('realistic-csv', { catalog: CATALOG })
     t.after(lake.remove)
     const fake = new FakeCatalog()
-    fake.failWith = new CatalogError('CDC_CATALOG_FAILED', 'glue GetTable of lake.dms_crm_customers failed: ECONNREFUSED', { transient: true })
+    fake.failWith = new CatalogError(
+      'CDC_CATALOG_FAILED',
+      'glue GetTable of lake.dms_crm_customers failed: ECONNREFUSED',
+      { transient: true },
+    )
     const metrics = new Metrics(60_000)
     const controller = new AbortController()
     const seen: string[] = []
@@ -257,22 +364,51 @@ describe('registration never blocks ingestion', () => {
 })
 
 describe('config', () => {
-  const base = { source: 'OP', landing: 'l', raw: 'r', curated: 'c', state: 's.sqlite', tables: [{ name: 't', path: 'op/t', columns: [{ name: 'id' }], primaryKey: ['id'] }] }
+  const base = {
+    source: 'OP',
+    landing: 'l',
+    raw: 'r',
+    curated: 'c',
+    state: 's.sqlite',
+    tables: [{ name: 't', path: 'op/t', columns: [{ name: 'id' }], primaryKey: ['id'] }],
+  }
   it('parses the catalog block with its defaults', () => {
     const c = parseConfig({ ...base, catalog: { type: 'glue', database: 'lake' } }, '/tmp').catalog
-    assert.deepEqual(c, { type: 'glue', database: 'lake', region: undefined, tablePrefix: '', endpoint: undefined, maxAttempts: 3 })
+    assert.deepEqual(c, {
+      type: 'glue',
+      database: 'lake',
+      region: undefined,
+      tablePrefix: '',
+      endpoint: undefined,
+      maxAttempts: 3,
+    })
     assert.equal(parseConfig(base, '/tmp').catalog, undefined)
   })
   for (const [catalog, message] of [
     [{ type: 'hive', database: 'lake' }, 'config $.catalog.type is invalid: expected one of "glue", got string "hive"'],
     [{ type: 'glue' }, 'config $.catalog.database is invalid: expected a value (the key is required), got nothing'],
-    [{ type: 'glue', database: 'My-Lake' }, 'config $.catalog.database is invalid: expected a Glue database name of lower case letters, digits and _, got "My-Lake"'],
-    [{ type: 'glue', database: 'lake', tablePrefix: 'Dms-' }, 'config $.catalog.tablePrefix is invalid: expected lower case letters, digits and _ (or ""), got string "Dms-"'],
-    [{ type: 'glue', database: 'lake', endpoint: 'localhost:4566' }, 'config $.catalog.endpoint is invalid: expected an http:// or https:// URL, got "localhost:4566"'],
-    [{ type: 'glue', database: 'lake', crawler: true }, 'config $.catalog.crawler is invalid: expected one of the keys type, database, region, tablePrefix, endpoint, maxAttempts, got unknown key "crawler"'],
+    [
+      { type: 'glue', database: 'My-Lake' },
+      'config $.catalog.database is invalid: expected a Glue database name of lower case letters, digits and _, got "My-Lake"',
+    ],
+    [
+      { type: 'glue', database: 'lake', tablePrefix: 'Dms-' },
+      'config $.catalog.tablePrefix is invalid: expected lower case letters, digits and _ (or ""), got string "Dms-"',
+    ],
+    [
+      { type: 'glue', database: 'lake', endpoint: 'localhost:4566' },
+      'config $.catalog.endpoint is invalid: expected an http:// or https:// URL, got "localhost:4566"',
+    ],
+    [
+      { type: 'glue', database: 'lake', crawler: true },
+      'config $.catalog.crawler is invalid: expected one of the keys type, database, region, tablePrefix, endpoint, maxAttempts, got unknown key "crawler"',
+    ],
   ] as const) {
     it(`refuses ${JSON.stringify(catalog)}`, () => {
-      assert.throws(() => parseConfig({ ...base, catalog }, '/tmp'), (e: unknown) => e instanceof CdcError && e.code === 'CDC_CONFIG_INVALID' && e.message === message)
+      assert.throws(
+        () => parseConfig({ ...base, catalog }, '/tmp'),
+        (e: unknown) => e instanceof CdcError && e.code === 'CDC_CONFIG_INVALID' && e.message === message,
+      )
     })
   }
 })
@@ -292,7 +428,17 @@ describe('config', () => {
  *   projection.<col>.type (enum, integer, date, injected); enum: .values; integer: .range, .interval, .digits;
  *   date: .range, .format, .interval, .interval.unit.
  */
-const ATHENA_TABLE_PROPERTIES = ['classification', 'has_encrypted_data', 'orc.compress', 'parquet.compression', 'write.compression', 'compression_level', 'skip.header.line.count', 'storage.location.template', 'projection.enabled']
+const ATHENA_TABLE_PROPERTIES = [
+  'classification',
+  'has_encrypted_data',
+  'orc.compress',
+  'parquet.compression',
+  'write.compression',
+  'compression_level',
+  'skip.header.line.count',
+  'storage.location.template',
+  'projection.enabled',
+]
 const PROJECTION_COLUMN_PROPERTIES: Record<string, string[]> = {
   enum: ['type', 'values'],
   integer: ['type', 'range', 'interval', 'digits'],
@@ -300,7 +446,8 @@ const PROJECTION_COLUMN_PROPERTIES: Record<string, string[]> = {
   injected: ['type'],
 }
 /** Athena DDL column types (https://docs.aws.amazon.com/athena/latest/ug/data-types.html), the scalar ones. */
-const ATHENA_DDL_TYPE = /^(boolean|tinyint|smallint|int|integer|bigint|float|double|string|binary|date|timestamp|decimal\(\d{1,2},\s*\d{1,2}\)|char\(\d+\)|varchar\(\d+\))$/
+const ATHENA_DDL_TYPE =
+  /^(boolean|tinyint|smallint|int|integer|bigint|float|double|string|binary|date|timestamp|decimal\(\d{1,2},\s*\d{1,2}\)|char\(\d+\)|varchar\(\d+\))$/
 const INTERVAL_UNITS = ['YEARS', 'MONTHS', 'WEEKS', 'DAYS', 'HOURS', 'MINUTES', 'SECONDS', 'MILLISECONDS']
 
 /**
@@ -309,8 +456,14 @@ const INTERVAL_UNITS = ['YEARS', 'MONTHS', 'WEEKS', 'DAYS', 'HOURS', 'MINUTES', 
  */
 function checkAthenaDdl(ddl: string): string[] {
   const problems: string[] = []
-  const m = /^CREATE EXTERNAL TABLE (?:IF NOT EXISTS )?`([a-z0-9_]+)`\.`([a-z0-9_]+)` \(\n([\s\S]*?)\n\)\n(?:COMMENT '((?:[^'\\]|\\.)*)'\n)?PARTITIONED BY \(([^)]*)\)\nSTORED AS PARQUET\nLOCATION '(s3|file):\/\/([^']*)\/'\nTBLPROPERTIES \(\n([\s\S]*)\n\);$/.exec(ddl)
-  if (!m) return ['the statement does not follow CREATE EXTERNAL TABLE [IF NOT EXISTS] db.t (cols) [COMMENT] PARTITIONED BY (...) STORED AS PARQUET LOCATION ... TBLPROPERTIES (...)']
+  const m =
+    /^CREATE EXTERNAL TABLE (?:IF NOT EXISTS )?`([a-z0-9_]+)`\.`([a-z0-9_]+)` \(\n([\s\S]*?)\n\)\n(?:COMMENT '((?:[^'\\]|\\.)*)'\n)?PARTITIONED BY \(([^)]*)\)\nSTORED AS PARQUET\nLOCATION '(s3|file):\/\/([^']*)\/'\nTBLPROPERTIES \(\n([\s\S]*)\n\);$/.exec(
+      ddl,
+    )
+  if (!m)
+    return [
+      'the statement does not follow CREATE EXTERNAL TABLE [IF NOT EXISTS] db.t (cols) [COMMENT] PARTITIONED BY (...) STORED AS PARQUET LOCATION ... TBLPROPERTIES (...)',
+    ]
   const columns = m[3]!.split(',\n').map((l) => /^ {2}`([^`]+)` (.+)$/.exec(l))
   columns.forEach((c, i) => {
     if (!c) problems.push(`column ${i + 1} is not "\`name\` type"`)
@@ -319,7 +472,8 @@ function checkAthenaDdl(ddl: string): string[] {
   const partitions = m[5]!.split(',').map((p) => /^\s*`([^`]+)` (.+?)\s*$/.exec(p))
   const partitionNames = new Set<string>()
   for (const p of partitions) {
-    if (!p || !ATHENA_DDL_TYPE.test(p[2]!)) problems.push(`partition column ${JSON.stringify(p?.[0])} is not "\`name\` type"`)
+    if (!p || !ATHENA_DDL_TYPE.test(p[2]!))
+      problems.push(`partition column ${JSON.stringify(p?.[0])} is not "\`name\` type"`)
     else partitionNames.add(p[1]!)
   }
   const props = new Map<string, string>()
@@ -335,27 +489,45 @@ function checkAthenaDdl(ddl: string): string[] {
       const name = col[1]!.endsWith('.interval') && col[2] === 'unit' ? col[1]!.slice(0, -'.interval'.length) : col[1]!
       const prop = k.slice(`projection.${name}.`.length)
       const type = props.get(`projection.${name}.type`) ?? ''
-      if (!(PROJECTION_COLUMN_PROPERTIES[type] ?? []).includes(prop)) problems.push(`${k}: not a documented property of the ${JSON.stringify(type)} projection type`)
+      if (!(PROJECTION_COLUMN_PROPERTIES[type] ?? []).includes(prop))
+        problems.push(`${k}: not a documented property of the ${JSON.stringify(type)} projection type`)
       continue
     }
     problems.push(`${k}=${v}: not a documented Athena table property`)
   }
   for (const name of partitionNames) {
     const type = props.get(`projection.${name}.type`)
-    if (props.get('projection.enabled') === 'true' && type === undefined) problems.push(`partition column ${name} has no projection.${name}.type`)
+    if (props.get('projection.enabled') === 'true' && type === undefined)
+      problems.push(`partition column ${name} has no projection.${name}.type`)
     if (type === 'date') {
       const range = props.get(`projection.${name}.range`) ?? ''
-      if (!/^(\d{8}|NOW),\s*NOW$|^\d{8},\s*\d{8}$/.test(range)) problems.push(`projection.${name}.range ${JSON.stringify(range)} is not two yyyyMMdd dates or NOW`)
+      if (!/^(\d{8}|NOW),\s*NOW$|^\d{8},\s*\d{8}$/.test(range))
+        problems.push(`projection.${name}.range ${JSON.stringify(range)} is not two yyyyMMdd dates or NOW`)
       const unit = props.get(`projection.${name}.interval.unit`)
-      if (unit !== undefined && !INTERVAL_UNITS.includes(unit)) problems.push(`projection.${name}.interval.unit ${unit} is not one of ${INTERVAL_UNITS.join(', ')}`)
+      if (unit !== undefined && !INTERVAL_UNITS.includes(unit))
+        problems.push(`projection.${name}.interval.unit ${unit} is not one of ${INTERVAL_UNITS.join(', ')}`)
     }
-    if (!(props.get('storage.location.template') ?? '').includes(`\${${name}}`)) problems.push(`storage.location.template has no \${${name}}`)
+    if (!(props.get('storage.location.template') ?? '').includes(`\${${name}}`))
+      problems.push(`storage.location.template has no \${${name}}`)
   }
   return problems
 }
 
 describe('Athena DDL', () => {
-  const config = parseConfig({ source: 'OP', landing: 's3://dms-landing/dms', raw: 's3://acme-lake/raw', curated: 's3://acme-lake/curated', state: 's.sqlite', catalog: CATALOG, tables: [{ name: 'restaurants', path: 'op/restaurants', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'] }] }, '/tmp')
+  const config = parseConfig(
+    {
+      source: 'OP',
+      landing: 's3://dms-landing/dms',
+      raw: 's3://acme-lake/raw',
+      curated: 's3://acme-lake/curated',
+      state: 's.sqlite',
+      catalog: CATALOG,
+      tables: [
+        { name: 'restaurants', path: 'op/restaurants', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'] },
+      ],
+    },
+    '/tmp',
+  )
   const fields = [
     new A.Field('id', new A.Int64()),
     new A.Field('name', new A.Utf8()),
@@ -409,11 +581,27 @@ describe('Athena DDL', () => {
   it('the checker fails on an unknown or misspelt property, a wrong projection property and an unknown type', () => {
     const ddl = athenaDdl(defs[0]!)
     const misspelt = ddl.replace("'projection.partition_0.format'", "'projection.partition_0.formatt'")
-    assert.deepEqual(checkAthenaDdl(misspelt), ['projection.partition_0.formatt=yyyyMMdd: not a documented Athena table property'])
-    assert.deepEqual(checkAthenaDdl(ddl.replace("'classification'='parquet'", "'classificaton'='parquet'")), ['classificaton=parquet: not a documented Athena table property'])
-    assert.deepEqual(checkAthenaDdl(ddl.replace("'projection.partition_0.interval'='1'", "'projection.partition_0.digits'='1'")), ['projection.partition_0.digits: not a documented property of the "date" projection type'])
-    assert.deepEqual(checkAthenaDdl(ddl.replace('`rating` double', '`rating` number')), ['column rating: number is not an Athena DDL type'])
-    assert.deepEqual(checkAthenaDdl(ddl.replace("'projection.partition_0.interval.unit'='DAYS'", "'projection.partition_0.interval.unit'='DAY'")), ['projection.partition_0.interval.unit DAY is not one of YEARS, MONTHS, WEEKS, DAYS, HOURS, MINUTES, SECONDS, MILLISECONDS'])
+    assert.deepEqual(checkAthenaDdl(misspelt), [
+      'projection.partition_0.formatt=yyyyMMdd: not a documented Athena table property',
+    ])
+    assert.deepEqual(checkAthenaDdl(ddl.replace("'classification'='parquet'", "'classificaton'='parquet'")), [
+      'classificaton=parquet: not a documented Athena table property',
+    ])
+    assert.deepEqual(
+      checkAthenaDdl(ddl.replace("'projection.partition_0.interval'='1'", "'projection.partition_0.digits'='1'")),
+      ['projection.partition_0.digits: not a documented property of the "date" projection type'],
+    )
+    assert.deepEqual(checkAthenaDdl(ddl.replace('`rating` double', '`rating` number')), [
+      'column rating: number is not an Athena DDL type',
+    ])
+    assert.deepEqual(
+      checkAthenaDdl(
+        ddl.replace("'projection.partition_0.interval.unit'='DAYS'", "'projection.partition_0.interval.unit'='DAY'"),
+      ),
+      [
+        'projection.partition_0.interval.unit DAY is not one of YEARS, MONTHS, WEEKS, DAYS, HOURS, MINUTES, SECONDS, MILLISECONDS',
+      ],
+    )
   })
 
   it('the Spark DDL creates the database and table and adds one partition per date, at its date folder', () => {
@@ -448,7 +636,7 @@ describe('Athena DDL', () => {
 
 // ---------------------------------------------------------------- the CLI
 
-test('cdc-apply catalog --emit athena|glue-json|spark prints the DDL of the run\'s tables; a bad --emit is exit 2', async (t) => {
+test("cdc-apply catalog --emit athena|glue-json|spark prints the DDL of the run's tables; a bad --emit is exit 2", async (t) => {
   // No catalog block: run must not call Glue here; --database and --table-prefix stand in for it.
   const lake = caseLake('realistic-csv')
   t.after(lake.remove)
@@ -467,19 +655,58 @@ test('cdc-apply catalog --emit athena|glue-json|spark prints the DDL of the run\
   const statements = athena.out().trim().split('\n\n')
   assert.equal(statements.length, 2)
   assert.match(statements[0]!, /^CREATE EXTERNAL TABLE IF NOT EXISTS `lake`\.`dms_crm_customers` \(/)
-  assert.match(statements[1]!, /^CREATE EXTERNAL TABLE IF NOT EXISTS `lake`\.`dms_crm_customers_raw` \(\n {2}`Op` string,/)
+  assert.match(
+    statements[1]!,
+    /^CREATE EXTERNAL TABLE IF NOT EXISTS `lake`\.`dms_crm_customers_raw` \(\n {2}`Op` string,/,
+  )
   for (const s of statements) assert.deepEqual(checkAthenaDdl(s), [])
   assert.match(statements[0]!, /'projection\.partition_0\.range'='20240612,NOW'/)
 
   const glue = capture()
-  assert.equal(await main(['catalog', '--emit', 'glue-json', '--table', 'CRM.customers', '--database', 'other', '--table-prefix', 'dms_', '-c', cfg, '--log-level', 'silent'], glue.io), 0)
+  assert.equal(
+    await main(
+      [
+        'catalog',
+        '--emit',
+        'glue-json',
+        '--table',
+        'CRM.customers',
+        '--database',
+        'other',
+        '--table-prefix',
+        'dms_',
+        '-c',
+        cfg,
+        '--log-level',
+        'silent',
+      ],
+      glue.io,
+    ),
+    0,
+  )
   const inputs = JSON.parse(glue.out()) as { DatabaseName: string; TableInput: GlueTableInput }[]
-  assert.deepEqual(inputs.map((i) => [i.DatabaseName, i.TableInput.Name]), [['other', 'dms_crm_customers'], ['other', 'dms_crm_customers_raw']])
+  assert.deepEqual(
+    inputs.map((i) => [i.DatabaseName, i.TableInput.Name]),
+    [
+      ['other', 'dms_crm_customers'],
+      ['other', 'dms_crm_customers_raw'],
+    ],
+  )
   assert.equal(inputs[0]!.TableInput.StorageDescriptor.Columns.find((c) => c.Name === 'balance')?.Type, 'decimal(10,2)')
 
   const spark = capture()
   assert.equal(await main(['catalog', '--emit', 'spark', ...P, '-c', cfg, '--log-level', 'silent'], spark.io), 0)
-  const adds = (name: string) => [...spark.out().matchAll(new RegExp(`ALTER TABLE \`lake\`\\.\`${name}\` ADD IF NOT EXISTS PARTITION \\(\`partition_0\`='(\\d{8})'\\)`, 'g'))].map((x) => x[1])
+  const adds = (name: string) =>
+    [
+      ...spark
+        .out()
+        .matchAll(
+          new RegExp(
+            `ALTER TABLE \`lake\`\\.\`${name}\` ADD IF NOT EXISTS PARTITION \\(\`partition_0\`='(\\d{8})'\\)`,
+            'g',
+          ),
+        ),
+    ].map((x) => x[1])
   assert.deepEqual(adds('dms_crm_customers'), ['20240612', '20240613', '20240614', '20240615'])
   assert.deepEqual(adds('dms_crm_customers_raw'), ['20240612', '20240613', '20240615']) // no change files on 0614: no RAW partition
 
@@ -515,7 +742,15 @@ await new Promise((resolve) => setTimeout(resolve, 100))
 console.log(JSON.stringify({ ok: r.tables.every((x) => x.status === 'ok'), glue: seen.some((u) => u.includes('@aws-sdk/client-glue')) }))
 `,
     )
-    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } })
+    const r = spawnSync(process.execPath, [script], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'y',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    })
     assert.equal(r.status, 0, r.stderr)
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; glue: boolean }
     assert.equal(out.ok, true)
@@ -523,5 +758,14 @@ console.log(JSON.stringify({ ok: r.tables.every((x) => x.status === 'ok'), glue:
   }
   assert.equal(await loads(undefined), false)
   // the control: with a catalog (an endpoint on a free local port, so nothing answers) the SDK is loaded
-  assert.equal(await loads({ type: 'glue', database: 'lake', region: 'us-east-1', endpoint: `http://127.0.0.1:${await freePort()}`, maxAttempts: 1 }), true)
+  assert.equal(
+    await loads({
+      type: 'glue',
+      database: 'lake',
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${await freePort()}`,
+      maxAttempts: 1,
+    }),
+    true,
+  )
 })

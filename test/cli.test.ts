@@ -28,7 +28,10 @@ function cli(args: string[], cwd = root): { status: number | null; stdout: strin
  * tables, outputs under `dir/out`, and a pipeline `dir/p/latest.json` writing restaurants' snapshot of `{lpd}` to
  * `dir/marts/latest` (an output root), run after restaurants advances.
  */
-function lake(dir: string, opts: { hold?: string[]; pipeline?: unknown } = {}): { config: string; landing: string; state: string } {
+function lake(
+  dir: string,
+  opts: { hold?: string[]; pipeline?: unknown } = {},
+): { config: string; landing: string; state: string } {
   const landing = join(dir, 'landing')
   cpSync(join(FIXTURE, 'bucket', 'dms'), landing, { recursive: true })
   for (const f of opts.hold ?? []) rmSync(join(landing, f))
@@ -39,7 +42,11 @@ function lake(dir: string, opts: { hold?: string[]; pipeline?: unknown } = {}): 
       opts.pipeline ?? {
         table: 'demo.restaurants',
         steps: [
-          { fun: 'sql', out: 'a', query: 'select id, city, partition_0 from demo.restaurants where partition_0 = {lpd}' },
+          {
+            fun: 'sql',
+            out: 'a',
+            query: 'select id, city, partition_0 from demo.restaurants where partition_0 = {lpd}',
+          },
           { fun: 'write', out: '../marts/latest', query: 'a' },
         ],
       },
@@ -78,8 +85,19 @@ test('run: a configured pipeline runs after a run in which its table advanced, a
   const l = lake(tmp.path, { hold: [held] })
   let r = cli(['run', '-c', l.config])
   assert.equal(r.status, 0, r.stderr)
-  assert.deepEqual(pipelineRuns(l.state).map((p) => [p.pipeline, p.status, p.runs]), [['latest', 'Success', 1]])
-  assert.deepEqual(martRows(tmp.path).map((x) => [x.id, x.city, x.partition_0]), [['1', 'delhi', '20220928'], ['2', 'mumbai', '20220928'], ['3', 'delhi', '20220928'], ['5', 'delhi', '20220928']])
+  assert.deepEqual(
+    pipelineRuns(l.state).map((p) => [p.pipeline, p.status, p.runs]),
+    [['latest', 'Success', 1]],
+  )
+  assert.deepEqual(
+    martRows(tmp.path).map((x) => [x.id, x.city, x.partition_0]),
+    [
+      ['1', 'delhi', '20220928'],
+      ['2', 'mumbai', '20220928'],
+      ['3', 'delhi', '20220928'],
+      ['5', 'delhi', '20220928'],
+    ],
+  )
 
   r = cli(['run', '-c', l.config])
   assert.equal(r.status, 0, r.stderr)
@@ -89,20 +107,43 @@ test('run: a configured pipeline runs after a run in which its table advanced, a
   r = cli(['run', '-c', l.config])
   assert.equal(r.status, 0, r.stderr)
   assert.equal(pipelineRuns(l.state)[0]!.runs, 2)
-  assert.deepEqual(martRows(tmp.path).map((x) => [x.id, x.city, x.partition_0]), [['1', 'delhi', '20220930'], ['2', 'mumbai', '20220930'], ['3', 'gurgaon', '20220930'], ['5', 'delhi', '20220930']])
-  const status = JSON.parse(cli(['status', '-c', l.config, '--json']).stdout) as { pipelines: { pipeline: string; runs: number }[] }
-  assert.deepEqual(status.pipelines.map((p) => [p.pipeline, p.runs]), [['latest', 2]])
+  assert.deepEqual(
+    martRows(tmp.path).map((x) => [x.id, x.city, x.partition_0]),
+    [
+      ['1', 'delhi', '20220930'],
+      ['2', 'mumbai', '20220930'],
+      ['3', 'gurgaon', '20220930'],
+      ['5', 'delhi', '20220930'],
+    ],
+  )
+  const status = JSON.parse(cli(['status', '-c', l.config, '--json']).stdout) as {
+    pipelines: { pipeline: string; runs: number }[]
+  }
+  assert.deepEqual(
+    status.pipelines.map((p) => [p.pipeline, p.runs]),
+    [['latest', 2]],
+  )
   assert.match(cli(['status', '-c', l.config]).stdout, /pipelines\n.*PIPELINE[\s\S]*latest +Success/)
 })
 
 test('run: a failing pipeline exits 5 after the tables were applied; a pipeline after an unknown table is a config error', async (t) => {
   const tmp = tempDir()
   t.after(tmp.remove)
-  const l = lake(tmp.path, { pipeline: { steps: [{ fun: 'sql', out: 'a', query: "select error('boom') as y" }, { fun: 'write', out: '../marts/latest', query: 'a' }] } })
+  const l = lake(tmp.path, {
+    pipeline: {
+      steps: [
+        { fun: 'sql', out: 'a', query: "select error('boom') as y" },
+        { fun: 'write', out: '../marts/latest', query: 'a' },
+      ],
+    },
+  })
   const r = cli(['run', '-c', l.config, '--json'])
   assert.equal(r.status, 5, r.stderr)
   const doc = JSON.parse(r.stdout) as { tables: { status: string; error?: unknown }[] }
-  assert.ok(doc.tables.every((x) => x.status === 'ok' && x.error === undefined), 'the tables themselves were applied')
+  assert.ok(
+    doc.tables.every((x) => x.status === 'ok' && x.error === undefined),
+    'the tables themselves were applied',
+  )
   assert.match(r.stderr, /boom/)
   assert.equal(pipelineRuns(l.state)[0]!.status, 'Error')
 
@@ -148,17 +189,44 @@ test('transform, verify and snapshot through the command line', async (t) => {
   assert.equal(r.status, 0, r.stderr)
   const report = JSON.parse(r.stdout) as { verdict: string; tables: { table: string; verdict: string }[] }
   assert.equal(report.verdict, 'equal')
-  assert.deepEqual(report.tables.map((x) => [x.table, x.verdict]).sort(), [['restaurants', 'equal'], ['transaction', 'equal']])
+  assert.deepEqual(report.tables.map((x) => [x.table, x.verdict]).sort(), [
+    ['restaurants', 'equal'],
+    ['transaction', 'equal'],
+  ])
   r = cli(['verify', '-c', l.config, '--table', 'demo.restaurants', '--date', '20220928'])
   assert.equal(r.status, 0, r.stderr)
   assert.match(cli(['status', '-c', l.config]).stdout, /last verify[\s\S]*restaurants +20220928 +equal/)
 
   // snapshot: the table right after the 20220928 file (restaurant 4 deleted, 1 updated)
-  r = cli(['snapshot', '-c', l.config, '--table', 'demo.restaurants', '--as-of', '20220928-181133560', '--out', 'snap/r', '--json'], tmp.path)
+  r = cli(
+    [
+      'snapshot',
+      '-c',
+      l.config,
+      '--table',
+      'demo.restaurants',
+      '--as-of',
+      '20220928-181133560',
+      '--out',
+      'snap/r',
+      '--json',
+    ],
+    tmp.path,
+  )
   assert.equal(r.status, 0, r.stderr)
   const files = readdirSync(join(tmp.path, 'snap', 'r')).filter((f) => f.endsWith('.parquet'))
-  const rows = files.flatMap((f) => parquetRows(readFileSync(join(tmp.path, 'snap', 'r', f)))).sort((a, b) => Number(a.id) - Number(b.id))
-  assert.deepEqual(rows.map((x) => [x.id, String(x.rating)]), [['1', '4.7'], ['2', '4.1'], ['3', '4.0'], ['5', '4.6']])
+  const rows = files
+    .flatMap((f) => parquetRows(readFileSync(join(tmp.path, 'snap', 'r', f))))
+    .sort((a, b) => Number(a.id) - Number(b.id))
+  assert.deepEqual(
+    rows.map((x) => [x.id, String(x.rating)]),
+    [
+      ['1', '4.7'],
+      ['2', '4.1'],
+      ['3', '4.0'],
+      ['5', '4.6'],
+    ],
+  )
 })
 
 test('watch: a configured pipeline runs after a poll in which its table advanced', async (t) => {
@@ -166,19 +234,31 @@ test('watch: a configured pipeline runs after a poll in which its table advanced
   t.after(tmp.remove)
   const held = 'demo/restaurants/20220930-093010001.csv'
   const l = lake(tmp.path, { hold: [held] })
-  const child = spawn(process.execPath, [bin, '--watch', '-c', l.config, '--interval', '0.2'], { stdio: ['ignore', 'ignore', 'pipe'], env })
+  const child = spawn(process.execPath, [bin, '--watch', '-c', l.config, '--interval', '0.2'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  })
   let err = ''
   child.stderr!.on('data', (d) => (err += d))
   const exit = once(child, 'exit')
   const until = async (what: string, check: () => boolean): Promise<void> => {
-    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (check()) return
+    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+      if (check()) return
     throw new Error(`timed out waiting for ${what}: ${err.slice(-2000)}`)
   }
   const runs = (): number => (existsSync(l.state) ? (pipelineRuns(l.state)[0]?.runs ?? 0) : 0)
   await until('the first pipeline run', () => runs() === 1)
   cpSync(join(FIXTURE, 'bucket', 'dms', held), join(l.landing, held))
   await until('the second pipeline run', () => runs() === 2)
-  assert.deepEqual(martRows(tmp.path).map((x) => [x.id, x.city]), [['1', 'delhi'], ['2', 'mumbai'], ['3', 'gurgaon'], ['5', 'delhi']])
+  assert.deepEqual(
+    martRows(tmp.path).map((x) => [x.id, x.city]),
+    [
+      ['1', 'delhi'],
+      ['2', 'mumbai'],
+      ['3', 'gurgaon'],
+      ['5', 'delhi'],
+    ],
+  )
   await new Promise((r) => setTimeout(r, 1000))
   assert.equal(runs(), 2, 'idle polls do not run the pipeline')
   child.kill('SIGTERM')
@@ -193,7 +273,10 @@ test('PipelineTrigger: never concurrent with itself, advances during a run queue
       curated: 'c',
       state: 's.sqlite',
       source: 'S',
-      tables: [{ name: 'a', path: 'a', columns: [{ name: 'id' }], primaryKey: ['id'] }, { name: 'b', path: 'b', columns: [{ name: 'id' }], primaryKey: ['id'] }],
+      tables: [
+        { name: 'a', path: 'a', columns: [{ name: 'id' }], primaryKey: ['id'] },
+        { name: 'b', path: 'b', columns: [{ name: 'id' }], primaryKey: ['id'] },
+      ],
       pipelines: [{ file: 'p.json', after: ['S.a'] }],
     },
     '/tmp',
@@ -233,11 +316,16 @@ test('PipelineTrigger: never concurrent with itself, advances during a run queue
   trigger.advanced('S.a')
   trigger.advanced('S.a')
   release!()
-  for (let i = 0; i < 100 && events.filter((e) => e === 'start').length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+  for (let i = 0; i < 100 && events.filter((e) => e === 'start').length < 2; i++)
+    await new Promise((r) => setTimeout(r, 10))
   release!()
   await trigger.idle()
   await write2
-  assert.deepEqual(events.filter((e) => e === 'start' || e === 'end'), ['start', 'end', 'start', 'end'], 'three advances: the run in flight and one more')
+  assert.deepEqual(
+    events.filter((e) => e === 'start' || e === 'end'),
+    ['start', 'end', 'start', 'end'],
+    'three advances: the run in flight and one more',
+  )
   let inRun = false
   for (const e of events) {
     if (e === 'start') inRun = true

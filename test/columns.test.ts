@@ -38,7 +38,10 @@ for (const seed of seeds(12)) {
       const sg = Uint32Array.from(segs)
       const rw = Uint32Array.from(rows)
       const runs = findRuns(sg, rw)
-      assert.equal(runs.len.slice(0, runs.count).reduce((a, b) => a + b, 0), sg.length)
+      assert.equal(
+        runs.len.slice(0, runs.count).reduce((a, b) => a + b, 0),
+        sg.length,
+      )
       const expected = segs.map((s, k) => columnValues(sources[s]!)[rows[k]!])
       const slow = gather(type, sources, sg, rw)
       const fast = gather(type, sources, sg, rw, runs)

@@ -36,7 +36,14 @@ test('every fixture and example config that the parser accepts validates against
 })
 
 test('the schema refuses what the parser refuses by shape: unknown keys, wrong enums, wrong types, missing keys', () => {
-  const base = { landing: 'l', raw: 'r', curated: 'c', state: 's.sqlite', source: 'S', tables: [{ name: 't', path: 'a/t', columns: [{ name: 'id', type: 'Integer' }], primaryKey: ['id'] }] }
+  const base = {
+    landing: 'l',
+    raw: 'r',
+    curated: 'c',
+    state: 's.sqlite',
+    source: 'S',
+    tables: [{ name: 't', path: 'a/t', columns: [{ name: 'id', type: 'Integer' }], primaryKey: ['id'] }],
+  }
   assert.deepEqual(validate(committed, base), [])
   parseConfig(base, '/tmp')
   const bad: [unknown, RegExp][] = [
@@ -45,12 +52,21 @@ test('the schema refuses what the parser refuses by shape: unknown keys, wrong e
     [{ ...base, concurrency: { tables: 0 } }, /\$\.concurrency\.tables: below 1/],
     [{ ...base, state: 's3://b/state.sqlite' }, /\$\.state: does not match/],
     [{ ...base, landing: 's3://B' }, /\$\.landing: does not match/],
-    [{ ...base, tables: [{ ...base.tables[0], columns: [{ name: 'id', type: 'int' }] }] }, /\$\.tables\[0\]\.columns\[0\]\.type: does not match/],
+    [
+      { ...base, tables: [{ ...base.tables[0], columns: [{ name: 'id', type: 'int' }] }] },
+      /\$\.tables\[0\]\.columns\[0\]\.type: does not match/,
+    ],
     [{ ...base, tables: [{ ...base.tables[0], primaryKey: [] }] }, /\$\.tables\[0\]\.primaryKey: fewer than 1 items/],
-    [{ ...base, tables: [{ name: 't', columns: [{ name: 'id' }], primaryKey: ['id'] }] }, /\$\.tables\[0\]\.path: required/],
+    [
+      { ...base, tables: [{ name: 't', columns: [{ name: 'id' }], primaryKey: ['id'] }] },
+      /\$\.tables\[0\]\.path: required/,
+    ],
   ]
   for (const [json, re] of bad) {
     assert.match(validate(committed, json).join('\n'), re)
-    assert.throws(() => parseConfig(json, '/tmp'), (e: Error & { code?: string }) => e.code === 'CDC_CONFIG_INVALID')
+    assert.throws(
+      () => parseConfig(json, '/tmp'),
+      (e: Error & { code?: string }) => e.code === 'CDC_CONFIG_INVALID',
+    )
   }
 })

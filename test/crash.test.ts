@@ -43,8 +43,14 @@ function deliver(landing: string, files: string[]): void {
   }
 }
 
-function run(cfg: string, env: Record<string, string> = {}): { status: number | null; signal: string | null; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, 'run', '-c', cfg, '--log-level', 'warn'], { encoding: 'utf8', env: { ...process.env, ...env } })
+function run(
+  cfg: string,
+  env: Record<string, string> = {},
+): { status: number | null; signal: string | null; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, 'run', '-c', cfg, '--log-level', 'warn'], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  })
   return { status: r.status, signal: r.signal, stderr: r.stderr }
 }
 
@@ -54,12 +60,26 @@ function snapshot(dir: string): unknown {
   let ledger: unknown = null
   if (existsSync(state)) {
     const s = StateStore.open(state)
-    wm = s.status().map((r) => ({ fullLoad: r.fullLoad, lpf: r.lpf, loadDate: r.loadDate, files: r.files, rows: r.rows, live: r.liveRows }))
+    wm = s.status().map((r) => ({
+      fullLoad: r.fullLoad,
+      lpf: r.lpf,
+      loadDate: r.loadDate,
+      files: r.files,
+      rows: r.rows,
+      live: r.liveRows,
+    }))
     // the ledger's counts too: a rerun after a crash must count each change as the uninterrupted run did
-    ledger = s.status().map((r) => s.processedFiles(r.source, r.table).map((f) => [f.file, f.rows, f.inserts, f.updates, f.deletes]))
+    ledger = s
+      .status()
+      .map((r) => s.processedFiles(r.source, r.table).map((f) => [f.file, f.rows, f.inserts, f.updates, f.deletes]))
     s.close()
   }
-  return { raw: readOutputTree(join(dir, 'out', 'raw')), curated: readOutputTree(join(dir, 'out', 'curated')), wm, ledger }
+  return {
+    raw: readOutputTree(join(dir, 'out', 'raw')),
+    curated: readOutputTree(join(dir, 'out', 'curated')),
+    wm,
+    ledger,
+  }
 }
 
 // the uninterrupted reference, and how often each point is reached in each arrival
@@ -87,7 +107,10 @@ test('in the reference run, every unit of work passes each boundary once, every 
   for (const [arrival, counts] of hits.entries()) {
     // a date's unit of work: RAW written, curated written, then the commit (before and inside its transaction)
     const unit = POINTS.slice(1).map((p) => counts[p] ?? 0)
-    assert.ok(unit.every((n) => n === unit[0]) && unit[0]! > 0, `run ${arrival + 1}: ${POINTS.slice(1).join(', ')} reached ${unit.join(', ')} times`)
+    assert.ok(
+      unit.every((n) => n === unit[0]) && unit[0]! > 0,
+      `run ${arrival + 1}: ${POINTS.slice(1).join(', ')} reached ${unit.join(', ')} times`,
+    )
     assert.ok((counts['after-read'] ?? 0) > 0, `run ${arrival + 1}: nothing read`)
     commits += unit[0]!
   }
@@ -95,7 +118,10 @@ test('in the reference run, every unit of work passes each boundary once, every 
   assert.ok(commits >= curatedDates.length, `${commits} commits for ${curatedDates.length} curated dates`)
   const s = StateStore.open(join(ref.dir, 'out', 'state.sqlite'))
   try {
-    assert.equal(s.status().reduce((n, r) => n + r.files, 0), keys.length)
+    assert.equal(
+      s.status().reduce((n, r) => n + r.files, 0),
+      keys.length,
+    )
   } finally {
     s.close()
   }

@@ -49,7 +49,11 @@ function sections(md: string): Section[] {
     const m = /^(#{1,6})\s+(.*?)\s*$/.exec(line)
     return m ? [{ level: m[1]!.length, title: m[2]!, n }] : []
   })
-  return heads.map((h, i) => ({ level: h.level, title: h.title, body: lines.slice(h.n + 1, heads[i + 1]?.n ?? lines.length).join('\n') }))
+  return heads.map((h, i) => ({
+    level: h.level,
+    title: h.title,
+    body: lines.slice(h.n + 1, heads[i + 1]?.n ?? lines.length).join('\n'),
+  }))
 }
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes, repeats numbered -1, -2, … */
@@ -88,16 +92,22 @@ function errorCodes(): string[] {
 /** Source files under src/ except errors.ts, as [path, text]. */
 function sources(): [string, string][] {
   const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    )
   return walk(join(ROOT, 'src'))
-    .filter((f) => !f.endsWith(`${join('src', 'errors.ts')}`))
+    .filter((f) => !f.endsWith(join('src', 'errors.ts')))
     .map((f) => [relative(ROOT, f), readFileSync(f, 'utf8')])
 }
 
 test('docs/errors.md has a complete section for every ErrorCode in src/errors.ts, and none for codes that do not exist', () => {
   const codes = errorCodes()
   const md = read('docs/errors.md')
-  const byTitle = new Map(sections(md).filter((s) => s.level === 2).map((s) => [s.title, s]))
+  const byTitle = new Map(
+    sections(md)
+      .filter((s) => s.level === 2)
+      .map((s) => [s.title, s]),
+  )
   const src = sources()
   const problems: string[] = []
   for (const code of codes) {
@@ -111,22 +121,28 @@ test('docs/errors.md has a complete section for every ErrorCode in src/errors.ts
     }
     const used = src.filter(([, text]) => text.includes(`'${code}'`))
     if (used.length === 0) {
-      if (!/reserved/i.test(s.body)) problems.push(`${code}: raised nowhere in src/, so its section must say it is reserved`)
+      if (!/reserved/i.test(s.body))
+        problems.push(`${code}: raised nowhere in src/, so its section must say it is reserved`)
       continue
     }
-    if (/\*Reserved\.\*/.test(s.body)) problems.push(`${code}: raised in ${used.map(([f]) => f).join(', ')}, but its section still says *Reserved.*`)
+    if (/\*Reserved\.\*/.test(s.body))
+      problems.push(`${code}: raised in ${used.map(([f]) => f).join(', ')}, but its section still says *Reserved.*`)
     // Where the code is constructed directly (`new XError('CDC_…'`), the documented exit code must be exitCodeFor's.
-    const classes = new Set(used.flatMap(([, text]) => [...text.matchAll(new RegExp(`new (\\w+)\\(\\s*'${code}'`, 'g'))].map((m) => m[1]!)))
+    const classes = new Set(
+      used.flatMap(([, text]) => [...text.matchAll(new RegExp(`new (\\w+)\\(\\s*'${code}'`, 'g'))].map((m) => m[1]!)),
+    )
     const exitLine = /\*\*Exit code:\*\*(.*)/.exec(s.body)?.[1] ?? ''
     for (const cls of classes) {
       const Ctor = (errors as unknown as Record<string, new (code: string, message: string) => Error>)[cls]
       if (typeof Ctor !== 'function') continue
       const exit = exitCodeFor(new Ctor(code, 'probe'))
-      if (!exitLine.includes(`\`${exit}\``)) problems.push(`${code}: raised as ${cls} (exit ${exit}), but its **Exit code:** line does not say \`${exit}\``)
+      if (!exitLine.includes(`\`${exit}\``))
+        problems.push(`${code}: raised as ${cls} (exit ${exit}), but its **Exit code:** line does not say \`${exit}\``)
     }
   }
   for (const title of byTitle.keys()) {
-    if (/^CDC_[A-Z0-9_]+$/.test(title) && !codes.includes(title)) problems.push(`docs/errors.md has "## ${title}" but src/errors.ts has no such ErrorCode`)
+    if (/^CDC_[A-Z0-9_]+$/.test(title) && !codes.includes(title))
+      problems.push(`docs/errors.md has "## ${title}" but src/errors.ts has no such ErrorCode`)
   }
   assert.deepEqual(problems, [])
 })
@@ -135,7 +151,11 @@ test('the exit-code tables of docs/errors.md and docs/operations.md list every E
   for (const doc of ['docs/errors.md', 'docs/operations.md']) {
     const md = read(doc)
     for (const [name, value] of Object.entries(EXIT)) {
-      assert.match(md, new RegExp(`^\\| \`${value}\` \\|`, 'm'), `${doc}: the exit-code table has no row for EXIT.${name} = ${value}`)
+      assert.match(
+        md,
+        new RegExp(`^\\| \`${value}\` \\|`, 'm'),
+        `${doc}: the exit-code table has no row for EXIT.${name} = ${value}`,
+      )
     }
   }
 })
@@ -153,7 +173,12 @@ function configKeys(): string[] {
     for (const [k, def] of Object.entries(keys)) {
       out.push(prefix + k)
       if (def.kind.t === 'object') walk(def.kind.keys, `${prefix}${k}.`)
-      if (def.kind.t === 'array' && def.kind.items.t === 'object' && `${prefix}${k}` !== 'tables[].columnsFrom[].columns') walk(def.kind.items.keys, `${prefix}${k}[].`)
+      if (
+        def.kind.t === 'array' &&
+        def.kind.items.t === 'object' &&
+        `${prefix}${k}` !== 'tables[].columnsFrom[].columns'
+      )
+        walk(def.kind.items.keys, `${prefix}${k}[].`)
     }
   }
   walk(ROOT_KEYS, '')
@@ -165,7 +190,11 @@ test('docs/config.md has a heading for every key that parseConfig accepts', () =
   const md = read('docs/config.md')
   const documented = new Set(sections(md).flatMap((s) => codeSpans(s.title)))
   const missing = keys.filter((k) => !documented.has(k))
-  assert.deepEqual(missing, [], `docs/config.md needs a heading with these keys in backticks (e.g. "### \`s3.region\`")`)
+  assert.deepEqual(
+    missing,
+    [],
+    `docs/config.md needs a heading with these keys in backticks (e.g. "### \`s3.region\`")`,
+  )
 })
 
 /** Where each DEFAULTS entry is documented; null = mentioned anywhere in config.md. */
@@ -204,7 +233,9 @@ test('docs/config.md states every value of DEFAULTS under its key', () => {
   const problems: string[] = []
   for (const [name, value] of Object.entries(DEFAULTS)) {
     if (!(name in DEFAULT_HEADINGS)) {
-      problems.push(`DEFAULTS.${name}: add the config key it is the default of to DEFAULT_HEADINGS in test/docs.test.ts`)
+      problems.push(
+        `DEFAULTS.${name}: add the config key it is the default of to DEFAULT_HEADINGS in test/docs.test.ts`,
+      )
       continue
     }
     const key = DEFAULT_HEADINGS[name]
@@ -215,14 +246,17 @@ test('docs/config.md states every value of DEFAULTS under its key', () => {
     }
     const s = all.find((x) => codeSpans(x.title).includes(key))
     if (!s) problems.push(`DEFAULTS.${name}: no heading for \`${key}\``)
-    else if (!s.body.includes(`Default: \`${shown}\``)) problems.push(`\`${key}\`: expected "Default: \`${shown}\`" (DEFAULTS.${name})`)
+    else if (!s.body.includes(`Default: \`${shown}\``))
+      problems.push(`\`${key}\`: expected "Default: \`${shown}\`" (DEFAULTS.${name})`)
   }
   assert.deepEqual(problems, [])
 })
 
 test('every config in docs/examples/ and the complete example in docs/config.md pass parseConfig', () => {
   const dir = join(DOCS, 'examples')
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
   assert.ok(files.length > 0, 'docs/examples/ has no .json files')
   const base = tempDir('cdc-apply-docs-')
   try {
@@ -292,9 +326,13 @@ test('the DuckDB query in docs/semantics.md rebuilds a curated partition from RA
   const m = /<!-- docs\.test\.ts runs this query[^>]*-->\s*```sql\n([\s\S]*?)\n```/.exec(md)
   assert.ok(m, 'docs/semantics.md: the marked ```sql block is missing')
   const dateMatch = /raw_date <= '(\d{8})'/.exec(m[1]!)
-  assert.ok(dateMatch, 'the query filters on raw_date <= \'YYYYMMDD\'')
+  assert.ok(dateMatch, "the query filters on raw_date <= 'YYYYMMDD'")
   const dir = tempDir('cdc-apply-docs-sql-')
-  const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', allow_community_extensions: 'false' })
+  const instance = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  })
   const conn = await instance.connect()
   try {
     const config = await runDesignExample(dir.path)
@@ -327,9 +365,16 @@ test('the reprocess steps in docs/operations.md reset one table and the next run
     const before = { raw: readOutputTree(config.raw), curated: readOutputTree(config.curated) }
     const db = new Database(config.state)
     try {
-      db.exec(sql.split('\n').map((l) => l.trim()).join('\n'))
+      db.exec(
+        sql
+          .split('\n')
+          .map((l) => l.trim())
+          .join('\n'),
+      )
       for (const table of ['ops_table', 'processed_files', 'tombstones', 'table_runs']) {
-        const n = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE Source = 'OP' AND TableName = 'restaurants'`).get() as { n: number }
+        const n = db
+          .prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE Source = 'OP' AND TableName = 'restaurants'`)
+          .get() as { n: number }
         assert.equal(n.n, 0, `${table} still has rows of OP.restaurants after the documented statements`)
       }
     } finally {
@@ -343,7 +388,13 @@ test('the reprocess steps in docs/operations.md reset one table and the next run
     assert.deepEqual({ raw: readOutputTree(config.raw), curated: readOutputTree(config.curated) }, before)
     const state = StateStore.open(config.state)
     try {
-      assert.deepEqual(state.get('OP', 'restaurants'), { source: 'OP', table: 'restaurants', fullLoad: true, lpf: '20220928-181133560', loadDate: '20220926' })
+      assert.deepEqual(state.get('OP', 'restaurants'), {
+        source: 'OP',
+        table: 'restaurants',
+        fullLoad: true,
+        lpf: '20220928-181133560',
+        loadDate: '20220926',
+      })
     } finally {
       state.close()
     }

@@ -24,9 +24,13 @@ function sections(): Map<string, string> {
 /** Every `new XError('CDC_…'` in src/ as [file, class, code]. */
 function throwSites(): [string, string, string][] {
   const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    )
   return walk(join(ROOT, 'src')).flatMap((f) =>
-    [...readFileSync(f, 'utf8').matchAll(/new (\w+)\(\s*'(CDC_[A-Z0-9_]+)'/g)].map((m) => [relative(ROOT, f), m[1]!, m[2]!] as [string, string, string]),
+    [...readFileSync(f, 'utf8').matchAll(/new (\w+)\(\s*'(CDC_[A-Z0-9_]+)'/g)].map(
+      (m) => [relative(ROOT, f), m[1]!, m[2]!] as [string, string, string],
+    ),
   )
 }
 
@@ -45,7 +49,11 @@ for (const [code, row] of rows) {
     const body = sections().get(code)
     assert.ok(body !== undefined, `docs/errors.md has "## ${code}"`)
     const exitLine = /\*\*Exit code:\*\*(.*)/.exec(body)?.[1] ?? ''
-    for (const exit of [row.exit, ...(row.or ? [row.or.exit] : [])]) assert.ok(exitLine.includes(`\`${exit}\``) || /none of its own/.test(exitLine), `the Exit code line says \`${exit}\`: ${exitLine}`)
+    for (const exit of [row.exit, ...(row.or ? [row.or.exit] : [])])
+      assert.ok(
+        exitLine.includes(`\`${exit}\``) || /none of its own/.test(exitLine),
+        `the Exit code line says \`${exit}\`: ${exitLine}`,
+      )
   })
 }
 
@@ -59,7 +67,8 @@ test('every throw site in src/ uses the class of its code in CODES', () => {
       continue
     }
     if (typeof classes[cls] !== 'function') continue // not an error class of errors.ts
-    if (cls !== row.class.name && cls !== row.or?.class.name) problems.push(`${file}: ${code} raised as ${cls}, CODES says ${row.class.name}`)
+    if (cls !== row.class.name && cls !== row.or?.class.name)
+      problems.push(`${file}: ${code} raised as ${cls}, CODES says ${row.class.name}`)
   }
   assert.deepEqual(problems, [])
 })
@@ -73,7 +82,8 @@ test('each row of the exit-code table of docs/errors.md lists only codes with th
       const code = c[1]!.toUpperCase() as ErrorCode
       const row = CODES[code]
       if (row === undefined) problems.push(`row ${exit}: ${code} is not in CODES`)
-      else if (row.exit !== exit && row.or?.exit !== exit) problems.push(`row ${exit} lists ${code}, whose exit is ${row.exit}`)
+      else if (row.exit !== exit && row.or?.exit !== exit)
+        problems.push(`row ${exit} lists ${code}, whose exit is ${row.exit}`)
     }
   }
   assert.deepEqual(problems, [])

@@ -12,16 +12,29 @@ function walk(dir: string): string[] {
   if (!existsSync(dir)) return []
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name)
-    return e.isDirectory() ? (e.name === 'node_modules' || e.name === 'python' ? [] : walk(p)) : /\.(ts|mjs|js)$/.test(e.name) && !e.name.endsWith('.d.ts') ? [p] : []
+    return e.isDirectory()
+      ? e.name === 'node_modules' || e.name === 'python'
+        ? []
+        : walk(p)
+      : /\.(ts|mjs|js)$/.test(e.name) && !e.name.endsWith('.d.ts')
+        ? [p]
+        : []
   })
 }
 
 test('every exported function, class and constant of src/ is used besides its declaration', () => {
   const src = walk(join(ROOT, 'src')).filter((f) => f.endsWith('.ts'))
-  const texts = new Map([...src, ...walk(join(ROOT, 'test')), ...walk(join(ROOT, 'scripts')), ...walk(join(ROOT, 'bin'))].map((f) => [f, readFileSync(f, 'utf8')]))
+  const texts = new Map(
+    [...src, ...walk(join(ROOT, 'test')), ...walk(join(ROOT, 'scripts')), ...walk(join(ROOT, 'bin'))].map((f) => [
+      f,
+      readFileSync(f, 'utf8'),
+    ]),
+  )
   const unused: string[] = []
   for (const f of src) {
-    for (const m of texts.get(f)!.matchAll(/^export (?:async )?(?:function\*?|const|let|class|abstract class) (\w+)/gm)) {
+    for (const m of texts
+      .get(f)!
+      .matchAll(/^export (?:async )?(?:function\*?|const|let|class|abstract class) (\w+)/gm)) {
       const name = m[1]!
       const word = new RegExp(`\\b${name}\\b`, 'g')
       let uses = -1 // the declaration itself

@@ -3,7 +3,16 @@
 // folders, symlinks, BOMs, repeated warnings and credentials in URLs.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { existsSync, mkdirSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync, renameSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { hostname } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -63,7 +72,18 @@ function lake(t: { after: (fn: () => void) => void }): Lake {
       return p
     },
     config(extra = {}, top = {}) {
-      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [table(extra)], ...top }, tmp.path)
+      return parseConfig(
+        {
+          source: 'S',
+          landing,
+          raw: 'out/raw',
+          curated: 'out/curated',
+          state: 'out/state.sqlite',
+          tables: [table(extra)],
+          ...top,
+        },
+        tmp.path,
+      )
     },
     async run(extra = {}, top = {}) {
       return (await runOnce(l.config(extra, top))).tables[0]!
@@ -90,7 +110,10 @@ const code = (r: { error: unknown }): string | undefined => (r.error as CdcError
 
 function capture(): { log: ReturnType<typeof ndjsonLogger>; lines: () => { msg: string; [k: string]: unknown }[] } {
   const out: string[] = []
-  return { log: ndjsonLogger((l) => out.push(l), 'debug'), lines: () => out.map((l) => JSON.parse(l) as { msg: string }) }
+  return {
+    log: ndjsonLogger((l) => out.push(l), 'debug'),
+    lines: () => out.map((l) => JSON.parse(l) as { msg: string }),
+  }
 }
 
 // ---------------------------------------------------------------- item 8: half-written objects
@@ -143,7 +166,10 @@ test('a change-file name more than maxFutureSeconds ahead of the clock is CDC_FI
   // a name one hour ahead is within the default day
   rmSync(join(l.landing, TABLE, `${stem}.csv`))
   const soon = new Date(Date.now() + 3_600_000).toISOString()
-  l.put(`${soon.slice(0, 10).replaceAll('-', '')}-${soon.slice(11, 13)}0000000.csv`, 'U,2024-06-10 09:59:00.000000,1,apple v3\n')
+  l.put(
+    `${soon.slice(0, 10).replaceAll('-', '')}-${soon.slice(11, 13)}0000000.csv`,
+    'U,2024-06-10 09:59:00.000000,1,apple v3\n',
+  )
   assert.equal((await l.run()).error, undefined)
   assert.equal(parseDmsName('a/20240101-000000000.csv', { format: 'csv', label: 'x' })?.kind, 'cdc')
 })
@@ -160,17 +186,26 @@ test('a lock left by an earlier process with the same PID and hostname (a contai
   const db = new Database(path)
   const [boot, start] = ours.split(':')
   // the previous process: same PID, same host, fresh heartbeat, but another start time
-  db.prepare('INSERT INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)').run('previous', process.pid, hostname(), new Date().toISOString(), Date.now(), `${boot}:${Number(start) - 100}`)
+  db.prepare(
+    'INSERT INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)',
+  ).run('previous', process.pid, hostname(), new Date().toISOString(), Date.now(), `${boot}:${Number(start) - 100}`)
   db.close()
   const s = StateStore.open(path)
   s.lock()
   const other = StateStore.open(path)
-  assert.throws(() => other.lock(), (e: CdcError) => e.code === 'CDC_STATE_LOCKED')
+  assert.throws(
+    () => other.lock(),
+    (e: CdcError) => e.code === 'CDC_STATE_LOCKED',
+  )
   other.close()
   s.close()
   // a lock from an earlier boot is stale too
   const db2 = new Database(path)
-  db2.prepare('INSERT INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)').run('before-reboot', process.pid, hostname(), new Date().toISOString(), Date.now(), `another-boot:${start}`)
+  db2
+    .prepare(
+      'INSERT INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)',
+    )
+    .run('before-reboot', process.pid, hostname(), new Date().toISOString(), Date.now(), `another-boot:${start}`)
   db2.close()
   const s2 = StateStore.open(path)
   s2.lock()
@@ -182,20 +217,38 @@ test('a lock left by an earlier process with the same PID and hostname (a contai
 test('a CSV record longer than limits.maxRecordBytes is CDC_RECORD_TOO_LARGE at file:line, not CDC_INTERNAL; nothing is written', async (t) => {
   const l = lake(t)
   l.put('LOAD00000001.csv', LOAD)
-  l.put('20240610-100000000.csv', `U,2024-06-10 09:59:00.000000,1,apple\nU,2024-06-10 09:59:00.000000,2,${'x'.repeat(300_000)}\n`)
+  l.put(
+    '20240610-100000000.csv',
+    `U,2024-06-10 09:59:00.000000,1,apple\nU,2024-06-10 09:59:00.000000,2,${'x'.repeat(300_000)}\n`,
+  )
   const r = await l.run({}, { limits: { maxRecordBytes: 100_000 } })
   assert.equal(code(r), 'CDC_RECORD_TOO_LARGE')
-  assert.match(r.error!.message, /shop\/items\/20240610-100000000\.csv:2 is longer than limits\.maxRecordBytes = 100000/)
+  assert.match(
+    r.error!.message,
+    /shop\/items\/20240610-100000000\.csv:2 is longer than limits\.maxRecordBytes = 100000/,
+  )
   assert.equal(exitCodeFor(r.error), 3)
   assert.equal(l.wm(), undefined)
 })
 
 test('a small gzip that unpacks past limits.maxObjectBytes is CDC_OBJECT_TOO_LARGE (streamed: never unpacked whole)', async (t) => {
   const l = lake(t)
-  l.put('LOAD00000001.csv.gz', gzipSync(Buffer.concat([Buffer.from('I,2024-06-10 08:00:00.000000,1,'), Buffer.alloc(20_000_000, 0x61), Buffer.from('\n')])))
+  l.put(
+    'LOAD00000001.csv.gz',
+    gzipSync(
+      Buffer.concat([
+        Buffer.from('I,2024-06-10 08:00:00.000000,1,'),
+        Buffer.alloc(20_000_000, 0x61),
+        Buffer.from('\n'),
+      ]),
+    ),
+  )
   const r = await l.run({}, { limits: { maxObjectBytes: 5_000_000, maxRecordBytes: 50_000_000 } })
   assert.equal(code(r), 'CDC_OBJECT_TOO_LARGE')
-  assert.match(r.error!.message, /LOAD00000001\.csv\.gz is larger than limits\.maxObjectBytes = 5000000 bytes once decompressed/)
+  assert.match(
+    r.error!.message,
+    /LOAD00000001\.csv\.gz is larger than limits\.maxObjectBytes = 5000000 bytes once decompressed/,
+  )
 })
 
 test('an object over 2 GiB (a sparse file) is streamed: it fails on its content (one endless record), not as an unreadable source', async (t) => {
@@ -214,7 +267,10 @@ test('an object over 2 GiB (a sparse file) is streamed: it fails on its content 
 
 /** Runs a CSV object through readObject cut into pieces of `piece` bytes and arriving in chunks of `chunk` bytes. */
 async function decode(text: Buffer, piece: number, chunk: number, extra: object = {}) {
-  const cfg = parseConfig({ source: 'S', landing: 'l', raw: 'r', curated: 'c', state: 's', tables: [table(extra)] }, '/tmp')
+  const cfg = parseConfig(
+    { source: 'S', landing: 'l', raw: 'r', curated: 'c', state: 's', tables: [table(extra)] },
+    '/tmp',
+  )
   const t = cfg.tables[0]!
   const f = parseDmsName(`${TABLE}/20240610-100000000.csv`, { format: 'csv', label: 'S.items' })!
   async function* chunks() {
@@ -223,7 +279,13 @@ async function decode(text: Buffer, piece: number, chunk: number, extra: object 
   const r = await readObject(t, f, chunks(), undefined, { maxRecordBytes: 1 << 20, maxObjectBytes: 1 << 30 }, piece)
   const rows = r.batches.flatMap((b) => {
     const name = columnValues(b.columns[2]!)
-    return Array.from({ length: b.length }, (_, i) => ({ key: b.keys[i], op: b.ops[i], line: b.lines?.[i], row: b.rowNums ? b.rowNums[i] : b.rowBase + i + 1, name: name[i] }))
+    return Array.from({ length: b.length }, (_, i) => ({
+      key: b.keys[i],
+      op: b.ops[i],
+      line: b.lines?.[i],
+      row: b.rowNums ? b.rowNums[i] : b.rowBase + i + 1,
+      name: name[i],
+    }))
   })
   return { rows, rejected: r.rejected.map((x) => `${x.line}:${x.code}`), checksum: r.checksum }
 }
@@ -231,16 +293,28 @@ async function decode(text: Buffer, piece: number, chunk: number, extra: object 
 test('CSV read in pieces of whole records equals the object read whole: quotes, escaped quotes, line breaks in fields, CRLF, a BOM, quarantined rows', async () => {
   const lines: string[] = []
   for (let i = 1; i <= 400; i++) {
-    const name = i % 7 === 0 ? `"multi\nline ""${i}"""` : i % 5 === 0 ? `"a,b ${i}"` : i % 11 === 0 ? `plain${i}` : `n${i}`
+    const name =
+      i % 7 === 0 ? `"multi\nline ""${i}"""` : i % 5 === 0 ? `"a,b ${i}"` : i % 11 === 0 ? `plain${i}` : `n${i}`
     const op = i % 13 === 0 ? 'X' : i % 3 === 0 ? 'U' : 'I'
-    lines.push(`${op},2024-06-10 08:00:${String(i % 60).padStart(2, '0')}.000000,${i},${name}${i % 4 === 0 ? '\r\n' : '\n'}`)
+    lines.push(
+      `${op},2024-06-10 08:00:${String(i % 60).padStart(2, '0')}.000000,${i},${name}${i % 4 === 0 ? '\r\n' : '\n'}`,
+    )
   }
   const text = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(lines.join(''))])
   const whole = await decode(text, 1 << 24, 1 << 24, { onBadRow: 'quarantine' })
   assert.equal(whole.rows.length + whole.rejected.length, 400)
   assert.ok(whole.rejected.length > 0)
-  for (const [piece, chunk] of [[50, 7], [300, 64], [1000, 1], [4096, 333]] as const) {
-    assert.deepEqual(await decode(text, piece, chunk, { onBadRow: 'quarantine' }), whole, `pieces of ${piece} bytes, chunks of ${chunk}`)
+  for (const [piece, chunk] of [
+    [50, 7],
+    [300, 64],
+    [1000, 1],
+    [4096, 333],
+  ] as const) {
+    assert.deepEqual(
+      await decode(text, piece, chunk, { onBadRow: 'quarantine' }),
+      whole,
+      `pieces of ${piece} bytes, chunks of ${chunk}`,
+    )
   }
   // the BOM is stripped: the first row's Op is read as I
   assert.equal(whole.rows[0]!.op, 0x49)
@@ -248,7 +322,10 @@ test('CSV read in pieces of whole records equals the object read whole: quotes, 
   const headed = Buffer.concat([Buffer.from('Op,ts,id,name\n'), text.subarray(3)])
   const wholeH = await decode(headed, 1 << 24, 1 << 24, { onBadRow: 'quarantine', header: true })
   assert.equal(wholeH.rows[0]!.line, 2)
-  assert.deepEqual(wholeH.rows.map((r) => r.key), whole.rows.map((r) => r.key))
+  assert.deepEqual(
+    wholeH.rows.map((r) => r.key),
+    whole.rows.map((r) => r.key),
+  )
   assert.deepEqual(await decode(headed, 200, 50, { onBadRow: 'quarantine', header: true }), wholeH)
 })
 
@@ -257,12 +334,16 @@ test('RecordSplitter cuts only at record ends, counts physical lines, and names 
   const s = new RecordSplitter(4, 1000, () => {
     throw new Error('too large')
   })
-  for (const c of ['a,"x\ny",b\n', 'c,d\n', 'e,"f""\n', 'g"\n', 'h']) for (const p of s.push(Buffer.from(c))) cuts.push({ bytes: p.bytes.toString(), firstLine: p.firstLine })
+  for (const c of ['a,"x\ny",b\n', 'c,d\n', 'e,"f""\n', 'g"\n', 'h'])
+    for (const p of s.push(Buffer.from(c))) cuts.push({ bytes: p.bytes.toString(), firstLine: p.firstLine })
   const last = s.end()!
   cuts.push({ bytes: last.bytes.toString(), firstLine: last.firstLine })
   assert.equal(cuts.map((c) => c.bytes).join(''), 'a,"x\ny",b\nc,d\ne,"f""\ng"\nh')
   for (const c of cuts.slice(0, -1)) assert.ok(c.bytes.endsWith('\n'))
-  assert.deepEqual(cuts.map((c) => c.firstLine), [1, 3, 4, 6].slice(0, cuts.length))
+  assert.deepEqual(
+    cuts.map((c) => c.firstLine),
+    [1, 3, 4, 6].slice(0, cuts.length),
+  )
   const big = new RecordSplitter(10, 20, (line, bytes) => {
     throw new Error(`line ${line} ${bytes}`)
   })
@@ -277,16 +358,36 @@ test('local errors are classified: a folder where an object should be (EISDIR) a
   const store = new LocalStore(join(tmp.path, 'land'))
   await assert.rejects(
     (async () => {
-      for await (const _ of store.getStream('a/dir.csv')) void _
+      for await (const _ of store.getStream('a/dir.csv')) _
     })(),
     (e: CdcError) => e.code === 'CDC_SOURCE_UNAVAILABLE' && !e.transient,
   )
   writeFileSync(join(tmp.path, 'blocker'), 'x')
   const out = new LocalStore(join(tmp.path, 'blocker', 'raw'))
-  await assert.rejects(out.put('S/t/x.parquet', new Uint8Array(1)), (e: CdcError) => e.code === 'CDC_WRITE_FAILED' && !e.transient)
-  await assert.rejects(new LocalStore(join(tmp.path, 'nope')).checkRoot(), (e: CdcError) => e.code === 'CDC_SOURCE_NOT_FOUND' && !e.transient)
-  const cfg = parseConfig({ source: 'S', landing: 'lnad', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [table()] }, tmp.path)
-  await assert.rejects(runOnce(cfg), (e: CdcError) => e.code === 'CDC_SOURCE_NOT_FOUND' && /did you mean "land"/.test(e.hint ?? '') && exitCodeFor(e) === 4)
+  await assert.rejects(
+    out.put('S/t/x.parquet', new Uint8Array(1)),
+    (e: CdcError) => e.code === 'CDC_WRITE_FAILED' && !e.transient,
+  )
+  await assert.rejects(
+    new LocalStore(join(tmp.path, 'nope')).checkRoot(),
+    (e: CdcError) => e.code === 'CDC_SOURCE_NOT_FOUND' && !e.transient,
+  )
+  const cfg = parseConfig(
+    {
+      source: 'S',
+      landing: 'lnad',
+      raw: 'out/raw',
+      curated: 'out/curated',
+      state: 'out/state.sqlite',
+      tables: [table()],
+    },
+    tmp.path,
+  )
+  await assert.rejects(
+    runOnce(cfg),
+    (e: CdcError) =>
+      e.code === 'CDC_SOURCE_NOT_FOUND' && /did you mean "land"/.test(e.hint ?? '') && exitCodeFor(e) === 4,
+  )
   assert.equal(existsSync(join(tmp.path, 'out', 'curated')), false)
 })
 
@@ -296,11 +397,28 @@ test('an output location that cannot be written is CDC_OUTPUT_NOT_WRITABLE befor
   const l = lake(t)
   l.put('LOAD00000001.csv', 'X,2024-06-10 08:00:00.000000,1,apple\n') // would fail as CDC_ROW_INVALID_OP if read
   writeFileSync(join(l.dir, 'blocker'), 'a file where a folder should be')
-  for (const top of [{ raw: 'blocker/raw' }, { curated: 'blocker' }, { state: 'blocker/state.sqlite' }, { cache: 'blocker/cache' }, { outputs: ['blocker/marts'] }]) {
-    await assert.rejects(l.run({}, top), (e: CdcError) => e.code === 'CDC_OUTPUT_NOT_WRITABLE' && !e.transient && exitCodeFor(e) === 4 && e.message.includes(Object.keys(top)[0]!), JSON.stringify(top))
+  for (const top of [
+    { raw: 'blocker/raw' },
+    { curated: 'blocker' },
+    { state: 'blocker/state.sqlite' },
+    { cache: 'blocker/cache' },
+    { outputs: ['blocker/marts'] },
+  ]) {
+    await assert.rejects(
+      l.run({}, top),
+      (e: CdcError) =>
+        e.code === 'CDC_OUTPUT_NOT_WRITABLE' &&
+        !e.transient &&
+        exitCodeFor(e) === 4 &&
+        e.message.includes(Object.keys(top)[0]!),
+      JSON.stringify(top),
+    )
     assert.equal(existsSync(join(l.dir, 'out', 'state.sqlite')), false)
   }
-  await assert.rejects(runWatch(l.config({}, { raw: 'blocker/raw' }), { signal: new AbortController().signal, intervalSeconds: 1 }), (e: CdcError) => e.code === 'CDC_OUTPUT_NOT_WRITABLE')
+  await assert.rejects(
+    runWatch(l.config({}, { raw: 'blocker/raw' }), { signal: new AbortController().signal, intervalSeconds: 1 }),
+    (e: CdcError) => e.code === 'CDC_OUTPUT_NOT_WRITABLE',
+  )
 })
 
 // ---------------------------------------------------------------- item 15: misspelt folders
@@ -370,13 +488,27 @@ test('in watch mode a lasting condition (an empty table folder) is logged once, 
 })
 
 test('an s3.endpoint with user:password is redacted in messages and hints', async (t) => {
-  assert.equal(redactUrl('nothing answered at http://admin:s3cret@127.0.0.1:9/: check'), 'nothing answered at http://***@127.0.0.1:9/: check')
+  assert.equal(
+    redactUrl('nothing answered at http://admin:s3cret@127.0.0.1:9/: check'),
+    'nothing answered at http://***@127.0.0.1:9/: check',
+  )
   const tmp = tempDir('cdc-redact-')
   t.after(tmp.remove)
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true'
   process.env['AWS_ACCESS_KEY_ID'] ??= 'test'
   process.env['AWS_SECRET_ACCESS_KEY'] ??= 'test'
-  const cfg = parseConfig({ source: 'S', landing: 's3://bucket/dms', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', s3: { endpoint: 'http://admin:s3cret@127.0.0.1:9', region: 'us-east-1', maxAttempts: 1 }, tables: [table()] }, tmp.path)
+  const cfg = parseConfig(
+    {
+      source: 'S',
+      landing: 's3://bucket/dms',
+      raw: 'out/raw',
+      curated: 'out/curated',
+      state: 'out/state.sqlite',
+      s3: { endpoint: 'http://admin:s3cret@127.0.0.1:9', region: 'us-east-1', maxAttempts: 1 },
+      tables: [table()],
+    },
+    tmp.path,
+  )
   const r = (await runOnce(cfg)).tables[0]!
   assert.ok(r.error, 'the closed port fails')
   const e = r.error as CdcError
@@ -412,8 +544,16 @@ test('parallel-load segments are DMS data not applied: their own warning (not "n
   const r = (await runOnce(l.config(), { logger: c.log })).tables[0]!
   assert.equal(r.error, undefined, r.error?.message)
   assert.deepEqual(names(l.curated('20240610')), ['1:apple', '2:pear'], 'segments are not applied')
-  const objects = (msg: string): string[] => c.lines().filter((x) => x.msg.startsWith(msg)).map((x) => String(x['object'])).sort()
-  assert.deepEqual(objects('parallel-load segment not applied'), [`${TABLE}/SEGMENT2_LOAD00000001.csv`, `${TABLE}/part-2024/LOAD00000001.csv`])
+  const objects = (msg: string): string[] =>
+    c
+      .lines()
+      .filter((x) => x.msg.startsWith(msg))
+      .map((x) => String(x['object']))
+      .sort()
+  assert.deepEqual(objects('parallel-load segment not applied'), [
+    `${TABLE}/SEGMENT2_LOAD00000001.csv`,
+    `${TABLE}/part-2024/LOAD00000001.csv`,
+  ])
   assert.deepEqual(objects('object skipped: not a DMS data file'), [`${TABLE}/README.txt`])
   assert.equal(r.segments, 2)
   const s = StateStore.open(join(l.dir, 'out', 'state.sqlite'))

@@ -18,7 +18,15 @@ import { tableRows } from './helpers/iceberg-cases.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const bin = join(root, 'bin', 'cdc-apply.js')
-const POINTS = ['after-raw-write', 'iceberg-after-delta', 'iceberg-before-metadata', 'iceberg-after-metadata', 'after-curated-write', 'before-commit', 'inside-commit'] as const
+const POINTS = [
+  'after-raw-write',
+  'iceberg-after-delta',
+  'iceberg-before-metadata',
+  'iceberg-after-metadata',
+  'after-curated-write',
+  'before-commit',
+  'inside-commit',
+] as const
 
 const tmp = tempDir('cdc-iceberg-crash-')
 test.after(tmp.remove)
@@ -45,8 +53,14 @@ function deliver(landing: string, files: string[]): void {
   }
 }
 
-function run(cfg: string, env: Record<string, string> = {}): { status: number | null; signal: string | null; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, 'run', '-c', cfg, '--log-level', 'warn'], { encoding: 'utf8', env: { ...process.env, ...env } })
+function run(
+  cfg: string,
+  env: Record<string, string> = {},
+): { status: number | null; signal: string | null; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, 'run', '-c', cfg, '--log-level', 'warn'], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  })
   return { status: r.status, signal: r.signal, stderr: r.stderr }
 }
 
@@ -55,7 +69,14 @@ async function snapshot(dir: string): Promise<unknown> {
   let wm: unknown = null
   if (existsSync(state)) {
     const s = StateStore.open(state)
-    wm = s.status().map((r) => ({ fullLoad: r.fullLoad, lpf: r.lpf, loadDate: r.loadDate, files: r.files, rows: r.rows, live: r.liveRows }))
+    wm = s.status().map((r) => ({
+      fullLoad: r.fullLoad,
+      lpf: r.lpf,
+      loadDate: r.loadDate,
+      files: r.files,
+      rows: r.rows,
+      live: r.liveRows,
+    }))
     s.close()
   }
   const store = new LocalStore(join(dir, 'out', 'curated'))

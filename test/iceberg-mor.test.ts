@@ -21,7 +21,9 @@ test.after(tmp.remove)
 
 const ROWS = 3000
 const row = (op: string, ts: string, id: number, i: number): string =>
-  op === 'D' ? `D,${ts},${id},,,,,,,,` : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
+  op === 'D'
+    ? `D,${ts},${id},,,,,,,,`
+    : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
 
 /** A load of ROWS keys, then one change file per date from 2024-06-11 with `changes` changes (every 10th a delete, a few inserts). */
 function landing(dir: string, dates: number, changes: number): string {
@@ -35,7 +37,14 @@ function landing(dir: string, dates: number, changes: number): string {
     const lines: string[] = []
     for (let i = 0; i < changes; i++) {
       const op = i % 10 === 9 ? 'D' : i % 10 === 4 ? 'I' : 'U'
-      lines.push(row(op, `${day} 10:00:00.${String(i).padStart(6, '0')}`, op === 'I' ? ROWS + d * changes + i : (d * 7919 + i * 104729) % ROWS, i + d))
+      lines.push(
+        row(
+          op,
+          `${day} 10:00:00.${String(i).padStart(6, '0')}`,
+          op === 'I' ? ROWS + d * changes + i : (d * 7919 + i * 104729) % ROWS,
+          i + d,
+        ),
+      )
     }
     writeFileSync(join(table, `${day.replaceAll('-', '')}-100000000.csv`), lines.join('\n') + '\n')
   }
@@ -52,7 +61,12 @@ async function open(c: Config): Promise<IcebergTable> {
 }
 
 /** Runs the landing in both formats (one run per date's file arrival is not needed: one run commits a snapshot per date). */
-async function twin(name: string, dates: number, changes: number, extra: object = {}): Promise<{ ice: IcebergTable; plain: Record<string, unknown> }> {
+async function twin(
+  name: string,
+  dates: number,
+  changes: number,
+  extra: object = {},
+): Promise<{ ice: IcebergTable; plain: Record<string, unknown> }> {
   const dir = join(tmp.path, name)
   const land = landing(dir, dates, changes)
   const plain = config(dir, land, 'parquet')
@@ -65,9 +79,17 @@ async function twin(name: string, dates: number, changes: number, extra: object 
 }
 
 async function assertTags(ice: IcebergTable, plain: Record<string, unknown>): Promise<void> {
-  const dates = Object.keys(plain).map((k) => k.split('/').at(-1)!).sort()
-  assert.deepEqual(Object.keys(ice.meta!.refs).filter((r) => r !== 'main').sort(), dates.map((d) => `d${d}`))
-  for (const d of dates) assert.deepEqual(tableRows((await ice.read(`d${d}`))!), plain[`BENCH/orders/${d}`], `tag d${d}`)
+  const dates = Object.keys(plain)
+    .map((k) => k.split('/').at(-1)!)
+    .sort()
+  assert.deepEqual(
+    Object.keys(ice.meta!.refs)
+      .filter((r) => r !== 'main')
+      .sort(),
+    dates.map((d) => `d${d}`),
+  )
+  for (const d of dates)
+    assert.deepEqual(tableRows((await ice.read(`d${d}`))!), plain[`BENCH/orders/${d}`], `tag d${d}`)
   assert.deepEqual(tableRows((await ice.read('main'))!), plain[`BENCH/orders/${dates.at(-1)}`], 'the live table')
 }
 
@@ -87,7 +109,10 @@ test('a commit of 30 changes on a 3000-row table adds one data file of the new r
     // 30 changes: 3 inserts, 24 updates, 3 deletes; the updates and deletes supersede live rows
     assert.equal(sum['added-records'], '27')
     assert.equal(sum['added-position-deletes'], '27')
-    assert.ok(Number(sum['added-files-size']) * 5 < Number(first.summary['added-files-size']), `${sum['cdc-apply.date']}: the commit writes far less than the table (${sum['added-files-size']} vs ${first.summary['added-files-size']} bytes)`)
+    assert.ok(
+      Number(sum['added-files-size']) * 5 < Number(first.summary['added-files-size']),
+      `${sum['cdc-apply.date']}: the commit writes far less than the table (${sum['added-files-size']} vs ${first.summary['added-files-size']} bytes)`,
+    )
   }
   // the delete files apply only to older data files: sequence numbers increase, each delete after what it deletes
   const live = await ice.files(ice.current()!)
@@ -105,13 +130,31 @@ test('past iceberg.compactDeleteShare a merge commit is followed by a replace sn
   await assertTags(ice, plain)
   const ops = ice.meta!.snapshots.map((s) => `${s.summary['cdc-apply.date']}:${s.summary.operation}`)
   // 27 deleted positions of ~3000 (0.9%) stay below 1.5%; after the second date (1.8%) the table is compacted
-  assert.deepEqual(ops, ['20240610:append', '20240611:overwrite', '20240612:overwrite', '20240612:replace', '20240613:overwrite'])
+  assert.deepEqual(ops, [
+    '20240610:append',
+    '20240611:overwrite',
+    '20240612:overwrite',
+    '20240612:replace',
+    '20240613:overwrite',
+  ])
   const replace = ice.meta!.snapshots[3]!
-  assert.equal(ice.meta!.refs['d20240612']!['snapshot-id'], replace['snapshot-id'], 'the tag moved to the compacted snapshot')
+  assert.equal(
+    ice.meta!.refs['d20240612']!['snapshot-id'],
+    replace['snapshot-id'],
+    'the tag moved to the compacted snapshot',
+  )
   assert.equal(replace.summary['total-delete-files'], '0')
   assert.equal(replace.summary['total-data-files'], '1')
-  assert.equal(replace.summary['cdc-apply.lpf'], ice.meta!.snapshots[2]!.summary['cdc-apply.lpf'], 'the replace snapshot carries the watermark of the commit it compacts')
-  assert.deepEqual(config(tmp.path, 'x', 'iceberg').iceberg, { compactDeleteShare: 0.25, compactDataFiles: 100, keepSnapshots: 10 }, 'the defaults')
+  assert.equal(
+    replace.summary['cdc-apply.lpf'],
+    ice.meta!.snapshots[2]!.summary['cdc-apply.lpf'],
+    'the replace snapshot carries the watermark of the commit it compacts',
+  )
+  assert.deepEqual(
+    config(tmp.path, 'x', 'iceberg').iceberg,
+    { compactDeleteShare: 0.25, compactDataFiles: 100, keepSnapshots: 10 },
+    'the defaults',
+  )
 })
 
 test('snapshot expiry removes the snapshots no ref names beyond iceberg.keepSnapshots and deletes the files only they referenced; every tag still reads', async () => {
@@ -120,7 +163,10 @@ test('snapshot expiry removes the snapshots no ref names beyond iceberg.keepSnap
   // the merge snapshot of 2024-06-12 lost its tag to the replace snapshot that compacted it: it is the one expired
   const ops = ice.meta!.snapshots.map((s) => `${s.summary['cdc-apply.date']}:${s.summary.operation}`)
   assert.deepEqual(ops, ['20240610:append', '20240611:overwrite', '20240612:replace', '20240613:overwrite'])
-  assert.ok(!ice.meta!['snapshot-log'].some((e) => !ice.meta!.snapshots.some((s) => s['snapshot-id'] === e['snapshot-id'])), 'the snapshot log names kept snapshots only')
+  assert.ok(
+    !ice.meta!['snapshot-log'].some((e) => !ice.meta!.snapshots.some((s) => s['snapshot-id'] === e['snapshot-id'])),
+    'the snapshot log names kept snapshots only',
+  )
   const replace = ice.meta!.snapshots[2]!
   const expiredId = replace['parent-snapshot-id']!
   assert.ok(!ice.meta!.snapshots.some((s) => s['snapshot-id'] === expiredId))
@@ -136,6 +182,13 @@ test('snapshot expiry removes the snapshots no ref names beyond iceberg.keepSnap
   for (const p of live) assert.ok(existsSync(path(p)), `a file a kept snapshot reads is kept: ${p}`)
   const { readdirSync } = await import('node:fs')
   const files = readdirSync(join(dataDir, 'data'))
-  assert.deepEqual(files.filter((f) => f.startsWith('20240612-00003-')), [], 'the expired snapshot\'s data and delete files were deleted')
-  assert.ok(!readdirSync(join(dataDir, 'metadata')).some((f) => f.startsWith(`snap-${expiredId}-`)), 'and its manifest list')
+  assert.deepEqual(
+    files.filter((f) => f.startsWith('20240612-00003-')),
+    [],
+    "the expired snapshot's data and delete files were deleted",
+  )
+  assert.ok(
+    !readdirSync(join(dataDir, 'metadata')).some((f) => f.startsWith(`snap-${expiredId}-`)),
+    'and its manifest list',
+  )
 })

@@ -36,7 +36,14 @@ function allRuns(): Promise<TwinRun[]> {
     for (const name of succeedingCases()) out.push(await runCase(name, join(tmp.path, name)))
     for (const seed of seeds(3)) out.push(await runStream(seed, join(tmp.path, `seed-${seed}`)))
     // compacted often (replace snapshots between merge-on-read ones), untagged snapshots expired
-    out.push(await runStream(seeds(3)[1]!, join(tmp.path, 'compacted'), { compactDeleteShare: 0.02, keepSnapshots: 1 }, 'compacted'))
+    out.push(
+      await runStream(
+        seeds(3)[1]!,
+        join(tmp.path, 'compacted'),
+        { compactDeleteShare: 0.02, keepSnapshots: 1 },
+        'compacted',
+      ),
+    )
     return out
   })()
   return runs
@@ -45,7 +52,10 @@ function allRuns(): Promise<TwinRun[]> {
 /** Spark starts slowly and plans each query for seconds: it reads a few cases and one stream, pyiceberg all. */
 const SPARK_CASES = ['daily-runs', 'design-example', 'realistic-parquet']
 
-async function jobsFile(which: (r: TwinRun) => boolean = () => true, negative = false): Promise<{ file: string; count: number }> {
+async function jobsFile(
+  which: (r: TwinRun) => boolean = () => true,
+  negative = false,
+): Promise<{ file: string; count: number }> {
   const all = (await allRuns()).filter(which)
   const jobs = all.flatMap((r) =>
     r.tables.map((t) => {
@@ -54,24 +64,53 @@ async function jobsFile(which: (r: TwinRun) => boolean = () => true, negative = 
     }),
   )
   // A table compared with another case's plain output must be reported as different: the check can fail.
-  if (negative) jobs.push({ ...jobs[0]!, name: 'NEGATIVE', plain: jobs.find((j) => j.plain !== jobs[0]!.plain && !j.name.startsWith(jobs[0]!.name.split(' ')[0]!))!.plain })
+  if (negative)
+    jobs.push({
+      ...jobs[0]!,
+      name: 'NEGATIVE',
+      plain: jobs.find((j) => j.plain !== jobs[0]!.plain && !j.name.startsWith(jobs[0]!.name.split(' ')[0]!))!.plain,
+    })
   // The runs must exercise merge-on-read: some snapshot the readers see holds position-delete files.
   const withDeletes = jobs.filter((j) => {
     const dir = join(j.warehouse, j.namespace, j.table, 'metadata')
-    const v = Math.max(...readdirSync(dir).filter((f) => /^v\d+\.metadata\.json$/.test(f)).map((f) => Number(/\d+/.exec(f)![0])))
-    const m = JSON.parse(readFileSync(join(dir, `v${v}.metadata.json`), 'utf8')) as { snapshots: { summary: Record<string, string> }[] }
+    const v = Math.max(
+      ...readdirSync(dir)
+        .filter((f) => /^v\d+\.metadata\.json$/.test(f))
+        .map((f) => Number(/\d+/.exec(f)![0])),
+    )
+    const m = JSON.parse(readFileSync(join(dir, `v${v}.metadata.json`), 'utf8')) as {
+      snapshots: { summary: Record<string, string> }[]
+    }
     return m.snapshots.some((s) => Number(s.summary['total-delete-files'] ?? 0) > 0)
   })
   assert.ok(withDeletes.length > 0, 'no table with position deletes among the jobs')
-  const compacted = jobs.filter((j) => j.name.startsWith('compacted') && readFileSync(join(j.warehouse, j.namespace, j.table, 'metadata', `v${readFileSync(join(j.warehouse, j.namespace, j.table, 'metadata', 'version-hint.text'), 'utf8')}.metadata.json`), 'utf8').includes('"operation": "replace"'))
-  if (all.some((r) => r.name === 'compacted')) assert.ok(compacted.length > 0, 'the compacted run holds replace snapshots')
+  const compacted = jobs.filter(
+    (j) =>
+      j.name.startsWith('compacted') &&
+      readFileSync(
+        join(
+          j.warehouse,
+          j.namespace,
+          j.table,
+          'metadata',
+          `v${readFileSync(join(j.warehouse, j.namespace, j.table, 'metadata', 'version-hint.text'), 'utf8')}.metadata.json`,
+        ),
+        'utf8',
+      ).includes('"operation": "replace"'),
+  )
+  if (all.some((r) => r.name === 'compacted'))
+    assert.ok(compacted.length > 0, 'the compacted run holds replace snapshots')
   const file = join(tmp.path, `jobs-${negative}.json`)
   writeFileSync(file, JSON.stringify(jobs))
   return { file, count: jobs.length }
 }
 
 function assertReport(stdout: string, stderr: string, status: number | null, count: number): void {
-  const all = stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { name: string; checked: string[]; errors: string[] })
+  const all = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { name: string; checked: string[]; errors: string[] })
   assert.equal(all.length, count, `one report per table expected; stderr: ${stderr.slice(-3000)}`)
   const negative = all.filter((l) => l.name === 'NEGATIVE')
   const lines = all.filter((l) => l.name !== 'NEGATIVE')
@@ -81,7 +120,10 @@ function assertReport(stdout: string, stderr: string, status: number | null, cou
   }
   for (const l of lines) {
     assert.deepEqual(l.errors, [], l.name)
-    assert.ok(l.checked.includes('live') && l.checked.length >= 2, `${l.name}: the live table and at least one tag were read`)
+    assert.ok(
+      l.checked.includes('live') && l.checked.length >= 2,
+      `${l.name}: the live table and at least one tag were read`,
+    )
   }
   if (negative.length === 0) assert.equal(status, 0, stderr.slice(-3000))
 }
@@ -101,12 +143,22 @@ test('pyiceberg reads every date tag and the live table as the plain layout hold
 test("Spark 3.5 with the Iceberg runtime reads VERSION AS OF 'd<date>' and the live table as the plain layout holds them", async (t) => {
   const python = process.env['CDC_APPLY_PYSPARK_PYTHON']
   const jar = process.env['CDC_APPLY_ICEBERG_SPARK_JAR']
-  const why = missing(python, 'pyspark', 'CDC_APPLY_PYSPARK_PYTHON', 'scripts/setup-pyspark.sh') ?? (jar && existsSync(jar) ? undefined : 'CDC_APPLY_ICEBERG_SPARK_JAR is not set to the Iceberg Spark runtime jar (bash scripts/setup-iceberg-spark.sh fetches it and prints the path)')
+  const why =
+    missing(python, 'pyspark', 'CDC_APPLY_PYSPARK_PYTHON', 'scripts/setup-pyspark.sh') ??
+    (jar && existsSync(jar)
+      ? undefined
+      : 'CDC_APPLY_ICEBERG_SPARK_JAR is not set to the Iceberg Spark runtime jar (bash scripts/setup-iceberg-spark.sh fetches it and prints the path)')
   if (why !== undefined) {
     if (CI) assert.fail(`required in CI: ${why}`)
     return t.skip(why)
   }
-  const { file, count } = await jobsFile((r) => SPARK_CASES.includes(r.name) || r.name === `seed ${seeds(3)[0]}` || r.name === 'compacted')
-  const r = spawnSync(python!, [CHECK, 'spark', file, jar!], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, PYSPARK_PYTHON: python } })
+  const { file, count } = await jobsFile(
+    (r) => SPARK_CASES.includes(r.name) || r.name === `seed ${seeds(3)[0]}` || r.name === 'compacted',
+  )
+  const r = spawnSync(python!, [CHECK, 'spark', file, jar!], {
+    encoding: 'utf8',
+    timeout: 900_000,
+    env: { ...process.env, PYSPARK_PYTHON: python },
+  })
   assertReport(r.stdout, r.stderr, r.status, count)
 })

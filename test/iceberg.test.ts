@@ -17,7 +17,15 @@ import { StateStore } from '../src/state/index.js'
 import { verify } from '../src/check/verify.js'
 import { catalogEntries } from '../src/steps/catalog.js'
 import { fileURLToPath } from 'node:url'
-import { openIceberg, plainDates, runCase, runStream, succeedingCases, tableRows, type TwinRun } from './helpers/iceberg-cases.js'
+import {
+  openIceberg,
+  plainDates,
+  runCase,
+  runStream,
+  succeedingCases,
+  tableRows,
+  type TwinRun,
+} from './helpers/iceberg-cases.js'
 import { tempDir } from './helpers/outputs.js'
 import { seeds } from './helpers/random.js'
 
@@ -29,13 +37,30 @@ async function assertSameAsPlain(run: TwinRun): Promise<void> {
   for (const table of run.tables) {
     const plain = plainDates(run, table)
     const ice = await openIceberg(run, table)
-    const tags = Object.keys(ice.meta?.refs ?? {}).filter((r) => r !== 'main').sort()
-    assert.deepEqual(tags, Object.keys(plain).sort().map((d) => `d${d}`), `${run.name} ${table}: one tag per curated date`)
+    const tags = Object.keys(ice.meta?.refs ?? {})
+      .filter((r) => r !== 'main')
+      .sort()
+    assert.deepEqual(
+      tags,
+      Object.keys(plain)
+        .sort()
+        .map((d) => `d${d}`),
+      `${run.name} ${table}: one tag per curated date`,
+    )
     for (const [date, rows] of Object.entries(plain)) {
-      assert.deepEqual(tableRows((await ice.read(`d${date}`))!), rows, `${run.name} ${table}: tag d${date} differs from the plain folder ${date}/`)
+      assert.deepEqual(
+        tableRows((await ice.read(`d${date}`))!),
+        rows,
+        `${run.name} ${table}: tag d${date} differs from the plain folder ${date}/`,
+      )
     }
     const newest = Object.keys(plain).sort().at(-1)
-    if (newest) assert.deepEqual(tableRows((await ice.read('main'))!), plain[newest], `${run.name} ${table}: the live table (main) differs from the newest date ${newest}`)
+    if (newest)
+      assert.deepEqual(
+        tableRows((await ice.read('main'))!),
+        plain[newest],
+        `${run.name} ${table}: the live table (main) differs from the newest date ${newest}`,
+      )
   }
 }
 
@@ -69,15 +94,39 @@ const REQUIRED_METADATA: Record<string, string> = {
   'default-sort-order-id': 'number',
 }
 /** manifest_file fields required in v2, by field id. */
-const MANIFEST_LIST_IDS = { manifest_path: 500, manifest_length: 501, partition_spec_id: 502, content: 517, sequence_number: 515, min_sequence_number: 516, added_snapshot_id: 503, added_files_count: 504, existing_files_count: 505, deleted_files_count: 506, added_rows_count: 512, existing_rows_count: 513, deleted_rows_count: 514 }
+const MANIFEST_LIST_IDS = {
+  manifest_path: 500,
+  manifest_length: 501,
+  partition_spec_id: 502,
+  content: 517,
+  sequence_number: 515,
+  min_sequence_number: 516,
+  added_snapshot_id: 503,
+  added_files_count: 504,
+  existing_files_count: 505,
+  deleted_files_count: 506,
+  added_rows_count: 512,
+  existing_rows_count: 513,
+  deleted_rows_count: 514,
+}
 const MANIFEST_ENTRY_IDS = { status: 0, snapshot_id: 1, sequence_number: 3, file_sequence_number: 4, data_file: 2 }
-const DATA_FILE_IDS = { content: 134, file_path: 100, file_format: 101, partition: 102, record_count: 103, file_size_in_bytes: 104 }
+const DATA_FILE_IDS = {
+  content: 134,
+  file_path: 100,
+  file_format: 101,
+  partition: 102,
+  record_count: 103,
+  file_size_in_bytes: 104,
+}
 
 function kind(v: unknown): string {
   return Array.isArray(v) ? 'array' : typeof v
 }
 
-function avroHeader(file: string): Promise<{ schema: { fields: { name: string; 'field-id'?: number; type: unknown }[] }; meta: Record<string, string> }> {
+function avroHeader(file: string): Promise<{
+  schema: { fields: { name: string; 'field-id'?: number; type: unknown }[] }
+  meta: Record<string, string>
+}> {
   return new Promise((resolve, reject) => {
     const dec = avro.createFileDecoder(file)
     dec.on('metadata', (_t: unknown, _c: unknown, h: { meta: Record<string, Buffer> }) => {
@@ -97,8 +146,15 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
   const run = await runCase('daily-runs', join(tmp.path, 'spec-daily-runs'))
   for (const table of run.tables) {
     const dir = join(run.iceberg, table, 'metadata')
-    const versions = readdirSync(dir).filter((f) => /^v\d+\.metadata\.json$/.test(f)).map((f) => Number(/\d+/.exec(f)![0])).sort((a, b) => a - b)
-    assert.deepEqual(versions, versions.map((_, i) => i + 1), 'versions are 1..N without gaps')
+    const versions = readdirSync(dir)
+      .filter((f) => /^v\d+\.metadata\.json$/.test(f))
+      .map((f) => Number(/\d+/.exec(f)![0]))
+      .sort((a, b) => a - b)
+    assert.deepEqual(
+      versions,
+      versions.map((_, i) => i + 1),
+      'versions are 1..N without gaps',
+    )
     assert.equal(readFileSync(join(dir, 'version-hint.text'), 'utf8'), String(versions.at(-1)))
     let lastSeq = 0
     for (const v of versions) {
@@ -107,10 +163,20 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
       assert.equal(m['format-version'], 2)
       assert.ok(m['last-sequence-number'] >= lastSeq, 'last-sequence-number never goes back')
       lastSeq = m['last-sequence-number']
-      assert.ok(m.schemas.some((s: any) => s['schema-id'] === m['current-schema-id']), 'current-schema-id names a schema')
+      assert.ok(
+        m.schemas.some((s: any) => s['schema-id'] === m['current-schema-id']),
+        'current-schema-id names a schema',
+      )
       for (const s of m.schemas) {
         assert.equal(s.type, 'struct')
-        for (const f of s.fields) assert.ok(Number.isInteger(f.id) && f.id <= m['last-column-id'] && typeof f.required === 'boolean' && typeof f.type === 'string', `field ${f.name}`)
+        for (const f of s.fields)
+          assert.ok(
+            Number.isInteger(f.id) &&
+              f.id <= m['last-column-id'] &&
+              typeof f.required === 'boolean' &&
+              typeof f.type === 'string',
+            `field ${f.name}`,
+          )
       }
       assert.equal(m.refs.main['snapshot-id'], m['current-snapshot-id'], 'main is the current snapshot')
       assert.equal(m.refs.main.type, 'branch')
@@ -121,9 +187,13 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
       }
       let prevSeq = 0
       for (const s of m.snapshots) {
-        assert.ok(s['sequence-number'] > prevSeq && s['sequence-number'] <= m['last-sequence-number'], 'snapshot sequence numbers increase')
+        assert.ok(
+          s['sequence-number'] > prevSeq && s['sequence-number'] <= m['last-sequence-number'],
+          'snapshot sequence numbers increase',
+        )
         prevSeq = s['sequence-number']
-        for (const k of ['snapshot-id', 'timestamp-ms', 'manifest-list', 'summary', 'schema-id']) assert.ok(s[k] !== undefined, `snapshot field ${k}`)
+        for (const k of ['snapshot-id', 'timestamp-ms', 'manifest-list', 'summary', 'schema-id'])
+          assert.ok(s[k] !== undefined, `snapshot field ${k}`)
         assert.ok(['append', 'overwrite', 'replace', 'delete'].includes(s.summary.operation))
         assert.match(s.summary['cdc-apply.lpf'], /^\d{8}-\d{9}$/, 'the summary carries the watermark LPF')
         assert.ok(['true', 'false'].includes(s.summary['cdc-apply.full-load']), 'the summary carries FullLoad')
@@ -136,7 +206,10 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
     assert.equal(m['metadata-log'].length, versions.length - 1, 'metadata-log lists every earlier version')
     for (const s of m.snapshots) {
       const list = await avroHeader(s['manifest-list'].replace(/^file:\/\//, ''))
-      assert.deepEqual(Object.fromEntries(Object.keys(MANIFEST_LIST_IDS).map((k) => [k, ids(list.schema.fields)[k]])), MANIFEST_LIST_IDS)
+      assert.deepEqual(
+        Object.fromEntries(Object.keys(MANIFEST_LIST_IDS).map((k) => [k, ids(list.schema.fields)[k]])),
+        MANIFEST_LIST_IDS,
+      )
       assert.equal(list.meta['snapshot-id'], String(s['snapshot-id']))
       assert.equal(list.meta['sequence-number'], String(s['sequence-number']))
       assert.equal(list.meta['format-version'], '2')
@@ -145,10 +218,16 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
     assert.ok(manifests.length > 0)
     for (const f of manifests) {
       const h = await avroHeader(join(dir, f))
-      assert.deepEqual(Object.fromEntries(Object.keys(MANIFEST_ENTRY_IDS).map((k) => [k, ids(h.schema.fields)[k]])), MANIFEST_ENTRY_IDS)
-      const df = h.schema.fields.find((x) => x.name === 'data_file')!.type as { fields: { name: string; 'field-id': number }[] }
+      assert.deepEqual(
+        Object.fromEntries(Object.keys(MANIFEST_ENTRY_IDS).map((k) => [k, ids(h.schema.fields)[k]])),
+        MANIFEST_ENTRY_IDS,
+      )
+      const df = h.schema.fields.find((x) => x.name === 'data_file')!.type as {
+        fields: { name: string; 'field-id': number }[]
+      }
       assert.deepEqual(Object.fromEntries(Object.keys(DATA_FILE_IDS).map((k) => [k, ids(df.fields)[k]])), DATA_FILE_IDS)
-      for (const k of ['schema', 'schema-id', 'partition-spec', 'partition-spec-id', 'format-version', 'content']) assert.ok(h.meta[k] !== undefined, `manifest metadata ${k}`)
+      for (const k of ['schema', 'schema-id', 'partition-spec', 'partition-spec-id', 'format-version', 'content'])
+        assert.ok(h.meta[k] !== undefined, `manifest metadata ${k}`)
       assert.equal(h.meta['format-version'], '2')
       assert.ok(['data', 'deletes'].includes(h.meta.content!))
     }
@@ -163,7 +242,11 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
         const { entries, meta } = await decodeManifest(readFileSync(mf.manifest_path.replace(/^file:\/\//, '')))
         assert.equal(meta.content, mf.content === 1 ? 'deletes' : 'data', 'manifest header content matches the list')
         for (const e of entries) {
-          assert.equal(e.data_file.content, mf.content === 1 ? 1 : 0, 'a data manifest holds data files, a delete manifest position deletes')
+          assert.equal(
+            e.data_file.content,
+            mf.content === 1 ? 1 : 0,
+            'a data manifest holds data files, a delete manifest position deletes',
+          )
           const seq = e.sequence_number ?? mf.sequence_number
           assert.ok(seq <= s['sequence-number'], 'entries are not newer than their snapshot')
           if (e.status === 2) continue
@@ -174,7 +257,14 @@ test('the metadata has the fields the Iceberg v2 spec requires, and manifests ca
       for (const d of deletes) {
         deleteFiles++
         const t = A.tableFromIPC(pw.readParquet(readFileSync(d.path.replace(/^file:\/\//, ''))).intoIPCStream())
-        assert.deepEqual(t.schema.fields.map((f) => [f.name, f.metadata.get('PARQUET:field_id'), f.nullable]), [['file_path', '2147483546', false], ['pos', '2147483545', false]], 'position-delete schema with the reserved field ids')
+        assert.deepEqual(
+          t.schema.fields.map((f) => [f.name, f.metadata.get('PARQUET:field_id'), f.nullable]),
+          [
+            ['file_path', '2147483546', false],
+            ['pos', '2147483545', false],
+          ],
+          'position-delete schema with the reserved field ids',
+        )
         for (const p of new Set(columnValues(t.getChildAt(0)!.data[0]!) as string[])) {
           const seq = dataSeq.get(p)
           if (seq !== undefined) assert.ok(seq < d.seq, 'a delete names only data files written before it')
@@ -199,16 +289,34 @@ test('the snapshot that ends a date carries the watermark it was committed with'
 
 test('config: tableFormat at the top level and per table, "parquet" by default; anything else is refused', () => {
   const base = { landing: 'l', raw: 'r', curated: 'c', state: 's', source: 'OP' }
-  const table = (extra: object = {}): object => ({ name: 't', path: 'op/t', columns: [{ name: 'id', type: 'integer' }], primaryKey: ['id'], ...extra })
+  const table = (extra: object = {}): object => ({
+    name: 't',
+    path: 'op/t',
+    columns: [{ name: 'id', type: 'integer' }],
+    primaryKey: ['id'],
+    ...extra,
+  })
   assert.equal(parseConfig({ ...base, tables: [table()] }, '/').tables[0]!.tableFormat, 'parquet')
-  const c = parseConfig({ ...base, tableFormat: 'iceberg', tables: [table(), table({ name: 'u', tableFormat: 'parquet' })] }, '/')
-  assert.deepEqual(c.tables.map((t) => t.tableFormat), ['iceberg', 'parquet'])
-  assert.throws(() => parseConfig({ ...base, tables: [table({ tableFormat: 'delta' })] }, '/'), (e: unknown) => e instanceof ConfigError && e.code === 'CDC_CONFIG_INVALID' && /tableFormat/.test(e.message))
+  const c = parseConfig(
+    { ...base, tableFormat: 'iceberg', tables: [table(), table({ name: 'u', tableFormat: 'parquet' })] },
+    '/',
+  )
+  assert.deepEqual(
+    c.tables.map((t) => t.tableFormat),
+    ['iceberg', 'parquet'],
+  )
+  assert.throws(
+    () => parseConfig({ ...base, tables: [table({ tableFormat: 'delta' })] }, '/'),
+    (e: unknown) => e instanceof ConfigError && e.code === 'CDC_CONFIG_INVALID' && /tableFormat/.test(e.message),
+  )
 })
 
 test('verify refuses a curated Iceberg table with a typed error for that table; the steps catalog leaves it out', async () => {
   const run = await runCase('design-example', join(tmp.path, 'guards-design-example'))
-  const json = JSON.parse(readFileSync(join(CASES, 'design-example', 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
+  const json = JSON.parse(readFileSync(join(CASES, 'design-example', 'cdc-apply.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >
   const config = parseConfig({ ...json, tableFormat: 'iceberg' }, join(CASES, 'design-example'))
   config.raw = join(dirname(run.iceberg), 'raw')
   config.curated = run.iceberg
@@ -216,7 +324,10 @@ test('verify refuses a curated Iceberg table with a typed error for that table; 
   const report = await verify(config, { record: false })
   for (const t of report.tables) {
     assert.equal(t.verdict, 'error')
-    assert.ok(t.error instanceof ConfigError && t.error.code === 'CDC_CONFIG_INVALID' && /Iceberg/.test(t.error.message), String(t.error))
+    assert.ok(
+      t.error instanceof ConfigError && t.error.code === 'CDC_CONFIG_INVALID' && /Iceberg/.test(t.error.message),
+      String(t.error),
+    )
   }
   const zones = catalogEntries(config).map((e) => e.zone)
   assert.ok(zones.length > 0 && zones.every((z) => z === 'raw'), 'only the RAW entries of an Iceberg-curated table')

@@ -21,25 +21,53 @@ const HL = join(root, 'fixtures', 'init', 'headerless')
 class FakeStore implements ObjectStore {
   lists: string[] = []
   fail = false
-  constructor(readonly url: string, public keys: string[]) {}
+  constructor(
+    readonly url: string,
+    public keys: string[],
+  ) {}
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     this.lists.push(prefix)
     if (this.fail) throw new Error('boom')
-    for (const key of this.keys.filter((k) => k.startsWith(prefix)).sort()) yield { key, size: 1, etag: 'e', lastModified: new Date(0) }
+    for (const key of this.keys.filter((k) => k.startsWith(prefix)).sort())
+      yield { key, size: 1, etag: 'e', lastModified: new Date(0) }
   }
-  async get(): Promise<Uint8Array> { return new Uint8Array() }
+  async get(): Promise<Uint8Array> {
+    return new Uint8Array()
+  }
   async put(): Promise<void> {}
   async delete(): Promise<void> {}
   async close(): Promise<void> {}
 }
 
-test('one pass lists the tables\' common folder and hands each table its keys (startAfter applied per table)', async () => {
-  const store = new FakeStore('/x', ['dms/a/t1/LOAD00000001.csv', 'dms/a/t1/20240101-000000000.csv', 'dms/a/t2/LOAD00000001.csv', 'dms/a/t22/LOAD00000001.csv', 'dms/b/t3/2024/01/01/20240101-000000000.csv', 'dms/other.txt'])
+test("one pass lists the tables' common folder and hands each table its keys (startAfter applied per table)", async () => {
+  const store = new FakeStore('/x', [
+    'dms/a/t1/LOAD00000001.csv',
+    'dms/a/t1/20240101-000000000.csv',
+    'dms/a/t2/LOAD00000001.csv',
+    'dms/a/t22/LOAD00000001.csv',
+    'dms/b/t3/2024/01/01/20240101-000000000.csv',
+    'dms/other.txt',
+  ])
   const l = new SharedListing(store, ['dms/a/t1', 'dms/a/t2', 'dms/b/t3'])
-  assert.deepEqual((await l.list('dms/a/t1', { notBefore: -Infinity })).map((o) => o.key), ['dms/a/t1/20240101-000000000.csv', 'dms/a/t1/LOAD00000001.csv'])
-  assert.deepEqual((await l.list('dms/a/t2', { notBefore: -Infinity })).map((o) => o.key), ['dms/a/t2/LOAD00000001.csv'], 'not t22')
-  assert.deepEqual((await l.list('dms/b/t3', { notBefore: -Infinity })).map((o) => o.key), ['dms/b/t3/2024/01/01/20240101-000000000.csv'])
-  assert.deepEqual((await l.list('dms/a/t1', { notBefore: -Infinity, startAfter: 'dms/a/t1/20240101-000000000.csv' })).map((o) => o.key), ['dms/a/t1/LOAD00000001.csv'])
+  assert.deepEqual(
+    (await l.list('dms/a/t1', { notBefore: -Infinity })).map((o) => o.key),
+    ['dms/a/t1/20240101-000000000.csv', 'dms/a/t1/LOAD00000001.csv'],
+  )
+  assert.deepEqual(
+    (await l.list('dms/a/t2', { notBefore: -Infinity })).map((o) => o.key),
+    ['dms/a/t2/LOAD00000001.csv'],
+    'not t22',
+  )
+  assert.deepEqual(
+    (await l.list('dms/b/t3', { notBefore: -Infinity })).map((o) => o.key),
+    ['dms/b/t3/2024/01/01/20240101-000000000.csv'],
+  )
+  assert.deepEqual(
+    (await l.list('dms/a/t1', { notBefore: -Infinity, startAfter: 'dms/a/t1/20240101-000000000.csv' })).map(
+      (o) => o.key,
+    ),
+    ['dms/a/t1/LOAD00000001.csv'],
+  )
   assert.deepEqual(store.lists, ['dms/'])
 })
 
@@ -50,7 +78,10 @@ test('a table whose last poll ended after the current pass started gets a new pa
   const after = performance.now()
   store.keys.push('a/t2/LOAD00000001.csv')
   assert.deepEqual(await l.list('a/t2', { notBefore: -Infinity }), [], 'an older poll may reuse the pass')
-  assert.deepEqual((await l.list('a/t2', { notBefore: after })).map((o) => o.key), ['a/t2/LOAD00000001.csv'])
+  assert.deepEqual(
+    (await l.list('a/t2', { notBefore: after })).map((o) => o.key),
+    ['a/t2/LOAD00000001.csv'],
+  )
   assert.equal(l.passes, 2)
   await l.list('a/t1', { notBefore: after })
   assert.equal(l.passes, 2)
@@ -67,7 +98,10 @@ test('a failed pass reaches its callers and is not reused', async () => {
 })
 
 test('on S3 a pass is used while its pages (1000 keys) do not outnumber the tables; folders always; one table never', async () => {
-  const many = Array.from({ length: 2500 }, (_, i) => `a/t${i % 2}/${20240101 + (i % 28)}-${String(i).padStart(9, '0')}.csv`)
+  const many = Array.from(
+    { length: 2500 },
+    (_, i) => `a/t${i % 2}/${20240101 + (i % 28)}-${String(i).padStart(9, '0')}.csv`,
+  )
   const s3 = new SharedListing(new FakeStore('s3://b/p', many), ['a/t0', 'a/t1'])
   assert.equal(s3.worthIt(), true, 'unknown size: try it')
   await s3.list('a/t0', { notBefore: -Infinity })
@@ -102,27 +136,78 @@ test('watch over two tables lists the landing once per round and writes the same
   const tmp = tempDir('cdc-listing-')
   t.after(tmp.remove)
   cpSync(join(HL, 'landing'), join(tmp.path, 'landing'), { recursive: true })
-  const cfg = JSON.parse(JSON.stringify({
-    source: 'shop', settleSeconds: 0, landing: 'landing', raw: 'w/raw', curated: 'w/curated', state: 'w/state.sqlite',
-    tables: [
-      { name: 'customers', path: 'shop/customers', includeOpForFullLoad: true, columns: [{ name: 'ts', type: 'timestamp' }, { name: 'id', type: 'integer' }, { name: 'name' }, { name: 'city' }, { name: 'balance', type: 'decimal(10,2)' }, { name: 'signup_at', type: 'timestamp' }, { name: 'seq' }, { name: 'bi', type: 'integer' }], primaryKey: ['id'], timestampColumn: 'ts', sequenceColumn: 'seq', beforeImageColumns: { id: 'bi' } },
-      { name: 'order_lines', path: 'shop/order_lines', includeOpForFullLoad: true, columns: [{ name: 'ts', type: 'timestamp' }, { name: 'order_id', type: 'integer' }, { name: 'line_no', type: 'integer' }, { name: 'sku' }, { name: 'qty', type: 'integer' }, { name: 'seq' }], primaryKey: ['order_id', 'line_no'], timestampColumn: 'ts', sequenceColumn: 'seq' },
-    ],
-  })) as Record<string, unknown>
+  const cfg = JSON.parse(
+    JSON.stringify({
+      source: 'shop',
+      settleSeconds: 0,
+      landing: 'landing',
+      raw: 'w/raw',
+      curated: 'w/curated',
+      state: 'w/state.sqlite',
+      tables: [
+        {
+          name: 'customers',
+          path: 'shop/customers',
+          includeOpForFullLoad: true,
+          columns: [
+            { name: 'ts', type: 'timestamp' },
+            { name: 'id', type: 'integer' },
+            { name: 'name' },
+            { name: 'city' },
+            { name: 'balance', type: 'decimal(10,2)' },
+            { name: 'signup_at', type: 'timestamp' },
+            { name: 'seq' },
+            { name: 'bi', type: 'integer' },
+          ],
+          primaryKey: ['id'],
+          timestampColumn: 'ts',
+          sequenceColumn: 'seq',
+          beforeImageColumns: { id: 'bi' },
+        },
+        {
+          name: 'order_lines',
+          path: 'shop/order_lines',
+          includeOpForFullLoad: true,
+          columns: [
+            { name: 'ts', type: 'timestamp' },
+            { name: 'order_id', type: 'integer' },
+            { name: 'line_no', type: 'integer' },
+            { name: 'sku' },
+            { name: 'qty', type: 'integer' },
+            { name: 'seq' },
+          ],
+          primaryKey: ['order_id', 'line_no'],
+          timestampColumn: 'ts',
+          sequenceColumn: 'seq',
+        },
+      ],
+    }),
+  ) as Record<string, unknown>
   const watched = parseConfig(cfg, tmp.path)
   const opened = await openStores(watched)
   const landing = counting(opened.landing)
   const stores: Stores = { ...opened, landing }
   const controller = new AbortController()
   let polls = 0
-  await runWatch(watched, { signal: controller.signal, intervalSeconds: 0.2, stores, onPoll: () => void (++polls === 6 && controller.abort()) })
+  await runWatch(watched, {
+    signal: controller.signal,
+    intervalSeconds: 0.2,
+    stores,
+    onPoll: () => void (++polls === 6 && controller.abort()),
+  })
   await Promise.all([opened.raw.close(), opened.curated.close(), landing.close()])
-  assert.ok(landing.lists <= 4, `3 rounds of 2 tables: at most one pass per round and a spare, got ${landing.lists} lists`)
+  assert.ok(
+    landing.lists <= 4,
+    `3 rounds of 2 tables: at most one pass per round and a spare, got ${landing.lists} lists`,
+  )
   // the same tables run once with per-table listings (one table per run) give the same outputs
   const single = parseConfig({ ...cfg, raw: 'r/raw', curated: 'r/curated', state: 'r/state.sqlite' }, tmp.path)
   for (const tb of single.tables) await runOnce({ ...single, tables: [tb] })
   const strip = (tree: Record<string, unknown>): string => JSON.stringify(tree)
-  assert.equal(strip(readOutputTree(join(tmp.path, 'w', 'curated'))), strip(readOutputTree(join(tmp.path, 'r', 'curated'))))
+  assert.equal(
+    strip(readOutputTree(join(tmp.path, 'w', 'curated'))),
+    strip(readOutputTree(join(tmp.path, 'r', 'curated'))),
+  )
   assert.equal(strip(readOutputTree(join(tmp.path, 'w', 'raw'))), strip(readOutputTree(join(tmp.path, 'r', 'raw'))))
 })
 
@@ -139,6 +224,12 @@ test('a shared pass over a folder lists it once and gives each table what its ow
     for await (const o of new LocalStore(join(HL, 'landing')).list(`${p}/`)) out.push(o.key)
     return out
   }
-  assert.deepEqual(a.map((o) => o.key), await own('shop/customers'))
-  assert.deepEqual(b.map((o) => o.key), await own('shop/order_lines'))
+  assert.deepEqual(
+    a.map((o) => o.key),
+    await own('shop/customers'),
+  )
+  assert.deepEqual(
+    b.map((o) => o.key),
+    await own('shop/order_lines'),
+  )
 })

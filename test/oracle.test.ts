@@ -27,19 +27,30 @@ interface Final {
 }
 
 function describeStream(s: DmsStream): string {
-  const t = s.tables.map((x) => `${x.name}(pk ${x.primaryKey.join('+')}, ts ${x.timestampColumn ? x.columns.find((c) => c.name === x.timestampColumn)!.type : 'none'}, seq ${x.sequenceColumn ? 'yes' : 'no'}, opForLoad ${x.includeOpForFullLoad})`)
+  const t = s.tables.map(
+    (x) =>
+      `${x.name}(pk ${x.primaryKey.join('+')}, ts ${x.timestampColumn ? x.columns.find((c) => c.name === x.timestampColumn)!.type : 'none'}, seq ${x.sequenceColumn ? 'yes' : 'no'}, opForLoad ${x.includeOpForFullLoad})`,
+  )
   return `${t.join(', ')}; ${s.files.length} files`
 }
 
 function fail(what: string, problems: string[]): void {
-  if (problems.length > 0) assert.fail(`${what}:\n${problems.slice(0, 6).join('\n')}${problems.length > 6 ? `\n… ${problems.length - 6} more` : ''}`)
+  if (problems.length > 0)
+    assert.fail(
+      `${what}:\n${problems.slice(0, 6).join('\n')}${problems.length > 6 ? `\n… ${problems.length - 6} more` : ''}`,
+    )
 }
 
 /** Delivers the stream's files in arrivals ending at `ends`, runs after each, checks every arrival. */
 async function deliver(stream: DmsStream, ends: number[], plan: string): Promise<Final> {
   const dir = tempDir()
   try {
-    const dirs = { landing: join(dir.path, 'landing'), raw: join(dir.path, 'raw'), curated: join(dir.path, 'curated'), state: join(dir.path, 'state.sqlite') }
+    const dirs = {
+      landing: join(dir.path, 'landing'),
+      raw: join(dir.path, 'raw'),
+      curated: join(dir.path, 'curated'),
+      state: join(dir.path, 'state.sqlite'),
+    }
     const config = parseConfig(configJson(stream.tables, dirs), dir.path)
     const pkOf = (p: string): string[] => stream.tables.find((t) => p.startsWith(`${t.source}/${t.name}/`))!.primaryKey
     const provenance = (): string[] => ['cdc_file', 'cdc_row']
@@ -50,7 +61,12 @@ async function deliver(stream: DmsStream, ends: number[], plan: string): Promise
       start = end
       const at = `seed ${stream.seed}, ${plan}, arrival ${arrival + 1}/${ends.length} (files 1..${end}, last ${stream.files[end - 1]!.path})`
       const summary = await runOnce(config)
-      for (const t of summary.tables) assert.equal(t.error, undefined, `${at}: ${t.source}.${t.table} failed: ${(t.error as Error | undefined)?.message}`)
+      for (const t of summary.tables)
+        assert.equal(
+          t.error,
+          undefined,
+          `${at}: ${t.source}.${t.table} failed: ${(t.error as Error | undefined)?.message}`,
+        )
 
       const model = modelOutputs(stream.tables, stream.files.slice(0, end))
       const duck = await oracle.expected(dirs.landing, stream.tables)
@@ -68,10 +84,25 @@ async function deliver(stream: DmsStream, ends: number[], plan: string): Promise
 
     // Running again with nothing new changes nothing.
     const again = await runOnce(config)
-    for (const t of again.tables) assert.equal(t.error, undefined, `seed ${stream.seed}, ${plan}, rerun: ${t.source}.${t.table} failed: ${(t.error as Error | undefined)?.message}`)
-    fail(`seed ${stream.seed}, ${plan}: a rerun without new files changed RAW`, diffTrees(readOutputTree(dirs.raw), final!.raw, provenance))
-    fail(`seed ${stream.seed}, ${plan}: a rerun without new files changed curated`, diffTrees(readOutputTree(dirs.curated), final!.curated, pkOf))
-    assert.deepEqual(watermarks(dirs.state, stream), final!.watermarks, `seed ${stream.seed}, ${plan}: a rerun without new files moved the watermark`)
+    for (const t of again.tables)
+      assert.equal(
+        t.error,
+        undefined,
+        `seed ${stream.seed}, ${plan}, rerun: ${t.source}.${t.table} failed: ${(t.error as Error | undefined)?.message}`,
+      )
+    fail(
+      `seed ${stream.seed}, ${plan}: a rerun without new files changed RAW`,
+      diffTrees(readOutputTree(dirs.raw), final!.raw, provenance),
+    )
+    fail(
+      `seed ${stream.seed}, ${plan}: a rerun without new files changed curated`,
+      diffTrees(readOutputTree(dirs.curated), final!.curated, pkOf),
+    )
+    assert.deepEqual(
+      watermarks(dirs.state, stream),
+      final!.watermarks,
+      `seed ${stream.seed}, ${plan}: a rerun without new files moved the watermark`,
+    )
     return final!
   } finally {
     dir.remove()
@@ -92,7 +123,11 @@ function checkProvenance(raw: Tree, curated: Tree, at: string): void {
   const index = new Map<string, { date: string; row: Row }>()
   for (const [p, rows] of Object.entries(raw)) {
     const table = p.slice(0, p.lastIndexOf('/'))
-    for (const r of rows) index.set(`${table}|${String(r.cdc_file)}|${String(r.cdc_row)}`, { date: p.slice(p.lastIndexOf('/') + 1), row: r })
+    for (const r of rows)
+      index.set(`${table}|${String(r.cdc_file)}|${String(r.cdc_row)}`, {
+        date: p.slice(p.lastIndexOf('/') + 1),
+        row: r,
+      })
   }
   for (const [p, rows] of Object.entries(curated)) {
     const table = p.slice(0, p.lastIndexOf('/'))
@@ -100,7 +135,10 @@ function checkProvenance(raw: Tree, curated: Tree, at: string): void {
     for (const r of rows) {
       const src = index.get(`${table}|${String(r.cdc_file)}|${String(r.cdc_row)}`)
       assert.ok(src, `${at}: curated ${p} row ${JSON.stringify(r)} names a change that is not in RAW`)
-      assert.ok(src.date <= date, `${at}: curated ${p} row ${JSON.stringify(r)} comes from RAW of the later date ${src.date}`)
+      assert.ok(
+        src.date <= date,
+        `${at}: curated ${p} row ${JSON.stringify(r)} comes from RAW of the later date ${src.date}`,
+      )
       assert.notEqual(src.row.Op, 'D', `${at}: curated ${p} row ${JSON.stringify(r)} is a delete`)
       const { Op: _op, ...data } = src.row
       assert.deepEqual(r, data, `${at}: curated ${p} row differs from the RAW change it names`)
@@ -116,11 +154,28 @@ for (const seed of SEEDS) {
     const cut = 1 + new Rng(seed ^ 0x5eed).int(n - 1)
     const one = await deliver(stream, [n], '1 run')
     const two = await deliver(stream, [cut, n], `2 runs (cut after file ${cut})`)
-    const each = await deliver(stream, Array.from({ length: n }, (_, i) => i + 1), `${n} runs`)
-    for (const [name, other] of [['2 runs', two], [`${n} runs`, each]] as const) {
-      fail(`seed ${seed}: RAW after ${name} differs from RAW after 1 run`, diffTrees(other.raw, one.raw, () => ['cdc_file', 'cdc_row']))
-      fail(`seed ${seed}: curated after ${name} differs from curated after 1 run`, diffTrees(other.curated, one.curated))
-      assert.deepEqual(other.watermarks, one.watermarks, `seed ${seed}: watermark after ${name} differs from the one after 1 run`)
+    const each = await deliver(
+      stream,
+      Array.from({ length: n }, (_, i) => i + 1),
+      `${n} runs`,
+    )
+    for (const [name, other] of [
+      ['2 runs', two],
+      [`${n} runs`, each],
+    ] as const) {
+      fail(
+        `seed ${seed}: RAW after ${name} differs from RAW after 1 run`,
+        diffTrees(other.raw, one.raw, () => ['cdc_file', 'cdc_row']),
+      )
+      fail(
+        `seed ${seed}: curated after ${name} differs from curated after 1 run`,
+        diffTrees(other.curated, one.curated),
+      )
+      assert.deepEqual(
+        other.watermarks,
+        one.watermarks,
+        `seed ${seed}: watermark after ${name} differs from the one after 1 run`,
+      )
     }
   })
 }

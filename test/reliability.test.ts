@@ -56,7 +56,19 @@ function lake(t: { after: (fn: () => void) => void }): Lake {
       rmSync(join(landing, TABLE, name))
     },
     config(extra = {}, top = {}) {
-      return parseConfig({ source: 'S', landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [table(extra)], ...top }, tmp.path)
+      return parseConfig(
+        {
+          source: 'S',
+          landing,
+          raw: 'out/raw',
+          curated: 'out/curated',
+          state: 'out/state.sqlite',
+          settleSeconds: 0,
+          tables: [table(extra)],
+          ...top,
+        },
+        tmp.path,
+      )
     },
     async run(extra = {}, top = {}) {
       return (await runOnce(l.config(extra, top))).tables[0]!
@@ -118,7 +130,11 @@ test('a second full load (a DMS table reload) is detected: CDC_RELOAD_DETECTED, 
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
   assert.equal((await l.run()).error, undefined)
   // the reload: the source now holds 1 and 4 only; a change after it
-  l.put('LOAD00000001.csv', 'I,2024-06-12 08:00:00.000000,1,apple v2,\nI,2024-06-12 08:00:00.000000,4,fig,\n', new Date('2024-06-12T08:00:05Z'))
+  l.put(
+    'LOAD00000001.csv',
+    'I,2024-06-12 08:00:00.000000,1,apple v2,\nI,2024-06-12 08:00:00.000000,4,fig,\n',
+    new Date('2024-06-12T08:00:05Z'),
+  )
   l.put('20240612-100000000.csv', 'U,2024-06-12 09:59:00.000000,4,fig v2,\n')
   const r = await l.run()
   assert.equal((r.error as CdcError).code, 'CDC_RELOAD_DETECTED')
@@ -151,7 +167,10 @@ test('a key move whose new-key row is stale still deletes the old key at its poi
   // key 77 is inserted at 10:00; a later file brings the move 1 -> 77 committed at 09:00: its row for 77 loses to the
   // insert, but as a change of key 1 it is the newest one, so key 1 is deleted
   l.put('20240611-100000000.csv', 'I,2024-06-11 10:00:00.000000,77,kiwi,\n')
-  l.put('20240611-110000000.csv', 'U,2024-06-11 09:00:00.000000,77,apple,1\nU,2024-06-11 08:00:00.000000,88,pear moved,2\nU,2024-06-11 08:30:00.000000,2,pear v2,\n')
+  l.put(
+    '20240611-110000000.csv',
+    'U,2024-06-11 09:00:00.000000,77,apple,1\nU,2024-06-11 08:00:00.000000,88,pear moved,2\nU,2024-06-11 08:30:00.000000,2,pear v2,\n',
+  )
   const r = await l.run({ beforeImageColumns: { id: 'bi_id' } })
   assert.equal(r.error, undefined, r.error?.message)
   // key 2: moved to 88 at 08:00 but updated itself at 08:30, so key 2 stands with its update, and 88 lives too
@@ -189,10 +208,23 @@ test('reset forgets a table: outputs, watermark and ledger go, and the next run 
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
   assert.equal((await l.run()).error, undefined)
   const cfgPath = join(l.dir, 'c.json')
-  writeFileSync(cfgPath, JSON.stringify({ source: 'S', landing: 'landing', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [table()] }))
+  writeFileSync(
+    cfgPath,
+    JSON.stringify({
+      source: 'S',
+      landing: 'landing',
+      raw: 'out/raw',
+      curated: 'out/curated',
+      state: 'out/state.sqlite',
+      settleSeconds: 0,
+      tables: [table()],
+    }),
+  )
   const refused = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items'], { encoding: 'utf8' })
   assert.equal(refused.status, 2)
-  const r = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items', '--yes'], { encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [bin, 'reset', '-c', cfgPath, '--table', 'S.items', '--yes'], {
+    encoding: 'utf8',
+  })
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(readOutputTree(join(l.dir, 'out', 'curated')), {})
   assert.equal(l.wm(), undefined)
@@ -203,11 +235,40 @@ test('reset forgets a table: outputs, watermark and ledger go, and the next run 
 // ---------------------------------------------------------------- bad input: one coded error each, at file:line
 
 const BAD: [string, string, (l: Lake) => void, RegExp][] = [
-  ['truncated gzip', 'CDC_GZIP_INVALID', (l) => l.put('20240612-100000000.csv.gz', gzipSync(Buffer.from('U,2024-06-11 09:59:00.000000,1,x,\n'.repeat(50))).subarray(0, 30)), /20240612-100000000\.csv\.gz/],
+  [
+    'truncated gzip',
+    'CDC_GZIP_INVALID',
+    (l) =>
+      l.put(
+        '20240612-100000000.csv.gz',
+        gzipSync(Buffer.from('U,2024-06-11 09:59:00.000000,1,x,\n'.repeat(50))).subarray(0, 30),
+      ),
+    /20240612-100000000\.csv\.gz/,
+  ],
   ['zero-byte file', 'CDC_FILE_EMPTY', (l) => l.put('20240612-100000000.csv', ''), /20240612-100000000\.csv is empty/],
-  ['malformed DMS-looking name', 'CDC_FILE_NAME_INVALID', (l) => l.put('20241311-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,x,\n'), /20241311-100000000\.csv/],
-  ['unterminated quote at the end of the file', 'CDC_CSV_UNTERMINATED_QUOTE', (l) => l.put('20240612-100000000.csv', 'U,2024-06-12 09:59:00.000000,1,x,\nU,2024-06-12 09:59:00.000000,2,"open,\n'), /20240612-100000000\.csv:2/],
-  ['invalid UTF-8', 'CDC_CSV_INVALID_UTF8', (l) => l.put('20240612-100000000.csv', Buffer.concat([Buffer.from('U,2024-06-12 09:59:00.000000,1,'), Buffer.from([0xc3, 0x28]), Buffer.from(',\n')])), /20240612-100000000\.csv:1/],
+  [
+    'malformed DMS-looking name',
+    'CDC_FILE_NAME_INVALID',
+    (l) => l.put('20241311-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,x,\n'),
+    /20241311-100000000\.csv/,
+  ],
+  [
+    'unterminated quote at the end of the file',
+    'CDC_CSV_UNTERMINATED_QUOTE',
+    (l) =>
+      l.put('20240612-100000000.csv', 'U,2024-06-12 09:59:00.000000,1,x,\nU,2024-06-12 09:59:00.000000,2,"open,\n'),
+    /20240612-100000000\.csv:2/,
+  ],
+  [
+    'invalid UTF-8',
+    'CDC_CSV_INVALID_UTF8',
+    (l) =>
+      l.put(
+        '20240612-100000000.csv',
+        Buffer.concat([Buffer.from('U,2024-06-12 09:59:00.000000,1,'), Buffer.from([0xc3, 0x28]), Buffer.from(',\n')]),
+      ),
+    /20240612-100000000\.csv:1/,
+  ],
 ]
 
 for (const [what, code, make, where] of BAD) {
@@ -221,19 +282,32 @@ for (const [what, code, make, where] of BAD) {
     l.put('20240611-000100000.csv', 'U,2024-06-11 00:00:30.000000,2,pear v3,\n')
     assert.equal((await l.run()).error, undefined)
     assert.equal(l.wm()!.fullLoad, true)
-    const before = { wm: l.wm(), curated: readOutputTree(join(l.dir, 'out', 'curated')), raw: readOutputTree(join(l.dir, 'out', 'raw')) }
+    const before = {
+      wm: l.wm(),
+      curated: readOutputTree(join(l.dir, 'out', 'curated')),
+      raw: readOutputTree(join(l.dir, 'out', 'raw')),
+    }
     make(l)
     const r = await l.run()
     assert.equal((r.error as CdcError)?.code, code, r.error?.message)
     assert.match(r.error!.message, where)
     assert.match(r.error!.message, /S\.items/)
-    assert.deepEqual({ wm: l.wm(), curated: readOutputTree(join(l.dir, 'out', 'curated')), raw: readOutputTree(join(l.dir, 'out', 'raw')) }, before)
+    assert.deepEqual(
+      {
+        wm: l.wm(),
+        curated: readOutputTree(join(l.dir, 'out', 'curated')),
+        raw: readOutputTree(join(l.dir, 'out', 'raw')),
+      },
+      before,
+    )
   })
 }
 
 test('bad Parquet input: a truncated file is CDC_PARQUET_INVALID, a file missing a configured column is CDC_PARQUET_COLUMN_MISSING', async (t) => {
   const fixture = join(root, 'fixtures', 'cases', 'realistic-parquet', 'bucket')
-  const cfgJson = JSON.parse(readFileSync(join(root, 'fixtures', 'cases', 'realistic-parquet', 'cdc-apply.json'), 'utf8'))
+  const cfgJson = JSON.parse(
+    readFileSync(join(root, 'fixtures', 'cases', 'realistic-parquet', 'cdc-apply.json'), 'utf8'),
+  )
   const tbl = cfgJson.tables[0]
   const tmp = tempDir('cdc-rel-pq-')
   t.after(tmp.remove)
@@ -245,29 +319,81 @@ test('bad Parquet input: a truncated file is CDC_PARQUET_INVALID, a file missing
   for (const f of files) copyFileSync(join(src, f), join(landing, tbl.path, f))
   const last = files.filter((f) => !f.startsWith('LOAD')).pop()!
   writeFileSync(join(landing, tbl.path, last), readFileSync(join(src, last)).subarray(0, 100))
-  const cfg = (extra: object) => parseConfig({ ...cfgJson, landing, raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', settleSeconds: 0, tables: [{ ...tbl, ...extra }] }, tmp.path)
+  const cfg = (extra: object) =>
+    parseConfig(
+      {
+        ...cfgJson,
+        landing,
+        raw: 'out/raw',
+        curated: 'out/curated',
+        state: 'out/state.sqlite',
+        settleSeconds: 0,
+        tables: [{ ...tbl, ...extra }],
+      },
+      tmp.path,
+    )
   const r = (await runOnce(cfg({}))).tables[0]!
   assert.equal((r.error as CdcError).code, 'CDC_PARQUET_INVALID')
   assert.match(r.error!.message, new RegExp(last.replace('.', '\\.')))
   copyFileSync(join(src, last), join(landing, tbl.path, last))
-  const fileCols = parquetSchema(readFileSync(join(src, 'LOAD00000001.parquet'))).map((c) => c.split(':')[0]!).filter((c) => c !== 'Op')
+  const fileCols = parquetSchema(readFileSync(join(src, 'LOAD00000001.parquet')))
+    .map((c) => c.split(':')[0]!)
+    .filter((c) => c !== 'Op')
   const withExtra = [...fileCols.map((name) => ({ name })), { name: 'not_in_files' }]
-  const r2 = (await runOnce(parseConfig({ ...cfgJson, landing, raw: 'out2/raw', curated: 'out2/curated', state: 'out2/state.sqlite', settleSeconds: 0, tables: [{ ...tbl, columns: withExtra }] }, tmp.path))).tables[0]!
+  const r2 = (
+    await runOnce(
+      parseConfig(
+        {
+          ...cfgJson,
+          landing,
+          raw: 'out2/raw',
+          curated: 'out2/curated',
+          state: 'out2/state.sqlite',
+          settleSeconds: 0,
+          tables: [{ ...tbl, columns: withExtra }],
+        },
+        tmp.path,
+      ),
+    )
+  ).tables[0]!
   assert.equal((r2.error as CdcError).code, 'CDC_PARQUET_COLUMN_MISSING')
   assert.match(r2.error!.message, /not_in_files/)
 })
 
 const CONFIGS: [string, unknown, RegExp][] = [
   ['unknown key', { landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [], colour: 1 }, /\$\.colour/],
-  ['wrong type', { landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: {} }, /\$\.tables is invalid: expected an array/],
-  ['duplicate tables', { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table(), table()] }, /\$\.tables\[1\]/],
-  ['a table path escaping the landing', { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table({ path: '../x' })] }, /\$\.tables\[0\]\.path/],
-  ['a source name with a slash', { source: 'S/..', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table()] }, /\$\.tables\[0\]\.source/],
-  ['a table name with ..', { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table({ name: '..' })] }, /\$\.tables\[0\]\.name/],
+  [
+    'wrong type',
+    { landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: {} },
+    /\$\.tables is invalid: expected an array/,
+  ],
+  [
+    'duplicate tables',
+    { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table(), table()] },
+    /\$\.tables\[1\]/,
+  ],
+  [
+    'a table path escaping the landing',
+    { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table({ path: '../x' })] },
+    /\$\.tables\[0\]\.path/,
+  ],
+  [
+    'a source name with a slash',
+    { source: 'S/..', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table()] },
+    /\$\.tables\[0\]\.source/,
+  ],
+  [
+    'a table name with ..',
+    { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd', tables: [table({ name: '..' })] },
+    /\$\.tables\[0\]\.name/,
+  ],
 ]
 for (const [what, json, where] of CONFIGS) {
   test(`invalid config, ${what}: CDC_CONFIG_INVALID with the JSON path`, () => {
-    assert.throws(() => parseConfig(json, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && where.test(e.message))
+    assert.throws(
+      () => parseConfig(json, '/tmp'),
+      (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && where.test(e.message),
+    )
   })
 }
 
@@ -289,16 +415,19 @@ test('a config file that is not JSON is CDC_CONFIG_INVALID and the CLI exits 2',
 test('onBadRow "quarantine": bad rows go to RAW\'s _quarantine with the reason and position, good rows are applied, status counts them', async (t) => {
   const l = lake(t)
   l.put('LOAD00000001.csv', LOAD)
-  l.put('20240611-100000000.csv', [
-    'U,2024-06-11 09:59:00.000000,1,apple v2,',
-    'X,2024-06-11 09:59:01.000000,2,bad op,',
-    'U,2024-06-11 09:59:02.000000,,no key,',
-    'U,2024-06-11 09:59:03.000000,2,"quoted, fine",',
-    'U,2024-06-11 09:59:04.000000,notanint,bad value,',
-    'U,2024-06-11 09:59:05.000000,2,too,,many',
-    'I,2024-06-11 09:59:06.000000,3,"multi',
-    'line",',
-  ].join('\n') + '\n')
+  l.put(
+    '20240611-100000000.csv',
+    [
+      'U,2024-06-11 09:59:00.000000,1,apple v2,',
+      'X,2024-06-11 09:59:01.000000,2,bad op,',
+      'U,2024-06-11 09:59:02.000000,,no key,',
+      'U,2024-06-11 09:59:03.000000,2,"quoted, fine",',
+      'U,2024-06-11 09:59:04.000000,notanint,bad value,',
+      'U,2024-06-11 09:59:05.000000,2,too,,many',
+      'I,2024-06-11 09:59:06.000000,3,"multi',
+      'line",',
+    ].join('\n') + '\n',
+  )
   const failed = await l.run()
   assert.equal((failed.error as CdcError).code, 'CDC_ROW_INVALID_OP')
   const r = await l.run({ onBadRow: 'quarantine' })
@@ -306,8 +435,15 @@ test('onBadRow "quarantine": bad rows go to RAW\'s _quarantine with the reason a
   assert.equal(r.quarantined, 4)
   assert.deepEqual(names(l.curated('20240611')), ['1:apple v2', '2:quoted, fine', '3:multi\nline'])
   const q = readOutputTree(join(l.dir, 'out', 'raw', '_quarantine'))['S/items/20240611']!
-  assert.deepEqual(q.map((x) => [x.code, x.line]).sort(), [['CDC_CSV_FIELD_COUNT', '6'], ['CDC_PK_MISSING', '3'], ['CDC_ROW_INVALID_OP', '2'], ['CDC_VALUE_INVALID', '5']])
-  assert.ok(q.every((x) => x.cdc_file === '20240611-100000000.csv' && String(x.reason).includes('20240611-100000000.csv')))
+  assert.deepEqual(q.map((x) => [x.code, x.line]).sort(), [
+    ['CDC_CSV_FIELD_COUNT', '6'],
+    ['CDC_PK_MISSING', '3'],
+    ['CDC_ROW_INVALID_OP', '2'],
+    ['CDC_VALUE_INVALID', '5'],
+  ])
+  assert.ok(
+    q.every((x) => x.cdc_file === '20240611-100000000.csv' && String(x.reason).includes('20240611-100000000.csv')),
+  )
   assert.equal(q.find((x) => x.code === 'CDC_ROW_INVALID_OP')!.record, 'X,2024-06-11 09:59:01.000000,2,bad op,')
   // RAW keeps the good rows with their row numbers in the file
   const raw = readOutputTree(join(l.dir, 'out', 'raw'))['S/items/20240611']!
@@ -330,15 +466,32 @@ test('header-less CSV: a column list in force from a given file on (DMS appended
   const l = lake(t)
   l.put('LOAD00000001.csv', LOAD)
   l.put('20240611-100000000.csv', 'U,2024-06-11 09:59:00.000000,1,apple v2,\n')
-  const columnsFrom = [{ file: '20240612-000000000', columns: [{ name: 'ts' }, { name: 'id', type: 'integer' }, { name: 'name' }, { name: 'bi_id', type: 'integer' }, { name: 'colour' }] }]
+  const columnsFrom = [
+    {
+      file: '20240612-000000000',
+      columns: [
+        { name: 'ts' },
+        { name: 'id', type: 'integer' },
+        { name: 'name' },
+        { name: 'bi_id', type: 'integer' },
+        { name: 'colour' },
+      ],
+    },
+  ]
   assert.equal((await l.run({ columnsFrom })).error, undefined)
   l.put('20240612-100000000.csv', 'U,2024-06-12 09:59:00.000000,2,pear v2,,green\n')
   const r = await l.run({ columnsFrom })
   assert.equal(r.error, undefined, r.error?.message)
   const cur = l.curated('20240612')
-  assert.deepEqual(cur.map((x) => [x.id, x.name, x.colour]).sort(), [['1', 'apple v2', null], ['2', 'pear v2', 'green']])
+  assert.deepEqual(cur.map((x) => [x.id, x.name, x.colour]).sort(), [
+    ['1', 'apple v2', null],
+    ['2', 'pear v2', 'green'],
+  ])
   const raw = readOutputTree(join(l.dir, 'out', 'raw'))
-  assert.deepEqual(raw['S/items/20240612']!.map((x) => x.colour), ['green'])
+  assert.deepEqual(
+    raw['S/items/20240612']!.map((x) => x.colour),
+    ['green'],
+  )
   assert.ok(raw['S/items/20240611']!.every((x) => x.colour === null))
   // an old-layout file after the switch is a field-count error that names the file
   l.put('20240613-100000000.csv', 'U,2024-06-13 09:59:00.000000,2,pear v3,\n')
@@ -352,34 +505,78 @@ test('header CSV: a column added mid-stream appears in RAW and curated from then
   assert.equal((await l.run({ header: true })).error, undefined)
   l.put('20240612-100000000.csv', 'Op,ts,id,name,bi_id,colour\nU,2024-06-12 09:59:00.000000,2,pear v2,,green\n')
   assert.equal((await l.run({ header: true })).error, undefined)
-  assert.deepEqual(l.curated('20240612').map((x) => [x.id, x.colour]).sort(), [['1', null], ['2', 'green']])
+  assert.deepEqual(
+    l
+      .curated('20240612')
+      .map((x) => [x.id, x.colour])
+      .sort(),
+    [
+      ['1', null],
+      ['2', 'green'],
+    ],
+  )
   // a later run restores the state from the snapshot and keeps the column
   l.put('20240613-100000000.csv', 'Op,ts,id,name,bi_id\nU,2024-06-13 09:59:00.000000,1,apple v3,\n')
   const r = await l.run({ header: true })
   assert.equal(r.error, undefined, r.error?.message)
-  assert.deepEqual(l.curated('20240613').map((x) => [x.id, x.name, x.colour]).sort(), [['1', 'apple v3', null], ['2', 'pear v2', 'green']])
+  assert.deepEqual(
+    l
+      .curated('20240613')
+      .map((x) => [x.id, x.name, x.colour])
+      .sort(),
+    [
+      ['1', 'apple v3', null],
+      ['2', 'pear v2', 'green'],
+    ],
+  )
 })
 
 test('Parquet: a column added mid-stream appears from then on; a column whose type changes is CDC_SCHEMA_MISMATCH', async (t) => {
   const { DuckDBInstance } = await import('@duckdb/node-api')
-  const db = await (await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })).connect()
+  const db = await (
+    await DuckDBInstance.create(':memory:', {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+    })
+  ).connect()
   const l = lake(t)
   const put = async (name: string, sql: string): Promise<void> => {
     const p = join(l.dir, 'landing', TABLE, name)
     mkdirSync(dirname(p), { recursive: true })
     await db.run(`COPY (${sql}) TO '${p}' (FORMAT parquet)`)
   }
-  await put('LOAD00000001.parquet', "SELECT 'I' AS Op, '2024-06-10 08:00:00' AS ts, 1::BIGINT AS id, 'apple' AS name UNION ALL SELECT 'I', '2024-06-10 08:00:00', 2, 'pear'")
-  await put('20240611-100000000.parquet', "SELECT 'U' AS Op, '2024-06-11 09:59:00' AS ts, 1::BIGINT AS id, 'apple v2' AS name")
+  await put(
+    'LOAD00000001.parquet',
+    "SELECT 'I' AS Op, '2024-06-10 08:00:00' AS ts, 1::BIGINT AS id, 'apple' AS name UNION ALL SELECT 'I', '2024-06-10 08:00:00', 2, 'pear'",
+  )
+  await put(
+    '20240611-100000000.parquet',
+    "SELECT 'U' AS Op, '2024-06-11 09:59:00' AS ts, 1::BIGINT AS id, 'apple v2' AS name",
+  )
   const pq = { format: 'parquet', columns: undefined }
   const cfg = (): object => ({ ...pq })
   const first = await l.run(cfg())
   assert.equal(first.error, undefined, first.error?.message)
-  await put('20240612-100000000.parquet', "SELECT 'U' AS Op, '2024-06-12 09:59:00' AS ts, 2::BIGINT AS id, 'pear v2' AS name, 3.5::DOUBLE AS weight")
+  await put(
+    '20240612-100000000.parquet',
+    "SELECT 'U' AS Op, '2024-06-12 09:59:00' AS ts, 2::BIGINT AS id, 'pear v2' AS name, 3.5::DOUBLE AS weight",
+  )
   const r = await l.run(cfg())
   assert.equal(r.error, undefined, r.error?.message)
-  assert.deepEqual(l.curated('20240612').map((x) => [x.id, x.weight]).sort(), [['1', null], ['2', 3.5]])
-  await put('20240613-100000000.parquet', "SELECT 'U' AS Op, '2024-06-13 09:59:00' AS ts, 2::BIGINT AS id, 'pear v3' AS name, 'heavy' AS weight")
+  assert.deepEqual(
+    l
+      .curated('20240612')
+      .map((x) => [x.id, x.weight])
+      .sort(),
+    [
+      ['1', null],
+      ['2', 3.5],
+    ],
+  )
+  await put(
+    '20240613-100000000.parquet',
+    "SELECT 'U' AS Op, '2024-06-13 09:59:00' AS ts, 2::BIGINT AS id, 'pear v3' AS name, 'heavy' AS weight",
+  )
   const bad = await l.run(cfg())
   assert.equal((bad.error as CdcError).code, 'CDC_SCHEMA_MISMATCH')
   assert.match(bad.error!.message, /"weight".*20240613-100000000\.parquet/)
@@ -400,7 +597,27 @@ test('a change file of the load date that vanishes while the full load is not pa
 
 test('config: a column named like the Op or provenance columns, and a state location on S3, are refused', () => {
   const base = { source: 'S', landing: 'a', raw: 'b', curated: 'c', state: 'd' }
-  assert.throws(() => parseConfig({ ...base, tables: [table({ opColumn: 'operation', columns: [{ name: 'id', type: 'integer' }, { name: 'Op' }] })] }, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && /"Op"/.test(e.message))
-  assert.throws(() => parseConfig({ ...base, tables: [table({ columns: [{ name: 'id', type: 'integer' }, { name: 'cdc_row' }] })] }, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID')
-  assert.throws(() => parseConfig({ ...base, state: 's3://bucket/state.sqlite', tables: [table()] }, '/tmp'), (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && /\$\.state/.test(e.message))
+  assert.throws(
+    () =>
+      parseConfig(
+        {
+          ...base,
+          tables: [table({ opColumn: 'operation', columns: [{ name: 'id', type: 'integer' }, { name: 'Op' }] })],
+        },
+        '/tmp',
+      ),
+    (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && /"Op"/.test(e.message),
+  )
+  assert.throws(
+    () =>
+      parseConfig(
+        { ...base, tables: [table({ columns: [{ name: 'id', type: 'integer' }, { name: 'cdc_row' }] })] },
+        '/tmp',
+      ),
+    (e: CdcError) => e.code === 'CDC_CONFIG_INVALID',
+  )
+  assert.throws(
+    () => parseConfig({ ...base, state: 's3://bucket/state.sqlite', tables: [table()] }, '/tmp'),
+    (e: CdcError) => e.code === 'CDC_CONFIG_INVALID' && /\$\.state/.test(e.message),
+  )
 })

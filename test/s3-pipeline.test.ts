@@ -30,11 +30,18 @@ after(async () => {
 })
 
 /** A fresh bucket holding `landingDir` under `dms/`; returns s3:// URLs for landing, raw and curated. */
-async function s3Locations(landingDir: string): Promise<{ landing: string; raw: string; curated: string; bucket: string }> {
+async function s3Locations(
+  landingDir: string,
+): Promise<{ landing: string; raw: string; curated: string; bucket: string }> {
   const bucket = `cdc-pipeline-${++bucketSeq}`
   await minio!.createBucket(bucket)
   await minio!.upload(landingDir, bucket, 'dms')
-  return { landing: `s3://${bucket}/dms`, raw: `s3://${bucket}/lake/raw`, curated: `s3://${bucket}/lake/curated`, bucket }
+  return {
+    landing: `s3://${bucket}/dms`,
+    raw: `s3://${bucket}/lake/raw`,
+    curated: `s3://${bucket}/lake/curated`,
+    bucket,
+  }
 }
 
 /** Copies every object under an s3:// location into a local folder, so outputs compare with readOutputTree. */
@@ -65,9 +72,17 @@ function watermarks(statePath: string): unknown {
 /** Runs a config once on folders and once on MinIO and returns both output trees and watermarks. */
 async function both(name: string, json: object, baseDir: string, landingDir: string, outputsOnS3: boolean) {
   const local = join(tmp.path, `${name}-local`)
-  const folder = config(json, baseDir, { landing: landingDir, raw: join(local, 'raw'), curated: join(local, 'curated'), state: join(local, 'state.sqlite') })
+  const folder = config(json, baseDir, {
+    landing: landingDir,
+    raw: join(local, 'raw'),
+    curated: join(local, 'curated'),
+    state: join(local, 'state.sqlite'),
+  })
   const r1 = await runOnce(folder)
-  assert.deepEqual(r1.tables.map((t) => t.error?.message), r1.tables.map(() => undefined))
+  assert.deepEqual(
+    r1.tables.map((t) => t.error?.message),
+    r1.tables.map(() => undefined),
+  )
   const loc = await s3Locations(landingDir)
   const remote = join(tmp.path, `${name}-s3`)
   const s3 = config(json, baseDir, {
@@ -78,18 +93,29 @@ async function both(name: string, json: object, baseDir: string, landingDir: str
     s3: minio!.s3Options,
   })
   const r2 = await runOnce(s3)
-  assert.deepEqual(r2.tables.map((t) => t.error?.message), r2.tables.map(() => undefined))
+  assert.deepEqual(
+    r2.tables.map((t) => t.error?.message),
+    r2.tables.map(() => undefined),
+  )
   const rawDir = outputsOnS3 ? await download(loc.raw, join(remote, 'raw')) : join(remote, 'raw')
   const curDir = outputsOnS3 ? await download(loc.curated, join(remote, 'curated')) : join(remote, 'curated')
   return {
-    folder: { raw: readOutputTree(join(local, 'raw')), curated: readOutputTree(join(local, 'curated')), wm: watermarks(join(local, 'state.sqlite')) },
+    folder: {
+      raw: readOutputTree(join(local, 'raw')),
+      curated: readOutputTree(join(local, 'curated')),
+      wm: watermarks(join(local, 'state.sqlite')),
+    },
     s3: { raw: readOutputTree(rawDir), curated: readOutputTree(curDir), wm: watermarks(join(remote, 'state.sqlite')) },
     s3config: s3,
   }
 }
 
 /** Wraps a store to observe or disturb its calls. */
-function wrap(store: ObjectStore, hooks: { beforeGet?: (key: string) => Promise<void> }, stats = { gets: 0, inFlight: 0, maxInFlight: 0 }): ObjectStore & { stats: typeof stats } {
+function wrap(
+  store: ObjectStore,
+  hooks: { beforeGet?: (key: string) => Promise<void> },
+  stats = { gets: 0, inFlight: 0, maxInFlight: 0 },
+): ObjectStore & { stats: typeof stats } {
   return {
     url: store.url,
     stats,
@@ -126,18 +152,28 @@ describe('pipeline on MinIO', () => {
   it('the _cdc_apply.json marker is written beside the date prefixes on S3 after the commit, with the curated encryption, as on folders', async (t) => {
     if (!minio) return t.skip(MINIO_SKIP_REASON)
     const dir = join(root, 'fixtures', 'demo')
-    const json = { ...JSON.parse(readFileSync(join(dir, 'cdc-apply.json'), 'utf8')), encryption: { curated: { mode: 'SSE-S3' } } }
+    const json = {
+      ...JSON.parse(readFileSync(join(dir, 'cdc-apply.json'), 'utf8')),
+      encryption: { curated: { mode: 'SSE-S3' } },
+    }
     const r = await both('marker', json, dir, join(dir, 'bucket', 'dms'), true)
     assert.deepEqual(r.s3.curated, r.folder.curated)
     const { S3Client, HeadObjectCommand, GetObjectCommand } = await import('@aws-sdk/client-s3')
-    const client = new S3Client({ ...minio.s3Options, credentials: { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey } })
+    const client = new S3Client({
+      ...minio.s3Options,
+      credentials: { accessKeyId: minio.accessKey, secretAccessKey: minio.secretKey },
+    })
     try {
       const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(r.s3config.curated)!
       const key = `${m[2]}/OP/restaurants/_cdc_apply.json`
       const head = await client.send(new HeadObjectCommand({ Bucket: m[1], Key: key }))
       assert.equal(head.ServerSideEncryption, 'AES256')
-      const onS3 = JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: m[1], Key: key }))).Body!.transformToString()) as Record<string, unknown>
-      const local = JSON.parse(readFileSync(join(tmp.path, 'marker-local', 'curated', 'OP', 'restaurants', '_cdc_apply.json'), 'utf8')) as Record<string, unknown>
+      const onS3 = JSON.parse(
+        await (await client.send(new GetObjectCommand({ Bucket: m[1], Key: key }))).Body!.transformToString(),
+      ) as Record<string, unknown>
+      const local = JSON.parse(
+        readFileSync(join(tmp.path, 'marker-local', 'curated', 'OP', 'restaurants', '_cdc_apply.json'), 'utf8'),
+      ) as Record<string, unknown>
       const [, , fullLoad, lpf] = (r.s3.wm as unknown[][])[0]!
       assert.deepEqual([onS3.fullLoad, onS3.lpf], [fullLoad, lpf])
       assert.deepEqual({ ...onS3, committedAt: '' }, { ...local, committedAt: '' })
@@ -150,7 +186,13 @@ describe('pipeline on MinIO', () => {
     if (!minio) return t.skip(MINIO_SKIP_REASON)
     const dir = join(tmp.path, 'gen')
     generate({ ...DEFAULT_GEN, dir: join(dir, 'landing'), changes: 6000, keys: 800, rowsPerFile: 500, dates: 3 })
-    const r = await both('gen', benchConfig(join(dir, 'landing'), join(dir, 'out'), 'csv'), dir, join(dir, 'landing'), false)
+    const r = await both(
+      'gen',
+      benchConfig(join(dir, 'landing'), join(dir, 'out'), 'csv'),
+      dir,
+      join(dir, 'landing'),
+      false,
+    )
     assert.equal(Object.keys(r.folder.raw).length, 3)
     assert.deepEqual(r.s3.raw, r.folder.raw)
     assert.deepEqual(r.s3.curated, r.folder.curated)
@@ -160,10 +202,22 @@ describe('pipeline on MinIO', () => {
   it('lists more than one ListObjectsV2 page (1,050 change files) and applies them all, prefetching with bounded concurrency', async (t) => {
     if (!minio) return t.skip(MINIO_SKIP_REASON)
     const dir = join(tmp.path, 'many')
-    const g = generate({ ...DEFAULT_GEN, dir: join(dir, 'landing'), changes: 1150, keys: 100, rowsPerFile: 1, dates: 1 })
+    const g = generate({
+      ...DEFAULT_GEN,
+      dir: join(dir, 'landing'),
+      changes: 1150,
+      keys: 100,
+      rowsPerFile: 1,
+      dates: 1,
+    })
     assert.ok(g.files.length > 1000)
     const loc = await s3Locations(join(dir, 'landing'))
-    const cfg = config(benchConfig(loc.landing, join(dir, 'out'), 'csv'), dir, { raw: join(dir, 'out', 'raw'), curated: join(dir, 'out', 'curated'), state: join(dir, 'out', 'state.sqlite'), s3: minio!.s3Options })
+    const cfg = config(benchConfig(loc.landing, join(dir, 'out'), 'csv'), dir, {
+      raw: join(dir, 'out', 'raw'),
+      curated: join(dir, 'out', 'curated'),
+      state: join(dir, 'out', 'state.sqlite'),
+      s3: minio!.s3Options,
+    })
     const stores = await openStores(cfg)
     const landing = wrap(stores.landing, { beforeGet: () => new Promise((r) => setTimeout(r, 1)) })
     const state = StateStore.open(cfg.state)
@@ -185,7 +239,12 @@ describe('pipeline on MinIO', () => {
     const dir = join(tmp.path, 'vanish')
     generate({ ...DEFAULT_GEN, dir: join(dir, 'landing'), changes: 600, keys: 100, rowsPerFile: 100, dates: 2 })
     const loc = await s3Locations(join(dir, 'landing'))
-    const cfg = config(benchConfig(loc.landing, join(dir, 'out'), 'csv'), dir, { raw: loc.raw, curated: loc.curated, state: join(dir, 'out', 'state.sqlite'), s3: minio!.s3Options })
+    const cfg = config(benchConfig(loc.landing, join(dir, 'out'), 'csv'), dir, {
+      raw: loc.raw,
+      curated: loc.curated,
+      state: join(dir, 'out', 'state.sqlite'),
+      s3: minio!.s3Options,
+    })
     const stores = await openStores(cfg)
     const direct = new S3Store(loc.landing, { s3: minio!.s3Options })
     let deleted: string | undefined
@@ -221,7 +280,12 @@ describe('pipeline on MinIO', () => {
     const dir = join(tmp.path, 'die')
     generate({ ...DEFAULT_GEN, dir: join(dir, 'landing'), changes: 3000, keys: 300, rowsPerFile: 250, dates: 3 })
     const loc = await s3Locations(join(dir, 'landing'))
-    const cfg = config(benchConfig(loc.landing, join(dir, 'out'), 'csv'), dir, { raw: loc.raw, curated: loc.curated, state: join(dir, 'out', 'state.sqlite'), s3: { ...minio!.s3Options, maxAttempts: 2 } })
+    const cfg = config(benchConfig(loc.landing, join(dir, 'out'), 'csv'), dir, {
+      raw: loc.raw,
+      curated: loc.curated,
+      state: join(dir, 'out', 'state.sqlite'),
+      s3: { ...minio!.s3Options, maxAttempts: 2 },
+    })
     // the reference: the same files on folders
     const ref = config(benchConfig(join(dir, 'landing'), join(dir, 'ref'), 'csv'), dir, {})
     await runOnce(ref)
@@ -247,8 +311,14 @@ describe('pipeline on MinIO', () => {
       assert.equal(again.tables[0]!.error, undefined, again.tables[0]!.error?.message)
       assert.ok(wm === undefined || wm.lpf <= state.get('BENCH', 'orders')!.lpf)
       const out = join(dir, 'downloaded')
-      assert.deepEqual(readOutputTree(await download(loc.curated, join(out, 'curated'))), readOutputTree(join(dir, 'ref', 'curated')))
-      assert.deepEqual(readOutputTree(await download(loc.raw, join(out, 'raw'))), readOutputTree(join(dir, 'ref', 'raw')))
+      assert.deepEqual(
+        readOutputTree(await download(loc.curated, join(out, 'curated'))),
+        readOutputTree(join(dir, 'ref', 'curated')),
+      )
+      assert.deepEqual(
+        readOutputTree(await download(loc.raw, join(out, 'raw'))),
+        readOutputTree(join(dir, 'ref', 'raw')),
+      )
     } finally {
       state.close()
       await closeAll(stores)
@@ -259,4 +329,3 @@ describe('pipeline on MinIO', () => {
 async function closeAll(s: Stores): Promise<void> {
   await Promise.all([s.landing.close(), s.raw.close(), s.curated.close()])
 }
-

@@ -16,7 +16,10 @@ const CASE = fileURLToPath(new URL('../../fixtures/cases/order-precedence/', imp
 async function cli(words: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''
   let err = ''
-  const code = await main([...words, '--log-level', 'warn'], { stdout: (s) => void (out += s), stderr: (s) => void (err += s) })
+  const code = await main([...words, '--log-level', 'warn'], {
+    stdout: (s) => void (out += s),
+    stderr: (s) => void (err += s),
+  })
   return { code, out, err }
 }
 
@@ -25,11 +28,14 @@ function lake(): { dir: string; config: string; remove: () => void } {
   cpSync(CASE, join(tmp.path, 'case'), { recursive: true })
   const json = JSON.parse(readFileSync(join(CASE, 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
   const config = join(tmp.path, 'case', 'cdc-apply.json')
-  writeFileSync(config, JSON.stringify({ ...json, settleSeconds: 0, curated: 'out/curated', raw: 'out/raw', state: 'out/state.sqlite' }))
+  writeFileSync(
+    config,
+    JSON.stringify({ ...json, settleSeconds: 0, curated: 'out/curated', raw: 'out/raw', state: 'out/state.sqlite' }),
+  )
   return { dir: join(tmp.path, 'case'), config, remove: tmp.remove }
 }
 
-test('spark writes a valid Python job with the tables and the config\'s locations, and no credentials', async (t) => {
+test("spark writes a valid Python job with the tables and the config's locations, and no credentials", async (t) => {
   const l = lake()
   t.after(l.remove)
   const out = join(l.dir, 'job.py')
@@ -37,13 +43,23 @@ test('spark writes a valid Python job with the tables and the config\'s location
   assert.equal(r.code, 0, r.err)
   const text = readFileSync(out, 'utf8')
   const line = text.split('\n').find((x) => x.startsWith('CONFIG = '))!
-  const job = JSON.parse(JSON.parse(line.slice(line.indexOf('loads(') + 6, -1)) as string) as { defaults: Record<string, string>; tables: { label: string; sequenceColumn: string }[] }
+  const job = JSON.parse(JSON.parse(line.slice(line.indexOf('loads(') + 6, -1)) as string) as {
+    defaults: Record<string, string>
+    tables: { label: string; sequenceColumn: string }[]
+  }
   assert.equal(job.defaults['curated'], join(l.dir, 'out/curated'))
   assert.equal(job.defaults['state'], join(l.dir, 'out/cdc-apply-state'))
   assert.equal(job.defaults['s3Scheme'], 's3a')
-  assert.deepEqual(job.tables.map((x) => [x.label, x.sequenceColumn]), [['LAB.events', 'dms_change_seq']])
+  assert.deepEqual(
+    job.tables.map((x) => [x.label, x.sequenceColumn]),
+    [['LAB.events', 'dms_change_seq']],
+  )
   assert.ok(!/secret|accessKey|password/i.test(text), 'no credential words in the job')
-  const py = spawnSync(process.env['CDC_APPLY_PYSPARK_PYTHON'] || 'python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', out], { encoding: 'utf8' })
+  const py = spawnSync(
+    process.env['CDC_APPLY_PYSPARK_PYTHON'] || 'python3',
+    ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', out],
+    { encoding: 'utf8' },
+  )
   if (py.error) return t.skip('no python3 on this machine: the script was not parsed')
   assert.equal(py.status, 0, py.stderr)
 })
@@ -71,11 +87,23 @@ test('state export then import gives back the same watermark, ledger and tombsto
   const was = exportTable(before, 'LAB', 'events', false)!
   before.close()
   assert.ok(was.tombstones.length > 0, 'the case leaves tombstones (keys g and h)')
-  const e = await cli(['state', 'export', '--config', l.config, '--table', 'LAB.events', join(l.dir, 'handover'), '--json'])
+  const e = await cli([
+    'state',
+    'export',
+    '--config',
+    l.config,
+    '--table',
+    'LAB.events',
+    join(l.dir, 'handover'),
+    '--json',
+  ])
   assert.equal(e.code, 0, e.err)
   assert.equal((JSON.parse(e.out) as { tombstones: number }).tombstones, was.tombstones.length)
   // a second export replaces the first one's tombstones folder
-  assert.equal((await cli(['state', 'export', '--config', l.config, '--table', 'LAB.events', join(l.dir, 'handover')])).code, 0)
+  assert.equal(
+    (await cli(['state', 'export', '--config', l.config, '--table', 'LAB.events', join(l.dir, 'handover')])).code,
+    0,
+  )
   // into a fresh state file
   const json = JSON.parse(readFileSync(l.config, 'utf8')) as Record<string, unknown>
   const other = join(l.dir, 'other.json')
@@ -87,7 +115,10 @@ test('state export then import gives back the same watermark, ledger and tombsto
   after.close()
   assert.deepEqual(now.watermark, was.watermark)
   assert.deepEqual(now.ledger, was.ledger)
-  assert.deepEqual([...now.tombstones].sort((a, b) => (a.key < b.key ? -1 : 1)), [...was.tombstones].sort((a, b) => (a.key < b.key ? -1 : 1)))
+  assert.deepEqual(
+    [...now.tombstones].sort((a, b) => (a.key < b.key ? -1 : 1)),
+    [...was.tombstones].sort((a, b) => (a.key < b.key ? -1 : 1)),
+  )
   // nothing to import from an empty location; nothing to export for a table without a watermark
   const none = await cli(['state', 'import', '--config', other, '--table', 'LAB.events', join(l.dir, 'nowhere')])
   assert.equal(none.code, 3)

@@ -6,7 +6,17 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
@@ -61,21 +71,37 @@ function outDirs(dir: string): { raw: string; curated: string; state: string } {
   return { raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }
 }
 
-async function runCli(config: Config, landing: string, out: { raw: string; curated: string; state: string }, failing?: string): Promise<void> {
+async function runCli(
+  config: Config,
+  landing: string,
+  out: { raw: string; curated: string; state: string },
+  failing?: string,
+): Promise<void> {
   const c = { ...config, landing, ...out, settleSeconds: 0 }
   const s = await runOnce(c)
-  for (const t of s.tables) if (`${t.source}.${t.table}` !== failing) assert.equal(t.error, undefined, `cdc-apply ${t.source}.${t.table} on ${landing}: ${(t.error as Error | undefined)?.message}`)
+  for (const t of s.tables)
+    if (`${t.source}.${t.table}` !== failing)
+      assert.equal(
+        t.error,
+        undefined,
+        `cdc-apply ${t.source}.${t.table} on ${landing}: ${(t.error as Error | undefined)?.message}`,
+      )
 }
 
 /** A golden case's arrivals as landing folders (case.json runs, without, mtime). */
 function caseLandings(name: string, dir: string): string[] {
   const caseDir = join(CASES, name)
   const json = JSON.parse(readFileSync(join(caseDir, 'cdc-apply.json'), 'utf8')) as { landing: string }
-  const spec = existsSync(join(caseDir, 'case.json')) ? (JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as { runs?: (string | string[] | { folders: string[]; without?: string[] })[]; mtime?: string }) : {}
+  const spec = existsSync(join(caseDir, 'case.json'))
+    ? (JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as {
+        runs?: (string | string[] | { folders: string[]; without?: string[] })[]
+        mtime?: string
+      })
+    : {}
   const runs = spec.runs ?? ['bucket']
   return runs.map((entry, i) => {
     const folders = typeof entry === 'string' ? [entry] : Array.isArray(entry) ? entry : entry.folders
-    const without = typeof entry === 'object' && !Array.isArray(entry) ? entry.without ?? [] : []
+    const without = typeof entry === 'object' && !Array.isArray(entry) ? (entry.without ?? []) : []
     const base = join(dir, `arrival-${i + 1}`)
     for (const f of folders) cpSync(join(caseDir, f), join(base, 'bucket'), { recursive: true })
     for (const f of walk(base)) if (without.includes(basename(f))) rmSync(f)
@@ -84,7 +110,13 @@ function caseLandings(name: string, dir: string): string[] {
   })
 }
 
-function addScenario(name: string, config: Config, landings: string[], handover: number[] | undefined, reference?: Scenario['reference']): Scenario {
+function addScenario(
+  name: string,
+  config: Config,
+  landings: string[],
+  handover: number[] | undefined,
+  reference?: Scenario['reference'],
+): Scenario {
   const dir = join(tmp.path, name)
   mkdirSync(dir, { recursive: true })
   const job = join(dir, 'job.py')
@@ -96,66 +128,101 @@ function addScenario(name: string, config: Config, landings: string[], handover:
     jobRuns: handover ?? landings.map((_, i) => i),
     dir,
     job,
-    out: handover ? { ...outDirs(join(dir, 'handover')), state: join(dir, 'handover', 'job-state') } : { ...outDirs(join(dir, 'spark')), state: join(dir, 'spark', 'job-state') },
+    out: handover
+      ? { ...outDirs(join(dir, 'handover')), state: join(dir, 'handover', 'job-state') }
+      : { ...outDirs(join(dir, 'spark')), state: join(dir, 'spark', 'job-state') },
     reference: reference ?? outDirs(join(dir, 'cli')),
   }
   scenarios.push(s)
   return s
 }
 
-before(async () => {
-  const probe = spawnSync(PYTHON, ['-c', 'import pyspark'], { encoding: 'utf8' })
-  if (probe.status !== 0) {
-    if (process.env['CI'] === 'true' && process.env['CDC_APPLY_PYSPARK_PYTHON']) assert.fail(`pyspark is not importable by ${PYTHON}: ${probe.stderr}`)
-    skipReason = `pyspark is not importable by ${PYTHON} (source /work/wt/env.sh or set CDC_APPLY_PYSPARK_PYTHON)`
-    return
-  }
-  // ---- golden cases: the job on the same arrivals as cdc-apply
-  for (const name of readdirSync(CASES).filter((n) => statSync(join(CASES, n)).isDirectory()).sort()) {
-    if (NOT_FOR_SPARK[name] !== undefined) {
-      console.log(`# spark-job: golden case ${name} left out: ${NOT_FOR_SPARK[name]}`)
-      continue
+before(
+  async () => {
+    const probe = spawnSync(PYTHON, ['-c', 'import pyspark'], { encoding: 'utf8' })
+    if (probe.status !== 0) {
+      if (process.env['CI'] === 'true' && process.env['CDC_APPLY_PYSPARK_PYTHON'])
+        assert.fail(`pyspark is not importable by ${PYTHON}: ${probe.stderr}`)
+      skipReason = `pyspark is not importable by ${PYTHON} (source /work/wt/env.sh or set CDC_APPLY_PYSPARK_PYTHON)`
+      return
     }
-    const dir = join(tmp.path, `case-${name}`)
-    const config = parseConfig(JSON.parse(readFileSync(join(CASES, name, 'cdc-apply.json'), 'utf8')), join(CASES, name))
-    const s = addScenario(`case-${name}`, config, caseLandings(name, dir), undefined)
-    const errorFile = join(CASES, name, 'expected', 'error.json')
-    if (existsSync(errorFile)) s.error = JSON.parse(readFileSync(errorFile, 'utf8')) as Scenario['error']
-    for (const [k, l] of s.landings.entries()) await runCli(config, l, s.reference, k === s.landings.length - 1 ? s.error?.table : undefined)
-  }
-  // ---- random oracle streams in three arrivals; the first seeds also hand over: cdc-apply, the job, cdc-apply
-  for (const [i, seed] of ORACLE_SEEDS.entries()) {
-    const stream = generateStream(seed)
-    const dir = join(tmp.path, `seed-${seed}`)
-    const n = stream.files.length
-    const ends = [Math.max(1, Math.floor(n / 3)), Math.max(1, Math.floor((2 * n) / 3)), n]
-    const landings = ends.map((end, k) => {
-      const l = join(dir, `arrival-${k + 1}`)
-      writeLanding(l, stream.files.slice(0, end))
-      return l
+    // ---- golden cases: the job on the same arrivals as cdc-apply
+    for (const name of readdirSync(CASES)
+      .filter((n) => statSync(join(CASES, n)).isDirectory())
+      .sort()) {
+      if (NOT_FOR_SPARK[name] !== undefined) {
+        console.log(`# spark-job: golden case ${name} left out: ${NOT_FOR_SPARK[name]}`)
+        continue
+      }
+      const dir = join(tmp.path, `case-${name}`)
+      const config = parseConfig(
+        JSON.parse(readFileSync(join(CASES, name, 'cdc-apply.json'), 'utf8')),
+        join(CASES, name),
+      )
+      const s = addScenario(`case-${name}`, config, caseLandings(name, dir), undefined)
+      const errorFile = join(CASES, name, 'expected', 'error.json')
+      if (existsSync(errorFile)) s.error = JSON.parse(readFileSync(errorFile, 'utf8')) as Scenario['error']
+      for (const [k, l] of s.landings.entries())
+        await runCli(config, l, s.reference, k === s.landings.length - 1 ? s.error?.table : undefined)
+    }
+    // ---- random oracle streams in three arrivals; the first seeds also hand over: cdc-apply, the job, cdc-apply
+    for (const [i, seed] of ORACLE_SEEDS.entries()) {
+      const stream = generateStream(seed)
+      const dir = join(tmp.path, `seed-${seed}`)
+      const n = stream.files.length
+      const ends = [Math.max(1, Math.floor(n / 3)), Math.max(1, Math.floor((2 * n) / 3)), n]
+      const landings = ends.map((end, k) => {
+        const l = join(dir, `arrival-${k + 1}`)
+        writeLanding(l, stream.files.slice(0, end))
+        return l
+      })
+      const config = parseConfig(
+        configJson(stream.tables, { landing: landings[0]!, ...outDirs(join(dir, 'cli')) }),
+        dir,
+      )
+      const s = addScenario(`seed-${seed}`, config, landings, undefined)
+      for (const l of landings) await runCli(config, l, s.reference)
+      if (i < 2) {
+        const h = addScenario(`handover-${seed}`, config, landings, [1], s.reference)
+        h.json = configJson(stream.tables, { landing: landings[0]!, ...outDirs(join(dir, 'cli')) })
+        await runCli(config, landings[0]!, { ...outDirs(join(h.dir, 'handover')) })
+        for (const t of config.tables)
+          await cli(h, ['state', 'export', '--table', `${t.source}.${t.name}`, h.out.state])
+      }
+    }
+    // ---- one Spark session for every job run
+    const plan = scenarios.flatMap((s) =>
+      s.jobRuns.map((k) => ({
+        job: s.job,
+        argv: ['--landing', s.landings[k]!, '--raw', s.out.raw, '--curated', s.out.curated, '--state', s.out.state],
+      })),
+    )
+    writeFileSync(join(tmp.path, 'plan.json'), JSON.stringify({ runs: plan }))
+    const r = spawnSync(PYTHON, [HARNESS, join(tmp.path, 'plan.json'), join(tmp.path, 'results.json')], {
+      encoding: 'utf8',
+      timeout: 3_000_000,
+      env: { ...process.env, PYSPARK_PYTHON: PYTHON },
+      maxBuffer: 1 << 28,
     })
-    const config = parseConfig(configJson(stream.tables, { landing: landings[0]!, ...outDirs(join(dir, 'cli')) }), dir)
-    const s = addScenario(`seed-${seed}`, config, landings, undefined)
-    for (const l of landings) await runCli(config, l, s.reference)
-    if (i < 2) {
-      const h = addScenario(`handover-${seed}`, config, landings, [1], s.reference)
-      h.json = configJson(stream.tables, { landing: landings[0]!, ...outDirs(join(dir, 'cli')) })
-      await runCli(config, landings[0]!, { ...outDirs(join(h.dir, 'handover')) })
-      for (const t of config.tables) await cli(h, ['state', 'export', '--table', `${t.source}.${t.name}`, h.out.state])
+    assert.equal(
+      r.status,
+      0,
+      `the Spark harness failed: ${r.stderr
+        .split('\n')
+        .filter((l) => !/^\s+at |WARN/.test(l))
+        .slice(-40)
+        .join('\n')}`,
+    )
+    sparkResults = JSON.parse(readFileSync(join(tmp.path, 'results.json'), 'utf8')) as typeof sparkResults
+    // ---- hand-overs: back to cdc-apply for the third arrival
+    for (const s of scenarios.filter((x) => x.name.startsWith('handover-'))) {
+      for (const t of s.config.tables)
+        await cli(s, ['state', 'import', '--table', `${t.source}.${t.name}`, s.out.state])
+      await runCli(s.config, s.landings[2]!, outDirs(join(s.dir, 'handover')))
     }
-  }
-  // ---- one Spark session for every job run
-  const plan = scenarios.flatMap((s) => s.jobRuns.map((k) => ({ job: s.job, argv: ['--landing', s.landings[k]!, '--raw', s.out.raw, '--curated', s.out.curated, '--state', s.out.state] })))
-  writeFileSync(join(tmp.path, 'plan.json'), JSON.stringify({ runs: plan }))
-  const r = spawnSync(PYTHON, [HARNESS, join(tmp.path, 'plan.json'), join(tmp.path, 'results.json')], { encoding: 'utf8', timeout: 3_000_000, env: { ...process.env, PYSPARK_PYTHON: PYTHON }, maxBuffer: 1 << 28 })
-  assert.equal(r.status, 0, `the Spark harness failed: ${r.stderr.split('\n').filter((l) => !/^\s+at |WARN/.test(l)).slice(-40).join('\n')}`)
-  sparkResults = JSON.parse(readFileSync(join(tmp.path, 'results.json'), 'utf8')) as typeof sparkResults
-  // ---- hand-overs: back to cdc-apply for the third arrival
-  for (const s of scenarios.filter((x) => x.name.startsWith('handover-'))) {
-    for (const t of s.config.tables) await cli(s, ['state', 'import', '--table', `${t.source}.${t.name}`, s.out.state])
-    await runCli(s.config, s.landings[2]!, outDirs(join(s.dir, 'handover')))
-  }
-}, { timeout: 3_600_000 })
+  },
+  { timeout: 3_600_000 },
+)
 
 /** Runs the cdc-apply command line on the scenario's hand-over config. */
 async function cli(s: Scenario, words: string[]): Promise<void> {
@@ -163,7 +230,10 @@ async function cli(s: Scenario, words: string[]): Promise<void> {
   const o = outDirs(join(s.dir, 'handover'))
   writeFileSync(file, JSON.stringify({ ...s.json, landing: s.landings[0], ...o, settleSeconds: 0 }))
   let err = ''
-  const code = await main([...words, '--config', file, '--log-level', 'warn'], { stdout: () => undefined, stderr: (x) => void (err += x) })
+  const code = await main([...words, '--config', file, '--log-level', 'warn'], {
+    stdout: () => undefined,
+    stderr: (x) => void (err += x),
+  })
   assert.equal(code, 0, `cdc-apply ${words.join(' ')}: ${err}`)
 }
 
@@ -205,7 +275,11 @@ test('the Spark job equals cdc-apply on golden cases, oracle streams and hand-ov
       for (const [k, r] of runs.entries()) {
         if (s.error !== undefined && k === runs.length - 1) {
           const failed = r.stdout.find((x) => x['table'] === s.error!.table)
-          assert.equal(failed?.['code'], s.error.code, `${s.name}: the job's last run fails as cdc-apply does: ${JSON.stringify(r.stdout)}`)
+          assert.equal(
+            failed?.['code'],
+            s.error.code,
+            `${s.name}: the job's last run fails as cdc-apply does: ${JSON.stringify(r.stdout)}`,
+          )
           assert.equal(r.exitCode, s.error.exitCode, `${s.name}: the job's exit code`)
           continue
         }
@@ -220,14 +294,26 @@ test('the Spark job equals cdc-apply on golden cases, oracle streams and hand-ov
           const ref = watermarkOf(s.reference.state, tb.source, tb.name)
           const refTombs = tombstonesOf(s.reference.state, tb.source, tb.name, tb.primaryKey.length > 1)
           if (s.name.startsWith('handover-')) {
-            assert.deepEqual(watermarkOf(mine.state, tb.source, tb.name), ref, `${s.name}: ${tb.name}: watermark after the hand-over back`)
-            assert.deepEqual(tombstonesOf(mine.state, tb.source, tb.name, tb.primaryKey.length > 1), refTombs, `${s.name}: ${tb.name}: tombstones after the hand-over back`)
+            assert.deepEqual(
+              watermarkOf(mine.state, tb.source, tb.name),
+              ref,
+              `${s.name}: ${tb.name}: watermark after the hand-over back`,
+            )
+            assert.deepEqual(
+              tombstonesOf(mine.state, tb.source, tb.name, tb.primaryKey.length > 1),
+              refTombs,
+              `${s.name}: ${tb.name}: tombstones after the hand-over back`,
+            )
             continue
           }
           const h = await readHandover(jobState, tb.source, tb.name)
           const w = h && { fullLoad: h.watermark.fullLoad, lpf: h.watermark.lpf, loadDate: h.watermark.loadDate }
           assert.deepEqual(w, ref, `${s.name}: ${tb.name}: the job's watermark`)
-          assert.deepEqual((h?.tombstones ?? []).map(sqliteForm).sort(), refTombs, `${s.name}: ${tb.name}: the job's tombstones`)
+          assert.deepEqual(
+            (h?.tombstones ?? []).map(sqliteForm).sort(),
+            refTombs,
+            `${s.name}: ${tb.name}: the job's tombstones`,
+          )
         }
       } finally {
         await jobState.close()

@@ -4,7 +4,17 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -29,7 +39,9 @@ import { MINIO_SKIP_REASON, startMinio, type MinioServer } from './helpers/minio
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const FIXTURE = join(root, 'fixtures', 'pipelines')
-const PIPELINE = JSON.parse(readFileSync(join(FIXTURE, 'delhi-transactions.json'), 'utf8')) as { steps: Record<string, unknown>[] }
+const PIPELINE = JSON.parse(readFileSync(join(FIXTURE, 'delhi-transactions.json'), 'utf8')) as {
+  steps: Record<string, unknown>[]
+}
 const GOLDEN = JSON.parse(readFileSync(join(FIXTURE, 'expected', 'delhi-transactions.json'), 'utf8')) as {
   params: Record<string, string>
   steps: { index: number; fun: string; name: string; status: string; rows: number }[]
@@ -50,7 +62,10 @@ after(() => tmp.remove())
 function lakeConfig(dir: string, patch: Record<string, unknown> = {}): Config {
   const json = JSON.parse(readFileSync(join(FIXTURE, 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
   const out = join(dir, 'out', 'pipelines')
-  return parseConfig({ ...json, raw: join(out, 'raw'), curated: join(out, 'curated'), state: join(out, 'state.sqlite'), ...patch }, FIXTURE)
+  return parseConfig(
+    { ...json, raw: join(out, 'raw'), curated: join(out, 'curated'), state: join(out, 'state.sqlite'), ...patch },
+    FIXTURE,
+  )
 }
 
 let lake: { dir: string; config: Config }
@@ -71,7 +86,11 @@ function run(json: unknown, opts: RunPipelineOptions = {}, name = 'test'): Promi
 const marts = (name: string): string => join(lake.dir, 'out', 'pipelines', 'marts', name)
 
 async function duck<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-  const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', allow_community_extensions: 'false' })
+  const instance = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  })
   const conn = await instance.connect()
   try {
     return (await conn.runAndReadAll(sql)).getRowObjectsJson() as T[]
@@ -82,11 +101,20 @@ async function duck<T = Record<string, unknown>>(sql: string): Promise<T[]> {
 }
 
 /** A written folder by content: its partition folders, the files' column types, and every row as strings. */
-async function readOutput(dir: string, orderBy = 'txn_id'): Promise<{ partitions: string[]; columns: Record<string, string>; rows: Record<string, string | null>[] }> {
+async function readOutput(
+  dir: string,
+  orderBy = 'txn_id',
+): Promise<{ partitions: string[]; columns: Record<string, string>; rows: Record<string, string | null>[] }> {
   const glob = quoteDuckDb(`${dir}/**/*.parquet`)
-  const partitions = readdirSync(dir).filter((n) => statSync(join(dir, n)).isDirectory()).sort()
-  const described = await duck<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${glob}, hive_partitioning = false)`)
-  const rows = await duck(`SELECT * FROM read_parquet(${glob}, hive_partitioning = true, hive_types_autocast = false) ORDER BY ${orderBy}`)
+  const partitions = readdirSync(dir)
+    .filter((n) => statSync(join(dir, n)).isDirectory())
+    .sort()
+  const described = await duck<{ column_name: string; column_type: string }>(
+    `DESCRIBE SELECT * FROM read_parquet(${glob}, hive_partitioning = false)`,
+  )
+  const rows = await duck(
+    `SELECT * FROM read_parquet(${glob}, hive_partitioning = true, hive_types_autocast = false) ORDER BY ${orderBy}`,
+  )
   return {
     partitions,
     columns: Object.fromEntries(described.map((d) => [d.column_name, d.column_type])),
@@ -124,9 +152,24 @@ describe('the design example (fixtures/pipelines)', () => {
     assert.ok(!readdirSync(join(FIXTURE, 'bucket', 'dms', 'demo', 'restaurants')).some((f) => f.startsWith('20220929')))
     const r = await run(
       withSteps([
-        { fun: 'sql', out: 'y', query: "select id, city, rating::varchar as rating from demo.restaurants where partition_0 = '{yday}' order by id" },
-        { fun: 'sql', out: 'diff1', query: "select * from demo.restaurants where partition_0 = {yday} except select * replace ({yday} as partition_0) from demo.restaurants where partition_0 = '20220928'" },
-        { fun: 'sql', out: 'diff2', query: "select * replace ({yday} as partition_0) from demo.restaurants where partition_0 = '20220928' except select * from demo.restaurants where partition_0 = {yday}" },
+        {
+          fun: 'sql',
+          out: 'y',
+          query:
+            "select id, city, rating::varchar as rating from demo.restaurants where partition_0 = '{yday}' order by id",
+        },
+        {
+          fun: 'sql',
+          out: 'diff1',
+          query:
+            "select * from demo.restaurants where partition_0 = {yday} except select * replace ({yday} as partition_0) from demo.restaurants where partition_0 = '20220928'",
+        },
+        {
+          fun: 'sql',
+          out: 'diff2',
+          query:
+            "select * replace ({yday} as partition_0) from demo.restaurants where partition_0 = '20220928' except select * from demo.restaurants where partition_0 = {yday}",
+        },
       ]),
     )
     assert.equal(r.status, 'Success', r.error?.message)
@@ -139,7 +182,12 @@ describe('the design example (fixtures/pipelines)', () => {
     const dir = marts('raw_copy')
     const r = await run(
       withSteps([
-        { fun: 'sql', out: 'changes', query: "select Op, txn_id, cdc_file, cdc_row, partition_0 from raw_demo.transaction where partition_0 = '20220928'" },
+        {
+          fun: 'sql',
+          out: 'changes',
+          query:
+            "select Op, txn_id, cdc_file, cdc_row, partition_0 from raw_demo.transaction where partition_0 = '20220928'",
+        },
         { fun: 'write', out: '../../out/pipelines/marts/raw_copy', query: 'changes' },
       ]),
     )
@@ -154,17 +202,29 @@ describe('the design example (fixtures/pipelines)', () => {
   it('a configured table without any partition yet is an empty view with its configured columns', async () => {
     const dir = join(tmp.path, 'empty')
     const config = lakeConfig(dir)
-    const r = await runPipeline(config, { json: withSteps([{ fun: 'sql', out: 'n', query: 'select txn_id, amount, partition_0 from demo.transaction' }]), name: 'empty', baseDir: dir }, {
-      params: { lpd: '20220101' },
-    })
+    const r = await runPipeline(
+      config,
+      {
+        json: withSteps([{ fun: 'sql', out: 'n', query: 'select txn_id, amount, partition_0 from demo.transaction' }]),
+        name: 'empty',
+        baseDir: dir,
+      },
+      {
+        params: { lpd: '20220101' },
+      },
+    )
     assert.equal(r.status, 'Success', r.error?.message)
     assert.equal(r.results[0]!.rows, 0)
   })
 
   it('records each run in pipeline_runs, which pipelineRuns reads for status', async () => {
     const statePath = stepSettings(lake.config).statePath
-    await run(withSteps([{ fun: 'sql', out: 'one', query: 'select 1 as x' }]), { params: { run_date: '20220930', note: "it's" } }, 'runs-probe')
-    await run(withSteps([{ fun: 'sql', out: 'one', query: 'select cast(\'x\' as integer)' }]), {}, 'runs-probe')
+    await run(
+      withSteps([{ fun: 'sql', out: 'one', query: 'select 1 as x' }]),
+      { params: { run_date: '20220930', note: "it's" } },
+      'runs-probe',
+    )
+    await run(withSteps([{ fun: 'sql', out: 'one', query: "select cast('x' as integer)" }]), {}, 'runs-probe')
     const latest = pipelineRuns(statePath).find((p) => p.pipeline === 'runs-probe')!
     assert.equal(latest.status, 'Error')
     assert.equal(latest.runs, 2)
@@ -187,55 +247,101 @@ describe('the design example (fixtures/pipelines)', () => {
 describe('the whole plan is validated before the first step runs', () => {
   const marker = '../../out/pipelines/marts/never'
   const cases: { name: string; json: unknown; message: RegExp; opts?: RunPipelineOptions }[] = [
-    { name: 'no steps', json: { steps: [] }, message: /\$\.steps is invalid: expected a non-empty array of steps, got an array/ },
-    { name: 'unknown top-level key', json: { step: [] }, message: /\$\.step is invalid: expected one of the keys name, description, table, params, steps, got unknown key "step"/ },
-    { name: 'unknown step kind', json: withSteps([{ fun: 'spark_sqll', out: 'a', query: 'select 1' }]), message: /step 1 \(\$\.steps\[0\]\.fun\) is invalid: expected one of spark_sql, sql, crt_table, view, wrt, write, got "spark_sqll"/ },
-    { name: 'unknown key in a step', json: withSteps([{ fun: 'sql', out: 'a', quer: 'select 1' }]), message: /step 1 \(\$\.steps\[0\]\.quer\) is invalid: expected one of the keys fun, out, query, partitionBy, description/ },
-    { name: 'empty SQL', json: withSteps([{ fun: 'spark_sql', out: 'a', query: '   ' }]), message: /step 1 \(\$\.steps\[0\]\.query\) is invalid: expected SQL text \(a SELECT statement\), got an empty string/ },
+    {
+      name: 'no steps',
+      json: { steps: [] },
+      message: /\$\.steps is invalid: expected a non-empty array of steps, got an array/,
+    },
+    {
+      name: 'unknown top-level key',
+      json: { step: [] },
+      message:
+        /\$\.step is invalid: expected one of the keys name, description, table, params, steps, got unknown key "step"/,
+    },
+    {
+      name: 'unknown step kind',
+      json: withSteps([{ fun: 'spark_sqll', out: 'a', query: 'select 1' }]),
+      message:
+        /step 1 \(\$\.steps\[0\]\.fun\) is invalid: expected one of spark_sql, sql, crt_table, view, wrt, write, got "spark_sqll"/,
+    },
+    {
+      name: 'unknown key in a step',
+      json: withSteps([{ fun: 'sql', out: 'a', quer: 'select 1' }]),
+      message:
+        /step 1 \(\$\.steps\[0\]\.quer\) is invalid: expected one of the keys fun, out, query, partitionBy, description/,
+    },
+    {
+      name: 'empty SQL',
+      json: withSteps([{ fun: 'spark_sql', out: 'a', query: '   ' }]),
+      message:
+        /step 1 \(\$\.steps\[0\]\.query\) is invalid: expected SQL text \(a SELECT statement\), got an empty string/,
+    },
     {
       name: 'a view of a name nothing defines',
       json: withSteps([SELECT_T, { fun: 'crt_table', out: 't1', query: 'dfx' }]),
-      message: /step 2 \(\$\.steps\[1\]\.query\) is invalid: expected the name of an earlier step's result \(a\) or a catalog table \(demo\.restaurants, raw_demo\.restaurants, demo\.transaction, raw_demo\.transaction\), got "dfx", which no step before step 2 and no catalog table defines/,
+      message:
+        /step 2 \(\$\.steps\[1\]\.query\) is invalid: expected the name of an earlier step's result \(a\) or a catalog table \(demo\.restaurants, raw_demo\.restaurants, demo\.transaction, raw_demo\.transaction\), got "dfx", which no step before step 2 and no catalog table defines/,
     },
     {
       name: 'a write of a result that a later step defines',
-      json: withSteps([{ fun: 'wrt', out: marker, query: 'b' }, { fun: 'sql', out: 'b', query: 'select 1' }]),
-      message: /step 1 \(\$\.steps\[0\]\.query\) is invalid: .* got "b", which no step before step 1 and no catalog table defines/,
+      json: withSteps([
+        { fun: 'wrt', out: marker, query: 'b' },
+        { fun: 'sql', out: 'b', query: 'select 1' },
+      ]),
+      message:
+        /step 1 \(\$\.steps\[0\]\.query\) is invalid: .* got "b", which no step before step 1 and no catalog table defines/,
     },
     {
       name: 'SQL reading a result that a later step defines',
-      json: withSteps([{ fun: 'sql', out: 'a', query: 'select * from b' }, { fun: 'sql', out: 'b', query: 'select 1' }]),
-      message: /step 1 \(\$\.steps\[0\]\.query\) is invalid: expected tables that an earlier step or the catalog defines .*, got "b", which only step 2 defines, after this one/,
+      json: withSteps([
+        { fun: 'sql', out: 'a', query: 'select * from b' },
+        { fun: 'sql', out: 'b', query: 'select 1' },
+      ]),
+      message:
+        /step 1 \(\$\.steps\[0\]\.query\) is invalid: expected tables that an earlier step or the catalog defines .*, got "b", which only step 2 defines, after this one/,
     },
     {
       name: 'SQL reading a table that is not in the catalog',
-      json: withSteps([SELECT_T, { fun: 'sql', out: 'b', query: 'select * from a join demo.transactions using (txn_id)' }]),
-      message: /step 2 \(\$\.steps\[1\]\.query\) is invalid: expected tables that an earlier step or the catalog defines \(a, demo\.restaurants, .*\), got "demo\.transactions"/,
+      json: withSteps([
+        SELECT_T,
+        { fun: 'sql', out: 'b', query: 'select * from a join demo.transactions using (txn_id)' },
+      ]),
+      message:
+        /step 2 \(\$\.steps\[1\]\.query\) is invalid: expected tables that an earlier step or the catalog defines \(a, demo\.restaurants, .*\), got "demo\.transactions"/,
     },
     {
       name: 'duplicate outputs',
       json: withSteps([SELECT_T, { fun: 'sql', out: 'A', query: 'select 1' }]),
-      message: /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a name no other step defines \(step 1 defines it\), got "A"/,
+      message:
+        /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a name no other step defines \(step 1 defines it\), got "A"/,
     },
     {
       name: 'two writes to the same target',
-      json: withSteps([SELECT_T, { fun: 'write', out: marker, query: 'a' }, { fun: 'write', out: `${marker}/`, query: 'a' }]),
-      message: /step 3 \(\$\.steps\[2\]\.out\) is invalid: expected a target that no other step writes \(step 2 writes it\)/,
+      json: withSteps([
+        SELECT_T,
+        { fun: 'write', out: marker, query: 'a' },
+        { fun: 'write', out: `${marker}/`, query: 'a' },
+      ]),
+      message:
+        /step 3 \(\$\.steps\[2\]\.out\) is invalid: expected a target that no other step writes \(step 2 writes it\)/,
     },
     {
       name: 'a write target outside the output roots',
       json: withSteps([SELECT_T, { fun: 'write', out: '/var/tmp/elsewhere', query: 'a' }]),
-      message: /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a location below one of the output roots \(".*out\/pipelines"\), got "\/var\/tmp\/elsewhere"/,
+      message:
+        /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a location below one of the output roots \(".*out\/pipelines"\), got "\/var\/tmp\/elsewhere"/,
     },
     {
       name: 'a write target inside the curated zone',
       json: withSteps([SELECT_T, { fun: 'write', out: '../../out/pipelines/curated/demo/x', query: 'a' }]),
-      message: /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a location that neither holds nor is inside the landing, RAW, curated, state or cache location ".*curated"/,
+      message:
+        /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a location that neither holds nor is inside the landing, RAW, curated, state or cache location ".*curated"/,
     },
     {
       name: 'a write target that holds the RAW and curated zones',
       json: withSteps([SELECT_T, { fun: 'write', out: '../..', query: 'a' }]),
-      message: /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a location that neither holds nor is inside the landing, RAW, curated, state or cache location ".*out\/pipelines\/raw"/,
+      message:
+        /step 2 \(\$\.steps\[1\]\.out\) is invalid: expected a location that neither holds nor is inside the landing, RAW, curated, state or cache location ".*out\/pipelines\/raw"/,
       opts: { allowedRoots: ['/'] },
     },
     {
@@ -246,7 +352,8 @@ describe('the whole plan is validated before the first step runs', () => {
     {
       name: 'partitionBy on a SQL step',
       json: withSteps([{ ...SELECT_T, partitionBy: 'x' }]),
-      message: /step 1 \(\$\.steps\[0\]\.partitionBy\) is invalid: expected no partitionBy \(only write steps take it\)/,
+      message:
+        /step 1 \(\$\.steps\[0\]\.partitionBy\) is invalid: expected no partitionBy \(only write steps take it\)/,
     },
     {
       name: 'an unknown parameter',
@@ -255,19 +362,43 @@ describe('the whole plan is validated before the first step runs', () => {
     },
     {
       name: 'a parameter inside a longer literal',
-      json: withSteps([{ fun: 'sql', out: 'a', query: "select * from demo.restaurants where name like '{city}%'" }], { params: { city: 'x' } }),
-      message: /expected parameter \{city\} alone \(\{city\} or '\{city\}'\), concatenated with \|\| if needed, got it inside the literal '\{city\}%'/,
+      json: withSteps([{ fun: 'sql', out: 'a', query: "select * from demo.restaurants where name like '{city}%'" }], {
+        params: { city: 'x' },
+      }),
+      message:
+        /expected parameter \{city\} alone \(\{city\} or '\{city\}'\), concatenated with \|\| if needed, got it inside the literal '\{city\}%'/,
     },
     {
       name: 'a parameter in an escape string',
       json: withSteps([{ fun: 'sql', out: 'a', query: "select E'{run_date}' as d" }]),
       message: /got it inside the literal '\{run_date\}'/,
     },
-    { name: 'SQL DuckDB cannot parse', json: withSteps([{ fun: 'sql', out: 'a', query: 'select from where' }]), message: /expected SQL that DuckDB can parse, got syntax error at or near "where"/ },
-    { name: 'two statements in one step', json: withSteps([{ fun: 'sql', out: 'a', query: 'select 1; select 2' }]), message: /expected exactly one SELECT statement, got 2 statements/ },
-    { name: 'a statement that is not a query', json: withSteps([{ fun: 'sql', out: 'a', query: 'drop table demo.transaction' }]), message: /expected SQL that DuckDB can parse, got Only SELECT statements can be serialized/ },
-    { name: 'a "table" that is not in the catalog', json: withSteps([SELECT_T], { table: 'demo.nope' }), message: /\$\.table is invalid: expected a catalog table/ },
-    { name: 'an invalid run_date', json: withSteps([{ fun: 'sql', out: 'a', query: 'select {yday}' }]), message: /parameter run_date is invalid: expected a date YYYYMMDD, got "20220931"/, opts: { params: { run_date: '20220931' } } },
+    {
+      name: 'SQL DuckDB cannot parse',
+      json: withSteps([{ fun: 'sql', out: 'a', query: 'select from where' }]),
+      message: /expected SQL that DuckDB can parse, got syntax error at or near "where"/,
+    },
+    {
+      name: 'two statements in one step',
+      json: withSteps([{ fun: 'sql', out: 'a', query: 'select 1; select 2' }]),
+      message: /expected exactly one SELECT statement, got 2 statements/,
+    },
+    {
+      name: 'a statement that is not a query',
+      json: withSteps([{ fun: 'sql', out: 'a', query: 'drop table demo.transaction' }]),
+      message: /expected SQL that DuckDB can parse, got Only SELECT statements can be serialized/,
+    },
+    {
+      name: 'a "table" that is not in the catalog',
+      json: withSteps([SELECT_T], { table: 'demo.nope' }),
+      message: /\$\.table is invalid: expected a catalog table/,
+    },
+    {
+      name: 'an invalid run_date',
+      json: withSteps([{ fun: 'sql', out: 'a', query: 'select {yday}' }]),
+      message: /parameter run_date is invalid: expected a date YYYYMMDD, got "20220931"/,
+      opts: { params: { run_date: '20220931' } },
+    },
   ]
   for (const c of cases) {
     it(`${c.name} is CDC_STEP_INVALID and nothing runs`, async () => {
@@ -283,14 +414,23 @@ describe('the whole plan is validated before the first step runs', () => {
 
   it('{lpd} without a watermark is CDC_STEP_INVALID with a hint', async () => {
     const dir = join(tmp.path, 'no-state')
-    const r = await runPipeline(lakeConfig(dir), { json: PIPELINE, name: 'p', baseDir: join(dir, 'a', 'b') }, { params: RUN_DATE })
+    const r = await runPipeline(
+      lakeConfig(dir),
+      { json: PIPELINE, name: 'p', baseDir: join(dir, 'a', 'b') },
+      { params: RUN_DATE },
+    )
     assert.equal(r.error?.code, 'CDC_STEP_INVALID')
     assert.match(r.error!.message, /uses \{lpd\} but demo\.transaction has no watermark yet/)
     assert.equal(r.error!.hint, 'run cdc-apply run first, or pass --param lpd=YYYYMMDD')
   })
 
   it('a later step failing validation stops the plan before step 1 runs', async () => {
-    const r = await run(withSteps([{ fun: 'write', out: '../../out/pipelines/marts/never', query: 'demo.transaction' }, { fun: 'sql', out: 'b', query: 'select * from nowhere' }]))
+    const r = await run(
+      withSteps([
+        { fun: 'write', out: '../../out/pipelines/marts/never', query: 'demo.transaction' },
+        { fun: 'sql', out: 'b', query: 'select * from nowhere' },
+      ]),
+    )
     assert.equal(r.error?.code, 'CDC_STEP_INVALID')
     assert.ok(!existsSync(marts('never')))
   })
@@ -323,12 +463,21 @@ describe('parameters', () => {
 
   it('a value is compared as the exact text, backslashes and quotes included', async () => {
     const value = "it's \\ a 'test'"
-    const r = await run(withSteps([{ fun: 'sql', out: 'v', query: "select {v} as a, '{v}' as b where {v} = 'it''s \\ a ''test''' and length({v}) = 15" }]), { params: { v: value } })
+    const r = await run(
+      withSteps([
+        {
+          fun: 'sql',
+          out: 'v',
+          query: "select {v} as a, '{v}' as b where {v} = 'it''s \\ a ''test''' and length({v}) = 15",
+        },
+      ]),
+      { params: { v: value } },
+    )
     assert.equal(r.status, 'Success', r.error?.message)
     assert.equal(r.results[0]!.rows, 1)
   })
 
-  it('{name} and \'{name}\' both become one quoted literal; comments and identifiers are untouched', () => {
+  it("{name} and '{name}' both become one quoted literal; comments and identifiers are untouched", () => {
     const sql = `select {a}, '{a}', "{a}" -- {a}\n /* '{a}' */ from t where x = '{a}'`
     assert.equal(
       substitute(sql, { a: "o'k" }, quoteDuckDb),
@@ -347,9 +496,14 @@ describe('parameters', () => {
   })
 
   it('run_date moves today and yday; a --param overrides a built-in such as lpd', async () => {
-    const r = await run(withSteps([{ fun: 'sql', out: 'p', query: "select {run_date} as r, {today} as t, '{yday}' as y, {lpd} as l" }], { table: 'demo.restaurants' }), {
-      params: { run_date: '20220301' },
-    })
+    const r = await run(
+      withSteps([{ fun: 'sql', out: 'p', query: "select {run_date} as r, {today} as t, '{yday}' as y, {lpd} as l" }], {
+        table: 'demo.restaurants',
+      }),
+      {
+        params: { run_date: '20220301' },
+      },
+    )
     assert.deepEqual(r.params, { run_date: '20220301', today: '20220301', yday: '20220228', lpd: '20220930' })
     const o = await run(PIPELINE, { params: { ...RUN_DATE, lpd: '20220928' } })
     // Snapshots 20220928..30: every transaction seen since, in its latest version; 103 was deleted on the 28th.
@@ -361,7 +515,7 @@ describe('parameters', () => {
 // ---------------------------------------------------------------- results
 
 describe('per-step results', () => {
-  it('a failing step is Error with DuckDB\'s message, later steps are NotExecuted, earlier ones Success', async () => {
+  it("a failing step is Error with DuckDB's message, later steps are NotExecuted, earlier ones Success", async () => {
     const r = await run(
       withSteps([
         SELECT_T,
@@ -414,19 +568,44 @@ describe('write', () => {
     assert.deepEqual(readdirSync(dir).sort(), ['city=delhi', 'city=gurgaon', 'city=mumbai'])
     r = await run(step('city'), { params: { d: '20220930' } })
     assert.deepEqual(readdirSync(dir).sort(), ['city=delhi', 'city=gurgaon', 'city=mumbai'])
-    assert.deepEqual((await readOutput(dir, 'id')).rows.map((x) => [x.id, x.city]), [['1', 'delhi'], ['2', 'mumbai'], ['3', 'gurgaon'], ['5', 'delhi']])
+    assert.deepEqual(
+      (await readOutput(dir, 'id')).rows.map((x) => [x.id, x.city]),
+      [
+        ['1', 'delhi'],
+        ['2', 'mumbai'],
+        ['3', 'gurgaon'],
+        ['5', 'delhi'],
+      ],
+    )
     r = await run(step(), { params: { d: '20220927' } })
     assert.equal(r.results[1]!.rows, 5)
     assert.deepEqual(readdirSync(dir), ['part-00000.parquet'])
-    assert.deepEqual(readdirSync(dirname(dir)).filter((n) => n.startsWith('.replace')), [])
+    assert.deepEqual(
+      readdirSync(dirname(dir)).filter((n) => n.startsWith('.replace')),
+      [],
+    )
   })
 
   it('a catalog table can be written directly, and an empty result still writes a file with the schema', async () => {
     const dir = marts('empty-result')
-    const r = await run(withSteps([{ fun: 'sql', out: 'none', query: "select * from demo.restaurants where city = 'nowhere'" }, { fun: 'write', out: '../../out/pipelines/marts/empty-result', query: 'none' }]))
+    const r = await run(
+      withSteps([
+        { fun: 'sql', out: 'none', query: "select * from demo.restaurants where city = 'nowhere'" },
+        { fun: 'write', out: '../../out/pipelines/marts/empty-result', query: 'none' },
+      ]),
+    )
     assert.equal(r.status, 'Success', r.error?.message)
     assert.equal(r.results[1]!.rows, 0)
-    assert.deepEqual(Object.keys((await readOutput(dir, 'id')).columns), ['dms_commit_ts', 'id', 'name', 'city', 'rating', 'cdc_file', 'cdc_row', 'partition_0'])
+    assert.deepEqual(Object.keys((await readOutput(dir, 'id')).columns), [
+      'dms_commit_ts',
+      'id',
+      'name',
+      'city',
+      'rating',
+      'cdc_file',
+      'cdc_row',
+      'partition_0',
+    ])
   })
 
   it('publishToStore uploads every file and deletes the objects the new output does not have', async () => {
@@ -471,7 +650,16 @@ describe('catalog', () => {
       join(root, 'out', 'pipelines', 'cdc-apply.sqlite'),
       join(root, 'out', 'pipelines', 'cache'),
     ])
-    const s3 = stepSettings(parseConfig({ ...JSON.parse(readFileSync(join(FIXTURE, 'cdc-apply.json'), 'utf8')), raw: 's3://lake/x/raw', curated: 's3://lake/curated' }, FIXTURE))
+    const s3 = stepSettings(
+      parseConfig(
+        {
+          ...JSON.parse(readFileSync(join(FIXTURE, 'cdc-apply.json'), 'utf8')),
+          raw: 's3://lake/x/raw',
+          curated: 's3://lake/curated',
+        },
+        FIXTURE,
+      ),
+    )
     assert.deepEqual(s3.allowedRoots, ['s3://lake/x', 's3://lake'])
     const own = stepSettings({ ...config, outputs: ['marts', 's3://lake/marts'], cache: 'tmp/cache' } as Config)
     assert.deepEqual(own.allowedRoots, [join(FIXTURE, 'marts'), 's3://lake/marts'])
@@ -535,12 +723,18 @@ describe('pipelines on S3 (MinIO)', () => {
     )
     const summary = await runOnce(config)
     for (const x of summary.tables) assert.equal(x.error, undefined, x.error?.message)
-    const pipeline = { ...PIPELINE, steps: PIPELINE.steps.map((s) => (s.fun === 'wrt' ? { ...s, out: 's3://steps-lake/lake/marts/delhi' } : s)) }
+    const pipeline = {
+      ...PIPELINE,
+      steps: PIPELINE.steps.map((s) => (s.fun === 'wrt' ? { ...s, out: 's3://steps-lake/lake/marts/delhi' } : s)),
+    }
     const store = new S3Store('s3://steps-lake/lake/marts/delhi', { s3: minio.s3Options })
     await store.put('stale/part-0.parquet', Buffer.from('junk'))
     const first = await runPipeline(config, { json: pipeline, name: 'delhi-s3', baseDir: dir }, { params: RUN_DATE })
     assert.equal(first.error, undefined, first.error?.message)
-    assert.deepEqual(first.results.map((r) => r.rows), GOLDEN.steps.map((s) => s.rows))
+    assert.deepEqual(
+      first.results.map((r) => r.rows),
+      GOLDEN.steps.map((s) => s.rows),
+    )
     const local = join(dir, 'download')
     for await (const o of store.list('')) {
       mkdirSync(dirname(join(local, o.key)), { recursive: true })
@@ -560,7 +754,11 @@ describe('pipelines on S3 (MinIO)', () => {
 // ---------------------------------------------------------------- CLI body
 
 describe('transformCommand', () => {
-  function capture(): { io: { stdout(s: string): void; stderr(s: string): void }; out: () => string; err: () => string } {
+  function capture(): {
+    io: { stdout(s: string): void; stderr(s: string): void }
+    out: () => string
+    err: () => string
+  } {
     let o = ''
     let e = ''
     return { io: { stdout: (s) => void (o += s), stderr: (s) => void (e += s) }, out: () => o, err: () => e }
@@ -574,13 +772,21 @@ describe('transformCommand', () => {
 
   it('prints the step table and exits 0', async () => {
     const c = capture()
-    const code = await transformCommand(lake.config, { pipeline: pipelineFile('cli-ok', PIPELINE), params: RUN_DATE, json: false }, c.io, silentLogger)
+    const code = await transformCommand(
+      lake.config,
+      { pipeline: pipelineFile('cli-ok', PIPELINE), params: RUN_DATE, json: false },
+      c.io,
+      silentLogger,
+    )
     assert.equal(code, EXIT.ok, c.err())
     const lines = c.out().split('\n')
     assert.match(lines[0]!, /^STEP\s+FUN\s+NAME\s+STATUS\s+ROWS\s+MS\s+ERROR$/)
     assert.match(lines[1]!, /^1\s+spark_sql\s+df1\s+Success\s+10\s+\d+$/)
     assert.match(lines[4]!, /^4\s+wrt\s+\.\.\/\.\.\/out\/pipelines\/marts\/delhi_transactions\s+Success\s+6\s+\d+$/)
-    assert.match(lines[5]!, /^pipeline cli-ok: Success, 6 rows written in \d+ ms \(lpd="20220930" yday="20220929" city="delhi" run_date="20220930"\)$/)
+    assert.match(
+      lines[5]!,
+      /^pipeline cli-ok: Success, 6 rows written in \d+ ms \(lpd="20220930" yday="20220929" city="delhi" run_date="20220930"\)$/,
+    )
   })
 
   it('--json prints one document; a failing step exits 5', async () => {
@@ -588,9 +794,16 @@ describe('transformCommand', () => {
     const file = pipelineFile('cli-fail', withSteps([SELECT_T, { fun: 'sql', out: 'b', query: 'select nope from a' }]))
     const code = await transformCommand(lake.config, { pipeline: file, params: {}, json: true }, c.io, silentLogger)
     assert.equal(code, EXIT.step)
-    const doc = JSON.parse(c.out()) as { status: string; steps: { status: string; error?: { message: string } }[]; error: { code: string } }
+    const doc = JSON.parse(c.out()) as {
+      status: string
+      steps: { status: string; error?: { message: string } }[]
+      error: { code: string }
+    }
     assert.equal(doc.status, 'Error')
-    assert.deepEqual(doc.steps.map((s) => s.status), ['Success', 'Error'])
+    assert.deepEqual(
+      doc.steps.map((s) => s.status),
+      ['Success', 'Error'],
+    )
     assert.match(doc.steps[1]!.error!.message, /^Binder Error: Referenced column "nope" not found/)
     assert.equal(doc.error.code, 'CDC_STEP_FAILED')
     assert.equal(c.err(), '')
@@ -598,19 +811,41 @@ describe('transformCommand', () => {
 
   it('an invalid pipeline exits 5 with the error on stderr; a missing file exits 2', async () => {
     let c = capture()
-    let code = await transformCommand(lake.config, { pipeline: pipelineFile('cli-invalid', withSteps([{ fun: 'sql', out: 'a', query: 'select {nope}' }])), params: {}, json: false }, c.io, silentLogger)
+    let code = await transformCommand(
+      lake.config,
+      {
+        pipeline: pipelineFile('cli-invalid', withSteps([{ fun: 'sql', out: 'a', query: 'select {nope}' }])),
+        params: {},
+        json: false,
+      },
+      c.io,
+      silentLogger,
+    )
     assert.equal(code, EXIT.step)
-    assert.match(c.err(), /^cdc-apply: CDC_STEP_INVALID: pipeline "cli-invalid" step 1 \(\$\.steps\[0\]\.query\) uses the unknown parameter \{nope\}\nhint: pass it as --param nope=<value>/)
+    assert.match(
+      c.err(),
+      /^cdc-apply: CDC_STEP_INVALID: pipeline "cli-invalid" step 1 \(\$\.steps\[0\]\.query\) uses the unknown parameter \{nope\}\nhint: pass it as --param nope=<value>/,
+    )
     assert.match(c.out(), /\n1\s+sql\s+a\s+NotExecuted\n/)
     c = capture()
-    code = await transformCommand(lake.config, { pipeline: join(tmp.path, 'missing.json'), params: {}, json: false }, c.io, silentLogger)
+    code = await transformCommand(
+      lake.config,
+      { pipeline: join(tmp.path, 'missing.json'), params: {}, json: false },
+      c.io,
+      silentLogger,
+    )
     assert.equal(code, EXIT.usage)
     assert.match(c.err(), /CDC_USAGE: pipeline file ".*missing\.json" cannot be read/)
   })
 
   it('--emit pyspark prints the script and runs nothing', async () => {
     const c = capture()
-    const code = await transformCommand(lake.config, { pipeline: pipelineFile('cli-emit', PIPELINE), params: RUN_DATE, json: false, emit: 'pyspark' }, c.io, silentLogger)
+    const code = await transformCommand(
+      lake.config,
+      { pipeline: pipelineFile('cli-emit', PIPELINE), params: RUN_DATE, json: false, emit: 'pyspark' },
+      c.io,
+      silentLogger,
+    )
     assert.equal(code, EXIT.ok, c.err())
     assert.match(c.out(), /^# PySpark equivalent of the cdc-apply pipeline "cli-emit"/)
     assert.ok(!pipelineRuns(stepSettings(lake.config).statePath).some((p) => p.pipeline === 'cli-emit'))
@@ -620,7 +855,11 @@ describe('transformCommand', () => {
 // ---------------------------------------------------------------- PySpark
 
 describe('--emit pyspark', () => {
-  async function script(params: Record<string, string> = RUN_DATE, json: unknown = PIPELINE, baseDir = join(lake.dir, 'a', 'b')): Promise<string> {
+  async function script(
+    params: Record<string, string> = RUN_DATE,
+    json: unknown = PIPELINE,
+    baseDir = join(lake.dir, 'a', 'b'),
+  ): Promise<string> {
     return emitPyspark(lake.config, { json, name: 'delhi-transactions', baseDir }, { params })
   }
 
@@ -647,16 +886,48 @@ describe('--emit pyspark', () => {
     ]) {
       assert.ok(s.split('\n').includes(line), `missing line: ${line}\n---\n${s}`)
     }
-    assert.match(s, /join `demo__restaurants` r on r\.id = t\.restaurant_id and r\.partition_0 = '20220929' where t\.rn = 1 and r\.city = 'delhi'/)
-    assert.match(s, /^register\("demo__restaurants", args\.curated \+ "\/demo\/restaurants", ".*"\)  # demo\.restaurants$/m)
-    assert.doesNotMatch(s, new RegExp(JSON.stringify(curated).slice(1, -1) + '/demo'), 'no location is hard-coded outside the argument defaults')
+    assert.match(
+      s,
+      /join `demo__restaurants` r on r\.id = t\.restaurant_id and r\.partition_0 = '20220929' where t\.rn = 1 and r\.city = 'delhi'/,
+    )
+    assert.match(
+      s,
+      /^register\("demo__restaurants", args\.curated \+ "\/demo\/restaurants", ".*"\) {2}# demo\.restaurants$/m,
+    )
+    assert.doesNotMatch(
+      s,
+      new RegExp(JSON.stringify(curated).slice(1, -1) + '/demo'),
+      'no location is hard-coded outside the argument defaults',
+    )
   })
 
   it('rewrites catalog names whatever the parameter text: quotes, backslashes, newlines before a table reference', async () => {
     for (const city of ["x\\'", "a\\'b' or '1'='1", 'line1\nline2 \\ "q"', "\\\\'\\", "'", '\\']) {
-      const s = await script({ ...RUN_DATE, city }, { ...PIPELINE, steps: [{ fun: 'sql', out: 'a', query: 'select {city} as c, r.id from demo.restaurants r where r.city = {city} and exists (select 1 from demo.transaction)' }, { fun: 'wrt', out: '../../out/pipelines/marts/x', query: 'a' }] })
-      assert.match(s, /from `demo__restaurants` r where r\.city = '.*' and exists \(select 1 from `demo__transaction`\)/s, `city ${JSON.stringify(city)}:\n${s}`)
-      assert.doesNotMatch(s.slice(s.indexOf('# step 1')), /demo\.(restaurants|transaction)/, `city ${JSON.stringify(city)}: a catalog name left as it was`)
+      const s = await script(
+        { ...RUN_DATE, city },
+        {
+          ...PIPELINE,
+          steps: [
+            {
+              fun: 'sql',
+              out: 'a',
+              query:
+                'select {city} as c, r.id from demo.restaurants r where r.city = {city} and exists (select 1 from demo.transaction)',
+            },
+            { fun: 'wrt', out: '../../out/pipelines/marts/x', query: 'a' },
+          ],
+        },
+      )
+      assert.match(
+        s,
+        /from `demo__restaurants` r where r\.city = '.*' and exists \(select 1 from `demo__transaction`\)/s,
+        `city ${JSON.stringify(city)}:\n${s}`,
+      )
+      assert.doesNotMatch(
+        s.slice(s.indexOf('# step 1')),
+        /demo\.(restaurants|transaction)/,
+        `city ${JSON.stringify(city)}: a catalog name left as it was`,
+      )
     }
   })
 
@@ -669,8 +940,10 @@ describe('--emit pyspark', () => {
     const py = spawnSync('python3', ['--version'])
     if (py.status !== 0) return t.skip('python3 is not on this machine')
     const file = join(tmp.path, 'emitted.py')
-    writeFileSync(file, await script({ ...RUN_DATE, city: "x' \\ \"y\"\nz\\'" }))
-    const r = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', file], { encoding: 'utf8' })
+    writeFileSync(file, await script({ ...RUN_DATE, city: 'x\' \\ "y"\nz\\\'' }))
+    const r = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', file], {
+      encoding: 'utf8',
+    })
     assert.equal(r.status, 0, r.stderr)
   })
 
@@ -678,7 +951,10 @@ describe('--emit pyspark', () => {
     const e = catalogEntries(lake.config)
     const views = new Map(e.map((x) => [catalogKey(x.schema, x.table), x]))
     assert.equal(
-      rewriteTableRefs(`select demo.transaction.txn_id from DEMO . "Transaction" t, raw_demo.transaction, memory.demo.transaction where x = 'demo.transaction' -- demo.transaction`, views),
+      rewriteTableRefs(
+        `select demo.transaction.txn_id from DEMO . "Transaction" t, raw_demo.transaction, memory.demo.transaction where x = 'demo.transaction' -- demo.transaction`,
+        views,
+      ),
       "select `demo__transaction`.txn_id from `demo__transaction` t, `raw_demo__transaction`, memory.demo.transaction where x = 'demo.transaction' -- demo.transaction",
     )
   })
@@ -687,21 +963,34 @@ describe('--emit pyspark', () => {
     const python = process.env['CDC_APPLY_PYSPARK_PYTHON'] || 'python3'
     const probe = spawnSync(python, ['-c', 'import pyspark'], { encoding: 'utf8' })
     if (probe.status !== 0) {
-      if (process.env['CI'] === 'true' && process.env['CDC_APPLY_PYSPARK_PYTHON']) assert.fail(`pyspark is not importable by ${python}: ${probe.stderr}`)
-      return t.skip(`pyspark is not importable by ${python} (set CDC_APPLY_PYSPARK_PYTHON to a Python with pyspark): the script's text is tested instead`)
+      if (process.env['CI'] === 'true' && process.env['CDC_APPLY_PYSPARK_PYTHON'])
+        assert.fail(`pyspark is not importable by ${python}: ${probe.stderr}`)
+      return t.skip(
+        `pyspark is not importable by ${python} (set CDC_APPLY_PYSPARK_PYTHON to a Python with pyspark): the script's text is tested instead`,
+      )
     }
     const dir = join(tmp.path, 'spark')
     // the curated zone copied elsewhere, passed as --curated; in the date folders that the pipeline's partition_0
     // filters exclude, a part that is not Parquet: Spark would fail on it if it read those dates
     const curated = join(dir, 'curated')
     cpSync(join(lake.dir, 'out', 'pipelines', 'curated'), curated, { recursive: true })
-    for (const d of ['demo/transaction/20220926', 'demo/transaction/20220929', 'demo/restaurants/20220926', 'demo/restaurants/20220927']) writeFileSync(join(curated, d, 'part-99999.parquet'), 'not parquet')
-    const nasty = "it's \\' a \"test\" \\\\ with\nnewlines and {braces} -- no comment"
+    for (const d of [
+      'demo/transaction/20220926',
+      'demo/transaction/20220929',
+      'demo/restaurants/20220926',
+      'demo/restaurants/20220927',
+    ])
+      writeFileSync(join(curated, d, 'part-99999.parquet'), 'not parquet')
+    const nasty = 'it\'s \\\' a "test" \\\\ with\nnewlines and {braces} -- no comment'
     const json = {
       ...PIPELINE,
       steps: [
         ...PIPELINE.steps,
-        { fun: 'sql', out: 'echo', query: 'select {nasty} as v, count(*) as n from demo.restaurants where partition_0 = {yday}' },
+        {
+          fun: 'sql',
+          out: 'echo',
+          query: 'select {nasty} as v, count(*) as n from demo.restaurants where partition_0 = {yday}',
+        },
         { fun: 'write', out: '../../out/pipelines/marts/echo', query: 'echo' },
         // RAW passed as a folder that does not exist: an empty view with the configured columns, as in DuckDB
         { fun: 'sql', out: 'none', query: 'select count(*) as n, max(id) as m from raw_demo.restaurants' },
@@ -713,12 +1002,32 @@ describe('--emit pyspark', () => {
     const target = join(dir, 'out', 'delhi')
     const echo = join(dir, 'out', 'echo')
     const none = join(dir, 'out', 'none')
-    const r = spawnSync(python, [file, '--curated', curated, '--raw', join(dir, 'no-raw'), '--target-4', target, '--target-6', echo, '--target-8', none], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, PYSPARK_PYTHON: python } })
+    const r = spawnSync(
+      python,
+      [
+        file,
+        '--curated',
+        curated,
+        '--raw',
+        join(dir, 'no-raw'),
+        '--target-4',
+        target,
+        '--target-6',
+        echo,
+        '--target-8',
+        none,
+      ],
+      { encoding: 'utf8', timeout: 600_000, env: { ...process.env, PYSPARK_PYTHON: python } },
+    )
     assert.equal(r.status, 0, r.stderr)
     const out = await readOutput(target)
     assert.deepEqual(out.partitions, GOLDEN.partitions)
     assert.deepEqual(out.rows, GOLDEN.rows)
-    assert.deepEqual((await readOutput(echo, 'v')).rows, [{ v: nasty, n: '4' }], 'the parameter came through Spark as the same text')
+    assert.deepEqual(
+      (await readOutput(echo, 'v')).rows,
+      [{ v: nasty, n: '4' }],
+      'the parameter came through Spark as the same text',
+    )
     assert.deepEqual((await readOutput(none, 'n')).rows, [{ n: '0', m: null }])
   })
 })

@@ -131,7 +131,11 @@ for (const kind of kinds) {
     it('treats the list prefix as a string prefix, not a folder', async () => {
       const s = await open()
       await putAll(s, ['data/orders/LOAD1.csv', 'data/orders_archive/x.csv', 'data/order', 'data/other'])
-      assert.deepEqual(await keys(s, 'data/order'), ['data/order', 'data/orders/LOAD1.csv', 'data/orders_archive/x.csv'])
+      assert.deepEqual(await keys(s, 'data/order'), [
+        'data/order',
+        'data/orders/LOAD1.csv',
+        'data/orders_archive/x.csv',
+      ])
       assert.deepEqual(await keys(s, 'data/orders/'), ['data/orders/LOAD1.csv'])
       assert.deepEqual(await keys(s, 'data/orders/LOAD'), ['data/orders/LOAD1.csv'])
       assert.deepEqual(await keys(s, 'nothing/'), [])
@@ -160,7 +164,10 @@ for (const kind of kinds) {
       await s.put('k', Buffer.from('two, longer'))
       sameBytes(await s.get('k'), Buffer.from('two, longer'))
       const list = await all(s)
-      assert.deepEqual(list.map((o) => [o.key, o.size]), [['k', 11]])
+      assert.deepEqual(
+        list.map((o) => [o.key, o.size]),
+        [['k', 11]],
+      )
     })
   })
 }
@@ -171,12 +178,17 @@ describe('LocalStore temp files', () => {
     const s = new LocalStore(dir)
     await s.put('t/d/part-00000.parquet', Buffer.from('x'))
     // a writer killed mid-put: its pid no longer exists (a finished child's pid), and one of a live process
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout
     await writeFile(join(dir, 't/d/.part-00001.parquet.tmp-' + dead), 'half')
     await writeFile(join(dir, 't/d/.part-00002.parquet.tmp-' + process.ppid), 'in flight')
     assert.deepEqual(await keys(s, 't/'), ['t/d/part-00000.parquet'], 'temps are never listed')
     await s.put('t/d/part-00000.parquet', Buffer.from('y'))
-    assert.deepEqual((await readdir(join(dir, 't/d'))).sort(), ['.part-00002.parquet.tmp-' + process.ppid, 'part-00000.parquet'])
+    assert.deepEqual((await readdir(join(dir, 't/d'))).sort(), [
+      '.part-00002.parquet.tmp-' + process.ppid,
+      'part-00000.parquet',
+    ])
   })
 })
 
@@ -186,17 +198,28 @@ describe('replacePrefix and deletePrefix', () => {
     const store = new LocalStore(dir, dir)
     try {
       const body = (s: string): Uint8Array => Buffer.from(s)
-      for (const k of ['p/part-00000.parquet', 'p/part-00001.parquet', 'p/notes.txt', 'pp/part-00000.parquet', 'q/x']) await store.put(k, body('old'))
-      await replacePrefix(store, 'p', [{ key: 'p/part-00000.parquet', body: body('new') }], { only: (k) => k.endsWith('.parquet') })
+      for (const k of ['p/part-00000.parquet', 'p/part-00001.parquet', 'p/notes.txt', 'pp/part-00000.parquet', 'q/x'])
+        await store.put(k, body('old'))
+      await replacePrefix(store, 'p', [{ key: 'p/part-00000.parquet', body: body('new') }], {
+        only: (k) => k.endsWith('.parquet'),
+      })
       const keys = async (): Promise<string[]> => {
         const out: string[] = []
         for await (const o of store.list('')) out.push(o.key)
         return out
       }
-      assert.deepEqual(await keys(), ['p/notes.txt', 'p/part-00000.parquet', 'pp/part-00000.parquet', 'q/x'], 'p/ only, and only the parts')
+      assert.deepEqual(
+        await keys(),
+        ['p/notes.txt', 'p/part-00000.parquet', 'pp/part-00000.parquet', 'q/x'],
+        'p/ only, and only the parts',
+      )
       assert.equal(Buffer.from(await store.get('p/part-00000.parquet')).toString(), 'new')
       await replacePrefix(store, 'p', [])
-      assert.deepEqual(await keys(), ['pp/part-00000.parquet', 'q/x'], 'no parts: the prefix is emptied, its sibling pp/ kept')
+      assert.deepEqual(
+        await keys(),
+        ['pp/part-00000.parquet', 'q/x'],
+        'no parts: the prefix is emptied, its sibling pp/ kept',
+      )
       assert.equal(await deletePrefix(store, ''), 2)
       assert.deepEqual(await keys(), [])
     } finally {
@@ -207,10 +230,25 @@ describe('replacePrefix and deletePrefix', () => {
 })
 
 describe('openZone', () => {
-  it('gives a zone the config\'s S3 settings and its own encryption; the landing and other inputs none', async () => {
-    const config = { baseDir: '/base', landing: 'l', raw: 'r', curated: 'c', s3: { region: 'eu-west-1' }, encryption: { raw: { mode: 'SSE-S3' as const }, curated: { mode: 'SSE-KMS' as const, kmsKeyId: 'k' } } }
-    assert.deepEqual(zoneOptions(config, 'raw'), { baseDir: '/base', s3: { region: 'eu-west-1' }, encryption: { mode: 'SSE-S3' } })
-    assert.deepEqual(zoneOptions(config, 'curated', '/other'), { baseDir: '/other', s3: { region: 'eu-west-1' }, encryption: { mode: 'SSE-KMS', kmsKeyId: 'k' } })
+  it("gives a zone the config's S3 settings and its own encryption; the landing and other inputs none", async () => {
+    const config = {
+      baseDir: '/base',
+      landing: 'l',
+      raw: 'r',
+      curated: 'c',
+      s3: { region: 'eu-west-1' },
+      encryption: { raw: { mode: 'SSE-S3' as const }, curated: { mode: 'SSE-KMS' as const, kmsKeyId: 'k' } },
+    }
+    assert.deepEqual(zoneOptions(config, 'raw'), {
+      baseDir: '/base',
+      s3: { region: 'eu-west-1' },
+      encryption: { mode: 'SSE-S3' },
+    })
+    assert.deepEqual(zoneOptions(config, 'curated', '/other'), {
+      baseDir: '/other',
+      s3: { region: 'eu-west-1' },
+      encryption: { mode: 'SSE-KMS', kmsKeyId: 'k' },
+    })
     assert.deepEqual(zoneOptions(config, 'landing'), { baseDir: '/base', s3: { region: 'eu-west-1' } })
     assert.deepEqual(zoneOptions({ ...config, s3: undefined, encryption: {} }, undefined), { baseDir: '/base' })
     const store = await openZone({ ...config, raw: tmpdir() }, 'raw')
@@ -238,7 +276,13 @@ describe('openStore', () => {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     })
     assert.equal(r.status, 0, r.stderr)
-    assert.deepEqual(JSON.parse(r.stdout), { before: false, after: true, localRoot: '/tmp/landing', s3Url: 's3://some-bucket/landing', prefix: 'landing' })
+    assert.deepEqual(JSON.parse(r.stdout), {
+      before: false,
+      after: true,
+      localRoot: '/tmp/landing',
+      s3Url: 's3://some-bucket/landing',
+      prefix: 'landing',
+    })
   })
 
   it('parses s3:// urls', () => {
@@ -246,7 +290,8 @@ describe('openStore', () => {
     assert.deepEqual(parseS3Url('s3://b/'), { bucket: 'b', prefix: '' })
     assert.deepEqual(parseS3Url('s3://b/dms/landing/'), { bucket: 'b', prefix: 'dms/landing' })
     assert.deepEqual(parseS3Url('s3://b//x'), { bucket: 'b', prefix: 'x' })
-    for (const bad of ['s3://', 's3:///x', 'https://b/x']) assert.throws(() => parseS3Url(bad), { code: 'CDC_CONFIG_INVALID' })
+    for (const bad of ['s3://', 's3:///x', 'https://b/x'])
+      assert.throws(() => parseS3Url(bad), { code: 'CDC_CONFIG_INVALID' })
   })
 })
 
@@ -257,10 +302,15 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
   function recordingClient(s3: S3Options = opts()) {
     const client = createS3Client(s3)
     const requests: { command: string; headers: Record<string, string>; response: Record<string, string> }[] = []
-    const lower = (h: Record<string, string> | undefined) => Object.fromEntries(Object.entries(h ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
+    const lower = (h: Record<string, string> | undefined) =>
+      Object.fromEntries(Object.entries(h ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        const r = { command: String(context.commandName), headers: lower((args.request as { headers?: Record<string, string> }).headers), response: {} }
+        const r = {
+          command: String(context.commandName),
+          headers: lower((args.request as { headers?: Record<string, string> }).headers),
+          response: {},
+        }
         requests.push(r)
         const out = await next(args)
         r.response = lower((out.response as { headers?: Record<string, string> }).headers)
@@ -298,9 +348,17 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
       await s.put('big.bin', body)
       assert.deepEqual(
         requests.map((r) => r.command),
-        ['CreateMultipartUploadCommand', 'UploadPartCommand', 'UploadPartCommand', 'UploadPartCommand', 'CompleteMultipartUploadCommand'],
+        [
+          'CreateMultipartUploadCommand',
+          'UploadPartCommand',
+          'UploadPartCommand',
+          'UploadPartCommand',
+          'CompleteMultipartUploadCommand',
+        ],
       )
-      const crc = requests.filter((r) => r.command === 'UploadPartCommand').map((r) => r.headers['x-amz-checksum-crc32'] !== undefined)
+      const crc = requests
+        .filter((r) => r.command === 'UploadPartCommand')
+        .map((r) => r.headers['x-amz-checksum-crc32'] !== undefined)
       assert.deepEqual(crc, Array(3).fill(requestChecksumCalculation === 'WHEN_SUPPORTED'))
       sameBytes(await s.get('big.bin'), body)
       const [info] = await all(s, 'big.bin')
@@ -312,7 +370,12 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
   it('a missing bucket is CDC_SOURCE_NOT_FOUND naming the bucket', async () => {
     const s = new S3Store('s3://cdc-no-such-bucket-41/landing', { s3: opts() })
     opened.push(s)
-    for (const op of [() => keys(s), () => s.get('a.csv'), () => s.put('a.csv', Buffer.from('x')), () => s.delete(['a.csv'])]) {
+    for (const op of [
+      () => keys(s),
+      () => s.get('a.csv'),
+      () => s.put('a.csv', Buffer.from('x')),
+      () => s.delete(['a.csv']),
+    ]) {
       const err = await rejectsWith(op(), 'CDC_SOURCE_NOT_FOUND')
       assert.match(err.message, /cdc-no-such-bucket-41/)
       assert.equal(err.transient, false)
@@ -328,13 +391,22 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
       { accessKeyId: 'cdcnosuchuser', secretAccessKey: 'wrong-secret-123' },
       { accessKeyId: m.accessKey, secretAccessKey: 'wrong-secret-123' },
     ]) {
-      const client = new S3Client({ region: m.region, endpoint: m.endpoint, forcePathStyle: true, credentials, maxAttempts: 1 })
+      const client = new S3Client({
+        region: m.region,
+        endpoint: m.endpoint,
+        forcePathStyle: true,
+        credentials,
+        maxAttempts: 1,
+      })
       const s = new S3Store(`s3://${BUCKET}/denied`, { s3: opts() }, client)
       try {
         const err = await rejectsWith(keys(s), 'CDC_SOURCE_ACCESS_DENIED')
         assert.match(err.hint ?? '', /s3:ListBucket/)
         assert.ok(!err.message.includes('wrong-secret') && !(err.hint ?? '').includes('wrong-secret'))
-        assert.match((await rejectsWith(s.put('x', Buffer.from('x')), 'CDC_SOURCE_ACCESS_DENIED')).hint ?? '', /s3:PutObject/)
+        assert.match(
+          (await rejectsWith(s.put('x', Buffer.from('x')), 'CDC_SOURCE_ACCESS_DENIED')).hint ?? '',
+          /s3:PutObject/,
+        )
       } finally {
         client.destroy()
       }
@@ -373,8 +445,13 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
       const big = randomBytes(17 * 1024 * 1024)
       await s.put('small', small)
       await s.put('big', big)
-      const writes = requests.filter((r) => r.command === 'PutObjectCommand' || r.command === 'CreateMultipartUploadCommand')
-      assert.deepEqual(writes.map((r) => r.command), ['PutObjectCommand', 'CreateMultipartUploadCommand'])
+      const writes = requests.filter(
+        (r) => r.command === 'PutObjectCommand' || r.command === 'CreateMultipartUploadCommand',
+      )
+      assert.deepEqual(
+        writes.map((r) => r.command),
+        ['PutObjectCommand', 'CreateMultipartUploadCommand'],
+      )
       for (const r of writes) {
         for (const [h, v] of Object.entries(want)) assert.equal(r.headers[h], v, `${r.command} ${h}`)
       }
@@ -382,19 +459,26 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
       requests.length = 0
       sameBytes(await s.get('small'), small)
       sameBytes(await s.get('big'), big)
-      for (const r of requests) assert.equal(r.response['x-amz-server-side-encryption'], want['x-amz-server-side-encryption'])
+      for (const r of requests)
+        assert.equal(r.response['x-amz-server-side-encryption'], want['x-amz-server-side-encryption'])
     }
   })
 
   it('a refused SSE-KMS key is a coded write error with a hint', async () => {
     const { client, requests } = recordingClient()
-    const s = new S3Store(`s3://${BUCKET}/sse-bad`, { s3: opts(), encryption: { mode: 'SSE-KMS', kmsKeyId: 'cdc-no-such-key' } }, client)
+    const s = new S3Store(
+      `s3://${BUCKET}/sse-bad`,
+      { s3: opts(), encryption: { mode: 'SSE-KMS', kmsKeyId: 'cdc-no-such-key' } },
+      client,
+    )
     for (const body of [Buffer.from('small'), Buffer.alloc(17 * 1024 * 1024)]) {
       const err = await rejectsWith(s.put('object', body), 'CDC_WRITE_FAILED')
       assert.equal(err.transient, false)
       assert.match(err.hint ?? '', /kmsKeyId/)
     }
-    const writes = requests.filter((r) => r.command === 'PutObjectCommand' || r.command === 'CreateMultipartUploadCommand')
+    const writes = requests.filter(
+      (r) => r.command === 'PutObjectCommand' || r.command === 'CreateMultipartUploadCommand',
+    )
     assert.equal(writes.length, 2)
     for (const r of writes) assert.equal(r.headers['x-amz-server-side-encryption-aws-kms-key-id'], 'cdc-no-such-key')
   })
@@ -405,7 +489,8 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
     // Fails the second part before the retry middleware sees it, as a non-retryable error would.
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'UploadPartCommand' && ++parts === 2) throw Object.assign(new Error('injected'), { name: 'InjectedFailure' })
+        if (context.commandName === 'UploadPartCommand' && ++parts === 2)
+          throw Object.assign(new Error('injected'), { name: 'InjectedFailure' })
         return next(args)
       },
       { step: 'initialize', name: 'cdcTestFailPart' },
@@ -428,9 +513,12 @@ describe('S3Store on MinIO', { skip: minio === undefined ? MINIO_SKIP_REASON : f
     const signal = ac.signal
     await assert.rejects(s.get('k', { signal }), { name: 'AbortError' })
     await assert.rejects(s.put('k', Buffer.from('x'), { signal }), { name: 'AbortError' })
-    await assert.rejects(async () => {
-      for await (const _ of s.list('', { signal })) void _
-    }, { name: 'AbortError' })
+    await assert.rejects(
+      async () => {
+        for await (const _ of s.list('', { signal })) _
+      },
+      { name: 'AbortError' },
+    )
   })
 
   it('the helper uploads a local folder tree', async () => {

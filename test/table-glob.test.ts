@@ -22,12 +22,25 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 test('globs: * and ? over Source.TableName, case-sensitive; a pattern matching nothing is a usage error', () => {
   const labels = ['OP.restaurants', 'OP.orders', 'HR.emp_2023', 'HR.emp_2024']
   assert.deepEqual(selectTables(labels, ['OP.*'], 'run'), ['OP.restaurants', 'OP.orders'])
-  assert.deepEqual(selectTables(labels, ['*.orders', 'HR.emp_202?'], 'run'), ['OP.orders', 'HR.emp_2023', 'HR.emp_2024'])
+  assert.deepEqual(selectTables(labels, ['*.orders', 'HR.emp_202?'], 'run'), [
+    'OP.orders',
+    'HR.emp_2023',
+    'HR.emp_2024',
+  ])
   assert.deepEqual(selectTables(labels, ['OP.orders'], 'run'), ['OP.orders'])
   assert.equal(globRegExp('op.*').test('OP.orders'), false)
   assert.equal(globRegExp('OP.r*').test('OPxr'), false, 'a dot is a dot')
-  assert.throws(() => selectTables(labels, ['XX.*'], 'reset'), (e: CdcError) => e.code === 'CDC_USAGE' && e.message === '--table "XX.*" matches no configured table; expected one of OP.restaurants, OP.orders, HR.emp_2023, HR.emp_2024')
-  assert.throws(() => selectTables(labels, ['OP.order'], 'run'), (e: CdcError) => e.message.startsWith('--table "OP.order" is not a configured table'))
+  assert.throws(
+    () => selectTables(labels, ['XX.*'], 'reset'),
+    (e: CdcError) =>
+      e.code === 'CDC_USAGE' &&
+      e.message ===
+        '--table "XX.*" matches no configured table; expected one of OP.restaurants, OP.orders, HR.emp_2023, HR.emp_2024',
+  )
+  assert.throws(
+    () => selectTables(labels, ['OP.order'], 'run'),
+    (e: CdcError) => e.message.startsWith('--table "OP.order" is not a configured table'),
+  )
 })
 
 test('run, status, reset and verify take --table globs; status filters --failed and --lagging and sorts', async (t) => {
@@ -36,14 +49,32 @@ test('run, status, reset and verify take --table globs; status filters --failed 
   const landing = join(tmp.path, 'landing')
   cpSync(join(HL, 'landing'), landing, { recursive: true })
   const config = join(tmp.path, 'cdc-apply.json')
-  assert.equal((await cli(['init', '--landing', landing, '--ddl', join(HL, 'postgres.sql'), '--table-mapping', join(HL, 'table-mapping.json'), '--out', config])).code, 0)
+  assert.equal(
+    (
+      await cli([
+        'init',
+        '--landing',
+        landing,
+        '--ddl',
+        join(HL, 'postgres.sql'),
+        '--table-mapping',
+        join(HL, 'table-mapping.json'),
+        '--out',
+        config,
+      ])
+    ).code,
+    0,
+  )
   // the landing was just copied: its objects are young, and a run waits settleSeconds before reading them
   writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), settleSeconds: 0 }))
   const c = ['--config', config, '--log-level', 'silent']
 
   const one = await cli(['run', ...c, '--table', 'shop.c*', '--json'])
   assert.equal(one.code, 0, one.stderr)
-  assert.deepEqual((JSON.parse(one.stdout) as { tables: { table: string }[] }).tables.map((x) => x.table), ['customers'])
+  assert.deepEqual(
+    (JSON.parse(one.stdout) as { tables: { table: string }[] }).tables.map((x) => x.table),
+    ['customers'],
+  )
   const none = await cli(['run', ...c, '--table', 'nope.*'])
   assert.equal(none.code, 2)
   assert.match(none.stderr, /CDC_USAGE: --table "nope\.\*" matches no configured table/)
@@ -55,7 +86,9 @@ test('run, status, reset and verify take --table globs; status filters --failed 
   const status = async (...args: string[]): Promise<string[]> => {
     const r = await cli(['status', ...c, '--json', ...args])
     assert.equal(r.code, 0, r.stderr)
-    return (JSON.parse(r.stdout) as { tables: { source: string; table: string }[] }).tables.map((x) => `${x.source}.${x.table}`)
+    return (JSON.parse(r.stdout) as { tables: { source: string; table: string }[] }).tables.map(
+      (x) => `${x.source}.${x.table}`,
+    )
   }
   assert.deepEqual(await status(), ['shop.customers', 'shop.order_lines'])
   assert.deepEqual(await status('--failed'), ['shop.customers'])
@@ -72,13 +105,22 @@ test('run, status, reset and verify take --table globs; status filters --failed 
 
   const verify = await cli(['verify', ...c, '--table', 'shop.o*', '--json'])
   assert.equal(verify.code, 0, verify.stdout + verify.stderr)
-  assert.deepEqual((JSON.parse(verify.stdout) as { tables: { table: string }[] }).tables.map((x) => x.table), ['order_lines'])
+  assert.deepEqual(
+    (JSON.parse(verify.stdout) as { tables: { table: string }[] }).tables.map((x) => x.table),
+    ['order_lines'],
+  )
 
   const unconfirmed = await cli(['reset', ...c, '--table', 'shop.*'])
   assert.equal(unconfirmed.code, 2)
-  assert.match(unconfirmed.stderr, /reset deletes the RAW and curated outputs and the watermark of 2 tables \(shop\.customers, shop\.order_lines\); add --yes to confirm/)
+  assert.match(
+    unconfirmed.stderr,
+    /reset deletes the RAW and curated outputs and the watermark of 2 tables \(shop\.customers, shop\.order_lines\); add --yes to confirm/,
+  )
   assert.deepEqual(await status(), ['shop.customers', 'shop.order_lines'], 'nothing was reset without --yes')
   const reset = await cli(['reset', ...c, '--table', 'shop.*', '--yes'])
   assert.equal(reset.code, 0, reset.stderr)
-  assert.match(reset.stdout, /^reset shop\.customers: \d+ output objects deleted.*\nreset shop\.order_lines: \d+ output objects deleted/)
+  assert.match(
+    reset.stdout,
+    /^reset shop\.customers: \d+ output objects deleted.*\nreset shop\.order_lines: \d+ output objects deleted/,
+  )
 })

@@ -4,7 +4,18 @@
 // reference model computed here from the RAW rows. The CLI bodies are called with a fake io.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -46,7 +57,12 @@ const ITEMS = {
 const LINES = {
   name: 'lines',
   path: 'shop/lines',
-  columns: [{ name: 'order_id', type: 'integer' }, { name: 'line', type: 'integer' }, { name: 'seq', type: 'integer' }, { name: 'item' }],
+  columns: [
+    { name: 'order_id', type: 'integer' },
+    { name: 'line', type: 'integer' },
+    { name: 'seq', type: 'integer' },
+    { name: 'item' },
+  ],
   primaryKey: ['order_id', 'line'],
   sequenceColumn: 'seq',
 }
@@ -60,7 +76,10 @@ const BUCKET: Record<string, string> = {
     '2024-03-01 08:00:00.000000,4,,4.00,40,2024-01-04,,2.5',
     '2024-03-01 08:00:00.000000,5,"",5.00,50,2024-01-05,t,3',
   ].join('\n'),
-  'shop/items/20240301-101500000.csv': ['U,2024-03-01 10:14:00.000000,2,Banana split,0.30,21,2024-01-02,f,1.25', 'I,2024-03-01 10:14:30.000000,6,Fig,6.00,60,2024-01-06,t,6'].join('\n'),
+  'shop/items/20240301-101500000.csv': [
+    'U,2024-03-01 10:14:00.000000,2,Banana split,0.30,21,2024-01-02,f,1.25',
+    'I,2024-03-01 10:14:30.000000,6,Fig,6.00,60,2024-01-06,t,6',
+  ].join('\n'),
   'shop/items/20240302-120000000.csv': [
     'D,2024-03-02 11:59:00.000000,3,,,,,,',
     'U,2024-03-02 11:59:10.000000,1,Apple,1.55,11,2024-01-01,t,0.5',
@@ -96,7 +115,14 @@ async function setup(files: Record<string, string> = BUCKET): Promise<Setup> {
     utimesSync(f, when, when)
   }
   const config = parseConfig(
-    { source: 'SHOP', landing: 'landing', raw: 'out/raw', curated: 'out/curated', state: 'out/state.sqlite', tables: [ITEMS, LINES] },
+    {
+      source: 'SHOP',
+      landing: 'landing',
+      raw: 'out/raw',
+      curated: 'out/curated',
+      state: 'out/state.sqlite',
+      tables: [ITEMS, LINES],
+    },
     tmp.path,
   )
   config.raw = join(tmp.path, 'out', 'raw')
@@ -126,7 +152,11 @@ function curatedFile(config: Config, table: string, date: string): string {
 
 /** Rewrites a Parquet file with DuckDB: `select` reads the old content as the view `f`. */
 async function rewriteParquet(file: string, select: string): Promise<void> {
-  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', allow_community_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  })
   const conn = await inst.connect()
   try {
     await conn.run(`CREATE VIEW f AS SELECT * FROM read_parquet('${file}')`)
@@ -139,7 +169,11 @@ async function rewriteParquet(file: string, select: string): Promise<void> {
 }
 
 async function duckCopy(sql: string, to: string, format: 'parquet' | 'csv'): Promise<void> {
-  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', allow_community_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  })
   const conn = await inst.connect()
   try {
     await conn.run(`SET TimeZone = 'UTC'`)
@@ -170,14 +204,37 @@ test('verify: a clean multi-date run is equal on every date of every table, and 
   const report = await verify(s.config)
   assert.equal(report.verdict, 'equal', JSON.stringify(report, null, 1))
   const items = tableCheck(report, 'items')
-  assert.deepEqual(items.dates.map((d) => d.date), ['20240301', '20240302', '20240303', '20240304'])
-  assert.deepEqual(items.dates.map((d) => d.expectedRows), [6, 5, 5, 6])
+  assert.deepEqual(
+    items.dates.map((d) => d.date),
+    ['20240301', '20240302', '20240303', '20240304'],
+  )
+  assert.deepEqual(
+    items.dates.map((d) => d.expectedRows),
+    [6, 5, 5, 6],
+  )
   assert.equal(items.rawDates, 3)
   assert.equal(items.rawRows, 14)
-  assert.deepEqual(items.columns.compared, ['dms_commit_ts', 'id', 'name', 'price', 'qty', 'seen', 'ok', 'score', 'cdc_file', 'cdc_row'])
+  assert.deepEqual(items.columns.compared, [
+    'dms_commit_ts',
+    'id',
+    'name',
+    'price',
+    'qty',
+    'seen',
+    'ok',
+    'score',
+    'cdc_file',
+    'cdc_row',
+  ])
   const lines = tableCheck(report, 'lines')
   assert.equal(lines.verdict, 'equal')
-  assert.deepEqual(lines.dates.map((d) => [d.date, d.expectedRows]), [['20240301', 3], ['20240302', 2]])
+  assert.deepEqual(
+    lines.dates.map((d) => [d.date, d.expectedRows]),
+    [
+      ['20240301', 3],
+      ['20240302', 2],
+    ],
+  )
 
   const runs = lastVerify(s.config.state)
   assert.deepEqual(
@@ -191,7 +248,10 @@ test('verify: a clean multi-date run is equal on every date of every table, and 
 
   const one = await verify(s.config, { table: 'SHOP.items', date: '20240302' })
   assert.equal(one.verdict, 'equal')
-  assert.deepEqual(one.tables.map((x) => x.dates.map((d) => d.date)), [['20240302']])
+  assert.deepEqual(
+    one.tables.map((x) => x.dates.map((d) => d.date)),
+    [['20240302']],
+  )
   assert.equal(lastVerify(s.config.state).find((r) => r.table === 'items')!.date, '20240302')
 })
 
@@ -208,12 +268,17 @@ test('verify: a tampered curated file (a value changed, a row missing, an extra 
   const items = tableCheck(report, 'items')
   assert.equal(items.verdict, 'mismatch')
   assert.equal(tableCheck(report, 'lines').verdict, 'equal')
-  assert.deepEqual(items.dates.map((d) => d.verdict), ['equal', 'mismatch', 'equal', 'equal'])
+  assert.deepEqual(
+    items.dates.map((d) => d.verdict),
+    ['equal', 'mismatch', 'equal', 'equal'],
+  )
   const d = dateCheck(items, '20240302')
   assert.deepEqual([d.expectedRows, d.curatedRows, d.missing, d.extra, d.differ, d.duplicates], [5, 5, 1, 1, 1, 0])
   assert.deepEqual(d.missingKeys, [{ id: '4' }])
   assert.deepEqual(d.extraKeys, [{ id: '99' }])
-  assert.deepEqual(d.differing, [{ key: { id: '2' }, columns: [{ column: 'name', expected: 'Banana split', curated: 'tampered' }] }])
+  assert.deepEqual(d.differing, [
+    { key: { id: '2' }, columns: [{ column: 'name', expected: 'Banana split', curated: 'tampered' }] },
+  ])
   assert.deepEqual(
     lastVerify(s.config.state).map((r) => [r.table, r.verdict, r.missing, r.extra, r.differ]),
     [
@@ -224,7 +289,10 @@ test('verify: a tampered curated file (a value changed, a row missing, an extra 
 
   // the CLI body: exit 8 and a report that names the keys
   const io = fakeIo()
-  assert.equal(await verifyCommand(s.config, { table: 'SHOP.items', json: false }, io, silentLogger), EXIT.verifyMismatch)
+  assert.equal(
+    await verifyCommand(s.config, { table: 'SHOP.items', json: false }, io, silentLogger),
+    EXIT.verifyMismatch,
+  )
   assert.match(io.out, /20240302: missing \(recomputed from RAW, not in curated\): id=4/)
   assert.match(io.out, /20240302: extra \(in curated, not recomputed from RAW\): id=99/)
   assert.match(io.out, /id=2: name recomputed "Banana split", curated "tampered"/)
@@ -239,15 +307,23 @@ test('verify: a tampered curated file (a value changed, a row missing, an extra 
 test('verify: provenance (cdc_file, cdc_row), duplicated keys and composite keys are checked too', async (t) => {
   const s = await setup()
   t.after(s.remove)
-  await rewriteParquet(curatedFile(s.config, 'items', '20240304'), `SELECT * REPLACE (CASE WHEN id = 3 THEN cdc_row + 1 ELSE cdc_row END AS cdc_row) FROM f UNION ALL SELECT * FROM f WHERE id = 5`)
-  await rewriteParquet(curatedFile(s.config, 'lines', '20240302'), `SELECT * REPLACE (CASE WHEN order_id = 2 THEN 'nut' ELSE item END AS item) FROM f`)
+  await rewriteParquet(
+    curatedFile(s.config, 'items', '20240304'),
+    `SELECT * REPLACE (CASE WHEN id = 3 THEN cdc_row + 1 ELSE cdc_row END AS cdc_row) FROM f UNION ALL SELECT * FROM f WHERE id = 5`,
+  )
+  await rewriteParquet(
+    curatedFile(s.config, 'lines', '20240302'),
+    `SELECT * REPLACE (CASE WHEN order_id = 2 THEN 'nut' ELSE item END AS item) FROM f`,
+  )
   const report = await verify(s.config, { limit: 5 })
   const d = dateCheck(tableCheck(report, 'items'), '20240304')
   assert.deepEqual([d.missing, d.extra, d.differ, d.duplicates], [0, 0, 1, 1])
   assert.deepEqual(d.differing, [{ key: { id: '3' }, columns: [{ column: 'cdc_row', expected: '1', curated: '2' }] }])
   assert.deepEqual(d.duplicateKeys, [{ key: { id: '5' }, side: 'curated', copies: 2 }])
   const l = dateCheck(tableCheck(report, 'lines'), '20240302')
-  assert.deepEqual(l.differing, [{ key: { order_id: '2', line: '1' }, columns: [{ column: 'item', expected: 'bolt', curated: 'nut' }] }])
+  assert.deepEqual(l.differing, [
+    { key: { order_id: '2', line: '1' }, columns: [{ column: 'item', expected: 'bolt', curated: 'nut' }] },
+  ])
 })
 
 test('verify: a missing curated partition is a mismatch; a missing RAW partition cannot be checked (CDC_SNAPSHOT_MISSING)', async (t) => {
@@ -259,7 +335,10 @@ test('verify: a missing curated partition is a mismatch; a missing RAW partition
   assert.equal(d.snapshotMissing, true)
   assert.equal(d.verdict, 'mismatch')
   assert.equal(d.missing, 5)
-  assert.deepEqual(d.missingKeys.map((k) => k.id), ['1', '2', '4', '5', '6'])
+  assert.deepEqual(
+    d.missingKeys.map((k) => k.id),
+    ['1', '2', '4', '5', '6'],
+  )
 
   rmSync(join(s.config.raw, 'SHOP', 'lines', '20240302'), { recursive: true })
   const r2 = await verify(s.config, { table: 'SHOP.lines' })
@@ -275,16 +354,33 @@ test('verify: a missing curated partition is a mismatch; a missing RAW partition
 test('verify: bad arguments exit 2 with CDC_USAGE; a table never run is skipped', async (t) => {
   const s = await setup()
   t.after(s.remove)
-  for (const args of [{ table: 'SHOP.nope' }, { date: '20240231' }, { date: '2024-03-01' }, { against: join(s.dir, 'nothing.csv') }, { table: 'SHOP.items', against: join(s.dir, 'nothing.csv') }, { limit: -1 }]) {
+  for (const args of [
+    { table: 'SHOP.nope' },
+    { date: '20240231' },
+    { date: '2024-03-01' },
+    { against: join(s.dir, 'nothing.csv') },
+    { table: 'SHOP.items', against: join(s.dir, 'nothing.csv') },
+    { limit: -1 },
+  ]) {
     const io = fakeIo()
-    assert.equal(await verifyCommand(s.config, { json: false, ...args }, io, silentLogger), EXIT.usage, JSON.stringify(args))
+    assert.equal(
+      await verifyCommand(s.config, { json: false, ...args }, io, silentLogger),
+      EXIT.usage,
+      JSON.stringify(args),
+    )
     assert.match(io.err, /^cdc-apply: CDC_USAGE: /, JSON.stringify(args))
   }
   const io = fakeIo()
-  assert.equal(await verifyCommand(s.config, { table: 'SHOP.items', date: '20240310', json: false }, io, silentLogger), EXIT.data)
+  assert.equal(
+    await verifyCommand(s.config, { table: 'SHOP.items', date: '20240310', json: false }, io, silentLogger),
+    EXIT.data,
+  )
   assert.match(io.out, /CDC_SNAPSHOT_MISSING: table SHOP.items: there is no curated snapshot of 20240310/)
 
-  const fresh = { ...s.config, tables: [...s.config.tables, { ...s.config.tables[0]!, name: 'never', path: 'shop/never' } as TableConfig] }
+  const fresh = {
+    ...s.config,
+    tables: [...s.config.tables, { ...s.config.tables[0]!, name: 'never', path: 'shop/never' } as TableConfig],
+  }
   const r = await verify(fresh, { table: 'SHOP.never' })
   assert.equal(r.verdict, 'equal')
   assert.equal(r.tables[0]!.verdict, 'skipped')
@@ -313,7 +409,12 @@ test('verify --against a CSV extract: seeded differences are found, normalised v
   const items = tableCheck(report, 'items')
   assert.equal(items.mode, 'extract')
   assert.equal(items.verdict, 'mismatch')
-  assert.deepEqual(items.columns, { compared: ['dms_commit_ts', 'id', 'name', 'price', 'qty', 'ok', 'score'], onlyExpected: ['region'], onlyCurated: ['seen'], typeDiffers: [] })
+  assert.deepEqual(items.columns, {
+    compared: ['dms_commit_ts', 'id', 'name', 'price', 'qty', 'ok', 'score'],
+    onlyExpected: ['region'],
+    onlyCurated: ['seen'],
+    typeDiffers: [],
+  })
   const d = dateCheck(items, '20240304')
   assert.deepEqual([d.expectedRows, d.curatedRows, d.missing, d.extra, d.differ, d.duplicates], [6, 6, 1, 1, 2, 0])
   assert.deepEqual(d.missingKeys, [{ id: '8' }])
@@ -329,10 +430,21 @@ test('verify --against a CSV extract: seeded differences are found, normalised v
     },
   ])
   const run = lastVerify(s.config.state).find((r) => r.table === 'items')!
-  assert.deepEqual([run.date, run.verdict, run.missing, run.extra, run.differ, run.against], ['20240304', 'mismatch', 1, 1, 2, csv])
+  assert.deepEqual(
+    [run.date, run.verdict, run.missing, run.extra, run.differ, run.against],
+    ['20240304', 'mismatch', 1, 1, 2, csv],
+  )
 
   const io = fakeIo()
-  assert.equal(await verifyCommand(s.config, { table: 'SHOP.items', against: csv, date: '20240304', json: false }, io, silentLogger), EXIT.verifyMismatch)
+  assert.equal(
+    await verifyCommand(
+      s.config,
+      { table: 'SHOP.items', against: csv, date: '20240304', json: false },
+      io,
+      silentLogger,
+    ),
+    EXIT.verifyMismatch,
+  )
   assert.match(io.out, /against extract .*extract\.csv \(curated snapshot of 20240304\)/)
   assert.match(io.out, /id=4: name extract "", curated NULL; qty extract "abc", curated "40"/)
   assert.match(io.out, /columns only in the extract \(not compared\): region/)
@@ -351,7 +463,11 @@ test('verify --against a folder of Parquet files: types are normalised (TIMESTAM
   const cur = curatedFile(s.config, 'items', '20240304')
   const folder = join(s.dir, 'extract')
   mkdirSync(folder)
-  await duckCopy(`SELECT * EXCLUDE (cdc_file, cdc_row) REPLACE (CAST(dms_commit_ts AS TIMESTAMPTZ) AS dms_commit_ts, CAST(price AS DOUBLE) AS price) FROM read_parquet('${cur}') WHERE id <= 3`, join(folder, 'a.parquet'), 'parquet')
+  await duckCopy(
+    `SELECT * EXCLUDE (cdc_file, cdc_row) REPLACE (CAST(dms_commit_ts AS TIMESTAMPTZ) AS dms_commit_ts, CAST(price AS DOUBLE) AS price) FROM read_parquet('${cur}') WHERE id <= 3`,
+    join(folder, 'a.parquet'),
+    'parquet',
+  )
   await duckCopy(
     `SELECT * EXCLUDE (cdc_file, cdc_row) REPLACE (CASE WHEN id = 4 THEN '' ELSE name END AS name, CASE WHEN id = 7 THEN qty + 1 ELSE qty END AS qty) FROM read_parquet('${cur}') WHERE id > 3`,
     join(folder, 'b.parquet'),
@@ -369,9 +485,16 @@ test('verify --against a folder of Parquet files: types are normalised (TIMESTAM
   // the extract equal to the curated table
   rmSync(folder, { recursive: true })
   mkdirSync(folder)
-  await duckCopy(`SELECT * EXCLUDE (cdc_file, cdc_row) FROM read_parquet('${cur}')`, join(folder, 'all.parquet'), 'parquet')
+  await duckCopy(
+    `SELECT * EXCLUDE (cdc_file, cdc_row) FROM read_parquet('${cur}')`,
+    join(folder, 'all.parquet'),
+    'parquet',
+  )
   const io = fakeIo()
-  assert.equal(await verifyCommand(s.config, { table: 'SHOP.items', against: folder, json: true }, io, silentLogger), EXIT.ok)
+  assert.equal(
+    await verifyCommand(s.config, { table: 'SHOP.items', against: folder, json: true }, io, silentLogger),
+    EXIT.ok,
+  )
   assert.equal((JSON.parse(io.out) as { verdict: string }).verdict, 'equal')
 })
 
@@ -393,13 +516,25 @@ function walk(dir: string): string[] {
 /** Every fixture with a config and no expected error, run as test/cases.test.ts runs it (case.json runs, mtime). */
 function fixtureDirs(): string[] {
   const cases = join(ROOT, 'fixtures', 'cases')
-  const dirs = [join(ROOT, 'fixtures', 'demo'), ...(existsSync(cases) ? readdirSync(cases).map((n) => join(cases, n)) : [])]
-  return dirs.filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'cdc-apply.json')) && !existsSync(join(d, 'expected', 'error.json'))).sort()
+  const dirs = [
+    join(ROOT, 'fixtures', 'demo'),
+    ...(existsSync(cases) ? readdirSync(cases).map((n) => join(cases, n)) : []),
+  ]
+  return dirs
+    .filter(
+      (d) =>
+        statSync(d).isDirectory() &&
+        existsSync(join(d, 'cdc-apply.json')) &&
+        !existsSync(join(d, 'expected', 'error.json')),
+    )
+    .sort()
 }
 
 async function runFixture(caseDir: string, tmp: string): Promise<Config> {
   const json = JSON.parse(readFileSync(join(caseDir, 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
-  const spec: CaseSpec = existsSync(join(caseDir, 'case.json')) ? (JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as CaseSpec) : {}
+  const spec: CaseSpec = existsSync(join(caseDir, 'case.json'))
+    ? (JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as CaseSpec)
+    : {}
   const landing = String(json.landing)
   const copied = spec.runs !== undefined || spec.mtime !== undefined
   const config = parseConfig(json, caseDir)
@@ -410,7 +545,7 @@ async function runFixture(caseDir: string, tmp: string): Promise<Config> {
   config.state = join(tmp, 'state.sqlite')
   for (const entry of spec.runs ?? ['bucket']) {
     const folders = typeof entry === 'string' ? [entry] : Array.isArray(entry) ? entry : entry.folders
-    const without = typeof entry === 'object' && !Array.isArray(entry) ? entry.without ?? [] : []
+    const without = typeof entry === 'object' && !Array.isArray(entry) ? (entry.without ?? []) : []
     if (copied) {
       rmSync(join(tmp, 'bucket'), { recursive: true, force: true })
       for (const folder of folders) cpSync(join(caseDir, folder), join(tmp, 'bucket'), { recursive: true })
@@ -420,7 +555,8 @@ async function runFixture(caseDir: string, tmp: string): Promise<Config> {
       }
     }
     const summary = await runOnce(config)
-    for (const r of summary.tables) assert.equal(r.error, undefined, `${basename(caseDir)}: ${r.table}: ${r.error?.message}`)
+    for (const r of summary.tables)
+      assert.equal(r.error, undefined, `${basename(caseDir)}: ${r.table}: ${r.error?.message}`)
   }
   return config
 }
@@ -435,8 +571,15 @@ test('verify is equal on every bundled fixture (fixtures/demo and fixtures/cases
         const config = await runFixture(dir, tmp.path)
         const report = await verify(config)
         const bad = report.tables.filter((x) => x.verdict !== 'equal' && x.verdict !== 'skipped')
-        assert.deepEqual(bad.map((x) => `${x.source}.${x.table}: ${x.verdict} ${x.error?.message ?? ''}`), [], JSON.stringify(bad, null, 1))
-        assert.ok(report.tables.some((x) => x.verdict === 'equal' && x.dates.length > 0), 'at least one table was checked')
+        assert.deepEqual(
+          bad.map((x) => `${x.source}.${x.table}: ${x.verdict} ${x.error?.message ?? ''}`),
+          [],
+          JSON.stringify(bad, null, 1),
+        )
+        assert.ok(
+          report.tables.some((x) => x.verdict === 'equal' && x.dates.length > 0),
+          'at least one table was checked',
+        )
       } finally {
         tmp.remove()
       }
@@ -516,7 +659,8 @@ function orderable(v: Row[string] | undefined, arrowType: string | undefined): C
 function textMicros(s: string): bigint | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})?$/.exec(s.trim())
   if (!m) return null
-  let us = BigInt(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) * 1000n + BigInt((m[7] ?? '').padEnd(6, '0'))
+  let us =
+    BigInt(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) * 1000n + BigInt((m[7] ?? '').padEnd(6, '0'))
   if (m[8] && m[8] !== 'Z') {
     const sign = m[8].startsWith('-') ? -1n : 1n
     const digits = m[8].slice(1).replace(':', '')
@@ -536,7 +680,8 @@ function rawChanges(config: Config, t: TableConfig): Change[] {
   const rawDir = join(config.raw, t.source, t.name)
   const files = walk(rawDir).filter((x) => x.endsWith('.parquet'))
   const types = new Map<string, string>()
-  for (const f of files) for (const s of parquetSchema(readFileSync(f))) types.set(s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1))
+  for (const f of files)
+    for (const s of parquetSchema(readFileSync(f))) types.set(s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1))
   const bi = (t as TableConfig & { beforeImageColumns?: Record<string, string> }).beforeImageColumns
   const changes: Change[] = []
   for (const f of files) {
@@ -558,7 +703,8 @@ function rawChanges(config: Config, t: TableConfig): Change[] {
       changes.push(c)
       if (bi !== undefined && c.op === 'U') {
         const old = t.primaryKey.map((k) => values[bi[k]!] ?? null)
-        if (old.every((v) => v !== null) && JSON.stringify(old) !== c.key) changes.push({ ...c, op: 'D', key: JSON.stringify(old), values: {} })
+        if (old.every((v) => v !== null) && JSON.stringify(old) !== c.key)
+          changes.push({ ...c, op: 'D', key: JSON.stringify(old), values: {} })
       }
     }
   }
@@ -572,7 +718,9 @@ async function checkAsOf(config: Config, t: TableConfig, tmp: string, timePicks 
   const first = changes.reduce((m, c) => (c.date < m ? c.date : m), '99999999')
   // File boundaries: every change file, and the LOAD files of the first full load (a LOAD name means that one).
   const byStem = new Map<string, { kind: number; stem: string; name: string }>()
-  for (const c of changes) if (c.kind === 1 || c.date === first) byStem.set(c.stem, { kind: c.kind, stem: c.stem, name: String(c.values.cdc_file) })
+  for (const c of changes)
+    if (c.kind === 1 || c.date === first)
+      byStem.set(c.stem, { kind: c.kind, stem: c.stem, name: String(c.values.cdc_file) })
   const files = [...byStem.values()].sort((a, b) => a.kind - b.kind || cmp(a.stem, b.stem))
   let checks = 0
   for (const [i, f] of files.entries()) {
@@ -585,11 +733,18 @@ async function checkAsOf(config: Config, t: TableConfig, tmp: string, timePicks 
     assert.equal(r.kind, 'file')
     checks++
   }
-  const types = new Map(parquetSchema(readFileSync(walk(join(config.raw, t.source, t.name)).find((x) => x.endsWith('.parquet'))!)).map((s) => [s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1)]))
+  const types = new Map(
+    parquetSchema(readFileSync(walk(join(config.raw, t.source, t.name)).find((x) => x.endsWith('.parquet'))!)).map(
+      (s) => [s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1)],
+    ),
+  )
   const tsType = t.timestampColumn === undefined ? undefined : types.get(t.timestampColumn)
   if (tsType !== undefined && (/^Timestamp/.test(tsType) || tsType === 'Utf8')) {
-    const micros = (c: Change): bigint | null => (c.ts === null ? null : typeof c.ts === 'bigint' ? c.ts : textMicros(String(c.ts)))
-    const times = [...new Set(changes.map(micros).filter((x): x is bigint => x !== null))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    const micros = (c: Change): bigint | null =>
+      c.ts === null ? null : typeof c.ts === 'bigint' ? c.ts : textMicros(String(c.ts))
+    const times = [...new Set(changes.map(micros).filter((x): x is bigint => x !== null))].sort((a, b) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    )
     // Just before the first commit (nothing), then spread over the commit times, always including the last.
     const step = Math.max(1, Math.ceil(times.length / Math.max(1, timePicks - 2)))
     const picks = [...new Set([times[0]! - 1n, ...times.filter((_, i) => i % step === 0), times.at(-1)!])]
@@ -645,7 +800,12 @@ const RULE_TABLES = [
     // primary-key updates: a U row with a different before-image key moves the row
     name: 'people',
     path: 'r/people',
-    columns: [{ name: 'ts', type: 'timestamp' }, { name: 'id', type: 'integer' }, { name: 'name' }, { name: 'BI_id', type: 'integer' }],
+    columns: [
+      { name: 'ts', type: 'timestamp' },
+      { name: 'id', type: 'integer' },
+      { name: 'name' },
+      { name: 'BI_id', type: 'integer' },
+    ],
     primaryKey: ['id'],
     timestampColumn: 'ts',
     beforeImageColumns: { id: 'BI_id' },
@@ -663,7 +823,11 @@ const RULE_TABLES = [
     // bad rows set aside: RAW holds the other rows with their row numbers
     name: 'bad',
     path: 'r/bad',
-    columns: [{ name: 'ts', type: 'timestamp' }, { name: 'id', type: 'integer' }, { name: 'qty', type: 'integer' }],
+    columns: [
+      { name: 'ts', type: 'timestamp' },
+      { name: 'id', type: 'integer' },
+      { name: 'qty', type: 'integer' },
+    ],
     primaryKey: ['id'],
     timestampColumn: 'ts',
     onBadRow: 'quarantine',
@@ -682,11 +846,13 @@ const RULE_TABLES = [
 const RULE_FILES: Record<string, string> = {
   'r/people/LOAD00000001.csv': '2024-03-01 08:00:00,1,Ann,\n2024-03-01 08:00:00,2,Bob,',
   'r/people/20240301-120000000.csv': 'U,2024-03-01 11:00:00,77,Ann,1\nU,2024-03-01 11:00:01,2,Bobby,2',
-  'r/people/20240302-100000000.csv': 'U,2024-03-02 09:00:00,88,Bobby,2\nI,2024-03-01 10:00:00,1,Ann late,\nU,2024-03-02 09:30:00,88,Bobby B,',
+  'r/people/20240302-100000000.csv':
+    'U,2024-03-02 09:00:00,88,Bobby,2\nI,2024-03-01 10:00:00,1,Ann late,\nU,2024-03-02 09:30:00,88,Bobby B,',
   'r/staff/LOAD00000001.csv': 'ts,id,name\n2024-03-01 08:00:00,1,a',
   'r/staff/20240302-100000000.csv': 'Op,ts,id,name,phone\nU,2024-03-02 09:00:00,1,b,555\nI,2024-03-02 09:00:01,2,c,',
   'r/bad/LOAD00000001.csv': '2024-03-01 08:00:00,1,10\n2024-03-01 08:00:00,2,20',
-  'r/bad/20240302-100000000.csv': 'U,2024-03-02 09:00:00,1,11\nU,2024-03-02 09:00:01,2\nU,2024-03-02 09:00:02,2,oops\nI,2024-03-02 09:00:03,3,30',
+  'r/bad/20240302-100000000.csv':
+    'U,2024-03-02 09:00:00,1,11\nU,2024-03-02 09:00:01,2\nU,2024-03-02 09:00:02,2,oops\nI,2024-03-02 09:00:03,3,30',
   'r/reloaded/LOAD00000001.csv': '2024-03-01 08:00:00,1,old1\n2024-03-01 08:00:00,2,old2\n2024-03-01 08:00:00,3,old3',
   'r/reloaded/20240301-120000000.csv': 'U,2024-03-01 11:00:00,1,old1b',
   'r/reloaded/20240302-120000000.csv': 'D,2024-03-02 11:00:00,2,\nI,2024-03-02 11:00:01,4,old4',
@@ -719,7 +885,17 @@ test('verify and snapshot --as-of follow primary-key moves, schema drift, quaran
   t.after(tmp.remove)
   const landing = join(tmp.path, 'landing')
   writeLanding(landing, RULE_FILES, '2024-03-02T13:00:00Z')
-  const config = parseConfig({ source: 'R', landing, raw: join(tmp.path, 'raw'), curated: join(tmp.path, 'curated'), state: join(tmp.path, 'state.sqlite'), tables: RULE_TABLES }, tmp.path)
+  const config = parseConfig(
+    {
+      source: 'R',
+      landing,
+      raw: join(tmp.path, 'raw'),
+      curated: join(tmp.path, 'curated'),
+      state: join(tmp.path, 'state.sqlite'),
+      tables: RULE_TABLES,
+    },
+    tmp.path,
+  )
   const run = async (): Promise<void> => {
     const summary = await runOnce(config)
     for (const r of summary.tables) assert.equal(r.error, undefined, `${r.table}: ${r.error?.message}`)
@@ -727,25 +903,59 @@ test('verify and snapshot --as-of follow primary-key moves, schema drift, quaran
   await run()
   const check = async (when: string): Promise<void> => {
     const report = await verify(config)
-    assert.deepEqual(report.tables.map((x) => [x.table, x.verdict]), RULE_TABLES.map((x) => [x.name, 'equal']), `${when}: ${JSON.stringify(report.tables.filter((x) => x.verdict !== 'equal'), null, 1)}`)
+    assert.deepEqual(
+      report.tables.map((x) => [x.table, x.verdict]),
+      RULE_TABLES.map((x) => [x.name, 'equal']),
+      `${when}: ${JSON.stringify(
+        report.tables.filter((x) => x.verdict !== 'equal'),
+        null,
+        1,
+      )}`,
+    )
     for (const table of config.tables) await checkAsOf(config, table, tmp.path, 4)
   }
   await check('first run')
   const curated = readOutputTree(config.curated)
-  assert.deepEqual(pick(curated['R/people/20240302'], 'id', 'name'), [['77', 'Ann'], ['88', 'Bobby B']])
-  assert.deepEqual(pick(curated['R/staff/20240302'], 'id', 'phone'), [['1', '555'], ['2', null]])
-  assert.deepEqual(pick(curated['R/bad/20240302'], 'id', 'qty'), [['1', '11'], ['2', '20'], ['3', '30']])
+  assert.deepEqual(pick(curated['R/people/20240302'], 'id', 'name'), [
+    ['77', 'Ann'],
+    ['88', 'Bobby B'],
+  ])
+  assert.deepEqual(pick(curated['R/staff/20240302'], 'id', 'phone'), [
+    ['1', '555'],
+    ['2', null],
+  ])
+  assert.deepEqual(pick(curated['R/bad/20240302'], 'id', 'qty'), [
+    ['1', '11'],
+    ['2', '20'],
+    ['3', '30'],
+  ])
 
   writeLanding(landing, RELOAD_FILES, '2024-03-03T16:00:00Z')
   await run()
   await check('after the reload')
   const reloaded = readOutputTree(config.curated)
-  assert.deepEqual(pick(reloaded['R/reloaded/20240302'], 'id', 'v'), [['1', 'old1b'], ['3', 'old3'], ['4', 'old4']])
-  assert.deepEqual(pick(reloaded['R/reloaded/20240303'], 'id', 'v'), [['1', 'new1'], ['4', 'new4'], ['5', 'new5b']])
+  assert.deepEqual(pick(reloaded['R/reloaded/20240302'], 'id', 'v'), [
+    ['1', 'old1b'],
+    ['3', 'old3'],
+    ['4', 'old4'],
+  ])
+  assert.deepEqual(pick(reloaded['R/reloaded/20240303'], 'id', 'v'), [
+    ['1', 'new1'],
+    ['4', 'new4'],
+    ['5', 'new5b'],
+  ])
 
   // A file superseded by the reload is not in RAW any more.
   const io = fakeIo()
-  assert.equal(await snapshotCommand(config, { table: 'R.reloaded', asOf: '20240303-100000000.csv', out: join(tmp.path, 'x.parquet'), json: false }, io, silentLogger), EXIT.usage)
+  assert.equal(
+    await snapshotCommand(
+      config,
+      { table: 'R.reloaded', asOf: '20240303-100000000.csv', out: join(tmp.path, 'x.parquet'), json: false },
+      io,
+      silentLogger,
+    ),
+    EXIT.usage,
+  )
   assert.match(io.err, /superseded by a table reload/)
   // As of a time before the reload: the old history.
   const before = join(tmp.path, 'before.parquet')
@@ -758,13 +968,35 @@ test('snapshotCommand: writes a file or a folder, prints what it wrote; bad argu
   t.after(s.remove)
   const io = fakeIo()
   const folder = join(s.dir, 'snap-folder')
-  assert.equal(await snapshotCommand(s.config, { table: 'SHOP.items', asOf: '2024-03-02T11:59:05Z', out: folder, json: false }, io, silentLogger), EXIT.ok)
-  assert.match(io.out, /^SHOP\.items at 2024-03-02 11:59:05 UTC \(the changes committed at or before it\): 5 rows \(1 deleted keys left out\) written to .*part-00000\.parquet/)
-  assert.deepEqual(parquetRows(readFileSync(join(folder, 'part-00000.parquet'))).map((r) => r.id), ['1', '2', '4', '5', '6']) // ordered by key
+  assert.equal(
+    await snapshotCommand(
+      s.config,
+      { table: 'SHOP.items', asOf: '2024-03-02T11:59:05Z', out: folder, json: false },
+      io,
+      silentLogger,
+    ),
+    EXIT.ok,
+  )
+  assert.match(
+    io.out,
+    /^SHOP\.items at 2024-03-02 11:59:05 UTC \(the changes committed at or before it\): 5 rows \(1 deleted keys left out\) written to .*part-00000\.parquet/,
+  )
+  assert.deepEqual(
+    parquetRows(readFileSync(join(folder, 'part-00000.parquet'))).map((r) => r.id),
+    ['1', '2', '4', '5', '6'],
+  ) // ordered by key
 
   const json = fakeIo()
   const file = join(s.dir, 'lines.parquet')
-  assert.equal(await snapshotCommand(s.config, { table: 'SHOP.lines', asOf: 'LOAD00000001', out: file, json: true }, json, silentLogger), EXIT.ok)
+  assert.equal(
+    await snapshotCommand(
+      s.config,
+      { table: 'SHOP.lines', asOf: 'LOAD00000001', out: file, json: true },
+      json,
+      silentLogger,
+    ),
+    EXIT.ok,
+  )
   const r = JSON.parse(json.out) as { rows: number; kind: string; asOf: string; datesRead: string[]; written: string }
   assert.deepEqual([r.rows, r.kind, r.asOf, r.datesRead, r.written], [2, 'file', 'LOAD00000001', ['20240301'], file])
 
@@ -776,7 +1008,11 @@ test('snapshotCommand: writes a file or a folder, prints what it wrote; bad argu
     [{ table: 'SHOP.items', asOf: 'LOAD00000001', out: '' }, /--out is required/],
   ] as const) {
     const e = fakeIo()
-    assert.equal(await snapshotCommand(s.config, { ...args, json: false }, e, silentLogger), EXIT.usage, JSON.stringify(args))
+    assert.equal(
+      await snapshotCommand(s.config, { ...args, json: false }, e, silentLogger),
+      EXIT.usage,
+      JSON.stringify(args),
+    )
     assert.match(e.err, pattern)
   }
 })
@@ -799,18 +1035,37 @@ test('on S3 (MinIO): verify against RAW and against an s3:// extract, snapshot t
   const config: Config = { ...s.config, raw: 's3://lake/raw', curated: 's3://lake/curated', s3: minio.s3Options }
 
   const report = await verify(config)
-  assert.equal(report.verdict, 'equal', JSON.stringify(report.tables.map((x) => [x.table, x.verdict, x.error?.message])))
-  assert.deepEqual(report.tables.map((x) => x.dates.length), [4, 2])
+  assert.equal(
+    report.verdict,
+    'equal',
+    JSON.stringify(report.tables.map((x) => [x.table, x.verdict, x.error?.message])),
+  )
+  assert.deepEqual(
+    report.tables.map((x) => x.dates.length),
+    [4, 2],
+  )
   for (const against of ['s3://lake/export/items.csv', 's3://lake/export', 's3://lake/export/']) {
     const r = await verify(config, { table: 'SHOP.items', against })
-    assert.equal(r.verdict, 'equal', `${against}: ${JSON.stringify(r.tables[0]!.dates[0] ?? r.tables[0]!.error?.message)}`)
+    assert.equal(
+      r.verdict,
+      'equal',
+      `${against}: ${JSON.stringify(r.tables[0]!.dates[0] ?? r.tables[0]!.error?.message)}`,
+    )
   }
 
   const local = join(s.dir, 'local.parquet')
   await snapshotAsOf(s.config, { table: 'SHOP.items', asOf: '20240302-120000000', out: local })
-  const file = await snapshotAsOf(config, { table: 'SHOP.items', asOf: '20240302-120000000', out: 's3://lake/snapshots/items-0302.parquet' })
+  const file = await snapshotAsOf(config, {
+    table: 'SHOP.items',
+    asOf: '20240302-120000000',
+    out: 's3://lake/snapshots/items-0302.parquet',
+  })
   assert.equal(file.written, 's3://lake/snapshots/items-0302.parquet')
-  const folder = await snapshotAsOf(config, { table: 'SHOP.items', asOf: '20240302-120000000', out: 's3://lake/snapshots/items' })
+  const folder = await snapshotAsOf(config, {
+    table: 'SHOP.items',
+    asOf: '20240302-120000000',
+    out: 's3://lake/snapshots/items',
+  })
   assert.equal(folder.written, 's3://lake/snapshots/items/part-00000.parquet')
   const store = new S3Store('s3://lake/snapshots', { s3: minio.s3Options })
   try {

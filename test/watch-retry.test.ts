@@ -23,7 +23,12 @@ function freePort(): Promise<number> {
   })
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, detail: () => string, ms = 30_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  detail: () => string,
+  ms = 30_000,
+): Promise<void> {
   const end = Date.now() + ms
   while (Date.now() < end) {
     if (await check()) return
@@ -45,7 +50,9 @@ test('watch: a table stopped by a bad object is retried when the object is fixed
   const tmp = tempDir()
   t.after(tmp.remove)
   const src = join(tmp.path, 'src')
-  const files = generate({ ...DEFAULT_GEN, dir: src, changes: 1200, keys: 200, rowsPerFile: 300, dates: 3 }).files.map((f) => f.key)
+  const files = generate({ ...DEFAULT_GEN, dir: src, changes: 1200, keys: 200, rowsPerFile: 300, dates: 3 }).files.map(
+    (f) => f.key,
+  )
   const landing = join(tmp.path, 'landing')
   const drop = (key: string): void => {
     mkdirSync(dirname(join(landing, key)), { recursive: true })
@@ -57,7 +64,11 @@ test('watch: a table stopped by a bad object is retried when the object is fixed
   // retryStoppedSeconds is long: every retry below is triggered by a change, not by the clock
   writeFileSync(cfgPath, JSON.stringify({ ...cfg, retryStoppedSeconds: 3600 }))
   const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, [bin, '--watch', '-c', cfgPath, '--interval', '0.1', '--metrics-port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [bin, '--watch', '-c', cfgPath, '--interval', '0.1', '--metrics-port', String(port)],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
   let err = ''
   child.stderr!.on('data', (d) => (err += d))
   const exit = once(child, 'exit').then(([c]) => c as number | null)
@@ -73,24 +84,51 @@ test('watch: a table stopped by a bad object is retried when the object is fixed
   }
   const statePath = join(tmp.path, 'out', 'state.sqlite')
   const stem = (key: string): string => key.split('/').pop()!.replace('.csv', '')
-  await until('healthy', async () => (await health()) === 200, () => err)
+  await until(
+    'healthy',
+    async () => (await health()) === 200,
+    () => err,
+  )
 
   // 1. a bad object stops the table; fixing the object (here: replacing it with a good one) resumes it
   const bad = join(landing, 'bench', 'orders', '20240612-235959999.csv')
   writeFileSync(bad, 'X,2024-06-12 23:59:59.000000,1,,,,,,,,\n')
-  await until('unhealthy', async () => (await health()) === 503, () => err)
+  await until(
+    'unhealthy',
+    async () => (await health()) === 503,
+    () => err,
+  )
   const stoppedAt = lpf(statePath)
   rmSync(bad)
   drop(files[2]!)
-  await until('recovered after the object was removed', async () => (await health()) === 200 && lpf(statePath) === stem(files[2]!), () => err)
+  await until(
+    'recovered after the object was removed',
+    async () => (await health()) === 200 && lpf(statePath) === stem(files[2]!),
+    () => err,
+  )
   assert.ok(stoppedAt! < stem(files[2]!))
   assert.match(err, /"reason":"object removed"/)
 
   // 2. stopped again; a config change (quarantine bad rows) resumes it
   writeFileSync(bad, 'X,2024-06-12 23:59:59.000000,1,,,,,,,,\n')
-  await until('unhealthy again', async () => (await health()) === 503, () => err)
-  writeFileSync(cfgPath, JSON.stringify({ ...cfg, retryStoppedSeconds: 3600, tables: cfg.tables.map((x) => ({ ...x, onBadRow: 'quarantine' })) }))
-  await until('recovered after the config changed', async () => (await health()) === 200 && lpf(statePath) === '20240612-235959999', () => err)
+  await until(
+    'unhealthy again',
+    async () => (await health()) === 503,
+    () => err,
+  )
+  writeFileSync(
+    cfgPath,
+    JSON.stringify({
+      ...cfg,
+      retryStoppedSeconds: 3600,
+      tables: cfg.tables.map((x) => ({ ...x, onBadRow: 'quarantine' })),
+    }),
+  )
+  await until(
+    'recovered after the config changed',
+    async () => (await health()) === 200 && lpf(statePath) === '20240612-235959999',
+    () => err,
+  )
   assert.match(err, /"reason":"config changed"/)
   assert.equal(err.match(/"msg":"table stopped"/g)?.length, 2, 'each stop is logged once, not on every retry check')
 

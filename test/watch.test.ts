@@ -37,7 +37,10 @@ interface Daemon {
 }
 
 function daemon(args: string[], env: Record<string, string> = {}): Daemon {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env } })
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+  })
   let err = ''
   child.stderr!.on('data', (d) => (err += d))
   child.stdout!.resume()
@@ -87,7 +90,8 @@ test('a watching child process applies files dropped over time and ends with the
   for (const key of files) {
     drop(src, landing, key)
     const stem = key.split('/').pop()!.replace('.csv', '')
-    if (!stem.startsWith('LOAD')) await until(`LPF ${stem}`, () => lpf(join(tmp.path, 'watch', 'state.sqlite')) === stem)
+    if (!stem.startsWith('LOAD'))
+      await until(`LPF ${stem}`, () => lpf(join(tmp.path, 'watch', 'state.sqlite')) === stem)
   }
   d.child.kill('SIGTERM')
   assert.equal(await d.exit, 0, d.stderr())
@@ -95,7 +99,10 @@ test('a watching child process applies files dropped over time and ends with the
   const once = parseConfig(benchConfig(src, join(tmp.path, 'once'), 'csv'), tmp.path)
   await runOnce(once)
   assert.deepEqual(readOutputTree(join(tmp.path, 'watch', 'raw')), readOutputTree(join(tmp.path, 'once', 'raw')))
-  assert.deepEqual(readOutputTree(join(tmp.path, 'watch', 'curated')), readOutputTree(join(tmp.path, 'once', 'curated')))
+  assert.deepEqual(
+    readOutputTree(join(tmp.path, 'watch', 'curated')),
+    readOutputTree(join(tmp.path, 'once', 'curated')),
+  )
   assert.equal(lpf(join(tmp.path, 'watch', 'state.sqlite')), lpf(join(tmp.path, 'once', 'state.sqlite')))
 })
 
@@ -109,7 +116,12 @@ test('a watching child process over MinIO applies files uploaded over time', asy
   })
   const { src, files } = stream(tmp.path, 1500, 300)
   await minio.createBucket('watch')
-  const cfg = { ...benchConfig('s3://watch/dms', join(tmp.path, 'out'), 'csv'), raw: 's3://watch/raw', curated: 's3://watch/curated', s3: minio.s3Options }
+  const cfg = {
+    ...benchConfig('s3://watch/dms', join(tmp.path, 'out'), 'csv'),
+    raw: 's3://watch/raw',
+    curated: 's3://watch/curated',
+    s3: minio.s3Options,
+  }
   const cfgPath = join(tmp.path, 'watch.json')
   writeFileSync(cfgPath, JSON.stringify(cfg))
   const d = daemon(['--watch', '-c', cfgPath, '--interval', '0.1'])
@@ -153,7 +165,11 @@ test('a poll reads only the new object: the table is not reloaded and history is
     delete: (k, o) => s.delete(k, o),
     close: () => s.close(),
   })
-  const stores: Stores = { landing: count(real.landing, 'landing'), raw: count(real.raw, 'raw'), curated: count(real.curated, 'curated') }
+  const stores: Stores = {
+    landing: count(real.landing, 'landing'),
+    raw: count(real.raw, 'raw'),
+    curated: count(real.curated, 'curated'),
+  }
   const controller = new AbortController()
   let polls = 0
   let marks: { gets: number; lists: number } | undefined
@@ -180,8 +196,15 @@ test('a poll reads only the new object: the table is not reloaded and history is
   assert.equal(idle[0]!.gets, idle[1]!.gets)
   assert.equal(idle[1]!.lists - idle[0]!.lists, 1)
   const after = gets.slice(marks!.gets)
-  assert.deepEqual(after, [`landing:${files.at(-1)}`], 'the poll read only the new file (no snapshot restore, no re-read of older files)')
-  assert.ok(lists.slice(marks!.lists).some((l) => l.startsWith('landing:') && l.endsWith('.csv')), 'the listing started after the LPF')
+  assert.deepEqual(
+    after,
+    [`landing:${files.at(-1)}`],
+    'the poll read only the new file (no snapshot restore, no re-read of older files)',
+  )
+  assert.ok(
+    lists.slice(marks!.lists).some((l) => l.startsWith('landing:') && l.endsWith('.csv')),
+    'the listing started after the LPF',
+  )
   await Promise.all([real.landing.close(), real.raw.close(), real.curated.close()])
 })
 
@@ -218,7 +241,10 @@ test('SIGTERM stops a watching process with exit 0 and consistent outputs; a sec
   const faultLog = join(tmp.path, 'fault.log')
   const paused = (): boolean => existsSync(faultLog) && readFileSync(faultLog, 'utf8').includes('paused')
   const args = ['--watch', '-c', cfgPath, '--interval', '0.2', '--log-level', 'info']
-  const inFlight = (n: number): Record<string, string> => ({ CDC_APPLY_FAULT: `after-read:${n}:pause=3000`, CDC_APPLY_FAULT_LOG: faultLog })
+  const inFlight = (n: number): Record<string, string> => ({
+    CDC_APPLY_FAULT: `after-read:${n}:pause=3000`,
+    CDC_APPLY_FAULT_LOG: faultLog,
+  })
 
   // two signals during work: the second one exits at once with 130
   const d1 = daemon(args, inFlight(3))
@@ -269,7 +295,14 @@ test('metrics and health: /healthz is 200 while polling and 503 once a table sto
   }
   await until('healthy', async () => (await get('/healthz')).status === 200)
   const m = await get('/metrics')
-  for (const family of ['cdc_apply_files_processed_total', 'cdc_apply_rows_processed_total', 'cdc_apply_lag_seconds', 'cdc_apply_poll_duration_seconds', 'cdc_apply_errors_total', 'cdc_apply_last_success_timestamp_seconds']) {
+  for (const family of [
+    'cdc_apply_files_processed_total',
+    'cdc_apply_rows_processed_total',
+    'cdc_apply_lag_seconds',
+    'cdc_apply_poll_duration_seconds',
+    'cdc_apply_errors_total',
+    'cdc_apply_last_success_timestamp_seconds',
+  ]) {
     assert.match(m.text, new RegExp(`# TYPE ${family} `))
   }
   assert.match(m.text, /cdc_apply_rows_processed_total\{table="BENCH.orders",op="I"\} \d+/)
@@ -277,7 +310,10 @@ test('metrics and health: /healthz is 200 while polling and 503 once a table sto
   await until('unhealthy', async () => (await get('/healthz')).status === 503).catch((e) => {
     throw new Error(`${e.message}: ${d.stderr().slice(-3000)}`)
   })
-  assert.match((await get('/metrics')).text, /cdc_apply_errors_total\{table="BENCH.orders",code="CDC_ROW_INVALID_OP"\} 1/)
+  assert.match(
+    (await get('/metrics')).text,
+    /cdc_apply_errors_total\{table="BENCH.orders",code="CDC_ROW_INVALID_OP"\} 1/,
+  )
   d.child.kill('SIGTERM')
   assert.equal(await d.exit, 3, d.stderr())
   const st = spawnSync(process.execPath, [bin, 'status', '-c', cfgPath, '--json'], { encoding: 'utf8' })

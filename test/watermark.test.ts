@@ -34,23 +34,30 @@ const TABLE: GenTable = {
 }
 
 // The design's example: restaurant 1 inserted, updated and deleted; restaurant 2 inserted and updated.
-const LOAD_0926 = 'I,2022-09-26 08:00:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-26 08:00:00.000000,2,Dosa Corner,mumbai,4.1\nI,2022-09-26 08:00:00.000000,3,"Curry, Inc",pune,3.9\n'
+const LOAD_0926 =
+  'I,2022-09-26 08:00:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-26 08:00:00.000000,2,Dosa Corner,mumbai,4.1\nI,2022-09-26 08:00:00.000000,3,"Curry, Inc",pune,3.9\n'
 const LOAD_0926_B = 'I,2022-09-26 08:00:01.000000,4,"The ""Best"" Thali",,4.0\nI,2022-09-26 08:00:01.000000,5,"",goa,\n'
 const CDC = {
-  '20220926-091502118': 'U,2022-09-26 09:14:01.000000,1,Spice Route,delhi,4.6\nI,2022-09-26 09:14:30.000000,6,Biryani Box,hyderabad,4.2\n',
-  '20220926-135523276': 'U,2022-09-26 13:54:20.120000,1,Spice Route,delhi,4.7\nU,2022-09-26 13:54:21.500000,2,Dosa Corner,delhi,4.3\n',
+  '20220926-091502118':
+    'U,2022-09-26 09:14:01.000000,1,Spice Route,delhi,4.6\nI,2022-09-26 09:14:30.000000,6,Biryani Box,hyderabad,4.2\n',
+  '20220926-135523276':
+    'U,2022-09-26 13:54:20.120000,1,Spice Route,delhi,4.7\nU,2022-09-26 13:54:21.500000,2,Dosa Corner,delhi,4.3\n',
   '20220926-180000000': 'D,2022-09-26 17:59:01.000000,3,,,\nU,2022-09-26 17:59:02.000000,2,Dosa Corner,chennai,4.4\n',
   '20220927-091502118': 'D,2022-09-27 09:14:01.004000,1,,,\nI,2022-09-27 09:14:30.000000,7,"Tiffin, Co",delhi,3.5\n',
-  '20220927-135523276': 'U,2022-09-27 13:54:00.000000,2,Dosa Corner,"delhi\nnorth",4.5\nU,2022-09-27 13:54:00.000000,2,Dosa Corner,delhi,4.6\n',
+  '20220927-135523276':
+    'U,2022-09-27 13:54:00.000000,2,Dosa Corner,"delhi\nnorth",4.5\nU,2022-09-27 13:54:00.000000,2,Dosa Corner,delhi,4.6\n',
   '20220927-180102003': 'I,2022-09-27 18:00:00.000000,1,Spice Route,delhi,4.8\nD,2022-09-27 18:00:01.000000,6,,,\n',
   '20220928-101010101': 'U,2022-09-28 10:10:00.000000,7,"Tiffin, Co",delhi,3.6\n',
-  '20220929-081500000': 'U,2022-09-29 08:14:00.000000,4,"The ""Best"" Thali",agra,4.1\nU,2022-09-27 23:00:00.000000,7,late,delhi,1.0\n',
+  '20220929-081500000':
+    'U,2022-09-29 08:14:00.000000,4,"The ""Best"" Thali",agra,4.1\nU,2022-09-27 23:00:00.000000,7,late,delhi,1.0\n',
   '20220929-120000000': 'I,2022-09-29 11:59:00.000000,8,Chaat Corner,,4.0\n',
   '20220930-090000000': 'U,2022-09-30 08:59:00.000000,8,Chaat Corner,delhi,4.1\n',
 } as const
 
-const LOAD_0927 = 'I,2022-09-27 07:00:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-27 07:00:00.000000,2,Dosa Corner,mumbai,4.1\n'
-const CDC_0928 = 'U,2022-09-28 10:00:00.000000,2,Dosa Corner,delhi,4.2\nI,2022-09-28 10:00:05.000000,3,Idli House,chennai,3.8\n'
+const LOAD_0927 =
+  'I,2022-09-27 07:00:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-27 07:00:00.000000,2,Dosa Corner,mumbai,4.1\n'
+const CDC_0928 =
+  'U,2022-09-28 10:00:00.000000,2,Dosa Corner,delhi,4.2\nI,2022-09-28 10:00:05.000000,3,Idli House,chennai,3.8\n'
 
 let oracle: DuckOracle
 before(async () => {
@@ -77,7 +84,15 @@ class Lake {
   constructor(readonly dir: string) {
     this.landing = join(dir, 'landing')
     this.statePath = join(dir, 'state.sqlite')
-    const json = { source: 'OP', landing: 'landing', raw: 'raw', curated: 'curated', state: 'state.sqlite', settleSeconds: 0, tables: [TABLE] }
+    const json = {
+      source: 'OP',
+      landing: 'landing',
+      raw: 'raw',
+      curated: 'curated',
+      state: 'state.sqlite',
+      settleSeconds: 0,
+      tables: [TABLE],
+    }
     this.configFile = join(dir, 'cdc-apply.json')
     writeFileSync(this.configFile, JSON.stringify(json, null, 2))
     this.config = parseConfig(json, dir)
@@ -105,7 +120,10 @@ class Lake {
         out.reads.push(basename(key))
         return get(key, opts)
       }
-      for (const [store, list] of [[stores.raw, out.rawWrites], [stores.curated, out.curatedWrites]] as const) {
+      for (const [store, list] of [
+        [stores.raw, out.rawWrites],
+        [stores.curated, out.curatedWrites],
+      ] as const) {
         const put = store.put.bind(store)
         store.put = (key, body, opts) => {
           if (!key.endsWith('/_cdc_apply.json')) list.push(key.split('/').at(-2)!) // the marker is no partition
@@ -154,7 +172,11 @@ class Lake {
     const actual = this.outputs()
     const raw = diffTrees(actual.raw, expected.raw, () => ['cdc_file', 'cdc_row'])
     const curated = diffTrees(actual.curated, expected.curated, () => ['id'])
-    assert.deepEqual([...raw, ...curated], [], `${when}: outputs differ from the DuckDB oracle:\n${[...raw, ...curated].join('\n')}`)
+    assert.deepEqual(
+      [...raw, ...curated],
+      [],
+      `${when}: outputs differ from the DuckDB oracle:\n${[...raw, ...curated].join('\n')}`,
+    )
     return actual
   }
 }
@@ -183,7 +205,12 @@ test('state (True, 20220927-135523276): a CDC-only run rewrites from the LPF dat
     const r = await lake.ok()
     assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220929-081500000', loadDate: '20220926' })
     // Only the LPF date's files (RAW of a date is rewritten whole) and the new ones: no LOAD, nothing of 0926.
-    assert.deepEqual(r.reads, ['20220927-091502118.csv', '20220927-135523276.csv', '20220927-180102003.csv', '20220929-081500000.csv'])
+    assert.deepEqual(r.reads, [
+      '20220927-091502118.csv',
+      '20220927-135523276.csv',
+      '20220927-180102003.csv',
+      '20220929-081500000.csv',
+    ])
     assert.deepEqual(r.rawWrites, ['20220927', '20220929'])
     assert.deepEqual(r.curatedWrites, ['20220927', '20220928', '20220929'])
     const now = await lake.matchesOracle('CDC-only run')
@@ -216,7 +243,11 @@ test('state (True, 20220927-000000000): the load date had no change files, later
     assert.deepEqual(r.rawWrites, ['20220928', '20220930'])
     assert.deepEqual(r.curatedWrites, ['20220928', '20220929', '20220930'])
     const now = await lake.matchesOracle('after the fix')
-    assert.deepEqual(now.raw[`${P}/20220927`], first.raw[`${P}/20220927`], 'RAW of the load date holds only the load rows')
+    assert.deepEqual(
+      now.raw[`${P}/20220927`],
+      first.raw[`${P}/20220927`],
+      'RAW of the load date holds only the load rows',
+    )
   }))
 
 test('state (True, 20220927-000000000) in one run: load date without change files, later dates processed at once', () =>
@@ -236,7 +267,10 @@ test('a change file named before the load date belongs to the load date, also wh
   withLake(async (lake) => {
     // The source clock is ahead of UTC: the evening full load carries timestamps of 20220927 (the load date),
     // and the change file DMS names at 21:00 UTC the same evening is dated 20220926.
-    lake.put('LOAD00000001', 'I,2022-09-27 01:30:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-27 01:30:00.000000,2,Dosa Corner,mumbai,4.1\n')
+    lake.put(
+      'LOAD00000001',
+      'I,2022-09-27 01:30:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-27 01:30:00.000000,2,Dosa Corner,mumbai,4.1\n',
+    )
     lake.put('20220926-210000000', 'U,2022-09-27 02:29:00.000000,1,Spice Route,delhi,4.6\n')
     lake.put('20220928-100000000', 'X,2022-09-28 15:29:00.000000,2,Dosa Corner,delhi,4.2\n')
     const bad = await lake.run()
@@ -245,7 +279,11 @@ test('a change file named before the load date belongs to the load date, also wh
     assert.equal(wm?.loadDate, '20220927')
     assert.equal(wm?.fullLoad, true)
     const first = lake.outputs()
-    assert.deepEqual(Object.keys(first.raw), [`${P}/20220927`], 'RAW of the load date holds the load and the earlier-named change file')
+    assert.deepEqual(
+      Object.keys(first.raw),
+      [`${P}/20220927`],
+      'RAW of the load date holds the load and the earlier-named change file',
+    )
     assert.equal(first.raw[`${P}/20220927`]!.length, 3)
 
     lake.put('20220928-100000000', 'U,2022-09-28 15:29:00.000000,2,Dosa Corner,delhi,4.2\n')
@@ -258,7 +296,10 @@ test('state (False, 20220927-000000000): a change file named before the load dat
   withLake(async (lake) => {
     // As above: the evening full load carries timestamps of 20220927; the change file written after it is named
     // at 21:00 UTC on 20220926 and belongs to the load date. It is not late: the load date is not over yet.
-    lake.put('LOAD00000001', 'I,2022-09-27 01:30:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-27 01:30:00.000000,2,Dosa Corner,mumbai,4.1\n')
+    lake.put(
+      'LOAD00000001',
+      'I,2022-09-27 01:30:00.000000,1,Spice Route,delhi,4.5\nI,2022-09-27 01:30:00.000000,2,Dosa Corner,mumbai,4.1\n',
+    )
     await lake.ok()
     assert.deepEqual(lake.watermark(), { fullLoad: false, lpf: '20220927-000000000', loadDate: '20220927' })
 
@@ -285,14 +326,24 @@ test('state (False, 20220926-135523276): new files of the load date redo the loa
     lake.put('20220926-180000000', CDC['20220926-180000000'])
     const r = await lake.ok()
     assert.deepEqual(lake.watermark(), { fullLoad: false, lpf: '20220926-180000000', loadDate: '20220926' })
-    assert.deepEqual(r.reads, ['20220926-091502118.csv', '20220926-135523276.csv', '20220926-180000000.csv', 'LOAD00000001.csv', 'LOAD00000002.csv'])
+    assert.deepEqual(r.reads, [
+      '20220926-091502118.csv',
+      '20220926-135523276.csv',
+      '20220926-180000000.csv',
+      'LOAD00000001.csv',
+      'LOAD00000002.csv',
+    ])
     assert.deepEqual(r.rawWrites, ['20220926'])
     assert.deepEqual(r.curatedWrites, ['20220926'])
     const now = await lake.matchesOracle('redo of the load date')
     // RAW of the load date: the load rows and every change row of the date, each once.
     const raw = now.raw[`${P}/20220926`]!
     assert.equal(raw.length, 3 + 2 + 2 + 2 + 2)
-    assert.equal(new Set(raw.map((x) => `${String(x.cdc_file)}#${String(x.cdc_row)}`)).size, raw.length, 'no duplicate rows')
+    assert.equal(
+      new Set(raw.map((x) => `${String(x.cdc_file)}#${String(x.cdc_row)}`)).size,
+      raw.length,
+      'no duplicate rows',
+    )
     assert.deepEqual(Object.keys(now.curated), [`${P}/20220926`])
 
     // A file of a later date ends the full load's date: FullLoad becomes True.
@@ -361,8 +412,13 @@ test('landing behind the watermark: CDC_LANDING_BEHIND_WATERMARK, exit code 6, n
     const once = await runOnce(lake.config)
     assert.equal((once.tables[0]!.error as CdcError | undefined)?.code, 'CDC_LANDING_BEHIND_WATERMARK')
 
-    if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' })
-    const cli = spawnSync(process.execPath, [join(ROOT, 'bin', 'cdc-apply.js'), 'run', '--config', lake.configFile, '--json'], { encoding: 'utf8' })
+    if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' })
+    const cli = spawnSync(
+      process.execPath,
+      [join(ROOT, 'bin', 'cdc-apply.js'), 'run', '--config', lake.configFile, '--json'],
+      { encoding: 'utf8' },
+    )
     assert.equal(cli.status, 6, `CLI exit code (stderr: ${cli.stderr.slice(0, 2000)})`)
     const out = JSON.parse(cli.stdout) as { tables: { error?: { code: string } }[] }
     assert.equal(out.tables[0]!.error?.code, 'CDC_LANDING_BEHIND_WATERMARK')
@@ -370,10 +426,17 @@ test('landing behind the watermark: CDC_LANDING_BEHIND_WATERMARK, exit code 6, n
     assert.deepEqual(lake.outputs(), before)
   }))
 
-test('restart: a run after a multi-date run reads only the LPF date\'s files and the new ones', () =>
+test("restart: a run after a multi-date run reads only the LPF date's files and the new ones", () =>
   withLake(async (lake) => {
     lake.put('LOAD00000001', LOAD_0926)
-    const history = ['20220926-091502118', '20220926-135523276', '20220927-091502118', '20220927-135523276', '20220928-101010101', '20220929-081500000'] as const
+    const history = [
+      '20220926-091502118',
+      '20220926-135523276',
+      '20220927-091502118',
+      '20220927-135523276',
+      '20220928-101010101',
+      '20220929-081500000',
+    ] as const
     for (const s of history) lake.put(s, CDC[s])
     await lake.ok()
     assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220929-081500000', loadDate: '20220926' })

@@ -29,7 +29,8 @@ const { values } = parseArgs({
   },
 })
 if (values.help) {
-  process.stdout.write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables,spark] [--json] [--dir D]
+  process.stdout
+    .write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables,spark] [--json] [--dir D]
                         [--tables-count 300] [--table-rows 1000]
 
 Generates N changes (default 1000000; keys default N/5) as DMS CSV and Parquet in D (default a temp folder), then
@@ -46,9 +47,31 @@ requests) and a round in which 10 tables got a change file, and the peak RSS (on
 if (values.cases!.split(',').includes('tables')) {
   const { runTablesCase } = await import('./tables.js')
   const work0 = values.dir ?? join(tmpdir(), 'cdc-apply-bench-tables')
-  const r = await runTablesCase({ work: work0, tables: Number(values['tables-count']), rows: Number(values['table-rows']), changed: 10, log: (s) => void process.stderr.write(s + '\n') })
-  const machine0 = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg: loadavg().map((x) => Number(x.toFixed(2))) }
-  process.stdout.write(JSON.stringify({ machine: machine0, tables: { count: Number(values['tables-count']), rowsEach: Number(values['table-rows']), changed: 10 }, results: r }, null, 2) + '\n')
+  const r = await runTablesCase({
+    work: work0,
+    tables: Number(values['tables-count']),
+    rows: Number(values['table-rows']),
+    changed: 10,
+    log: (s) => void process.stderr.write(s + '\n'),
+  })
+  const machine0 = {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadavg: loadavg().map((x) => Number(x.toFixed(2))),
+  }
+  process.stdout.write(
+    JSON.stringify(
+      {
+        machine: machine0,
+        tables: { count: Number(values['tables-count']), rowsEach: Number(values['table-rows']), changed: 10 },
+        results: r,
+      },
+      null,
+      2,
+    ) + '\n',
+  )
   if (values.cases === 'tables') process.exit(0)
 }
 const changes = Number(values.changes)
@@ -61,10 +84,17 @@ const work = values.dir ?? join(tmpdir(), `cdc-apply-bench-${changes}`)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 const log = (s: string): void => void process.stderr.write(s + '\n')
 
-interface Sample { ms: number; maxRssMB: number }
+interface Sample {
+  ms: number
+  maxRssMB: number
+}
 
 function measure(mode: 'cdc' | 'duckdb', args: object): Sample {
-  const r = spawnSync(process.execPath, [child, mode, JSON.stringify(args)], { encoding: 'utf8', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, maxBuffer: 1 << 26 })
+  const r = spawnSync(process.execPath, [child, mode, JSON.stringify(args)], {
+    encoding: 'utf8',
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    maxBuffer: 1 << 26,
+  })
   if (r.status !== 0) throw new Error(`${mode} run failed: ${r.stderr.slice(-2000)}`)
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Sample
 }
@@ -81,20 +111,39 @@ await toParquet(csvLanding, pqLanding)
 
 /** The same data as DMS-like Parquet files (Op and the timestamp as strings, typed data columns), via DuckDB. */
 async function toParquet(from: string, to: string): Promise<void> {
-  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  })
   const con = await inst.connect()
   const dir = join(from, 'bench', 'orders')
   mkdirSync(join(to, 'bench', 'orders'), { recursive: true })
-  const types: Record<string, string> = { string: 'VARCHAR', integer: 'BIGINT', double: 'DOUBLE', date: 'DATE', 'decimal(12,2)': 'DECIMAL(12,2)' }
+  const types: Record<string, string> = {
+    string: 'VARCHAR',
+    integer: 'BIGINT',
+    double: 'DOUBLE',
+    date: 'DATE',
+    'decimal(12,2)': 'DECIMAL(12,2)',
+  }
   const cols = `{'Op': 'VARCHAR', ${BENCH_COLUMNS.map((c) => `'${c.name}': '${types[c.type]}'`).join(', ')}}`
   for (const name of readdirSync(dir)) {
     const out = join(to, 'bench', 'orders', name.replace(/\.csv$/, '.parquet'))
-    await con.run(`COPY (SELECT * FROM read_csv('${join(dir, name)}', header=false, auto_detect=false, nullstr='', allow_quoted_nulls=false, quote='"', escape='"', columns=${cols})) TO '${out}' (FORMAT parquet, COMPRESSION snappy)`)
+    await con.run(
+      `COPY (SELECT * FROM read_csv('${join(dir, name)}', header=false, auto_detect=false, nullstr='', allow_quoted_nulls=false, quote='"', escape='"', columns=${cols})) TO '${out}' (FORMAT parquet, COMPRESSION snappy)`,
+    )
   }
 }
 
 const results: Record<string, unknown> = {}
-const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, changes, keys, files: gen.files.length }
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model,
+  memoryGB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  changes,
+  keys,
+  files: gen.files.length,
+}
 
 function cdcArgs(landing: string, format: 'csv' | 'parquet', out: string): object {
   rmSync(out, { recursive: true, force: true })
@@ -115,7 +164,9 @@ for (const format of ['csv', 'parquet'] as const) {
     s.cdc!.push(measure('cdc', cdcArgs(landing, format, join(work, 'out-cdc'))))
     s.duck2!.push(measure('duckdb', duckArgs(landing, format, join(work, 'out-duck'), 2)))
     s.duck1!.push(measure('duckdb', duckArgs(landing, format, join(work, 'out-duck'), 1)))
-    log(`${format} round ${r + 1}: cdc ${s.cdc!.at(-1)!.ms.toFixed(0)} ms, duckdb(2) ${s.duck2!.at(-1)!.ms.toFixed(0)} ms, duckdb(1) ${s.duck1!.at(-1)!.ms.toFixed(0)} ms`)
+    log(
+      `${format} round ${r + 1}: cdc ${s.cdc!.at(-1)!.ms.toFixed(0)} ms, duckdb(2) ${s.duck2!.at(-1)!.ms.toFixed(0)} ms, duckdb(1) ${s.duck1!.at(-1)!.ms.toFixed(0)} ms`,
+    )
   }
   const m = (k: string): number => median(s[k]!.map((x) => x.ms))
   results[`backfill_${format}`] = {
@@ -136,24 +187,35 @@ for (const format of ['csv', 'parquet'] as const) {
  * equal as a multiset of rows (data columns and cdc_file), and the same RAW row count per date.
  */
 async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
-  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  })
   const con = await inst.connect()
   const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
   const cols = [...BENCH_COLUMNS.map((c) => `"${c.name}"`), 'cdc_file'].join(', ')
   const count = async (sql: string): Promise<number> => Number((await con.runAndReadAll(sql)).getRows()[0]![0])
   try {
     const curated = join(cdcOut, 'curated', 'BENCH', 'orders')
-    const dates = readdirSync(curated).filter((n) => /^\d{8}$/.test(n)).sort() // not the _cdc_apply.json marker
-    const duckDates = readdirSync(duckOut).filter((n) => n.startsWith('curated-')).map((n) => n.slice(8, 16)).sort()
-    if (dates.join() !== duckDates.join()) return log(`disagree: curated dates ${dates.join()} vs ${duckDates.join()}`), false
+    const dates = readdirSync(curated)
+      .filter((n) => /^\d{8}$/.test(n))
+      .sort() // not the _cdc_apply.json marker
+    const duckDates = readdirSync(duckOut)
+      .filter((n) => n.startsWith('curated-'))
+      .map((n) => n.slice(8, 16))
+      .sort()
+    if (dates.join() !== duckDates.join())
+      return (log(`disagree: curated dates ${dates.join()} vs ${duckDates.join()}`), false)
     for (const d of dates) {
       const a = `SELECT ${cols} FROM read_parquet(${lit(join(curated, d, '*.parquet'))})`
       const b = `SELECT ${cols} FROM read_parquet(${lit(join(duckOut, `curated-${d}.parquet`))})`
       const diff = await count(`SELECT count(*) FROM ((${a} EXCEPT ALL ${b}) UNION ALL (${b} EXCEPT ALL ${a}))`)
-      if (diff !== 0) return log(`disagree: curated ${d} differs in ${diff} rows`), false
-      const rawA = await count(`SELECT count(*) FROM read_parquet(${lit(join(cdcOut, 'raw', 'BENCH', 'orders', d, '*.parquet'))})`)
+      if (diff !== 0) return (log(`disagree: curated ${d} differs in ${diff} rows`), false)
+      const rawA = await count(
+        `SELECT count(*) FROM read_parquet(${lit(join(cdcOut, 'raw', 'BENCH', 'orders', d, '*.parquet'))})`,
+      )
       const rawB = await count(`SELECT count(*) FROM read_parquet(${lit(join(duckOut, 'raw', `d=${d}`, '*.parquet'))})`)
-      if (rawA !== rawB) return log(`disagree: RAW ${d} has ${rawA} rows vs ${rawB}`), false
+      if (rawA !== rawB) return (log(`disagree: RAW ${d} has ${rawA} rows vs ${rawB}`), false)
     }
     return true
   } finally {
@@ -164,14 +226,21 @@ async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
 
 /** Whether two Parquet globs hold the same multiset of rows over the data columns and cdc_file. */
 async function sameRows(a: string, b: string): Promise<boolean> {
-  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  })
   const con = await inst.connect()
   const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
   const cols = [...BENCH_COLUMNS.map((c) => `"${c.name}"`), 'cdc_file'].join(', ')
   try {
     const qa = `SELECT ${cols} FROM read_parquet(${lit(a)})`
     const qb = `SELECT ${cols} FROM read_parquet(${lit(b)})`
-    const diff = Number((await con.runAndReadAll(`SELECT count(*) FROM ((${qa} EXCEPT ALL ${qb}) UNION ALL (${qb} EXCEPT ALL ${qa}))`)).getRows()[0]![0])
+    const diff = Number(
+      (
+        await con.runAndReadAll(`SELECT count(*) FROM ((${qa} EXCEPT ALL ${qb}) UNION ALL (${qb} EXCEPT ALL ${qa}))`)
+      ).getRows()[0]![0],
+    )
     if (diff !== 0) log(`disagree: ${a} and ${b} differ in ${diff} rows`)
     return diff === 0
   } finally {
@@ -183,7 +252,10 @@ async function sameRows(a: string, b: string): Promise<boolean> {
 /** Arrow bytes of the newest curated snapshot (the live table), the reference for the memory target. */
 function liveArrowMB(curated: string): number {
   const root = join(curated, 'BENCH', 'orders')
-  const newest = readdirSync(root).filter((n) => /^\d{8}$/.test(n)).sort().pop()!
+  const newest = readdirSync(root)
+    .filter((n) => /^\d{8}$/.test(n))
+    .sort()
+    .pop()!
   let bytes = 0
   for (const f of readdirSync(join(root, newest))) {
     const t = A.tableFromIPC(pw.readParquet(readFileSync(join(root, newest, f))).intoIPCStream())
@@ -192,7 +264,12 @@ function liveArrowMB(curated: string): number {
   return bytes / 2 ** 20
 }
 function dataBytes(d: A.Data): number {
-  return (d.values?.byteLength ?? 0) + (d.valueOffsets?.byteLength ?? 0) + (d.nullBitmap?.byteLength ?? 0) + d.children.reduce((a, c) => a + dataBytes(c), 0)
+  return (
+    (d.values?.byteLength ?? 0) +
+    (d.valueOffsets?.byteLength ?? 0) +
+    (d.nullBitmap?.byteLength ?? 0) +
+    d.children.reduce((a, c) => a + dataBytes(c), 0)
+  )
 }
 
 // ---------------------------------------------------------------- case 3: incremental
@@ -225,22 +302,44 @@ if (cases.has('incremental')) {
     // DuckDB: recompute the snapshot from RAW plus the new file
     const duckOut = join(base, 'duck')
     mkdirSync(duckOut, { recursive: true })
-    const duck = measure('duckdb', { landing, out: duckOut, format: 'csv', threads: 2, rawFrom: join(base, 'out', 'raw', 'BENCH', 'orders'), newFile: join(landing, 'bench', 'orders', newName) })
+    const duck = measure('duckdb', {
+      landing,
+      out: duckOut,
+      format: 'csv',
+      threads: 2,
+      rawFrom: join(base, 'out', 'raw', 'BENCH', 'orders'),
+      newFile: join(landing, 'bench', 'orders', newName),
+    })
     // the warm poll's newest curated snapshot is the live table: it must equal DuckDB's recompute
     const curated = join(base, 'out', 'curated', 'BENCH', 'orders')
-    const newest = readdirSync(curated).filter((n) => /^\d{8}$/.test(n)).sort().at(-1)!
+    const newest = readdirSync(curated)
+      .filter((n) => /^\d{8}$/.test(n))
+      .sort()
+      .at(-1)!
     const agrees = await sameRows(join(curated, newest, '*.parquet'), join(duckOut, 'curated.parquet'))
     // a cold `run` process for the same new file: restore from the snapshot, apply, write
     rmSync(join(landing, 'bench', 'orders', newName2(newName)), { force: true })
     writeFileSync(join(landing, 'bench', 'orders', newName2(newName)), tenThousandChanges(keys))
     const cold = measure('cdc', { config: benchConfig(landing, join(base, 'out'), 'csv'), baseDir: base })
     samples.push({ warmMs: warm.ms, duckMs: duck.ms, cold, applied: warm.rows, agrees })
-    log(`incremental round ${r + 1}: warm poll ${warm.ms} ms (${warm.rows} rows), cold run ${cold.ms.toFixed(0)} ms, duckdb recompute ${duck.ms.toFixed(0)} ms`)
+    log(
+      `incremental round ${r + 1}: warm poll ${warm.ms} ms (${warm.rows} rows), cold run ${cold.ms.toFixed(0)} ms, duckdb recompute ${duck.ms.toFixed(0)} ms`,
+    )
   }
   const warmMs = median(samples.map((s) => s.warmMs))
   const duckMs = median(samples.map((s) => s.duckMs))
   // newChanges: the rows the warm poll applied, as cdc-apply counted them (the file has 10,000 lines)
-  results.incremental = { liveRows: keys, historyChanges: changes, newChanges: Math.min(...samples.map((s) => s.applied)), agreesWithDuckdb: samples.every((s) => s.agrees), warmPollMs: warmMs, coldRunMs: median(samples.map((s) => s.cold.ms)), duckdbRecomputeMs: duckMs, speedupVsDuckdb: duckMs / warmMs, coldPeakRssMB: Math.max(...samples.map((s) => s.cold.maxRssMB)) }
+  results.incremental = {
+    liveRows: keys,
+    historyChanges: changes,
+    newChanges: Math.min(...samples.map((s) => s.applied)),
+    agreesWithDuckdb: samples.every((s) => s.agrees),
+    warmPollMs: warmMs,
+    coldRunMs: median(samples.map((s) => s.cold.ms)),
+    duckdbRecomputeMs: duckMs,
+    speedupVsDuckdb: duckMs / warmMs,
+    coldPeakRssMB: Math.max(...samples.map((s) => s.cold.maxRssMB)),
+  }
 }
 
 function newFileName(lastKey: string): string {
@@ -256,7 +355,11 @@ function tenThousandChanges(keyCount: number): string {
   const lines: string[] = []
   for (let i = 0; i < 10_000; i++) {
     const id = (i * 7919) % keyCount
-    lines.push(i % 10 === 9 ? `D,2024-06-30 23:59:59.000000,${id},,,,,,,,` : `U,2024-06-30 23:59:59.000000,${id},${i % 1000},${i}.50,C${i % 50},Name ${i},"note, ${i}",delhi,${i / 100},2021-01-0${1 + (i % 9)}`)
+    lines.push(
+      i % 10 === 9
+        ? `D,2024-06-30 23:59:59.000000,${id},,,,,,,,`
+        : `U,2024-06-30 23:59:59.000000,${id},${i % 1000},${i}.50,C${i % 50},Name ${i},"note, ${i}",delhi,${i / 100},2021-01-0${1 + (i % 9)}`,
+    )
   }
   return lines.join('\n') + '\n'
 }
@@ -265,7 +368,10 @@ function tenThousandChanges(keyCount: number): string {
 if (cases.has('s3')) {
   const bin = (() => {
     try {
-      return execFileSync('bash', [join(here, '..', '..', '..', 'scripts', 'build-minio.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+      return execFileSync('bash', [join(here, '..', '..', '..', 'scripts', 'build-minio.sh')], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim()
     } catch {
       return undefined
     }
@@ -282,11 +388,21 @@ if (cases.has('s3')) {
       const s3: Sample[] = []
       for (let r = 0; r < rounds; r++) {
         folder.push(measure('cdc', cdcArgs(csvLanding, 'csv', join(work, 'out-cdc'))))
-        const cfg = { ...benchConfig('s3://bench/landing', join(work, 'unused'), 'csv'), raw: `s3://bench/out-${r}/raw`, curated: `s3://bench/out-${r}/curated`, state: join(work, `s3-state-${r}.sqlite`), s3: minio.s3Options }
+        const cfg = {
+          ...benchConfig('s3://bench/landing', join(work, 'unused'), 'csv'),
+          raw: `s3://bench/out-${r}/raw`,
+          curated: `s3://bench/out-${r}/curated`,
+          state: join(work, `s3-state-${r}.sqlite`),
+          s3: minio.s3Options,
+        }
         s3.push(measure('cdc', { config: cfg, baseDir: work }))
         log(`s3 round ${r + 1}: folder ${folder.at(-1)!.ms.toFixed(0)} ms, MinIO ${s3.at(-1)!.ms.toFixed(0)} ms`)
       }
-      results.s3 = { folderMs: median(folder.map((x) => x.ms)), minioMs: median(s3.map((x) => x.ms)), ratio: median(s3.map((x) => x.ms)) / median(folder.map((x) => x.ms)) }
+      results.s3 = {
+        folderMs: median(folder.map((x) => x.ms)),
+        minioMs: median(s3.map((x) => x.ms)),
+        ratio: median(s3.map((x) => x.ms)) / median(folder.map((x) => x.ms)),
+      }
     } finally {
       await minio.stop()
     }
@@ -296,7 +412,8 @@ if (cases.has('s3')) {
 // ---------------------------------------------------------------- case: the Spark job (cdc-apply spark) on local[2]
 if (cases.has('spark')) {
   const python = process.env.CDC_APPLY_PYSPARK_PYTHON
-  if (!python) throw new Error('--cases spark needs CDC_APPLY_PYSPARK_PYTHON (a Python with pyspark; source /work/wt/env.sh)')
+  if (!python)
+    throw new Error('--cases spark needs CDC_APPLY_PYSPARK_PYTHON (a Python with pyspark; source /work/wt/env.sh)')
   const submit = join(dirname(python), 'spark-submit')
   const s: Record<string, Sample[]> = { cdc: [], spark: [] }
   for (let r = 0; r < rounds; r++) {
@@ -305,13 +422,40 @@ if (cases.has('spark')) {
     rmSync(out, { recursive: true, force: true })
     mkdirSync(out, { recursive: true })
     const job = join(out, 'job.py')
-    writeFileSync(job, emitSparkJob(parseConfig(benchConfig(csvLanding, out, 'csv'), work), { state: join(out, 'state') }))
+    writeFileSync(
+      job,
+      emitSparkJob(parseConfig(benchConfig(csvLanding, out, 'csv'), work), { state: join(out, 'state') }),
+    )
     // /usr/bin/time measures the driver JVM (spark-class execs java) with the Python processes it waited for
-    const t = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', submit, '--master', 'local[2]', '--driver-memory', '3g', '--conf', 'spark.sql.shuffle.partitions=8', '--conf', 'spark.ui.enabled=false', job], { encoding: 'utf8', env: { ...process.env, PYSPARK_PYTHON: python }, maxBuffer: 1 << 28 })
-    const m = /TIME ([\d.]+) (\d+)/.exec(t.stderr.split('\n').filter((l) => l.startsWith('TIME ')).pop() ?? '')
+    const t = spawnSync(
+      '/usr/bin/time',
+      [
+        '-f',
+        'TIME %e %M',
+        submit,
+        '--master',
+        'local[2]',
+        '--driver-memory',
+        '3g',
+        '--conf',
+        'spark.sql.shuffle.partitions=8',
+        '--conf',
+        'spark.ui.enabled=false',
+        job,
+      ],
+      { encoding: 'utf8', env: { ...process.env, PYSPARK_PYTHON: python }, maxBuffer: 1 << 28 },
+    )
+    const m = /TIME ([\d.]+) (\d+)/.exec(
+      t.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('TIME '))
+        .pop() ?? '',
+    )
     if (t.status !== 0 || !m) throw new Error(`spark job failed: ${t.stderr.slice(-3000)}`)
     s.spark!.push({ ms: Number(m[1]) * 1000, maxRssMB: Number(m[2]) / 1024 })
-    log(`spark round ${r + 1}: cdc ${s.cdc!.at(-1)!.ms.toFixed(0)} ms, spark local[2] ${s.spark!.at(-1)!.ms.toFixed(0)} ms`)
+    log(
+      `spark round ${r + 1}: cdc ${s.cdc!.at(-1)!.ms.toFixed(0)} ms, spark local[2] ${s.spark!.at(-1)!.ms.toFixed(0)} ms`,
+    )
   }
   const m = (k: string): number => median(s[k]!.map((x) => x.ms))
   results.spark_local2 = {
@@ -320,25 +464,37 @@ if (cases.has('spark')) {
     ratioSparkVsCdc: m('spark') / m('cdc'),
     cdcPeakRssMB: Math.max(...s.cdc!.map((x) => x.maxRssMB)),
     sparkDriverPeakRssMB: Math.max(...s.spark!.map((x) => x.maxRssMB)),
-    loadavg: loadavg().map((x) => Number(x.toFixed(2))).join('/'),
+    loadavg: loadavg()
+      .map((x) => Number(x.toFixed(2)))
+      .join('/'),
     agreesWithCdc: await agreeOutputs(join(work, 'out-cdc'), join(work, 'out-spark')),
   }
 }
 
 /** Whether two cdc-apply-layout output trees hold the same rows (every column) in every RAW and curated partition. */
 async function agreeOutputs(a: string, b: string): Promise<boolean> {
-  const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  })
   const con = await inst.connect()
   const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
   try {
     for (const zone of ['raw', 'curated']) {
-      const dates = (root: string): string[] => readdirSync(join(root, zone, 'BENCH', 'orders')).filter((n) => /^\d{8}$/.test(n)).sort()
-      if (dates(a).join() !== dates(b).join()) return log(`disagree: ${zone} dates`), false
+      const dates = (root: string): string[] =>
+        readdirSync(join(root, zone, 'BENCH', 'orders'))
+          .filter((n) => /^\d{8}$/.test(n))
+          .sort()
+      if (dates(a).join() !== dates(b).join()) return (log(`disagree: ${zone} dates`), false)
       for (const d of dates(a)) {
         const x = `SELECT * FROM read_parquet(${lit(join(a, zone, 'BENCH', 'orders', d, '*.parquet'))})`
         const y = `SELECT * FROM read_parquet(${lit(join(b, zone, 'BENCH', 'orders', d, '*.parquet'))})`
-        const n = Number((await con.runAndReadAll(`SELECT count(*) FROM ((${x} EXCEPT ALL ${y}) UNION ALL (${y} EXCEPT ALL ${x}))`)).getRows()[0]![0])
-        if (n !== 0) return log(`disagree: ${zone} ${d} differs in ${n} rows`), false
+        const n = Number(
+          (
+            await con.runAndReadAll(`SELECT count(*) FROM ((${x} EXCEPT ALL ${y}) UNION ALL (${y} EXCEPT ALL ${x}))`)
+          ).getRows()[0]![0],
+        )
+        if (n !== 0) return (log(`disagree: ${zone} ${d} differs in ${n} rows`), false)
       }
     }
     return true
@@ -351,18 +507,35 @@ async function agreeOutputs(a: string, b: string): Promise<boolean> {
 // ---------------------------------------------------------------- report
 const landingMB = (dir: string): number => {
   let b = 0
-  const walk = (d: string): void => { for (const n of readdirSync(d)) { const p = join(d, n); const st = statSync(p); if (st.isDirectory()) walk(p); else b += st.size } }
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n)
+      const st = statSync(p)
+      if (st.isDirectory()) walk(p)
+      else b += st.size
+    }
+  }
   walk(dir)
   return b / 2 ** 20
 }
 const report = { machine: { ...machine, csvMB: landingMB(csvLanding), parquetMB: landingMB(pqLanding) }, results }
 if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
 else {
-  const f = (x: unknown): string => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : String(x))
+  const f = (x: unknown): string =>
+    typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : String(x)
   process.stdout.write(`machine: ${JSON.stringify(report.machine)}\n`)
-  for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(18)} ${Object.entries(v as object).map(([a, b]) => `${a}=${f(b)}`).join('  ')}\n`)
+  for (const [k, v] of Object.entries(results))
+    process.stdout.write(
+      `${k.padEnd(18)} ${Object.entries(v as object)
+        .map(([a, b]) => `${a}=${f(b)}`)
+        .join('  ')}\n`,
+    )
 }
-const disagreeing = Object.entries(results).filter(([, v]) => (v as { agreesWithDuckdb?: boolean; agreesWithCdc?: boolean }).agreesWithDuckdb === false || (v as { agreesWithCdc?: boolean }).agreesWithCdc === false)
+const disagreeing = Object.entries(results).filter(
+  ([, v]) =>
+    (v as { agreesWithDuckdb?: boolean; agreesWithCdc?: boolean }).agreesWithDuckdb === false ||
+    (v as { agreesWithCdc?: boolean }).agreesWithCdc === false,
+)
 if (disagreeing.length > 0) {
   log(`cdc-apply and DuckDB disagree on: ${disagreeing.map(([k]) => k).join(', ')}`)
   process.exitCode = 1

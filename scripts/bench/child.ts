@@ -8,10 +8,25 @@ import { runOnce } from '../../src/run.js'
 import { BENCH_COLUMNS } from './gen.js'
 
 const [mode, argJson] = process.argv.slice(2)
-const args = JSON.parse(argJson ?? '{}') as { config?: object; baseDir?: string; landing: string; out: string; format: 'csv' | 'parquet'; threads?: number; rawFrom?: string; newFile?: string }
+const args = JSON.parse(argJson ?? '{}') as {
+  config?: object
+  baseDir?: string
+  landing: string
+  out: string
+  format: 'csv' | 'parquet'
+  threads?: number
+  rawFrom?: string
+  newFile?: string
+}
 
 const lit = (s: string): string => `'${s.replaceAll("'", "''")}'`
-const DUCK_TYPES: Record<string, string> = { string: 'VARCHAR', integer: 'BIGINT', double: 'DOUBLE', date: 'DATE', 'decimal(12,2)': 'DECIMAL(12,2)' }
+const DUCK_TYPES: Record<string, string> = {
+  string: 'VARCHAR',
+  integer: 'BIGINT',
+  double: 'DOUBLE',
+  date: 'DATE',
+  'decimal(12,2)': 'DECIMAL(12,2)',
+}
 
 /** The files of the bench table in cdc-apply's order, with their dates (the load date is the first CDC date). */
 function files(landing: string, ext: string): { path: string; name: string; rank: number; date: string }[] {
@@ -20,7 +35,12 @@ function files(landing: string, ext: string): { path: string; name: string; rank
   const load = names.filter((n) => n.startsWith('LOAD')).sort()
   const cdc = names.filter((n) => !n.startsWith('LOAD')).sort()
   const loadDate = '20240610'
-  return [...load, ...cdc].map((name, rank) => ({ path: join(dir, name), name, rank, date: name.startsWith('LOAD') ? loadDate : name.slice(0, 8) < loadDate ? loadDate : name.slice(0, 8) }))
+  return [...load, ...cdc].map((name, rank) => ({
+    path: join(dir, name),
+    name,
+    rank,
+    date: name.startsWith('LOAD') ? loadDate : name.slice(0, 8) < loadDate ? loadDate : name.slice(0, 8),
+  }))
 }
 
 function source(f: { path: string; name: string; rank: number; date: string }, format: 'csv' | 'parquet'): string {
@@ -35,19 +55,34 @@ function source(f: { path: string; name: string; rank: number; date: string }, f
 }
 
 async function duck(): Promise<void> {
-  const inst = await DuckDBInstance.create(':memory:', { threads: String(args.threads ?? 2), autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' })
+  const inst = await DuckDBInstance.create(':memory:', {
+    threads: String(args.threads ?? 2),
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  })
   const con = await inst.connect()
   const fs = files(args.landing, args.format === 'csv' ? '.csv' : '.parquet')
   const data = BENCH_COLUMNS.map((c) => `"${c.name}"`).join(', ')
   if (args.rawFrom) {
     // incremental: recompute the newest snapshot from RAW plus the new file
-    const nf = { path: args.newFile!, name: args.newFile!.split('/').pop()!, rank: 1e9, date: args.newFile!.split('/').pop()!.slice(0, 8) }
-    await con.run(`CREATE TABLE src AS SELECT * EXCLUDE (cdc_row), cdc_row, 0 AS file_rank FROM read_parquet(${lit(join(args.rawFrom, '*', '*.parquet'))}) UNION ALL BY NAME ${source(nf, 'csv')}`)
-    await con.run(`COPY (SELECT ${data}, cdc_file, cdc_row FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY dms_commit_ts DESC NULLS LAST, cdc_file DESC, cdc_row DESC) AS rn FROM src) WHERE rn = 1 AND Op <> 'D') TO ${lit(join(args.out, 'curated.parquet'))} (FORMAT parquet, COMPRESSION snappy)`)
+    const nf = {
+      path: args.newFile!,
+      name: args.newFile!.split('/').pop()!,
+      rank: 1e9,
+      date: args.newFile!.split('/').pop()!.slice(0, 8),
+    }
+    await con.run(
+      `CREATE TABLE src AS SELECT * EXCLUDE (cdc_row), cdc_row, 0 AS file_rank FROM read_parquet(${lit(join(args.rawFrom, '*', '*.parquet'))}) UNION ALL BY NAME ${source(nf, 'csv')}`,
+    )
+    await con.run(
+      `COPY (SELECT ${data}, cdc_file, cdc_row FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY dms_commit_ts DESC NULLS LAST, cdc_file DESC, cdc_row DESC) AS rn FROM src) WHERE rn = 1 AND Op <> 'D') TO ${lit(join(args.out, 'curated.parquet'))} (FORMAT parquet, COMPRESSION snappy)`,
+    )
     return
   }
   await con.run(`CREATE TABLE src AS ${fs.map((f) => source(f, args.format)).join(' UNION ALL ')}`)
-  await con.run(`COPY (SELECT Op, ${data}, cdc_file, cdc_row, d FROM src) TO ${lit(join(args.out, 'raw'))} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (d), OVERWRITE_OR_IGNORE)`)
+  await con.run(
+    `COPY (SELECT Op, ${data}, cdc_file, cdc_row, d FROM src) TO ${lit(join(args.out, 'raw'))} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (d), OVERWRITE_OR_IGNORE)`,
+  )
   const dates = [...new Set(fs.map((f) => f.date))].sort()
   for (const d of dates) {
     await con.run(

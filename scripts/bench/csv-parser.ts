@@ -11,11 +11,19 @@ import { generate, DEFAULT_GEN, BENCH_COLUMNS } from './gen.js'
 import type { ColumnConfig } from '../../src/config.js'
 import { parseType } from '../../src/config.js'
 
-const { values } = parseArgs({ options: { changes: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: {
+    changes: { type: 'string', default: '200000' },
+    rounds: { type: 'string', default: '5' },
+    json: { type: 'boolean', default: false },
+  },
+})
 const dir = join(tmpdir(), `cdc-apply-bench-csv-${values.changes}`)
 generate({ ...DEFAULT_GEN, dir, changes: Number(values.changes), keys: Math.max(1000, Number(values.changes) / 5) })
 const folder = join(dir, 'bench', 'orders')
-const files = readdirSync(folder).filter((f) => f.endsWith('.csv')).map((f) => readFileSync(join(folder, f)))
+const files = readdirSync(folder)
+  .filter((f) => f.endsWith('.csv'))
+  .map((f) => readFileSync(join(folder, f)))
 const columns: ColumnConfig[] = BENCH_COLUMNS.map((c) => ({ name: c.name, type: parseType(c.type, c.name) }))
 const rows = files.reduce((n, b) => n + b.toString('latin1').split('\n').length - 1, 0)
 const time = (f: () => void): number => {
@@ -28,10 +36,18 @@ const time = (f: () => void): number => {
   return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 }
 const ours = time(() => {
-  for (const b of files) parseCsv(b, { label: 'BENCH.orders', key: 'f', columns, hasOp: true, header: false, opColumn: 'Op' })
+  for (const b of files)
+    parseCsv(b, { label: 'BENCH.orders', key: 'f', columns, hasOp: true, header: false, opColumn: 'Op' })
 })
 const theirs = time(() => {
-  for (const b of files) parse(b, { cast: (v: string, ctx: { quoting: boolean }) => (v === '' && !ctx.quoting ? null : v) })
+  for (const b of files)
+    parse(b, { cast: (v: string, ctx: { quoting: boolean }) => (v === '' && !ctx.quoting ? null : v) })
 })
-const result = { rows, mb: files.reduce((n, b) => n + b.length, 0) / 2 ** 20, cdcApplyMs: ours, csvParseMs: theirs, speedup: theirs / ours }
+const result = {
+  rows,
+  mb: files.reduce((n, b) => n + b.length, 0) / 2 ** 20,
+  cdcApplyMs: ours,
+  csvParseMs: theirs,
+  speedup: theirs / ours,
+}
 process.stdout.write(values.json ? JSON.stringify(result) + '\n' : `${JSON.stringify(result)}\n`)

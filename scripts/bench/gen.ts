@@ -17,7 +17,14 @@ export interface GenOptions {
   mix: [number, number, number]
 }
 
-export const DEFAULT_GEN: Omit<GenOptions, 'dir'> = { changes: 100_000, keys: 20_000, rowsPerFile: 10_000, dates: 3, seed: 42, mix: [0.2, 0.7, 0.1] }
+export const DEFAULT_GEN: Omit<GenOptions, 'dir'> = {
+  changes: 100_000,
+  keys: 20_000,
+  rowsPerFile: 10_000,
+  dates: 3,
+  seed: 42,
+  mix: [0.2, 0.7, 0.1],
+}
 
 export const BENCH_COLUMNS = [
   { name: 'dms_commit_ts', type: 'string' },
@@ -40,20 +47,26 @@ export interface Generated {
 
 class Rng {
   private s: number
-  constructor(seed: number) { this.s = seed >>> 0 }
+  constructor(seed: number) {
+    this.s = seed >>> 0
+  }
   next(): number {
     let t = (this.s = (this.s + 0x6d2b79f5) >>> 0)
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-  int(n: number): number { return Math.floor(this.next() * n) }
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
 }
 
 const CITIES = ['delhi', 'mumbai', 'Paris', 'Lyon', 'São Paulo', 'Reims']
 const NAMES = ['Alice', 'Bob', 'Smith, Bob', 'Carol "CJ" Jones', 'Dan', 'Émilie']
 
-function pad(n: number, w: number): string { return String(n).padStart(w, '0') }
+function pad(n: number, w: number): string {
+  return String(n).padStart(w, '0')
+}
 
 function tsText(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '') + '000'
@@ -72,8 +85,25 @@ export function generate(o: GenOptions): Generated {
   const start = Date.UTC(2024, 5, 10, 8, 0, 0)
   const row = (op: string, ts: string, id: number, del: boolean): string => {
     if (del) return `${op},${ts},${id},,,,,,,,`
-    const note = rng.int(10) === 0 ? null : rng.int(10) === 0 ? '' : `note ${rng.int(1000)}${rng.int(5) === 0 ? ', with comma' : ''}`
-    return [op, ts, String(id), String(rng.int(1000)), `${rng.int(100000)}.${pad(rng.int(100), 2)}`, `C${rng.int(50)}`, NAMES[rng.int(NAMES.length)]!, note, CITIES[rng.int(CITIES.length)]!, String(rng.int(100000) / 100), `2020-0${1 + rng.int(9)}-1${rng.int(9)}`]
+    const note =
+      rng.int(10) === 0
+        ? null
+        : rng.int(10) === 0
+          ? ''
+          : `note ${rng.int(1000)}${rng.int(5) === 0 ? ', with comma' : ''}`
+    return [
+      op,
+      ts,
+      String(id),
+      String(rng.int(1000)),
+      `${rng.int(100000)}.${pad(rng.int(100), 2)}`,
+      `C${rng.int(50)}`,
+      NAMES[rng.int(NAMES.length)]!,
+      note,
+      CITIES[rng.int(CITIES.length)]!,
+      String(rng.int(100000) / 100),
+      `2020-0${1 + rng.int(9)}-1${rng.int(9)}`,
+    ]
       .map((v, i) => (i === 0 ? v : csvField(v)))
       .join(',')
   }

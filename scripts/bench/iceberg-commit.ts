@@ -16,7 +16,13 @@ import * as A from 'apache-arrow'
 import { utf8Column } from '../../src/arrow/gather.js'
 import { benchConfig } from './gen.js'
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, changes: { type: 'string', default: '1000' }, json: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    changes: { type: 'string', default: '1000' },
+    json: { type: 'boolean', default: false },
+  },
+})
 const rows = Number(values.rows)
 const changes = Number(values.changes)
 const dir = join(tmpdir(), `cdc-apply-iceberg-commit-${rows}`)
@@ -25,7 +31,9 @@ const table = join(dir, 'landing', 'bench', 'orders')
 mkdirSync(table, { recursive: true })
 
 const row = (op: string, ts: string, id: number, i: number): string =>
-  op === 'D' ? `D,${ts},${id},,,,,,,,` : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
+  op === 'D'
+    ? `D,${ts},${id},,,,,,,,`
+    : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
 const load: string[] = []
 for (let id = 0; id < rows; id++) load.push(row('I', '2024-06-10 08:00:00.000000', id, id))
 writeFileSync(join(table, 'LOAD00000001.csv'), load.join('\n') + '\n')
@@ -73,7 +81,8 @@ writeFileSync(join(table, '20240611-100000000.csv'), row('U', '2024-06-11 10:00:
 const pass = await runOnce(cfg)
 if (pass.tables[0]!.status !== 'ok') throw new Error(String(pass.tables[0]!.error))
 const lines: string[] = []
-for (let i = 0; i < changes; i++) lines.push(row(i % 10 === 9 ? 'D' : 'U', '2024-06-12 10:00:00.000000', (i * 104729) % rows, i + 7))
+for (let i = 0; i < changes; i++)
+  lines.push(row(i % 10 === 9 ? 'D' : 'U', '2024-06-12 10:00:00.000000', (i * 104729) % rows, i + 7))
 writeFileSync(join(table, '20240612-100000000.csv'), lines.join('\n') + '\n')
 let before = sizes()
 const mor = await timed(() => runOnce(cfg))
@@ -86,7 +95,9 @@ const ice = await IcebergTable.open(store, 'BENCH/orders', `${storeUri(store)}/B
 const state = (await ice.read('main'))!
 before = sizes()
 const sink = new IcebergSink(cfg, store, 'BENCH/orders', 'BENCH.orders')
-const overwrite = await timed(() => sink.start('20240613', state, true, true).put({ lpf: '20240612-100000000', fullLoad: true }))
+const overwrite = await timed(() =>
+  sink.start('20240613', state, true, true).put({ lpf: '20240612-100000000', fullLoad: true }),
+)
 const overwriteBytes = written(before)
 
 // The commit alone, merge-on-read, on the same sink (its index is the overwrite's): the first changes/10 rows
@@ -94,21 +105,38 @@ const overwriteBytes = written(before)
 const del = Math.floor(changes / 10)
 const fi = state.schema.fields.findIndex((f) => f.name === 'cdc_file')
 const upd = state.slice(del, changes).batches.map((b) => {
-  const children = b.data.children.map((c, i) => (i === fi ? utf8Column(new Array<string>(b.numRows).fill('20240613-100000000.csv')) : c))
-  return new A.RecordBatch(state.schema, A.makeData({ type: new A.Struct(state.schema.fields), length: b.numRows, nullCount: 0, children }))
+  const children = b.data.children.map((c, i) =>
+    i === fi ? utf8Column(new Array<string>(b.numRows).fill('20240613-100000000.csv')) : c,
+  )
+  return new A.RecordBatch(
+    state.schema,
+    A.makeData({ type: new A.Struct(state.schema.fields), length: b.numRows, nullCount: 0, children }),
+  )
 })
 const next = new A.Table(state.schema, [...state.slice(changes).batches, ...upd])
 before = sizes()
-const commit = await timed(() => sink.start('20240614', next, true, false).put({ lpf: '20240613-100000000', fullLoad: true }))
+const commit = await timed(() =>
+  sink.start('20240614', next, true, false).put({ lpf: '20240613-100000000', fullLoad: true }),
+)
 const commitBytes = written(before)
 
 const result = {
   liveRows: state.numRows,
   changes,
   loadRunMs: load1.ms,
-  mergeOnRead: { runMs: mor.ms, bytes: morBytes.bytes, files: morBytes.files, commitMs: commit.ms, commitBytes: commitBytes.bytes },
+  mergeOnRead: {
+    runMs: mor.ms,
+    bytes: morBytes.bytes,
+    files: morBytes.files,
+    commitMs: commit.ms,
+    commitBytes: commitBytes.bytes,
+  },
   overwrite: { commitMs: overwrite.ms, bytes: overwriteBytes.bytes, files: overwriteBytes.files },
   loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
 }
-process.stdout.write(values.json ? JSON.stringify(result) + '\n' : `iceberg commit of ${changes} changes on ${state.numRows} rows: ${JSON.stringify(result)}\n`)
+process.stdout.write(
+  values.json
+    ? JSON.stringify(result) + '\n'
+    : `iceberg commit of ${changes} changes on ${state.numRows} rows: ${JSON.stringify(result)}\n`,
+)
 rmSync(dir, { recursive: true, force: true })

@@ -8,7 +8,15 @@ import { parseConfig } from '../../src/config.js'
 import { runWatch } from '../../src/watch.js'
 import { benchConfig } from './gen.js'
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, files: { type: 'string', default: '20' }, changes: { type: 'string', default: '1000' }, format: { type: 'string', default: 'parquet' }, json: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    files: { type: 'string', default: '20' },
+    changes: { type: 'string', default: '1000' },
+    format: { type: 'string', default: 'parquet' },
+    json: { type: 'boolean', default: false },
+  },
+})
 const rows = Number(values.rows)
 const files = Number(values.files)
 const changes = Number(values.changes)
@@ -18,13 +26,19 @@ const table = join(dir, 'landing', 'bench', 'orders')
 mkdirSync(table, { recursive: true })
 
 const row = (op: string, ts: string, id: number, i: number): string =>
-  op === 'D' ? `D,${ts},${id},,,,,,,,` : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
+  op === 'D'
+    ? `D,${ts},${id},,,,,,,,`
+    : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
 const load: string[] = []
 for (let id = 0; id < rows; id++) load.push(row('I', '2024-06-10 08:00:00.000000', id, id))
 writeFileSync(join(table, 'LOAD00000001.csv'), load.join('\n') + '\n')
 
-if (values.format !== 'parquet' && values.format !== 'iceberg') throw new Error(`--format is parquet or iceberg, got ${values.format}`)
-const cfg = parseConfig({ ...benchConfig(join(dir, 'landing'), join(dir, 'out'), 'csv'), tableFormat: values.format }, dir)
+if (values.format !== 'parquet' && values.format !== 'iceberg')
+  throw new Error(`--format is parquet or iceberg, got ${values.format}`)
+const cfg = parseConfig(
+  { ...benchConfig(join(dir, 'landing'), join(dir, 'out'), 'csv'), tableFormat: values.format },
+  dir,
+)
 const controller = new AbortController()
 const latencies: number[] = []
 let landedAt = 0
@@ -36,7 +50,15 @@ const dropNext = (): void => {
   }
   const stem = `20240610-10${String(n).padStart(2, '0')}00000`
   const lines: string[] = []
-  for (let i = 0; i < changes; i++) lines.push(row(i % 10 === 9 ? 'D' : 'U', `2024-06-10 10:${String(n % 60).padStart(2, '0')}:00.000000`, (n * 7919 + i * 104729) % rows, i))
+  for (let i = 0; i < changes; i++)
+    lines.push(
+      row(
+        i % 10 === 9 ? 'D' : 'U',
+        `2024-06-10 10:${String(n % 60).padStart(2, '0')}:00.000000`,
+        (n * 7919 + i * 104729) % rows,
+        i,
+      ),
+    )
   writeFileSync(join(table, `${stem}.csv`), lines.join('\n') + '\n')
   landedAt = performance.now()
   n++
@@ -53,6 +75,17 @@ await runWatch(cfg, {
 })
 const sorted = [...latencies].sort((a, b) => a - b)
 const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
-const result = { format: values.format, liveRows: rows, files: latencies.length, changesPerFile: changes, pollIntervalMs: 50, medianMs: q(0.5), p90Ms: q(0.9), maxMs: sorted.at(-1)! }
-process.stdout.write(values.json ? JSON.stringify(result) + '\n' : `latency from landing to curated snapshot: ${JSON.stringify(result)}\n`)
+const result = {
+  format: values.format,
+  liveRows: rows,
+  files: latencies.length,
+  changesPerFile: changes,
+  pollIntervalMs: 50,
+  medianMs: q(0.5),
+  p90Ms: q(0.9),
+  maxMs: sorted.at(-1)!,
+}
+process.stdout.write(
+  values.json ? JSON.stringify(result) + '\n' : `latency from landing to curated snapshot: ${JSON.stringify(result)}\n`,
+)
 rmSync(dir, { recursive: true, force: true })

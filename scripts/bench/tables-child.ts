@@ -14,7 +14,14 @@ import { LocalStore } from '../../src/store/local-store.js'
 import type { Stores, TableResult } from '../../src/run.js'
 import type { ObjectInfo, ObjectStore, StoreOptions } from '../../src/store/object-store.js'
 
-const args = JSON.parse(process.argv[2]!) as { config: Record<string, unknown>; baseDir: string; tables: number; changed: number; newFile: string; landingDir?: string }
+const args = JSON.parse(process.argv[2]!) as {
+  config: Record<string, unknown>
+  baseDir: string
+  tables: number
+  changed: number
+  newFile: string
+  landingDir?: string
+}
 const config = parseConfig(args.config, args.baseDir)
 /** Every landing request: when, and which (S3 command, or list/get for a folder). */
 const requestLog: { at: number; what: string }[] = []
@@ -48,19 +55,32 @@ class CountingStore implements ObjectStore {
 let landing: ObjectStore
 if (config.landing.startsWith('s3://')) {
   const client = createS3Client(config.s3 ?? {})
-  client.middlewareStack.add((next, context) => async (a) => {
-    count(String(context.commandName ?? 'request').replace(/Command$/, ''))
-    return next(a)
-  }, { step: 'initialize', name: 'countRequests' })
+  client.middlewareStack.add(
+    (next, context) => async (a) => {
+      count(String(context.commandName ?? 'request').replace(/Command$/, ''))
+      return next(a)
+    },
+    { step: 'initialize', name: 'countRequests' },
+  )
   landing = new S3Store(config.landing, { ...(config.s3 ? { s3: config.s3 } : {}) }, client)
 } else landing = new CountingStore(new LocalStore(join(args.baseDir, config.landing), config.landing))
 const base = { baseDir: args.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) }
-const stores: Stores = { landing, raw: await openStore(config.raw, base), curated: await openStore(config.curated, base) }
+const stores: Stores = {
+  landing,
+  raw: await openStore(config.raw, base),
+  curated: await openStore(config.curated, base),
+}
 
 // ms: from the round's first poll starting to its last ending (polls of a round are staggered as the previous round
 // ended them, so this is at least that spread); cpuMs: the process's CPU time (user + system) since the previous
 // round ended (the process sleeps between rounds), the round's own cost on a loaded machine
-interface Round { ms: number; cpuMs: number; requests: Record<string, number>; ok: number; unchanged: number }
+interface Round {
+  ms: number
+  cpuMs: number
+  requests: Record<string, number>
+  ok: number
+  unchanged: number
+}
 const rounds: Round[] = []
 const controller = new AbortController()
 
@@ -91,10 +111,17 @@ const onPoll = (r: TableResult): void => {
   open.delete(k)
   const requests: Record<string, number> = {}
   // poll times are whole milliseconds: 2 ms of slack at the start
-  for (const q of requestLog) if (q.at >= round.start - 2 && q.at <= round.end) requests[q.what] = (requests[q.what] ?? 0) + 1
+  for (const q of requestLog)
+    if (q.at >= round.start - 2 && q.at <= round.end) requests[q.what] = (requests[q.what] ?? 0) + 1
   const cpu = process.cpuUsage(cpuAt)
   cpuAt = process.cpuUsage()
-  const done: Round = { ms: round.end - round.start, cpuMs: Math.round((cpu.user + cpu.system) / 1000), requests, ok: round.polls.filter((p) => p.status === 'ok').length, unchanged: round.polls.filter((p) => p.status === 'unchanged').length }
+  const done: Round = {
+    ms: round.end - round.start,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    requests,
+    ok: round.polls.filter((p) => p.status === 'ok').length,
+    unchanged: round.polls.filter((p) => p.status === 'unchanged').length,
+  }
   // the changed round is the first one that starts after every change file landed
   if (rounds.length < 2 || (dropAfter > 0 && round.start > dropAfter)) rounds.push(done)
   if (rounds.length === 1 && profile) profile.post('Profiler.start')
@@ -126,7 +153,12 @@ const writer = args.landingDir ? undefined : await openStore(config.landing, bas
 async function dropChanges(): Promise<void> {
   for (let i = 0; i < args.changed; i++) {
     const t = config.tables[i]!
-    const body = Buffer.from(Array.from({ length: 20 }, (_, k) => `U,2024-06-12 09:00:00.${String(k).padStart(6, '0')},${k * 7},changed ${k},${k}.25`).join('\n') + '\n')
+    const body = Buffer.from(
+      Array.from(
+        { length: 20 },
+        (_, k) => `U,2024-06-12 09:00:00.${String(k).padStart(6, '0')},${k * 7},changed ${k},${k}.25`,
+      ).join('\n') + '\n',
+    )
     if (args.landingDir) {
       mkdirSync(join(args.landingDir, t.path), { recursive: true })
       writeFileSync(join(args.landingDir, t.path, args.newFile), body)
@@ -134,6 +166,19 @@ async function dropChanges(): Promise<void> {
   }
 }
 
-await runWatch(config, { signal: controller.signal, intervalSeconds: Number(process.env.BENCH_INTERVAL ?? 3), stores, onPoll })
+await runWatch(config, {
+  signal: controller.signal,
+  intervalSeconds: Number(process.env.BENCH_INTERVAL ?? 3),
+  stores,
+  onPoll,
+})
 await Promise.all([stores.landing.close(), stores.raw.close(), stores.curated.close(), writer?.close()])
-process.stdout.write(JSON.stringify({ firstRunMs, restartRound: rounds[0], idle: rounds[1], changed: rounds[2], maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n')
+process.stdout.write(
+  JSON.stringify({
+    firstRunMs,
+    restartRound: rounds[0],
+    idle: rounds[1],
+    changed: rounds[2],
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  }) + '\n',
+)

@@ -5,13 +5,20 @@ import type { ColumnType } from '../config.js'
 
 export function arrowType(t: ColumnType): A.DataType {
   switch (t.kind) {
-    case 'string': return new A.Utf8()
-    case 'integer': return new A.Int64()
-    case 'double': return new A.Float64()
-    case 'boolean': return new A.Bool()
-    case 'date': return new A.DateDay()
-    case 'timestamp': return new A.TimestampMicrosecond()
-    case 'decimal': return new A.Decimal(t.scale, t.precision, 128)
+    case 'string':
+      return new A.Utf8()
+    case 'integer':
+      return new A.Int64()
+    case 'double':
+      return new A.Float64()
+    case 'boolean':
+      return new A.Bool()
+    case 'date':
+      return new A.DateDay()
+    case 'timestamp':
+      return new A.TimestampMicrosecond()
+    case 'decimal':
+      return new A.Decimal(t.scale, t.precision, 128)
   }
 }
 
@@ -61,13 +68,20 @@ export interface FieldBuilder {
 
 export function makeFieldBuilder(t: ColumnType): FieldBuilder {
   switch (t.kind) {
-    case 'string': return new Utf8Builder()
-    case 'integer': return new Int64Builder()
-    case 'double': return new Float64Builder()
-    case 'boolean': return new BoolBuilder()
-    case 'date': return new DateBuilder()
-    case 'timestamp': return new TimestampBuilder()
-    case 'decimal': return new DecimalBuilder(t.precision, t.scale)
+    case 'string':
+      return new Utf8Builder()
+    case 'integer':
+      return new Int64Builder()
+    case 'double':
+      return new Float64Builder()
+    case 'boolean':
+      return new BoolBuilder()
+    case 'date':
+      return new DateBuilder()
+    case 'timestamp':
+      return new TimestampBuilder()
+    case 'decimal':
+      return new DecimalBuilder(t.precision, t.scale)
   }
 }
 
@@ -117,7 +131,14 @@ class Utf8Builder implements FieldBuilder {
     this.offsets[this.n] = this.pos
   }
   finish(): A.Data {
-    return A.makeData({ type: this.type, length: this.n, nullCount: this.bits.nulls, nullBitmap: this.bits.finish(this.n), valueOffsets: this.offsets.subarray(0, this.n + 1), data: this.data.subarray(0, this.pos) })
+    return A.makeData({
+      type: this.type,
+      length: this.n,
+      nullCount: this.bits.nulls,
+      nullBitmap: this.bits.finish(this.n),
+      valueOffsets: this.offsets.subarray(0, this.n + 1),
+      data: this.data.subarray(0, this.pos),
+    })
   }
 }
 
@@ -125,7 +146,10 @@ abstract class FixedBuilder<T extends BigInt64Array | Float64Array | Int32Array 
   abstract readonly type: A.DataType
   protected n = 0
   protected bits = new Bits()
-  constructor(protected values: T, protected stride = 1) {}
+  constructor(
+    protected values: T,
+    protected stride = 1,
+  ) {}
   get length(): number {
     return this.n
   }
@@ -147,7 +171,13 @@ abstract class FixedBuilder<T extends BigInt64Array | Float64Array | Int32Array 
     return undefined
   }
   finish(): A.Data {
-    return A.makeData({ type: this.type as never, length: this.n, nullCount: this.bits.nulls, nullBitmap: this.bits.finish(this.n), data: this.values.subarray(0, this.n * this.stride) as never })
+    return A.makeData({
+      type: this.type as never,
+      length: this.n,
+      nullCount: this.bits.nulls,
+      nullBitmap: this.bits.finish(this.n),
+      data: this.values.subarray(0, this.n * this.stride) as never,
+    })
   }
 }
 
@@ -161,7 +191,9 @@ const TWO32 = 4294967296
  * (values within ±2^53 take the fast path; larger integers go through BigInt).
  */
 abstract class Words64Builder extends FixedBuilder<Int32Array> {
-  constructor() { super(new Int32Array(2048), 2) }
+  constructor() {
+    super(new Int32Array(2048), 2)
+  }
   protected put(v: number): undefined {
     this.ensure()
     const hi = Math.floor(v / TWO32)
@@ -175,7 +207,13 @@ abstract class Words64Builder extends FixedBuilder<Int32Array> {
     return this.ok()
   }
   override finish(): A.Data {
-    return A.makeData({ type: this.type as never, length: this.n, nullCount: this.bits.nulls, nullBitmap: this.bits.finish(this.n), data: new BigInt64Array(this.values.buffer, 0, this.n) as never })
+    return A.makeData({
+      type: this.type as never,
+      length: this.n,
+      nullCount: this.bits.nulls,
+      nullBitmap: this.bits.finish(this.n),
+      data: new BigInt64Array(this.values.buffer, 0, this.n) as never,
+    })
   }
 }
 
@@ -208,20 +246,25 @@ const DOUBLE_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(Infinity|inf)$
 
 class Float64Builder extends FixedBuilder<Float64Array> {
   readonly type = new A.Float64()
-  constructor() { super(new Float64Array(1024)) }
+  constructor() {
+    super(new Float64Array(1024))
+  }
   append(buf: Buffer, start: number, end: number): string | undefined {
     const s = buf.toString('latin1', start, end)
     if (!DOUBLE_RE.test(s)) return 'a number'
     this.ensure()
     const l = s.toLowerCase()
-    this.values[this.n] = l.endsWith('inf') || l.endsWith('infinity') ? (l.startsWith('-') ? -Infinity : Infinity) : Number(s)
+    this.values[this.n] =
+      l.endsWith('inf') || l.endsWith('infinity') ? (l.startsWith('-') ? -Infinity : Infinity) : Number(s)
     return this.ok()
   }
 }
 
 class DateBuilder extends FixedBuilder<Int32Array> {
   readonly type = new A.DateDay()
-  constructor() { super(new Int32Array(1024)) }
+  constructor() {
+    super(new Int32Array(1024))
+  }
   append(buf: Buffer, start: number, end: number): string | undefined {
     const days = end - start === 10 ? daysAt(buf, start) : undefined
     if (days === undefined) return 'a date YYYY-MM-DD'
@@ -244,7 +287,10 @@ const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/
 
 class DecimalBuilder extends FixedBuilder<Uint32Array> {
   readonly type: A.Decimal
-  constructor(private precision: number, private scale: number) {
+  constructor(
+    private precision: number,
+    private scale: number,
+  ) {
     super(new Uint32Array(4096), 4)
     this.type = new A.Decimal(scale, precision, 128)
   }
@@ -261,7 +307,8 @@ class DecimalBuilder extends FixedBuilder<Uint32Array> {
       for (i++; i < end && buf[i]! >= 48 && buf[i]! <= 57; i++, fracDigits++) v = v * 10 + (buf[i]! - 48)
     }
     if (i === end && intDigits + fracDigits > 0 && fracDigits <= this.scale && intDigits + this.scale <= 15) {
-      if (intDigits + this.scale > this.precision && v * 10 ** (this.scale - fracDigits) >= 10 ** this.precision) return `a decimal(${this.precision},${this.scale}) (at most ${this.precision} digits)`
+      if (intDigits + this.scale > this.precision && v * 10 ** (this.scale - fracDigits) >= 10 ** this.precision)
+        return `a decimal(${this.precision},${this.scale}) (at most ${this.precision} digits)`
       v *= 10 ** (this.scale - fracDigits)
       this.ensure()
       writeSmallI128(this.values, this.n * 4, neg ? -v : v)
@@ -327,14 +374,21 @@ class BoolBuilder implements FieldBuilder {
   }
   append(buf: Buffer, start: number, end: number): string | undefined {
     const s = buf.toString('latin1', start, end).toLowerCase()
-    const v = s === 'true' || s === 't' || s === '1' ? true : s === 'false' || s === 'f' || s === '0' ? false : undefined
+    const v =
+      s === 'true' || s === 't' || s === '1' ? true : s === 'false' || s === 'f' || s === '0' ? false : undefined
     if (v === undefined) return 'a boolean (true, false, t, f, 1 or 0)'
     this.values.set(this.n, v)
     this.bits.set(this.n++, true)
     return undefined
   }
   finish(): A.Data {
-    return A.makeData({ type: this.type, length: this.n, nullCount: this.bits.nulls, nullBitmap: this.bits.finish(this.n), data: this.values.finish(this.n) })
+    return A.makeData({
+      type: this.type,
+      length: this.n,
+      nullCount: this.bits.nulls,
+      nullBitmap: this.bits.finish(this.n),
+      data: this.values.finish(this.n),
+    })
   }
 }
 
@@ -379,7 +433,8 @@ function microsAt(buf: Uint8Array, start: number, end: number): number | undefin
   if (end - start < 19) return undefined
   const days = daysAt(buf, start)
   const sep = buf[start + 10]
-  if (days === undefined || (sep !== 0x20 && sep !== 0x54) || buf[start + 13] !== 0x3a || buf[start + 16] !== 0x3a) return undefined
+  if (days === undefined || (sep !== 0x20 && sep !== 0x54) || buf[start + 13] !== 0x3a || buf[start + 16] !== 0x3a)
+    return undefined
   const h = digits(buf, start + 11, 2)
   const mi = digits(buf, start + 14, 2)
   const s = digits(buf, start + 17, 2)
@@ -396,7 +451,7 @@ function microsAt(buf: Uint8Array, start: number, end: number): number | undefin
   }
   if (i < end && buf[i] === 0x5a) i++
   if (i !== end) return undefined
-  return ((days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000) + frac
+  return (days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000 + frac
 }
 
 function writeI128(words: Uint32Array, at: number, v: bigint): void {

@@ -2,7 +2,17 @@
 // consecutive rows, and the columns made of one value (NULLs for a column a file lacks, the provenance columns).
 import * as A from 'apache-arrow'
 
-type FixedArray = BigInt64Array | BigUint64Array | Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array
+type FixedArray =
+  | BigInt64Array
+  | BigUint64Array
+  | Float64Array
+  | Float32Array
+  | Int32Array
+  | Uint32Array
+  | Int16Array
+  | Uint16Array
+  | Int8Array
+  | Uint8Array
 
 // One copy loop per array class keeps each loop's element access monomorphic (a shared loop is several times slower).
 function copyBig(out: BigInt64Array, src: BigInt64Array[], segs: Uint32Array, rows: Uint32Array): void {
@@ -22,7 +32,13 @@ function copyStrided(out: Uint32Array, src: Uint32Array[], segs: Uint32Array, ro
   }
 }
 
-function copyFixed(proto: FixedArray, src: FixedArray[], segs: Uint32Array, rows: Uint32Array, stride: number): FixedArray {
+function copyFixed(
+  proto: FixedArray,
+  src: FixedArray[],
+  segs: Uint32Array,
+  rows: Uint32Array,
+  stride: number,
+): FixedArray {
   const n = segs.length
   if (proto instanceof BigInt64Array && stride === 1) {
     const out = new BigInt64Array(n)
@@ -44,10 +60,18 @@ function copyFixed(proto: FixedArray, src: FixedArray[], segs: Uint32Array, rows
   if (bytes % 4 === 0) {
     const words = bytes / 4
     const out = new Uint32Array(n * words)
-    copyStrided(out, src.map((a) => new Uint32Array(a.buffer, a.byteOffset, (a.byteLength / 4) | 0)), segs, rows, words)
+    copyStrided(
+      out,
+      src.map((a) => new Uint32Array(a.buffer, a.byteOffset, (a.byteLength / 4) | 0)),
+      segs,
+      rows,
+      words,
+    )
     return new (proto.constructor as new (b: ArrayBuffer) => FixedArray)(out.buffer)
   }
-  const out = new (proto.constructor as new (n: number) => FixedArray)(n * stride) as unknown as { [i: number]: number | bigint }
+  const out = new (proto.constructor as new (n: number) => FixedArray)(n * stride) as unknown as {
+    [i: number]: number | bigint
+  }
   for (let k = 0; k < n; k++) {
     const v = src[segs[k]!]! as unknown as { [i: number]: number | bigint }
     const j = rows[k]! * stride
@@ -73,7 +97,7 @@ export function findRuns(segs: Uint32Array, rows: Uint32Array): Runs {
   const row = new Uint32Array(n)
   const len = new Uint32Array(n)
   let count = 0
-  for (let k = 0; k < n; ) {
+  for (let k = 0; k < n;) {
     const s = segs[k]!
     const r0 = rows[k]!
     let l = 1
@@ -89,7 +113,14 @@ export function findRuns(segs: Uint32Array, rows: Uint32Array): Runs {
 }
 
 /** Gathers with block copies, one per run: fixed-width and Utf8/Binary columns. */
-function gatherRuns(type: A.DataType, sources: readonly A.Data[], n: number, runs: Runs, nulls: number, bits: Uint8Array): A.Data | undefined {
+function gatherRuns(
+  type: A.DataType,
+  sources: readonly A.Data[],
+  n: number,
+  runs: Runs,
+  nulls: number,
+  bits: Uint8Array,
+): A.Data | undefined {
   if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
     let total = 0
     for (let r = 0; r < runs.count; r++) {
@@ -113,14 +144,30 @@ function gatherRuns(type: A.DataType, sources: readonly A.Data[], n: number, run
       for (let q = 1; q <= l; q++) offsets[at + q] = o[j + q]! + shift
       pos += o[j + l]! - a
     }
-    return A.makeData({ type: type as A.Utf8, length: n, nullCount: nulls, nullBitmap: bits, valueOffsets: offsets, data })
+    return A.makeData({
+      type: type as A.Utf8,
+      length: n,
+      nullCount: nulls,
+      nullBitmap: bits,
+      valueOffsets: offsets,
+      data,
+    })
   }
   const first = sources[0]
-  const fixed = first !== undefined && (A.DataType.isInt(type) || A.DataType.isFloat(type) || A.DataType.isDate(type) || A.DataType.isTimestamp(type) || A.DataType.isTime(type) || A.DataType.isDecimal(type) || A.DataType.isFixedSizeBinary(type))
+  const fixed =
+    first !== undefined &&
+    (A.DataType.isInt(type) ||
+      A.DataType.isFloat(type) ||
+      A.DataType.isDate(type) ||
+      A.DataType.isTimestamp(type) ||
+      A.DataType.isTime(type) ||
+      A.DataType.isDecimal(type) ||
+      A.DataType.isFixedSizeBinary(type))
   if (!fixed) return undefined
   const stride = first.stride || 1
   const proto = first.values as FixedArray
-  if (sources.some((x) => (x.values as FixedArray).constructor !== proto.constructor || (x.stride || 1) !== stride)) return undefined
+  if (sources.some((x) => (x.values as FixedArray).constructor !== proto.constructor || (x.stride || 1) !== stride))
+    return undefined
   const out = new (proto.constructor as new (n: number) => FixedArray)(n * stride)
   for (let r = 0; r < runs.count; r++) {
     const src = sources[runs.seg[r]!]!
@@ -135,13 +182,21 @@ function gatherRuns(type: A.DataType, sources: readonly A.Data[], n: number, run
  * Builds one column from rows of several source columns of the same type: row k of the output is row
  * `rows[k]` of `sources[segs[k]]`. Fast paths for Utf8/Binary, fixed-width types and Bool.
  */
-export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint32Array, rows: Uint32Array, runs?: Runs): A.Data {
+export function gather(
+  type: A.DataType,
+  sources: readonly A.Data[],
+  segs: Uint32Array,
+  rows: Uint32Array,
+  runs?: Runs,
+): A.Data {
   const n = segs.length
   const bits = new Uint8Array((n + 7) >> 3)
   let nulls = 0
   if (sources.every((s) => s.nullCount === 0 || !s.nullBitmap || s.nullBitmap.length === 0)) bits.fill(0xff)
   else {
-    const maps = sources.map((s) => (s.nullCount === 0 || !s.nullBitmap || s.nullBitmap.length === 0 ? undefined : s.nullBitmap))
+    const maps = sources.map((s) =>
+      s.nullCount === 0 || !s.nullBitmap || s.nullBitmap.length === 0 ? undefined : s.nullBitmap,
+    )
     const offs = sources.map((s) => s.offset)
     for (let k = 0; k < n; k++) {
       const m = maps[segs[k]!]
@@ -179,7 +234,14 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
       pos += b - a
       offsets[k + 1] = pos
     }
-    return A.makeData({ type: type as A.Utf8, length: n, nullCount: nulls, nullBitmap: bits, valueOffsets: offsets, data })
+    return A.makeData({
+      type: type as A.Utf8,
+      length: n,
+      nullCount: nulls,
+      nullBitmap: bits,
+      valueOffsets: offsets,
+      data,
+    })
   }
   if (A.DataType.isBool(type)) {
     const vals = new Uint8Array((n + 7) >> 3)
@@ -191,7 +253,15 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
     return A.makeData({ type: type as A.Bool, length: n, nullCount: nulls, nullBitmap: bits, data: vals })
   }
   const first = sources[0]
-  const fixed = first !== undefined && (A.DataType.isInt(type) || A.DataType.isFloat(type) || A.DataType.isDate(type) || A.DataType.isTimestamp(type) || A.DataType.isTime(type) || A.DataType.isDecimal(type) || A.DataType.isFixedSizeBinary(type))
+  const fixed =
+    first !== undefined &&
+    (A.DataType.isInt(type) ||
+      A.DataType.isFloat(type) ||
+      A.DataType.isDate(type) ||
+      A.DataType.isTimestamp(type) ||
+      A.DataType.isTime(type) ||
+      A.DataType.isDecimal(type) ||
+      A.DataType.isFixedSizeBinary(type))
   if (fixed) {
     const stride = first.stride || 1
     const values = sources.map((s) => s.values)
@@ -210,9 +280,23 @@ export function gather(type: A.DataType, sources: readonly A.Data[], segs: Uint3
 export function nullData(type: A.DataType, length: number): A.Data {
   const nullBitmap = new Uint8Array((length + 7) >> 3)
   if (A.DataType.isUtf8(type) || A.DataType.isBinary(type)) {
-    return A.makeData({ type: type as A.Utf8, length, nullCount: length, nullBitmap, valueOffsets: new Int32Array(length + 1), data: new Uint8Array(0) })
+    return A.makeData({
+      type: type as A.Utf8,
+      length,
+      nullCount: length,
+      nullBitmap,
+      valueOffsets: new Int32Array(length + 1),
+      data: new Uint8Array(0),
+    })
   }
-  if (A.DataType.isBool(type)) return A.makeData({ type: type as A.Bool, length, nullCount: length, nullBitmap, data: new Uint8Array((length + 7) >> 3) })
+  if (A.DataType.isBool(type))
+    return A.makeData({
+      type: type as A.Bool,
+      length,
+      nullCount: length,
+      nullBitmap,
+      data: new Uint8Array((length + 7) >> 3),
+    })
   const probe = A.makeBuilder({ type, nullValues: [null] })
   for (let i = 0; i < length; i++) probe.append(null)
   return probe.finish().flush() as A.Data

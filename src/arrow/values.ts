@@ -37,14 +37,20 @@ export function columnValues(data: A.Data): JsValue[] {
     const offsets = data.valueOffsets as Int32Array | BigInt64Array
     const bytes = data.values as Uint8Array
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    for (let i = 0; i < n; i++) out[i] = isValid(data, i) ? buf.toString('utf8', Number(offsets[i]), Number(offsets[i + 1])) : null
+    for (let i = 0; i < n; i++)
+      out[i] = isValid(data, i) ? buf.toString('utf8', Number(offsets[i]), Number(offsets[i + 1])) : null
     return out
   }
   if (A.DataType.isDecimal(t)) {
     const words = data.values as Uint32Array
     const stride = t.bitWidth / 32
     for (let i = 0; i < n; i++) {
-      out[i] = isValid(data, i) ? decimalToString(stride === 4 ? readI128(words, i * 4) : BigInt.asIntN(t.bitWidth, readWide(words, i * stride, stride)), t.scale) : null
+      out[i] = isValid(data, i)
+        ? decimalToString(
+            stride === 4 ? readI128(words, i * 4) : BigInt.asIntN(t.bitWidth, readWide(words, i * stride, stride)),
+            t.scale,
+          )
+        : null
     }
     return out
   }
@@ -56,7 +62,14 @@ export function columnValues(data: A.Data): JsValue[] {
     }
     return out
   }
-  if ((A.DataType.isInt(t) || A.DataType.isFloat(t) || A.DataType.isDate(t) || A.DataType.isTimestamp(t) || A.DataType.isTime(t)) && (data.values as ArrayLike<unknown>).length >= n * (data.stride || 1)) {
+  if (
+    (A.DataType.isInt(t) ||
+      A.DataType.isFloat(t) ||
+      A.DataType.isDate(t) ||
+      A.DataType.isTimestamp(t) ||
+      A.DataType.isTime(t)) &&
+    (data.values as ArrayLike<unknown>).length >= n * (data.stride || 1)
+  ) {
     const v = data.values as unknown as ArrayLike<number | bigint>
     const stride = data.stride || 1
     if (stride === 1) {
@@ -67,7 +80,14 @@ export function columnValues(data: A.Data): JsValue[] {
   const vec = A.makeVector(data)
   for (let i = 0; i < n; i++) {
     const x = vec.get(i) as unknown
-    out[i] = x === null || x === undefined ? null : typeof x === 'object' ? (x instanceof Uint8Array ? Buffer.from(x).toString('base64') : String(x)) : (x as JsValue)
+    out[i] =
+      x === null || x === undefined
+        ? null
+        : typeof x === 'object'
+          ? x instanceof Uint8Array
+            ? Buffer.from(x).toString('base64')
+            : String(x)
+          : (x as JsValue)
   }
   return out
 }

@@ -1,6 +1,13 @@
 // DDL text for users who register tables with their own tooling: Athena CREATE EXTERNAL TABLE with partition
 // projection, Spark SQL CREATE TABLE … USING parquet with one ADD PARTITION per date, and Glue's input as JSON.
-import { PARTITION_COLUMN, athenaProperties, icebergTableInput, parquetTableInput, type IcebergTableDef, type ParquetTableDef } from './table-def.js'
+import {
+  PARTITION_COLUMN,
+  athenaProperties,
+  icebergTableInput,
+  parquetTableInput,
+  type IcebergTableDef,
+  type ParquetTableDef,
+} from './table-def.js'
 
 /** A Hive/Athena/Spark identifier in backticks (a backtick inside is doubled). */
 export function quoteIdent(name: string): string {
@@ -38,12 +45,17 @@ export function athenaDdl(def: ParquetTableDef): string {
  */
 export function sparkDdl(def: ParquetTableDef, dates: string[]): string {
   const table = `${quoteIdent(def.database)}.${quoteIdent(def.name)}`
-  const cols = [...def.columns, { name: PARTITION_COLUMN, type: 'string' }].map((c) => `  ${quoteIdent(c.name)} ${c.type.toUpperCase()}`).join(',\n')
+  const cols = [...def.columns, { name: PARTITION_COLUMN, type: 'string' }]
+    .map((c) => `  ${quoteIdent(c.name)} ${c.type.toUpperCase()}`)
+    .join(',\n')
   const lines = [
     `CREATE DATABASE IF NOT EXISTS ${quoteIdent(def.database)};`,
     `CREATE TABLE IF NOT EXISTS ${table} (\n${cols}\n)\nUSING parquet\nPARTITIONED BY (${quoteIdent(PARTITION_COLUMN)})\nLOCATION ${quoteString(def.location)};`,
   ]
-  for (const d of dates) lines.push(`ALTER TABLE ${table} ADD IF NOT EXISTS PARTITION (${quoteIdent(PARTITION_COLUMN)}=${quoteString(d)}) LOCATION ${quoteString(`${def.location}${d}/`)};`)
+  for (const d of dates)
+    lines.push(
+      `ALTER TABLE ${table} ADD IF NOT EXISTS PARTITION (${quoteIdent(PARTITION_COLUMN)}=${quoteString(d)}) LOCATION ${quoteString(`${def.location}${d}/`)};`,
+    )
   return lines.join('\n')
 }
 
@@ -53,7 +65,10 @@ export function glueJson(def: ParquetTableDef): string {
 }
 
 /** The Glue CreateTable input of an existing Iceberg table: table_type=ICEBERG and its current metadata_location. */
-export function icebergGlueInput(def: IcebergTableDef): { DatabaseName: string; TableInput: ReturnType<typeof icebergTableInput> } {
+export function icebergGlueInput(def: IcebergTableDef): {
+  DatabaseName: string
+  TableInput: ReturnType<typeof icebergTableInput>
+} {
   return { DatabaseName: def.database, TableInput: icebergTableInput({ ...def, previousMetadataLocation: undefined }) }
 }
 

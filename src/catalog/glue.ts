@@ -1,12 +1,6 @@
 // The AWS Glue Data Catalog behind the small CatalogClient interface. The only importer of @aws-sdk/client-glue;
 // register.ts loads it lazily, so configs without a catalog never load the SDK.
-import {
-  CreateTableCommand,
-  GetTableCommand,
-  GlueClient,
-  UpdateTableCommand,
-  type Table,
-} from '@aws-sdk/client-glue'
+import { CreateTableCommand, GetTableCommand, GlueClient, UpdateTableCommand, type Table } from '@aws-sdk/client-glue'
 import { CatalogError } from '../errors.js'
 import type { CatalogConfig } from '../config.js'
 import type { GlueTableInput } from './table-def.js'
@@ -24,9 +18,13 @@ const silentLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: (
 
 export class GlueCatalog implements CatalogClient {
   private readonly client: GlueClient
-  constructor(private readonly config: CatalogConfig, s3Region: string | undefined) {
+  constructor(
+    private readonly config: CatalogConfig,
+    s3Region: string | undefined,
+  ) {
     this.client = new GlueClient({
-      region: config.region ?? s3Region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+      region:
+        config.region ?? s3Region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
       ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
       maxAttempts: config.maxAttempts,
       // A black-holed endpoint fails (and is retried) instead of hanging the commit path.
@@ -40,7 +38,11 @@ export class GlueCatalog implements CatalogClient {
       return r.Table ? inputOf(r.Table) : undefined
     } catch (err) {
       // Glue answers EntityNotFoundException for a missing table and for a missing database ("Database … not found").
-      if ((err as { name?: string }).name === 'EntityNotFoundException' && !/^database\b/i.test(String((err as Error).message))) return undefined
+      if (
+        (err as { name?: string }).name === 'EntityNotFoundException' &&
+        !/^database\b/i.test(String((err as Error).message))
+      )
+        return undefined
       throw this.wrap('GetTable', database, name, err)
     }
   }
@@ -67,13 +69,28 @@ export class GlueCatalog implements CatalogClient {
 
   /** Glue errors as CDC_CATALOG_DENIED (credentials, permissions) or CDC_CATALOG_FAILED (everything else). */
   private wrap(op: string, database: string, table: string, err: unknown): CatalogError {
-    const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number } }
+    const e = err as {
+      name?: string
+      code?: string
+      message?: string
+      $metadata?: { httpStatusCode?: number; attempts?: number }
+    }
     const name = e.name ?? 'Error'
     const status = e.$metadata?.httpStatusCode
     const attempts = e.$metadata?.attempts
     const detail = `${name}: ${e.message ?? String(err)}${attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : ''}`
     const where = `glue ${op} of ${database}.${table}`
-    const denied = ['AccessDeniedException', 'AccessDenied', 'UnrecognizedClientException', 'InvalidClientTokenId', 'InvalidSignatureException', 'ExpiredTokenException', 'ExpiredToken', 'CredentialsProviderError'].includes(name) || status === 403
+    const denied =
+      [
+        'AccessDeniedException',
+        'AccessDenied',
+        'UnrecognizedClientException',
+        'InvalidClientTokenId',
+        'InvalidSignatureException',
+        'ExpiredTokenException',
+        'ExpiredToken',
+        'CredentialsProviderError',
+      ].includes(name) || status === 403
     if (denied) {
       return new CatalogError('CDC_CATALOG_DENIED', `${where} failed: ${detail}`, {
         cause: err,
@@ -107,7 +124,14 @@ function inputOf(t: Table): GlueTableInput {
       Location: sd.Location ?? '',
       ...(sd.InputFormat !== undefined ? { InputFormat: sd.InputFormat } : {}),
       ...(sd.OutputFormat !== undefined ? { OutputFormat: sd.OutputFormat } : {}),
-      ...(sd.SerdeInfo !== undefined ? { SerdeInfo: { SerializationLibrary: sd.SerdeInfo.SerializationLibrary ?? '', Parameters: { ...(sd.SerdeInfo.Parameters ?? {}) } } } : {}),
+      ...(sd.SerdeInfo !== undefined
+        ? {
+            SerdeInfo: {
+              SerializationLibrary: sd.SerdeInfo.SerializationLibrary ?? '',
+              Parameters: { ...(sd.SerdeInfo.Parameters ?? {}) },
+            },
+          }
+        : {}),
       ...(sd.Compressed !== undefined ? { Compressed: sd.Compressed } : {}),
       ...(sd.StoredAsSubDirectories !== undefined ? { StoredAsSubDirectories: sd.StoredAsSubDirectories } : {}),
     },

@@ -25,7 +25,18 @@ export function openCuratedIceberg(curated: ObjectStore, t: TableConfig, signal?
 export function icebergColumnType(type: string): string {
   const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(type)
   if (decimal) return `decimal(${decimal[1]},${decimal[2]})`
-  const map: Record<string, string> = { long: 'bigint', int: 'int', float: 'float', double: 'double', boolean: 'boolean', string: 'string', binary: 'binary', date: 'date', timestamp: 'timestamp', timestamptz: 'timestamp' }
+  const map: Record<string, string> = {
+    long: 'bigint',
+    int: 'int',
+    float: 'float',
+    double: 'double',
+    boolean: 'boolean',
+    string: 'string',
+    binary: 'binary',
+    date: 'date',
+    timestamp: 'timestamp',
+    timestamptz: 'timestamp',
+  }
   return map[type] ?? 'string'
 }
 
@@ -40,11 +51,18 @@ export function metadataUri(table: IcebergTable, version = table.version): strin
  * replaces it by the pointer Glue had). The columns are those of the current schema (informational: engines read
  * the schema from the metadata file).
  */
-export function icebergTableDef(catalog: Pick<CatalogConfig, 'database' | 'tablePrefix'>, t: TableConfig, table: IcebergTable): IcebergTableDef | undefined {
+export function icebergTableDef(
+  catalog: Pick<CatalogConfig, 'database' | 'tablePrefix'>,
+  t: TableConfig,
+  table: IcebergTable,
+): IcebergTableDef | undefined {
   const meta = table.meta
   if (meta === undefined) return undefined
   const schema: IcebergSchema | undefined = meta.schemas.find((s) => s['schema-id'] === meta['current-schema-id'])
-  const columns: CatalogColumn[] = (schema?.fields ?? []).map((f) => ({ name: f.name, type: icebergColumnType(f.type) }))
+  const columns: CatalogColumn[] = (schema?.fields ?? []).map((f) => ({
+    name: f.name,
+    type: icebergColumnType(f.type),
+  }))
   return {
     label: tableLabel(t),
     database: catalog.database,
@@ -88,13 +106,21 @@ export async function registerIcebergTable(
     table = await openCuratedIceberg(stores.curated, t)
     rawFields ??= await readSchemaFields(stores.raw, joinKey(t.source, t.name), wm, 'raw')
   } catch (err) {
-    log.warn({ ...errFields(err) }, "catalog: the table's metadata or columns could not be read back; registration waits for the next run")
+    log.warn(
+      { ...errFields(err) },
+      "catalog: the table's metadata or columns could not be read back; registration waits for the next run",
+    )
     return undefined
   }
   const def = icebergTableDef(catalog.catalog, t, table)
   if (def === undefined) return undefined
   const outcome = await catalog.registerIcebergOutputs(t, def, icebergMoves(table), rawFields, wm.loadDate)
-  if (outcome.error) log.warn({ tables: outcome.tables, ...errFields(outcome.error) }, 'catalog registration failed; retried at the next commit or poll')
-  else if (outcome.status === 'registered') log.info({ tables: outcome.tables, metadataLocation: def.metadataLocation }, 'catalog tables registered')
+  if (outcome.error)
+    log.warn(
+      { tables: outcome.tables, ...errFields(outcome.error) },
+      'catalog registration failed; retried at the next commit or poll',
+    )
+  else if (outcome.status === 'registered')
+    log.info({ tables: outcome.tables, metadataLocation: def.metadataLocation }, 'catalog tables registered')
   return outcome
 }

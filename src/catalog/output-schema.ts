@@ -11,7 +11,12 @@ import { lpfDate } from '../dms-names.js'
  * The data fields (without cdc_file, cdc_row, and Op for a RAW store) of the first part of `<prefix>/<LPF date>/`;
  * undefined when absent.
  */
-export async function readSchemaFields(curated: ObjectStore, prefix: string, wm: Pick<Watermark, 'lpf' | 'loadDate'>, kind: 'raw' | 'curated' = 'curated'): Promise<A.Field[] | undefined> {
+export async function readSchemaFields(
+  curated: ObjectStore,
+  prefix: string,
+  wm: Pick<Watermark, 'lpf' | 'loadDate'>,
+  kind: 'raw' | 'curated' = 'curated',
+): Promise<A.Field[] | undefined> {
   const folder = joinKey(prefix, lpfDate(wm))
   let first: string | undefined
   for await (const o of curated.list(`${folder}/`)) {
@@ -19,7 +24,9 @@ export async function readSchemaFields(curated: ObjectStore, prefix: string, wm:
   }
   if (first === undefined) return undefined
   const table = A.tableFromIPC(pw.readParquet(await curated.get(first), { limit: 1 }).intoIPCStream())
-  return table.schema.fields.filter((f) => f.name !== META.file && f.name !== META.row && (kind === 'curated' || f.name !== META.op))
+  return table.schema.fields.filter(
+    (f) => f.name !== META.file && f.name !== META.row && (kind === 'curated' || f.name !== META.op),
+  )
 }
 
 /** The date folders (`YYYYMMDD`) under a table's prefix, sorted. */

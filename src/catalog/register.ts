@@ -4,7 +4,15 @@ import type * as A from 'apache-arrow'
 import { CatalogError } from '../errors.js'
 import { tableLabel, type CatalogConfig, type Config, type TableConfig } from '../config.js'
 import type { StateStore } from '../state/index.js'
-import { icebergTableInput, parquetTableDefs, parquetTableInput, tableLocation, glueTableName, type GlueTableInput, type IcebergTableDef } from './table-def.js'
+import {
+  icebergTableInput,
+  parquetTableDefs,
+  parquetTableInput,
+  tableLocation,
+  glueTableName,
+  type GlueTableInput,
+  type IcebergTableDef,
+} from './table-def.js'
 import type { CatalogClient } from './glue.js'
 
 /** Which metadata files Glue may point at when an Iceberg table's registration moves it (registerIceberg). */
@@ -30,7 +38,11 @@ export interface RegistrarOptions {
 }
 
 /** Opens the configured catalog (loading the Glue SDK only then); undefined without a `catalog` block. */
-export async function openRegistrar(config: Config, state: StateStore, opts: RegistrarOptions = {}): Promise<Registrar | undefined> {
+export async function openRegistrar(
+  config: Config,
+  state: StateStore,
+  opts: RegistrarOptions = {},
+): Promise<Registrar | undefined> {
   if (config.catalog === undefined) return undefined
   const { GlueCatalog } = await import('./glue.js')
   return new Registrar(config, config.catalog, new GlueCatalog(config.catalog, config.s3?.region), state, opts)
@@ -53,13 +65,19 @@ export class Registrar {
   /** What the registration depends on besides the columns: a change re-registers an unchanged table. */
   fingerprint(t: TableConfig): string {
     const c = this.catalog
-    return JSON.stringify([c.database, glueTableName(c, t, 'curated'), tableLocation(this.config, this.config.curated, t), tableLocation(this.config, this.config.raw, t)])
+    return JSON.stringify([
+      c.database,
+      glueTableName(c, t, 'curated'),
+      tableLocation(this.config, this.config.curated, t),
+      tableLocation(this.config, this.config.raw, t),
+    ])
   }
 
   /** True when the table's last registration failed, never happened, or was made for other names or locations. */
   pending(t: TableConfig): boolean {
     const r = this.state.catalogRecord(t.source, t.name)
-    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t)) return (this.retryAt.get(tableLabel(t)) ?? 0) <= Date.now()
+    if (r === undefined || r.errorCode !== null || r.fingerprint !== this.fingerprint(t))
+      return (this.retryAt.get(tableLabel(t)) ?? 0) <= Date.now()
     return false
   }
 
@@ -82,7 +100,13 @@ export class Registrar {
    * partition projection, curated as the Glue Iceberg table pointing at its newest metadata file; never throws. The
    * outcome is recorded in the state file.
    */
-  registerIcebergOutputs(t: TableConfig, curated: IcebergTableDef, moves: IcebergMoves, rawFields: A.Field[] | undefined, loadDate: string): Promise<CatalogOutcome> {
+  registerIcebergOutputs(
+    t: TableConfig,
+    curated: IcebergTableDef,
+    moves: IcebergMoves,
+    rawFields: A.Field[] | undefined,
+    loadDate: string,
+  ): Promise<CatalogOutcome> {
     return this.attempt(t, async (names) => {
       let changed = false
       if (rawFields !== undefined) {
@@ -108,7 +132,11 @@ export class Registrar {
       const e =
         err instanceof CatalogError
           ? err
-          : new CatalogError('CDC_CATALOG_FAILED', `table ${label}: catalog registration failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, transient: true, table: label })
+          : new CatalogError(
+              'CDC_CATALOG_FAILED',
+              `table ${label}: catalog registration failed: ${(err as Error)?.message ?? String(err)}`,
+              { cause: err, transient: true, table: label },
+            )
       this.state.recordCatalog(t.source, t.name, names, this.fingerprint(t), { code: e.code, message: e.message })
       this.retryAt.set(label, Date.now() + (this.opts.retryAfterMs ?? 30_000))
       return { status: 'error', tables: names, error: e }
@@ -131,18 +159,31 @@ export class Registrar {
     }
     const current = existing.Parameters['metadata_location']
     if (current === def.metadataLocation && existing.Parameters['table_type'] === 'ICEBERG') return 'unchanged'
-    const replaceable = current !== undefined && (moves ? moves.history.includes(current) || (await moves.gone(current)) : current === def.previousMetadataLocation)
+    const replaceable =
+      current !== undefined &&
+      (moves
+        ? moves.history.includes(current) || (await moves.gone(current))
+        : current === def.previousMetadataLocation)
     if (existing.Parameters['table_type'] !== 'ICEBERG' || !replaceable) {
-      const expected = moves ? `one of the ${moves.history.length} metadata files that ${def.metadataLocation} descends from` : JSON.stringify(def.previousMetadataLocation ?? null)
-      throw new CatalogError('CDC_CATALOG_FAILED', `glue table ${def.database}.${def.name} ${existing.Parameters['table_type'] !== 'ICEBERG' ? `is not an Iceberg table (table_type ${JSON.stringify(existing.Parameters['table_type'] ?? null)})` : `points at ${JSON.stringify(current ?? null)}, expected ${expected} (the metadata this commit replaced)`}`, {
-        table: def.label,
-        transient: false,
-        hint: 'another writer changed the table, or it is not this Iceberg table; check its table_type and metadata_location in Glue (drop the Glue table to let cdc-apply create it again)',
-      })
+      const expected = moves
+        ? `one of the ${moves.history.length} metadata files that ${def.metadataLocation} descends from`
+        : JSON.stringify(def.previousMetadataLocation ?? null)
+      throw new CatalogError(
+        'CDC_CATALOG_FAILED',
+        `glue table ${def.database}.${def.name} ${existing.Parameters['table_type'] !== 'ICEBERG' ? `is not an Iceberg table (table_type ${JSON.stringify(existing.Parameters['table_type'] ?? null)})` : `points at ${JSON.stringify(current ?? null)}, expected ${expected} (the metadata this commit replaced)`}`,
+        {
+          table: def.label,
+          transient: false,
+          hint: 'another writer changed the table, or it is not this Iceberg table; check its table_type and metadata_location in Glue (drop the Glue table to let cdc-apply create it again)',
+        },
+      )
     }
     // Keep parameters others added (Glue, Lake Formation, users); ours win.
     const input = icebergTableInput({ ...def, previousMetadataLocation: current })
-    await this.client.updateTable(def.database, { ...input, Parameters: { ...existing.Parameters, ...input.Parameters } })
+    await this.client.updateTable(def.database, {
+      ...input,
+      Parameters: { ...existing.Parameters, ...input.Parameters },
+    })
     return 'updated'
   }
 
@@ -179,5 +220,9 @@ function sameTable(a: GlueTableInput, b: GlueTableInput): boolean {
 
 /** JSON with sorted object keys, so that inputs compare by content. */
 function stable(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0))) : x))
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)))
+      : x,
+  )
 }

@@ -57,8 +57,14 @@ export interface GlueTableInput {
 export function hiveType(type: A.DataType, column: string, label: string): string {
   if (A.DataType.isInt(type)) {
     // Unsigned types take the next wider signed type, as Spark reads them (UINT_64 as decimal(20,0)).
-    if (!type.isSigned) return ({ 8: 'smallint', 16: 'int', 32: 'bigint', 64: 'decimal(20,0)' } as Record<number, string>)[type.bitWidth] ?? 'bigint'
-    return ({ 8: 'tinyint', 16: 'smallint', 32: 'int', 64: 'bigint' } as Record<number, string>)[type.bitWidth] ?? 'bigint'
+    if (!type.isSigned)
+      return (
+        ({ 8: 'smallint', 16: 'int', 32: 'bigint', 64: 'decimal(20,0)' } as Record<number, string>)[type.bitWidth] ??
+        'bigint'
+      )
+    return (
+      ({ 8: 'tinyint', 16: 'smallint', 32: 'int', 64: 'bigint' } as Record<number, string>)[type.bitWidth] ?? 'bigint'
+    )
   }
   if (A.DataType.isFloat(type)) return type.precision === A.Precision.DOUBLE ? 'double' : 'float'
   if (A.DataType.isBool(type)) return 'boolean'
@@ -68,11 +74,15 @@ export function hiveType(type: A.DataType, column: string, label: string): strin
   if (A.DataType.isDate(type)) return 'date'
   if (A.DataType.isTimestamp(type)) return 'timestamp'
   if (A.DataType.isDictionary(type)) return hiveType(type.dictionary, column, label)
-  throw new CatalogError('CDC_CATALOG_FAILED', `table ${label}: column ${JSON.stringify(column)} has the type ${String(type)}, which has no catalog type`, {
-    table: label,
-    column,
-    hint: 'cdc-apply registers string, integer, floating-point, boolean, binary, decimal, date and timestamp columns',
-  })
+  throw new CatalogError(
+    'CDC_CATALOG_FAILED',
+    `table ${label}: column ${JSON.stringify(column)} has the type ${String(type)}, which has no catalog type`,
+    {
+      table: label,
+      column,
+      hint: 'cdc-apply registers string, integer, floating-point, boolean, binary, decimal, date and timestamp columns',
+    },
+  )
 }
 
 /** Glue names: lower case letters, digits and _ (what Athena accepts unquoted). */
@@ -81,13 +91,19 @@ function glueName(s: string): string {
 }
 
 /** Glue table names of a table: curated `<prefix><source>_<table>`, RAW `<prefix><source>_<table>_raw`. */
-export function glueTableName(catalog: Pick<CatalogConfig, 'tablePrefix'>, t: Pick<TableConfig, 'source' | 'name'>, kind: 'raw' | 'curated'): string {
+export function glueTableName(
+  catalog: Pick<CatalogConfig, 'tablePrefix'>,
+  t: Pick<TableConfig, 'source' | 'name'>,
+  kind: 'raw' | 'curated',
+): string {
   return `${catalog.tablePrefix}${glueName(t.source)}_${glueName(t.name)}${kind === 'raw' ? '_raw' : ''}`
 }
 
 /** The URL of a table's folder under an output location, ending with `/`. Local folders become file: URLs. */
 export function tableLocation(config: Config, root: string, t: Pick<TableConfig, 'source' | 'name'>): string {
-  const base = root.startsWith('s3://') ? root.replace(/\/+$/, '') : pathToFileURL(resolveLocal(config, root)).href.replace(/\/+$/, '')
+  const base = root.startsWith('s3://')
+    ? root.replace(/\/+$/, '')
+    : pathToFileURL(resolveLocal(config, root)).href.replace(/\/+$/, '')
   return `${base}/${t.source}/${t.name}/`
 }
 
@@ -96,7 +112,13 @@ export function tableLocation(config: Config, root: string, t: Pick<TableConfig,
  * without Op and provenance columns, as TableSchema.fields). RAW has Op first and both have cdc_file, cdc_row last,
  * as src/write.ts writes them.
  */
-export function parquetTableDefs(config: Config, catalog: CatalogConfig, t: TableConfig, fields: A.Field[], loadDate: string): ParquetTableDef[] {
+export function parquetTableDefs(
+  config: Config,
+  catalog: CatalogConfig,
+  t: TableConfig,
+  fields: A.Field[],
+  loadDate: string,
+): ParquetTableDef[] {
   const label = tableLabel(t)
   const data = fields.map((f) => ({ name: f.name, type: hiveType(f.type, f.name, label) }))
   const provenance = [
@@ -105,8 +127,20 @@ export function parquetTableDefs(config: Config, catalog: CatalogConfig, t: Tabl
   ]
   const common = { label, database: catalog.database, loadDate, primaryKey: t.primaryKey }
   return [
-    { ...common, kind: 'curated', name: glueTableName(catalog, t, 'curated'), location: tableLocation(config, config.curated, t), columns: [...data, ...provenance] },
-    { ...common, kind: 'raw', name: glueTableName(catalog, t, 'raw'), location: tableLocation(config, config.raw, t), columns: [{ name: META.op, type: 'string' }, ...data, ...provenance] },
+    {
+      ...common,
+      kind: 'curated',
+      name: glueTableName(catalog, t, 'curated'),
+      location: tableLocation(config, config.curated, t),
+      columns: [...data, ...provenance],
+    },
+    {
+      ...common,
+      kind: 'raw',
+      name: glueTableName(catalog, t, 'raw'),
+      location: tableLocation(config, config.raw, t),
+      columns: [{ name: META.op, type: 'string' }, ...data, ...provenance],
+    },
   ]
 }
 
@@ -186,7 +220,9 @@ export function icebergTableInput(def: IcebergTableDef): GlueTableInput {
       EXTERNAL: 'TRUE',
       table_type: 'ICEBERG',
       metadata_location: def.metadataLocation,
-      ...(def.previousMetadataLocation !== undefined ? { previous_metadata_location: def.previousMetadataLocation } : {}),
+      ...(def.previousMetadataLocation !== undefined
+        ? { previous_metadata_location: def.previousMetadataLocation }
+        : {}),
       'cdc_apply.table': def.label,
       'cdc_apply.kind': 'iceberg',
     },

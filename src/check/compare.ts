@@ -58,7 +58,21 @@ export interface ColumnReport {
 }
 
 export function emptyDate(date: string): DateCheck {
-  return { date, verdict: 'equal', snapshotMissing: false, expectedRows: 0, curatedRows: 0, missing: 0, extra: 0, differ: 0, duplicates: 0, missingKeys: [], extraKeys: [], differing: [], duplicateKeys: [] }
+  return {
+    date,
+    verdict: 'equal',
+    snapshotMissing: false,
+    expectedRows: 0,
+    curatedRows: 0,
+    missing: 0,
+    extra: 0,
+    differ: 0,
+    duplicates: 0,
+    missingKeys: [],
+    extraKeys: [],
+    differing: [],
+    duplicateKeys: [],
+  }
 }
 
 /** How one mode matches and normalises the two sides' columns before the comparison. */
@@ -107,7 +121,10 @@ export async function compare(duck: Duck, c: CompareInput): Promise<DateCheck> {
   const keys = c.keys.map(quotedIdentifier)
   const keyList = keys.join(', ')
   const on = (a: string, b: string): string => keys.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ')
-  const diffItems = c.columns.map((n) => `CASE WHEN r.${quotedIdentifier(n)} IS DISTINCT FROM c.${quotedIdentifier(n)}${c.extract ? ` OR r.${quotedIdentifier(`__bad_${n}`)}` : ''} THEN ${quotedString(n)} END`)
+  const diffItems = c.columns.map(
+    (n) =>
+      `CASE WHEN r.${quotedIdentifier(n)} IS DISTINCT FROM c.${quotedIdentifier(n)}${c.extract ? ` OR r.${quotedIdentifier(`__bad_${n}`)}` : ''} THEN ${quotedString(n)} END`,
+  )
   await duck.run(
     `CREATE OR REPLACE TABLE ${CMP} AS
      SELECT ${keys.map((k) => `coalesce(r.${k}, c.${k}) AS ${k}`).join(', ')},
@@ -125,18 +142,27 @@ export async function compare(duck: Duck, c: CompareInput): Promise<DateCheck> {
   const dups = async (side: 'curated' | 'expected', rel: string): Promise<{ count: number; list: DuplicateKey[] }> => {
     const grouped = `(SELECT ${keyList}, count(*) AS __n FROM ${rel} GROUP BY ${keyList} HAVING count(*) > 1)`
     const count = Number(await duck.value(`SELECT count(*) FROM ${grouped}`))
-    const list = count === 0 || c.limit === 0 ? [] : (await duck.rows(`SELECT * FROM ${grouped} ORDER BY ${keyList} LIMIT ${c.limit}`)).map(({ __n, ...key }) => ({ key, side, copies: Number(__n) }))
+    const list =
+      count === 0 || c.limit === 0
+        ? []
+        : (await duck.rows(`SELECT * FROM ${grouped} ORDER BY ${keyList} LIMIT ${c.limit}`)).map(({ __n, ...key }) => ({
+            key,
+            side,
+            copies: Number(__n),
+          }))
     return { count, list }
   }
   const dCur = await dups('curated', c.cur)
   const dRef = await dups('expected', c.ref)
-  const take = async (where: string): Promise<Row[]> => (c.limit === 0 ? [] : duck.rows(`SELECT ${keyList} FROM ${CMP} WHERE ${where} ORDER BY ${keyList} LIMIT ${c.limit}`))
+  const take = async (where: string): Promise<Row[]> =>
+    c.limit === 0 ? [] : duck.rows(`SELECT ${keyList} FROM ${CMP} WHERE ${where} ORDER BY ${keyList} LIMIT ${c.limit}`)
   const missingKeys = await take('__in_ref AND NOT __in_cur')
   const extraKeys = await take('__in_cur AND NOT __in_ref')
   const differing: RowDiff[] = []
   if (c.limit > 0 && Number(n!.differ) > 0) {
     const first = `(SELECT ${keyList}, __diffs FROM ${CMP} WHERE __in_ref AND __in_cur AND len(__diffs) > 0 ORDER BY ${keyList} LIMIT ${c.limit})`
-    const show = (side: 'r' | 'c', col: string): string => `${side}.${quotedIdentifier(c.extract ? `__show_${col}` : col)}`
+    const show = (side: 'r' | 'c', col: string): string =>
+      `${side}.${quotedIdentifier(c.extract ? `__show_${col}` : col)}`
     const rows = await duck.rows(
       `SELECT ${keys.map((k) => `d.${k}`).join(', ')}, d.__diffs,
               ${c.columns.map((col, i) => `${show('r', col)} AS __r${i}, ${show('c', col)} AS __c${i}`).join(', ')}
@@ -178,4 +204,3 @@ export async function compare(duck: Duck, c: CompareInput): Promise<DateCheck> {
   if (dc.missing + dc.extra + dc.differ + dc.duplicates > 0) dc.verdict = 'mismatch'
   return dc
 }
-

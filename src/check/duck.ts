@@ -17,7 +17,11 @@ export interface Column {
 }
 
 /** DuckDB settings for every instance cdc-apply opens: offline, no extension is ever installed or loaded. */
-export const OFFLINE_DUCKDB = { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', allow_community_extensions: 'false' } as const
+export const OFFLINE_DUCKDB = {
+  autoinstall_known_extensions: 'false',
+  autoload_known_extensions: 'false',
+  allow_community_extensions: 'false',
+} as const
 
 export interface DuckOptions {
   /**
@@ -54,7 +58,10 @@ export class Duck {
     const tmp = opts.dir ?? (await mkdtemp(join(tmpdir(), opts.prefix ?? 'cdc-apply-duck-')))
     try {
       const file = opts.storage === 'file'
-      const instance = await DuckDBInstance.create(file ? join(tmp, 'work.duckdb') : ':memory:', { ...OFFLINE_DUCKDB, temp_directory: join(tmp, file ? 'spill' : 'duckdb') })
+      const instance = await DuckDBInstance.create(file ? join(tmp, 'work.duckdb') : ':memory:', {
+        ...OFFLINE_DUCKDB,
+        temp_directory: join(tmp, file ? 'spill' : 'duckdb'),
+      })
       const conn = await instance.connect()
       if (file) await conn.run(`SET TimeZone = 'UTC'`)
       return new Duck(instance, conn, tmp, ownsTmp, opts.purpose ?? 'check')
@@ -84,12 +91,15 @@ export class Duck {
 
   async value(sql: string): Promise<Json> {
     const [r] = await this.rows(sql)
-    return r === undefined ? null : Object.values(r)[0] ?? null
+    return r === undefined ? null : (Object.values(r)[0] ?? null)
   }
 
   /** Names and DuckDB types of a query's columns, in order. */
   async describe(sql: string): Promise<Column[]> {
-    return (await this.rows(`DESCRIBE ${sql}`)).map((r) => ({ name: String(r.column_name), type: String(r.column_type) }))
+    return (await this.rows(`DESCRIBE ${sql}`)).map((r) => ({
+      name: String(r.column_name),
+      type: String(r.column_type),
+    }))
   }
 
   /** DuckDB's parse tree of a statement as JSON (json_serialize_sql); a parse error is in the JSON, not thrown. */
@@ -112,7 +122,9 @@ function sqlError(purpose: 'check' | 'steps', sql: string, err: unknown): CdcErr
   if (err instanceof CdcError) return err
   const opts = { cause: err, hint: `the statement was: ${sql.length > 300 ? `${sql.slice(0, 300)}…` : sql}` }
   const message = `DuckDB failed: ${(err as Error).message}`
-  return purpose === 'steps' ? new StepError('CDC_STEP_FAILED', message, opts) : new CheckError('CDC_CHECK_FAILED', message, opts)
+  return purpose === 'steps'
+    ? new StepError('CDC_STEP_FAILED', message, opts)
+    : new CheckError('CDC_CHECK_FAILED', message, opts)
 }
 
 /** `read_parquet([...])` over local files. */

@@ -10,18 +10,36 @@ import { Duck, quotedIdentifier, quotedString, readParquetSql, type Column } fro
 import { listPartitions, localPaths } from './partitions.js'
 import { compare, missingSnapshot, type Plan } from './compare.js'
 import type { TableCheck, VerifyOptions } from './verify.js'
-export async function verifyAgainst(config: Config, t: TableConfig, curatedStore: ObjectStore, against: string, opts: VerifyOptions, limit: number, check: TableCheck): Promise<void> {
+export async function verifyAgainst(
+  config: Config,
+  t: TableConfig,
+  curatedStore: ObjectStore,
+  against: string,
+  opts: VerifyOptions,
+  limit: number,
+  check: TableCheck,
+): Promise<void> {
   const label = tableLabel(t)
   const curDates = await listPartitions(curatedStore, t, opts.signal)
   const cur = [...curDates.keys()]
-  if (cur.length === 0) throw missingSnapshot(label, 'every curated partition', curatedStore.url, 'run cdc-apply first: --against compares a curated snapshot with the extract')
+  if (cur.length === 0)
+    throw missingSnapshot(
+      label,
+      'every curated partition',
+      curatedStore.url,
+      'run cdc-apply first: --against compares a curated snapshot with the extract',
+    )
   const date = opts.date ?? cur.at(-1)!
   const curKeys = curDates.get(date)
   if (curKeys === undefined) {
-    throw new DataError('CDC_SNAPSHOT_MISSING', `table ${label}: there is no curated snapshot of ${date} in ${curatedStore.url}; the table's snapshots span ${cur[0]}..${cur.at(-1)}`, {
-      table: label,
-      hint: 'pick a date in that span, or omit --date to use the newest snapshot',
-    })
+    throw new DataError(
+      'CDC_SNAPSHOT_MISSING',
+      `table ${label}: there is no curated snapshot of ${date} in ${curatedStore.url}; the table's snapshots span ${cur[0]}..${cur.at(-1)}`,
+      {
+        table: label,
+        hint: 'pick a date in that span, or omit --date to use the newest snapshot',
+      },
+    )
   }
   const duck = await Duck.open({ storage: 'file', prefix: 'cdc-apply-verify-' })
   try {
@@ -29,13 +47,23 @@ export async function verifyAgainst(config: Config, t: TableConfig, curatedStore
     try {
       const curFiles = await localPaths(curatedStore, curKeys, join(duck.tmp, 'curated', date), opts.signal)
       const curSql = `(SELECT * FROM ${readParquetSql(curFiles.paths)})`
-      const curCols = (await duck.describe(`SELECT * FROM ${curSql}`)).filter((c) => c.name !== META.file && c.name !== META.row)
+      const curCols = (await duck.describe(`SELECT * FROM ${curSql}`)).filter(
+        (c) => c.name !== META.file && c.name !== META.row,
+      )
       const extCols = await duck.describe(`SELECT * FROM ${ext.sql}`)
       const plan = extractPlan(curCols, extCols, t.primaryKey, label, against)
       check.columns = plan.report
       // The extract is parsed and normalised once, not once per query of the comparison.
       await duck.run(`CREATE TABLE __cdc_extract AS SELECT * FROM ${plan.ref(ext.sql)}`)
-      const dc = await compare(duck, { date, ref: '__cdc_extract', cur: plan.cur(curSql), keys: t.primaryKey, columns: plan.report.compared, limit, extract: true })
+      const dc = await compare(duck, {
+        date,
+        ref: '__cdc_extract',
+        cur: plan.cur(curSql),
+        keys: t.primaryKey,
+        columns: plan.report.compared,
+        limit,
+        extract: true,
+      })
       check.dates.push(dc)
       await curFiles.cleanup()
     } finally {
@@ -65,19 +93,26 @@ function extractPlan(curCols: Column[], extCols: Column[], pk: string[], label: 
   }
   for (const k of pk) {
     if (!match.has(k)) {
-      throw new UsageError('CDC_USAGE', `table ${label}: the extract ${JSON.stringify(against)} has no column for primary-key column ${JSON.stringify(k)} (its columns: ${extCols.map((c) => c.name).join(', ')})`, {
-        table: label,
-        hint: 'the extract must carry the primary key under the same column names (case-insensitive); CSV extracts need a header row',
-      })
+      throw new UsageError(
+        'CDC_USAGE',
+        `table ${label}: the extract ${JSON.stringify(against)} has no column for primary-key column ${JSON.stringify(k)} (its columns: ${extCols.map((c) => c.name).join(', ')})`,
+        {
+          table: label,
+          hint: 'the extract must carry the primary key under the same column names (case-insensitive); CSV extracts need a header row',
+        },
+      )
     }
   }
   const compared = curCols.filter((c) => match.has(c.name)).map((c) => c.name)
   const curType = new Map(curCols.map((c) => [c.name, c.type]))
   const isKey = new Set(pk)
-  const normCur = (n: string): string => (isKey.has(n) ? quotedIdentifier(n) : curatedNorm(quotedIdentifier(n), curType.get(n)!))
+  const normCur = (n: string): string =>
+    isKey.has(n) ? quotedIdentifier(n) : curatedNorm(quotedIdentifier(n), curType.get(n)!)
   const normExt = (n: string): string => {
     const e = match.get(n)!
-    return isKey.has(n) ? keyNorm(quotedIdentifier(e.name), e.type, curType.get(n)!) : extractNorm(quotedIdentifier(e.name), e.type, curType.get(n)!)
+    return isKey.has(n)
+      ? keyNorm(quotedIdentifier(e.name), e.type, curType.get(n)!)
+      : extractNorm(quotedIdentifier(e.name), e.type, curType.get(n)!)
   }
   return {
     report: {
@@ -86,7 +121,8 @@ function extractPlan(curCols: Column[], extCols: Column[], pk: string[], label: 
       onlyCurated: curCols.filter((c) => !match.has(c.name)).map((c) => c.name),
       typeDiffers: [],
     },
-    cur: (sql) => `(SELECT ${compared.map((n) => `${normCur(n)} AS ${quotedIdentifier(n)}, ${quotedIdentifier(n)} AS ${quotedIdentifier(`__show_${n}`)}`).join(', ')} FROM ${sql})`,
+    cur: (sql) =>
+      `(SELECT ${compared.map((n) => `${normCur(n)} AS ${quotedIdentifier(n)}, ${quotedIdentifier(n)} AS ${quotedIdentifier(`__show_${n}`)}`).join(', ')} FROM ${sql})`,
     ref: (sql) =>
       `(SELECT ${compared
         .map((n) => {
@@ -121,10 +157,16 @@ function extractNorm(col: string, extType: string, curType: string): string {
   if (num) {
     // A binary float goes through its shortest decimal text, so that the double 1.6 equals the decimal 1.60.
     const t = text ? `trim(${col})` : /^(FLOAT|DOUBLE|REAL)$/.test(extType) ? `CAST(${col} AS VARCHAR)` : undefined
-    return t ? `coalesce(TRY_CAST(${t} AS ${num}), TRY_CAST(TRY_CAST(${t} AS DOUBLE) AS ${num}))` : `TRY_CAST(${col} AS ${num})`
+    return t
+      ? `coalesce(TRY_CAST(${t} AS ${num}), TRY_CAST(TRY_CAST(${t} AS DOUBLE) AS ${num}))`
+      : `TRY_CAST(${col} AS ${num})`
   }
-  if (curType.startsWith('TIMESTAMP')) return text ? `TRY_CAST(TRY_CAST(trim(${col}) AS TIMESTAMPTZ) AS TIMESTAMP)` : `TRY_CAST(${col} AS TIMESTAMP)`
-  if (curType === 'DATE') return text ? `coalesce(TRY_CAST(trim(${col}) AS DATE), TRY_CAST(TRY_CAST(trim(${col}) AS TIMESTAMP) AS DATE))` : `TRY_CAST(${col} AS DATE)`
+  if (curType.startsWith('TIMESTAMP'))
+    return text ? `TRY_CAST(TRY_CAST(trim(${col}) AS TIMESTAMPTZ) AS TIMESTAMP)` : `TRY_CAST(${col} AS TIMESTAMP)`
+  if (curType === 'DATE')
+    return text
+      ? `coalesce(TRY_CAST(trim(${col}) AS DATE), TRY_CAST(TRY_CAST(trim(${col}) AS TIMESTAMP) AS DATE))`
+      : `TRY_CAST(${col} AS DATE)`
   if (curType === 'VARCHAR') return `CAST(${col} AS VARCHAR)`
   if (curType === 'BOOLEAN' && text) return `TRY_CAST(trim(${col}) AS BOOLEAN)`
   return `TRY_CAST(${col} AS ${curType})`
@@ -139,7 +181,13 @@ function keyNorm(col: string, extType: string, curType: string): string {
 }
 
 /** The extract as a DuckDB relation over local files (S3 objects are downloaded first). */
-async function openExtract(config: Config, duck: Duck, location: string, baseDir: string, signal?: AbortSignal): Promise<{ sql: string; cleanup: () => Promise<void> }> {
+async function openExtract(
+  config: Config,
+  duck: Duck,
+  location: string,
+  baseDir: string,
+  signal?: AbortSignal,
+): Promise<{ sql: string; cleanup: () => Promise<void> }> {
   let paths: string[]
   let cleanup = async (): Promise<void> => undefined
   if (location.startsWith('s3://')) {
@@ -150,7 +198,8 @@ async function openExtract(config: Config, duck: Duck, location: string, baseDir
     const store = await openStore(parent, zoneOptions(config, undefined, baseDir))
     try {
       const keys: string[] = []
-      for await (const o of store.list(name, signal ? { signal } : {})) if (o.key === name || name === '' || o.key.startsWith(`${name}/`)) keys.push(o.key)
+      for await (const o of store.list(name, signal ? { signal } : {}))
+        if (o.key === name || name === '' || o.key.startsWith(`${name}/`)) keys.push(o.key)
       const single = keys.includes(name) ? [name] : keys.filter(isDataFile)
       const files = await localPaths(store, single, join(duck.tmp, 'extract'), signal)
       paths = files.paths
@@ -160,12 +209,21 @@ async function openExtract(config: Config, duck: Duck, location: string, baseDir
     }
   } else {
     const abs = resolve(baseDir, location)
-    if (!existsSync(abs)) throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} does not exist (looked for ${abs})`, { hint: 'give a CSV or Parquet file or a folder of them, local or s3://' })
+    if (!existsSync(abs))
+      throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} does not exist (looked for ${abs})`, {
+        hint: 'give a CSV or Parquet file or a folder of them, local or s3://',
+      })
     paths = statSync(abs).isDirectory() ? walk(abs).filter(isDataFile).sort() : [abs]
   }
-  if (paths.length === 0) throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} holds no .csv, .csv.gz or .parquet file`, { hint: 'give a CSV or Parquet file or a folder of them, local or s3://' })
+  if (paths.length === 0)
+    throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} holds no .csv, .csv.gz or .parquet file`, {
+      hint: 'give a CSV or Parquet file or a folder of them, local or s3://',
+    })
   const parquet = paths.filter((p) => /\.parquet$/i.test(p))
-  if (parquet.length > 0 && parquet.length < paths.length) throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} mixes CSV and Parquet files`, { hint: 'point --against at files of one format' })
+  if (parquet.length > 0 && parquet.length < paths.length)
+    throw new UsageError('CDC_USAGE', `--against ${JSON.stringify(location)} mixes CSV and Parquet files`, {
+      hint: 'point --against at files of one format',
+    })
   const list = `[${paths.map(quotedString).join(', ')}]`
   const sql =
     parquet.length > 0
@@ -186,4 +244,3 @@ function walk(dir: string): string[] {
     return e.isDirectory() ? walk(p) : e.isFile() ? [p] : []
   })
 }
-

@@ -6,7 +6,11 @@ import { joinKey, type ObjectStore } from '../store/object-store.js'
 import { LocalStore } from '../store/local-store.js'
 
 /** Every `<Source>/<TableName>/<YYYYMMDD>/*.parquet` object of a table, by date (ascending). */
-export async function listPartitions(store: ObjectStore, t: Pick<TableConfig, 'source' | 'name'>, signal?: AbortSignal): Promise<Map<string, string[]>> {
+export async function listPartitions(
+  store: ObjectStore,
+  t: Pick<TableConfig, 'source' | 'name'>,
+  signal?: AbortSignal,
+): Promise<Map<string, string[]>> {
   const prefix = joinKey(t.source, t.name)
   const byDate = new Map<string, string[]>()
   for await (const o of store.list(`${prefix}/`, signal ? { signal } : {})) {
@@ -23,8 +27,14 @@ export async function listPartitions(store: ObjectStore, t: Pick<TableConfig, 's
  * Local paths of objects for DuckDB: the files themselves in a folder store; for S3, copies downloaded into
  * `dir` (remove them with `cleanup` once DuckDB has read them).
  */
-export async function localPaths(store: ObjectStore, keys: readonly string[], dir: string, signal?: AbortSignal): Promise<{ paths: string[]; cleanup: () => Promise<void> }> {
-  if (store instanceof LocalStore) return { paths: keys.map((k) => join(store.root, ...k.split('/'))), cleanup: async () => undefined }
+export async function localPaths(
+  store: ObjectStore,
+  keys: readonly string[],
+  dir: string,
+  signal?: AbortSignal,
+): Promise<{ paths: string[]; cleanup: () => Promise<void> }> {
+  if (store instanceof LocalStore)
+    return { paths: keys.map((k) => join(store.root, ...k.split('/'))), cleanup: async () => undefined }
   await mkdir(dir, { recursive: true })
   const paths: string[] = []
   for (const [i, key] of keys.entries()) {
@@ -36,4 +46,3 @@ export async function localPaths(store: ObjectStore, keys: readonly string[], di
   }
   return { paths, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
-

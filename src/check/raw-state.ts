@@ -86,13 +86,25 @@ export class KeyedRawState {
     const cols = await this.duck.describe(`SELECT * FROM ${src}`)
     const names = new Set(cols.map((c) => c.name))
     const bi = this.spec.beforeImageColumns
-    for (const c of [META.op, META.file, META.row, ...this.spec.primaryKey, this.spec.timestampColumn, this.spec.sequenceColumn, ...Object.values(bi ?? {})]) {
+    for (const c of [
+      META.op,
+      META.file,
+      META.row,
+      ...this.spec.primaryKey,
+      this.spec.timestampColumn,
+      this.spec.sequenceColumn,
+      ...Object.values(bi ?? {}),
+    ]) {
       if (c !== undefined && !names.has(c)) {
-        throw new DataError('CDC_SCHEMA_MISMATCH', `table ${this.label}: column ${JSON.stringify(c)} is missing from the RAW partition files (${[...names].join(', ')})`, {
-          table: this.label,
-          column: c,
-          hint: 'RAW was not written by this cdc-apply, or the table config changed since; reprocess the table',
-        })
+        throw new DataError(
+          'CDC_SCHEMA_MISMATCH',
+          `table ${this.label}: column ${JSON.stringify(c)} is missing from the RAW partition files (${[...names].join(', ')})`,
+          {
+            table: this.label,
+            column: c,
+            hint: 'RAW was not written by this cdc-apply, or the table config changed since; reprocess the table',
+          },
+        )
       }
     }
     const pass = opts.where ?? 'true'
@@ -117,7 +129,14 @@ export class KeyedRawState {
     if (bi !== undefined) {
       // A primary-key update: the old key is deleted at the U row's place in the chain.
       const type = new Map(cols.map((c) => [c.name, c.type]))
-      const keep = [...this.spec.primaryKey.map((k) => `CAST(${quotedIdentifier(bi[k]!)} AS ${type.get(k)}) AS ${quotedIdentifier(k)}`), ...[this.spec.timestampColumn, this.spec.sequenceColumn, META.file, META.row].filter((c): c is string => c !== undefined).map(quotedIdentifier)]
+      const keep = [
+        ...this.spec.primaryKey.map(
+          (k) => `CAST(${quotedIdentifier(bi[k]!)} AS ${type.get(k)}) AS ${quotedIdentifier(k)}`,
+        ),
+        ...[this.spec.timestampColumn, this.spec.sequenceColumn, META.file, META.row]
+          .filter((c): c is string => c !== undefined)
+          .map(quotedIdentifier),
+      ]
       const moved = `${quotedIdentifier(META.op)} = 'U' AND ${this.spec.primaryKey.map((k) => `${quotedIdentifier(bi[k]!)} IS NOT NULL`).join(' AND ')} AND (${this.spec.primaryKey.map((k) => `CAST(${quotedIdentifier(bi[k]!)} AS ${type.get(k)}) IS DISTINCT FROM ${quotedIdentifier(k)}`).join(' OR ')})`
       changes = `(${changes.slice(1, -1)} UNION ALL BY NAME SELECT 'D' AS ${quotedIdentifier(META.op)}, ${keep.join(', ')} FROM ${src} WHERE ${moved}${opts.where ? ` AND ${opts.where}` : ''})`
     }
@@ -166,7 +185,9 @@ export class KeyedRawState {
 
   async counts(): Promise<{ live: number; tombstones: number }> {
     if (!this.created) return { live: 0, tombstones: 0 }
-    const [r] = await this.duck.rows(`SELECT count(*) FILTER (WHERE ${quotedIdentifier(META.op)} IS DISTINCT FROM 'D') AS live, count(*) FILTER (WHERE ${quotedIdentifier(META.op)} = 'D') AS tombs FROM ${STATE}`)
+    const [r] = await this.duck.rows(
+      `SELECT count(*) FILTER (WHERE ${quotedIdentifier(META.op)} IS DISTINCT FROM 'D') AS live, count(*) FILTER (WHERE ${quotedIdentifier(META.op)} = 'D') AS tombs FROM ${STATE}`,
+    )
     return { live: Number(r!.live), tombstones: Number(r!.tombs) }
   }
 }
@@ -174,4 +195,3 @@ export class KeyedRawState {
 function selectList(cols: readonly Column[]): string {
   return cols.map((c) => quotedIdentifier(c.name)).join(', ')
 }
-

@@ -49,7 +49,6 @@ export interface SnapshotResult {
 
 const FILE_RE = /^(LOAD[0-9A-F]{8}|\d{8}-\d{9})(\.(csv|parquet))?(\.gz)?$/
 
-
 /** Opens the store for an output location, configured like the curated output (S3 settings, encryption). */
 export function openOutput(config: Config, location: string, baseDir: string): Promise<ObjectStore> {
   return openZone(config, 'curated', location, baseDir)
@@ -61,7 +60,10 @@ function splitLocation(location: string): { parent: string; name: string } {
   const slash = trimmed.lastIndexOf('/')
   if (trimmed.startsWith('s3://')) {
     const rest = trimmed.slice('s3://'.length)
-    if (!rest.includes('/')) throw new UsageError('CDC_USAGE', `--out ${JSON.stringify(location)} names a bucket, not a file`, { hint: 'write --out s3://bucket/prefix/file.parquet or a folder' })
+    if (!rest.includes('/'))
+      throw new UsageError('CDC_USAGE', `--out ${JSON.stringify(location)} names a bucket, not a file`, {
+        hint: 'write --out s3://bucket/prefix/file.parquet or a folder',
+      })
   }
   return { parent: slash <= 0 ? '.' : trimmed.slice(0, slash), name: trimmed.slice(slash + 1) }
 }
@@ -73,22 +75,38 @@ function splitLocation(location: string): { parent: string; name: string } {
  */
 export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promise<SnapshotResult> {
   const started = Date.now()
-  if (opts.table === '') throw new UsageError('CDC_USAGE', '--table is required: the table as Source.TableName', { hint: "see 'cdc-apply snapshot --help'" })
+  if (opts.table === '')
+    throw new UsageError('CDC_USAGE', '--table is required: the table as Source.TableName', {
+      hint: "see 'cdc-apply snapshot --help'",
+    })
   const t = findTable(config, opts.table)
   const label = opts.table
   const log = (opts.logger ?? silentLogger).child({ table: label })
   const baseDir = opts.baseDir ?? process.cwd()
-  if (opts.asOf.trim() === '') throw new UsageError('CDC_USAGE', '--as-of is required: a DMS file name (20220927-135523276.csv) or a timestamp', { hint: "see 'cdc-apply snapshot --help'" })
-  if (opts.out === '') throw new UsageError('CDC_USAGE', '--out is required: a .parquet file or a folder, local or s3://', { hint: "see 'cdc-apply snapshot --help'" })
+  if (opts.asOf.trim() === '')
+    throw new UsageError('CDC_USAGE', '--as-of is required: a DMS file name (20220927-135523276.csv) or a timestamp', {
+      hint: "see 'cdc-apply snapshot --help'",
+    })
+  if (opts.out === '')
+    throw new UsageError('CDC_USAGE', '--out is required: a .parquet file or a folder, local or s3://', {
+      hint: "see 'cdc-apply snapshot --help'",
+    })
   // The pipeline writes' rule: never into (or over a folder holding) the landing, RAW, curated, state or cache.
   const outLocation = opts.out.startsWith('s3://') ? opts.out : resolve(baseDir, opts.out)
   const zones = protectedLocations(config)
-  const clash = protectedClash(outLocation, zones.map((z) => z.location))
+  const clash = protectedClash(
+    outLocation,
+    zones.map((z) => z.location),
+  )
   if (clash !== undefined) {
     const zone = zones.find((z) => z.location === clash.location)!
-    throw new UsageError('CDC_USAGE', `--out ${JSON.stringify(opts.out)} is invalid: expected a location outside the ${zone.path} location ${JSON.stringify(zone.location)} and not holding it, got ${JSON.stringify(clash.real)} (symlinks resolved)`, {
-      hint: 'write the snapshot elsewhere: it must not replace a curated partition, RAW history, DMS files or the state',
-    })
+    throw new UsageError(
+      'CDC_USAGE',
+      `--out ${JSON.stringify(opts.out)} is invalid: expected a location outside the ${zone.path} location ${JSON.stringify(zone.location)} and not holding it, got ${JSON.stringify(clash.real)} (symlinks resolved)`,
+      {
+        hint: 'write the snapshot elsewhere: it must not replace a curated partition, RAW history, DMS files or the state',
+      },
+    )
   }
   const fileMatch = FILE_RE.exec(opts.asOf.trim())
   const rawStore = await openZone(config, 'raw')
@@ -112,7 +130,9 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
       asOf = stem
       const isLoad = stem.startsWith('LOAD')
       const lastDate = isLoad ? first : partitionDate(stem.slice(0, 8), first)
-      const where = isLoad ? `(${FILE_KIND_SQL} = 0 AND ${FILE_STEM_SQL} <= ${quotedString(stem)})` : `(${FILE_KIND_SQL} = 0 OR ${FILE_STEM_SQL} <= ${quotedString(stem)})`
+      const where = isLoad
+        ? `(${FILE_KIND_SQL} = 0 AND ${FILE_STEM_SQL} <= ${quotedString(stem)})`
+        : `(${FILE_KIND_SQL} = 0 OR ${FILE_STEM_SQL} <= ${quotedString(stem)})`
       let found = 0
       for (const [date, keys] of dates) {
         if (date > lastDate) break
@@ -126,24 +146,36 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
       }
       const ledger = readLedger(resolveLocal(config, config.state), t)
       if (found === 0 && ledger?.superseded.has(stem)) {
-        throw new UsageError('CDC_USAGE', `table ${label}: the DMS file ${stem} was superseded by a table reload: RAW no longer holds it`, {
-          table: label,
-          hint: 'name a file applied after the reload, or give a timestamp',
-        })
+        throw new UsageError(
+          'CDC_USAGE',
+          `table ${label}: the DMS file ${stem} was superseded by a table reload: RAW no longer holds it`,
+          {
+            table: label,
+            hint: 'name a file applied after the reload, or give a timestamp',
+          },
+        )
       }
       if (found === 0 && !ledger?.files.has(stem)) {
-        throw new UsageError('CDC_USAGE', `table ${label}: the DMS file ${stem} is not in RAW (${rawStore.url}): it is not a file of this table or it was not processed yet`, {
-          table: label,
-          hint: 'name a file cdc-apply has processed (the LPF in cdc-apply status is the newest), or give a timestamp',
-        })
+        throw new UsageError(
+          'CDC_USAGE',
+          `table ${label}: the DMS file ${stem} is not in RAW (${rawStore.url}): it is not a file of this table or it was not processed yet`,
+          {
+            table: label,
+            hint: 'name a file cdc-apply has processed (the LPF in cdc-apply status is the newest), or give a timestamp',
+          },
+        )
       }
     } else {
       kind = 'time'
       if (t.timestampColumn === undefined) {
-        throw new UsageError('CDC_USAGE', `table ${label}: --as-of ${JSON.stringify(opts.asOf)} is not a DMS file name, and a timestamp needs the table's timestampColumn, which is not configured`, {
-          table: label,
-          hint: 'give a DMS file name (LOAD00000001.csv or 20220927-135523276.csv), or configure timestampColumn',
-        })
+        throw new UsageError(
+          'CDC_USAGE',
+          `table ${label}: --as-of ${JSON.stringify(opts.asOf)} is not a DMS file name, and a timestamp needs the table's timestampColumn, which is not configured`,
+          {
+            table: label,
+            hint: 'give a DMS file name (LOAD00000001.csv or 20220927-135523276.csv), or configure timestampColumn',
+          },
+        )
       }
       const ts = quotedIdentifier(t.timestampColumn)
       let where: string | undefined
@@ -180,13 +212,32 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
       const signal = opts.signal ? { signal: opts.signal } : {}
       // A folder holds one snapshot: part files of an earlier snapshot written there are removed.
       if (single) await store.put(name, body, signal)
-      else await replacePrefix(store, '', [{ key: name, body }], { ...signal, only: (key) => /^part-\d{5}\.parquet$/.test(key) })
+      else
+        await replacePrefix(store, '', [{ key: name, body }], {
+          ...signal,
+          only: (key) => /^part-\d{5}\.parquet$/.test(key),
+        })
     } finally {
       await store.close()
     }
     const written = parent.startsWith('s3://') ? `${parent.replace(/\/+$/, '')}/${name}` : join(parent, name)
-    const result: SnapshotResult = { source: t.source, table: t.name, kind, asOf, rows: counts.live, tombstones: counts.tombstones, datesRead, rawRows: state.rowsRead, written, bytes: body.length, ms: Date.now() - started }
-    log.info({ kind, asOf: result.asOf, rows: result.rows, dates: datesRead.length, rawRows: result.rawRows, out: written }, 'snapshot written')
+    const result: SnapshotResult = {
+      source: t.source,
+      table: t.name,
+      kind,
+      asOf,
+      rows: counts.live,
+      tombstones: counts.tombstones,
+      datesRead,
+      rawRows: state.rowsRead,
+      written,
+      bytes: body.length,
+      ms: Date.now() - started,
+    }
+    log.info(
+      { kind, asOf: result.asOf, rows: result.rows, dates: datesRead.length, rawRows: result.rawRows, out: written },
+      'snapshot written',
+    )
     return result
   } finally {
     await duck.close()
@@ -199,21 +250,36 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
  * lowest value in the ordering chain). Timestamps (and dates, and text columns holding timestamps) compare as
  * UTC timestamps to the microsecond; numeric columns compare as numbers.
  */
-async function timeFilter(duck: Duck, ts: string, type: string, input: string, label: string): Promise<{ where: string; asOf: string }> {
+async function timeFilter(
+  duck: Duck,
+  ts: string,
+  type: string,
+  input: string,
+  label: string,
+): Promise<{ where: string; asOf: string }> {
   const t = type.toUpperCase()
   const bad = (expected: string): UsageError =>
-    new UsageError('CDC_USAGE', `table ${label}: --as-of ${JSON.stringify(input)} is neither a DMS file name nor ${expected}`, {
-      table: label,
-      hint: 'give a DMS file name (LOAD00000001.csv, 20220927-135523276.csv) or a time such as 2024-06-12T10:30:25.104667Z (no zone = UTC)',
-    })
-  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL)/.test(t)) {
+    new UsageError(
+      'CDC_USAGE',
+      `table ${label}: --as-of ${JSON.stringify(input)} is neither a DMS file name nor ${expected}`,
+      {
+        table: label,
+        hint: 'give a DMS file name (LOAD00000001.csv, 20220927-135523276.csv) or a time such as 2024-06-12T10:30:25.104667Z (no zone = UTC)',
+      },
+    )
+  if (
+    /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL)/.test(
+      t,
+    )
+  ) {
     if (!/^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(input.trim())) throw bad(`a number (the timestamp column is ${type})`)
     return { where: `(${ts} IS NULL OR ${ts} <= ${input.trim()})`, asOf: input.trim() }
   }
-  const parsed = await duck.value(`SELECT CAST(TRY_CAST(TRY_CAST(${quotedString(input.trim())} AS TIMESTAMPTZ) AS TIMESTAMP) AS VARCHAR)`)
+  const parsed = await duck.value(
+    `SELECT CAST(TRY_CAST(TRY_CAST(${quotedString(input.trim())} AS TIMESTAMPTZ) AS TIMESTAMP) AS VARCHAR)`,
+  )
   if (parsed === null) throw bad('a timestamp')
   const limit = `TIMESTAMP ${quotedString(String(parsed))}`
   const value = t === 'VARCHAR' ? `TRY_CAST(TRY_CAST(${ts} AS TIMESTAMPTZ) AS TIMESTAMP)` : `CAST(${ts} AS TIMESTAMP)`
   return { where: `(${value} IS NULL OR ${value} <= ${limit})`, asOf: String(parsed) }
 }
-

@@ -15,7 +15,16 @@ import { findTable } from '../table-glob.js'
 import { Duck, quotedIdentifier, readParquetSql, type Column } from './duck.js'
 import { listPartitions, localPaths } from './partitions.js'
 import { KeyedRawState } from './raw-state.js'
-import { compare, emptyDate, mergeColumns, missingSnapshot, type ColumnReport, type DateCheck, type Plan, type Verdict } from './compare.js'
+import {
+  compare,
+  emptyDate,
+  mergeColumns,
+  missingSnapshot,
+  type ColumnReport,
+  type DateCheck,
+  type Plan,
+  type Verdict,
+} from './compare.js'
 import { verifyAgainst } from './extract.js'
 
 export { lastVerify, type VerifyRun } from '../state/index.js'
@@ -70,12 +79,22 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
   const started = Date.now()
   const log = opts.logger ?? silentLogger
   const limit = opts.limit ?? DEFAULT_LIMIT
-  if (!Number.isInteger(limit) || limit < 0) throw new UsageError('CDC_USAGE', `--limit must be a whole number >= 0, got ${JSON.stringify(opts.limit)}`, { hint: "see 'cdc-apply verify --help'" })
-  if (opts.date !== undefined && !validDate(opts.date)) throw new UsageError('CDC_USAGE', `--date must be a calendar date YYYYMMDD, got ${JSON.stringify(opts.date)}`, { hint: "see 'cdc-apply verify --help'" })
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new UsageError('CDC_USAGE', `--limit must be a whole number >= 0, got ${JSON.stringify(opts.limit)}`, {
+      hint: "see 'cdc-apply verify --help'",
+    })
+  if (opts.date !== undefined && !validDate(opts.date))
+    throw new UsageError('CDC_USAGE', `--date must be a calendar date YYYYMMDD, got ${JSON.stringify(opts.date)}`, {
+      hint: "see 'cdc-apply verify --help'",
+    })
   let tables: TableConfig[]
   if (opts.table !== undefined) tables = [findTable(config, opts.table)]
   else if (opts.against !== undefined && config.tables.length !== 1) {
-    throw new UsageError('CDC_USAGE', `--against compares one table: add --table (one of ${config.tables.map((t) => tableLabel(t)).join(', ')})`, { hint: "see 'cdc-apply verify --help'" })
+    throw new UsageError(
+      'CDC_USAGE',
+      `--against compares one table: add --table (one of ${config.tables.map((t) => tableLabel(t)).join(', ')})`,
+      { hint: "see 'cdc-apply verify --help'" },
+    )
   } else tables = config.tables
   const rawStore = await openZone(config, 'raw')
   const curatedStore = await openZone(config, 'curated')
@@ -90,23 +109,42 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
       const t0 = Date.now()
       try {
         if (t.tableFormat === 'iceberg') {
-          throw new ConfigError('CDC_CONFIG_INVALID', `table ${label}: verify does not read curated Iceberg tables yet (tableFormat "iceberg")`, {
-            table: label,
-            hint: 'verify the same input with tableFormat "parquet" in a copy of the config, or compare the date tags with pyiceberg or Spark (docs/iceberg.md)',
-          })
+          throw new ConfigError(
+            'CDC_CONFIG_INVALID',
+            `table ${label}: verify does not read curated Iceberg tables yet (tableFormat "iceberg")`,
+            {
+              table: label,
+              hint: 'verify the same input with tableFormat "parquet" in a copy of the config, or compare the date tags with pyiceberg or Spark (docs/iceberg.md)',
+            },
+          )
         }
         if (opts.against !== undefined) await verifyAgainst(config, t, curatedStore, opts.against, opts, limit, check)
         else await verifyRaw(t, rawStore, curatedStore, statePath, opts, limit, check, tlog)
       } catch (err) {
         // Wrong arguments are the caller's, not the table's: stop.
-        if (opts.signal?.aborted || err instanceof UsageError || (err instanceof ConfigError && t.tableFormat !== 'iceberg')) throw err
+        if (
+          opts.signal?.aborted ||
+          err instanceof UsageError ||
+          (err instanceof ConfigError && t.tableFormat !== 'iceberg')
+        )
+          throw err
         check.verdict = 'error'
         check.error = err as Error
         tlog.error(errFields(err), 'table not verified')
       }
       check.ms = Date.now() - t0
-      if (check.verdict !== 'error' && check.verdict !== 'skipped') check.verdict = check.dates.some((d) => d.verdict === 'mismatch') || schemaMismatch(check) ? 'mismatch' : 'equal'
-      tlog.info({ verdict: check.verdict, dates: check.dates.length, mismatched: check.dates.filter((d) => d.verdict === 'mismatch').length, ms: check.ms }, 'table verified')
+      if (check.verdict !== 'error' && check.verdict !== 'skipped')
+        check.verdict =
+          check.dates.some((d) => d.verdict === 'mismatch') || schemaMismatch(check) ? 'mismatch' : 'equal'
+      tlog.info(
+        {
+          verdict: check.verdict,
+          dates: check.dates.length,
+          mismatched: check.dates.filter((d) => d.verdict === 'mismatch').length,
+          ms: check.ms,
+        },
+        'table verified',
+      )
       out.push(check)
       if (opts.record !== false) {
         try {
@@ -120,7 +158,11 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
   } finally {
     await Promise.all([rawStore.close(), curatedStore.close()])
   }
-  const verdict = out.some((t) => t.verdict === 'mismatch') ? 'mismatch' : out.some((t) => t.verdict === 'error') ? 'error' : 'equal'
+  const verdict = out.some((t) => t.verdict === 'mismatch')
+    ? 'mismatch'
+    : out.some((t) => t.verdict === 'error')
+      ? 'error'
+      : 'equal'
   return { verdict, tables: out, ms: Date.now() - started }
 }
 
@@ -143,7 +185,10 @@ function emptyCheck(t: TableConfig, against: string | undefined): TableCheck {
 
 /** Against RAW, a column on one side only or of another type is itself a mismatch; against an extract it is not. */
 function schemaMismatch(c: TableCheck): boolean {
-  return c.mode === 'raw' && (c.columns.onlyExpected.length > 0 || c.columns.onlyCurated.length > 0 || c.columns.typeDiffers.length > 0)
+  return (
+    c.mode === 'raw' &&
+    (c.columns.onlyExpected.length > 0 || c.columns.onlyCurated.length > 0 || c.columns.typeDiffers.length > 0)
+  )
 }
 
 function validDate(d: string): boolean {
@@ -170,14 +215,26 @@ async function verifyRaw(
   const ledger = readLedger(statePath, t)
   const reprocess = `the output was removed or never written; reprocess the table (cdc-apply reset --table ${label}, then run)`
   if (rawDates.size === 0 && curDates.size === 0) {
-    if (ledger) throw missingSnapshot(label, 'every RAW and curated partition', `${rawStore.url} and ${curatedStore.url}`, reprocess)
+    if (ledger)
+      throw missingSnapshot(
+        label,
+        'every RAW and curated partition',
+        `${rawStore.url} and ${curatedStore.url}`,
+        reprocess,
+      )
     check.verdict = 'skipped'
     check.note = 'no RAW or curated output yet (the table was never run)'
     return
   }
   if (rawDates.size === 0) throw missingSnapshot(label, 'every RAW partition', rawStore.url, reprocess)
   for (const d of ledger?.rawDates ?? []) {
-    if (!rawDates.has(d)) throw missingSnapshot(label, `the RAW partition of ${d} (the state file lists files processed into it)`, rawStore.url, reprocess)
+    if (!rawDates.has(d))
+      throw missingSnapshot(
+        label,
+        `the RAW partition of ${d} (the state file lists files processed into it)`,
+        rawStore.url,
+        reprocess,
+      )
   }
   const raw = [...rawDates.keys()]
   const cur = [...curDates.keys()]
@@ -188,10 +245,14 @@ async function verifyRaw(
   if (opts.date !== undefined) {
     const inRange = opts.date >= firstRaw && opts.date <= lastRaw
     if (!curDates.has(opts.date) && !inRange) {
-      throw new DataError('CDC_SNAPSHOT_MISSING', `table ${label}: there is no curated snapshot of ${opts.date} in ${curatedStore.url}; the table's snapshots span ${cur[0] ?? firstRaw}..${cur.at(-1) ?? lastRaw}`, {
-        table: label,
-        hint: 'pick a date in that span, or omit --date to check every date',
-      })
+      throw new DataError(
+        'CDC_SNAPSHOT_MISSING',
+        `table ${label}: there is no curated snapshot of ${opts.date} in ${curatedStore.url}; the table's snapshots span ${cur[0] ?? firstRaw}..${cur.at(-1) ?? lastRaw}`,
+        {
+          table: label,
+          hint: 'pick a date in that span, or omit --date to check every date',
+        },
+      )
     }
     to = opts.date
   }
@@ -227,10 +288,29 @@ async function verifyRaw(
       const refSql = state.empty ? `(SELECT * FROM ${curSql} WHERE false)` : state.liveSql()
       const plan = rawPlan(refCols, curCols, t.primaryKey, label)
       check.columns = mergeColumns(check.columns, plan.report)
-      const dc = await compare(duck, { date, ref: plan.ref(refSql), cur: plan.cur(curSql), keys: t.primaryKey, columns: plan.report.compared, limit, extract: false })
+      const dc = await compare(duck, {
+        date,
+        ref: plan.ref(refSql),
+        cur: plan.cur(curSql),
+        keys: t.primaryKey,
+        columns: plan.report.compared,
+        limit,
+        extract: false,
+      })
       await files.cleanup()
       check.dates.push(dc)
-      log.info({ date, verdict: dc.verdict, expected: dc.expectedRows, curated: dc.curatedRows, missing: dc.missing, extra: dc.extra, differ: dc.differ }, 'date verified')
+      log.info(
+        {
+          date,
+          verdict: dc.verdict,
+          expected: dc.expectedRows,
+          curated: dc.curatedRows,
+          missing: dc.missing,
+          extra: dc.extra,
+          differ: dc.differ,
+        },
+        'date verified',
+      )
     }
   } finally {
     await duck.close()
@@ -238,11 +318,27 @@ async function verifyRaw(
 }
 
 /** A date the table spans without a curated partition: every recomputed row is missing. */
-async function missingPartition(duck: Duck, state: KeyedRawState, t: TableConfig, date: string, limit: number): Promise<DateCheck> {
+async function missingPartition(
+  duck: Duck,
+  state: KeyedRawState,
+  t: TableConfig,
+  date: string,
+  limit: number,
+): Promise<DateCheck> {
   const keys = t.primaryKey.map(quotedIdentifier).join(', ')
   const live = state.empty ? 0 : Number(await duck.value(`SELECT count(*) FROM ${state.liveSql()}`))
-  const missingKeys = state.empty || limit === 0 ? [] : await duck.rows(`SELECT ${keys} FROM ${state.liveSql()} ORDER BY ${keys} LIMIT ${limit}`)
-  return { ...emptyDate(date), verdict: 'mismatch', snapshotMissing: true, expectedRows: live, missing: live, missingKeys }
+  const missingKeys =
+    state.empty || limit === 0
+      ? []
+      : await duck.rows(`SELECT ${keys} FROM ${state.liveSql()} ORDER BY ${keys} LIMIT ${limit}`)
+  return {
+    ...emptyDate(date),
+    verdict: 'mismatch',
+    snapshotMissing: true,
+    expectedRows: live,
+    missing: live,
+    missingKeys,
+  }
 }
 
 /**
@@ -264,13 +360,32 @@ function rawPlan(refCols: Column[], curCols: Column[], pk: string[], label: stri
   const nullInRef = curCols.filter((c) => !refBy.has(c.name)).map((c) => c.name)
   compared.push(...nullInRef)
   for (const k of pk) {
-    if (!curBy.has(k)) throw new DataError('CDC_SCHEMA_MISMATCH', `table ${label}: primary-key column ${JSON.stringify(k)} is missing from the curated snapshot`, { table: label, column: k, hint: 'the curated output was not written by this cdc-apply or was damaged; reprocess the table' })
+    if (!curBy.has(k))
+      throw new DataError(
+        'CDC_SCHEMA_MISMATCH',
+        `table ${label}: primary-key column ${JSON.stringify(k)} is missing from the curated snapshot`,
+        {
+          table: label,
+          column: k,
+          hint: 'the curated output was not written by this cdc-apply or was damaged; reprocess the table',
+        },
+      )
   }
   const differs = new Set(typeDiffers.map((d) => d.column))
   const nulls = new Set(nullInRef)
-  const col = (n: string, side: 'ref' | 'cur'): string => (side === 'ref' && nulls.has(n) ? `NULL AS ${quotedIdentifier(n)}` : differs.has(n) ? `CAST(${quotedIdentifier(n)} AS VARCHAR) AS ${quotedIdentifier(n)}` : quotedIdentifier(n))
+  const col = (n: string, side: 'ref' | 'cur'): string =>
+    side === 'ref' && nulls.has(n)
+      ? `NULL AS ${quotedIdentifier(n)}`
+      : differs.has(n)
+        ? `CAST(${quotedIdentifier(n)} AS VARCHAR) AS ${quotedIdentifier(n)}`
+        : quotedIdentifier(n)
   return {
-    report: { compared, onlyExpected: refCols.filter((c) => !curBy.has(c.name)).map((c) => c.name), onlyCurated: [], typeDiffers },
+    report: {
+      compared,
+      onlyExpected: refCols.filter((c) => !curBy.has(c.name)).map((c) => c.name),
+      onlyCurated: [],
+      typeDiffers,
+    },
     ref: (sql) => `(SELECT ${compared.map((n) => col(n, 'ref')).join(', ')} FROM ${sql})`,
     cur: (sql) => `(SELECT ${compared.map((n) => col(n, 'cur')).join(', ')} FROM ${sql})`,
   }
@@ -283,5 +398,14 @@ function recordCheck(statePath: string, c: TableCheck): void {
   const dates = c.dates.map((d) => d.date)
   const date = dates.length === 0 ? '' : dates.length === 1 ? dates[0]! : `${dates[0]}..${dates.at(-1)}`
   const sum = (f: (d: DateCheck) => number): number => c.dates.reduce((a, d) => a + f(d), 0)
-  recordVerify(statePath, { source: c.source, table: c.table, date, verdict: c.verdict, missing: sum((d) => d.missing), extra: sum((d) => d.extra), differ: sum((d) => d.differ), against: c.against ?? null })
+  recordVerify(statePath, {
+    source: c.source,
+    table: c.table,
+    date,
+    verdict: c.verdict,
+    missing: sum((d) => d.missing),
+    extra: sum((d) => d.extra),
+    differ: sum((d) => d.differ),
+    against: c.against ?? null,
+  })
 }

@@ -30,15 +30,48 @@ export interface CatalogArgs {
 export async function catalogCommand(config: Config, args: CatalogArgs, io: CommandIo, log: Logger): Promise<number> {
   try {
     const database = args.database ?? config.catalog?.database
-    if (database === undefined) throw new UsageError('CDC_USAGE', 'catalog --emit needs a database: a "catalog" block in the config or --database <name>', { hint: "see 'cdc-apply catalog --help'" })
-    if (!/^[a-z0-9_]+$/.test(database)) throw new UsageError('CDC_USAGE', `--database must be lower case letters, digits and _, got ${JSON.stringify(database)}`, { hint: "see 'cdc-apply catalog --help'" })
+    if (database === undefined)
+      throw new UsageError(
+        'CDC_USAGE',
+        'catalog --emit needs a database: a "catalog" block in the config or --database <name>',
+        { hint: "see 'cdc-apply catalog --help'" },
+      )
+    if (!/^[a-z0-9_]+$/.test(database))
+      throw new UsageError(
+        'CDC_USAGE',
+        `--database must be lower case letters, digits and _, got ${JSON.stringify(database)}`,
+        { hint: "see 'cdc-apply catalog --help'" },
+      )
     const prefix = args.tablePrefix ?? config.catalog?.tablePrefix ?? ''
-    if (prefix !== '' && !/^[a-z0-9_]+$/.test(prefix)) throw new UsageError('CDC_USAGE', `--table-prefix must be lower case letters, digits and _, got ${JSON.stringify(prefix)}`, { hint: "see 'cdc-apply catalog --help'" })
-    const catalog: CatalogConfig = { type: 'glue', region: undefined, endpoint: undefined, maxAttempts: 1, ...config.catalog, database, tablePrefix: prefix }
+    if (prefix !== '' && !/^[a-z0-9_]+$/.test(prefix))
+      throw new UsageError(
+        'CDC_USAGE',
+        `--table-prefix must be lower case letters, digits and _, got ${JSON.stringify(prefix)}`,
+        { hint: "see 'cdc-apply catalog --help'" },
+      )
+    const catalog: CatalogConfig = {
+      type: 'glue',
+      region: undefined,
+      endpoint: undefined,
+      maxAttempts: 1,
+      ...config.catalog,
+      database,
+      tablePrefix: prefix,
+    }
     const tables = config.tables.filter((t) => args.table === undefined || tableLabel(t) === args.table)
-    if (tables.length === 0) throw new UsageError('CDC_USAGE', `--table ${JSON.stringify(args.table)} is not a configured table; expected one of ${config.tables.map(tableLabel).join(', ')}`, { hint: "see 'cdc-apply status'" })
+    if (tables.length === 0)
+      throw new UsageError(
+        'CDC_USAGE',
+        `--table ${JSON.stringify(args.table)} is not a configured table; expected one of ${config.tables.map(tableLabel).join(', ')}`,
+        { hint: "see 'cdc-apply status'" },
+      )
     const statePath = resolveLocal(config, config.state)
-    if (!existsSync(statePath)) throw new UsageError('CDC_USAGE', `no state file at ${statePath}: run cdc-apply first, the DDL is built from the outputs`, { hint: "see 'cdc-apply run --help'" })
+    if (!existsSync(statePath))
+      throw new UsageError(
+        'CDC_USAGE',
+        `no state file at ${statePath}: run cdc-apply first, the DDL is built from the outputs`,
+        { hint: "see 'cdc-apply run --help'" },
+      )
     const state = StateStore.open(statePath)
     const stores = await openStores(config)
     const out: string[] = []
@@ -51,16 +84,27 @@ export async function catalogCommand(config: Config, args: CatalogArgs, io: Comm
         // Iceberg tables: curated from the newest metadata file, RAW (plain Parquet) from its partition of the LPF date.
         const ice = wm && iceberg ? await openCuratedIceberg(stores.curated, t) : undefined
         const iceDef = ice && icebergTableDef(catalog, t, ice)
-        const fields = wm && (await readSchemaFields(iceberg ? stores.raw : stores.curated, joinKey(t.source, t.name), wm, iceberg ? 'raw' : 'curated'))
+        const fields =
+          wm &&
+          (await readSchemaFields(
+            iceberg ? stores.raw : stores.curated,
+            joinKey(t.source, t.name),
+            wm,
+            iceberg ? 'raw' : 'curated',
+          ))
         if (!wm || !fields || (iceberg && !iceDef)) {
-          if (args.table !== undefined) throw new UsageError('CDC_USAGE', `table ${label} has no curated output yet: run cdc-apply first`, { hint: "see 'cdc-apply status'" })
+          if (args.table !== undefined)
+            throw new UsageError('CDC_USAGE', `table ${label} has no curated output yet: run cdc-apply first`, {
+              hint: "see 'cdc-apply status'",
+            })
           log.warn({ table: label }, 'no curated output yet: left out of the DDL')
           if (args.emit !== 'glue-json') out.push(`-- ${label}: no curated output yet`)
           continue
         }
         if (ice && iceDef) {
           const snapshotId = ice.meta?.refs[`d${lpfDate(wm)}`]?.['snapshot-id']
-          if (args.emit === 'athena') out.push(icebergAthenaDdl(iceDef, snapshotId !== undefined ? { date: lpfDate(wm), snapshotId } : undefined))
+          if (args.emit === 'athena')
+            out.push(icebergAthenaDdl(iceDef, snapshotId !== undefined ? { date: lpfDate(wm), snapshotId } : undefined))
           else if (args.emit === 'glue-json') glue.push(icebergGlueInput(iceDef))
           else out.push(icebergSparkDdl(iceDef))
         }
@@ -68,7 +112,13 @@ export async function catalogCommand(config: Config, args: CatalogArgs, io: Comm
           if (iceberg && def.kind === 'curated') continue
           if (args.emit === 'athena') out.push(athenaDdl(def))
           else if (args.emit === 'glue-json') glue.push(JSON.parse(glueJson(def)))
-          else out.push(sparkDdl(def, await listDates(def.kind === 'raw' ? stores.raw : stores.curated, joinKey(t.source, t.name))))
+          else
+            out.push(
+              sparkDdl(
+                def,
+                await listDates(def.kind === 'raw' ? stores.raw : stores.curated, joinKey(t.source, t.name)),
+              ),
+            )
         }
       }
     } finally {

@@ -40,6 +40,8 @@ export function progressBar(write: (s: string) => void, now: () => number = Date
     const eta = done > 0 ? (elapsed / done) * Math.max(0, total - done) : 0
     const width = 20
     const filled = total > 0 ? Math.min(width, Math.round((width * done) / total)) : width
-    write(`\r${e.table} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${formatBytes(done)}/${formatBytes(total)} ${files}/${filesTotal} files ${rows} rows ETA ${eta.toFixed(0)}s `)
+    write(
+      `\r${e.table} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${formatBytes(done)}/${formatBytes(total)} ${files}/${filesTotal} files ${rows} rows ETA ${eta.toFixed(0)}s `,
+    )
   }
 }

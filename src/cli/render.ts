@@ -7,7 +7,11 @@ import { tableLabel } from '../config.js'
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n'
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd() + '\n'
   return line(headers) + rows.map(line).join('')
 }
 
@@ -33,7 +37,10 @@ export function renderRun(s: RunSummary): string {
     hints(s) +
     s.tables
       .filter((t) => t.catalog?.error)
-      .map((t) => `catalog ${tableLabel(t)}: ${t.catalog!.error!.code}: ${t.catalog!.error!.message} (ingestion went on; retried at the next run)\n`)
+      .map(
+        (t) =>
+          `catalog ${tableLabel(t)}: ${t.catalog!.error!.code}: ${t.catalog!.error!.message} (ingestion went on; retried at the next run)\n`,
+      )
       .join('') +
     `done in ${s.ms} ms\n`
   )
@@ -50,7 +57,21 @@ function hints(s: RunSummary): string {
 
 export function renderStatus(rows: TableStatus[]): string {
   return table(
-    ['Source', 'TableName', 'FullLoad', 'LPF', 'NEWEST', 'LAG S', 'FILES', 'ROWS', 'QUARANTINED', 'SEGMENTS', 'LIVE', 'LAST SUCCESS', 'LAST ERROR'],
+    [
+      'Source',
+      'TableName',
+      'FullLoad',
+      'LPF',
+      'NEWEST',
+      'LAG S',
+      'FILES',
+      'ROWS',
+      'QUARANTINED',
+      'SEGMENTS',
+      'LIVE',
+      'LAST SUCCESS',
+      'LAST ERROR',
+    ],
     rows.map((r) => [
       r.source,
       r.table,
@@ -77,7 +98,13 @@ export function renderCatalog(rows: TableStatus[]): string {
     '\ncatalog\n' +
     table(
       ['Source', 'TableName', 'GLUE TABLES', 'REGISTERED AT', 'LAST ERROR'],
-      reg.map((r) => [r.source, r.table, r.catalogTables ?? '', r.catalogRegisteredAt ?? '', r.catalogErrorCode ? `${r.catalogErrorCode}: ${r.catalogError}` : '']),
+      reg.map((r) => [
+        r.source,
+        r.table,
+        r.catalogTables ?? '',
+        r.catalogRegisteredAt ?? '',
+        r.catalogErrorCode ? `${r.catalogErrorCode}: ${r.catalogError}` : '',
+      ]),
     )
   )
 }
@@ -90,7 +117,17 @@ export function renderChecks(verifies: VerifyRun[], pipelines: PipelineRunRow[])
       '\nlast verify\n' +
       table(
         ['Source', 'TableName', 'DATE', 'VERDICT', 'MISSING', 'EXTRA', 'DIFFER', 'AGAINST', 'CHECKED AT'],
-        verifies.map((v) => [v.source, v.table, v.date, v.verdict, String(v.missing), String(v.extra), String(v.differ), v.against ?? 'RAW', v.checkedAt]),
+        verifies.map((v) => [
+          v.source,
+          v.table,
+          v.date,
+          v.verdict,
+          String(v.missing),
+          String(v.extra),
+          String(v.differ),
+          v.against ?? 'RAW',
+          v.checkedAt,
+        ]),
       )
   }
   if (pipelines.length > 0) {
@@ -98,7 +135,16 @@ export function renderChecks(verifies: VerifyRun[], pipelines: PipelineRunRow[])
       '\npipelines\n' +
       table(
         ['PIPELINE', 'STATUS', 'STARTED AT', 'ROWS', 'MS', 'RUNS', 'LAST SUCCESS', 'ERROR'],
-        pipelines.map((p) => [p.pipeline, p.status, p.startedAt, String(p.rows), String(p.ms), String(p.runs), p.lastSuccessAt ?? '', p.error ?? '']),
+        pipelines.map((p) => [
+          p.pipeline,
+          p.status,
+          p.startedAt,
+          String(p.rows),
+          String(p.ms),
+          String(p.runs),
+          p.lastSuccessAt ?? '',
+          p.error ?? '',
+        ]),
       )
   }
   return out

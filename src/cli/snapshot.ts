@@ -16,7 +16,14 @@ export interface SnapshotArgs {
 export async function snapshotCommand(config: Config, args: SnapshotArgs, io: CommandIo, log: Logger): Promise<number> {
   return withSignals(log, async (signal) => {
     try {
-      const r = await snapshotAsOf(config, { table: args.table ?? '', asOf: args.asOf ?? '', out: args.out ?? '', baseDir: process.cwd(), logger: log, signal })
+      const r = await snapshotAsOf(config, {
+        table: args.table ?? '',
+        asOf: args.asOf ?? '',
+        out: args.out ?? '',
+        baseDir: process.cwd(),
+        logger: log,
+        signal,
+      })
       io.stdout(args.json ? JSON.stringify(r) + '\n' : renderSnapshot(r))
       return EXIT.ok
     } catch (err) {
@@ -26,7 +33,13 @@ export async function snapshotCommand(config: Config, args: SnapshotArgs, io: Co
 }
 
 export function renderSnapshot(r: SnapshotResult): string {
-  const when = r.kind === 'file' ? `after DMS file ${r.asOf}` : `at ${r.asOf} UTC (the changes committed at or before it)`
-  const dates = r.datesRead.length === 0 ? 'no RAW partition' : r.datesRead.length === 1 ? `1 RAW partition (${r.datesRead[0]})` : `${r.datesRead.length} RAW partitions (${r.datesRead[0]}..${r.datesRead.at(-1)})`
+  const when =
+    r.kind === 'file' ? `after DMS file ${r.asOf}` : `at ${r.asOf} UTC (the changes committed at or before it)`
+  const dates =
+    r.datesRead.length === 0
+      ? 'no RAW partition'
+      : r.datesRead.length === 1
+        ? `1 RAW partition (${r.datesRead[0]})`
+        : `${r.datesRead.length} RAW partitions (${r.datesRead[0]}..${r.datesRead.at(-1)})`
   return `${tableLabel(r)} ${when}: ${r.rows} rows (${r.tombstones} deleted keys left out) written to ${r.written} (${r.bytes} bytes); read ${dates}, ${r.rawRows} changes; ${r.ms} ms\n`
 }

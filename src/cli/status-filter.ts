@@ -18,7 +18,12 @@ export interface StatusFilter {
 
 export function filterStatus(rows: TableStatus[], f: StatusFilter): TableStatus[] {
   const sort = (f.sort ?? 'name') as StatusSort
-  if (!STATUS_SORTS.includes(sort)) throw new UsageError('CDC_USAGE', `--sort must be one of ${STATUS_SORTS.join(', ')}, got ${JSON.stringify(f.sort)}`, { hint: "see 'cdc-apply status --help'" })
+  if (!STATUS_SORTS.includes(sort))
+    throw new UsageError(
+      'CDC_USAGE',
+      `--sort must be one of ${STATUS_SORTS.join(', ')}, got ${JSON.stringify(f.sort)}`,
+      { hint: "see 'cdc-apply status --help'" },
+    )
   const res = (f.tables ?? []).map(globRegExp)
   let out = rows.filter((r) => res.length === 0 || res.some((re) => re.test(tableLabel(r))))
   if (f.lagging) out = out.filter((r) => (r.lagSeconds ?? 0) > 0 || (r.newest !== null && r.lpf === ''))
@@ -27,7 +32,9 @@ export function filterStatus(rows: TableStatus[], f: StatusFilter): TableStatus[
   const by: Record<StatusSort, (a: TableStatus, b: TableStatus) => number> = {
     name: (a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0),
     lag: (a, b) => (b.lagSeconds ?? -1) - (a.lagSeconds ?? -1),
-    failed: (a, b) => Number(b.lastErrorCode !== null) - Number(a.lastErrorCode !== null) || (b.lastRunAt ?? '').localeCompare(a.lastRunAt ?? ''),
+    failed: (a, b) =>
+      Number(b.lastErrorCode !== null) - Number(a.lastErrorCode !== null) ||
+      (b.lastRunAt ?? '').localeCompare(a.lastRunAt ?? ''),
     rows: (a, b) => b.rows - a.rows,
     live: (a, b) => b.liveRows - a.liveRows,
     'last-success': (a, b) => (a.lastSuccessAt ?? '').localeCompare(b.lastSuccessAt ?? ''),

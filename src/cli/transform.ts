@@ -72,7 +72,10 @@ export function renderPipelineRun(run: PipelineRun): string {
     r.error ? firstLine(r.error.message) : '',
   ])
   const steps = rows.length === 0 ? '' : table(['STEP', 'FUN', 'NAME', 'STATUS', 'ROWS', 'MS', 'ERROR'], rows)
-  return steps + `pipeline ${run.pipeline}: ${run.status}, ${run.rows} rows written in ${run.ms} ms${params ? ` (${params})` : ''}\n`
+  return (
+    steps +
+    `pipeline ${run.pipeline}: ${run.status}, ${run.rows} rows written in ${run.ms} ms${params ? ` (${params})` : ''}\n`
+  )
 }
 
 function describeError(err: unknown): string {

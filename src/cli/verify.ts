@@ -52,7 +52,13 @@ export function verifyJson(r: VerifyReport): object {
     ms: r.ms,
     tables: r.tables.map((t) => ({
       ...t,
-      error: t.error ? { code: (t.error as CdcError).code ?? 'CDC_INTERNAL', message: t.error.message, hint: (t.error as CdcError).hint } : undefined,
+      error: t.error
+        ? {
+            code: (t.error as CdcError).code ?? 'CDC_INTERNAL',
+            message: t.error.message,
+            hint: (t.error as CdcError).hint,
+          }
+        : undefined,
     })),
   }
 }
@@ -61,14 +67,19 @@ export function renderVerify(r: VerifyReport): string {
   const out: string[] = []
   for (const t of r.tables) out.push(renderTable(t))
   const n = (v: string): number => r.tables.filter((t) => t.verdict === v).length
-  out.push(`verify: ${r.tables.length} table${r.tables.length === 1 ? '' : 's'}: ${n('equal')} equal, ${n('mismatch')} mismatch, ${n('error')} not checked, ${n('skipped')} skipped; ${r.ms} ms\n`)
+  out.push(
+    `verify: ${r.tables.length} table${r.tables.length === 1 ? '' : 's'}: ${n('equal')} equal, ${n('mismatch')} mismatch, ${n('error')} not checked, ${n('skipped')} skipped; ${r.ms} ms\n`,
+  )
   return out.join('\n')
 }
 
 function renderTable(t: TableCheck): string {
   const label = tableLabel(t)
   const lines: string[] = []
-  const what = t.mode === 'raw' ? `against RAW (recomputed with DuckDB from ${t.rawDates} RAW partition${t.rawDates === 1 ? '' : 's'}, ${t.rawRows} changes)` : `against extract ${t.against} (curated snapshot of ${t.dates[0]?.date ?? '?'})`
+  const what =
+    t.mode === 'raw'
+      ? `against RAW (recomputed with DuckDB from ${t.rawDates} RAW partition${t.rawDates === 1 ? '' : 's'}, ${t.rawRows} changes)`
+      : `against extract ${t.against} (curated snapshot of ${t.dates[0]?.date ?? '?'})`
   lines.push(`${label} ${what}`)
   if (t.verdict === 'skipped') {
     lines.push(`  skipped: ${t.note ?? ''}`)
@@ -76,28 +87,60 @@ function renderTable(t: TableCheck): string {
   }
   if (t.dates.length > 0) {
     const body = table(
-      ['DATE', 'VERDICT', t.mode === 'raw' ? 'RECOMPUTED' : 'EXTRACT', 'CURATED', 'MISSING', 'EXTRA', 'DIFFER', 'DUPLICATE'],
-      t.dates.map((d) => [d.date, d.snapshotMissing ? 'mismatch (no snapshot)' : d.verdict, String(d.expectedRows), d.snapshotMissing ? '-' : String(d.curatedRows), String(d.missing), String(d.extra), String(d.differ), String(d.duplicates)]),
+      [
+        'DATE',
+        'VERDICT',
+        t.mode === 'raw' ? 'RECOMPUTED' : 'EXTRACT',
+        'CURATED',
+        'MISSING',
+        'EXTRA',
+        'DIFFER',
+        'DUPLICATE',
+      ],
+      t.dates.map((d) => [
+        d.date,
+        d.snapshotMissing ? 'mismatch (no snapshot)' : d.verdict,
+        String(d.expectedRows),
+        d.snapshotMissing ? '-' : String(d.curatedRows),
+        String(d.missing),
+        String(d.extra),
+        String(d.differ),
+        String(d.duplicates),
+      ]),
     )
-    lines.push(...body.trimEnd().split('\n').map((l) => `  ${l}`))
+    lines.push(
+      ...body
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    )
   }
   for (const d of t.dates) lines.push(...details(d, t.mode))
   const c = t.columns
-  if (c.onlyExpected.length > 0) lines.push(`  columns only in ${t.mode === 'raw' ? 'RAW' : 'the extract (not compared)'}: ${c.onlyExpected.join(', ')}`)
-  if (c.onlyCurated.length > 0) lines.push(`  columns only in curated${t.mode === 'raw' ? '' : ' (not compared)'}: ${c.onlyCurated.join(', ')}`)
-  for (const x of c.typeDiffers) lines.push(`  column ${x.column}: ${x.expected} in RAW, ${x.curated} in curated (compared as text)`)
+  if (c.onlyExpected.length > 0)
+    lines.push(
+      `  columns only in ${t.mode === 'raw' ? 'RAW' : 'the extract (not compared)'}: ${c.onlyExpected.join(', ')}`,
+    )
+  if (c.onlyCurated.length > 0)
+    lines.push(`  columns only in curated${t.mode === 'raw' ? '' : ' (not compared)'}: ${c.onlyCurated.join(', ')}`)
+  for (const x of c.typeDiffers)
+    lines.push(`  column ${x.column}: ${x.expected} in RAW, ${x.curated} in curated (compared as text)`)
   if (t.error) {
     const e = t.error as CdcError
     lines.push(`  not checked: ${e.code ?? 'CDC_INTERNAL'}: ${e.message}`)
     if (e.hint) lines.push(`  hint: ${e.hint}`)
   }
-  lines.push(`  verdict: ${t.verdict === 'error' ? 'NOT CHECKED' : t.verdict.toUpperCase()}${t.verdict === 'mismatch' ? mismatchSummary(t) : ''}`)
+  lines.push(
+    `  verdict: ${t.verdict === 'error' ? 'NOT CHECKED' : t.verdict.toUpperCase()}${t.verdict === 'mismatch' ? mismatchSummary(t) : ''}`,
+  )
   return lines.join('\n') + '\n'
 }
 
 function mismatchSummary(t: TableCheck): string {
   const bad = t.dates.filter((d) => d.verdict === 'mismatch')
-  return bad.length === 0 ? ' (columns differ)' : ` (${bad.length} of ${t.dates.length} date${t.dates.length === 1 ? '' : 's'} differ, first ${bad[0]!.date})`
+  return bad.length === 0
+    ? ' (columns differ)'
+    : ` (${bad.length} of ${t.dates.length} date${t.dates.length === 1 ? '' : 's'} differ, first ${bad[0]!.date})`
 }
 
 function details(d: DateCheck, mode: 'raw' | 'extract'): string[] {
@@ -106,14 +149,26 @@ function details(d: DateCheck, mode: 'raw' | 'extract'): string[] {
   const out: string[] = []
   const more = (shown: number, total: number): string => (total > shown ? ` … and ${total - shown} more` : '')
   if (d.snapshotMissing) out.push(`  ${d.date}: the curated partition is missing`)
-  if (d.missing > 0) out.push(`  ${d.date}: missing (${ref}, not in curated): ${d.missingKeys.map(keyText).join('; ')}${more(d.missingKeys.length, d.missing)}`)
-  if (d.extra > 0) out.push(`  ${d.date}: extra (in curated, not ${ref}): ${d.extraKeys.map(keyText).join('; ')}${more(d.extraKeys.length, d.extra)}`)
+  if (d.missing > 0)
+    out.push(
+      `  ${d.date}: missing (${ref}, not in curated): ${d.missingKeys.map(keyText).join('; ')}${more(d.missingKeys.length, d.missing)}`,
+    )
+  if (d.extra > 0)
+    out.push(
+      `  ${d.date}: extra (in curated, not ${ref}): ${d.extraKeys.map(keyText).join('; ')}${more(d.extraKeys.length, d.extra)}`,
+    )
   if (d.differ > 0) {
     out.push(`  ${d.date}: differ (${d.differ} key${d.differ === 1 ? '' : 's'}):`)
-    for (const r of d.differing) out.push(`    ${keyText(r.key)}: ${r.columns.map((c) => `${c.column} ${mode === 'raw' ? 'recomputed' : 'extract'} ${valueText(c.expected)}, curated ${valueText(c.curated)}`).join('; ')}`)
+    for (const r of d.differing)
+      out.push(
+        `    ${keyText(r.key)}: ${r.columns.map((c) => `${c.column} ${mode === 'raw' ? 'recomputed' : 'extract'} ${valueText(c.expected)}, curated ${valueText(c.curated)}`).join('; ')}`,
+      )
     if (d.differ > d.differing.length) out.push(`    … and ${d.differ - d.differing.length} more`)
   }
-  if (d.duplicates > 0) out.push(`  ${d.date}: duplicated keys: ${d.duplicateKeys.map((x) => `${keyText(x.key)} ×${x.copies} in ${x.side === 'curated' ? 'curated' : mode === 'raw' ? 'RAW' : 'the extract'}`).join('; ')}${more(d.duplicateKeys.length, d.duplicates)}`)
+  if (d.duplicates > 0)
+    out.push(
+      `  ${d.date}: duplicated keys: ${d.duplicateKeys.map((x) => `${keyText(x.key)} ×${x.copies} in ${x.side === 'curated' ? 'curated' : mode === 'raw' ? 'RAW' : 'the extract'}`).join('; ')}${more(d.duplicateKeys.length, d.duplicates)}`,
+    )
   return out
 }
 
@@ -161,4 +216,3 @@ export async function withSignals(log: Logger, fn: (signal: AbortSignal) => Prom
     process.off('SIGTERM', onSignal)
   }
 }
-

@@ -68,8 +68,18 @@ const MANIFEST_ENTRY = {
           { name: 'record_count', type: 'long', 'field-id': 103 },
           { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
           { name: 'key_metadata', type: opt('bytes'), default: null, 'field-id': 131 },
-          { name: 'split_offsets', type: opt({ type: 'array', items: 'long', 'element-id': 133 }), default: null, 'field-id': 132 },
-          { name: 'equality_ids', type: opt({ type: 'array', items: 'int', 'element-id': 136 }), default: null, 'field-id': 135 },
+          {
+            name: 'split_offsets',
+            type: opt({ type: 'array', items: 'long', 'element-id': 133 }),
+            default: null,
+            'field-id': 132,
+          },
+          {
+            name: 'equality_ids',
+            type: opt({ type: 'array', items: 'int', 'element-id': 136 }),
+            default: null,
+            'field-id': 135,
+          },
           { name: 'sort_order_id', type: opt('int'), default: null, 'field-id': 140 },
           { name: 'referenced_data_file', type: opt('string'), default: null, 'field-id': 143 },
         ],
@@ -77,7 +87,6 @@ const MANIFEST_ENTRY = {
     },
   ],
 }
-
 
 /** 0 data, 1 position deletes, 2 equality deletes. */
 export type FileContent = 0 | 1 | 2
@@ -168,7 +177,9 @@ export async function decodeManifestList(bytes: Uint8Array): Promise<ManifestFil
   return (await decode<ManifestFile>(bytes)).records
 }
 
-export async function decodeManifest(bytes: Uint8Array): Promise<{ entries: ManifestEntry[]; meta: Record<string, string> }> {
+export async function decodeManifest(
+  bytes: Uint8Array,
+): Promise<{ entries: ManifestEntry[]; meta: Record<string, string> }> {
   const r = await decode<ManifestEntry>(bytes)
   return { entries: r.records, meta: r.meta }
 }

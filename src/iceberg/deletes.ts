@@ -11,9 +11,13 @@ import { FIELD_ID } from './schema.js'
 export const FILE_PATH_ID = 2147483546
 export const POS_ID = 2147483545
 
-const field = (name: string, type: A.DataType, id: number): A.Field => new A.Field(name, type, false, new Map([[FIELD_ID, String(id)]]))
+const field = (name: string, type: A.DataType, id: number): A.Field =>
+  new A.Field(name, type, false, new Map([[FIELD_ID, String(id)]]))
 /** The position-delete schema: both columns required, with the spec's field ids. */
-export const DELETE_SCHEMA = new A.Schema([field('file_path', new A.Utf8(), FILE_PATH_ID), field('pos', new A.Int64(), POS_ID)])
+export const DELETE_SCHEMA = new A.Schema([
+  field('file_path', new A.Utf8(), FILE_PATH_ID),
+  field('pos', new A.Int64(), POS_ID),
+])
 
 /** Positions to delete, by data file path. */
 export type Positions = Map<string, number[]>
@@ -31,8 +35,16 @@ export function deleteTable(positions: Positions): A.Table {
     }
   }
   const n = names.length
-  const cols = [utf8Column(names), A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(pos) })]
-  return new A.Table(DELETE_SCHEMA, [new A.RecordBatch(DELETE_SCHEMA, A.makeData({ type: new A.Struct(DELETE_SCHEMA.fields), length: n, nullCount: 0, children: cols }))])
+  const cols = [
+    utf8Column(names),
+    A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: BigInt64Array.from(pos) }),
+  ]
+  return new A.Table(DELETE_SCHEMA, [
+    new A.RecordBatch(
+      DELETE_SCHEMA,
+      A.makeData({ type: new A.Struct(DELETE_SCHEMA.fields), length: n, nullCount: 0, children: cols }),
+    ),
+  ])
 }
 
 /** Adds the positions a delete file holds to `into` (by data file path). */
@@ -66,7 +78,22 @@ export function withoutPositions(t: A.Table, deleted: ReadonlySet<number> | unde
 }
 
 /** One batch of the rows (batch segs[k], row rows[k]) of `batches`. */
-export function takeRows(schema: A.Schema, batches: readonly A.RecordBatch[], segs: Uint32Array, rows: Uint32Array): A.RecordBatch {
-  const children = schema.fields.map((f, c) => gather(f.type, batches.map((b) => b.data.children[c]!), segs, rows))
-  return new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: segs.length, nullCount: 0, children }))
+export function takeRows(
+  schema: A.Schema,
+  batches: readonly A.RecordBatch[],
+  segs: Uint32Array,
+  rows: Uint32Array,
+): A.RecordBatch {
+  const children = schema.fields.map((f, c) =>
+    gather(
+      f.type,
+      batches.map((b) => b.data.children[c]!),
+      segs,
+      rows,
+    ),
+  )
+  return new A.RecordBatch(
+    schema,
+    A.makeData({ type: new A.Struct(schema.fields), length: segs.length, nullCount: 0, children }),
+  )
 }

@@ -16,25 +16,38 @@ export async function expireSnapshots(ice: IcebergTable, keep: number, signal?: 
   const meta = ice.meta
   if (!meta) return { snapshots: 0, files: 0 }
   const named = new Set(Object.values(meta.refs).map((r) => r['snapshot-id']))
-  const newest = new Set([...meta.snapshots].sort((a, b) => b['sequence-number'] - a['sequence-number']).slice(0, keep).map((s) => s['snapshot-id']))
+  const newest = new Set(
+    [...meta.snapshots]
+      .sort((a, b) => b['sequence-number'] - a['sequence-number'])
+      .slice(0, keep)
+      .map((s) => s['snapshot-id']),
+  )
   const kept = meta.snapshots.filter((s) => named.has(s['snapshot-id']) || newest.has(s['snapshot-id']))
   const expired = meta.snapshots.filter((s) => !kept.includes(s))
   if (expired.length === 0) return { snapshots: 0, files: 0 }
   const lists = async (snaps: Snapshot[]): Promise<Set<string>> => {
     const out = new Set<string>()
-    for (const s of snaps) for (const m of await decodeManifestList(await ice.store.get(ice.keyOf(s['manifest-list']), { signal }))) out.add(m.manifest_path)
+    for (const s of snaps)
+      for (const m of await decodeManifestList(await ice.store.get(ice.keyOf(s['manifest-list']), { signal })))
+        out.add(m.manifest_path)
     return out
   }
   const keptManifests = await lists(kept)
   const gone = [...(await lists(expired))].filter((m) => !keptManifests.has(m))
   const ids = new Set(expired.map((s) => s['snapshot-id']))
-  await ice.replaceMetadata({ ...meta, snapshots: kept, 'snapshot-log': meta['snapshot-log'].filter((e) => !ids.has(e['snapshot-id'])) }, signal)
+  await ice.replaceMetadata(
+    { ...meta, snapshots: kept, 'snapshot-log': meta['snapshot-log'].filter((e) => !ids.has(e['snapshot-id'])) },
+    signal,
+  )
   const files = expired.map((s) => s['manifest-list'])
   for (const m of gone) {
     const { entries } = await decodeManifest(await ice.store.get(ice.keyOf(m), { signal }))
     for (const e of entries) if (e.status === 1) files.push(e.data_file.file_path)
     files.push(m)
   }
-  await ice.store.delete(files.map((f) => ice.keyOf(f)), { signal })
+  await ice.store.delete(
+    files.map((f) => ice.keyOf(f)),
+    { signal },
+  )
   return { snapshots: expired.length, files: files.length }
 }

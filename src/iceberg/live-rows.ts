@@ -61,7 +61,15 @@ export class LiveRows {
     const deleted = await ice.deletedPositions(files, signal)
     for (const e of files.data) {
       const path = e.data_file.file_path
-      out.addRows(path, A.tableFromIPC(pw.readParquet(await ice.store.get(ice.keyOf(path), { signal }), { columns: [META.file, META.row] }).intoIPCStream()), deleted.get(path))
+      out.addRows(
+        path,
+        A.tableFromIPC(
+          pw
+            .readParquet(await ice.store.get(ice.keyOf(path), { signal }), { columns: [META.file, META.row] })
+            .intoIPCStream(),
+        ),
+        deleted.get(path),
+      )
     }
     return out
   }
@@ -144,7 +152,14 @@ export class LiveRows {
         killed.push([si, gone])
       }
     })
-    return { segs: Uint32Array.from(segs), rows: Uint32Array.from(rows), deletes, killed, names: addNames, cdcRows: Float64Array.from(addRows) }
+    return {
+      segs: Uint32Array.from(segs),
+      rows: Uint32Array.from(rows),
+      deletes,
+      killed,
+      names: addNames,
+      cdcRows: Float64Array.from(addRows),
+    }
   }
 
   /** Applies a committed change: its deletes, and its added rows in `files` (path and row count, in order). */

@@ -28,18 +28,28 @@ export function icebergType(t: A.DataType, column: string, table: string): strin
   if (A.DataType.isDecimal(t)) return `decimal(${t.precision}, ${t.scale})`
   if (A.DataType.isDate(t)) return 'date'
   if (A.DataType.isTimestamp(t) && t.unit === A.TimeUnit.MICROSECOND) return t.timezone ? 'timestamptz' : 'timestamp'
-  throw new DataError('CDC_SCHEMA_MISMATCH', `table ${table}: column ${JSON.stringify(column)} has type ${String(t)}, which an Iceberg v2 table cannot hold`, {
-    table,
-    column,
-    hint: 'Iceberg v2 tables take int, long, float, double, boolean, string, binary, decimal, date and microsecond timestamps; use tableFormat "parquet" for this table',
-  })
+  throw new DataError(
+    'CDC_SCHEMA_MISMATCH',
+    `table ${table}: column ${JSON.stringify(column)} has type ${String(t)}, which an Iceberg v2 table cannot hold`,
+    {
+      table,
+      column,
+      hint: 'Iceberg v2 tables take int, long, float, double, boolean, string, binary, decimal, date and microsecond timestamps; use tableFormat "parquet" for this table',
+    },
+  )
 }
 
 /**
  * The Iceberg schema of `arrow` given the ids already assigned by name: a name keeps its id, a new name takes the
  * next id after lastColumnId. Returns the new lastColumnId too.
  */
-export function icebergSchema(arrow: A.Schema, known: ReadonlyMap<string, number>, lastColumnId: number, schemaId: number, table: string): { schema: IcebergSchema; lastColumnId: number } {
+export function icebergSchema(
+  arrow: A.Schema,
+  known: ReadonlyMap<string, number>,
+  lastColumnId: number,
+  schemaId: number,
+  table: string,
+): { schema: IcebergSchema; lastColumnId: number } {
   let last = lastColumnId
   const fields = arrow.fields.map((f) => {
     const id = known.get(f.name) ?? ++last
@@ -50,13 +60,24 @@ export function icebergSchema(arrow: A.Schema, known: ReadonlyMap<string, number
 
 /** True when two schemas have the same fields (ids, names, types) in the same order. */
 export function sameFields(a: IcebergSchema, b: IcebergSchema): boolean {
-  return a.fields.length === b.fields.length && a.fields.every((f, i) => f.id === b.fields[i]!.id && f.name === b.fields[i]!.name && f.type === b.fields[i]!.type && f.required === b.fields[i]!.required)
+  return (
+    a.fields.length === b.fields.length &&
+    a.fields.every(
+      (f, i) =>
+        f.id === b.fields[i]!.id &&
+        f.name === b.fields[i]!.name &&
+        f.type === b.fields[i]!.type &&
+        f.required === b.fields[i]!.required,
+    )
+  )
 }
 
 /** The Arrow schema with each field's Iceberg id in its metadata, so the Parquet file carries the field ids. */
 export function withFieldIds(arrow: A.Schema, schema: IcebergSchema): A.Schema {
   const ids = new Map(schema.fields.map((f) => [f.name, f.id]))
-  return new A.Schema(arrow.fields.map((f) => new A.Field(f.name, f.type, true, new Map([[FIELD_ID, String(ids.get(f.name))]]))))
+  return new A.Schema(
+    arrow.fields.map((f) => new A.Field(f.name, f.type, true, new Map([[FIELD_ID, String(ids.get(f.name))]]))),
+  )
 }
 
 /** Iceberg's name mapping (table property schema.name-mapping.default): lets readers map files by column name too. */

@@ -7,7 +7,14 @@ const rows = (e: ManifestEntry): number => e.data_file.record_count
 const size = (e: ManifestEntry): number => e.data_file.file_size_in_bytes
 
 /** The manifest_file record of a manifest written by snapshot `id` at sequence number `seq`. */
-export function manifestFile(path: string, length: number, content: 0 | 1, seq: number, id: number, entries: ManifestEntry[]): ManifestFile {
+export function manifestFile(
+  path: string,
+  length: number,
+  content: 0 | 1,
+  seq: number,
+  id: number,
+  entries: ManifestEntry[],
+): ManifestFile {
   const added = entries.filter((e) => e.status === 1)
   const deleted = entries.filter((e) => e.status === 2)
   return {
@@ -30,7 +37,14 @@ export function manifestFile(path: string, length: number, content: 0 | 1, seq: 
 }
 
 /** The summary counts of a snapshot: what it added and removed, and the totals of its live files. */
-export function snapshotSummary(added: ManifestEntry[], addedDeletes: ManifestEntry[], removed: ManifestEntry[], removedDeletes: ManifestEntry[], data: ManifestEntry[], deletes: ManifestEntry[]): Record<string, string> {
+export function snapshotSummary(
+  added: ManifestEntry[],
+  addedDeletes: ManifestEntry[],
+  removed: ManifestEntry[],
+  removedDeletes: ManifestEntry[],
+  data: ManifestEntry[],
+  deletes: ManifestEntry[],
+): Record<string, string> {
   const out: Record<string, number> = {
     'added-data-files': added.length,
     'deleted-data-files': removed.length,

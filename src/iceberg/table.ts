@@ -12,7 +12,14 @@ import * as pw from 'parquet-wasm'
 import { DataError } from '../errors.js'
 import { faultPoint } from '../fault.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
-import { decodeManifest, decodeManifestList, encodeManifest, encodeManifestList, type ManifestEntry, type ManifestFile } from './avro.js'
+import {
+  decodeManifest,
+  decodeManifestList,
+  encodeManifest,
+  encodeManifestList,
+  type ManifestEntry,
+  type ManifestFile,
+} from './avro.js'
 import { manifestFile, snapshotSummary } from './summary.js'
 import { readDeletes, withoutPositions } from './deletes.js'
 import { icebergSchema, nameMapping, sameFields, type IcebergSchema } from './schema.js'
@@ -109,7 +116,13 @@ export class IcebergTable {
   ) {}
 
   /** Opens the table at the newest metadata version; `meta` is undefined when there is none yet. */
-  static async open(store: ObjectStore, prefix: string, location: string, label: string, signal?: AbortSignal): Promise<IcebergTable> {
+  static async open(
+    store: ObjectStore,
+    prefix: string,
+    location: string,
+    label: string,
+    signal?: AbortSignal,
+  ): Promise<IcebergTable> {
     let version = 0
     for await (const o of store.list(joinKey(prefix, 'metadata') + '/', { signal })) {
       const m = VERSION.exec(o.key.slice(o.key.lastIndexOf('/') + 1))
@@ -122,10 +135,27 @@ export class IcebergTable {
       try {
         meta = JSON.parse(text) as TableMetadata
       } catch (err) {
-        throw new DataError('CDC_ICEBERG_INVALID', `table ${label}: ${store.url}/${key} is not valid JSON: ${(err as Error).message}`, { table: label, file: key, cause: err, hint: 'the metadata file was damaged outside cdc-apply; remove it to fall back to the previous version, or reprocess the table with cdc-apply reset' })
+        throw new DataError(
+          'CDC_ICEBERG_INVALID',
+          `table ${label}: ${store.url}/${key} is not valid JSON: ${(err as Error).message}`,
+          {
+            table: label,
+            file: key,
+            cause: err,
+            hint: 'the metadata file was damaged outside cdc-apply; remove it to fall back to the previous version, or reprocess the table with cdc-apply reset',
+          },
+        )
       }
       if (meta['format-version'] !== 2) {
-        throw new DataError('CDC_ICEBERG_INVALID', `table ${label}: ${store.url}/${key} has format-version ${String(meta['format-version'])}; expected 2`, { table: label, file: key, hint: 'cdc-apply writes format-version 2 tables; reprocess the table with cdc-apply reset' })
+        throw new DataError(
+          'CDC_ICEBERG_INVALID',
+          `table ${label}: ${store.url}/${key} has format-version ${String(meta['format-version'])}; expected 2`,
+          {
+            table: label,
+            file: key,
+            hint: 'cdc-apply writes format-version 2 tables; reprocess the table with cdc-apply reset',
+          },
+        )
       }
     }
     return new IcebergTable(store, prefix, location.replace(/\/+$/, ''), label, meta, version)
@@ -140,7 +170,15 @@ export class IcebergTable {
   /** The store key of a path in the metadata. */
   keyOf(path: string): string {
     if (!path.startsWith(this.location + '/')) {
-      throw new DataError('CDC_ICEBERG_INVALID', `table ${this.label}: file ${path} is outside the table's location ${this.location}`, { table: this.label, file: path, hint: 'the table was moved or copied; Iceberg metadata holds absolute paths, so reprocess the table where it is now (cdc-apply reset)' })
+      throw new DataError(
+        'CDC_ICEBERG_INVALID',
+        `table ${this.label}: file ${path} is outside the table's location ${this.location}`,
+        {
+          table: this.label,
+          file: path,
+          hint: 'the table was moved or copied; Iceberg metadata holds absolute paths, so reprocess the table where it is now (cdc-apply reset)',
+        },
+      )
     }
     return joinKey(this.prefix, path.slice(this.location.length + 1))
   }
@@ -164,8 +202,22 @@ export class IcebergTable {
       // Inherit the sequence numbers of ADDED entries written as null (spec: "Inherited when null").
       for (const e of entries) {
         if (e.status === 2) continue
-        if (e.data_file.content === 2) throw new DataError('CDC_ICEBERG_INVALID', `table ${this.label}: snapshot ${snap['snapshot-id']} has equality-delete files, which cdc-apply does not read`, { table: this.label, file: m.manifest_path, hint: 'the table was written by another engine; reprocess it with cdc-apply reset' })
-        const live = { ...e, snapshot_id: e.snapshot_id ?? m.added_snapshot_id, sequence_number: e.sequence_number ?? m.sequence_number, file_sequence_number: e.file_sequence_number ?? m.sequence_number }
+        if (e.data_file.content === 2)
+          throw new DataError(
+            'CDC_ICEBERG_INVALID',
+            `table ${this.label}: snapshot ${snap['snapshot-id']} has equality-delete files, which cdc-apply does not read`,
+            {
+              table: this.label,
+              file: m.manifest_path,
+              hint: 'the table was written by another engine; reprocess it with cdc-apply reset',
+            },
+          )
+        const live = {
+          ...e,
+          snapshot_id: e.snapshot_id ?? m.added_snapshot_id,
+          sequence_number: e.sequence_number ?? m.sequence_number,
+          file_sequence_number: e.file_sequence_number ?? m.sequence_number,
+        }
         ;(e.data_file.content === 0 ? out.data : out.deletes).push(live)
       }
     }
@@ -195,7 +247,11 @@ export class IcebergTable {
    * The rows of the snapshot a ref names (position deletes applied), or undefined when there is no such ref.
    * `onFile` sees each data file's rows before the deletes are applied, with the deleted positions.
    */
-  async read(ref: string, signal?: AbortSignal, onFile?: (path: string, rows: A.Table, deleted: ReadonlySet<number> | undefined) => void): Promise<A.Table | undefined> {
+  async read(
+    ref: string,
+    signal?: AbortSignal,
+    onFile?: (path: string, rows: A.Table, deleted: ReadonlySet<number> | undefined) => void,
+  ): Promise<A.Table | undefined> {
     const snap = this.snapshot(ref)
     if (!snap) return undefined
     const files = await this.files(snap, signal)
@@ -203,7 +259,11 @@ export class IcebergTable {
     const batches: A.RecordBatch[] = []
     let schema: A.Schema | undefined
     for (const e of files.data) {
-      const all = A.tableFromIPC(pw.readParquet(await this.store.get(this.keyOf(e.data_file.file_path), { signal }), { batchSize: 65536 }).intoIPCStream())
+      const all = A.tableFromIPC(
+        pw
+          .readParquet(await this.store.get(this.keyOf(e.data_file.file_path), { signal }), { batchSize: 65536 })
+          .intoIPCStream(),
+      )
       onFile?.(e.data_file.file_path, all, deleted.get(e.data_file.file_path))
       const t = withoutPositions(all, deleted.get(e.data_file.file_path))
       schema ??= t.schema
@@ -217,7 +277,13 @@ export class IcebergTable {
     const cur = this.meta?.schemas.find((s) => s['schema-id'] === this.meta!['current-schema-id'])
     const known = new Map<string, number>()
     for (const s of this.meta?.schemas ?? []) for (const f of s.fields) known.set(f.name, f.id)
-    const next = icebergSchema(arrow, known, this.meta?.['last-column-id'] ?? 0, cur ? cur['schema-id'] : 0, this.label).schema
+    const next = icebergSchema(
+      arrow,
+      known,
+      this.meta?.['last-column-id'] ?? 0,
+      cur ? cur['schema-id'] : 0,
+      this.label,
+    ).schema
     if (cur && sameFields(cur, next)) return cur
     const maxId = Math.max(-1, ...(this.meta?.schemas ?? []).map((s) => s['schema-id']))
     return { ...next, 'schema-id': maxId + 1 }
@@ -260,12 +326,23 @@ export class IcebergTable {
       'format-version': '2',
       content,
     })
-    const entry = (f: NewFile, content: 0 | 1): ManifestEntry => ({ status: 1, snapshot_id: id, sequence_number: null, file_sequence_number: null, data_file: dataFile(this.uriOf(f.key), f.rows, f.bytes, content, f.referenced) })
+    const entry = (f: NewFile, content: 0 | 1): ManifestEntry => ({
+      status: 1,
+      snapshot_id: id,
+      sequence_number: null,
+      file_sequence_number: null,
+      data_file: dataFile(this.uriOf(f.key), f.rows, f.bytes, content, f.referenced),
+    })
     const added = c.files.map((f) => entry(f, 0))
     const addedDeletes = c.deletes.map((f) => entry(f, 1))
     const removed = merge ? [] : cur.data.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
     const removedDeletes = merge ? [] : cur.deletes.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
-    const groups: [ManifestEntry[], 0 | 1][] = [[added, 0], [addedDeletes, 1], [removed, 0], [removedDeletes, 1]]
+    const groups: [ManifestEntry[], 0 | 1][] = [
+      [added, 0],
+      [addedDeletes, 1],
+      [removed, 0],
+      [removedDeletes, 1],
+    ]
     const manifests: ManifestFile[] = []
     for (const [i, [entries, content]] of groups.entries()) {
       if (entries.length === 0) continue
@@ -277,7 +354,11 @@ export class IcebergTable {
     // A merge keeps the parent's manifests that still list live files (not those that only record removals).
     if (merge) manifests.push(...cur.manifests.filter((m) => m.added_files_count + m.existing_files_count > 0))
     const listRel = `metadata/snap-${id}-1-${commitId}.avro`
-    const listMeta: Record<string, string> = { 'snapshot-id': String(id), 'sequence-number': String(seq), 'format-version': '2' }
+    const listMeta: Record<string, string> = {
+      'snapshot-id': String(id),
+      'sequence-number': String(seq),
+      'format-version': '2',
+    }
     if (parent) listMeta['parent-snapshot-id'] = String(parent['snapshot-id'])
     await this.store.put(joinKey(this.prefix, listRel), await encodeManifestList(manifests, listMeta), { signal })
     faultPoint('iceberg-before-metadata')
@@ -285,18 +366,35 @@ export class IcebergTable {
     const liveData = merge ? [...cur.data, ...added] : added
     const liveDeletes = merge ? [...cur.deletes, ...addedDeletes] : addedDeletes
     const now = Math.max(Date.now(), (prev?.['last-updated-ms'] ?? 0) + 1)
-    const operation = c.mode === 'replace' ? 'replace' : !merge ? (cur.data.length > 0 ? 'overwrite' : 'append') : addedDeletes.length === 0 ? 'append' : added.length === 0 ? 'delete' : 'overwrite'
+    const operation =
+      c.mode === 'replace'
+        ? 'replace'
+        : !merge
+          ? cur.data.length > 0
+            ? 'overwrite'
+            : 'append'
+          : addedDeletes.length === 0
+            ? 'append'
+            : added.length === 0
+              ? 'delete'
+              : 'overwrite'
     const snap: Snapshot = {
       'snapshot-id': id,
       ...(parent ? { 'parent-snapshot-id': parent['snapshot-id'] } : {}),
       'sequence-number': seq,
       'timestamp-ms': now,
       'manifest-list': this.uri(listRel),
-      summary: { operation, ...snapshotSummary(added, addedDeletes, removed, removedDeletes, liveData, liveDeletes), ...c.summary },
+      summary: {
+        operation,
+        ...snapshotSummary(added, addedDeletes, removed, removedDeletes, liveData, liveDeletes),
+        ...c.summary,
+      },
       'schema-id': schema['schema-id'],
     }
     const base = prev ?? this.initial(now)
-    const schemas = base.schemas.some((s) => s['schema-id'] === schema['schema-id']) ? base.schemas : [...base.schemas, schema]
+    const schemas = base.schemas.some((s) => s['schema-id'] === schema['schema-id'])
+      ? base.schemas
+      : [...base.schemas, schema]
     const refs: Record<string, Ref> = { ...base.refs, main: { 'snapshot-id': id, type: 'branch' } }
     for (const t of c.tags) refs[t] = { 'snapshot-id': id, type: 'tag' }
     const next: TableMetadata = {
@@ -314,7 +412,8 @@ export class IcebergTable {
     }
     this.live = undefined
     await this.writeMetadata(next, signal)
-    const inherit = (e: ManifestEntry): ManifestEntry => (e.snapshot_id === id ? { ...e, sequence_number: seq, file_sequence_number: seq } : e)
+    const inherit = (e: ManifestEntry): ManifestEntry =>
+      e.snapshot_id === id ? { ...e, sequence_number: seq, file_sequence_number: seq } : e
     this.live = { id, files: { data: liveData.map(inherit), deletes: liveDeletes.map(inherit), manifests } }
     return snap
   }
@@ -351,18 +450,50 @@ export class IcebergTable {
   /** Writes v(N+1).metadata.json (the commit point), then the version hint. */
   private async writeMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
     const version = this.version + 1
-    const log = this.meta ? [...next['metadata-log'], { 'timestamp-ms': this.meta['last-updated-ms'], 'metadata-file': this.uri(`metadata/v${this.version}.metadata.json`) }] : next['metadata-log']
+    const log = this.meta
+      ? [
+          ...next['metadata-log'],
+          {
+            'timestamp-ms': this.meta['last-updated-ms'],
+            'metadata-file': this.uri(`metadata/v${this.version}.metadata.json`),
+          },
+        ]
+      : next['metadata-log']
     const meta = { ...next, 'last-updated-ms': Math.max(next['last-updated-ms'], Date.now()), 'metadata-log': log }
-    await this.store.put(joinKey(this.prefix, 'metadata', `v${version}.metadata.json`), Buffer.from(JSON.stringify(meta, null, 1)), { signal })
+    await this.store.put(
+      joinKey(this.prefix, 'metadata', `v${version}.metadata.json`),
+      Buffer.from(JSON.stringify(meta, null, 1)),
+      { signal },
+    )
     this.meta = meta
     this.version = version
     faultPoint('iceberg-after-metadata')
-    await this.store.put(joinKey(this.prefix, 'metadata', 'version-hint.text'), Buffer.from(String(version)), { signal })
+    await this.store.put(joinKey(this.prefix, 'metadata', 'version-hint.text'), Buffer.from(String(version)), {
+      signal,
+    })
   }
 }
 
-function dataFile(path: string, rows: number, bytes: number, content: 0 | 1, referenced: string | undefined): ManifestEntry['data_file'] {
-  return { content, file_path: path, file_format: 'PARQUET', partition: {}, record_count: rows, file_size_in_bytes: bytes, key_metadata: null, split_offsets: null, equality_ids: null, sort_order_id: null, referenced_data_file: referenced ?? null }
+function dataFile(
+  path: string,
+  rows: number,
+  bytes: number,
+  content: 0 | 1,
+  referenced: string | undefined,
+): ManifestEntry['data_file'] {
+  return {
+    content,
+    file_path: path,
+    file_format: 'PARQUET',
+    partition: {},
+    record_count: rows,
+    file_size_in_bytes: bytes,
+    key_metadata: null,
+    split_offsets: null,
+    equality_ids: null,
+    sort_order_id: null,
+    referenced_data_file: referenced ?? null,
+  }
 }
 
 /** A positive snapshot id unused in the table, below 2^53 so that it survives JSON in every reader. */

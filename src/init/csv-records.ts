@@ -30,7 +30,8 @@ export function csvRecords(text: string, max = Infinity, complete = true): CsvRe
         let j = i + 1
         let value = ''
         for (;;) {
-          if (j >= n) return complete ? [...out, { fields: [...fields, { text: value, quoted: true }], line: start }] : out
+          if (j >= n)
+            return complete ? [...out, { fields: [...fields, { text: value, quoted: true }], line: start }] : out
           const q = text.indexOf('"', j)
           if (q < 0) {
             j = n

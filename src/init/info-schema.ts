@@ -6,12 +6,17 @@ import { csvRecords } from './csv-records.js'
 import type { SourceColumn, SourceTable } from './sql-ddl.js'
 
 const REQUIRED = ['table_schema', 'table_name', 'column_name', 'ordinal_position', 'data_type'] as const
-const LOB = /^(text|tinytext|mediumtext|longtext|json|jsonb|xml|bytea|blob|tinyblob|mediumblob|longblob|clob|nclob|ntext|image)$/
+const LOB =
+  /^(text|tinytext|mediumtext|longtext|json|jsonb|xml|bytea|blob|tinyblob|mediumblob|longblob|clob|nclob|ntext|image)$/
 
 export function parseInformationSchema(text: string, file: string): SourceTable[] {
   const recs = csvRecords(text.replace(/^\uFEFF/, ''))
   const fail = (line: number, what: string): never => {
-    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}:${line}: ${what}`, { file, line, hint: 'export information_schema.columns as CSV with a header row (see docs/init.md)' })
+    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}:${line}: ${what}`, {
+      file,
+      line,
+      hint: 'export information_schema.columns as CSV with a header row (see docs/init.md)',
+    })
   }
   if (recs.length === 0) fail(1, 'expected a header row, got an empty file')
   const header = recs[0]!.fields.map((f) => f.text.trim().toLowerCase())
@@ -29,19 +34,32 @@ export function parseInformationSchema(text: string, file: string): SourceTable[
     if (r.fields.length !== header.length) fail(r.line, `expected ${header.length} fields, got ${r.fields.length}`)
     const v = (i: number): string => (i < 0 ? '' : r.fields[i]!.text.trim())
     const pos = Number(v(iPos))
-    if (!Number.isInteger(pos) || pos < 1) fail(r.line, `expected a positive ordinal_position, got ${JSON.stringify(v(iPos))}`)
+    if (!Number.isInteger(pos) || pos < 1)
+      fail(r.line, `expected a positive ordinal_position, got ${JSON.stringify(v(iPos))}`)
     const key = `${v(iSchema)}.${v(iTable)}`
     let t = tables.get(key)
     if (!t) {
-      t = { schema: v(iSchema) || undefined, name: v(iTable), columns: [], primaryKey: [], where: `${file}:${r.line}`, pos: new Map(), pkPos: [] }
+      t = {
+        schema: v(iSchema) || undefined,
+        name: v(iTable),
+        columns: [],
+        primaryKey: [],
+        where: `${file}:${r.line}`,
+        pos: new Map(),
+        pkPos: [],
+      }
       tables.set(key, t)
     }
     // MySQL's column_type carries the arguments (decimal(10,2), tinyint(1) unsigned); elsewhere precision/scale columns
     const full = (v(iColType) || v(iType)).toLowerCase()
     const m = /^([a-z0-9_ ]+?)\s*(?:\(([^)]*)\))?\s*(unsigned)?(?:\s+zerofill)?\s*$/.exec(full)
     const base = (m?.[1] ?? full).trim()
-    let args = (m?.[2] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => Number(x))
-    if (args.length === 0 && v(iPrec) !== '') args = [Number(v(iPrec)), ...(v(iScale) !== '' ? [Number(v(iScale))] : [])]
+    let args = (m?.[2] ?? '')
+      .split(',')
+      .filter((x) => x.trim() !== '')
+      .map((x) => Number(x))
+    if (args.length === 0 && v(iPrec) !== '')
+      args = [Number(v(iPrec)), ...(v(iScale) !== '' ? [Number(v(iScale))] : [])]
     const name = v(iColumn)
     if (t.pos.has(pos)) fail(r.line, `expected one column at ordinal_position ${pos} of ${key}, got a second (${name})`)
     t.pos.set(pos, { name, type: m?.[3] ? `${base} unsigned` : base, args, lob: LOB.test(base) })
@@ -49,6 +67,12 @@ export function parseInformationSchema(text: string, file: string): SourceTable[
   }
   return [...tables.values()].map((t) => {
     const order = [...t.pos.keys()].sort((a, b) => a - b)
-    return { schema: t.schema, name: t.name, where: t.where, columns: order.map((p) => t.pos.get(p)!), primaryKey: t.pkPos.sort((a, b) => a - b).map((p) => t.pos.get(p)!.name) }
+    return {
+      schema: t.schema,
+      name: t.name,
+      where: t.where,
+      columns: order.map((p) => t.pos.get(p)!),
+      primaryKey: t.pkPos.sort((a, b) => a - b).map((p) => t.pos.get(p)!.name),
+    }
   })
 }

@@ -26,7 +26,10 @@ const LOAD_RE = /^LOAD[0-9A-F]{8}\.(csv|parquet)(\.gz)?$/
 const CDC_RE = /^\d{8}-\d{9}\.(csv|parquet)(\.gz)?$/
 
 /** Every table folder that holds at least one DMS data file, in key order. Other objects are counted, not read. */
-export async function scanLanding(store: ObjectStore, opts: { signal?: AbortSignal } = {}): Promise<{ tables: TableFolder[]; ignored: string[] }> {
+export async function scanLanding(
+  store: ObjectStore,
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ tables: TableFolder[]; ignored: string[] }> {
   const tables = new Map<string, TableFolder>()
   const ignored: string[] = []
   for await (const o of store.list('', opts)) classify(o, tables, ignored)
@@ -50,7 +53,14 @@ function classify(o: ObjectInfo, tables: Map<string, TableFolder>, ignored: stri
     tables.set(path, t)
   }
   const m = (load ?? cdc)!
-  const f: LandedFile = { key: o.key, name, kind: load ? 'load' : 'cdc', format: m[1] as 'csv' | 'parquet', gzip: m[2] !== undefined, subfolder: parts.slice(2, -1).join('/') }
+  const f: LandedFile = {
+    key: o.key,
+    name,
+    kind: load ? 'load' : 'cdc',
+    format: m[1] as 'csv' | 'parquet',
+    gzip: m[2] !== undefined,
+    subfolder: parts.slice(2, -1).join('/'),
+  }
   ;(load ? t.load : t.cdc).push(f)
 }
 
@@ -67,7 +77,11 @@ export function sampleFiles(t: TableFolder): LandedFile[] {
 }
 
 /** The object's bytes, gunzipped. */
-export async function readSample(store: ObjectStore, f: LandedFile, opts: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+export async function readSample(
+  store: ObjectStore,
+  f: LandedFile,
+  opts: { signal?: AbortSignal } = {},
+): Promise<Uint8Array> {
   const body = await store.get(f.key, opts)
   return f.gzip ? gunzipSync(body) : body
 }

@@ -24,7 +24,11 @@ export function firstFieldCount(bytes: Uint8Array): number | undefined {
  * For CSV tables whose first and newest sampled change files differ in field count: samples more change files, by
  * bisection, until every change of count lies between two neighbouring files. Returns the extra samples.
  */
-export async function probeLayoutChanges(t: TableFolder, samples: Sample[], read: (f: LandedFile) => Promise<Uint8Array>): Promise<Sample[]> {
+export async function probeLayoutChanges(
+  t: TableFolder,
+  samples: Sample[],
+  read: (f: LandedFile) => Promise<Uint8Array>,
+): Promise<Sample[]> {
   const cdc = [...t.cdc].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   if (cdc.length < 3 || cdc[0]!.format !== 'csv') return []
   const counts = new Map<number, number | undefined>()
@@ -70,7 +74,11 @@ export interface LayoutEvidence {
  * The data columns (without Op and the timestamp column) of a layout that has `deficit` fewer than the newest
  * (`kept` + `added`), checked against `records` (their fields from `offset` on), or why it cannot be decided.
  */
-export function earlierLayout(ev: LayoutEvidence, deficit: number, rows: { records: CsvRecord[]; offset: number }[]): { columns: string[] } | { problem: string } {
+export function earlierLayout(
+  ev: LayoutEvidence,
+  deficit: number,
+  rows: { records: CsvRecord[]; offset: number }[],
+): { columns: string[] } | { problem: string } {
   const base = [...ev.kept, ...ev.added]
   const candidates = new Map<string, { columns: string[]; why: string }>()
   const add = (drop: string[], why: string): void => {
@@ -81,16 +89,35 @@ export function earlierLayout(ev: LayoutEvidence, deficit: number, rows: { recor
     if (!candidates.has(k)) candidates.set(k, { columns, why })
   }
   const history = (ev.addedLater ?? []).filter((c) => ev.kept.some((k) => k.toLowerCase() === c.toLowerCase()))
-  if (history.length >= deficit) add(history.slice(history.length - deficit), `the DDL's ALTER TABLE … ADD of ${history.slice(history.length - deficit).join(', ')}`)
+  if (history.length >= deficit)
+    add(
+      history.slice(history.length - deficit),
+      `the DDL's ALTER TABLE … ADD of ${history.slice(history.length - deficit).join(', ')}`,
+    )
   // ADD COLUMN appends in PostgreSQL, SQL Server and Oracle; MySQL's may be FIRST or AFTER a column (its history then)
-  if (ev.dialect !== 'mysql' && deficit <= ev.kept.length) add(ev.kept.slice(ev.kept.length - deficit), `${ev.dialect} ADD COLUMN appending ${ev.kept.slice(ev.kept.length - deficit).join(', ')}`)
-  if (ev.added.length > 0 && deficit === ev.added.length) add(ev.added, `the table mapping's columns ${ev.added.join(', ')} added later`)
-  const fitting = [...candidates.values()].filter((c) => rows.every((r) => fits(c.columns, r.records, r.offset, ev.typeOf)))
+  if (ev.dialect !== 'mysql' && deficit <= ev.kept.length)
+    add(
+      ev.kept.slice(ev.kept.length - deficit),
+      `${ev.dialect} ADD COLUMN appending ${ev.kept.slice(ev.kept.length - deficit).join(', ')}`,
+    )
+  if (ev.added.length > 0 && deficit === ev.added.length)
+    add(ev.added, `the table mapping's columns ${ev.added.join(', ')} added later`)
+  const fitting = [...candidates.values()].filter((c) =>
+    rows.every((r) => fits(c.columns, r.records, r.offset, ev.typeOf)),
+  )
   if (fitting.length === 1) return { columns: fitting[0]!.columns }
   const lacks = `its files have ${deficit} field${deficit === 1 ? '' : 's'} fewer than the DDL and mapping give`
-  if (candidates.size === 0) return { problem: `${lacks}, and nothing says which columns they lack (${ev.dialect === 'mysql' ? 'MySQL ADD COLUMN may insert anywhere: ' : ''}add the ALTER TABLE … ADD statements to --ddl, or configure columnsFrom by hand)` }
-  if (fitting.length === 0) return { problem: `${lacks}; the sampled values fit none of the explanations (${[...candidates.values()].map((c) => c.why).join('; ')}): configure columnsFrom by hand` }
-  return { problem: `${lacks}, and more than one explanation fits the sampled values (${fitting.map((c) => c.why).join('; ')}): configure columnsFrom by hand` }
+  if (candidates.size === 0)
+    return {
+      problem: `${lacks}, and nothing says which columns they lack (${ev.dialect === 'mysql' ? 'MySQL ADD COLUMN may insert anywhere: ' : ''}add the ALTER TABLE … ADD statements to --ddl, or configure columnsFrom by hand)`,
+    }
+  if (fitting.length === 0)
+    return {
+      problem: `${lacks}; the sampled values fit none of the explanations (${[...candidates.values()].map((c) => c.why).join('; ')}): configure columnsFrom by hand`,
+    }
+  return {
+    problem: `${lacks}, and more than one explanation fits the sampled values (${fitting.map((c) => c.why).join('; ')}): configure columnsFrom by hand`,
+  }
 }
 
 const INTEGER_RE = /^-?\d+$/
@@ -112,8 +139,12 @@ function fits(columns: string[], records: CsvRecord[], offset: number, typeOf: (
     if (t === 'boolean') return BOOL_RE
     return undefined
   })
-  return records.every((r) => r.fields.length === columns.length + offset && columns.every((_, i) => {
-    const f = r.fields[i + offset]!
-    return res[i] === undefined || (f.text === '' && !f.quoted) || res[i]!.test(f.text)
-  }))
+  return records.every(
+    (r) =>
+      r.fields.length === columns.length + offset &&
+      columns.every((_, i) => {
+        const f = r.fields[i + offset]!
+        return res[i] === undefined || (f.text === '' && !f.quoted) || res[i]!.test(f.text)
+      }),
+  )
 }

@@ -2,8 +2,37 @@
 // Anything without an exact, lossless match stays a string: its text is kept as DMS wrote it.
 import type { Dialect, SourceColumn } from './sql-ddl.js'
 
-const INTEGER = new Set(['int', 'integer', 'bigint', 'smallint', 'tinyint', 'mediumint', 'int2', 'int4', 'int8', 'serial', 'bigserial', 'smallserial', 'serial4', 'serial8', 'serial2', 'pls_integer', 'binary_integer', 'year'])
-const DOUBLE = new Set(['real', 'float', 'double', 'double precision', 'float4', 'float8', 'binary_float', 'binary_double', 'smallfloat'])
+const INTEGER = new Set([
+  'int',
+  'integer',
+  'bigint',
+  'smallint',
+  'tinyint',
+  'mediumint',
+  'int2',
+  'int4',
+  'int8',
+  'serial',
+  'bigserial',
+  'smallserial',
+  'serial4',
+  'serial8',
+  'serial2',
+  'pls_integer',
+  'binary_integer',
+  'year',
+])
+const DOUBLE = new Set([
+  'real',
+  'float',
+  'double',
+  'double precision',
+  'float4',
+  'float8',
+  'binary_float',
+  'binary_double',
+  'smallfloat',
+])
 const TIMESTAMP = new Set(['timestamp', 'timestamp without time zone', 'datetime', 'datetime2', 'smalldatetime'])
 const DECIMAL = new Set(['numeric', 'decimal', 'dec', 'number'])
 
@@ -22,7 +51,8 @@ export function configType(c: SourceColumn, dialect: Dialect): string {
   if (t === 'boolean' || t === 'bool' || (t === 'bit' && dialect === 'sqlserver')) return 'boolean'
   if (t === 'date') return dialect === 'oracle' ? 'timestamp' : 'date'
   if (TIMESTAMP.has(t)) return 'timestamp'
-  if (t === 'money' || t === 'smallmoney') return dialect === 'sqlserver' ? (t === 'money' ? 'decimal(19,4)' : 'decimal(10,4)') : 'string'
+  if (t === 'money' || t === 'smallmoney')
+    return dialect === 'sqlserver' ? (t === 'money' ? 'decimal(19,4)' : 'decimal(10,4)') : 'string'
   if (DECIMAL.has(t)) {
     const [p, s] = c.args
     if (p === undefined || p < 0) return t === 'number' && s === 0 ? 'decimal(38,0)' : 'string' // NUMBER, NUMBER(*,0), numeric without precision

@@ -44,7 +44,11 @@ export function tokenize(sql: string, file: string): Token[] {
   let i = 0
   const n = sql.length
   const fail = (what: string): never => {
-    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}:${line}: ${what}`, { file, line, hint: 'pass the DDL as pg_dump -s, mysqldump -d, SSMS or Oracle print it' })
+    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}:${line}: ${what}`, {
+      file,
+      line,
+      hint: 'pass the DDL as pg_dump -s, mysqldump -d, SSMS or Oracle print it',
+    })
   }
   while (i < n) {
     const c = sql[i]!
@@ -122,22 +126,77 @@ export function tokenize(sql: string, file: string): Token[] {
 
 /** Guesses the dialect from the text: it only changes what DATE means (Oracle DATE holds a time of day). */
 export function detectDialect(sql: string): Dialect {
-  if (/\b(VARCHAR2|NVARCHAR2|NUMBER\s*\(|SEGMENT\s+CREATION|TABLESPACE\s+"|BINARY_DOUBLE|CLOB)\b/i.test(sql)) return 'oracle'
+  if (/\b(VARCHAR2|NVARCHAR2|NUMBER\s*\(|SEGMENT\s+CREATION|TABLESPACE\s+"|BINARY_DOUBLE|CLOB)\b/i.test(sql))
+    return 'oracle'
   if (/\[dbo\]|\bGO\s*$|\bIDENTITY\s*\(|\bNVARCHAR\b|\bCLUSTERED\b/im.test(sql)) return 'sqlserver'
   if (/`|\bENGINE\s*=|\bAUTO_INCREMENT\b/i.test(sql)) return 'mysql'
   return 'postgres'
 }
 
-const isWord = (t: Token | undefined, ...words: string[]): boolean => t !== undefined && t.kind === 'word' && words.includes(t.text.toUpperCase())
+const isWord = (t: Token | undefined, ...words: string[]): boolean =>
+  t !== undefined && t.kind === 'word' && words.includes(t.text.toUpperCase())
 const isPunct = (t: Token | undefined, p: string): boolean => t !== undefined && t.kind === 'punct' && t.text === p
 
 /** Words that may continue a type name: `character varying`, `double precision`, `timestamp(6) with time zone`. */
-const TYPE_CONTINUATION = new Set(['VARYING', 'PRECISION', 'WITHOUT', 'WITH', 'LOCAL', 'TIME', 'ZONE', 'UNSIGNED', 'SIGNED', 'ZEROFILL', 'TO', 'SECOND', 'DAY', 'MONTH', 'YEAR', 'VARCHAR', 'CHAR', 'CHARACTER', 'RAW'])
+const TYPE_CONTINUATION = new Set([
+  'VARYING',
+  'PRECISION',
+  'WITHOUT',
+  'WITH',
+  'LOCAL',
+  'TIME',
+  'ZONE',
+  'UNSIGNED',
+  'SIGNED',
+  'ZEROFILL',
+  'TO',
+  'SECOND',
+  'DAY',
+  'MONTH',
+  'YEAR',
+  'VARCHAR',
+  'CHAR',
+  'CHARACTER',
+  'RAW',
+])
 /** Element starts inside CREATE TABLE ( … ) that are not columns. */
 /** What ALTER TABLE … ADD may add besides columns and NOT_A_COLUMN (SQL Server's ADD DEFAULT … FOR c, partitions). */
 const NOT_ADDED_COLUMN = new Set(['DEFAULT', 'PARTITION', 'SUBPARTITION', 'OVERFLOW', 'LOGFILE', 'FILE', 'FILEGROUP'])
-const NOT_A_COLUMN = new Set(['CONSTRAINT', 'PRIMARY', 'KEY', 'INDEX', 'UNIQUE', 'FOREIGN', 'CHECK', 'FULLTEXT', 'SPATIAL', 'EXCLUDE', 'LIKE', 'PERIOD', 'SUPPLEMENTAL'])
-const LOB_TYPES = new Set(['text', 'tinytext', 'mediumtext', 'longtext', 'json', 'jsonb', 'xml', 'bytea', 'blob', 'tinyblob', 'mediumblob', 'longblob', 'clob', 'nclob', 'ntext', 'image', 'long', 'long raw'])
+const NOT_A_COLUMN = new Set([
+  'CONSTRAINT',
+  'PRIMARY',
+  'KEY',
+  'INDEX',
+  'UNIQUE',
+  'FOREIGN',
+  'CHECK',
+  'FULLTEXT',
+  'SPATIAL',
+  'EXCLUDE',
+  'LIKE',
+  'PERIOD',
+  'SUPPLEMENTAL',
+])
+const LOB_TYPES = new Set([
+  'text',
+  'tinytext',
+  'mediumtext',
+  'longtext',
+  'json',
+  'jsonb',
+  'xml',
+  'bytea',
+  'blob',
+  'tinyblob',
+  'mediumblob',
+  'longblob',
+  'clob',
+  'nclob',
+  'ntext',
+  'image',
+  'long',
+  'long raw',
+])
 
 /** Every CREATE TABLE of the text, with the primary keys of later ALTER TABLE … ADD [CONSTRAINT x] PRIMARY KEY (…). */
 export function parseDdl(sql: string, file: string): SourceTable[] {
@@ -146,9 +205,14 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
   const byName = new Map<string, SourceTable>()
   const fail = (t: Token | undefined, expected: string): never => {
     const line = t?.line ?? toks.at(-1)?.line ?? 1
-    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}:${line}: expected ${expected}, got ${t ? JSON.stringify(t.text) : 'the end of the file'}`, { file, line, hint: 'pass the DDL as pg_dump -s, mysqldump -d, SSMS or Oracle print it' })
+    throw new ConfigError(
+      'CDC_INIT_INPUT_INVALID',
+      `${file}:${line}: expected ${expected}, got ${t ? JSON.stringify(t.text) : 'the end of the file'}`,
+      { file, line, hint: 'pass the DDL as pg_dump -s, mysqldump -d, SSMS or Oracle print it' },
+    )
   }
-  const ident = (t: Token | undefined): string => (t !== undefined && (t.kind === 'word' || t.kind === 'quoted') ? t.text : fail(t, 'a name'))
+  const ident = (t: Token | undefined): string =>
+    t !== undefined && (t.kind === 'word' || t.kind === 'quoted') ? t.text : fail(t, 'a name')
   /** A possibly qualified name at i: [db.]schema.name; returns the last two parts. */
   const qualified = (i: number): { schema: string | undefined; name: string; next: number } => {
     const parts = [ident(toks[i])]
@@ -178,13 +242,31 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
       j++
     }
   }
-  const key = (schema: string | undefined, name: string): string => `${(schema ?? '').toLowerCase()}.${name.toLowerCase()}`
+  const key = (schema: string | undefined, name: string): string =>
+    `${(schema ?? '').toLowerCase()}.${name.toLowerCase()}`
   let i = 0
   while (i < toks.length) {
     const t = toks[i]!
     if (isWord(t, 'CREATE') && i + 1 < toks.length) {
       let j = i + 1
-      while (isWord(toks[j], 'GLOBAL', 'LOCAL', 'TEMPORARY', 'TEMP', 'UNLOGGED', 'OR', 'REPLACE', 'SHARDED', 'DUPLICATED', 'PRIVATE', 'BLOCKCHAIN', 'IMMUTABLE')) j++
+      while (
+        isWord(
+          toks[j],
+          'GLOBAL',
+          'LOCAL',
+          'TEMPORARY',
+          'TEMP',
+          'UNLOGGED',
+          'OR',
+          'REPLACE',
+          'SHARDED',
+          'DUPLICATED',
+          'PRIVATE',
+          'BLOCKCHAIN',
+          'IMMUTABLE',
+        )
+      )
+        j++
       if (!isWord(toks[j], 'TABLE')) {
         i = j
         continue
@@ -197,7 +279,13 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
         i = j // CREATE TABLE … AS SELECT, PARTITION OF …: no column list to read
         continue
       }
-      const table: SourceTable = { schema: q.schema, name: q.name, columns: [], primaryKey: [], where: `${file}:${t.line}` }
+      const table: SourceTable = {
+        schema: q.schema,
+        name: q.name,
+        columns: [],
+        primaryKey: [],
+        where: `${file}:${t.line}`,
+      }
       j++
       // elements separated by commas at depth 1, up to the matching )
       for (;;) {
@@ -226,8 +314,15 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
       j = q.next
       // ADD [CONSTRAINT name] PRIMARY KEY [CLUSTERED|NONCLUSTERED] (cols); SQL Server may write WITH CHECK ADD
       while (isWord(toks[j], 'WITH', 'CHECK', 'NOCHECK')) j++
-      const target = (): SourceTable | undefined => byName.get(key(q.schema, q.name)) ?? (q.schema === undefined ? undefined : byName.get(key(undefined, q.name)))
-      if (isWord(toks[j], 'ADD') && !(toks[j + 1]?.kind === 'word' && (NOT_A_COLUMN.has(toks[j + 1]!.text.toUpperCase()) || NOT_ADDED_COLUMN.has(toks[j + 1]!.text.toUpperCase())))) {
+      const target = (): SourceTable | undefined =>
+        byName.get(key(q.schema, q.name)) ?? (q.schema === undefined ? undefined : byName.get(key(undefined, q.name)))
+      if (
+        isWord(toks[j], 'ADD') &&
+        !(
+          toks[j + 1]?.kind === 'word' &&
+          (NOT_A_COLUMN.has(toks[j + 1]!.text.toUpperCase()) || NOT_ADDED_COLUMN.has(toks[j + 1]!.text.toUpperCase()))
+        )
+      ) {
         // ADD [COLUMN] [IF NOT EXISTS] c type … [, [ADD [COLUMN]] d type …]; Oracle and MySQL: ADD [COLUMN] (c type, …)
         const table = target()
         if (table === undefined) fail(toks[i + 2], `a table created earlier in the file (ALTER TABLE ${q.name} ADD)`)
@@ -240,7 +335,16 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
           for (;;) {
             const start = j
             let depth = 0
-            while (j < toks.length && (depth > 0 || !(isPunct(toks[j], ',') || isPunct(toks[j], ')') || isPunct(toks[j], ';') || (!listed && isWord(toks[j], 'GO'))))) {
+            while (
+              j < toks.length &&
+              (depth > 0 ||
+                !(
+                  isPunct(toks[j], ',') ||
+                  isPunct(toks[j], ')') ||
+                  isPunct(toks[j], ';') ||
+                  (!listed && isWord(toks[j], 'GO'))
+                ))
+            ) {
               if (isPunct(toks[j], '(')) depth++
               if (isPunct(toks[j], ')')) depth--
               j++
@@ -267,7 +371,8 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
           while (isWord(toks[j], 'CLUSTERED', 'NONCLUSTERED')) j++
           const list = nameList(j)
           const pkTable = target()
-          if (pkTable === undefined) fail(toks[i + 2], `a table created earlier in the file (ALTER TABLE ${q.name} … PRIMARY KEY)`)
+          if (pkTable === undefined)
+            fail(toks[i + 2], `a table created earlier in the file (ALTER TABLE ${q.name} … PRIMARY KEY)`)
           pkTable!.primaryKey = list.names
           j = list.next
         }
@@ -283,7 +388,8 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
   function addColumn(el: Token[], table: SourceTable): void {
     element(el, table)
     const col = table.columns.pop()!
-    if (table.columns.some((c) => c.name.toLowerCase() === col.name.toLowerCase())) fail(el[0], `a column ${table.name} does not have yet`)
+    if (table.columns.some((c) => c.name.toLowerCase() === col.name.toLowerCase()))
+      fail(el[0], `a column ${table.name} does not have yet`)
     let at = table.columns.length
     for (let m = 2; m < el.length; m++) {
       if (isWord(el[m], 'FIRST')) at = 0
@@ -314,7 +420,8 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
     }
     const name = ident(head)
     const typeTok = el[1]
-    if (typeTok === undefined || !(typeTok.kind === 'word' || typeTok.kind === 'quoted')) fail(typeTok ?? head, `a type for column ${name}`)
+    if (typeTok === undefined || !(typeTok.kind === 'word' || typeTok.kind === 'quoted'))
+      fail(typeTok ?? head, `a type for column ${name}`)
     const words = [typeTok!.text.toLowerCase()]
     const args: number[] = []
     let k = 2
@@ -332,14 +439,23 @@ export function parseDdl(sql: string, file: string): SourceTable[] {
       } else if (el[k]?.kind === 'quoted' && el[k]!.text === '') {
         words.push('[]') // PostgreSQL array: integer[] (the tokenizer reads [] as an empty [identifier])
         k++
-      }
-      else if (el[k]?.kind === 'word' && TYPE_CONTINUATION.has(el[k]!.text.toUpperCase()) && !(isWord(el[k], 'CHARACTER') && isWord(el[k + 1], 'SET'))) {
+      } else if (
+        el[k]?.kind === 'word' &&
+        TYPE_CONTINUATION.has(el[k]!.text.toUpperCase()) &&
+        !(isWord(el[k], 'CHARACTER') && isWord(el[k + 1], 'SET'))
+      ) {
         words.push(el[k]!.text.toLowerCase())
         k++
       } else break
     }
     const type = words.join(' ')
-    table.columns.push({ name, type, args, lob: LOB_TYPES.has(type) || (args[0] === -2 && /varchar|varbinary/.test(type)) })
-    for (let m = k; m < el.length; m++) if (isWord(el[m], 'PRIMARY') && isWord(el[m + 1], 'KEY')) table.primaryKey = [name]
+    table.columns.push({
+      name,
+      type,
+      args,
+      lob: LOB_TYPES.has(type) || (args[0] === -2 && /varchar|varbinary/.test(type)),
+    })
+    for (let m = k; m < el.length; m++)
+      if (isWord(el[m], 'PRIMARY') && isWord(el[m + 1], 'KEY')) table.primaryKey = [name]
   }
 }

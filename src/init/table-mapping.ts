@@ -23,7 +23,13 @@ interface Locator {
 
 export interface MappingRules {
   addColumns: { locator: Locator; column: AddedColumn; ruleId: string }[]
-  beforeImage: { locator: Locator; filter: 'pk-only' | 'non-lob' | 'all'; prefix: string; suffix: string; ruleId: string }[]
+  beforeImage: {
+    locator: Locator
+    filter: 'pk-only' | 'non-lob' | 'all'
+    prefix: string
+    suffix: string
+    ruleId: string
+  }[]
   removeColumns: { locator: Locator; column: string; ruleId: string }[]
 }
 
@@ -37,13 +43,17 @@ function addedType(dt: unknown): string {
   if (t === 'boolean') return 'boolean'
   if (t === 'date') return 'date'
   if (t === 'datetime') return 'timestamp'
-  if (t === 'numeric' && typeof d.precision === 'number' && d.precision >= 1 && d.precision <= 38) return `decimal(${d.precision},${typeof d.scale === 'number' ? d.scale : 0})`
+  if (t === 'numeric' && typeof d.precision === 'number' && d.precision >= 1 && d.precision <= 38)
+    return `decimal(${d.precision},${typeof d.scale === 'number' ? d.scale : 0})`
   return 'string'
 }
 
 export function parseTableMapping(text: string, file: string): MappingRules {
   const fail = (what: string): never => {
-    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}: ${what}`, { file, hint: 'pass the task\'s table mapping JSON ({"rules": [...]}) as the DMS console or describe-replication-tasks shows it' })
+    throw new ConfigError('CDC_INIT_INPUT_INVALID', `${file}: ${what}`, {
+      file,
+      hint: 'pass the task\'s table mapping JSON ({"rules": [...]}) as the DMS console or describe-replication-tasks shows it',
+    })
   }
   let json: unknown
   try {
@@ -63,15 +73,35 @@ export function parseTableMapping(text: string, file: string): MappingRules {
     const action = String(r['rule-action'] ?? '').toLowerCase()
     if (action === 'add-column' && String(r['rule-target'] ?? '').toLowerCase() === 'column') {
       const name = r['value']
-      if (typeof name !== 'string' || name === '') fail(`rules[${i}] (rule-id ${ruleId}): expected the new column's name in "value"`)
+      if (typeof name !== 'string' || name === '')
+        fail(`rules[${i}] (rule-id ${ruleId}): expected the new column's name in "value"`)
       const expression = typeof r['expression'] === 'string' ? (r['expression'] as string).trim() : undefined
-      const role = expression === '$AR_H_CHANGE_SEQ' ? 'sequence' : expression === '$AR_H_TIMESTAMP' ? 'header-timestamp' : 'other'
-      out.addColumns.push({ locator, ruleId, column: { name: name as string, type: role === 'sequence' ? 'string' : addedType(r['data-type']), role, ...(expression !== undefined ? { expression } : {}) } })
+      const role =
+        expression === '$AR_H_CHANGE_SEQ' ? 'sequence' : expression === '$AR_H_TIMESTAMP' ? 'header-timestamp' : 'other'
+      out.addColumns.push({
+        locator,
+        ruleId,
+        column: {
+          name: name as string,
+          type: role === 'sequence' ? 'string' : addedType(r['data-type']),
+          role,
+          ...(expression !== undefined ? { expression } : {}),
+        },
+      })
     } else if (action === 'add-before-image-columns') {
       const def = (r['before-image-def'] ?? {}) as Record<string, unknown>
       const filter = String(def['column-filter'] ?? 'pk-only')
-      if (filter !== 'pk-only' && filter !== 'non-lob' && filter !== 'all') fail(`rules[${i}] (rule-id ${ruleId}): expected column-filter pk-only, non-lob or all, got ${JSON.stringify(filter)}`)
-      out.beforeImage.push({ locator, ruleId, filter: filter as 'pk-only', prefix: typeof def['column-prefix'] === 'string' ? (def['column-prefix'] as string) : 'BI_', suffix: typeof def['column-suffix'] === 'string' ? (def['column-suffix'] as string) : '' })
+      if (filter !== 'pk-only' && filter !== 'non-lob' && filter !== 'all')
+        fail(
+          `rules[${i}] (rule-id ${ruleId}): expected column-filter pk-only, non-lob or all, got ${JSON.stringify(filter)}`,
+        )
+      out.beforeImage.push({
+        locator,
+        ruleId,
+        filter: filter as 'pk-only',
+        prefix: typeof def['column-prefix'] === 'string' ? (def['column-prefix'] as string) : 'BI_',
+        suffix: typeof def['column-suffix'] === 'string' ? (def['column-suffix'] as string) : '',
+      })
     } else if (action === 'remove-column' && String(r['rule-target'] ?? '').toLowerCase() === 'column') {
       out.removeColumns.push({ locator, ruleId, column: String(loc?.['column-name'] ?? '') })
     }
@@ -81,25 +111,43 @@ export function parseTableMapping(text: string, file: string): MappingRules {
 
 /** DMS object-locator matching: `%` is any run of characters, `_` one character; names are case-sensitive. */
 export function locatorMatches(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`)
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/%/g, '.*')
+      .replace(/_/g, '.')}$`,
+  )
   return re.test(name)
 }
 
-const matches = (l: Locator, schema: string, table: string): boolean => locatorMatches(l.schema, schema) && locatorMatches(l.table, table)
+const matches = (l: Locator, schema: string, table: string): boolean =>
+  locatorMatches(l.schema, schema) && locatorMatches(l.table, table)
 
 /**
  * The columns of a table's files after its source columns, in the order DMS writes them, and the source columns
  * left after remove-column rules.
  */
-export function columnsAdded(rules: MappingRules | undefined, schema: string, table: string, source: SourceTable | undefined): { kept: SourceColumn[] | undefined; added: AddedColumn[] } {
+export function columnsAdded(
+  rules: MappingRules | undefined,
+  schema: string,
+  table: string,
+  source: SourceTable | undefined,
+): { kept: SourceColumn[] | undefined; added: AddedColumn[] } {
   if (!rules) return { kept: source?.columns, added: [] }
-  const removed = new Set(rules.removeColumns.filter((r) => matches(r.locator, schema, table)).flatMap((r) => (source?.columns ?? []).filter((c) => locatorMatches(r.column, c.name)).map((c) => c.name)))
+  const removed = new Set(
+    rules.removeColumns
+      .filter((r) => matches(r.locator, schema, table))
+      .flatMap((r) => (source?.columns ?? []).filter((c) => locatorMatches(r.column, c.name)).map((c) => c.name)),
+  )
   const kept = source?.columns.filter((c) => !removed.has(c.name))
   const added: AddedColumn[] = rules.addColumns.filter((r) => matches(r.locator, schema, table)).map((r) => r.column)
   for (const bi of rules.beforeImage.filter((r) => matches(r.locator, schema, table))) {
     if (!source) continue
-    const cols = (kept ?? []).filter((c) => (bi.filter === 'pk-only' ? source.primaryKey.includes(c.name) : bi.filter === 'non-lob' ? !c.lob : true))
-    for (const c of cols) added.push({ name: `${bi.prefix}${c.name}${bi.suffix}`, type: 'string', role: 'before-image', of: c.name })
+    const cols = (kept ?? []).filter((c) =>
+      bi.filter === 'pk-only' ? source.primaryKey.includes(c.name) : bi.filter === 'non-lob' ? !c.lob : true,
+    )
+    for (const c of cols)
+      added.push({ name: `${bi.prefix}${c.name}${bi.suffix}`, type: 'string', role: 'before-image', of: c.name })
   }
   return { kept, added }
 }

@@ -63,10 +63,14 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
   for (const t of tables) {
     const why = unsupported(t)
     if (why !== undefined) {
-      throw new UsageError('CDC_SPARK_UNSUPPORTED', `table ${t.source}.${t.name}: the Spark job does not support ${why} yet`, {
-        table: `${t.source}.${t.name}`,
-        hint: 'leave the table out with --table, or keep running it with cdc-apply',
-      })
+      throw new UsageError(
+        'CDC_SPARK_UNSUPPORTED',
+        `table ${t.source}.${t.name}: the Spark job does not support ${why} yet`,
+        {
+          table: `${t.source}.${t.name}`,
+          hint: 'leave the table out with --table, or keep running it with cdc-apply',
+        },
+      )
     }
   }
   const version = versions().cdcApply
@@ -108,7 +112,7 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
     `# (Glue 5, EMR 7, or spark-submit). Tables: ${tables.map((t) => `${t.source}.${t.name}`).join(', ') || '(none)'}.`,
     '#',
     '# Arguments (defaults from the config the job was emitted from): --landing --raw --curated --state --table',
-    '# --s3-scheme --rows-per-file --compression --master. No credentials are in this script: Spark\'s own are used.',
+    "# --s3-scheme --rows-per-file --compression --master. No credentials are in this script: Spark's own are used.",
     '# Outputs: the layout of cdc-apply run (plain Parquet date partitions; Iceberg is not done by the job).',
     '# The state (watermark, ledger, tombstones) lives under --state; cdc-apply state export|import moves a table',
     '# between the SQLite state file and that location (docs/scale-out.md).',

@@ -23,14 +23,18 @@ interface WatermarkFile {
 }
 
 function invalid(where: string, what: string): DataError {
-  return new DataError('CDC_HANDOVER_INVALID', `${where}: ${what}`, { hint: 'export the table again (cdc-apply state export), or let the Spark job commit once more' })
+  return new DataError('CDC_HANDOVER_INVALID', `${where}: ${what}`, {
+    hint: 'export the table again (cdc-apply state export), or let the Spark job commit once more',
+  })
 }
 
 /** Writes the tombstones first, then watermark.json (the commit), then removes older tombstone folders. */
 export async function writeHandover(store: ObjectStore, h: HandoverState): Promise<string> {
   const dir = joinKey(h.watermark.source, h.watermark.table)
   const name = `tombstones-${randomBytes(8).toString('hex')}`
-  const lines = h.tombstones.map((t) => JSON.stringify({ key: t.key, ts: t.ts, seq: t.seq, file: t.file, row: t.row })).join('\n')
+  const lines = h.tombstones
+    .map((t) => JSON.stringify({ key: t.key, ts: t.ts, seq: t.seq, file: t.file, row: t.row }))
+    .join('\n')
   await store.put(joinKey(dir, name, 'part-00000.json'), new TextEncoder().encode(lines.length > 0 ? lines + '\n' : ''))
   const file: WatermarkFile = {
     format: HANDOVER_FORMAT,
@@ -56,14 +60,19 @@ export async function writeHandover(store: ObjectStore, h: HandoverState): Promi
 }
 
 /** The table's state as the Spark job (or an export) left it; undefined when there is no watermark.json. */
-export async function readHandover(store: ObjectStore, source: string, table: string): Promise<HandoverState | undefined> {
+export async function readHandover(
+  store: ObjectStore,
+  source: string,
+  table: string,
+): Promise<HandoverState | undefined> {
   const dir = joinKey(source, table)
   const where = `${store.url}/${dir}/watermark.json`
   let text: string
   try {
     text = new TextDecoder().decode(await store.get(joinKey(dir, 'watermark.json')))
   } catch (err) {
-    if ((err as { code?: string }).code === 'CDC_SOURCE_NOT_FOUND' || (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if ((err as { code?: string }).code === 'CDC_SOURCE_NOT_FOUND' || (err as NodeJS.ErrnoException).code === 'ENOENT')
+      return undefined
     throw err
   }
   let w: WatermarkFile
@@ -73,8 +82,15 @@ export async function readHandover(store: ObjectStore, source: string, table: st
     throw invalid(where, `not JSON: ${(err as Error).message}`)
   }
   if (w.format !== HANDOVER_FORMAT) throw invalid(where, `format ${String(w.format)}; expected ${HANDOVER_FORMAT}`)
-  if (w.source !== source || w.table !== table) throw invalid(where, `holds ${w.source}.${w.table}, not ${source}.${table}`)
-  if (typeof w.lpf !== 'string' || !/^\d{8}-\d{9}$/.test(w.lpf) || !/^\d{8}$/.test(w.loadDate) || !Array.isArray(w.ledger)) throw invalid(where, 'lpf, loadDate or ledger is malformed')
+  if (w.source !== source || w.table !== table)
+    throw invalid(where, `holds ${w.source}.${w.table}, not ${source}.${table}`)
+  if (
+    typeof w.lpf !== 'string' ||
+    !/^\d{8}-\d{9}$/.test(w.lpf) ||
+    !/^\d{8}$/.test(w.loadDate) ||
+    !Array.isArray(w.ledger)
+  )
+    throw invalid(where, 'lpf, loadDate or ledger is malformed')
   const tombstones: HandoverTombstone[] = []
   if (w.tombstones) {
     let parts = 0
@@ -85,12 +101,18 @@ export async function readHandover(store: ObjectStore, source: string, table: st
       for (const line of body.split('\n')) {
         if (line.trim() === '') continue
         const t = JSON.parse(line) as Partial<HandoverTombstone>
-        if (typeof t.key !== 'string' || typeof t.file !== 'string' || typeof t.row !== 'number') throw invalid(`${store.url}/${o.key}`, `a tombstone lacks its key, file or row: ${line.slice(0, 200)}`)
+        if (typeof t.key !== 'string' || typeof t.file !== 'string' || typeof t.row !== 'number')
+          throw invalid(`${store.url}/${o.key}`, `a tombstone lacks its key, file or row: ${line.slice(0, 200)}`)
         tombstones.push({ key: t.key, ts: t.ts ?? null, seq: t.seq ?? null, file: t.file, row: t.row })
       }
     }
     if (parts === 0) throw invalid(where, `its tombstones folder ${w.tombstones} is missing`)
   }
   const ledger = w.ledger.map((f) => ({ ...f, superseded: f.superseded === true }))
-  return { watermark: { source, table, fullLoad: w.fullLoad === true, lpf: w.lpf, loadDate: w.loadDate }, ledger, tombstones, fingerprint: w.fingerprint ?? null }
+  return {
+    watermark: { source, table, fullLoad: w.fullLoad, lpf: w.lpf, loadDate: w.loadDate },
+    ledger,
+    tombstones,
+    fingerprint: w.fingerprint ?? null,
+  }
 }

@@ -27,12 +27,41 @@ export function recordCatalog(
      ON CONFLICT (Source, TableName) DO UPDATE SET GlueTables = excluded.GlueTables, Fingerprint = excluded.Fingerprint,
        LastAttemptAt = excluded.LastAttemptAt, RegisteredAt = COALESCE(excluded.RegisteredAt, RegisteredAt),
        LastErrorCode = excluded.LastErrorCode, LastError = excluded.LastError`,
-  ).run(source, table, glueTables.join(','), fingerprint, now, error ? null : now, error?.code ?? null, error?.message ?? null)
+  ).run(
+    source,
+    table,
+    glueTables.join(','),
+    fingerprint,
+    now,
+    error ? null : now,
+    error?.code ?? null,
+    error?.message ?? null,
+  )
 }
 
 export function catalogRecord(db: StateDb, source: string, table: string): CatalogRecord | undefined {
-  const r = db.prepare('SELECT GlueTables, Fingerprint, LastAttemptAt, RegisteredAt, LastErrorCode, LastError FROM catalog_tables WHERE Source = ? AND TableName = ?').get(source, table) as
-    | { GlueTables: string; Fingerprint: string; LastAttemptAt: string; RegisteredAt: string | null; LastErrorCode: string | null; LastError: string | null }
+  const r = db
+    .prepare(
+      'SELECT GlueTables, Fingerprint, LastAttemptAt, RegisteredAt, LastErrorCode, LastError FROM catalog_tables WHERE Source = ? AND TableName = ?',
+    )
+    .get(source, table) as
+    | {
+        GlueTables: string
+        Fingerprint: string
+        LastAttemptAt: string
+        RegisteredAt: string | null
+        LastErrorCode: string | null
+        LastError: string | null
+      }
     | undefined
-  return r && { glueTables: r.GlueTables, fingerprint: r.Fingerprint, lastAttemptAt: r.LastAttemptAt, registeredAt: r.RegisteredAt, errorCode: r.LastErrorCode, error: r.LastError }
+  return (
+    r && {
+      glueTables: r.GlueTables,
+      fingerprint: r.Fingerprint,
+      lastAttemptAt: r.LastAttemptAt,
+      registeredAt: r.RegisteredAt,
+      errorCode: r.LastErrorCode,
+      error: r.LastError,
+    }
+  )
 }

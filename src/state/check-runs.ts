@@ -23,21 +23,17 @@ export function recordVerify(statePath: string, v: Omit<VerifyRun, 'checkedAt'>)
   if (!existsSync(statePath)) return
   try {
     using(openStateDb(statePath), (db) => {
-      db.prepare('INSERT OR REPLACE INTO verify_runs (Source, TableName, Date, Verdict, Missing, Extra, Differ, CheckedAt, Against) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-        v.source,
-        v.table,
-        v.date,
-        v.verdict,
-        v.missing,
-        v.extra,
-        v.differ,
-        new Date().toISOString(),
-        v.against,
-      )
+      db.prepare(
+        'INSERT OR REPLACE INTO verify_runs (Source, TableName, Date, Verdict, Missing, Extra, Differ, CheckedAt, Against) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(v.source, v.table, v.date, v.verdict, v.missing, v.extra, v.differ, new Date().toISOString(), v.against)
     })
   } catch (err) {
     if (err instanceof CdcError && err.code !== 'CDC_STATE_UNAVAILABLE') throw err
-    throw new StateError('CDC_STATE_UNAVAILABLE', `recording the verify of ${v.source}.${v.table} in ${JSON.stringify(statePath)} failed: ${(err as Error).message}`, { cause: err, transient: true })
+    throw new StateError(
+      'CDC_STATE_UNAVAILABLE',
+      `recording the verify of ${v.source}.${v.table} in ${JSON.stringify(statePath)} failed: ${(err as Error).message}`,
+      { cause: err, transient: true },
+    )
   }
 }
 
@@ -47,7 +43,11 @@ export function lastVerify(statePath: string): VerifyRun[] {
   if (db === undefined) return []
   return using(db, () => {
     if (!hasTable(db, 'verify_runs')) return []
-    const rows = db.prepare('SELECT Source, TableName, Date, Verdict, Missing, Extra, Differ, CheckedAt, Against FROM verify_runs ORDER BY Source, TableName').all() as {
+    const rows = db
+      .prepare(
+        'SELECT Source, TableName, Date, Verdict, Missing, Extra, Differ, CheckedAt, Against FROM verify_runs ORDER BY Source, TableName',
+      )
+      .all() as {
       Source: string
       TableName: string
       Date: string
@@ -58,7 +58,17 @@ export function lastVerify(statePath: string): VerifyRun[] {
       CheckedAt: string
       Against: string | null
     }[]
-    return rows.map((r) => ({ source: r.Source, table: r.TableName, date: r.Date, verdict: r.Verdict, missing: r.Missing, extra: r.Extra, differ: r.Differ, checkedAt: r.CheckedAt, against: r.Against }))
+    return rows.map((r) => ({
+      source: r.Source,
+      table: r.TableName,
+      date: r.Date,
+      verdict: r.Verdict,
+      missing: r.Missing,
+      extra: r.Extra,
+      differ: r.Differ,
+      checkedAt: r.CheckedAt,
+      against: r.Against,
+    }))
   })
 }
 
@@ -76,7 +86,9 @@ export interface PipelineRunRecord {
 /** Appends a pipeline run; creates the state file when missing. */
 export function recordPipelineRun(statePath: string, run: PipelineRunRecord): void {
   using(openStateDb(statePath), (db) => {
-    db.prepare('INSERT INTO pipeline_runs (Pipeline, StartedAt, Params, Status, Rows, Ms, Error) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    db.prepare(
+      'INSERT INTO pipeline_runs (Pipeline, StartedAt, Params, Status, Rows, Ms, Error) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(
       run.pipeline,
       run.startedAt,
       JSON.stringify(run.params),
@@ -121,7 +133,17 @@ export function pipelineRuns(statePath: string, opts: { all?: boolean } = {}): P
          ${opts.all ? '' : 'WHERE r.rowid = (SELECT l.rowid FROM pipeline_runs l WHERE l.Pipeline = r.Pipeline ORDER BY l.StartedAt DESC, l.rowid DESC LIMIT 1)'}
          ORDER BY ${opts.all ? 'r.StartedAt DESC, r.rowid DESC' : 'r.Pipeline'}`,
       )
-      .all() as { Pipeline: string; StartedAt: string; Params: string; Status: string; Rows: number; Ms: number; Error: string | null; Runs: number; LastSuccessAt: string | null }[]
+      .all() as {
+      Pipeline: string
+      StartedAt: string
+      Params: string
+      Status: string
+      Rows: number
+      Ms: number
+      Error: string | null
+      Runs: number
+      LastSuccessAt: string | null
+    }[]
     return rows.map((r) => ({
       pipeline: r.Pipeline,
       startedAt: r.StartedAt,

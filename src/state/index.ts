@@ -5,5 +5,13 @@ export { processIdentity } from './lock.js'
 export { lagSeconds, type TableStatus } from './table-runs.js'
 export type { CatalogRecord } from './catalog-records.js'
 export { readLedger, readLpf, type LedgerView } from './ledger-view.js'
-export { lastVerify, pipelineRuns, recordPipelineRun, recordVerify, type PipelineRunRecord, type PipelineRunRow, type VerifyRun } from './check-runs.js'
+export {
+  lastVerify,
+  pipelineRuns,
+  recordPipelineRun,
+  recordVerify,
+  type PipelineRunRecord,
+  type PipelineRunRow,
+  type VerifyRun,
+} from './check-runs.js'
 export { HANDOVER_FORMAT, exportTable, importTable, type HandoverState, type HandoverTombstone } from './handover.js'

@@ -27,9 +27,13 @@ export function readLedger(statePath: string, t: { source: string; name: string 
     if (db === undefined) return undefined
     return using(db, () => {
       if (!hasTable(db, 'ops_table') || !hasTable(db, 'processed_files')) return undefined
-      const wm = db.prepare('SELECT LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(t.source, t.name) as { LPF: string; LoadDate: string } | undefined
+      const wm = db
+        .prepare('SELECT LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?')
+        .get(t.source, t.name) as { LPF: string; LoadDate: string } | undefined
       if (wm === undefined) return undefined
-      const rows = db.prepare('SELECT * FROM processed_files WHERE Source = ? AND TableName = ?').all(t.source, t.name) as { File: string; Date: string; Superseded?: number }[]
+      const rows = db
+        .prepare('SELECT * FROM processed_files WHERE Source = ? AND TableName = ?')
+        .all(t.source, t.name) as { File: string; Date: string; Superseded?: number }[]
       const loadDate = wm.LoadDate
       const rawDates = new Set<string>([loadDate])
       const superseded = new Set<string>()
@@ -37,14 +41,24 @@ export function readLedger(statePath: string, t: { source: string; name: string 
         if (r.Superseded === 1) superseded.add(r.File)
         else if (r.Date !== '') rawDates.add(partitionDate(r.Date, loadDate))
       }
-      return { loadDate, lpf: wm.LPF, files: new Set(rows.filter((r) => r.Superseded !== 1).map((r) => r.File)), superseded, rawDates }
+      return {
+        loadDate,
+        lpf: wm.LPF,
+        files: new Set(rows.filter((r) => r.Superseded !== 1).map((r) => r.File)),
+        superseded,
+        rawDates,
+      }
     })
   } catch (err) {
-    throw new StateError('CDC_STATE_UNAVAILABLE', `state file ${JSON.stringify(statePath)} cannot be read for the ledger of ${t.source}.${t.name}: ${(err as Error).message}`, {
-      cause: err,
-      transient: true,
-      hint: 'the checks against the ledger (RAW dates, processed files) need it: check the file (sqlite3 <file> "PRAGMA integrity_check") or restore it from a backup',
-    })
+    throw new StateError(
+      'CDC_STATE_UNAVAILABLE',
+      `state file ${JSON.stringify(statePath)} cannot be read for the ledger of ${t.source}.${t.name}: ${(err as Error).message}`,
+      {
+        cause: err,
+        transient: true,
+        hint: 'the checks against the ledger (RAW dates, processed files) need it: check the file (sqlite3 <file> "PRAGMA integrity_check") or restore it from a backup',
+      },
+    )
   }
 }
 
@@ -54,7 +68,8 @@ export function readLpf(statePath: string, source: string, table: string): strin
   if (db === undefined) return undefined
   return using(db, () => {
     if (!hasTable(db, 'ops_table')) return undefined
-    const r = db.prepare('SELECT LPF FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as { LPF: string } | undefined
+    const r = db.prepare('SELECT LPF FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as
+      { LPF: string } | undefined
     return r?.LPF
   })
 }

@@ -18,20 +18,20 @@ interface LockRow {
 /** Takes the lock for `token` or throws CDC_STATE_LOCKED. A lock whose process is gone is taken over. */
 export function takeLock(db: StateDb, path: string, token: string): void {
   db.transaction(() => {
-    const row = db.prepare('SELECT Token, Pid, Host, HeartbeatAt, Proc FROM process_lock WHERE Id = 1').get() as LockRow | undefined
+    const row = db.prepare('SELECT Token, Pid, Host, HeartbeatAt, Proc FROM process_lock WHERE Id = 1').get() as
+      LockRow | undefined
     if (row && row.Token !== token && lockHeld(row)) {
-      throw new StateError('CDC_STATE_LOCKED', `state file ${JSON.stringify(path)} is in use by process ${row.Pid} on ${row.Host}`, {
-        hint: 'only one cdc-apply may work on a state file; stop the other process or point this one at another state file',
-      })
+      throw new StateError(
+        'CDC_STATE_LOCKED',
+        `state file ${JSON.stringify(path)} is in use by process ${row.Pid} on ${row.Host}`,
+        {
+          hint: 'only one cdc-apply may work on a state file; stop the other process or point this one at another state file',
+        },
+      )
     }
-    db.prepare('INSERT OR REPLACE INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)').run(
-      token,
-      process.pid,
-      hostname(),
-      new Date().toISOString(),
-      Date.now(),
-      processIdentity(process.pid) ?? '',
-    )
+    db.prepare(
+      'INSERT OR REPLACE INTO process_lock (Id, Token, Pid, Host, StartedAt, HeartbeatAt, Proc) VALUES (1, ?, ?, ?, ?, ?, ?)',
+    ).run(token, process.pid, hostname(), new Date().toISOString(), Date.now(), processIdentity(process.pid) ?? '')
   }).immediate()
 }
 

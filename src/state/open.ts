@@ -21,7 +21,11 @@ export function openStateDb(path: string): StateDb {
     db.pragma('synchronous = NORMAL')
     db.pragma('busy_timeout = 5000')
   } catch (err) {
-    throw new StateError('CDC_STATE_UNAVAILABLE', `state file ${JSON.stringify(path)} cannot be opened: ${(err as Error).message}`, { cause: err, transient: true })
+    throw new StateError(
+      'CDC_STATE_UNAVAILABLE',
+      `state file ${JSON.stringify(path)} cannot be opened: ${(err as Error).message}`,
+      { cause: err, transient: true },
+    )
   }
   try {
     migrate(db, path)

@@ -112,9 +112,10 @@ export class StateStore {
   }
 
   get(source: string, table: string): Watermark | undefined {
-    const r = prepared(this.db, 'SELECT FullLoad, LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as
-      | { FullLoad: number; LPF: string; LoadDate: string }
-      | undefined
+    const r = prepared(this.db, 'SELECT FullLoad, LPF, LoadDate FROM ops_table WHERE Source = ? AND TableName = ?').get(
+      source,
+      table,
+    ) as { FullLoad: number; LPF: string; LoadDate: string } | undefined
     return r && { source, table, fullLoad: r.FullLoad === 1, lpf: r.LPF, loadDate: r.LoadDate }
   }
 
@@ -126,15 +127,39 @@ export class StateStore {
       if (c.reset) {
         prepared(this.db, 'DELETE FROM tombstones WHERE Source = ? AND TableName = ?').run(w.source, w.table)
         prepared(this.db, 'DELETE FROM processed_files WHERE Source = ? AND TableName = ?').run(w.source, w.table)
-      } else if (c.compositeKey && (this.meta(w.source, w.table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT) this.convertKeys(w.source, w.table)
+      } else if (c.compositeKey && (this.meta(w.source, w.table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT)
+        this.convertKeys(w.source, w.table)
       const fingerprint = c.fingerprint ?? this.meta(w.source, w.table)?.fingerprint ?? null
-      prepared(this.db, 'INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt, Fingerprint, KeyFormat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now, fingerprint, KEY_FORMAT)
+      prepared(
+        this.db,
+        'INSERT OR REPLACE INTO ops_table (Source, TableName, FullLoad, LPF, LoadDate, LiveRows, UpdatedAt, Fingerprint, KeyFormat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(w.source, w.table, w.fullLoad ? 1 : 0, w.lpf, w.loadDate, c.liveRows, now, fingerprint, KEY_FORMAT)
       const file = prepared(
         this.db,
         'INSERT OR REPLACE INTO processed_files (Source, TableName, File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded, ProcessedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      for (const f of c.files) file.run(w.source, w.table, f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes, f.quarantined ?? 0, f.superseded ? 1 : 0, now)
-      const up = prepared(this.db, 'INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      for (const f of c.files)
+        file.run(
+          w.source,
+          w.table,
+          f.file,
+          f.key,
+          f.date,
+          f.size,
+          f.etag,
+          f.checksum,
+          f.rows,
+          f.inserts,
+          f.updates,
+          f.deletes,
+          f.quarantined ?? 0,
+          f.superseded ? 1 : 0,
+          now,
+        )
+      const up = prepared(
+        this.db,
+        'INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
       for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
       const del = prepared(this.db, 'DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
       for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
@@ -143,54 +168,83 @@ export class StateStore {
     try {
       tx.immediate()
     } catch (err) {
-      throw new StateError('CDC_STATE_UNAVAILABLE', `recording the watermark of ${w.source}.${w.table} in ${JSON.stringify(this.path)} failed: ${(err as Error).message}`, {
-        cause: err,
-        transient: true,
-        hint: 'outputs were written but the watermark did not move; the next run redoes the same work',
-      })
+      throw new StateError(
+        'CDC_STATE_UNAVAILABLE',
+        `recording the watermark of ${w.source}.${w.table} in ${JSON.stringify(this.path)} failed: ${(err as Error).message}`,
+        {
+          cause: err,
+          transient: true,
+          hint: 'outputs were written but the watermark did not move; the next run redoes the same work',
+        },
+      )
     }
   }
 
   /** Forgets a table: its watermark, ledger, tombstones and run record (its outputs are the caller's to delete). */
   resetTable(source: string, table: string): void {
-    this.db.transaction(() => {
-      for (const t of PER_TABLE) this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
-    }).immediate()
+    this.db
+      .transaction(() => {
+        for (const t of PER_TABLE)
+          this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
+      })
+      .immediate()
   }
 
   /** The table's saved fingerprint (null for state files of format 1 until its next commit) and key format. */
   meta(source: string, table: string): { fingerprint: string | null; keyFormat: number } | undefined {
-    const r = prepared(this.db, 'SELECT Fingerprint, KeyFormat FROM ops_table WHERE Source = ? AND TableName = ?').get(source, table) as { Fingerprint: string | null; KeyFormat: number } | undefined
+    const r = prepared(this.db, 'SELECT Fingerprint, KeyFormat FROM ops_table WHERE Source = ? AND TableName = ?').get(
+      source,
+      table,
+    ) as { Fingerprint: string | null; KeyFormat: number } | undefined
     return r && { fingerprint: r.Fingerprint, keyFormat: r.KeyFormat }
   }
 
   /** Rewrites a composite-key table's format-1 tombstone keys in the format-2 encoding (inside a transaction). */
   private convertKeys(source: string, table: string): void {
-    const rows = this.db.prepare('SELECT Key FROM tombstones WHERE Source = ? AND TableName = ?').all(source, table) as { Key: string }[]
-    const upd = this.db.prepare('UPDATE OR REPLACE tombstones SET Key = ? WHERE Source = ? AND TableName = ? AND Key = ?')
+    const rows = this.db
+      .prepare('SELECT Key FROM tombstones WHERE Source = ? AND TableName = ?')
+      .all(source, table) as { Key: string }[]
+    const upd = this.db.prepare(
+      'UPDATE OR REPLACE tombstones SET Key = ? WHERE Source = ? AND TableName = ? AND Key = ?',
+    )
     for (const r of rows) if (r.Key.includes('\u0000')) upd.run(convertKey(r.Key), source, table, r.Key)
   }
 
   /** The table's tombstones; with `compositeKey`, keys saved in format 1 are returned in the current encoding. */
   *tombstones(source: string, table: string, compositeKey = false): Iterable<[string, Order]> {
     const convert = compositeKey && (this.meta(source, table)?.keyFormat ?? KEY_FORMAT) < KEY_FORMAT
-    const rows = this.db.prepare('SELECT Key, Ts, Seq, File, Row FROM tombstones WHERE Source = ? AND TableName = ?').iterate(source, table) as Iterable<{
+    const rows = this.db
+      .prepare('SELECT Key, Ts, Seq, File, Row FROM tombstones WHERE Source = ? AND TableName = ?')
+      .iterate(source, table) as Iterable<{
       Key: string
       Ts: OrderValue
       Seq: OrderValue
       File: string
       Row: number
     }>
-    for (const r of rows) yield [convert ? convertKey(r.Key) : r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
+    for (const r of rows)
+      yield [convert ? convertKey(r.Key) : r.Key, { ts: r.Ts, seq: r.Seq, file: r.File, row: r.Row }]
   }
 
   /** Records a table's run: its error (or none), the newest DMS file seen in the landing. */
-  recordRun(source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined, segments?: number): void {
+  recordRun(
+    source: string,
+    table: string,
+    error: { code: string; message: string } | undefined,
+    newest: string | undefined,
+    segments?: number,
+  ): void {
     recordTableRun(this.db, source, table, error, newest, segments)
   }
 
   /** Records a catalog registration attempt: success (no error) or its error; a success keeps RegisteredAt. */
-  recordCatalog(source: string, table: string, glueTables: string[], fingerprint: string, error: { code: string; message: string } | undefined): void {
+  recordCatalog(
+    source: string,
+    table: string,
+    glueTables: string[],
+    fingerprint: string,
+    error: { code: string; message: string } | undefined,
+  ): void {
     recordCatalog(this.db, source, table, glueTables, fingerprint, error)
   }
 
@@ -204,9 +258,35 @@ export class StateStore {
 
   processedFiles(source: string, table: string): ProcessedFile[] {
     return (
-      prepared(this.db, 'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File')
-        .all(source, table) as { File: string; ObjectKey: string; Date: string; Size: number; ETag: string; Checksum: string; Rows: number; Inserts: number; Updates: number; Deletes: number; Superseded: number }[]
-    ).map((r) => ({ file: r.File, key: r.ObjectKey, date: r.Date, size: r.Size, etag: r.ETag, checksum: r.Checksum, superseded: r.Superseded === 1, rows: r.Rows, inserts: r.Inserts, updates: r.Updates, deletes: r.Deletes }))
+      prepared(
+        this.db,
+        'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File',
+      ).all(source, table) as {
+        File: string
+        ObjectKey: string
+        Date: string
+        Size: number
+        ETag: string
+        Checksum: string
+        Rows: number
+        Inserts: number
+        Updates: number
+        Deletes: number
+        Superseded: number
+      }[]
+    ).map((r) => ({
+      file: r.File,
+      key: r.ObjectKey,
+      date: r.Date,
+      size: r.Size,
+      etag: r.ETag,
+      checksum: r.Checksum,
+      superseded: r.Superseded === 1,
+      rows: r.Rows,
+      inserts: r.Inserts,
+      updates: r.Updates,
+      deletes: r.Deletes,
+    }))
   }
 }
 

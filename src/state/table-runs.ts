@@ -31,7 +31,14 @@ export interface TableStatus extends Watermark {
  * Records a table's run: its error (or none), the newest DMS file seen in the landing, the parallel-load segment
  * files seen (undefined after an incremental listing: the last full listing's count stays).
  */
-export function recordTableRun(db: StateDb, source: string, table: string, error: { code: string; message: string } | undefined, newest: string | undefined, segments?: number): void {
+export function recordTableRun(
+  db: StateDb,
+  source: string,
+  table: string,
+  error: { code: string; message: string } | undefined,
+  newest: string | undefined,
+  segments?: number,
+): void {
   const now = new Date().toISOString()
   prepared(
     db,
@@ -39,7 +46,16 @@ export function recordTableRun(db: StateDb, source: string, table: string, error
      ON CONFLICT (Source, TableName) DO UPDATE SET LastRunAt = excluded.LastRunAt, LastErrorCode = excluded.LastErrorCode,
        LastError = excluded.LastError, NewestFile = COALESCE(excluded.NewestFile, NewestFile),
        LastSuccessAt = COALESCE(excluded.LastSuccessAt, LastSuccessAt), SegmentFiles = COALESCE(excluded.SegmentFiles, SegmentFiles)`,
-  ).run(source, table, now, error?.code ?? null, error?.message ?? null, newest ?? null, error ? null : now, segments ?? null)
+  ).run(
+    source,
+    table,
+    now,
+    error?.code ?? null,
+    error?.message ?? null,
+    newest ?? null,
+    error ? null : now,
+    segments ?? null,
+  )
 }
 
 interface StatusRow {

@@ -61,14 +61,19 @@ export function catalogEntries(config: Config): CatalogEntry[] {
         source: t.source,
         tableName: t.name,
         root: resolveLocal(config, zone === 'raw' ? config.raw : config.curated),
-        columns: zone === 'raw' ? [{ name: META.op, type: 'VARCHAR' }, ...data, ...provenance] : [...data, ...provenance],
+        columns:
+          zone === 'raw' ? [{ name: META.op, type: 'VARCHAR' }, ...data, ...provenance] : [...data, ...provenance],
       }
       const key = catalogKey(schema, t.name)
       const other = seen.get(key)
       if (other !== undefined) {
-        throw new StepError('CDC_STEP_INVALID', `catalog name ${JSON.stringify(e.name)} is ambiguous: both ${other} and ${tableLabel(t)} (${zone}) would have it`, {
-          hint: `rename a source so that no source is called ${RAW_PREFIX}<another source>`,
-        })
+        throw new StepError(
+          'CDC_STEP_INVALID',
+          `catalog name ${JSON.stringify(e.name)} is ambiguous: both ${other} and ${tableLabel(t)} (${zone}) would have it`,
+          {
+            hint: `rename a source so that no source is called ${RAW_PREFIX}<another source>`,
+          },
+        )
       }
       seen.set(key, `${tableLabel(t)} (${zone})`)
       out.push(e)
@@ -118,7 +123,11 @@ export interface Registered {
 }
 
 /** Creates the schemas and views of `entries` (only the tables a plan reads need registering). */
-export async function registerCatalog(conn: SqlRunner, entries: readonly CatalogEntry[], opts: RegisterOptions): Promise<Registered> {
+export async function registerCatalog(
+  conn: SqlRunner,
+  entries: readonly CatalogEntry[],
+  opts: RegisterOptions,
+): Promise<Registered> {
   const result: Registered = { dirs: [], fetched: 0, reused: 0 }
   const stores = new Map<string, ObjectStore>()
   try {
@@ -139,7 +148,9 @@ export async function registerCatalog(conn: SqlRunner, entries: readonly Catalog
       }
       result.dirs.push(dir)
       await conn.run(`CREATE SCHEMA IF NOT EXISTS ${quotedIdentifier(e.schema)}`)
-      await conn.run(`CREATE VIEW ${quotedIdentifier(e.schema)}.${quotedIdentifier(e.table)} AS ${(await hasPartitions(dir)) ? viewSql(dir) : emptyViewSql(e)}`)
+      await conn.run(
+        `CREATE VIEW ${quotedIdentifier(e.schema)}.${quotedIdentifier(e.table)} AS ${(await hasPartitions(dir)) ? viewSql(dir) : emptyViewSql(e)}`,
+      )
     }
   } finally {
     await Promise.all([...stores.values()].map((s) => s.close()))
@@ -158,7 +169,9 @@ function viewSql(dir: string): string {
 
 /** A table without any partition yet: no rows, the configured columns. */
 function emptyViewSql(e: CatalogEntry): string {
-  const cols = [...e.columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }].map((c) => `CAST(NULL AS ${c.type}) AS ${quotedIdentifier(c.name)}`)
+  const cols = [...e.columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }].map(
+    (c) => `CAST(NULL AS ${c.type}) AS ${quotedIdentifier(c.name)}`,
+  )
   return `SELECT ${cols.join(', ')} WHERE false`
 }
 
@@ -196,7 +209,12 @@ export interface SyncResult {
  * whose ETag matches the one recorded at its last download is not fetched again; local files whose object is gone
  * are deleted. Downloads land in a temp name and are renamed into place.
  */
-export async function syncToCache(store: ObjectStore, prefix: string, dir: string, signal?: AbortSignal): Promise<SyncResult> {
+export async function syncToCache(
+  store: ObjectStore,
+  prefix: string,
+  dir: string,
+  signal?: AbortSignal,
+): Promise<SyncResult> {
   const manifestPath = join(dir, MANIFEST)
   let manifest: Record<string, string> = {}
   try {

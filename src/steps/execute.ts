@@ -47,14 +47,22 @@ export interface RunStepsOptions {
  * Executes a prepared plan: registers the tables it reads, locks DuckDB's file access down to them and the write
  * staging folders, then runs each step. Never throws.
  */
-export async function runSteps(prepared: Prepared, engine: Duck, opts: RunStepsOptions): Promise<{ results: StepResult[]; error: CdcError | undefined }> {
+export async function runSteps(
+  prepared: Prepared,
+  engine: Duck,
+  opts: RunStepsOptions,
+): Promise<{ results: StepResult[]; error: CdcError | undefined }> {
   const { plan, params } = prepared
   const log = opts.logger ?? silentLogger
   const results = plan.steps.map(notExecuted)
   const conn = engine.conn
   let staging: Map<number, string>
   try {
-    const reg = await registerCatalog(conn, prepared.reads, { cacheDir: opts.cacheDir, open: opts.open, ...(opts.signal ? { signal: opts.signal } : {}) })
+    const reg = await registerCatalog(conn, prepared.reads, {
+      cacheDir: opts.cacheDir,
+      open: opts.open,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })
     if (reg.fetched + reg.reused > 0) log.info({ fetched: reg.fetched, reused: reg.reused }, 'inputs cached')
     staging = await stagingFolders(plan, opts.tmp)
     // From here on SQL can read only the catalog's folders and write only the staging folders.
@@ -68,7 +76,14 @@ export async function runSteps(prepared: Prepared, engine: Duck, opts: RunStepsO
   }
   for (const step of plan.steps) {
     const r = results[step.index - 1]!
-    if (opts.signal?.aborted) return { results, error: new CdcError('CDC_ABORTED', `pipeline ${JSON.stringify(plan.name)} stopped before step ${step.index}: interrupted`) }
+    if (opts.signal?.aborted)
+      return {
+        results,
+        error: new CdcError(
+          'CDC_ABORTED',
+          `pipeline ${JSON.stringify(plan.name)} stopped before step ${step.index}: interrupted`,
+        ),
+      }
     const t0 = performance.now()
     try {
       r.rows = await runStep(step, params, engine, staging.get(step.index), opts)
@@ -84,23 +99,37 @@ export async function runSteps(prepared: Prepared, engine: Duck, opts: RunStepsO
       const error =
         err instanceof CdcError && err.code !== 'CDC_STEP_FAILED'
           ? err
-          : new StepError('CDC_STEP_FAILED', `pipeline ${JSON.stringify(plan.name)} step ${step.index} (${step.fun} ${step.out}) failed: ${firstLine(message)}`, {
-              cause: err,
-              hint: `steps after step ${step.index} did not run; writes of earlier steps are in place`,
-            })
+          : new StepError(
+              'CDC_STEP_FAILED',
+              `pipeline ${JSON.stringify(plan.name)} step ${step.index} (${step.fun} ${step.out}) failed: ${firstLine(message)}`,
+              {
+                cause: err,
+                hint: `steps after step ${step.index} did not run; writes of earlier steps are in place`,
+              },
+            )
       return { results, error }
     }
   }
   return { results, error: undefined }
 }
 
-async function runStep(step: PlanStep, params: Record<string, string>, engine: Duck, staging: string | undefined, opts: RunStepsOptions): Promise<number> {
+async function runStep(
+  step: PlanStep,
+  params: Record<string, string>,
+  engine: Duck,
+  staging: string | undefined,
+  opts: RunStepsOptions,
+): Promise<number> {
   const conn = engine.conn
   if (step.kind === 'sql') {
     const sql = `CREATE TEMP TABLE ${quotedIdentifier(step.out)} AS ${substitute(step.query, params, quotedString)}`
     // The text was parsed as one SELECT and values are literals; checked again here so that nothing else can run.
     const statements = await conn.extractStatements(sql)
-    if (statements.count !== 1) throw new StepError('CDC_STEP_FAILED', `the SQL of step ${step.index} is ${statements.count} statements, expected one`)
+    if (statements.count !== 1)
+      throw new StepError(
+        'CDC_STEP_FAILED',
+        `the SQL of step ${step.index} is ${statements.count} statements, expected one`,
+      )
     await conn.run(sql)
     return count(engine, quotedIdentifier(step.out))
   }
@@ -125,7 +154,9 @@ async function runStep(step: PlanStep, params: Record<string, string>, engine: D
 
 function inputSql(step: PlanStep): string {
   const input = step.input!
-  return input.kind === 'step' ? quotedIdentifier(input.name) : `${quotedIdentifier(input.entry.schema)}.${quotedIdentifier(input.entry.table)}`
+  return input.kind === 'step'
+    ? quotedIdentifier(input.name)
+    : `${quotedIdentifier(input.entry.schema)}.${quotedIdentifier(input.entry.table)}`
 }
 
 async function count(engine: Duck, relation: string): Promise<number> {

@@ -170,7 +170,11 @@ export function resolveParams(used: readonly string[], ctx: ParamContext): Recor
   for (const [n, v] of [...Object.entries(ctx.defaults), ...Object.entries(ctx.user)]) checkValue(n, v)
   const given = (n: string): string | undefined => ctx.user[n] ?? ctx.defaults[n]
   const runDate = given('run_date') ?? ctx.now.toISOString().slice(0, 10).replaceAll('-', '')
-  if (!isDate(runDate)) throw new StepError('CDC_STEP_INVALID', `parameter run_date is invalid: expected a date YYYYMMDD, got ${JSON.stringify(runDate)}`)
+  if (!isDate(runDate))
+    throw new StepError(
+      'CDC_STEP_INVALID',
+      `parameter run_date is invalid: expected a date YYYYMMDD, got ${JSON.stringify(runDate)}`,
+    )
   const builtin: Record<string, () => string> = {
     run_date: () => runDate,
     today: () => runDate,
@@ -187,8 +191,13 @@ export function resolveParams(used: readonly string[], ctx: ParamContext): Recor
 
 /** Parameter values are any text except NUL, which no SQL literal can carry. */
 export function checkValue(name: string, value: string): void {
-  if (!PARAM_NAME.test(name)) throw new StepError('CDC_STEP_INVALID', `parameter name ${JSON.stringify(name)} is invalid: expected letters, digits and _ (not starting with a digit)`)
-  if (value.includes('\0')) throw new StepError('CDC_STEP_INVALID', `parameter {${name}} is invalid: a value cannot contain a NUL character`)
+  if (!PARAM_NAME.test(name))
+    throw new StepError(
+      'CDC_STEP_INVALID',
+      `parameter name ${JSON.stringify(name)} is invalid: expected letters, digits and _ (not starting with a digit)`,
+    )
+  if (value.includes('\0'))
+    throw new StepError('CDC_STEP_INVALID', `parameter {${name}} is invalid: a value cannot contain a NUL character`)
 }
 
 export function isDate(s: string): boolean {

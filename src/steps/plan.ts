@@ -74,23 +74,41 @@ export function loadPlanFile(file: string, ctx: PlanContext): Plan {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new UsageError('CDC_USAGE', `pipeline file ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`, { cause: err, hint: 'pass the path of a pipeline JSON file (see docs/steps.md)' })
+    throw new UsageError(
+      'CDC_USAGE',
+      `pipeline file ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`,
+      { cause: err, hint: 'pass the path of a pipeline JSON file (see docs/steps.md)' },
+    )
   }
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`, { cause: err })
+    throw new StepError(
+      'CDC_STEP_INVALID',
+      `pipeline ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`,
+      { cause: err },
+    )
   }
   return parsePlan(json, { name: basename(path).replace(/\.json$/i, ''), baseDir: dirname(path), file: path }, ctx)
 }
 
 /** Validates a pipeline's JSON: its shape, step kinds, names read, duplicate outputs, empty SQL, write targets. */
-export function parsePlan(json: unknown, from: { name: string; baseDir: string; file?: string }, ctx: PlanContext): Plan {
+export function parsePlan(
+  json: unknown,
+  from: { name: string; baseDir: string; file?: string },
+  ctx: PlanContext,
+): Plan {
   const fail = (path: string, expected: string, got: string): StepError =>
-    new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(from.name)} ${path} is invalid: expected ${expected}, got ${got}`, { hint: 'see docs/steps.md' })
+    new StepError(
+      'CDC_STEP_INVALID',
+      `pipeline ${JSON.stringify(from.name)} ${path} is invalid: expected ${expected}, got ${got}`,
+      { hint: 'see docs/steps.md' },
+    )
   if (!isObject(json)) throw fail('$', 'an object with "steps"', describe(json))
-  for (const k of Object.keys(json)) if (!TOP_KEYS.includes(k)) throw fail(`$.${k}`, `one of the keys ${TOP_KEYS.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
+  for (const k of Object.keys(json))
+    if (!TOP_KEYS.includes(k))
+      throw fail(`$.${k}`, `one of the keys ${TOP_KEYS.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
   const name = json.name === undefined ? from.name : nonEmpty(json.name, '$.name', fail)
   const catalog = new Map(ctx.catalog.map((e) => [catalogKey(e.schema, e.table), e]))
 
@@ -103,56 +121,91 @@ export function parsePlan(json: unknown, from: { name: string; baseDir: string; 
 
   const defaults: Record<string, string> = {}
   if (json.params !== undefined) {
-    if (!isObject(json.params)) throw fail('$.params', 'an object of parameter names and string values', describe(json.params))
+    if (!isObject(json.params))
+      throw fail('$.params', 'an object of parameter names and string values', describe(json.params))
     for (const [k, v] of Object.entries(json.params)) {
-      if (!PARAM_NAME.test(k)) throw fail(`$.params.${k}`, 'a parameter name of letters, digits and _', JSON.stringify(k))
+      if (!PARAM_NAME.test(k))
+        throw fail(`$.params.${k}`, 'a parameter name of letters, digits and _', JSON.stringify(k))
       if (typeof v !== 'string') throw fail(`$.params.${k}`, 'a string', describe(v))
       checkValue(k, v)
       defaults[k] = v
     }
   }
 
-  if (!Array.isArray(json.steps) || json.steps.length === 0) throw fail('$.steps', 'a non-empty array of steps', describe(json.steps))
+  if (!Array.isArray(json.steps) || json.steps.length === 0)
+    throw fail('$.steps', 'a non-empty array of steps', describe(json.steps))
   const outputs = new Map<string, number>()
   const targets = new Map<string, number>()
   const steps: PlanStep[] = json.steps.map((raw: unknown, i: number): PlanStep => {
     const at = `$.steps[${i}]`
     const index = i + 1
-    const stepFail = (path: string, expected: string, got: string): StepError => fail(`step ${index} (${path})`, expected, got)
+    const stepFail = (path: string, expected: string, got: string): StepError =>
+      fail(`step ${index} (${path})`, expected, got)
     if (!isObject(raw)) throw stepFail(at, 'an object with "fun", "out" and "query"', describe(raw))
-    for (const k of Object.keys(raw)) if (!STEP_KEYS.includes(k)) throw stepFail(`${at}.${k}`, `one of the keys ${STEP_KEYS.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
+    for (const k of Object.keys(raw))
+      if (!STEP_KEYS.includes(k))
+        throw stepFail(`${at}.${k}`, `one of the keys ${STEP_KEYS.join(', ')}`, `unknown key ${JSON.stringify(k)}`)
     const fun = nonEmpty(raw.fun, `${at}.fun`, stepFail)
     const kind = STEP_KINDS[fun]
-    if (kind === undefined) throw stepFail(`${at}.fun`, `one of ${Object.keys(STEP_KINDS).join(', ')}`, JSON.stringify(fun))
+    if (kind === undefined)
+      throw stepFail(`${at}.fun`, `one of ${Object.keys(STEP_KINDS).join(', ')}`, JSON.stringify(fun))
     const out = nonEmpty(raw.out, `${at}.out`, stepFail)
     if (typeof raw.query !== 'string' || raw.query.trim() === '') {
-      throw stepFail(`${at}.query`, kind === 'sql' ? 'SQL text (a SELECT statement)' : 'the name of an earlier step or a catalog table', typeof raw.query === 'string' ? 'an empty string' : describe(raw.query))
+      throw stepFail(
+        `${at}.query`,
+        kind === 'sql' ? 'SQL text (a SELECT statement)' : 'the name of an earlier step or a catalog table',
+        typeof raw.query === 'string' ? 'an empty string' : describe(raw.query),
+      )
     }
     const query = raw.query
-    const step: PlanStep = { index, fun, kind, out, query, input: undefined, target: undefined, partitionBy: [], params: [] }
-    if (kind !== 'write' && raw.partitionBy !== undefined) throw stepFail(`${at}.partitionBy`, 'no partitionBy (only write steps take it)', describe(raw.partitionBy))
+    const step: PlanStep = {
+      index,
+      fun,
+      kind,
+      out,
+      query,
+      input: undefined,
+      target: undefined,
+      partitionBy: [],
+      params: [],
+    }
+    if (kind !== 'write' && raw.partitionBy !== undefined)
+      throw stepFail(`${at}.partitionBy`, 'no partitionBy (only write steps take it)', describe(raw.partitionBy))
 
     if (kind === 'sql') {
       const scan = scanParams(query)
       const bad = scan.misplaced[0]
       if (bad !== undefined) {
-        throw stepFail(`${at}.query`, `parameter {${bad.name}} alone ({${bad.name}} or '{${bad.name}}'), concatenated with || if needed`, `it inside the literal ${bad.literal}`)
+        throw stepFail(
+          `${at}.query`,
+          `parameter {${bad.name}} alone ({${bad.name}} or '{${bad.name}}'), concatenated with || if needed`,
+          `it inside the literal ${bad.literal}`,
+        )
       }
       step.params = scan.names
     } else {
-      step.input = resolveInput(query.trim(), index, outputs, catalog, (expected, got) => stepFail(`${at}.query`, expected, got))
+      step.input = resolveInput(query.trim(), index, outputs, catalog, (expected, got) =>
+        stepFail(`${at}.query`, expected, got),
+      )
     }
 
     if (kind === 'write') {
       step.target = writeTarget(out, from.baseDir, ctx, (expected, got) => stepFail(`${at}.out`, expected, got))
       const dup = targets.get(step.target)
-      if (dup !== undefined) throw stepFail(`${at}.out`, `a target that no other step writes (step ${dup} writes it)`, JSON.stringify(out))
+      if (dup !== undefined)
+        throw stepFail(`${at}.out`, `a target that no other step writes (step ${dup} writes it)`, JSON.stringify(out))
       targets.set(step.target, index)
       step.partitionBy = partitionColumns(raw.partitionBy, `${at}.partitionBy`, stepFail)
     } else {
-      if (!OUT_NAME.test(out)) throw stepFail(`${at}.out`, 'a result name of letters, digits and _ (not starting with a digit)', JSON.stringify(out))
+      if (!OUT_NAME.test(out))
+        throw stepFail(
+          `${at}.out`,
+          'a result name of letters, digits and _ (not starting with a digit)',
+          JSON.stringify(out),
+        )
       const dup = outputs.get(out.toLowerCase())
-      if (dup !== undefined) throw stepFail(`${at}.out`, `a name no other step defines (step ${dup} defines it)`, JSON.stringify(out))
+      if (dup !== undefined)
+        throw stepFail(`${at}.out`, `a name no other step defines (step ${dup} defines it)`, JSON.stringify(out))
       outputs.set(out.toLowerCase(), index)
     }
     return step
@@ -178,12 +231,19 @@ function resolveInput(
   )
 }
 
-function writeTarget(out: string, baseDir: string, ctx: PlanContext, fail: (expected: string, got: string) => StepError): string {
-  if (out.includes('{')) throw fail('a folder or s3:// url (parameters are not substituted in write targets)', JSON.stringify(out))
+function writeTarget(
+  out: string,
+  baseDir: string,
+  ctx: PlanContext,
+  fail: (expected: string, got: string) => StepError,
+): string {
+  if (out.includes('{'))
+    throw fail('a folder or s3:// url (parameters are not substituted in write targets)', JSON.stringify(out))
   let target: string
   if (out.startsWith('s3://')) {
     const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(out)
-    if (m === null || m[2]!.split('/').some((p) => p === '..' || p === '.')) throw fail('s3://<bucket>/<prefix> with a valid bucket name and a prefix', JSON.stringify(out))
+    if (m === null || m[2]!.split('/').some((p) => p === '..' || p === '.'))
+      throw fail('s3://<bucket>/<prefix> with a valid bucket name and a prefix', JSON.stringify(out))
     target = `s3://${m[1]}/${m[2]!.replace(/\/+$/, '')}`
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(out)) {
     throw fail('a folder or an s3:// url', JSON.stringify(out))
@@ -191,18 +251,32 @@ function writeTarget(out: string, baseDir: string, ctx: PlanContext, fail: (expe
     target = resolve(baseDir, out)
   }
   if (!ctx.allowedRoots.some((root) => inside(target, root, true))) {
-    throw fail(`a location below one of the output roots (${ctx.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none configured'})`, JSON.stringify(target))
+    throw fail(
+      `a location below one of the output roots (${ctx.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none configured'})`,
+      JSON.stringify(target),
+    )
   }
   const clash = ctx.protectedLocations.find((p) => inside(target, p, false) || inside(p, target, false))
-  if (clash !== undefined) throw fail(`a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(clash)}`, JSON.stringify(target))
+  if (clash !== undefined)
+    throw fail(
+      `a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(clash)}`,
+      JSON.stringify(target),
+    )
   // The same rules on real paths: a folder on the way may be a symlink (into the landing, say), and a target must
   // not leave its output root through one.
   const real = realLocation(target)
   if (!ctx.allowedRoots.some((root) => inside(target, root, true) && within(real, realLocation(root), true))) {
-    throw fail(`a location whose real path (symlinks resolved) is below one of the output roots (${ctx.allowedRoots.map((r) => JSON.stringify(realLocation(r))).join(', ')})`, `${JSON.stringify(target)}, which really is ${JSON.stringify(real)}`)
+    throw fail(
+      `a location whose real path (symlinks resolved) is below one of the output roots (${ctx.allowedRoots.map((r) => JSON.stringify(realLocation(r))).join(', ')})`,
+      `${JSON.stringify(target)}, which really is ${JSON.stringify(real)}`,
+    )
   }
   const realClash = protectedClash(target, ctx.protectedLocations)
-  if (realClash !== undefined) throw fail(`a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(realClash.location)} (symlinks resolved)`, `${JSON.stringify(target)}, which really is ${JSON.stringify(real)}`)
+  if (realClash !== undefined)
+    throw fail(
+      `a location that neither holds nor is inside the landing, RAW, curated, state or cache location ${JSON.stringify(realClash.location)} (symlinks resolved)`,
+      `${JSON.stringify(target)}, which really is ${JSON.stringify(real)}`,
+    )
   return target
 }
 
@@ -258,22 +332,30 @@ export async function checkPlanSql(plan: Plan, ctx: PlanContext, parser: SqlPars
   for (const s of plan.steps) if (s.kind !== 'write') later.set(s.out.toLowerCase(), s.index)
   for (const s of plan.steps) {
     const fail = (expected: string, got: string): StepError =>
-      new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} step ${s.index} ($.steps[${s.index - 1}].query) is invalid: expected ${expected}, got ${got}`, {
-        hint: 'see docs/steps.md',
-      })
+      new StepError(
+        'CDC_STEP_INVALID',
+        `pipeline ${JSON.stringify(plan.name)} step ${s.index} ($.steps[${s.index - 1}].query) is invalid: expected ${expected}, got ${got}`,
+        {
+          hint: 'see docs/steps.md',
+        },
+      )
     if (s.kind === 'sql') {
       const dummy = Object.fromEntries(s.params.map((n) => [n, '']))
       const text = await parser.serialize(substitute(s.query, dummy, quoteDuckDb))
       const tree = JSON.parse(text) as { error: boolean; error_message?: string; statements?: unknown[] }
-      if (tree.error) throw fail('SQL that DuckDB can parse', `${tree.error_message ?? 'an error'}`)
-      if (tree.statements?.length !== 1) throw fail('exactly one SELECT statement', `${tree.statements?.length ?? 0} statements`)
+      if (tree.error) throw fail('SQL that DuckDB can parse', tree.error_message ?? 'an error')
+      if (tree.statements?.length !== 1)
+        throw fail('exactly one SELECT statement', `${tree.statements?.length ?? 0} statements`)
       const refs: TableRef[] = []
       const ctes = new Set<string>()
       collect(tree.statements[0], refs, ctes)
       for (const r of refs) {
         const key = r.table.toLowerCase()
         if (r.schema === '' && r.catalog === '' && (defined.has(key) || ctes.has(key))) continue
-        const entry = r.catalog === '' || r.catalog.toLowerCase() === 'memory' ? catalog.get(catalogKey(r.schema, r.table)) : undefined
+        const entry =
+          r.catalog === '' || r.catalog.toLowerCase() === 'memory'
+            ? catalog.get(catalogKey(r.schema, r.table))
+            : undefined
         if (entry !== undefined) {
           use(entry)
           continue
@@ -282,7 +364,11 @@ export async function checkPlanSql(plan: Plan, ctx: PlanContext, parser: SqlPars
         const l = r.schema === '' ? later.get(key) : undefined
         throw fail(
           `tables that an earlier step or the catalog defines (${[...defined.keys(), names(ctx.catalog)].join(', ')})`,
-          l === s.index ? `${JSON.stringify(shown)}, the step's own result` : l !== undefined ? `${JSON.stringify(shown)}, which only step ${l} defines, after this one` : JSON.stringify(shown),
+          l === s.index
+            ? `${JSON.stringify(shown)}, the step's own result`
+            : l !== undefined
+              ? `${JSON.stringify(shown)}, which only step ${l} defines, after this one`
+              : JSON.stringify(shown),
         )
       }
     } else if (s.input?.kind === 'catalog') {
@@ -301,7 +387,11 @@ function collect(node: unknown, refs: TableRef[], ctes: Set<string>): void {
   }
   if (!isObject(node)) return
   if (node.type === 'BASE_TABLE' && typeof node.table_name === 'string') {
-    refs.push({ catalog: String(node.catalog_name ?? ''), schema: String(node.schema_name ?? ''), table: node.table_name })
+    refs.push({
+      catalog: String(node.catalog_name ?? ''),
+      schema: String(node.schema_name ?? ''),
+      table: node.table_name,
+    })
   }
   const cteMap = node.cte_map
   if (isObject(cteMap) && Array.isArray(cteMap.map)) {
@@ -330,9 +420,13 @@ export function planParams(plan: Plan, opts: PlanParamOptions): Record<string, s
   for (const s of plan.steps) {
     for (const n of s.params) {
       if (!known.has(n)) {
-        throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} step ${s.index} ($.steps[${s.index - 1}].query) uses the unknown parameter {${n}}`, {
-          hint: `pass it as --param ${n}=<value> or give it a default in the pipeline's "params"; built in: ${BUILTIN_PARAMS.map((b) => `{${b}}`).join(', ')}`,
-        })
+        throw new StepError(
+          'CDC_STEP_INVALID',
+          `pipeline ${JSON.stringify(plan.name)} step ${s.index} ($.steps[${s.index - 1}].query) uses the unknown parameter {${n}}`,
+          {
+            hint: `pass it as --param ${n}=<value> or give it a default in the pipeline's "params"; built in: ${BUILTIN_PARAMS.map((b) => `{${b}}`).join(', ')}`,
+          },
+        )
       }
       if (!used.includes(n)) used.push(n)
     }
@@ -341,13 +435,21 @@ export function planParams(plan: Plan, opts: PlanParamOptions): Record<string, s
   const lpd = (): string => {
     const entry = plan.table ?? opts.reads[0]
     if (entry === undefined) {
-      throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} uses {lpd} but reads no catalog table`, { hint: 'name the table with "table": "<source>.<table>" in the pipeline, or pass --param lpd=YYYYMMDD' })
+      throw new StepError(
+        'CDC_STEP_INVALID',
+        `pipeline ${JSON.stringify(plan.name)} uses {lpd} but reads no catalog table`,
+        { hint: 'name the table with "table": "<source>.<table>" in the pipeline, or pass --param lpd=YYYYMMDD' },
+      )
     }
     const date = opts.watermark(entry.source, entry.tableName)
     if (date === undefined) {
-      throw new StepError('CDC_STEP_INVALID', `pipeline ${JSON.stringify(plan.name)} uses {lpd} but ${entry.source}.${entry.tableName} has no watermark yet`, {
-        hint: 'run cdc-apply run first, or pass --param lpd=YYYYMMDD',
-      })
+      throw new StepError(
+        'CDC_STEP_INVALID',
+        `pipeline ${JSON.stringify(plan.name)} uses {lpd} but ${entry.source}.${entry.tableName} has no watermark yet`,
+        {
+          hint: 'run cdc-apply run first, or pass --param lpd=YYYYMMDD',
+        },
+      )
     }
     return date
   }

@@ -35,7 +35,9 @@ async function removeLeftovers(target: string): Promise<void> {
   } catch {
     return
   }
-  for (const n of names) if (n.startsWith(prefix) && /\.(tmp|old)-\d+-[0-9a-f]{8}$/.test(n)) await rm(join(parent, n), { recursive: true, force: true })
+  for (const n of names)
+    if (n.startsWith(prefix) && /\.(tmp|old)-\d+-[0-9a-f]{8}$/.test(n))
+      await rm(join(parent, n), { recursive: true, force: true })
 }
 
 /** Replaces a local folder by the staging folder with two renames; the old content is deleted after. */
@@ -61,7 +63,8 @@ export async function replaceFolder(staging: string, target: string): Promise<vo
 export async function publishToStore(dir: string, store: ObjectStore, signal?: AbortSignal): Promise<void> {
   try {
     async function* parts(): AsyncIterable<Part> {
-      for (const f of await filesUnder(dir)) yield { key: relative(dir, f).split(sep).join('/'), body: await readFile(f) }
+      for (const f of await filesUnder(dir))
+        yield { key: relative(dir, f).split(sep).join('/'), body: await readFile(f) }
     }
     await replacePrefix(store, '', parts(), signal ? { signal } : {})
   } finally {

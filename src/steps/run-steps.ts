@@ -62,10 +62,14 @@ export function stepSettings(config: Config): StepSettings {
   const cacheDir = config.cache !== undefined ? resolveLocal(config, config.cache) : join(dirname(statePath), 'cache')
   const outputs = config.outputs
   const zones = [config.raw, config.curated].map((l) => resolveLocal(config, l))
-  const allowedRoots = outputs ? outputs.map((o) => resolveLocal(config, o)) : zones.map(parentOf).filter((p): p is string => p !== undefined)
+  const allowedRoots = outputs
+    ? outputs.map((o) => resolveLocal(config, o))
+    : zones.map(parentOf).filter((p): p is string => p !== undefined)
   return {
     allowedRoots: [...new Set(allowedRoots)],
-    protectedLocations: [config.landing, config.raw, config.curated].map((l) => resolveLocal(config, l)).concat(statePath, cacheDir),
+    protectedLocations: [config.landing, config.raw, config.curated]
+      .map((l) => resolveLocal(config, l))
+      .concat(statePath, cacheDir),
     cacheDir,
     statePath,
   }
@@ -96,14 +100,31 @@ export interface Prepared {
 }
 
 /** Reads the pipeline and checks its shape, names and write targets (no SQL parsing yet). */
-export function loadPipeline(config: Config, source: PipelineSource, settings: StepSettings): { plan: Plan; context: PlanContext } {
-  const context: PlanContext = { catalog: catalogEntries(config), allowedRoots: settings.allowedRoots, protectedLocations: settings.protectedLocations }
-  const plan = 'file' in source ? loadPlanFile(source.file, context) : parsePlan(source.json, { name: source.name, baseDir: source.baseDir }, context)
+export function loadPipeline(
+  config: Config,
+  source: PipelineSource,
+  settings: StepSettings,
+): { plan: Plan; context: PlanContext } {
+  const context: PlanContext = {
+    catalog: catalogEntries(config),
+    allowedRoots: settings.allowedRoots,
+    protectedLocations: settings.protectedLocations,
+  }
+  const plan =
+    'file' in source
+      ? loadPlanFile(source.file, context)
+      : parsePlan(source.json, { name: source.name, baseDir: source.baseDir }, context)
   return { plan, context }
 }
 
 /** The rest of the checks that precede the first step: every SQL step parsed, the names it reads, the parameters. */
-export async function preparePlan(plan: Plan, context: PlanContext, settings: StepSettings, engine: Duck, opts: RunPipelineOptions): Promise<Prepared> {
+export async function preparePlan(
+  plan: Plan,
+  context: PlanContext,
+  settings: StepSettings,
+  engine: Duck,
+  opts: RunPipelineOptions,
+): Promise<Prepared> {
   const reads = await checkPlanSql(plan, context, engine)
   const params = planParams(plan, {
     user: opts.params ?? {},
@@ -124,11 +145,19 @@ function readWatermark(statePath: string, source: string, table: string): string
  * Returns a PipelineRun and _never_ throws: a failure is in `error` and in the failing step's result; steps after
  * it are NotExecuted. Writes done before a failing step stay written.
  */
-export async function runPipeline(config: Config, source: PipelineSource, opts: RunPipelineOptions = {}): Promise<PipelineRun> {
+export async function runPipeline(
+  config: Config,
+  source: PipelineSource,
+  opts: RunPipelineOptions = {},
+): Promise<PipelineRun> {
   const startedAt = new Date()
   const t0 = performance.now()
   const log = opts.logger ?? silentLogger
-  const settings = { ...stepSettings(config), ...(opts.allowedRoots ? { allowedRoots: opts.allowedRoots } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) }
+  const settings = {
+    ...stepSettings(config),
+    ...(opts.allowedRoots ? { allowedRoots: opts.allowedRoots } : {}),
+    ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+  }
   const run: PipelineRun = {
     pipeline: 'file' in source ? basename(source.file).replace(/\.json$/i, '') : source.name,
     file: 'file' in source ? resolve(source.file) : undefined,

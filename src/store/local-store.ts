@@ -29,7 +29,9 @@ export class LocalStore implements ObjectStore {
     const dirKey = slash < 0 ? '' : prefix.slice(0, slash)
     const keys: string[] = []
     await this.walk(dirKey, keys)
-    const wanted = keys.filter((k) => k.startsWith(prefix) && (opts.startAfter === undefined || byteCompare(k, opts.startAfter) > 0))
+    const wanted = keys.filter(
+      (k) => k.startsWith(prefix) && (opts.startAfter === undefined || byteCompare(k, opts.startAfter) > 0),
+    )
     wanted.sort(byteCompare)
     for (const key of wanted) {
       opts.signal?.throwIfAborted()
@@ -71,7 +73,10 @@ export class LocalStore implements ObjectStore {
   async folders(prefix: string): Promise<string[]> {
     try {
       const entries = await readdir(this.path(prefix), { withFileTypes: true })
-      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+      return entries
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort()
     } catch {
       return []
     }
@@ -84,7 +89,11 @@ export class LocalStore implements ObjectStore {
       if (!st.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: 'ENOTDIR' })
     } catch (err) {
       if (isNotFound(err) || errno(err) === 'ENOTDIR') {
-        throw new SourceError('CDC_SOURCE_NOT_FOUND', `landing folder ${JSON.stringify(this.url)} ${isNotFound(err) ? 'does not exist' : 'is not a folder'} (${this.root})`, { cause: err })
+        throw new SourceError(
+          'CDC_SOURCE_NOT_FOUND',
+          `landing folder ${JSON.stringify(this.url)} ${isNotFound(err) ? 'does not exist' : 'is not a folder'} (${this.root})`,
+          { cause: err },
+        )
       }
       throw unavailable('stat', this.url, '', err)
     }
@@ -100,7 +109,10 @@ export class LocalStore implements ObjectStore {
 
   /** The object in chunks of 1 MiB, never as one Buffer (objects of any size, even over 2 GiB). */
   async *getStream(key: string, opts: StoreOptions = {}): AsyncIterable<Uint8Array> {
-    const s = createReadStream(this.path(key), { highWaterMark: 1024 * 1024, ...(opts.signal ? { signal: opts.signal } : {}) })
+    const s = createReadStream(this.path(key), {
+      highWaterMark: 1024 * 1024,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })
     try {
       for await (const c of s) yield c as Buffer
     } catch (err) {
@@ -175,14 +187,25 @@ function unavailable(op: string, url: string, key: string, err: unknown): Source
   const code = errno(err)
   const message = `${op} of ${JSON.stringify(key)} in ${url} failed: ${(err as Error).message}`
   if (code === 'EACCES' || code === 'EPERM') {
-    return new SourceError('CDC_SOURCE_ACCESS_DENIED', message, { file: key, cause: err, hint: 'give the user cdc-apply runs as read permission on the landing folder and its sub-folders' })
+    return new SourceError('CDC_SOURCE_ACCESS_DENIED', message, {
+      file: key,
+      cause: err,
+      hint: 'give the user cdc-apply runs as read permission on the landing folder and its sub-folders',
+    })
   }
   const permanent = PERMANENT_ERRNO.has(code)
   return new SourceError('CDC_SOURCE_UNAVAILABLE', message, {
     file: key,
     cause: err,
     transient: !permanent,
-    ...(permanent ? { hint: code === 'EISDIR' || code === 'ENOTDIR' ? 'a folder stands where a file is expected, or a file where a folder is: fix the landing layout' : 'fix the path or its permissions; retrying will not help' } : {}),
+    ...(permanent
+      ? {
+          hint:
+            code === 'EISDIR' || code === 'ENOTDIR'
+              ? 'a folder stands where a file is expected, or a file where a folder is: fix the landing layout'
+              : 'fix the path or its permissions; retrying will not help',
+        }
+      : {}),
   })
 }
 
@@ -201,7 +224,9 @@ function writeFailed(what: string, key: string, err: unknown): WriteError {
     file: key,
     cause: err,
     transient: !permanent,
-    hint: permanent ? 'the output folder is not writable (permissions, a read-only mount, or a file where a folder should be): fix it; retrying will not help' : 'check free disk space and write permission on the output folder',
+    hint: permanent
+      ? 'the output folder is not writable (permissions, a read-only mount, or a file where a folder should be): fix it; retrying will not help'
+      : 'check free disk space and write permission on the output folder',
   })
 }
 

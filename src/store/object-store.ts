@@ -67,7 +67,12 @@ export interface Part {
  * `only`, just the other objects it accepts). A crash in between leaves the new parts next to some old objects,
  * never a partial part and never fewer than the new parts; the next replacement deletes the leftovers.
  */
-export async function replacePrefix(store: ObjectStore, prefix: string, parts: Iterable<Part> | AsyncIterable<Part>, opts: StoreOptions & { only?: (key: string) => boolean } = {}): Promise<void> {
+export async function replacePrefix(
+  store: ObjectStore,
+  prefix: string,
+  parts: Iterable<Part> | AsyncIterable<Part>,
+  opts: StoreOptions & { only?: (key: string) => boolean } = {},
+): Promise<void> {
   const put = new Set<string>()
   for await (const p of parts) {
     opts.signal?.throwIfAborted()
@@ -78,7 +83,11 @@ export async function replacePrefix(store: ObjectStore, prefix: string, parts: I
 }
 
 /** Deletes every object under `prefix` ('' for the root) but those in `keep` (with `only`, just those it accepts); returns how many. */
-export async function deletePrefix(store: ObjectStore, prefix: string, opts: StoreOptions & { keep?: ReadonlySet<string>; only?: (key: string) => boolean } = {}): Promise<number> {
+export async function deletePrefix(
+  store: ObjectStore,
+  prefix: string,
+  opts: StoreOptions & { keep?: ReadonlySet<string>; only?: (key: string) => boolean } = {},
+): Promise<number> {
   const signal = opts.signal ? { signal: opts.signal } : {}
   const stale: string[] = []
   for await (const o of store.list(prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`, signal)) {

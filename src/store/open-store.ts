@@ -40,6 +40,11 @@ export function zoneOptions(config: ZoneConfig, zone: Zone | undefined, baseDir 
 }
 
 /** Opens a zone's store: its configured location (or `location`, an output written like that zone). */
-export function openZone(config: ZoneConfig, zone: Zone, location: string = config[zone], baseDir = config.baseDir): Promise<ObjectStore> {
+export function openZone(
+  config: ZoneConfig,
+  zone: Zone,
+  location: string = config[zone],
+  baseDir = config.baseDir,
+): Promise<ObjectStore> {
   return openStore(location, zoneOptions(config, zone, baseDir))
 }

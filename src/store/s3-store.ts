@@ -128,7 +128,9 @@ export class S3Store implements ObjectStore {
             Bucket: this.bucket,
             Prefix: this.fullKey(prefix),
             ...(token !== undefined ? { ContinuationToken: token } : {}),
-            ...(token === undefined && opts.startAfter !== undefined ? { StartAfter: this.fullKey(opts.startAfter) } : {}),
+            ...(token === undefined && opts.startAfter !== undefined
+              ? { StartAfter: this.fullKey(opts.startAfter) }
+              : {}),
           }),
           { abortSignal },
         ),
@@ -195,7 +197,12 @@ export class S3Store implements ObjectStore {
       ;(out.Body as { destroy?: () => void } | undefined)?.destroy?.()
     }
     if (out.ContentLength !== undefined && out.ContentLength !== total) {
-      throw this.mapError(Object.assign(new Error(`body ended after ${total} of ${out.ContentLength} bytes`), { code: 'ECONNRESET' }), 'GetObject', key, opts.signal)
+      throw this.mapError(
+        Object.assign(new Error(`body ended after ${total} of ${out.ContentLength} bytes`), { code: 'ECONNRESET' }),
+        'GetObject',
+        key,
+        opts.signal,
+      )
     }
   }
 
@@ -204,14 +211,23 @@ export class S3Store implements ObjectStore {
     const page = await this.call('ListObjectsV2', prefix, opts.signal, (abortSignal) =>
       this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: p, Delimiter: '/' }), { abortSignal }),
     )
-    return (page.CommonPrefixes ?? []).map((c) => (c.Prefix ?? '').slice(p.length).replace(/\/$/, '')).filter((n) => n !== '').sort()
+    return (page.CommonPrefixes ?? [])
+      .map((c) => (c.Prefix ?? '').slice(p.length).replace(/\/$/, ''))
+      .filter((n) => n !== '')
+      .sort()
   }
 
   async put(key: string, body: Uint8Array, opts: StoreOptions = {}): Promise<void> {
     if (body.byteLength > SINGLE_PUT_MAX) return this.putMultipart(key, body, opts.signal)
     await this.call('PutObject', key, opts.signal, (abortSignal) =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key), Body: body, ContentLength: body.byteLength, ...this.sse() }),
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.fullKey(key),
+          Body: body,
+          ContentLength: body.byteLength,
+          ...this.sse(),
+        }),
         { abortSignal },
       ),
     )
@@ -224,7 +240,12 @@ export class S3Store implements ObjectStore {
     const crc = (this.s3.requestChecksumCalculation ?? 'WHEN_SUPPORTED') === 'WHEN_SUPPORTED'
     const created = await this.call('multipart upload', key, signal, (abortSignal) =>
       this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...(crc ? { ChecksumAlgorithm: 'CRC32' } : {}), ...this.sse() }),
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          ...(crc ? { ChecksumAlgorithm: 'CRC32' } : {}),
+          ...this.sse(),
+        }),
         { abortSignal },
       ),
     )
@@ -251,7 +272,11 @@ export class S3Store implements ObjectStore {
             { abortSignal },
           ),
         )
-        parts.push({ PartNumber: n, ETag: res.ETag, ...(res.ChecksumCRC32 !== undefined ? { ChecksumCRC32: res.ChecksumCRC32 } : {}) })
+        parts.push({
+          PartNumber: n,
+          ETag: res.ETag,
+          ...(res.ChecksumCRC32 !== undefined ? { ChecksumCRC32: res.ChecksumCRC32 } : {}),
+        })
       }
       await this.call('multipart upload', key, signal, (abortSignal) =>
         this.client.send(
@@ -286,7 +311,10 @@ export class S3Store implements ObjectStore {
       const failed = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey')
       const e = failed[0]
       if (e !== undefined) {
-        const key = e.Key !== undefined && e.Key.startsWith(this.fullKey('')) ? e.Key.slice(this.fullKey('').length) : (e.Key ?? first)
+        const key =
+          e.Key !== undefined && e.Key.startsWith(this.fullKey(''))
+            ? e.Key.slice(this.fullKey('').length)
+            : (e.Key ?? first)
         const err = Object.assign(new Error(e.Message ?? e.Code ?? 'delete failed'), { name: e.Code ?? 'Error' })
         const mapped = this.mapError(err, 'DeleteObjects', key, opts.signal)
         if (failed.length > 1) mapped.message += ` (and ${failed.length - 1} more keys failed)`
@@ -309,7 +337,12 @@ export class S3Store implements ObjectStore {
   }
 
   /** Runs one SDK call (which does its own retries) and maps its final error. */
-  private async call<T>(op: Op, key: string, signal: AbortSignal | undefined, fn: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  private async call<T>(
+    op: Op,
+    key: string,
+    signal: AbortSignal | undefined,
+    fn: (abortSignal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
     try {
       return await fn(signal)
     } catch (err) {
@@ -320,29 +353,53 @@ export class S3Store implements ObjectStore {
   /** Turns an SDK or socket error into a coded CdcError; `cause` keeps the original. Aborts pass through as aborts. */
   private mapError(err: unknown, op: Op, key: string, signal: AbortSignal | undefined): Error {
     if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason))
-    const e = (err ?? {}) as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number }; $retryable?: unknown }
+    const e = (err ?? {}) as {
+      name?: string
+      code?: string
+      message?: string
+      $metadata?: { httpStatusCode?: number; attempts?: number }
+      $retryable?: unknown
+    }
     const name = e.name ?? 'Error'
     const status = e.$metadata?.httpStatusCode
     const attempts = e.$metadata?.attempts
     const where = `${op} of s3://${this.bucket}/${this.fullKey(key)}`
-    const detail = redactUrl(`${name === 'Error' ? '' : `${name}: `}${e.message ?? String(err)}${attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : ''}`)
+    const detail = redactUrl(
+      `${name === 'Error' ? '' : `${name}: `}${e.message ?? String(err)}${attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
+    )
     const base = { file: key, cause: err }
     const write = op === 'PutObject' || op === 'multipart upload' || op === 'DeleteObjects'
 
     if (name === 'NoSuchBucket' || name === 'InvalidBucketName') {
-      return new SourceError('CDC_SOURCE_NOT_FOUND', `${where} failed: bucket ${JSON.stringify(this.bucket)} does not exist`, {
-        ...base,
-        hint: 'create the bucket or fix the s3:// url',
-      })
+      return new SourceError(
+        'CDC_SOURCE_NOT_FOUND',
+        `${where} failed: bucket ${JSON.stringify(this.bucket)} does not exist`,
+        {
+          ...base,
+          hint: 'create the bucket or fix the s3:// url',
+        },
+      )
     }
     if (op === 'GetObject' && (name === 'NoSuchKey' || name === 'NotFound' || status === 404)) {
-      return new SourceError('CDC_SOURCE_NOT_FOUND', `${where} failed: object ${JSON.stringify(key)} not found in ${this.url}`, {
-        ...base,
-        transient: true,
-        hint: 'the object was listed but is gone: it was deleted or renamed while cdc-apply ran; rerun',
-      })
+      return new SourceError(
+        'CDC_SOURCE_NOT_FOUND',
+        `${where} failed: object ${JSON.stringify(key)} not found in ${this.url}`,
+        {
+          ...base,
+          transient: true,
+          hint: 'the object was listed but is gone: it was deleted or renamed while cdc-apply ran; rerun',
+        },
+      )
     }
-    if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError'].includes(name)) {
+    if (
+      [
+        'InvalidAccessKeyId',
+        'SignatureDoesNotMatch',
+        'ExpiredToken',
+        'InvalidToken',
+        'CredentialsProviderError',
+      ].includes(name)
+    ) {
       return new SourceError('CDC_SOURCE_ACCESS_DENIED', `${where} failed: ${detail}`, {
         ...base,
         hint:
@@ -351,10 +408,12 @@ export class S3Store implements ObjectStore {
       })
     }
     if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
-      const res = op === 'ListObjectsV2' ? `arn:aws:s3:::${this.bucket}` : `arn:aws:s3:::${this.bucket}/${this.fullKey('*')}`
+      const res =
+        op === 'ListObjectsV2' ? `arn:aws:s3:::${this.bucket}` : `arn:aws:s3:::${this.bucket}/${this.fullKey('*')}`
       return new SourceError('CDC_SOURCE_ACCESS_DENIED', `${where} failed: ${detail}`, {
         ...base,
-        hint: `grant ${IAM_ACTION[op]} on ${res} to the identity found by the AWS default provider chain` +
+        hint:
+          `grant ${IAM_ACTION[op]} on ${res} to the identity found by the AWS default provider chain` +
           (this.encryption?.mode === 'SSE-KMS' && write ? ', and kms:GenerateDataKey on the KMS key' : ''),
       })
     }
@@ -362,9 +421,10 @@ export class S3Store implements ObjectStore {
     if (write && this.encryption !== undefined && (name === 'NotImplemented' || /^kms[.:]/i.test(name))) {
       return new WriteError('CDC_WRITE_FAILED', `${where} failed: ${detail}`, {
         ...base,
-        hint: this.encryption.mode === 'SSE-KMS'
-          ? 'the store refused SSE-KMS: check encryption.kmsKeyId and that the key exists and is enabled in the region'
-          : 'the store refused SSE-S3: it has no server-side encryption configured (MinIO needs a KMS); fix the store or drop encryption',
+        hint:
+          this.encryption.mode === 'SSE-KMS'
+            ? 'the store refused SSE-KMS: check encryption.kmsKeyId and that the key exists and is enabled in the region'
+            : 'the store refused SSE-S3: it has no server-side encryption configured (MinIO needs a KMS); fix the store or drop encryption',
       })
     }
 
@@ -373,18 +433,29 @@ export class S3Store implements ObjectStore {
     const transient =
       connect ||
       ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code) ||
-      ['TimeoutError', 'RequestTimeout', 'SlowDown', 'Throttling', 'ThrottlingException', 'ServiceUnavailable', 'InternalError'].includes(name) ||
+      [
+        'TimeoutError',
+        'RequestTimeout',
+        'SlowDown',
+        'Throttling',
+        'ThrottlingException',
+        'ServiceUnavailable',
+        'InternalError',
+      ].includes(name) ||
       e.$retryable !== undefined ||
       // 501 NotImplemented (e.g. SSE on a store without KMS) will not get better by retrying.
       [429, 500, 502, 503, 504].includes(status ?? 0)
-    const hint = connect && this.s3.endpoint !== undefined
-      ? `nothing answered at ${redactUrl(this.s3.endpoint)}: check s3.endpoint`
-      : transient
-        ? 'S3 was unreachable or overloaded through every retry; rerun when it answers again'
-        : undefined
+    const hint =
+      connect && this.s3.endpoint !== undefined
+        ? `nothing answered at ${redactUrl(this.s3.endpoint)}: check s3.endpoint`
+        : transient
+          ? 'S3 was unreachable or overloaded through every retry; rerun when it answers again'
+          : undefined
     const opts = { ...base, transient, ...(hint !== undefined ? { hint } : {}) }
     const message = `${where} failed: ${detail}`
-    const mapped: CdcError = write ? new WriteError('CDC_WRITE_FAILED', message, opts) : new SourceError('CDC_SOURCE_UNAVAILABLE', message, opts)
+    const mapped: CdcError = write
+      ? new WriteError('CDC_WRITE_FAILED', message, opts)
+      : new SourceError('CDC_SOURCE_UNAVAILABLE', message, opts)
     return mapped
   }
 }

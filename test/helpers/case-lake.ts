@@ -23,8 +23,16 @@ export function caseLake(name: string, extra: Record<string, unknown> = {}): Cas
   // case.json "mtime": the full-load date of a table without a timestamp column comes from the objects' times.
   const spec = join(CASES, name, 'case.json')
   const mtime = existsSync(spec) ? (JSON.parse(readFileSync(spec, 'utf8')) as { mtime?: string }).mtime : undefined
-  if (mtime !== undefined) for (const f of walk(join(tmp.path, 'bucket'))) utimesSync(f, new Date(mtime), new Date(mtime))
-  const json = { ...(JSON.parse(readFileSync(join(CASES, name, 'cdc-apply.json'), 'utf8')) as Record<string, unknown>), raw: 'out/raw', curated: 'out/curated', state: 'out/cdc-apply.sqlite', settleSeconds: 0, ...extra }
+  if (mtime !== undefined)
+    for (const f of walk(join(tmp.path, 'bucket'))) utimesSync(f, new Date(mtime), new Date(mtime))
+  const json = {
+    ...(JSON.parse(readFileSync(join(CASES, name, 'cdc-apply.json'), 'utf8')) as Record<string, unknown>),
+    raw: 'out/raw',
+    curated: 'out/curated',
+    state: 'out/cdc-apply.sqlite',
+    settleSeconds: 0,
+    ...extra,
+  }
   return { dir: tmp.path, json, config: parseConfig(json, tmp.path), remove: tmp.remove }
 }
 

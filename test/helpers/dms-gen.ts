@@ -63,7 +63,21 @@ const TS = 'dms_commit_ts'
 const SEQ = 'dms_change_seq'
 const DAY_MS = 86_400_000
 
-const NAMES = ['Spice Route', 'Dosa Corner', 'Smith, Bob', 'She said "hi"', 'line one\nline two', 'Café €', '', ' padded ', 'a,"b",c', 'x\r\ny', 'NULL', '"', ',']
+const NAMES = [
+  'Spice Route',
+  'Dosa Corner',
+  'Smith, Bob',
+  'She said "hi"',
+  'line one\nline two',
+  'Café €',
+  '',
+  ' padded ',
+  'a,"b",c',
+  'x\r\ny',
+  'NULL',
+  '"',
+  ',',
+]
 const CITIES = ['delhi', 'mumbai', 'Paris, FR', 'São Paulo', '', 'new\nline']
 const REGIONS = ['eu', 'us', 'a,b', 'q"t', '']
 
@@ -84,7 +98,10 @@ export function generateStream(seed: number, opts: GenOptions = {}): DmsStream {
 }
 
 /** The config file JSON for a stream's tables and the given folders. */
-export function configJson(tables: GenTable[], dirs: { landing: string; raw: string; curated: string; state: string }): Record<string, unknown> {
+export function configJson(
+  tables: GenTable[],
+  dirs: { landing: string; raw: string; curated: string; state: string },
+): Record<string, unknown> {
   return {
     source: SOURCE,
     landing: dirs.landing,
@@ -200,7 +217,15 @@ class TableGen {
       const lastMs = Math.floor(rows.at(-1)!.ts / 1000)
       lastLoadMs = Math.max(lastLoadMs, lastMs)
       const name = `LOAD${(p + 1).toString(16).toUpperCase().padStart(8, '0')}.csv`
-      out.push(this.file(name, 'load', ymd(lastLoadMs + this.tsShiftUs / 1000), new Date(lastMs + 1000), rows.map((r) => r.row)))
+      out.push(
+        this.file(
+          name,
+          'load',
+          ymd(lastLoadMs + this.tsShiftUs / 1000),
+          new Date(lastMs + 1000),
+          rows.map((r) => r.row),
+        ),
+      )
     })
 
     // Change files: a span of 2..5 calendar dates starting on the load date or the day after.
@@ -292,7 +317,14 @@ class TableGen {
         add('I', liveKey) // insert on an existing key
       } else {
         // Several changes to one key with the same commit time.
-        const pattern = rng.pick([['U', 'U'], ['D', 'I'], ['U', 'D'], ['D', 'I', 'U'], ['U', 'U', 'U'], ['I', 'U', 'D']] as const)
+        const pattern = rng.pick([
+          ['U', 'U'],
+          ['D', 'I'],
+          ['U', 'D'],
+          ['D', 'I', 'U'],
+          ['U', 'U', 'U'],
+          ['I', 'U', 'D'],
+        ] as const)
         const key = pattern[0] === 'I' ? this.newKey() : liveKey
         for (const op of pattern) add(op, key)
         if (pattern.at(-1) === 'D') this.setDead(key)
@@ -341,7 +373,9 @@ class TableGen {
       case 'active':
         return rng.chance(0.1) ? null : rng.pick(['true', 'false'])
       case 'opened':
-        return rng.chance(0.2) ? null : new Date(Date.UTC(1990, 0, 1) + rng.int(12_000) * DAY_MS).toISOString().slice(0, 10)
+        return rng.chance(0.2)
+          ? null
+          : new Date(Date.UTC(1990, 0, 1) + rng.int(12_000) * DAY_MS).toISOString().slice(0, 10)
       default:
         throw new Error(`no generator for column ${name}`)
     }
@@ -349,14 +383,32 @@ class TableGen {
 
   private file(name: string, kind: 'load' | 'cdc', date: string, mtime: Date, rows: GenRow[]): GenFile {
     const hasOp = kind === 'cdc' || this.table.includeOpForFullLoad
-    const content = rows.map((r) => [...(hasOp ? [r.op] : []), ...r.values.map((v) => csvField(v, this.rng))].join(',') + '\n').join('')
-    const folder = kind === 'cdc' && this.datePartitioned ? `${this.table.path}/${date.slice(0, 4)}/${date.slice(4, 6)}/${date.slice(6, 8)}` : this.table.path
-    return { table: `${this.table.source}.${this.table.name}`, path: `${folder}/${name}`, name, kind, date, mtime, content, rows }
+    const content = rows
+      .map((r) => [...(hasOp ? [r.op] : []), ...r.values.map((v) => csvField(v, this.rng))].join(',') + '\n')
+      .join('')
+    const folder =
+      kind === 'cdc' && this.datePartitioned
+        ? `${this.table.path}/${date.slice(0, 4)}/${date.slice(4, 6)}/${date.slice(6, 8)}`
+        : this.table.path
+    return {
+      table: `${this.table.source}.${this.table.name}`,
+      path: `${folder}/${name}`,
+      name,
+      kind,
+      date,
+      mtime,
+      content,
+      rows,
+    }
   }
 
   private newKey(): (string | null)[] {
     const rng = this.rng
-    const id = rng.chance(0.03) ? String(9_007_199_254_740_000 + this.nextId++) : rng.chance(0.05) ? String(-this.nextId++) : String(this.nextId++)
+    const id = rng.chance(0.03)
+      ? String(9_007_199_254_740_000 + this.nextId++)
+      : rng.chance(0.05)
+        ? String(-this.nextId++)
+        : String(this.nextId++)
     return this.composite ? [rng.pick(REGIONS), id] : [id]
   }
 
@@ -401,7 +453,14 @@ export function tsText(us: number): string {
 /** A 35-digit `$AR_H_CHANGE_SEQ`: commit time to 1/100 s (16 digits), then a 19-digit counter. */
 function seqOf(us: number, counter: number): string {
   const t = tsText(us)
-  const prefix = t.slice(0, 4) + t.slice(5, 7) + t.slice(8, 10) + t.slice(11, 13) + t.slice(14, 16) + t.slice(17, 19) + t.slice(20, 22)
+  const prefix =
+    t.slice(0, 4) +
+    t.slice(5, 7) +
+    t.slice(8, 10) +
+    t.slice(11, 13) +
+    t.slice(14, 16) +
+    t.slice(17, 19) +
+    t.slice(20, 22)
   return prefix + String(counter).padStart(19, '0')
 }
 

@@ -51,7 +51,8 @@ function landingFiles(landing: string, t: GenTable): { load: LandingFile[]; cdc:
       const st = statSync(abs)
       if (st.isDirectory()) walk(abs, false)
       else if (top && LOAD_NAME.test(name)) load.push({ name, abs, kind: 'load', nameDate: '', mtime: st.mtime })
-      else if (CDC_NAME.test(name)) cdc.push({ name, abs, kind: 'cdc', nameDate: CDC_NAME.exec(name)![1]!, mtime: st.mtime })
+      else if (CDC_NAME.test(name))
+        cdc.push({ name, abs, kind: 'cdc', nameDate: CDC_NAME.exec(name)![1]!, mtime: st.mtime })
     }
   }
   walk(root, true)
@@ -131,17 +132,26 @@ export class DuckOracle {
       const csv = `read_csv(${lit(f.abs)}, header = false, columns = ${columns}, nullstr = '', auto_detect = false, allow_quoted_nulls = false, quote = '"', escape = '"', delim = ',', new_line = '\\n')`
       return `SELECT ${hasOp ? '' : `'I' AS "Op", `}*, ${rank} AS file_rank, ${lit(f.name)} AS cdc_file, ${lit(f.nameDate)} AS name_date, row_number() OVER () AS cdc_row FROM ${csv}`
     })
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE changes AS ${reads.map((r) => `(${r})`).join(' UNION ALL BY NAME ')}`)
+    await this.conn.run(
+      `CREATE OR REPLACE TEMP TABLE changes AS ${reads.map((r) => `(${r})`).join(' UNION ALL BY NAME ')}`,
+    )
 
     // The load date.
     let loadDate: string | undefined
     if (load.length > 0 && t.timestampColumn !== undefined) {
       const tsCol = t.columns.find((c) => c.name === t.timestampColumn)!
-      const expr = duckType(tsCol.type) === 'TIMESTAMP' ? `strftime(max(${q(tsCol.name)}), '%Y%m%d')` : `replace(left(max(${q(tsCol.name)}), 10), '-', '')`
+      const expr =
+        duckType(tsCol.type) === 'TIMESTAMP'
+          ? `strftime(max(${q(tsCol.name)}), '%Y%m%d')`
+          : `replace(left(max(${q(tsCol.name)}), 10), '-', '')`
       const [r] = await this.rows(`SELECT ${expr} AS d FROM changes WHERE file_rank < ${load.length}`)
       loadDate = (r!.d as string | null) ?? undefined
     }
-    if (loadDate === undefined && load.length > 0) loadDate = new Date(Math.max(...load.map((f) => f.mtime.getTime()))).toISOString().slice(0, 10).replaceAll('-', '')
+    if (loadDate === undefined && load.length > 0)
+      loadDate = new Date(Math.max(...load.map((f) => f.mtime.getTime())))
+        .toISOString()
+        .slice(0, 10)
+        .replaceAll('-', '')
     loadDate ??= cdc[0]!.nameDate
     const fdate = `CASE WHEN file_rank < ${load.length} THEN ${lit(loadDate)} ELSE greatest(name_date, ${lit(loadDate)}) END`
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE dated AS SELECT *, ${fdate} AS fdate FROM changes`)
@@ -175,7 +185,8 @@ export class DuckOracle {
       const { _date, ...row } = r
       out.curated[`${label}/${_date as string}`]!.push(row as Row)
     }
-    for (const tree of [out.raw, out.curated]) for (const k of Object.keys(tree)) if (k.startsWith(`${label}/`)) tree[k] = sortRows(tree[k]!)
+    for (const tree of [out.raw, out.curated])
+      for (const k of Object.keys(tree)) if (k.startsWith(`${label}/`)) tree[k] = sortRows(tree[k]!)
   }
 }
 
@@ -207,13 +218,18 @@ export function modelOutputs(tables: readonly GenTable[], delivered: readonly Ge
 
     let loadDate: string | undefined
     if (load.length > 0 && tsIdx >= 0) {
-      for (const f of load) for (const r of f.rows) {
-        const v = r.values[tsIdx]
-        const d = v == null ? undefined : v.slice(0, 10).replaceAll('-', '')
-        if (d !== undefined && (loadDate === undefined || d > loadDate)) loadDate = d
-      }
+      for (const f of load)
+        for (const r of f.rows) {
+          const v = r.values[tsIdx]
+          const d = v == null ? undefined : v.slice(0, 10).replaceAll('-', '')
+          if (d !== undefined && (loadDate === undefined || d > loadDate)) loadDate = d
+        }
     }
-    if (loadDate === undefined && load.length > 0) loadDate = new Date(Math.max(...load.map((f) => f.mtime.getTime()))).toISOString().slice(0, 10).replaceAll('-', '')
+    if (loadDate === undefined && load.length > 0)
+      loadDate = new Date(Math.max(...load.map((f) => f.mtime.getTime())))
+        .toISOString()
+        .slice(0, 10)
+        .replaceAll('-', '')
     loadDate ??= cdc[0]!.date
 
     const changes: ModelChange[] = []
@@ -226,7 +242,12 @@ export function modelOutputs(tables: readonly GenTable[], delivered: readonly Ge
         changes.push({
           op: r.op,
           key: JSON.stringify(pkIdx.map((j) => r.values[j])),
-          ts: tsText === null ? null : t.columns[tsIdx]!.type === 'timestamp' ? BigInt(canonValue('timestamp', tsText) as string) : tsText,
+          ts:
+            tsText === null
+              ? null
+              : t.columns[tsIdx]!.type === 'timestamp'
+                ? BigInt(canonValue('timestamp', tsText) as string)
+                : tsText,
           seq: seqIdx < 0 ? null : r.values[seqIdx]!,
           rank,
           row: i + 1,
@@ -250,14 +271,16 @@ export function modelOutputs(tables: readonly GenTable[], delivered: readonly Ge
       }
       out.curated[`${label}/${day}`] = [...winners.values()].filter((c) => c.op !== 'D').map((c) => c.values)
     }
-    for (const tree of [out.raw, out.curated]) for (const k of Object.keys(tree)) if (k.startsWith(`${label}/`)) tree[k] = sortRows(tree[k]!)
+    for (const tree of [out.raw, out.curated])
+      for (const k of Object.keys(tree)) if (k.startsWith(`${label}/`)) tree[k] = sortRows(tree[k]!)
   }
   return out
 }
 
 /** a comes after b in the order (ts, seq, file rank, row), NULL lowest. */
 function later(a: ModelChange, b: ModelChange): boolean {
-  const cmp = <T extends bigint | string>(x: T | null, y: T | null): number => (x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : x > y ? 1 : 0)
+  const cmp = <T extends bigint | string>(x: T | null, y: T | null): number =>
+    x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : x > y ? 1 : 0
   const c = cmp(a.ts, b.ts) || cmp(a.seq, b.seq) || a.rank - b.rank || a.row - b.row
   if (c === 0) throw new Error('model: two changes with the same place in the order')
   return c > 0
@@ -271,7 +294,8 @@ export function canonValue(type: string, text: string | null): string | number |
   if (t === 'integer') return BigInt(text).toString()
   if (t === 'double') return Number(text)
   if (t === 'boolean') return text === 'true' || text === 't' || text === '1'
-  if (t === 'date') return Date.UTC(Number(text.slice(0, 4)), Number(text.slice(5, 7)) - 1, Number(text.slice(8, 10))) / 86_400_000
+  if (t === 'date')
+    return Date.UTC(Number(text.slice(0, 4)), Number(text.slice(5, 7)) - 1, Number(text.slice(8, 10))) / 86_400_000
   if (t === 'timestamp') {
     const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(text)
     if (!m) throw new Error(`model: timestamp ${text}`)
@@ -309,10 +333,17 @@ export function dateRange(from: string, to: string): string[] {
  * The differences between two trees, readably: partitions only on one side, then per partition the rows only
  * on one side (at most `limit` of each). Rows pair up by the primary key when `keys` names it.
  */
-export function diffTrees(actual: Tree, expected: Tree, keys: (partition: string) => string[] = () => [], limit = 4): string[] {
+export function diffTrees(
+  actual: Tree,
+  expected: Tree,
+  keys: (partition: string) => string[] = () => [],
+  limit = 4,
+): string[] {
   const out: string[] = []
-  for (const p of Object.keys(expected)) if (!(p in actual)) out.push(`partition ${p}: missing (expected ${expected[p]!.length} rows)`)
-  for (const p of Object.keys(actual)) if (!(p in expected)) out.push(`partition ${p}: not expected (has ${actual[p]!.length} rows)`)
+  for (const p of Object.keys(expected))
+    if (!(p in actual)) out.push(`partition ${p}: missing (expected ${expected[p]!.length} rows)`)
+  for (const p of Object.keys(actual))
+    if (!(p in expected)) out.push(`partition ${p}: not expected (has ${actual[p]!.length} rows)`)
   for (const p of Object.keys(expected)) {
     if (!(p in actual)) continue
     const a = actual[p]!.map((r) => JSON.stringify(sortKeys(r)))
@@ -327,7 +358,8 @@ export function diffTrees(actual: Tree, expected: Tree, keys: (partition: string
       const byKey = new Map<string, { a: string[]; e: string[] }>()
       for (const s of extra) (byKey.get(keyOf(s)) ?? byKey.set(keyOf(s), { a: [], e: [] }).get(keyOf(s))!).a.push(s)
       for (const s of missing) (byKey.get(keyOf(s)) ?? byKey.set(keyOf(s), { a: [], e: [] }).get(keyOf(s))!).e.push(s)
-      for (const [k, v] of [...byKey].slice(0, limit)) lines.push(`  key ${k}: expected ${v.e.join(' ') || '(no row)'}\n    actual ${v.a.join(' ') || '(no row)'}`)
+      for (const [k, v] of [...byKey].slice(0, limit))
+        lines.push(`  key ${k}: expected ${v.e.join(' ') || '(no row)'}\n    actual ${v.a.join(' ') || '(no row)'}`)
     } else {
       for (const s of missing.slice(0, limit)) lines.push(`  missing ${s}`)
       for (const s of extra.slice(0, limit)) lines.push(`  extra   ${s}`)

@@ -26,4 +26,3 @@ export class FakeCatalog implements CatalogClient {
   }
   close(): void {}
 }
-

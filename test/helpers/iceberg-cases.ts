@@ -42,25 +42,41 @@ export function succeedingCases(): string[] {
     .sort()
 }
 
-async function runBoth(name: string, out: string, make: (format: 'parquet' | 'iceberg', dir: string) => Config, rounds: number, deliver: (round: number) => void): Promise<TwinRun> {
+async function runBoth(
+  name: string,
+  out: string,
+  make: (format: 'parquet' | 'iceberg', dir: string) => Config,
+  rounds: number,
+  deliver: (round: number) => void,
+): Promise<TwinRun> {
   const configs = (['parquet', 'iceberg'] as const).map((f) => make(f, join(out, f)))
   for (let r = 0; r < rounds; r++) {
     deliver(r)
     for (const c of configs) {
       const s = await runOnce(c)
       const failed = s.tables.filter((t) => t.status === 'error')
-      if (failed.length > 0) throw new Error(`${name} (${c.tables[0]!.tableFormat}) run ${r + 1}: ${failed.map((t) => `${t.error?.message}`).join('; ')}`)
+      if (failed.length > 0)
+        throw new Error(
+          `${name} (${c.tables[0]!.tableFormat}) run ${r + 1}: ${failed.map((t) => `${t.error?.message}`).join('; ')}`,
+        )
     }
   }
   if (!existsSync(configs[1]!.curated)) throw new Error(`${name}: the runs wrote no curated output`)
-  return { name, plain: configs[0]!.curated, iceberg: configs[1]!.curated, tables: configs[0]!.tables.map((t) => `${t.source}/${t.name}`) }
+  return {
+    name,
+    plain: configs[0]!.curated,
+    iceberg: configs[1]!.curated,
+    tables: configs[0]!.tables.map((t) => `${t.source}/${t.name}`),
+  }
 }
 
 /** Runs a golden case (with its case.json runs) in both formats under `out`. */
 export function runCase(name: string, out: string): Promise<TwinRun> {
   const caseDir = join(CASES, name)
   const json = JSON.parse(readFileSync(join(caseDir, 'cdc-apply.json'), 'utf8')) as Record<string, unknown>
-  const spec: CaseSpec = existsSync(join(caseDir, 'case.json')) ? (JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as CaseSpec) : {}
+  const spec: CaseSpec = existsSync(join(caseDir, 'case.json'))
+    ? (JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as CaseSpec)
+    : {}
   const copied = spec.runs !== undefined || spec.mtime !== undefined
   const landing = String(json.landing)
   const runs = spec.runs ?? ['bucket']
@@ -81,7 +97,8 @@ export function runCase(name: string, out: string): Promise<TwinRun> {
     rmSync(join(out, 'bucket'), { recursive: true, force: true })
     for (const folder of folders) cpSync(join(caseDir, folder), join(out, 'bucket'), { recursive: true })
     for (const f of walk(join(out, 'bucket'))) if (without.includes(basename(f))) rmSync(f)
-    if (spec.mtime !== undefined) for (const f of walk(join(out, 'bucket'))) utimesSync(f, new Date(spec.mtime), new Date(spec.mtime))
+    if (spec.mtime !== undefined)
+      for (const f of walk(join(out, 'bucket'))) utimesSync(f, new Date(spec.mtime), new Date(spec.mtime))
   }
   return runBoth(name, out, make, runs.length, deliver)
 }
@@ -93,14 +110,29 @@ export function runStream(seed: number, out: string, iceberg?: object, name = `s
   const landing = join(out, 'landing')
   const cuts = [rng.int(stream.files.length), rng.int(stream.files.length)].sort((a, b) => a - b)
   const bounds = [0, cuts[0]!, cuts[1]!, stream.files.length]
-  const make = (format: 'parquet' | 'iceberg', dir: string): Config => parseConfig({ ...configJson(stream.tables, { landing, raw: join(dir, 'raw'), curated: join(dir, 'curated'), state: join(dir, 'state.sqlite') }), tableFormat: format, settleSeconds: 0, ...(iceberg ? { iceberg } : {}) }, out)
+  const make = (format: 'parquet' | 'iceberg', dir: string): Config =>
+    parseConfig(
+      {
+        ...configJson(stream.tables, {
+          landing,
+          raw: join(dir, 'raw'),
+          curated: join(dir, 'curated'),
+          state: join(dir, 'state.sqlite'),
+        }),
+        tableFormat: format,
+        settleSeconds: 0,
+        ...(iceberg ? { iceberg } : {}),
+      },
+      out,
+    )
   return runBoth(name, out, make, 3, (r) => writeLanding(landing, stream.files.slice(bounds[r], bounds[r + 1])))
 }
 
 /** The plain layout's partitions of one table as `{ date: sortedRows }`. */
 export function plainDates(run: TwinRun, table: string): Record<string, Row[]> {
   const out: Record<string, Row[]> = {}
-  for (const [key, rows] of Object.entries(readOutputTree(run.plain))) if (key.startsWith(table + '/')) out[key.slice(table.length + 1)] = rows
+  for (const [key, rows] of Object.entries(readOutputTree(run.plain)))
+    if (key.startsWith(table + '/')) out[key.slice(table.length + 1)] = rows
   return out
 }
 
@@ -113,7 +145,14 @@ export function tableRows(t: A.Table): Row[] {
       const row: Row = {}
       for (const [name, vals] of cols) {
         const v = vals[r]
-        row[name] = v === null || v === undefined ? null : typeof v === 'bigint' ? v.toString() : typeof v === 'object' ? String(v) : (v as string | number | boolean)
+        row[name] =
+          v === null || v === undefined
+            ? null
+            : typeof v === 'bigint'
+              ? v.toString()
+              : typeof v === 'object'
+                ? String(v)
+                : (v as string | number | boolean)
       }
       rows.push(row)
     }

@@ -139,7 +139,15 @@ export async function startMinio(t?: { skip(message?: string): void }): Promise<
     },
     async restart() {
       await current.stop(true)
-      current = await MinioProcess.start(bin, dataDir, current.port, current.consolePort, accessKey, secretKey, kmsSecret)
+      current = await MinioProcess.start(
+        bin,
+        dataDir,
+        current.port,
+        current.consolePort,
+        accessKey,
+        secretKey,
+        kmsSecret,
+      )
     },
   }
 }
@@ -186,10 +194,20 @@ class MinioProcess {
     kmsSecret: string,
   ): Promise<MinioProcess> {
     installExitHandlers()
-    const child = spawn(bin, ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
-      env: { ...process.env, MINIO_ROOT_USER: user, MINIO_ROOT_PASSWORD: password, MINIO_KMS_SECRET_KEY: kmsSecret, MINIO_UPDATE: 'off' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      bin,
+      ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
+      {
+        env: {
+          ...process.env,
+          MINIO_ROOT_USER: user,
+          MINIO_ROOT_PASSWORD: password,
+          MINIO_KMS_SECRET_KEY: kmsSecret,
+          MINIO_UPDATE: 'off',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     live.add(child)
     const p = new MinioProcess(child, port, consolePort)
     const keep = (b: Buffer) => {
@@ -222,9 +240,14 @@ class MinioProcess {
     void spawnError.then((e) => (error = e))
     while (Date.now() < deadline) {
       if (error !== undefined) throw new Error(`MinIO could not be started: ${error.message}`)
-      if (this.exited()) throw new Error(`MinIO exited (${this.child.exitCode ?? this.child.signalCode}) while starting:\n${this.output}`)
+      if (this.exited())
+        throw new Error(
+          `MinIO exited (${this.child.exitCode ?? this.child.signalCode}) while starting:\n${this.output}`,
+        )
       try {
-        const res = await fetch(`http://127.0.0.1:${this.port}/minio/health/ready`, { signal: AbortSignal.timeout(2000) })
+        const res = await fetch(`http://127.0.0.1:${this.port}/minio/health/ready`, {
+          signal: AbortSignal.timeout(2000),
+        })
         await res.arrayBuffer()
         if (res.status === 200) return
       } catch {
@@ -232,7 +255,9 @@ class MinioProcess {
       }
       await new Promise((r) => setTimeout(r, 200))
     }
-    throw new Error(`MinIO was not ready on 127.0.0.1:${this.port} within ${START_TIMEOUT_MS / 1000} s:\n${this.output}`)
+    throw new Error(
+      `MinIO was not ready on 127.0.0.1:${this.port} within ${START_TIMEOUT_MS / 1000} s:\n${this.output}`,
+    )
   }
 
   /** Stops the process: SIGTERM then SIGKILL after a bounded wait when `graceful`, else SIGKILL at once. */

@@ -8,7 +8,8 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const MOTO_SKIP_REASON = 'moto is not installed: run bash scripts/setup-moto.sh (and export CDC_APPLY_MOTO_SERVER) to enable the Glue tests'
+export const MOTO_SKIP_REASON =
+  'moto is not installed: run bash scripts/setup-moto.sh (and export CDC_APPLY_MOTO_SERVER) to enable the Glue tests'
 /** moto's fixed account id (its ARNs use it). */
 export const MOTO_ACCOUNT = '123456789012'
 
@@ -54,10 +55,14 @@ const live = new Set<ChildProcess>()
 let exitHook = false
 
 /** Starts moto, or returns undefined after `t.skip(reason)` when it is not installed (an error in CI). */
-export async function startMoto(t: { skip(message?: string): void } | undefined, opts: MotoOptions = {}): Promise<MotoServer | undefined> {
+export async function startMoto(
+  t: { skip(message?: string): void } | undefined,
+  opts: MotoOptions = {},
+): Promise<MotoServer | undefined> {
   const bin = motoServerPath()
   if (!existsSync(bin)) {
-    if (process.env['CI'] === 'true') throw new Error(`moto is required in CI but ${bin} does not exist: run bash scripts/setup-moto.sh first`)
+    if (process.env['CI'] === 'true')
+      throw new Error(`moto is required in CI but ${bin} does not exist: run bash scripts/setup-moto.sh first`)
     t?.skip(MOTO_SKIP_REASON)
     return undefined
   }
@@ -100,7 +105,10 @@ export async function startMoto(t: { skip(message?: string): void } | undefined,
         port,
         region: 'us-east-1',
         python(code) {
-          const r = spawnSync(python, ['-c', `import boto3, json\nENDPOINT = ${JSON.stringify(endpoint)}\n${code}`], { encoding: 'utf8', env: { ...process.env, AWS_DEFAULT_REGION: 'us-east-1' } })
+          const r = spawnSync(python, ['-c', `import boto3, json\nENDPOINT = ${JSON.stringify(endpoint)}\n${code}`], {
+            encoding: 'utf8',
+            env: { ...process.env, AWS_DEFAULT_REGION: 'us-east-1' },
+          })
           if (r.status !== 0) throw new Error(`python against moto failed (${r.status}):\n${r.stderr}`)
           return r.stdout
         },

@@ -38,7 +38,9 @@ export function parquetSchema(bytes: Uint8Array): string[] {
 /** Sorts rows by their JSON text so that order does not matter in comparisons. */
 export function sortRows(rows: Row[]): Row[] {
   return rows
-    .map((r) => [JSON.stringify(Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)))), r] as const)
+    .map(
+      (r) => [JSON.stringify(Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)))), r] as const,
+    )
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, r]) => r)
 }
