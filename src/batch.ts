@@ -14,7 +14,7 @@ export type OrderValue = string | number | null
 
 /** The data columns of a table, in output order (without Op and provenance columns). */
 export interface TableSchema {
-  fields: A.Field[]
+  fields: A.Field<A.DataType>[]
   /** Configured types (CSV tables); undefined where the type comes from Parquet files. */
   types: (ColumnType | undefined)[]
 }

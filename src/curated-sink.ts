@@ -55,7 +55,9 @@ export class ParquetFolderSink implements CuratedSink {
     const encoded = encodePartition(table, this.config.parquet)
     return {
       rows: encoded.rows,
-      put: async (_c, signal) => void (await putPartition(this.store, joinKey(this.prefix, date), encoded, signal)),
+      put: async (_c, signal) => {
+        await putPartition(this.store, joinKey(this.prefix, date), encoded, signal)
+      },
     }
   }
 

@@ -108,7 +108,7 @@ export class TableRun {
         ? undefined
         : limit(() => this.stores.landing.get(f.key, { signal })),
     )
-    bodies.forEach((p) => p?.catch(() => undefined)) // rejections are handled when awaited below
+    for (const p of bodies) p?.catch(() => undefined) // rejections are handled when awaited below
     const out = new Map<DmsFile, ChangeBatch[]>()
     for (let i = 0; i < files.length; i++) {
       signal?.throwIfAborted()

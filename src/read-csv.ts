@@ -37,8 +37,10 @@ export interface CsvResult {
 }
 
 /** Thrown inside the parser for a row-level problem when rows are quarantined; never escapes parseCsv. */
-class RowReject {
-  constructor(readonly error: DataError) {}
+class RowReject extends Error {
+  constructor(readonly error: DataError) {
+    super(error.message)
+  }
 }
 
 const ROW_LEVEL = new Set(['CDC_CSV_FIELD_COUNT', 'CDC_CSV_MALFORMED', 'CDC_ROW_INVALID_OP', 'CDC_VALUE_INVALID'])

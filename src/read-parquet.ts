@@ -38,7 +38,7 @@ export function readDmsParquet(bytes: Uint8Array, ctx: ParquetContext, batchSize
   } catch (err) {
     throw new DataError(
       'CDC_PARQUET_INVALID',
-      `table ${ctx.label}: ${ctx.key} is not a readable Parquet file: ${String((err as Error)?.message ?? err).slice(0, 200)}`,
+      `table ${ctx.label}: ${ctx.key} is not a readable Parquet file: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`,
       {
         table: ctx.label,
         file: ctx.key,

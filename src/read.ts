@@ -47,7 +47,7 @@ function mergeSchema(
   fields.forEach((f, i) => {
     const at = s.fields.findIndex((x) => x.name === f.name)
     if (at < 0) {
-      s.fields.push(new A.Field(f.name, f.type, true))
+      s.fields.push(new A.Field(f.name, f.type as A.DataType, true))
       s.types.push(types[i])
     } else if (String(s.fields[at]!.type) !== String(f.type)) {
       throw new DataError(

@@ -42,7 +42,7 @@ export class PartValues {
   rowText(i: number): string {
     return JSON.stringify(
       Object.fromEntries(this.schema.fields.map((f, c) => [f.name, this.column(c)[i] ?? null])),
-      (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
+      (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
     )
   }
 }

@@ -44,7 +44,7 @@ export async function restore(
   const merged: TableSchema = { fields: [...base.fields], types: [...base.types] }
   for (const f of dataFields) {
     if (!merged.fields.some((x) => x.name === f.name)) {
-      merged.fields.push(new A.Field(f.name, f.type, true))
+      merged.fields.push(new A.Field(f.name, f.type as A.DataType, true))
       merged.types.push(undefined)
     }
   }

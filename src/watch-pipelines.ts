@@ -83,7 +83,7 @@ export class PipelineTrigger {
 
   /** Resolves once no pipeline is running. */
   async idle(): Promise<void> {
-    await Promise.all(this.entries.map((e) => e.running))
+    await Promise.all(this.entries.flatMap((e) => (e.running ? [e.running] : [])))
   }
 
   private async drain(e: { p: PipelineConfig; dirty: boolean }): Promise<void> {

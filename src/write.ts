@@ -27,7 +27,7 @@ export function rawRecordBatch(schema: A.Schema, b: ChangeBatch): A.RecordBatch 
   for (let i = 0; i < n; i++) rows[i] = BigInt(b.rowNums ? b.rowNums[i]! : b.rowBase + i + 1)
   const row = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: rows })
   // A file older than a schema change lacks the later columns: they are NULL in its rows.
-  const data = schema.fields.slice(1, -2).map((f, i) => b.columns[i] ?? nullData(f.type, n))
+  const data = schema.fields.slice(1, -2).map((f, i) => b.columns[i] ?? nullData(f.type as A.DataType, n))
   return recordBatch(schema, [op, ...data, constantUtf8(b.file.name, n), row], n)
 }
 

@@ -58,6 +58,7 @@ interface WatermarkRow {
 
 type Tree = Record<string, Row[]>
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T: the JSON shape the caller expects
 function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T
 }

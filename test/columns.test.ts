@@ -33,7 +33,11 @@ for (const seed of seeds(12)) {
       const rows: number[] = []
       // a gather order in segment order, each segment read in long runs with gaps (a snapshot where few keys changed)
       sources.forEach((s, i) => {
-        for (let j = 0; j < s.length; j++) if (!r.chance(r.chance(0.5) ? 0.02 : 0.4)) (segs.push(i), rows.push(j))
+        for (let j = 0; j < s.length; j++)
+          if (!r.chance(r.chance(0.5) ? 0.02 : 0.4)) {
+            segs.push(i)
+            rows.push(j)
+          }
       })
       const sg = Uint32Array.from(segs)
       const rw = Uint32Array.from(rows)

@@ -358,7 +358,7 @@ test('local errors are classified: a folder where an object should be (EISDIR) a
   const store = new LocalStore(join(tmp.path, 'land'))
   await assert.rejects(
     (async () => {
-      for await (const _ of store.getStream('a/dir.csv')) _
+      for await (const _ of store.getStream('a/dir.csv')) continue
     })(),
     (e: CdcError) => e.code === 'CDC_SOURCE_UNAVAILABLE' && !e.transient,
   )

@@ -193,7 +193,9 @@ test('watch over two tables lists the landing once per round and writes the same
     signal: controller.signal,
     intervalSeconds: 0.2,
     stores,
-    onPoll: () => void (++polls === 6 && controller.abort()),
+    onPoll: () => {
+      if (++polls === 6) controller.abort()
+    },
   })
   await Promise.all([opened.raw.close(), opened.curated.close(), landing.close()])
   assert.ok(

@@ -23,7 +23,8 @@ const PIPELINES = join(root, 'fixtures', 'pipelines')
 /** The environment of a child cdc-apply, without the variables that would decide what the test checks. */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
-  for (const k of ['CDC_APPLY_LOG_FORMAT', 'CDC_APPLY_LOG_LEVEL']) if (!(k in extra)) delete env[k]
+  if (!('CDC_APPLY_LOG_FORMAT' in extra)) delete env.CDC_APPLY_LOG_FORMAT
+  if (!('CDC_APPLY_LOG_LEVEL' in extra)) delete env.CDC_APPLY_LOG_LEVEL
   return env
 }
 
@@ -225,7 +226,7 @@ test('usage and config errors print one line and the hint, without a JSON line o
     ],
     [
       ['help', 'nope'],
-      'cdc-apply: CDC_USAGE: no help for "nope": expected one of init, run, reset, status, transform, verify, snapshot, catalog\n',
+      'cdc-apply: CDC_USAGE: no help for "nope": expected one of init, run, reset, status, transform, verify, snapshot, catalog, spark, state\n',
     ],
     [['status', '-c', '/nonexistent/cdc-apply.json'], null],
   ] as const) {

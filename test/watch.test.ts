@@ -307,8 +307,8 @@ test('metrics and health: /healthz is 200 while polling and 503 once a table sto
   }
   assert.match(m.text, /cdc_apply_rows_processed_total\{table="BENCH.orders",op="I"\} \d+/)
   writeFileSync(join(landing, 'bench', 'orders', '20240612-235959999.csv'), 'X,2024-06-12 23:59:59.000000,1,,,,,,,,\n')
-  await until('unhealthy', async () => (await get('/healthz')).status === 503).catch((e) => {
-    throw new Error(`${e.message}: ${d.stderr().slice(-3000)}`)
+  await until('unhealthy', async () => (await get('/healthz')).status === 503).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}: ${d.stderr().slice(-3000)}`)
   })
   assert.match(
     (await get('/metrics')).text,

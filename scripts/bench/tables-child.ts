@@ -57,7 +57,7 @@ if (config.landing.startsWith('s3://')) {
   const client = createS3Client(config.s3 ?? {})
   client.middlewareStack.add(
     (next, context) => async (a) => {
-      count(String(context.commandName ?? 'request').replace(/Command$/, ''))
+      count((context.commandName ?? 'request').replace(/Command$/, ''))
       return next(a)
     },
     { step: 'initialize', name: 'countRequests' },
@@ -89,7 +89,7 @@ const first = await runOnce(config)
 const firstRunMs = performance.now() - firstStarted
 let cpuAt = process.cpuUsage()
 const failed = first.tables.find((t) => t.error)
-if (failed) throw failed.error
+if (failed) throw new Error(`${failed.source}.${failed.table}: ${JSON.stringify(failed.error)}`)
 
 // Round k is the k-th watch poll of every table: from the first of them starting to the last ending; its requests
 // are those made in that window (rounds are far apart: idle polls take much less than the interval).

@@ -264,7 +264,7 @@ export function gather(
       A.DataType.isFixedSizeBinary(type))
   if (fixed) {
     const stride = first.stride || 1
-    const values = sources.map((s) => s.values)
+    const values = sources.map((s) => s.values as unknown)
     // fixed-width values are sliced already (Arrow JS applies `offset` to their buffers): row i is at i * stride
     const out = copyFixed(first.values as FixedArray, values as FixedArray[], segs, rows, stride)
     return A.makeData({ type: type as never, length: n, nullCount: nulls, nullBitmap: bits, data: out as never })
@@ -342,4 +342,26 @@ export function utf8Column(values: readonly string[]): A.Data {
     offsets[i + 1] = pos
   }
   return A.makeData({ type: new A.Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data })
+}
+
+/**
+ * One table of tables whose schemas differ only by columns added later: the widest schema's columns in its order
+ * (then any column only others have), NULL where a table lacks a column.
+ */
+export function unionTable(tables: readonly A.Table[]): A.Table {
+  const widest = tables.reduce((a, b) => (b.schema.fields.length > a.schema.fields.length ? b : a))
+  const fields: A.Field[] = [...widest.schema.fields]
+  for (const t of tables) for (const f of t.schema.fields) if (!fields.some((x) => x.name === f.name)) fields.push(f)
+  const schema = new A.Schema(fields, widest.schema.metadata)
+  const struct = new A.Struct(fields)
+  const batches = tables.flatMap((t) =>
+    t.batches.map((b) => {
+      const children = fields.map((f) => {
+        const i = b.schema.fields.findIndex((x) => x.name === f.name)
+        return i < 0 ? nullData(f.type as A.DataType, b.numRows) : b.data.children[i]!
+      })
+      return new A.RecordBatch(schema, A.makeData({ type: struct, length: b.numRows, nullCount: 0, children }))
+    }),
+  )
+  return new A.Table(schema, batches)
 }

@@ -38,10 +38,7 @@ export class GlueCatalog implements CatalogClient {
       return r.Table ? inputOf(r.Table) : undefined
     } catch (err) {
       // Glue answers EntityNotFoundException for a missing table and for a missing database ("Database … not found").
-      if (
-        (err as { name?: string }).name === 'EntityNotFoundException' &&
-        !/^database\b/i.test(String((err as Error).message))
-      )
+      if ((err as { name?: string }).name === 'EntityNotFoundException' && !/^database\b/i.test((err as Error).message))
         return undefined
       throw this.wrap('GetTable', database, name, err)
     }

@@ -73,7 +73,7 @@ export function hiveType(type: A.DataType, column: string, label: string): strin
   if (A.DataType.isDecimal(type)) return `decimal(${type.precision},${type.scale})`
   if (A.DataType.isDate(type)) return 'date'
   if (A.DataType.isTimestamp(type)) return 'timestamp'
-  if (A.DataType.isDictionary(type)) return hiveType(type.dictionary, column, label)
+  if (A.DataType.isDictionary(type)) return hiveType(type.dictionary as A.DataType, column, label)
   throw new CatalogError(
     'CDC_CATALOG_FAILED',
     `table ${label}: column ${JSON.stringify(column)} has the type ${String(type)}, which has no catalog type`,
@@ -120,7 +120,7 @@ export function parquetTableDefs(
   loadDate: string,
 ): ParquetTableDef[] {
   const label = tableLabel(t)
-  const data = fields.map((f) => ({ name: f.name, type: hiveType(f.type, f.name, label) }))
+  const data = fields.map((f) => ({ name: f.name, type: hiveType(f.type as A.DataType, f.name, label) }))
   const provenance = [
     { name: META.file, type: 'string' },
     { name: META.row, type: 'bigint' },

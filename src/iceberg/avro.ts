@@ -150,6 +150,7 @@ function container(schema: object, records: unknown[], meta: Record<string, stri
   })
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T: the record type the caller's Avro schema decodes to
 function decode<T>(bytes: Uint8Array): Promise<{ records: T[]; meta: Record<string, string> }> {
   return new Promise((resolve, reject) => {
     const dec = new avro.streams.BlockDecoder()

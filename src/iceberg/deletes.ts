@@ -86,7 +86,7 @@ export function takeRows(
 ): A.RecordBatch {
   const children = schema.fields.map((f, c) =>
     gather(
-      f.type,
+      f.type as A.DataType,
       batches.map((b) => b.data.children[c]!),
       segs,
       rows,

@@ -104,7 +104,7 @@ export class LiveRows {
         continue
       }
       let m = this.where.get(names[i]!)
-      if (!m) this.where.set(names[i]!, (m = new Map()))
+      if (!m) this.where.set(names[i]!, (m = new Map<number, number>()))
       m.set(rows[i]!, slot * SLOT + i)
     }
     this.slots.push({ path, names, rows, alive, live })

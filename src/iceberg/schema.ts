@@ -53,7 +53,7 @@ export function icebergSchema(
   let last = lastColumnId
   const fields = arrow.fields.map((f) => {
     const id = known.get(f.name) ?? ++last
-    return { id, name: f.name, required: false, type: icebergType(f.type, f.name, table) }
+    return { id, name: f.name, required: false, type: icebergType(f.type as A.DataType, f.name, table) }
   })
   return { schema: { type: 'struct', 'schema-id': schemaId, fields }, lastColumnId: last }
 }

@@ -22,6 +22,7 @@ import {
 } from './avro.js'
 import { manifestFile, snapshotSummary } from './summary.js'
 import { readDeletes, withoutPositions } from './deletes.js'
+import { unionTable } from '../arrow/gather.js'
 import { icebergSchema, nameMapping, sameFields, type IcebergSchema } from './schema.js'
 
 export interface Snapshot {
@@ -256,8 +257,7 @@ export class IcebergTable {
     if (!snap) return undefined
     const files = await this.files(snap, signal)
     const deleted = await this.deletedPositions(files, signal)
-    const batches: A.RecordBatch[] = []
-    let schema: A.Schema | undefined
+    const parts: A.Table[] = []
     for (const e of files.data) {
       const all = A.tableFromIPC(
         pw
@@ -265,11 +265,10 @@ export class IcebergTable {
           .intoIPCStream(),
       )
       onFile?.(e.data_file.file_path, all, deleted.get(e.data_file.file_path))
-      const t = withoutPositions(all, deleted.get(e.data_file.file_path))
-      schema ??= t.schema
-      batches.push(...t.batches)
+      parts.push(withoutPositions(all, deleted.get(e.data_file.file_path)))
     }
-    return schema ? new A.Table(schema, batches) : new A.Table()
+    // files written before a column was added lack it (an added column is a merge-on-read commit): NULL there
+    return parts.length > 0 ? unionTable(parts) : new A.Table()
   }
 
   /** The Iceberg schema `arrow` gets in this table (ids kept by name), without changing the table. */

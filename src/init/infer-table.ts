@@ -121,7 +121,7 @@ export function inferTable(
         })
         schemas.push({ file: s.file, names: fieldNames, tsLike })
       } catch (err) {
-        problems.push(`${s.file.key} is not a readable Parquet file: ${String((err as Error).message).slice(0, 120)}`)
+        problems.push(`${s.file.key} is not a readable Parquet file: ${(err as Error).message.slice(0, 120)}`)
       }
     }
     if (schemas.length === 0) return { label, entry: undefined, problems, observed }

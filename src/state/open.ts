@@ -57,7 +57,7 @@ const statements = new WeakMap<StateDb, Map<string, Database.Statement>>()
  */
 export function prepared(db: StateDb, sql: string): Database.Statement {
   let byText = statements.get(db)
-  if (!byText) statements.set(db, (byText = new Map()))
+  if (!byText) statements.set(db, (byText = new Map<string, Database.Statement>()))
   let s = byText.get(sql)
   if (!s) byText.set(sql, (s = db.prepare(sql)))
   return s

@@ -29,7 +29,7 @@ export async function stagingFolders(plan: Plan, tmp: string): Promise<Map<numbe
 async function removeLeftovers(target: string): Promise<void> {
   const parent = dirname(target)
   const prefix = `.${basename(target)}.`
-  let names: string[] = []
+  let names: string[]
   try {
     names = await readdir(parent)
   } catch {

@@ -487,7 +487,7 @@ function pickCuts(rng: Rng, n: number, parts: number): [number, number][] {
   return edges.slice(1).map((to, i) => [edges[i]!, to])
 }
 
-function shuffle<T>(rng: Rng, xs: T[]): void {
+function shuffle(rng: Rng, xs: unknown[]): void {
   for (let i = xs.length - 1; i > 0; i--) {
     const j = rng.int(i + 1)
     ;[xs[i], xs[j]] = [xs[j]!, xs[i]!]
