@@ -25,13 +25,13 @@ function inspect(path: string): { version: number; tables: string[]; lockColumns
 const WATERMARK = { source: 'S', table: 'T', fullLoad: true, lpf: '20240610-100000000', loadDate: '20240609' }
 const FILE = { file: '20240610-100000000', key: 'S/T/20240610-100000000.csv', date: '20240610', size: 10, etag: 'e', checksum: 'c', rows: 1, inserts: 1, updates: 0, deletes: 0 }
 
-test('a new state file gets every table and the version of the last migration (4)', (t) => {
+test('a new state file gets every table and the version of the last migration (5)', (t) => {
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'sub', 'state.sqlite')
   StateStore.open(path).close()
-  assert.equal(STATE_VERSION, 4)
-  assert.deepEqual(inspect(path), { version: 4, tables: TABLES, lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'] })
+  assert.equal(STATE_VERSION, 5)
+  assert.deepEqual(inspect(path), { version: 5, tables: TABLES, lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'] })
 })
 
 test('a format-2 file without the tables later builds added is migrated to 4 and keeps its watermark and ledger', (t) => {
@@ -57,7 +57,7 @@ test('a format-2 file without the tables later builds added is migrated to 4 and
   assert.deepEqual(again.processedFiles('S', 'T').map((f) => f.file), [FILE.file])
   again.close()
   const after = inspect(path)
-  assert.equal(after.version, 4)
+  assert.equal(after.version, 5)
   assert.deepEqual(after.tables, TABLES)
   assert.ok(after.lockColumns.includes('Proc'))
   const check = new Database(path, { readonly: true })
