@@ -5,16 +5,36 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { STATE_VERSION, StateStore, lastVerify, pipelineRuns, readLedger, readLpf, recordPipelineRun, recordVerify } from '../src/state/index.js'
+import {
+  STATE_VERSION,
+  StateStore,
+  lastVerify,
+  pipelineRuns,
+  readLedger,
+  readLpf,
+  recordPipelineRun,
+  recordVerify,
+} from '../src/state/index.js'
 import type { CdcError } from '../src/errors.js'
 import { tempDir } from './helpers/outputs.js'
 
-const TABLES = ['catalog_tables', 'ops_table', 'pipeline_runs', 'process_lock', 'processed_files', 'table_runs', 'tombstones', 'verify_runs']
+const TABLES = [
+  'catalog_tables',
+  'ops_table',
+  'pipeline_runs',
+  'process_lock',
+  'processed_files',
+  'table_runs',
+  'tombstones',
+  'verify_runs',
+]
 
 function inspect(path: string): { version: number; tables: string[]; lockColumns: string[] } {
   const db = new Database(path, { readonly: true })
   try {
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)
+    const tables = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]
+    ).map((r) => r.name)
     const lockColumns = (db.prepare('PRAGMA table_info(process_lock)').all() as { name: string }[]).map((c) => c.name)
     return { version: db.pragma('user_version', { simple: true }) as number, tables, lockColumns }
   } finally {
@@ -23,7 +43,18 @@ function inspect(path: string): { version: number; tables: string[]; lockColumns
 }
 
 const WATERMARK = { source: 'S', table: 'T', fullLoad: true, lpf: '20240610-100000000', loadDate: '20240609' }
-const FILE = { file: '20240610-100000000', key: 'S/T/20240610-100000000.csv', date: '20240610', size: 10, etag: 'e', checksum: 'c', rows: 1, inserts: 1, updates: 0, deletes: 0 }
+const FILE = {
+  file: '20240610-100000000',
+  key: 'S/T/20240610-100000000.csv',
+  date: '20240610',
+  size: 10,
+  etag: 'e',
+  checksum: 'c',
+  rows: 1,
+  inserts: 1,
+  updates: 0,
+  deletes: 0,
+}
 
 test('a new state file gets every table and the version of the last migration (5)', (t) => {
   const tmp = tempDir('cdc-state-')
@@ -31,7 +62,11 @@ test('a new state file gets every table and the version of the last migration (5
   const path = join(tmp.path, 'sub', 'state.sqlite')
   StateStore.open(path).close()
   assert.equal(STATE_VERSION, 5)
-  assert.deepEqual(inspect(path), { version: 5, tables: TABLES, lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'] })
+  assert.deepEqual(inspect(path), {
+    version: 5,
+    tables: TABLES,
+    lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'],
+  })
 })
 
 test('a format-2 file without the tables later builds added is migrated to 4 and keeps its watermark and ledger', (t) => {
@@ -39,10 +74,19 @@ test('a format-2 file without the tables later builds added is migrated to 4 and
   t.after(tmp.remove)
   const path = join(tmp.path, 'state.sqlite')
   const s = StateStore.open(path)
-  s.commit({ watermark: WATERMARK, files: [FILE], tombstones: { upsert: [], remove: [] }, reset: false, liveRows: 1, fingerprint: 'fp' })
+  s.commit({
+    watermark: WATERMARK,
+    files: [FILE],
+    tombstones: { upsert: [], remove: [] },
+    reset: false,
+    liveRows: 1,
+    fingerprint: 'fp',
+  })
   s.close()
   const db = new Database(path)
-  db.exec('DROP TABLE catalog_tables; DROP TABLE verify_runs; DROP TABLE pipeline_runs; ALTER TABLE process_lock DROP COLUMN Proc; ALTER TABLE table_runs DROP COLUMN SegmentFiles')
+  db.exec(
+    'DROP TABLE catalog_tables; DROP TABLE verify_runs; DROP TABLE pipeline_runs; ALTER TABLE process_lock DROP COLUMN Proc; ALTER TABLE table_runs DROP COLUMN SegmentFiles',
+  )
   db.pragma('user_version = 2')
   db.close()
   assert.deepEqual(lastVerify(path), [], 'a reader of a file without verify_runs sees no verify')
@@ -54,7 +98,10 @@ test('a format-2 file without the tables later builds added is migrated to 4 and
   again.lock()
   assert.deepEqual(again.get('S', 'T'), WATERMARK)
   assert.deepEqual(again.meta('S', 'T'), { fingerprint: 'fp', keyFormat: 2 })
-  assert.deepEqual(again.processedFiles('S', 'T').map((f) => f.file), [FILE.file])
+  assert.deepEqual(
+    again.processedFiles('S', 'T').map((f) => f.file),
+    [FILE.file],
+  )
   again.close()
   const after = inspect(path)
   assert.equal(after.version, 5)
@@ -77,9 +124,24 @@ test('a file of a newer version is refused with CDC_STATE_VERSION and left as it
   db.close()
   assert.throws(
     () => StateStore.open(path),
-    (e: CdcError) => e.code === 'CDC_STATE_VERSION' && e.message === `state file ${JSON.stringify(path)} has schema version ${STATE_VERSION + 1}; this cdc-apply understands up to ${STATE_VERSION}`,
+    (e: CdcError) =>
+      e.code === 'CDC_STATE_VERSION' &&
+      e.message ===
+        `state file ${JSON.stringify(path)} has schema version ${STATE_VERSION + 1}; this cdc-apply understands up to ${STATE_VERSION}`,
   )
-  assert.throws(() => recordPipelineRun(path, { pipeline: 'p', startedAt: 'now', params: {}, status: 'Success', rows: 0, ms: 0, error: undefined }), (e: CdcError) => e.code === 'CDC_STATE_VERSION')
+  assert.throws(
+    () =>
+      recordPipelineRun(path, {
+        pipeline: 'p',
+        startedAt: 'now',
+        params: {},
+        status: 'Success',
+        rows: 0,
+        ms: 0,
+        error: undefined,
+      }),
+    (e: CdcError) => e.code === 'CDC_STATE_VERSION',
+  )
   assert.equal(inspect(path).version, STATE_VERSION + 1)
 })
 
@@ -87,14 +149,63 @@ test('verify and pipeline runs round-trip through the state file; verify never c
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'state.sqlite')
-  recordVerify(path, { source: 'S', table: 'T', date: '20240610', verdict: 'equal', missing: 0, extra: 0, differ: 0, against: null })
+  recordVerify(path, {
+    source: 'S',
+    table: 'T',
+    date: '20240610',
+    verdict: 'equal',
+    missing: 0,
+    extra: 0,
+    differ: 0,
+    against: null,
+  })
   assert.deepEqual(lastVerify(path), [])
-  recordPipelineRun(path, { pipeline: 'p', startedAt: '2024-06-10T00:00:00.000Z', params: { a: '1' }, status: 'Error', rows: 2, ms: 3, error: { code: 'CDC_STEP_FAILED', message: 'boom' } })
-  recordVerify(path, { source: 'S', table: 'T', date: '20240610', verdict: 'mismatch', missing: 1, extra: 2, differ: 3, against: 'x.csv' })
+  recordPipelineRun(path, {
+    pipeline: 'p',
+    startedAt: '2024-06-10T00:00:00.000Z',
+    params: { a: '1' },
+    status: 'Error',
+    rows: 2,
+    ms: 3,
+    error: { code: 'CDC_STEP_FAILED', message: 'boom' },
+  })
+  recordVerify(path, {
+    source: 'S',
+    table: 'T',
+    date: '20240610',
+    verdict: 'mismatch',
+    missing: 1,
+    extra: 2,
+    differ: 3,
+    against: 'x.csv',
+  })
   const [v] = lastVerify(path)
-  assert.deepEqual({ ...v, checkedAt: undefined }, { source: 'S', table: 'T', date: '20240610', verdict: 'mismatch', missing: 1, extra: 2, differ: 3, checkedAt: undefined, against: 'x.csv' })
+  assert.deepEqual(
+    { ...v, checkedAt: undefined },
+    {
+      source: 'S',
+      table: 'T',
+      date: '20240610',
+      verdict: 'mismatch',
+      missing: 1,
+      extra: 2,
+      differ: 3,
+      checkedAt: undefined,
+      against: 'x.csv',
+    },
+  )
   assert.deepEqual(pipelineRuns(path), [
-    { pipeline: 'p', startedAt: '2024-06-10T00:00:00.000Z', params: { a: '1' }, status: 'Error', rows: 2, ms: 3, error: 'CDC_STEP_FAILED: boom', runs: 1, lastSuccessAt: null },
+    {
+      pipeline: 'p',
+      startedAt: '2024-06-10T00:00:00.000Z',
+      params: { a: '1' },
+      status: 'Error',
+      rows: 2,
+      ms: 3,
+      error: 'CDC_STEP_FAILED: boom',
+      runs: 1,
+      lastSuccessAt: null,
+    },
   ])
 })
 
@@ -110,7 +221,8 @@ test('readLedger: undefined only when there is no ledger yet; a damaged or unrea
   StateStore.open(fresh).close()
   assert.equal(readLedger(fresh, T), undefined, 'the table never ran')
 
-  const unavailable = (err: unknown): boolean => (err as CdcError).code === 'CDC_STATE_UNAVAILABLE' && (err as CdcError).name === 'StateError'
+  const unavailable = (err: unknown): boolean =>
+    (err as CdcError).code === 'CDC_STATE_UNAVAILABLE' && (err as CdcError).name === 'StateError'
   const damaged = join(tmp.path, 'damaged.sqlite')
   writeFileSync(damaged, 'this is not an SQLite database, it only has the name of one'.repeat(100))
   assert.throws(() => readLedger(damaged, T), unavailable)

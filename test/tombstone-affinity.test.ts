@@ -41,7 +41,18 @@ before(async () => {
 after(() => oracle.close())
 
 async function run(dir: string): Promise<void> {
-  const config = parseConfig({ source: 'OP', landing: 'landing', raw: 'raw', curated: 'curated', state: 'state.sqlite', settleSeconds: 0, tables: [TABLE] }, dir)
+  const config = parseConfig(
+    {
+      source: 'OP',
+      landing: 'landing',
+      raw: 'raw',
+      curated: 'curated',
+      state: 'state.sqlite',
+      settleSeconds: 0,
+      tables: [TABLE],
+    },
+    dir,
+  )
   const state = StateStore.open(join(dir, 'state.sqlite'))
   try {
     state.lock()
@@ -67,13 +78,25 @@ function put(dir: string, stem: string, text: string): void {
 test('a delete saved as a tombstone beats a later-arriving older change whose seq differs beyond double precision', async () => {
   const dir = tempDir()
   try {
-    put(dir.path, 'LOAD00000001', `I,2022-09-26 08:00:00.000000,${'1'.repeat(35)},1,first\nI,2022-09-26 08:00:00.000000,${'1'.repeat(35)},2,second\n`)
+    put(
+      dir.path,
+      'LOAD00000001',
+      `I,2022-09-26 08:00:00.000000,${'1'.repeat(35)},1,first\nI,2022-09-26 08:00:00.000000,${'1'.repeat(35)},2,second\n`,
+    )
     put(dir.path, '20220926-100000000', `D,2022-09-26 09:59:00.000000,${SEQ_NEW},1,\n`)
-    put(dir.path, '20220927-090000000', `U,2022-09-27 08:59:00.000000,30221234567890123456789012345600000,2,second again\n`)
+    put(
+      dir.path,
+      '20220927-090000000',
+      `U,2022-09-27 08:59:00.000000,30221234567890123456789012345600000,2,second again\n`,
+    )
     await run(dir.path)
     const db = new Database(join(dir.path, 'state.sqlite'), { readonly: true })
     try {
-      assert.deepEqual(db.prepare('SELECT Seq, typeof(Seq) AS type FROM tombstones').all(), [{ Seq: SEQ_NEW, type: 'text' }], 'the tombstone keeps its seq as text')
+      assert.deepEqual(
+        db.prepare('SELECT Seq, typeof(Seq) AS type FROM tombstones').all(),
+        [{ Seq: SEQ_NEW, type: 'text' }],
+        'the tombstone keeps its seq as text',
+      )
     } finally {
       db.close()
     }
@@ -102,7 +125,13 @@ test('tombstone ordering values come back from the state file identical in type 
       state.commit({
         watermark: { source: 'S', table: 't', fullLoad: true, lpf: '20220926-000000000', loadDate: '20220926' },
         files: [],
-        tombstones: { upsert: [...VALUES.map((v, i) => [`k${i}`, { ts: v, seq: v, file: '1:f', row: i }] as [string, never]), ['n', { ts: 1664179200000000, seq: null, file: '1:f', row: 9 }] as [string, never]], remove: [] },
+        tombstones: {
+          upsert: [
+            ...VALUES.map((v, i) => [`k${i}`, { ts: v, seq: v, file: '1:f', row: i }] as [string, never]),
+            ['n', { ts: 1664179200000000, seq: null, file: '1:f', row: 9 }] as [string, never],
+          ],
+          remove: [],
+        },
         liveRows: 0,
       } as never)
     } finally {
@@ -111,7 +140,9 @@ test('tombstone ordering values come back from the state file identical in type 
     const reopened = StateStore.open(path)
     try {
       const got = new Map(reopened.tombstones('S', 't'))
-      VALUES.forEach((v, i) => assert.deepEqual(got.get(`k${i}`), { ts: v, seq: v, file: '1:f', row: i }, `value ${JSON.stringify(v)}`))
+      VALUES.forEach((v, i) =>
+        assert.deepEqual(got.get(`k${i}`), { ts: v, seq: v, file: '1:f', row: i }, `value ${JSON.stringify(v)}`),
+      )
       assert.deepEqual(got.get('n'), { ts: 1664179200000000, seq: null, file: '1:f', row: 9 })
     } finally {
       reopened.close()
@@ -130,20 +161,43 @@ test('migrating a format-4 file rebuilds tombstones without column types and kee
     db.exec(`DROP TABLE tombstones; CREATE TABLE tombstones (
   Source TEXT NOT NULL, TableName TEXT NOT NULL, Key TEXT NOT NULL, Ts ANY, Seq ANY, File TEXT NOT NULL, Row INTEGER NOT NULL,
   PRIMARY KEY (Source, TableName, Key)) WITHOUT ROWID`)
-    db.prepare('INSERT INTO tombstones VALUES (?, ?, ?, ?, ?, ?, ?)').run('S', 't', 'k', 1664179200000000, 'seq-a', '1:f', 3)
-    db.prepare('INSERT INTO tombstones VALUES (?, ?, ?, ?, ?, ?, ?)').run('S', 't', 'damaged', '2022', SEQ_NEW, '1:f', 4)
+    db.prepare('INSERT INTO tombstones VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      'S',
+      't',
+      'k',
+      1664179200000000,
+      'seq-a',
+      '1:f',
+      3,
+    )
+    db.prepare('INSERT INTO tombstones VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      'S',
+      't',
+      'damaged',
+      '2022',
+      SEQ_NEW,
+      '1:f',
+      4,
+    )
     db.pragma('user_version = 4')
     db.close()
     StateStore.open(path).close()
     const after = new Database(path, { readonly: true })
     try {
-      const types = (after.prepare('PRAGMA table_info(tombstones)').all() as { name: string; type: string }[]).filter((c) => c.name === 'Ts' || c.name === 'Seq').map((c) => c.type)
+      const types = (after.prepare('PRAGMA table_info(tombstones)').all() as { name: string; type: string }[])
+        .filter((c) => c.name === 'Ts' || c.name === 'Seq')
+        .map((c) => c.type)
       assert.deepEqual(types, ['', ''])
-      assert.deepEqual(after.prepare('SELECT Key, Ts, typeof(Ts) AS tt, Seq, typeof(Seq) AS st, Row FROM tombstones ORDER BY Key').all(), [
-        // converted by the old affinity before the migration: not repairable, copied as it is
-        { Key: 'damaged', Ts: 2022, tt: 'integer', Seq: Number(SEQ_NEW), st: 'real', Row: 4 },
-        { Key: 'k', Ts: 1664179200000000, tt: 'integer', Seq: 'seq-a', st: 'text', Row: 3 },
-      ])
+      assert.deepEqual(
+        after
+          .prepare('SELECT Key, Ts, typeof(Ts) AS tt, Seq, typeof(Seq) AS st, Row FROM tombstones ORDER BY Key')
+          .all(),
+        [
+          // converted by the old affinity before the migration: not repairable, copied as it is
+          { Key: 'damaged', Ts: 2022, tt: 'integer', Seq: Number(SEQ_NEW), st: 'real', Row: 4 },
+          { Key: 'k', Ts: 1664179200000000, tt: 'integer', Seq: 'seq-a', st: 'text', Row: 3 },
+        ],
+      )
     } finally {
       after.close()
     }

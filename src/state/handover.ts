@@ -25,15 +25,31 @@ export interface HandoverState {
 }
 
 /** The table's state as committed in the state file; undefined when the table has no watermark. */
-export function exportTable(state: StateStore, source: string, table: string, compositeKey: boolean): HandoverState | undefined {
+export function exportTable(
+  state: StateStore,
+  source: string,
+  table: string,
+  compositeKey: boolean,
+): HandoverState | undefined {
   const watermark = state.get(source, table)
   if (watermark === undefined) return undefined
   // Values are handed over as the state file holds them. Since state format 5 a string ts/seq comes back a string; a
   // tombstone written by an older build may hold a number where the column is a string (NUMERIC affinity converted it,
   // losing digits past 15): it is passed on as that number, since the lost digits cannot be recovered here either
   // (docs/operations.md, the state file).
-  const tombstones = [...state.tombstones(source, table, compositeKey)].map(([key, o]) => ({ key, ts: o.ts, seq: o.seq, file: o.file, row: o.row }))
-  return { watermark, ledger: state.processedFiles(source, table), tombstones, fingerprint: state.meta(source, table)?.fingerprint ?? null }
+  const tombstones = [...state.tombstones(source, table, compositeKey)].map(([key, o]) => ({
+    key,
+    ts: o.ts,
+    seq: o.seq,
+    file: o.file,
+    row: o.row,
+  }))
+  return {
+    watermark,
+    ledger: state.processedFiles(source, table),
+    tombstones,
+    fingerprint: state.meta(source, table)?.fingerprint ?? null,
+  }
 }
 
 /**
@@ -45,13 +61,20 @@ export function importTable(state: StateStore, h: HandoverState, liveRows: numbe
     state.commit({
       watermark: h.watermark,
       files: h.ledger,
-      tombstones: { upsert: h.tombstones.map((t) => [t.key, { ts: t.ts, seq: t.seq, file: t.file, row: t.row }]), remove: [] },
+      tombstones: {
+        upsert: h.tombstones.map((t) => [t.key, { ts: t.ts, seq: t.seq, file: t.file, row: t.row }]),
+        remove: [],
+      },
       reset: true,
       liveRows,
       fingerprint: h.fingerprint ?? undefined,
     })
   } catch (err) {
     if (err instanceof StateError) throw err
-    throw new StateError('CDC_STATE_UNAVAILABLE', `importing the state of ${h.watermark.source}.${h.watermark.table} failed: ${(err as Error).message}`, { cause: err })
+    throw new StateError(
+      'CDC_STATE_UNAVAILABLE',
+      `importing the state of ${h.watermark.source}.${h.watermark.table} failed: ${(err as Error).message}`,
+      { cause: err },
+    )
   }
 }

@@ -109,9 +109,13 @@ export const STATE_VERSION = MIGRATIONS.length
 export function migrate(db: StateDb, path: string): void {
   const version = db.pragma('user_version', { simple: true }) as number
   if (version > STATE_VERSION) {
-    throw new StateError('CDC_STATE_VERSION', `state file ${JSON.stringify(path)} has schema version ${version}; this cdc-apply understands up to ${STATE_VERSION}`, {
-      hint: 'upgrade cdc-apply to the version that wrote this state file',
-    })
+    throw new StateError(
+      'CDC_STATE_VERSION',
+      `state file ${JSON.stringify(path)} has schema version ${version}; this cdc-apply understands up to ${STATE_VERSION}`,
+      {
+        hint: 'upgrade cdc-apply to the version that wrote this state file',
+      },
+    )
   }
   if (version === STATE_VERSION) return
   db.transaction(() => {
