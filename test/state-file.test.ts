@@ -56,20 +56,20 @@ const FILE = {
   deletes: 0,
 }
 
-test('a new state file gets every table and the version of the last migration (4)', (t) => {
+test('a new state file gets every table and the version of the last migration (5)', (t) => {
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'sub', 'state.sqlite')
   StateStore.open(path).close()
-  assert.equal(STATE_VERSION, 4)
+  assert.equal(STATE_VERSION, 5)
   assert.deepEqual(inspect(path), {
-    version: 4,
+    version: 5,
     tables: TABLES,
     lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'],
   })
 })
 
-test('a format-2 file without the tables later builds added is migrated to 4 and keeps its watermark and ledger', (t) => {
+test('a format-2 file without the tables later builds added is migrated to the current version and keeps its watermark and ledger', (t) => {
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'state.sqlite')
@@ -104,7 +104,7 @@ test('a format-2 file without the tables later builds added is migrated to 4 and
   )
   again.close()
   const after = inspect(path)
-  assert.equal(after.version, 4)
+  assert.equal(after.version, 5)
   assert.deepEqual(after.tables, TABLES)
   assert.ok(after.lockColumns.includes('Proc'))
   const check = new Database(path, { readonly: true })

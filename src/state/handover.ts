@@ -33,6 +33,10 @@ export function exportTable(
 ): HandoverState | undefined {
   const watermark = state.get(source, table)
   if (watermark === undefined) return undefined
+  // Values are handed over as the state file holds them. Since state format 5 a string ts/seq comes back a string; a
+  // tombstone written by an older build may hold a number where the column is a string (NUMERIC affinity converted it,
+  // losing digits past 15): it is passed on as that number, since the lost digits cannot be recovered here either
+  // (docs/operations.md, the state file).
   const tombstones = [...state.tombstones(source, table, compositeKey)].map(([key, o]) => ({
     key,
     ts: o.ts,

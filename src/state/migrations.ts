@@ -79,6 +79,23 @@ CREATE INDEX IF NOT EXISTS pipeline_runs_by_name ON pipeline_runs (Pipeline, Sta
     note: 'format 4: table_runs gains SegmentFiles (parallel-load segment files seen, not applied)',
     steps: [{ table: 'table_runs', column: 'SegmentFiles', type: 'INTEGER' }],
   },
+  {
+    // Format 1 declared Ts and Seq as ANY in a table that is not STRICT: that is NUMERIC affinity, so a text ordering
+    // value that looks like a number ('007', '1e5', a 35-digit $AR_H_CHANGE_SEQ) was stored converted (REAL loses
+    // digits). Columns without a declared type (BLOB affinity) keep every value as given. Rows already converted by an
+    // older build cannot be repaired (docs/operations.md). Re-running the steps copies the rows again, unchanged.
+    note: 'format 5: tombstones.Ts and Seq without a declared type, so text ordering values are kept as text',
+    steps: [
+      {
+        sql: `CREATE TABLE IF NOT EXISTS tombstones_v5 (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, Key TEXT NOT NULL, Ts, Seq, File TEXT NOT NULL, Row INTEGER NOT NULL,
+  PRIMARY KEY (Source, TableName, Key)) WITHOUT ROWID;
+INSERT OR REPLACE INTO tombstones_v5 (Source, TableName, Key, Ts, Seq, File, Row) SELECT Source, TableName, Key, Ts, Seq, File, Row FROM tombstones;
+DROP TABLE tombstones;
+ALTER TABLE tombstones_v5 RENAME TO tombstones;`,
+      },
+    ],
+  },
 ]
 
 /** The schema version this build writes and understands (PRAGMA user_version). */
