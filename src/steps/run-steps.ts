@@ -11,7 +11,8 @@ import { openStore, openZone, zoneOptions } from '../store/open-store.js'
 import { Duck } from '../check/duck.js'
 import { catalogEntries, type CatalogEntry } from './catalog.js'
 import { asCdcError, notExecuted, runSteps, type StepResult } from './execute.js'
-import { checkPlanSql, loadPlanFile, parsePlan, planParams, type Plan, type PlanContext } from './plan.js'
+import { loadPlanFile, parsePlan, type Plan, type PlanContext } from './plan.js'
+import { checkPlanSql, planParams } from './plan-check.js'
 
 export interface PipelineRun {
   pipeline: string
