@@ -8,18 +8,13 @@ import { errFields, makeLogger, parseLevel, type LogFormat, type Logger } from '
 import { runOnce } from '../run.js'
 import { resetTable } from '../reset.js'
 import { progressBar } from './progress.js'
-import { runWatch } from '../watch.js'
-import { Metrics, serveMetrics } from '../metrics.js'
-import type { Server } from 'node:http'
-import type { RunSummary } from '../run.js'
 import { StateStore, lastVerify, pipelineRuns } from '../state/index.js'
 import { HELP } from './help.js'
 import { renderVersions, versions } from './version.js'
-import { renderCatalog, renderChecks, renderRun, renderStatus } from './render.js'
-import { Gate, PipelineTrigger } from '../watch-pipelines.js'
-import type { PipelineRun } from '../steps/run-steps.js'
+import { renderCatalog, renderChecks, renderRun, renderStatus, summaryJson } from './render.js'
 import { globRegExp, isGlob, selectTables } from '../table-glob.js'
 import { filterStatus } from './status-filter.js'
+import { runTriggeredPipelines, watch } from './watch.js'
 
 export interface Io {
   stdout: (s: string) => void
@@ -96,7 +91,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   }
 }
 
-type Values = Record<string, string | boolean | string[] | undefined>
+export type Values = Record<string, string | boolean | string[] | undefined>
 type Command = (config: Config, values: Values, io: Io, log: Logger) => Promise<number>
 
 const COMMON = {
@@ -386,83 +381,12 @@ const COMMANDS: Record<string, Command> = {
   },
 }
 
-/** `run` once: the configured pipelines whose `after` tables advanced run after the cycle, one after another. */
-async function runTriggeredPipelines(
-  config: Config,
-  summary: RunSummary,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<PipelineRun[]> {
-  const runs: PipelineRun[] = []
-  const trigger = new PipelineTrigger(config, { logger: log, signal, gate: new Gate(), onRun: (r) => runs.push(r) })
-  for (const t of summary.tables) if (t.status === 'ok' && t.files > 0) trigger.advanced(tableLabel(t))
-  await trigger.idle()
-  return runs
-}
-
-async function watch(config: Config, values: Values, io: Io, log: Logger, signal: AbortSignal): Promise<number> {
-  const interval = values.interval === undefined ? config.pollSeconds : Number(values.interval)
-  if (!(interval > 0))
-    throw new UsageError(
-      'CDC_USAGE',
-      `--interval must be a positive number of seconds, got ${JSON.stringify(values.interval)}`,
-      { hint: "see 'cdc-apply run --help'" },
-    )
-  const metrics = new Metrics(Math.max(3 * interval, 60) * 1000)
-  let server: Server | undefined
-  if (values['metrics-port'] !== undefined) {
-    const port = Number(values['metrics-port'])
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new UsageError(
-        'CDC_USAGE',
-        `--metrics-port must be a port number, got ${JSON.stringify(values['metrics-port'])}`,
-        { hint: "see 'cdc-apply run --help'" },
-      )
-    server = await serveMetrics(metrics, port, String(values['metrics-host'] ?? '127.0.0.1'))
-    const addr = server.address()
-    log.info({ port: typeof addr === 'object' && addr ? addr.port : port }, 'metrics listening')
-  }
-  log.info({ interval, tables: config.tables.length }, 'watching')
-  try {
-    const result = await runWatch(config, {
-      logger: log,
-      signal,
-      intervalSeconds: interval,
-      metrics,
-      configFile: resolve(String(values.config ?? DEFAULTS.configFile)),
-      onPoll: (r) => {
-        if (values.json && r.status === 'ok') io.stdout(JSON.stringify(summaryJson({ tables: [r], ms: r.ms })) + '\n')
-      },
-    })
-    log.info({ polls: result.polls, failed: result.failed.length }, 'stopped')
-    return result.failed.length > 0 ? exitCodeFor(result.failed[0]!.error) : EXIT.ok
-  } finally {
-    server?.close()
-  }
-}
-
 function labels(config: Config): string[] {
   return config.tables.map((t) => tableLabel(t))
 }
 
 function isTty(): boolean {
   return process.stderr.isTTY
-}
-
-export function summaryJson(s: RunSummary): object {
-  return {
-    ms: s.ms,
-    tables: s.tables.map((t) => ({
-      ...t,
-      error: t.error
-        ? {
-            code: (t.error as CdcError).code ?? 'CDC_INTERNAL',
-            message: t.error.message,
-            hint: (t.error as CdcError).hint,
-          }
-        : undefined,
-    })),
-  }
 }
 
 /**

@@ -4,6 +4,7 @@ import type { PipelineRunRow } from '../state/index.js'
 import type { RunSummary } from '../run.js'
 import type { TableStatus } from '../state/index.js'
 import { tableLabel } from '../config.js'
+import type { CdcError } from '../errors.js'
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -148,4 +149,21 @@ export function renderChecks(verifies: VerifyRun[], pipelines: PipelineRunRow[])
       )
   }
   return out
+}
+
+/** A run's summary as `--json` prints it: each table's error as its code, message and hint. */
+export function summaryJson(s: RunSummary): object {
+  return {
+    ms: s.ms,
+    tables: s.tables.map((t) => ({
+      ...t,
+      error: t.error
+        ? {
+            code: (t.error as CdcError).code ?? 'CDC_INTERNAL',
+            message: t.error.message,
+            hint: (t.error as CdcError).hint,
+          }
+        : undefined,
+    })),
+  }
 }

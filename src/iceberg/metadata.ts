@@ -1,0 +1,77 @@
+// The shapes of an Iceberg format-version 2 table's metadata (the spec's table metadata, snapshots, refs) and of
+// what a commit adds, as src/iceberg/table.ts reads and writes them.
+import type * as A from 'apache-arrow'
+import type { ManifestEntry, ManifestFile } from './avro.js'
+import type { IcebergSchema } from './schema.js'
+
+export interface Snapshot {
+  'snapshot-id': number
+  'parent-snapshot-id'?: number
+  'sequence-number': number
+  'timestamp-ms': number
+  'manifest-list': string
+  summary: Record<string, string>
+  'schema-id': number
+}
+
+export interface Ref {
+  'snapshot-id': number
+  type: 'branch' | 'tag'
+}
+
+export interface TableMetadata {
+  'format-version': 2
+  'table-uuid': string
+  location: string
+  'last-sequence-number': number
+  'last-updated-ms': number
+  'last-column-id': number
+  'current-schema-id': number
+  schemas: IcebergSchema[]
+  'default-spec-id': number
+  'partition-specs': { 'spec-id': number; fields: unknown[] }[]
+  'last-partition-id': number
+  'default-sort-order-id': number
+  'sort-orders': { 'order-id': number; fields: unknown[] }[]
+  properties: Record<string, string>
+  'current-snapshot-id'?: number
+  refs: Record<string, Ref>
+  snapshots: Snapshot[]
+  'snapshot-log': { 'timestamp-ms': number; 'snapshot-id': number }[]
+  'metadata-log': { 'timestamp-ms': number; 'metadata-file': string }[]
+}
+
+/** One data or position-delete file already put, to be added by a commit. */
+export interface NewFile {
+  key: string
+  /** Rows (data files) or positions (delete files). */
+  rows: number
+  bytes: number
+  /** A delete file whose positions all name one data file: that file's path (lets readers skip the others). */
+  referenced?: string
+}
+
+export interface Commit {
+  /** The table's Arrow schema: its Iceberg schema becomes current (a new schema id when it changed). */
+  arrow: A.Schema
+  files: NewFile[]
+  /** Position-delete files (merge only). */
+  deletes: NewFile[]
+  /**
+   * merge: the current data and delete files stay, the new ones are added (merge-on-read: an append plus position
+   * deletes); overwrite: the new files are the table's rows, every current file is removed; replace: the same rows
+   * rewritten into the new files (compaction).
+   */
+  mode: 'merge' | 'overwrite' | 'replace'
+  /** Extra snapshot summary entries (cdc-apply.lpf, cdc-apply.full-load, ...). */
+  summary: Record<string, string>
+  /** Tags to point at the new snapshot. */
+  tags: string[]
+}
+
+/** A snapshot's live files (sequence numbers inherited) and its manifest list. */
+export interface LiveFiles {
+  data: ManifestEntry[]
+  deletes: ManifestEntry[]
+  manifests: ManifestFile[]
+}
