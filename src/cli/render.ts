@@ -4,7 +4,6 @@ import type { PipelineRunRow } from '../state/index.js'
 import type { RunSummary } from '../run.js'
 import type { TableStatus } from '../state/index.js'
 import { tableLabel } from '../config.js'
-import type { CdcError } from '../errors.js'
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -157,13 +156,14 @@ export function summaryJson(s: RunSummary): object {
     ms: s.ms,
     tables: s.tables.map((t) => ({
       ...t,
-      error: t.error
-        ? {
-            code: (t.error as CdcError).code ?? 'CDC_INTERNAL',
-            message: t.error.message,
-            hint: (t.error as CdcError).hint,
-          }
-        : undefined,
+      error: errorJson(t.error),
     })),
   }
+}
+
+/** An error as the `--json` outputs print it: `{ code, message, hint }` (CDC_INTERNAL for a bug). */
+export function errorJson(
+  err: (Error & { code?: string; hint?: string }) | undefined,
+): { code: string; message: string; hint: string | undefined } | undefined {
+  return err ? { code: err.code ?? 'CDC_INTERNAL', message: err.message, hint: err.hint } : undefined
 }

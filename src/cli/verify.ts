@@ -4,7 +4,7 @@ import { tableLabel, type Config } from '../config.js'
 import { errFields, type Logger } from '../log.js'
 import { verify, type DateCheck, type TableCheck, type VerifyReport } from '../check/verify.js'
 import type { Json } from '@duckdb/node-api'
-import { table } from './render.js'
+import { errorJson, table } from './render.js'
 
 export interface CommandIo {
   stdout(s: string): void
@@ -52,13 +52,7 @@ export function verifyJson(r: VerifyReport): object {
     ms: r.ms,
     tables: r.tables.map((t) => ({
       ...t,
-      error: t.error
-        ? {
-            code: (t.error as CdcError).code ?? 'CDC_INTERNAL',
-            message: t.error.message,
-            hint: (t.error as CdcError).hint,
-          }
-        : undefined,
+      error: errorJson(t.error),
     })),
   }
 }
