@@ -9,17 +9,11 @@ import type { Rejected } from './rejected.js'
 import { PIECE_BYTES, readObject } from './read-object.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
-import {
-  curatedSchema,
-  encodePartition,
-  putPartition,
-  rawRecordBatch,
-  rawSchema,
-  recordBatch,
-  type EncodedPartition,
-} from './write.js'
+import { curatedSchema, recordBatch } from './write.js'
+import { RawSink, pruneDate } from './raw-sink.js'
+import { settleRaw, type RawTable } from './raw-compact.js'
 import type { CuratedPut, CuratedSink } from './curated-sink.js'
-import type { ProcessedFile, StateStore, Watermark } from './state/index.js'
+import type { ProcessedFile, RawCommit, RawPart, StateStore, Watermark } from './state/index.js'
 import type { Logger } from './log.js'
 import { joinKey, objectChunks } from './store/object-store.js'
 import { faultPoint } from './fault.js'
@@ -27,6 +21,7 @@ import { fingerprintOf } from './fingerprint.js'
 import { markerFor, writeMarker } from './marker.js'
 import { writeQuarantine } from './quarantine.js'
 import { loadDateOf } from './load-date.js'
+import { lpfDate } from './dms-names.js'
 import { planDates, planLoadDate, type DatePlan, type DatesPlan, type LoadPlan } from './plan.js'
 import { restoreCommitted } from './restore.js'
 import type { ProgressEvent, Stores } from './run.js'
@@ -66,8 +61,6 @@ export function emptyOutcome(): Outcome {
 /** The context of one table's run: its stores, state file, settings, and what it has read so far. */
 export class TableRun {
   schema: TableSchema | undefined
-  /** Decoded batches by file stem, kept for the LPF's date in watch mode. */
-  cache = new Map<string, ChangeBatch[]>()
   /** MD5 of each object read in this run, recorded in the ledger to tell a rewritten object from a copied one. */
   checksums = new Map<string, string>()
   /** Rows set aside per file (stem) under onBadRow "quarantine". */
@@ -96,29 +89,37 @@ export class TableRun {
     return joinKey(this.t.source, this.t.name, date)
   }
 
-  /**
-   * Fetches small objects with bounded concurrency ahead of decoding; decodes in order. Objects larger than one CSV
-   * piece are streamed when their turn comes, so that memory holds one large object's pieces at a time, not its bytes.
-   */
+  /** Reads `files` whole (readEach), into a map. */
   async read(files: DmsFile[]): Promise<Map<DmsFile, ChangeBatch[]>> {
+    const out = new Map<DmsFile, ChangeBatch[]>()
+    for await (const [f, batches] of this.readEach(files)) out.set(f, batches)
+    return out
+  }
+
+  /**
+   * Decodes `files` in order, one at a time, fetching small objects with bounded concurrency a few files ahead.
+   * Objects larger than one CSV piece are streamed when their turn comes, so that memory holds one large object's
+   * pieces at a time, not its bytes; the caller drops a file's batches once it has written and applied them.
+   */
+  async *readEach(files: DmsFile[]): AsyncGenerator<[DmsFile, ChangeBatch[]]> {
+    const ahead = Math.max(1, this.config.concurrency.prefetch) * 2
     const limit = pLimit(this.config.concurrency.prefetch)
     const signal = this.signal
-    const bodies = files.map((f) =>
-      this.cache.has(f.stem) || f.size > PIECE_BYTES
-        ? undefined
-        : limit(() => this.stores.landing.get(f.key, { signal })),
-    )
-    for (const p of bodies) p?.catch(() => undefined) // rejections are handled when awaited below
-    const out = new Map<DmsFile, ChangeBatch[]>()
+    const bodies: (Promise<Uint8Array> | undefined)[] = []
+    const fetchUpTo = (n: number): void => {
+      for (let i = bodies.length; i < Math.min(n, files.length); i++) {
+        const f = files[i]!
+        const p = f.size > PIECE_BYTES ? undefined : limit(() => this.stores.landing.get(f.key, { signal }))
+        p?.catch(() => undefined) // rejections are handled when awaited below
+        bodies.push(p)
+      }
+    }
     for (let i = 0; i < files.length; i++) {
       signal?.throwIfAborted()
+      fetchUpTo(i + ahead)
       const f = files[i]!
-      const cached = this.cache.get(f.stem)
-      if (cached) {
-        out.set(f, cached)
-        continue
-      }
       const prefetched = bodies[i]
+      bodies[i] = undefined
       const chunks = prefetched
         ? (async function* () {
             yield await prefetched
@@ -128,58 +129,68 @@ export class TableRun {
       this.checksums.set(f.stem, r.checksum)
       this.schema = r.schema
       this.rejected.set(f.stem, r.rejected)
-      out.set(f, r.batches)
+      yield [f, r.batches]
     }
     faultPoint('after-read')
-    return out
+  }
+
+  /** A date's RAW write of `files` (this run's files of the date, in order): parts are put as rows are added. */
+  rawSink(date: string, files: DmsFile[]): RawSink {
+    const first = files[0]?.stem ?? date
+    const last = files.at(-1)?.stem ?? date
+    return new RawSink(this.stores.raw, this.partition(date), first, last, this.config.parquet, this.signal)
+  }
+
+  /** What RAW compaction works on (raw-compact.ts). */
+  rawTable(): RawTable {
+    const { stores, state, t, config, signal, log } = this
+    return { raw: stores.raw, state, source: t.source, name: t.name, parquet: config.parquet, signal, log }
   }
 
   /**
-   * Starts a date's writes: takes the snapshot and starts encoding RAW and curated now (large parts in worker
-   * threads), so `state` may move on at once; `put` writes the partitions, RAW then curated, once the bytes are there.
+   * Starts a date's curated write: takes the snapshot and starts encoding now (large parts in worker threads), so
+   * `state` may move on at once; `put` writes the partition once the bytes are there. (RAW is written by a RawSink.)
    */
   startDate(
     date: string,
-    batches: ChangeBatch[] | undefined,
+    changed: boolean,
     state: KeyedState,
     wm?: Watermark,
     rebuilt = false,
   ): { put: () => Promise<void> } {
-    const raw = batches ? this.encodeRaw(batches) : undefined
-    const curated = this.encodeCurated(date, state, batches !== undefined, rebuilt)
-    return {
-      put: async () => {
-        if (raw && batches) await this.putRaw(date, batches, raw)
-        await this.putCurated(date, curated, wm)
-      },
-    }
+    const curated = this.encodeCurated(date, state, changed, rebuilt)
+    return { put: () => this.putCurated(date, curated, wm) }
   }
 
-  private encodeRaw(batches: ChangeBatch[]): EncodedPartition {
-    const schema = rawSchema(this.schema!)
-    return encodePartition(
-      new A.Table(
-        schema,
-        batches.map((b) => rawRecordBatch(schema, b)),
-      ),
-      this.config.parquet,
-    )
-  }
-
-  private async putRaw(date: string, batches: ChangeBatch[], encoded: EncodedPartition): Promise<void> {
-    await putPartition(this.stores.raw, this.partition(date), encoded, this.signal)
-    // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, rewritten whole too.
-    const files = [...new Set(batches.map((b) => b.file.stem))]
+  /**
+   * Completes a date's RAW write: its last parts put, the quarantined rows of its files, then the prune of the date
+   * folder (leftovers of an uncommitted attempt; in a rebuild, everything this run did not write). Returns what the
+   * commit records.
+   */
+  async finishRaw(
+    date: string,
+    sink: RawSink,
+    parts: Promise<RawPart[]>,
+    stems: string[],
+    rebuild: boolean,
+  ): Promise<RawCommit> {
+    const written = await parts
+    // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, one object per write.
     await writeQuarantine(
       this.stores.raw,
       this.partition(date),
-      files.flatMap((stem) => this.rejected.get(stem) ?? []),
+      stems.flatMap((stem) => this.rejected.get(stem) ?? []),
+      { first: sink.first, last: sink.last, rebuild },
       this.t,
       this.config.parquet,
       this.signal,
     )
     faultPoint('after-raw-write')
     this.outcome.rawDates.push(date)
+    const keep = sink.names()
+    if (!rebuild) for (const p of this.state.rawParts(this.t.source, this.t.name, date)) keep.add(p.name)
+    const legacy = await pruneDate(this.stores.raw, this.partition(date), keep, rebuild, this.signal)
+    return { date, parts: written, legacy }
   }
 
   private encodeCurated(date: string, state: KeyedState, changed: boolean, rebuilt: boolean): CuratedPut {
@@ -264,6 +275,7 @@ export class TableRun {
     liveRows: number,
     reset: boolean,
     fingerprint?: string,
+    raw?: RawCommit,
   ): void {
     faultPoint('before-commit')
     this.state.commit({
@@ -274,6 +286,7 @@ export class TableRun {
       liveRows,
       fingerprint,
       compositeKey: this.t.primaryKey.length > 1,
+      raw,
     })
     this.outcome.committed = wm
     this.log.info({ fullLoad: wm.fullLoad, lpf: wm.lpf }, 'watermark moved')
@@ -316,27 +329,29 @@ class Pipeline {
 export async function executeLoad(run: TableRun, plan: LoadPlan): Promise<Executed> {
   const pipe = new Pipeline()
   return pipe.done(async () => {
+    await settleRaw(run.rawTable(), plan.watermark ? lpfDate(plan.watermark) : '')
     const loadBatches = await run.read(plan.load)
     if (plan.load.length === 0) run.log.warn({}, 'no full-load files: starting from the first change file')
     const load = planLoadDate(run.t, loadDateOf(run.t, run.schema!, plan.load, loadBatches, plan.cdc), plan.cdc)
-    const cdcBatches = await run.read(load.first)
     const state = new KeyedState(run.schema!)
-    const superseded = plan.superseded.map((f) => ({
-      ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0),
-      superseded: true,
-    }))
-    const files = [
-      ...run.applyFiles(state, plan.load, loadBatches),
-      ...run.applyFiles(state, load.first, cdcBatches),
-      ...superseded,
-    ]
-    const batches = [...plan.load.flatMap((f) => loadBatches.get(f)!), ...load.first.flatMap((f) => cdcBatches.get(f)!)]
-    queueDate(run, pipe, load.loadDate, batches, state, load.watermark, files, true, plan.cdc.at(-1)?.date)
+    const sink = run.rawSink(load.loadDate, [...plan.load, ...load.first])
+    const files: ProcessedFile[] = []
+    for (const f of plan.load) {
+      const batches = loadBatches.get(f)!
+      loadBatches.delete(f) // dropped once written and applied
+      files.push(await writeAndApply(run, sink, state, f, batches))
+    }
+    for await (const [f, batches] of run.readEach(load.first))
+      files.push(await writeAndApply(run, sink, state, f, batches))
+    for (const f of plan.superseded)
+      files.push({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true })
+    const raw = { sink, stems: [...plan.load, ...load.first].map((f) => f.stem), rebuild: true }
+    queueDate(run, pipe, load.loadDate, raw, state, load.watermark, files, true, plan.cdc.at(-1)?.date)
     if (!load.later) return { watermark: load.watermark, state }
     const dates = planDates(run.label, load.watermark, plan, false)
     if (dates.kind === 'stop') throw dates.error
     if (dates.kind === 'unchanged') return { watermark: load.watermark, state }
-    return runDates(run, pipe, dates, state)
+    return runDates(run, pipe, dates, state, true)
   })
 }
 
@@ -348,29 +363,33 @@ export async function executeDates(
 ): Promise<Executed> {
   const pipe = new Pipeline()
   return pipe.done(async () => {
+    await settleRaw(run.rawTable(), lpfDate(plan.watermark))
     const state = memory ?? (await restoreCommitted(run, plan.watermark, plan.lpfDate, plan))
-    return runDates(run, pipe, plan, state)
+    return runDates(run, pipe, plan, state, false)
   })
 }
 
+/** `rebuild`: the run rebuilds the table (a load plan), so each date's RAW is replaced by what this run writes. */
 async function runDates(
   run: TableRun,
   pipe: Pipeline,
   plan: Omit<DatesPlan, 'notices' | 'todo'>,
   state: KeyedState,
+  rebuild: boolean,
 ): Promise<Executed> {
   let watermark = plan.watermark
   for (const d of plan.dates) {
     run.signal?.throwIfAborted()
     if (d.watermark === undefined) {
-      pipe.chain(run.startDate(d.date, undefined, state).put)
+      pipe.chain(run.startDate(d.date, false, state).put)
       continue
     }
-    watermark = await runDate(run, pipe, d, d.watermark, state, plan.newestDate)
+    watermark = await runDate(run, pipe, d, d.watermark, state, plan.newestDate, rebuild)
   }
   return { watermark, state }
 }
 
+/** A date's new files, one at a time: RAW rows put as parts fill, then applied; their batches are then dropped. */
 async function runDate(
   run: TableRun,
   pipe: Pipeline,
@@ -378,47 +397,60 @@ async function runDate(
   watermark: Watermark,
   state: KeyedState,
   newestDate: string,
+  rebuild: boolean,
 ): Promise<Watermark> {
-  const all = [...d.old, ...d.fresh]
-  const batches = await run.read(all)
-  const files = run.applyFiles(state, d.fresh, batches)
-  queueDate(
-    run,
-    pipe,
-    d.date,
-    all.flatMap((f) => batches.get(f)!),
-    state,
-    watermark,
-    files,
-    false,
-    newestDate,
-  )
-  run.cache = new Map(all.map((f) => [f.stem, batches.get(f)!]))
+  const sink = run.rawSink(d.date, d.fresh)
+  const files: ProcessedFile[] = []
+  for await (const [f, batches] of run.readEach(d.fresh)) files.push(await writeAndApply(run, sink, state, f, batches))
+  const raw = { sink, stems: d.fresh.map((f) => f.stem), rebuild }
+  queueDate(run, pipe, d.date, raw, state, watermark, files, false, newestDate)
   return watermark
+}
+
+async function writeAndApply(
+  run: TableRun,
+  sink: RawSink,
+  state: KeyedState,
+  f: DmsFile,
+  batches: ChangeBatch[],
+): Promise<ProcessedFile> {
+  await sink.add(batches, run.schema!)
+  return run.applyFiles(state, [f], new Map([[f, batches]]))[0]!
+}
+
+/** A date's RAW write as queueDate takes it: the sink, the stems of its files, and whether the run rebuilds. */
+interface DateRaw {
+  sink: RawSink
+  stems: string[]
+  rebuild: boolean
 }
 
 /**
  * Starts a date's writes now (snapshot taken, encoding under way) and queues its puts and then its watermark commit
- * (with the tombstone changes as of now) behind the dates before it.
+ * (with the tombstone changes as of now) behind the dates before it; after the commit, the RAW of dates it closed is
+ * compacted.
  */
 function queueDate(
   run: TableRun,
   pipe: Pipeline,
   date: string,
-  batches: ChangeBatch[],
+  raw: DateRaw,
   state: KeyedState,
   wm: Watermark,
   files: ProcessedFile[],
   reset: boolean,
   newestDate: string | undefined,
 ): void {
-  const w = run.startDate(date, batches, state, wm, reset)
+  const parts = raw.sink.finish()
+  parts.catch(() => undefined) // awaited in the queued step
+  const w = run.startDate(date, true, state, wm, reset)
   const tombstones = state.takeTombstoneChanges()
   const liveRows = state.size
   const fingerprint = fingerprintOf(run.t, run.schema!)
   pipe.chain(async () => {
+    const committedRaw = await run.finishRaw(date, raw.sink, parts, raw.stems, raw.rebuild)
     await w.put()
-    run.commitChanges(wm, files, tombstones, liveRows, reset, fingerprint)
+    run.commitChanges(wm, files, tombstones, liveRows, reset, fingerprint, committedRaw)
     // After the commit, never before: the marker may trail the watermark (if this put fails) but never lead it.
     const marker = markerFor(wm, date, newestDate)
     try {
@@ -435,5 +467,7 @@ function queueDate(
         },
       )
     }
+    // A commit on a later date closes the dates before it: their RAW is compacted (raw-compact.ts).
+    await settleRaw(run.rawTable(), lpfDate(wm))
   })
 }

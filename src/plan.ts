@@ -100,9 +100,7 @@ export interface DatesPlan {
 /** One date of a DatesPlan, in order. */
 export interface DatePlan {
   date: string
-  /** Files of the date already processed: read again because RAW of a date is rewritten whole. */
-  old: DmsFile[]
-  /** Files of the date named after the LPF: applied. */
+  /** Files of the date named after the LPF: applied, and written to RAW as new parts (files already processed are not read). */
   fresh: DmsFile[]
   /** The watermark committed after the date's writes; undefined for a date without files (curated only, no commit). */
   watermark: Watermark | undefined
@@ -257,13 +255,11 @@ export function planDates(
   for (const date of dateRange(from, newest.date)) {
     const newFiles = fresh.filter((f) => f.date === date)
     if (newFiles.length === 0) {
-      if (date !== from) dates.push({ date, old: [], fresh: [], watermark: undefined })
+      if (date !== from) dates.push({ date, fresh: [], watermark: undefined })
       continue
     }
-    // RAW of a date is rewritten whole: the files already processed on it are read again, the load files too on the load date.
-    const old = [...(date === loadDate ? listing.load : []), ...cdc.filter((f) => f.date === date && f.stem <= lpf)]
     next = { ...next, fullLoad: next.fullLoad || date > loadDate, lpf: newFiles.at(-1)!.stem }
-    dates.push({ date, old, fresh: newFiles, watermark: next })
+    dates.push({ date, fresh: newFiles, watermark: next })
   }
   return {
     kind: 'dates',

@@ -94,7 +94,7 @@ export async function restore(
  * The state as committed at the LPF, on the LPF's date. Normally that date's snapshot; but a run that stopped
  * between writing that snapshot and committing it left changes of later files in it, and applying those files
  * again would count them as stale. Then the state is rebuilt from the day before's snapshot (nothing, on the load
- * date) plus the date's committed files, which the RAW rewrite of the date reads anyway. `listing.cdc` carries
+ * date) plus the date's committed files, read again. `listing.cdc` carries
  * partition dates.
  */
 export async function restoreCommitted(
@@ -121,6 +121,5 @@ export async function restoreCommitted(
   ]
   const batches = await run.read(committed)
   for (const f of committed) for (const b of batches.get(f)!) base.apply(b)
-  for (const f of committed) run.cache.set(f.stem, batches.get(f)!)
   return base
 }

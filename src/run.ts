@@ -279,8 +279,6 @@ async function runTable(run: TableRun, opts: RunOptions, r: TableResult): Promis
     plan.kind === 'stop' ? listed.listing : plan.kind === 'unchanged' ? plan.listing : plan,
     {
       schema: run.schema,
-      batches: run.cache,
-      rejected: run.rejected,
       fullListing: incremental === undefined,
     },
   )
@@ -297,8 +295,6 @@ async function execute(
   const fromMemory = plan.kind !== 'load' && plan.fromMemory === true && memory !== undefined
   if (fromMemory) {
     run.schema = memory.schema
-    run.cache = memory.batches
-    run.rejected = memory.rejected
   }
   switch (plan.kind) {
     case 'stop':

@@ -1,11 +1,10 @@
 // What watch mode keeps of a table between polls, so that a poll neither reloads the table nor reads old objects:
-// the state at the LPF, the LPF date's files and their decoded batches, and whether the next listing may start
+// the state at the LPF, the LPF date's files (for incremental listings), and whether the next listing may start
 // after the LPF's key.
 import type { KeyedState } from './apply.js'
-import type { ChangeBatch, TableSchema } from './batch.js'
+import type { TableSchema } from './batch.js'
 import type { Discovery } from './discover.js'
 import { lpfDate, partitionDate, type DmsFile } from './dms-names.js'
-import type { Rejected } from './rejected.js'
 import type { Watermark } from './state/index.js'
 import { byteCompare } from './store/local-store.js'
 
@@ -16,11 +15,8 @@ export interface TableMemory {
   state: KeyedState
   /** The landing key of the LPF file: the next poll lists only keys after it. */
   lpfKey: string | undefined
-  /** Full-load files and change files of the LPF's date (the next RAW rewrite of that date needs them)... */
+  /** Full-load files and change files of the LPF's date (an incremental listing completes them with new ones). */
   sameDate: DmsFile[]
-  /** ...and their decoded batches, so that a poll reads only new objects. */
-  batches: Map<string, ChangeBatch[]>
-  rejected: Map<string, Rejected[]>
   /** At the last full listing, landing keys sorted as the files' times: listing after the LPF's key is safe. */
   keyOrdered: boolean
   fullListedAt: number
@@ -56,14 +52,11 @@ export function mergeDiscovery(known: DmsFile[], listed: Discovery): Discovery {
 /** What a run leaves for the next poll: its state at `wm`, and what it read of the table. */
 export interface RunLeftovers {
   schema: TableSchema | undefined
-  /** Decoded batches by file stem. */
-  batches: Map<string, ChangeBatch[]>
-  rejected: Map<string, Rejected[]>
   /** The run listed the whole table folder. */
   fullListing: boolean
 }
 
-/** Keeps the table's state, the LPF date's files and their batches for the next poll (watch mode). */
+/** Keeps the table's state and the LPF date's files for the next poll (watch mode). */
 export function remember(
   memory: Map<string, TableMemory> | undefined,
   label: string,
@@ -80,22 +73,17 @@ export function remember(
     ...listing.cdc.filter((f) => eff(f.date) === day && f.stem <= wm.lpf).map((f) => ({ ...f, date: eff(f.date) })),
   ]
   const lpfKey = listing.cdc.find((f) => f.stem === wm.lpf)?.key
-  const keep = new Set(sameDate.map((f) => f.stem))
-  const batches = new Map([...run.batches].filter(([stem]) => keep.has(stem)))
   const prev = memory.get(label)
   const keyOrdered = run.fullListing
     ? listing.cdc.every((f, i) => i === 0 || byteCompare(listing.cdc[i - 1]!.key, f.key) < 0)
     : (prev?.keyOrdered ?? false)
   const fullListedAt = run.fullListing ? Date.now() : (prev?.fullListedAt ?? 0)
-  const rejected = new Map([...run.rejected].filter(([stem]) => keep.has(stem)))
   memory.set(label, {
     lpf: wm.lpf,
     schema: run.schema,
     state,
     lpfKey,
     sameDate,
-    batches,
-    rejected,
     keyOrdered,
     fullListedAt,
   })

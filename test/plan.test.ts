@@ -60,11 +60,10 @@ function plan(input: Partial<PlanInput> & Pick<PlanInput, 'listing'>): TablePlan
 
 const stems = (files: DmsFile[]): string[] => files.map((f) => f.stem)
 
-/** A dates plan as plain values: per date, the files read again, the files applied and the watermark committed. */
-function datesOf(p: Pick<DatesPlan, 'dates'>): [string, string[], string[], string | undefined][] {
+/** A dates plan as plain values: per date, the files applied and the watermark committed (processed files are never read again). */
+function datesOf(p: Pick<DatesPlan, 'dates'>): [string, string[], string | undefined][] {
   return p.dates.map((d) => [
     d.date,
-    stems(d.old),
     stems(d.fresh),
     d.watermark && `${d.watermark.fullLoad ? 'True' : 'False'}, ${d.watermark.lpf}`,
   ])
@@ -102,8 +101,8 @@ test('no row: the load date is processed whole with every file; the load date th
   const dates = planDates(LABEL, load.watermark, p, false)
   if (dates.kind !== 'dates') return assert.fail(`planDates: ${dates.kind}`)
   assert.deepEqual(datesOf(dates), [
-    ['20220927', [], [D27.stem], `True, ${D27.stem}`],
-    ['20220928', [], [D28.stem], `True, ${D28.stem}`],
+    ['20220927', [D27.stem], `True, ${D27.stem}`],
+    ['20220928', [D28.stem], `True, ${D28.stem}`],
   ])
 })
 
@@ -130,10 +129,10 @@ test('change files dated before the load date belong to the load date, in the lo
     'dates',
   )
   assert.equal(p.lpfDate, '20220926')
-  assert.deepEqual(datesOf(p), [['20220926', ['LOAD00000001', early.stem], [later.stem], `True, ${later.stem}`]])
+  assert.deepEqual(datesOf(p), [['20220926', [later.stem], `True, ${later.stem}`]])
   assert.deepEqual(
-    p.dates[0]!.old.map((f) => f.date),
-    ['', '20220926'],
+    p.cdc.filter((f) => f.stem === early.stem).map((f) => f.date),
+    ['20220926'],
     'the early file is dated by its partition',
   )
 })
@@ -184,9 +183,9 @@ test('FullLoad True: every date from the LPF date to the newest file, RAW of a d
   assert.equal(p.fromMemory, false, 'a cold run restores from the curated snapshot of the LPF date')
   assert.deepEqual([p.lpfDate, p.newestDate, p.todo], ['20220927', '20220929', { files: 2, bytes: 20 }])
   assert.deepEqual(datesOf(p), [
-    ['20220927', [lpf.stem], [fresh27.stem], `True, ${fresh27.stem}`],
-    ['20220928', [], [], undefined],
-    ['20220929', [], [fresh29.stem], `True, ${fresh29.stem}`],
+    ['20220927', [fresh27.stem], `True, ${fresh27.stem}`],
+    ['20220928', [], undefined],
+    ['20220929', [fresh29.stem], `True, ${fresh29.stem}`],
   ])
 })
 
@@ -201,8 +200,8 @@ test('FullLoad True at <loadDate>-000000000: a change file of the load date rewr
     'dates',
   )
   assert.deepEqual(datesOf(p), [
-    ['20220927', ['LOAD00000001'], [of27.stem], `True, ${of27.stem}`],
-    ['20220928', [], [D28.stem], `True, ${D28.stem}`],
+    ['20220927', [of27.stem], `True, ${of27.stem}`],
+    ['20220928', [D28.stem], `True, ${D28.stem}`],
   ])
 })
 
@@ -318,7 +317,7 @@ test('watch memory: a warm FullLoad False table applies new files of the load da
     'dates',
   )
   assert.equal(p.fromMemory, true)
-  assert.deepEqual(datesOf(p), [['20220926', ['LOAD00000001', D26.stem], [of26.stem], `False, ${of26.stem}`]])
+  assert.deepEqual(datesOf(p), [['20220926', [of26.stem], `False, ${of26.stem}`]])
   const next = expectKind(
     plan({
       watermark: wm(false, D26.stem, '20220926'),
@@ -330,7 +329,7 @@ test('watch memory: a warm FullLoad False table applies new files of the load da
   )
   assert.deepEqual(
     datesOf(next),
-    [['20220927', [], [D27.stem], `True, ${D27.stem}`]],
+    [['20220927', [D27.stem], `True, ${D27.stem}`]],
     'a file of a later date ends the load date',
   )
 })

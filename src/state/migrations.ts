@@ -96,6 +96,19 @@ ALTER TABLE tombstones_v5 RENAME TO tombstones;`,
       },
     ],
   },
+  {
+    // RAW is written per group of objects (src/raw-sink.ts): the committed parts of every date, so that a run prunes
+    // leftovers of an uncommitted attempt and compacts a closed date without listing every date.
+    note: 'format 6: raw_parts, the committed RAW part files of every date (live, or waiting to be deleted)',
+    steps: [
+      {
+        sql: `CREATE TABLE IF NOT EXISTS raw_parts (
+  Source TEXT NOT NULL, TableName TEXT NOT NULL, Date TEXT NOT NULL, Name TEXT NOT NULL, Step INTEGER NOT NULL,
+  First TEXT, Last TEXT, Rows INTEGER, Live INTEGER NOT NULL,
+  PRIMARY KEY (Source, TableName, Date, Name)) WITHOUT ROWID;`,
+      },
+    ],
+  },
 ]
 
 /** The schema version this build writes and understands (PRAGMA user_version). */

@@ -9,6 +9,17 @@ import { openStateDb, prepared, type StateDb } from './open.js'
 import { refreshLock, releaseLock, takeLock } from './lock.js'
 import { catalogRecord, recordCatalog, type CatalogRecord } from './catalog-records.js'
 import { recordTableRun, tableStatus, type TableStatus } from './table-runs.js'
+import {
+  commitCompaction,
+  datesToCompact,
+  deadParts,
+  forgetDeadParts,
+  liveParts,
+  recordRawParts,
+  type LivePart,
+  type RawCommit,
+  type RawPart,
+} from './raw-parts.js'
 
 /** The key encoding of batch.ts: 2 escapes \u0000 and \u0001 inside the parts of composite keys. */
 export const KEY_FORMAT = 2
@@ -52,13 +63,15 @@ export interface Commit {
   fingerprint?: string | undefined
   /** The table's key has several columns: format-1 tombstone keys need converting (see KEY_FORMAT). */
   compositeKey?: boolean | undefined
+  /** The RAW parts written for the commit's date (raw-parts.ts); a reset forgets the table's earlier ones. */
+  raw?: RawCommit | undefined
 }
 
 /** The shortest time between two heartbeat writes. */
 const HEARTBEAT_MIN_MS = 1000
 
 /** Every table of the state file that holds rows per Source and TableName (what `reset` forgets). */
-const PER_TABLE = ['ops_table', 'processed_files', 'tombstones', 'table_runs', 'catalog_tables'] as const
+const PER_TABLE = ['ops_table', 'processed_files', 'tombstones', 'table_runs', 'catalog_tables', 'raw_parts'] as const
 
 export class StateStore {
   private readonly token = randomUUID()
@@ -163,6 +176,7 @@ export class StateStore {
       for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
       const del = prepared(this.db, 'DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
       for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
+      recordRawParts(this.db, w.source, w.table, c.reset, c.raw)
       faultPoint('inside-commit')
     })
     try {
@@ -188,6 +202,42 @@ export class StateStore {
           this.db.prepare(`DELETE FROM ${t} WHERE Source = ? AND TableName = ?`).run(source, table)
       })
       .immediate()
+  }
+
+  /** The date's committed live RAW parts, in write order. */
+  rawParts(source: string, table: string, date: string): LivePart[] {
+    return liveParts(this.db, source, table, date)
+  }
+
+  /** Closed dates (before `before`) whose RAW is made of several writes, and parts left to delete. */
+  rawWork(
+    source: string,
+    table: string,
+    before: string,
+  ): { compact: string[]; dead: { date: string; name: string }[] } {
+    return { compact: datesToCompact(this.db, source, table, before), dead: deadParts(this.db, source, table) }
+  }
+
+  /** A compaction's commit point: `inputs` stop being live, `outputs` are (one transaction). */
+  commitCompaction(source: string, table: string, date: string, inputs: string[], outputs: RawPart[]): void {
+    try {
+      commitCompaction(this.db, source, table, date, inputs, outputs)
+    } catch (err) {
+      throw new StateError(
+        'CDC_STATE_UNAVAILABLE',
+        `recording the RAW compaction of ${source}.${table} ${date} in ${JSON.stringify(this.path)} failed: ${(err as Error).message}`,
+        {
+          cause: err,
+          transient: true,
+          hint: 'the compacted parts were written but not committed; the next run compacts the date again',
+        },
+      )
+    }
+  }
+
+  /** Forgets replaced parts whose objects were deleted. */
+  forgetDeadParts(source: string, table: string, parts: { date: string; name: string }[]): void {
+    forgetDeadParts(this.db, source, table, parts)
   }
 
   /** The table's saved fingerprint (null for state files of format 1 until its next commit) and key format. */

@@ -1,0 +1,73 @@
+// Compaction of a closed RAW date: once a later date's file is committed, the date's parts (one set per run that wrote
+// it, plus legacy whole-date parts) are streamed in order into parts of at most parquet.rowsPerFile rows, committed in
+// one SQLite transaction, and only then are the inputs deleted (docs/semantics.md, "RAW").
+import * as A from 'apache-arrow'
+import * as pw from 'parquet-wasm'
+import type { Config } from './config.js'
+import type { Logger } from './log.js'
+import type { StateStore } from './state/index.js'
+import { faultPoint } from './fault.js'
+import { joinKey, type ObjectStore } from './store/object-store.js'
+import { RawSink } from './raw-sink.js'
+
+/** What compaction works on: a table's RAW store and its state file. */
+export interface RawTable {
+  raw: ObjectStore
+  state: StateStore
+  source: string
+  name: string
+  parquet: Config['parquet']
+  signal: AbortSignal | undefined
+  log: Logger
+}
+
+/**
+ * Finishes the RAW work the state file says is due: deletes the parts a committed compaction replaced, then
+ * compacts every date before `before` (the committed LPF's date) that more than one write made. Run after each
+ * commit, and at the start of a run (which so completes what a crash interrupted).
+ */
+export async function settleRaw(t: RawTable, before: string): Promise<void> {
+  const work = t.state.rawWork(t.source, t.name, before)
+  await deleteDead(t, work.dead)
+  for (const date of work.compact) await compactDate(t, date)
+}
+
+async function deleteDead(t: RawTable, dead: { date: string; name: string }[]): Promise<void> {
+  if (dead.length === 0) return
+  await t.raw.delete(
+    dead.map((p) => joinKey(t.source, t.name, p.date, p.name)),
+    t.signal ? { signal: t.signal } : {},
+  )
+  t.state.forgetDeadParts(t.source, t.name, dead)
+}
+
+/** Rewrites a closed date's live parts as few full parts; a crash before its commit is redone, after it finished. */
+export async function compactDate(t: RawTable, date: string): Promise<void> {
+  const inputs = t.state.rawParts(t.source, t.name, date)
+  const first = inputs.find((p) => p.first !== undefined)?.first
+  const last = inputs.findLast((p) => p.last !== undefined)?.last
+  if (inputs.length < 2 || first === undefined || last === undefined) return
+  const prefix = joinKey(t.source, t.name, date)
+  const opts = t.signal ? { signal: t.signal } : {}
+  const read = async (name: string): Promise<A.Table> =>
+    A.tableFromIPC(pw.readParquet(await t.raw.get(joinKey(prefix, name), opts), { batchSize: 65536 }).intoIPCStream())
+  // Columns only ever get added, so the newest part has them all; older parts get NULL in the ones they lack.
+  const newest = await read(inputs.at(-1)!.name)
+  const sink = new RawSink(t.raw, prefix, first, last, t.parquet, t.signal, true)
+  for (const [i, p] of inputs.entries()) {
+    const table = i === inputs.length - 1 ? newest : await read(p.name)
+    await sink.addRecords(newest.schema, table.batches)
+  }
+  const outputs = await sink.finish()
+  faultPoint('before-compaction-commit')
+  t.state.commitCompaction(
+    t.source,
+    t.name,
+    date,
+    inputs.map((p) => p.name),
+    outputs,
+  )
+  faultPoint('after-compaction-commit')
+  t.log.info({ date, inputs: inputs.length, outputs: outputs.length }, 'raw date compacted')
+  await deleteDead(t, t.state.rawWork(t.source, t.name, date).dead)
+}
