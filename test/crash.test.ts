@@ -15,6 +15,10 @@ import { Rng, seeds } from './helpers/random.js'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const bin = join(root, 'bin', 'cdc-apply.js')
 const POINTS = ['after-read', 'after-raw-write', 'after-curated-write', 'before-commit', 'inside-commit'] as const
+// The boundaries of streaming RAW (src/raw-sink.ts, src/raw-compact.ts): a part put, a date pruned, a closed date's
+// compaction before and after its commit. The first few hits of each are killed (parts are put many times a run).
+const RAW_POINTS = ['after-raw-part', 'after-prune', 'before-compaction-commit', 'after-compaction-commit'] as const
+const RAW_HITS = 3
 
 const tmp = tempDir('cdc-crash-')
 test.after(tmp.remove)
@@ -100,6 +104,11 @@ test('the reference run reaches every fault point', () => {
   for (const p of POINTS) assert.ok((hits[0]![p] ?? 0) + (hits[1]![p] ?? 0) > 0, `point ${p} never reached`)
 })
 
+test('the reference run reaches every RAW boundary: parts, prunes, and the compaction of the date the second run closes', () => {
+  for (const p of RAW_POINTS) assert.ok((hits[0]![p] ?? 0) + (hits[1]![p] ?? 0) > 0, `point ${p} never reached`)
+  assert.equal(hits[0]!['before-compaction-commit'] ?? 0, 0, 'a first run writes each date once: nothing to compact')
+})
+
 test('in the reference run, every unit of work passes each boundary once, every date is committed and every file is in the ledger', () => {
   const curatedDates = readdirSync(join(ref.dir, 'out', 'curated', 'BENCH', 'orders')).filter((n) => /^\d{8}$/.test(n))
   assert.ok(curatedDates.length >= 3, `curated dates: ${curatedDates.join(', ')}`)
@@ -128,8 +137,11 @@ test('in the reference run, every unit of work passes each boundary once, every 
 })
 
 for (const [arrival, counts] of hits.entries()) {
-  for (const point of POINTS) {
-    for (let n = 1; n <= (counts[point] ?? 0); n++) {
+  for (const point of [...POINTS, ...RAW_POINTS]) {
+    const last = (RAW_POINTS as readonly string[]).includes(point)
+      ? Math.min(RAW_HITS, counts[point] ?? 0)
+      : (counts[point] ?? 0)
+    for (let n = 1; n <= last; n++) {
       test(`killed at ${point} #${n} of run ${arrival + 1}, then rerun: outputs and watermark equal an uninterrupted run`, () => {
         const c = setup(`kill-${arrival}-${point}-${n}`)
         for (let a = 0; a < arrival; a++) {

@@ -24,6 +24,7 @@ const TABLES = [
   'pipeline_runs',
   'process_lock',
   'processed_files',
+  'raw_parts',
   'table_runs',
   'tombstones',
   'verify_runs',
@@ -56,14 +57,14 @@ const FILE = {
   deletes: 0,
 }
 
-test('a new state file gets every table and the version of the last migration (5)', (t) => {
+test('a new state file gets every table and the version of the last migration (6)', (t) => {
   const tmp = tempDir('cdc-state-')
   t.after(tmp.remove)
   const path = join(tmp.path, 'sub', 'state.sqlite')
   StateStore.open(path).close()
-  assert.equal(STATE_VERSION, 5)
+  assert.equal(STATE_VERSION, 6)
   assert.deepEqual(inspect(path), {
-    version: 5,
+    version: 6,
     tables: TABLES,
     lockColumns: ['Id', 'Token', 'Pid', 'Host', 'StartedAt', 'HeartbeatAt', 'Proc'],
   })
@@ -104,7 +105,7 @@ test('a format-2 file without the tables later builds added is migrated to the c
   )
   again.close()
   const after = inspect(path)
-  assert.equal(after.version, 5)
+  assert.equal(after.version, 6)
   assert.deepEqual(after.tables, TABLES)
   assert.ok(after.lockColumns.includes('Proc'))
   const check = new Database(path, { readonly: true })
@@ -112,6 +113,48 @@ test('a format-2 file without the tables later builds added is migrated to the c
   check.close()
   assert.ok(runColumns.includes('SegmentFiles'), 'format 4 adds table_runs.SegmentFiles')
   assert.deepEqual([...(readLedger(path, { source: 'S', name: 'T' })?.rawDates ?? [])].sort(), ['20240609', '20240610'])
+})
+
+test('a format-5 file (no raw_parts) is migrated to format 6: its watermark stays, and commits then record RAW parts', (t) => {
+  const tmp = tempDir('cdc-state-')
+  t.after(tmp.remove)
+  const path = join(tmp.path, 'state.sqlite')
+  const s = StateStore.open(path)
+  s.commit({ watermark: WATERMARK, files: [FILE], tombstones: { upsert: [], remove: [] }, reset: false, liveRows: 1 })
+  s.close()
+  const db = new Database(path)
+  db.exec('DROP TABLE raw_parts')
+  db.pragma('user_version = 5')
+  db.close()
+  const again = StateStore.open(path)
+  try {
+    assert.equal(inspect(path).version, 6)
+    assert.deepEqual(inspect(path).tables, TABLES)
+    assert.deepEqual(again.get('S', 'T'), WATERMARK)
+    assert.deepEqual(again.rawParts('S', 'T', '20240610'), [], 'a migrated file knows no part: its dates are legacy')
+    const part = { name: 'part-a-b-00000.parquet', rows: 3, first: 'a', last: 'b' }
+    again.commit({
+      watermark: WATERMARK,
+      files: [],
+      tombstones: { upsert: [], remove: [] },
+      reset: false,
+      liveRows: 1,
+      raw: { date: '20240610', parts: [part], legacy: ['part-00000.parquet'] },
+    })
+    assert.deepEqual(
+      again.rawParts('S', 'T', '20240610').map((p) => [p.name, p.rows, p.step]),
+      [
+        ['part-00000.parquet', undefined, 1],
+        ['part-a-b-00000.parquet', 3, 2],
+      ],
+      'legacy parts are recorded before the write that found them',
+    )
+    assert.deepEqual(again.rawWork('S', 'T', '20240611').compact, ['20240610'], 'a closed date of two writes is due')
+    again.resetTable('S', 'T')
+    assert.deepEqual(again.rawParts('S', 'T', '20240610'), [], 'reset forgets the parts')
+  } finally {
+    again.close()
+  }
 })
 
 test('a file of a newer version is refused with CDC_STATE_VERSION and left as it is', (t) => {
