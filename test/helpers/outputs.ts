@@ -64,7 +64,8 @@ export function readOutputTree(root: string): Record<string, Row[]> {
     const part = rel.slice(0, -1).join('/')
     // the watermark marker beside a table's date folders (src/marker.ts) is checked by its own tests
     if (rel.at(-1) === '_cdc_apply.json' && rel.length === 3) continue
-    if (!/^part-(?:.+-c?)?\d{5}\.parquet$/.test(rel.at(-1)!)) throw new Error(`unexpected object in output: ${relative(root, f)}`)
+    if (!/^part-(?:.+-c?)?\d{5}\.parquet$/.test(rel.at(-1)!))
+      throw new Error(`unexpected object in output: ${relative(root, f)}`)
     ;(out[part] ??= []).push(...parquetRows(readFileSync(f)))
   }
   for (const k of Object.keys(out)) out[k] = sortRows(out[k]!)
