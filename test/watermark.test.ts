@@ -204,13 +204,8 @@ test('state (True, 20220927-135523276): a CDC-only run rewrites from the LPF dat
     lake.put('20220929-081500000', CDC['20220929-081500000'])
     const r = await lake.ok()
     assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220929-081500000', loadDate: '20220926' })
-    // Only the LPF date's files (RAW of a date is rewritten whole) and the new ones: no LOAD, nothing of 0926.
-    assert.deepEqual(r.reads, [
-      '20220927-091502118.csv',
-      '20220927-135523276.csv',
-      '20220927-180102003.csv',
-      '20220929-081500000.csv',
-    ])
+    // Only the new files (RAW gets parts for them; processed files are not read again): no LOAD, nothing of 0926.
+    assert.deepEqual(r.reads, ['20220927-180102003.csv', '20220929-081500000.csv'])
     assert.deepEqual(r.rawWrites, ['20220927', '20220929'])
     assert.deepEqual(r.curatedWrites, ['20220927', '20220928', '20220929'])
     const now = await lake.matchesOracle('CDC-only run')
@@ -442,10 +437,10 @@ test("restart: a run after a multi-date run reads only the LPF date's files and 
     assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220929-081500000', loadDate: '20220926' })
     await lake.matchesOracle('history')
 
-    // A new file on the LPF's date: that date's files are read again (its RAW is rewritten whole), nothing earlier.
+    // A new file on the LPF's date: only it is read (RAW gets a part for it), nothing earlier.
     lake.put('20220929-120000000', CDC['20220929-120000000'])
     const same = await lake.ok()
-    assert.deepEqual(same.reads, ['20220929-081500000.csv', '20220929-120000000.csv'])
+    assert.deepEqual(same.reads, ['20220929-120000000.csv'])
     assert.deepEqual(same.rawWrites, ['20220929'])
     assert.deepEqual(same.curatedWrites, ['20220929'])
     assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220929-120000000', loadDate: '20220926' })
@@ -455,7 +450,8 @@ test("restart: a run after a multi-date run reads only the LPF date's files and 
     lake.put('20220930-090000000', CDC['20220930-090000000'])
     const later = await lake.ok()
     assert.deepEqual(later.reads, ['20220930-090000000.csv'])
-    assert.deepEqual(later.rawWrites, ['20220930'])
+    // 20220929, made of two writes, is closed by this commit: its RAW is compacted (read back from RAW, not the landing).
+    assert.deepEqual(later.rawWrites, ['20220929', '20220930'])
     assert.deepEqual(later.curatedWrites, ['20220930'])
     assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220930-090000000', loadDate: '20220926' })
     await lake.matchesOracle('new file on a later date')
