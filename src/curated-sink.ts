@@ -13,6 +13,7 @@ import { deleteTable, takeRows } from './iceberg/deletes.js'
 import { faultPoint } from './fault.js'
 import { expireSnapshots } from './iceberg/expire.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
+import { icebergUpkeep } from './iceberg/compact.js'
 
 /** What the watermark commit that follows a put records: the snapshot summary of an Iceberg table carries it. */
 export interface CommitInfo {
@@ -109,7 +110,7 @@ export class IcebergSink implements CuratedSink {
         this.prefix,
         `${storeUri(this.store)}/${this.prefix}`,
         this.label,
-        signal,
+        { ...(signal ? { signal } : {}), ...icebergUpkeep(this.config) },
       )
       const w = WARM.get(this.key)
       WARM.delete(this.key)
