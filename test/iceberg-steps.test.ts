@@ -11,6 +11,8 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { parseConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
 import { runPipeline } from '../src/steps/run-steps.js'
+import { emitPyspark } from '../src/steps/pyspark.js'
+import { CdcError } from '../src/errors.js'
 import { catalogEntries } from '../src/steps/catalog.js'
 import { quoteDuckDb } from '../src/steps/params.js'
 import { LocalStore } from '../src/store/local-store.js'
@@ -122,5 +124,15 @@ test('the design example pipeline on Iceberg-curated tables writes the golden ou
     expected.map((f) => statSync(join(tagDir, f)).mtimeMs),
     mtimes,
     'unchanged tags are not written again',
+  )
+
+  // --emit pyspark would read curated as Parquet date folders: refused with its code
+  await assert.rejects(
+    emitPyspark(
+      config,
+      { json: PIPELINE, name: 'delhi-transactions', baseDir: join(dir, 'a', 'b') },
+      { params: { run_date: '20220930' } },
+    ),
+    (err: unknown) => err instanceof CdcError && err.code === 'CDC_SPARK_UNSUPPORTED' && /Iceberg/.test(err.message),
   )
 })

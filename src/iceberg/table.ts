@@ -6,7 +6,7 @@
 // A commit writes data files, manifests and the manifest list first, then the new vN+1.metadata.json (the commit
 // point: readers and the next open take the highest version), then the hint. A crash before the metadata file
 // leaves only unreferenced files; readers never see them.
-import { randomInt, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { DataError } from '../errors.js'
@@ -20,7 +20,7 @@ import {
   type ManifestEntry,
   type ManifestFile,
 } from './avro.js'
-import { manifestFile, snapshotSummary } from './summary.js'
+import { dataFile, manifestFile, newSnapshotId, snapshotSummary } from './summary.js'
 import { readDeletes, withoutPositions } from './deletes.js'
 import { unionTable } from '../arrow/gather.js'
 import { icebergSchema, nameMapping, sameFields, type IcebergSchema } from './schema.js'
@@ -451,35 +451,5 @@ export class IcebergTable {
         { signal },
       )
     }
-  }
-}
-
-function dataFile(
-  path: string,
-  rows: number,
-  bytes: number,
-  content: 0 | 1,
-  referenced: string | undefined,
-): ManifestEntry['data_file'] {
-  return {
-    content,
-    file_path: path,
-    file_format: 'PARQUET',
-    partition: {},
-    record_count: rows,
-    file_size_in_bytes: bytes,
-    key_metadata: null,
-    split_offsets: null,
-    equality_ids: null,
-    sort_order_id: null,
-    referenced_data_file: referenced ?? null,
-  }
-}
-
-/** A positive snapshot id unused in the table, below 2^53 so that it survives JSON in every reader. */
-function newSnapshotId(meta: TableMetadata | undefined): number {
-  for (;;) {
-    const id = randomInt(1, 2 ** 47) * 64 + randomInt(0, 64)
-    if (!meta?.snapshots.some((s) => s['snapshot-id'] === id)) return id
   }
 }
