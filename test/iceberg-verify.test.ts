@@ -116,7 +116,7 @@ test('verify on an Iceberg table finds a tampered data file (a value changed) at
   )
 })
 
-test('snapshot --as-of on an Iceberg table: as of the LPF of each date tag it writes the rows of that tag, and what the plain layout of the same input gives', async () => {
+test('snapshot --as-of on an Iceberg table: as of the LPF of each date tag it writes the rows of that tag (and names that snapshot), and what the plain layout of the same input gives', async () => {
   const { plain, ice } = await twin('as-of', { compactDeleteShare: 1 })
   const table = await openIce(ice)
   const tags = Object.keys(table.meta!.refs).filter((r) => r !== 'main')
@@ -131,6 +131,12 @@ test('snapshot --as-of on an Iceberg table: as of the LPF of each date tag it wr
       const out = join(tmp.path, 'as-of', `${name}-${tag}.parquet`)
       const r = await snapshotAsOf(c, { table: 'BENCH.orders', asOf: lpf, out })
       assert.equal(r.kind, 'file')
+      if (name === 'plain') assert.equal(r.iceberg, undefined)
+      else {
+        // the snapshot whose cdc-apply.lpf is the file holds these rows: the result names it and its refs
+        assert.equal(r.iceberg?.snapshotId, table.snapshot(tag)!['snapshot-id'], tag)
+        assert.ok(r.iceberg.refs.includes(tag), r.iceberg.refs.join(','))
+      }
       got[name] = sortRows(parquetRows(readFileSync(out)))
     }
     assert.deepEqual(got['iceberg'], got['plain'], `${tag} (${lpf}): as the plain layout`)
