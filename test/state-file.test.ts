@@ -240,7 +240,10 @@ test('tombstones written in multi-row statements: more than one chunk of upserts
   const wm = { source: 'S', table: 'T', fullLoad: true, lpf: '20240610-000000000', loadDate: '20240610' }
   const values = ['20221234567890123456789012345600001', 1.5, 42, null, Number.POSITIVE_INFINITY, '']
   const expected = new Map<string, { ts: unknown; seq: unknown; file: string; row: number }>()
-  const commit = (upsert: [string, { ts: string | number | null; seq: string | number | null; file: string; row: number }][], remove: string[]) => {
+  const commit = (
+    upsert: [string, { ts: string | number | null; seq: string | number | null; file: string; row: number }][],
+    remove: string[],
+  ) => {
     s.commit({ watermark: wm, files: [], tombstones: { upsert, remove }, reset: false, liveRows: 0 })
     for (const [k, o] of upsert) expected.set(k, o)
     for (const k of remove) expected.delete(k)
