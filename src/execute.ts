@@ -6,7 +6,7 @@ import { WriteError } from './errors.js'
 import type { Config, TableConfig } from './config.js'
 import type { DmsFile } from './dms-names.js'
 import type { Rejected } from './rejected.js'
-import { PIECE_BYTES, readObject } from './read-object.js'
+import { PIECE_BYTES, readObjects } from './read-object.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import {
@@ -97,8 +97,9 @@ export class TableRun {
   }
 
   /**
-   * Fetches small objects with bounded concurrency ahead of decoding; decodes in order. Objects larger than one CSV
-   * piece are streamed when their turn comes, so that memory holds one large object's pieces at a time, not its bytes.
+   * Fetches small objects with bounded concurrency ahead of decoding, and decodes them ahead in worker threads
+   * (read-object.ts); applies their results in order. Objects larger than one CSV piece are streamed when their turn
+   * comes, so that memory holds one large object's pieces at a time, not its bytes.
    */
   async read(files: DmsFile[]): Promise<Map<DmsFile, ChangeBatch[]>> {
     const limit = pLimit(this.config.concurrency.prefetch)
@@ -109,27 +110,29 @@ export class TableRun {
         : limit(() => this.stores.landing.get(f.key, { signal })),
     )
     for (const p of bodies) p?.catch(() => undefined) // rejections are handled when awaited below
-    const out = new Map<DmsFile, ChangeBatch[]>()
-    for (let i = 0; i < files.length; i++) {
+    const todo = files.flatMap((f, i) => (this.cache.has(f.stem) ? [] : [{ f, body: bodies[i] }]))
+    const sources = todo.map(({ f, body }) => ({
+      file: f,
+      ahead: body !== undefined,
+      chunks: () =>
+        body
+          ? (async function* () {
+              yield await body
+            })()
+          : objectChunks(this.stores.landing, f.key, { signal }),
+    }))
+    const decoded = new Map<DmsFile, ChangeBatch[]>()
+    let i = 0
+    signal?.throwIfAborted()
+    for await (const r of readObjects(this.t, sources, this.schema, this.config.limits)) {
       signal?.throwIfAborted()
-      const f = files[i]!
-      const cached = this.cache.get(f.stem)
-      if (cached) {
-        out.set(f, cached)
-        continue
-      }
-      const prefetched = bodies[i]
-      const chunks = prefetched
-        ? (async function* () {
-            yield await prefetched
-          })()
-        : objectChunks(this.stores.landing, f.key, { signal })
-      const r = await readObject(this.t, f, chunks, this.schema, this.config.limits)
+      const f = todo[i++]!.f
       this.checksums.set(f.stem, r.checksum)
       this.schema = r.schema
       this.rejected.set(f.stem, r.rejected)
-      out.set(f, r.batches)
+      decoded.set(f, r.batches)
     }
+    const out = new Map(files.map((f) => [f, this.cache.get(f.stem) ?? decoded.get(f)!]))
     faultPoint('after-read')
     return out
   }
