@@ -291,7 +291,7 @@ export class StateStore {
     return (
       prepared(
         this.db,
-        'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File',
+        'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File',
       ).all(source, table) as {
         File: string
         ObjectKey: string
@@ -303,6 +303,7 @@ export class StateStore {
         Inserts: number
         Updates: number
         Deletes: number
+        Quarantined: number
         Superseded: number
       }[]
     ).map((r) => ({
@@ -317,6 +318,7 @@ export class StateStore {
       inserts: r.Inserts,
       updates: r.Updates,
       deletes: r.Deletes,
+      quarantined: r.Quarantined,
     }))
   }
 }
