@@ -6,6 +6,7 @@
 import * as A from 'apache-arrow'
 import { findRuns, gather, nullData, utf8Dictionary } from './arrow/gather.js'
 import { OrderColumn } from './arrow/values.js'
+import { KeyMap } from './key-map.js'
 import { fileOrderKey, stemOf } from './dms-names.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
@@ -128,7 +129,7 @@ export class KeyedState {
    * Live key → slot; the slot's (segment, row) is where the key's winning change is. Slots are small integers
    * (SMIs: no heap number per key) and an update of a live key rewrites its slot, not the map.
    */
-  private live = new Map<string, number>()
+  private live = new KeyMap()
   private slotSeg: Uint32Array = new Uint32Array(1024)
   private slotRow: Uint32Array = new Uint32Array(1024)
   private freeSlots: number[] = []

@@ -57,7 +57,7 @@ requests) and a round in which 10 tables got a change file, and the peak RSS (on
 The scale case (not in the default set) generates a DMS full load of --rows rows (10 columns, ~100 bytes a row, in
 --load-files LOAD objects) plus --scale-changes changes over 3 dates in --cdc-files objects, once, into --cache
 (default ~/.cache/cdc-apply/bench-data/, keyed by a hash of the parameters), and runs cdc-apply and DuckDB (2
-threads) on it once each (--scale-node passes node flags to cdc-apply's process, e.g. "--max-old-space-size=8192").
+threads) on it once each (--scale-node passes node flags to cdc-apply's process, e.g. --scale-node=--max-old-space-size=8192).
 It then runs the poll case: the warm watch-mode poll (bench:latency, --poll-files files of --poll-changes changes)
 at each of --poll-rows live rows (--cases poll runs only that). The text output ends with the targets table of
 issue 13 as markdown, to paste into docs/benchmarks.md.

@@ -10,6 +10,8 @@ import { BENCH_COLUMNS } from './gen.js'
 export interface Sample {
   ms: number
   maxRssMB: number
+  /** The main thread's memory (MB) at the highest RSS sampled: rss, heapUsed, arrayBuffers, external (WASM). */
+  atPeakMB?: Record<string, number>
 }
 
 const child = join(fileURLToPath(new URL('.', import.meta.url)), 'child.js')

@@ -152,6 +152,8 @@ export interface ScaleResult {
   duckdb2Ms: number
   ratioVsDuckdb2: number
   cdcPeakRssMB: number
+  /** cdc-apply's main-thread memory at its sampled peak (see child.ts). */
+  cdcAtPeak: string
   duckdbPeakRssMB: number
   agreesWithDuckdb: boolean
   loadavg: string
@@ -180,7 +182,9 @@ export async function runScaleCase(o: {
   try {
     o.log(`scale: cdc-apply run on ${csvMB.toFixed(0)} MB of CSV (${names.length} objects)`)
     const cdc = measure('cdc', { config: benchConfig(landing, cdcOut, 'csv'), baseDir: o.work }, o.node)
-    o.log(`scale: cdc-apply ${(cdc.ms / 1000).toFixed(1)} s, peak RSS ${cdc.maxRssMB.toFixed(0)} MB; DuckDB(2) next`)
+    o.log(
+      `scale: cdc-apply ${(cdc.ms / 1000).toFixed(1)} s, peak RSS ${cdc.maxRssMB.toFixed(0)} MB (main thread at its peak: ${JSON.stringify(cdc.atPeakMB)}); DuckDB(2) next`,
+    )
     const duck = measure('duckdb', { landing, out: duckOut, format: 'csv', threads: 2 })
     o.log(`scale: DuckDB(2) ${(duck.ms / 1000).toFixed(1)} s, peak RSS ${duck.maxRssMB.toFixed(0)} MB; comparing`)
     return {
@@ -193,6 +197,7 @@ export async function runScaleCase(o: {
       duckdb2Ms: duck.ms,
       ratioVsDuckdb2: cdc.ms / duck.ms,
       cdcPeakRssMB: cdc.maxRssMB,
+      cdcAtPeak: JSON.stringify(cdc.atPeakMB ?? {}),
       duckdbPeakRssMB: duck.maxRssMB,
       agreesWithDuckdb: await agree(cdcOut, duckOut),
       loadavg: load(),
