@@ -1,6 +1,7 @@
 // Watch-mode latency: the time from a change file landing to its curated snapshot being written, over at least
-// 20 files, on a table of --rows live rows. `npm run bench:latency -- --rows 100000 --files 20 [--format iceberg]`.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+// 20 files, on a table of --rows live rows. `npm run bench:latency -- --rows 100000 --files 20 [--format iceberg]
+// [--changes 1000] [--dir D]`.
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -15,12 +16,13 @@ const { values } = parseArgs({
     changes: { type: 'string', default: '1000' },
     format: { type: 'string', default: 'parquet' },
     json: { type: 'boolean', default: false },
+    dir: { type: 'string' },
   },
 })
 const rows = Number(values.rows)
 const files = Number(values.files)
 const changes = Number(values.changes)
-const dir = join(tmpdir(), `cdc-apply-latency-${rows}`)
+const dir = values.dir ?? join(tmpdir(), `cdc-apply-latency-${rows}`)
 rmSync(dir, { recursive: true, force: true })
 const table = join(dir, 'landing', 'bench', 'orders')
 mkdirSync(table, { recursive: true })
@@ -29,9 +31,15 @@ const row = (op: string, ts: string, id: number, i: number): string =>
   op === 'D'
     ? `D,${ts},${id},,,,,,,,`
     : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
-const load: string[] = []
-for (let id = 0; id < rows; id++) load.push(row('I', '2024-06-10 08:00:00.000000', id, id))
-writeFileSync(join(table, 'LOAD00000001.csv'), load.join('\n') + '\n')
+// written in chunks: 5M rows are more characters than one JS string may hold
+const fd = openSync(join(table, 'LOAD00000001.csv'), 'w')
+for (let id = 0; id < rows;) {
+  let chunk = ''
+  for (const end = Math.min(rows, id + 50_000); id < end; id++)
+    chunk += row('I', '2024-06-10 08:00:00.000000', id, id) + '\n'
+  writeSync(fd, chunk)
+}
+closeSync(fd)
 
 if (values.format !== 'parquet' && values.format !== 'iceberg')
   throw new Error(`--format is parquet or iceberg, got ${values.format}`)

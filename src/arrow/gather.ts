@@ -344,6 +344,25 @@ export function utf8Column(values: readonly string[]): A.Data {
   return A.makeData({ type: new A.Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data })
 }
 
+/** A Utf8 column whose row i is `dict[idx[i]]` (every row `dict[0]` when idx is null): each value encoded once. */
+export function utf8Dictionary(dict: readonly string[], idx: Uint32Array | null, n: number): A.Data {
+  if (n === 0 || idx === null || dict.length === 1) return constantUtf8(dict[0] ?? '', n)
+  const enc = dict.map((v) => Buffer.from(v))
+  let total = 0
+  for (let i = 0; i < n; i++) total += enc[idx[i]!]!.length
+  const data = new Uint8Array(total)
+  const offsets = new Int32Array(n + 1)
+  let pos = 0
+  for (let i = 0; i < n; i++) {
+    const b = enc[idx[i]!]!
+    if (b.length > 32) data.set(b, pos)
+    else for (let q = 0; q < b.length; q++) data[pos + q] = b[q]!
+    pos += b.length
+    offsets[i + 1] = pos
+  }
+  return A.makeData({ type: new A.Utf8(), length: n, nullCount: 0, valueOffsets: offsets, data })
+}
+
 /**
  * One table of tables whose schemas differ only by columns added later: the widest schema's columns in its order
  * (then any column only others have), NULL where a table lacks a column.
