@@ -1,12 +1,16 @@
 // Watch-mode latency: the time from a change file landing to its curated snapshot being written, over at least
 // 20 files, on a table of --rows live rows. `npm run bench:latency -- --rows 100000 --files 20 [--format iceberg]
-// [--changes 1000] [--dir D]`.
+// [--changes 1000] [--dir D] [--skip-raw]`.
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+// Each poll is also split into its curated side (the state's snapshot or delta and the sink's start, then the
+// curated put) and its RAW side (encode and put), timed by wrapping TableRun's methods; `--skip-raw` leaves RAW out
+// of the polls (not written: a bench-only measure of what a poll costs without it).
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../../src/config.js'
 import { runWatch } from '../../src/watch.js'
+import { TableRun } from '../../src/execute.js'
 import { benchConfig } from './gen.js'
 
 const { values } = parseArgs({
@@ -17,8 +21,35 @@ const { values } = parseArgs({
     format: { type: 'string', default: 'parquet' },
     json: { type: 'boolean', default: false },
     dir: { type: 'string' },
+    'skip-raw': { type: 'boolean', default: false },
   },
 })
+
+/** Milliseconds spent per poll in each wrapped step (sync time, or until the promise settles). */
+const spent = { curatedStart: 0, curatedPut: 0, rawEncode: 0, rawPut: 0 }
+type Method = (this: unknown, ...args: unknown[]) => unknown
+const proto = TableRun.prototype as unknown as Record<string, Method>
+function timed(method: string, into: keyof typeof spent, replace?: Method): void {
+  const orig = proto[method]
+  if (typeof orig !== 'function') throw new Error(`TableRun.${method} is gone: update scripts/bench/latency.ts`)
+  const call = replace ?? orig
+  proto[method] = function (this: unknown, ...args: unknown[]): unknown {
+    const t0 = performance.now()
+    const out = call.apply(this, args)
+    if (out instanceof Promise) return out.finally(() => (spent[into] += performance.now() - t0))
+    spent[into] += performance.now() - t0
+    return out
+  }
+}
+timed('encodeCurated', 'curatedStart')
+timed('putCurated', 'curatedPut')
+if (values['skip-raw']) {
+  timed('encodeRaw', 'rawEncode', () => ({ parts: [], rows: 0 }))
+  timed('putRaw', 'rawPut', () => Promise.resolve())
+} else {
+  timed('encodeRaw', 'rawEncode')
+  timed('putRaw', 'rawPut')
+}
 const rows = Number(values.rows)
 const files = Number(values.files)
 const changes = Number(values.changes)
@@ -49,6 +80,7 @@ const cfg = parseConfig(
 )
 const controller = new AbortController()
 const latencies: number[] = []
+const splits: (typeof spent)[] = []
 let landedAt = 0
 let n = 0
 const dropNext = (): void => {
@@ -77,12 +109,23 @@ await runWatch(cfg, {
   onPoll: (r) => {
     if (r.error) throw r.error
     if (r.status !== 'ok') return
-    if (landedAt > 0) latencies.push(performance.now() - landedAt)
+    if (landedAt > 0) {
+      latencies.push(performance.now() - landedAt)
+      splits.push({ ...spent })
+    }
+    for (const k of Object.keys(spent) as (keyof typeof spent)[]) spent[k] = 0
     dropNext()
   },
 })
 const sorted = [...latencies].sort((a, b) => a - b)
 const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
+const split = Object.fromEntries(
+  (Object.keys(spent) as (keyof typeof spent)[]).map((k) => [
+    `${k}MedianMs`,
+    Math.round(median(splits.map((s) => s[k]))),
+  ]),
+)
 const result = {
   format: values.format,
   liveRows: rows,
@@ -92,6 +135,8 @@ const result = {
   medianMs: q(0.5),
   p90Ms: q(0.9),
   maxMs: sorted.at(-1)!,
+  skipRaw: values['skip-raw'],
+  ...split,
 }
 process.stdout.write(
   values.json ? JSON.stringify(result) + '\n' : `latency from landing to curated snapshot: ${JSON.stringify(result)}\n`,
