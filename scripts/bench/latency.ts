@@ -1,10 +1,10 @@
 // Watch-mode latency: the time from a change file landing to its curated snapshot being written, over at least
 // 20 files, on a table of --rows live rows. `npm run bench:latency -- --rows 100000 --files 20 [--format iceberg]
 // [--changes 1000] [--dir D] [--skip-raw]`.
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 // Each poll is also split into its curated side (the state's snapshot or delta and the sink's start, then the
 // curated put) and its RAW side (encode and put), timed by wrapping TableRun's methods; `--skip-raw` leaves RAW out
 // of the polls (not written: a bench-only measure of what a poll costs without it).
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
