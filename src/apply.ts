@@ -4,7 +4,9 @@
 // is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
-import { findRuns, gather, nullData, utf8Column } from './arrow/gather.js'
+import { findRuns, gather, nullData, utf8Dictionary } from './arrow/gather.js'
+import { OrderColumn } from './arrow/values.js'
+import { KeyMap } from './key-map.js'
 import { fileOrderKey, stemOf } from './dms-names.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
@@ -18,20 +20,26 @@ export interface Order {
 }
 
 /**
- * Rows the state points into: one file's batch (one name and order key, rows numbered from rowBase) or a restored
- * snapshot (a name, key and row number per row). Plain fields, one shape, so the apply loop stays monomorphic.
+ * Rows the state points into: one file's batch (one name and order key, rows numbered from rowBase) or a snapshot
+ * (a name and row number per row). Plain fields, one shape, so the apply loop stays monomorphic.
+ *
+ * Memory per row is what bounds the table a process can hold (10M+ rows), so nothing here is a JS value per row:
+ * ordering values are read from the segment's own Arrow column (`tsCol`; a JS array only for the types that
+ * cannot be read back as they were compared, see OrderColumn), names are a dictionary with a row index.
  */
 interface Segment {
   length: number
   /** One column per schema field the segment's file had; later fields (schema drift) read as NULL. */
   columns: A.Data[]
+  tsCol: OrderColumn | undefined
+  seqCol: OrderColumn | undefined
+  /** The ordering values when they are not read from a column (tsCol undefined). */
   ts: OrderValue[] | undefined
   seq: OrderValue[] | undefined
-  /** The DMS file name (what cdc_file holds) and its order key: per row, or one for all rows. */
-  names: string[] | null
-  name: string
-  fileKeys: string[] | null
-  fileKey: string
+  /** The distinct DMS file names (what cdc_file holds) and their order keys, and each row's index into them (null: all rows are names[0]). */
+  names: string[]
+  fileKeys: string[]
+  nameIdx: Uint32Array | null
   /** Row numbers in the file: per row, or rowBase + i + 1. */
   rowNums: ArrayLike<number> | null
   rowBase: number
@@ -40,24 +48,60 @@ interface Segment {
 const EMPTY_SEGMENT: Segment = {
   length: 0,
   columns: [],
+  tsCol: undefined,
+  seqCol: undefined,
   ts: undefined,
   seq: undefined,
-  names: null,
-  name: '',
-  fileKeys: null,
-  fileKey: '',
+  names: [''],
+  fileKeys: [''],
+  nameIdx: null,
   rowNums: null,
   rowBase: 0,
 }
 
-function segName(s: Segment, i: number): string {
-  return s.names === null ? s.name : s.names[i]!
-}
 function segKey(s: Segment, i: number): string {
-  return s.fileKeys === null ? s.fileKey : s.fileKeys[i]!
+  return s.fileKeys[s.nameIdx === null ? 0 : s.nameIdx[i]!]!
 }
 function segRow(s: Segment, i: number): number {
   return s.rowNums === null ? s.rowBase + i + 1 : s.rowNums[i]!
+}
+function segTs(s: Segment, i: number): OrderValue {
+  return s.tsCol !== undefined ? s.tsCol.at(i) : s.ts !== undefined ? s.ts[i]! : null
+}
+function segSeq(s: Segment, i: number): OrderValue {
+  return s.seqCol !== undefined ? s.seqCol.at(i) : s.seq !== undefined ? s.seq[i]! : null
+}
+
+/** The reader of a batch's ordering column when its values can be read back from the column itself. */
+function orderColumnOf(
+  columns: A.Data[],
+  values: OrderValue[] | undefined,
+  at: number | undefined,
+): OrderColumn | undefined {
+  return values === undefined || at === undefined || columns[at] === undefined
+    ? undefined
+    : OrderColumn.of(columns[at], at)
+}
+
+/** Dictionary-encodes per-row file names (runs of one name are the rule): distinct names, their keys, row indexes. */
+function nameDictionary(perRow: ArrayLike<string>): Pick<Segment, 'names' | 'fileKeys' | 'nameIdx'> {
+  const names: string[] = []
+  const at = new Map<string, number>()
+  const idx = new Uint32Array(perRow.length)
+  let last: string | undefined
+  let lastIdx = 0
+  for (let i = 0; i < perRow.length; i++) {
+    const x = perRow[i]!
+    if (x !== last) {
+      last = x
+      let k = at.get(x)
+      if (k === undefined) at.set(x, (k = names.push(x) - 1))
+      lastIdx = k
+    }
+    idx[i] = lastIdx
+  }
+  if (names.length === 0) names.push('')
+  return { names, fileKeys: names.map((x) => fileOrderKey(stemOf(x))), nameIdx: idx }
 }
 
 export interface ApplyCounts {
@@ -67,8 +111,6 @@ export interface ApplyCounts {
   /** Changes older than the key's current version: ignored. */
   stale: number
 }
-
-const SEG = 4294967296
 
 function cmpValue(a: OrderValue, b: OrderValue): number {
   if (a === b) return 0
@@ -83,7 +125,15 @@ function cmpString(a: string, b: string): number {
 
 export class KeyedState {
   private segments: Segment[] = []
-  private live = new Map<string, number>()
+  /**
+   * Live key → slot; the slot's (segment, row) is where the key's winning change is. Slots are small integers
+   * (SMIs: no heap number per key) and an update of a live key rewrites its slot, not the map.
+   */
+  private live = new KeyMap()
+  private slotSeg: Uint32Array = new Uint32Array(1024)
+  private slotRow: Uint32Array = new Uint32Array(1024)
+  private freeSlots: number[] = []
+  private slots = 0
   readonly tombstones = new Map<string, Order>()
   /** Keys whose tombstone was added or removed since the last takeTombstoneChanges(). */
   private tombTouched = new Set<string>()
@@ -95,6 +145,48 @@ export class KeyedState {
     return this.live.size
   }
 
+  private newSlot(seg: number, row: number): number {
+    let slot = this.freeSlots.pop()
+    if (slot === undefined) {
+      slot = this.slots++
+      if (slot >= this.slotSeg.length) {
+        const grow = (a: Uint32Array): Uint32Array => {
+          const b = new Uint32Array(a.length * 2)
+          b.set(a)
+          return b
+        }
+        this.slotSeg = grow(this.slotSeg)
+        this.slotRow = grow(this.slotRow)
+      }
+    }
+    this.slotSeg[slot] = seg
+    this.slotRow[slot] = row
+    return slot
+  }
+
+  /** Compares a change with the key's current winner (live slot or tombstone); positive: the change wins. */
+  private compare(
+    cur: number | undefined,
+    key: string,
+    ts: OrderValue,
+    seq: OrderValue,
+    fileKey: string,
+    row: number,
+  ): number {
+    if (cur !== undefined) {
+      const s = this.segments[this.slotSeg[cur]!]!
+      const j = this.slotRow[cur]!
+      return (
+        cmpValue(ts, segTs(s, j)) ||
+        cmpValue(seq, segSeq(s, j)) ||
+        cmpString(fileKey, segKey(s, j)) ||
+        row - segRow(s, j)
+      )
+    }
+    const t = this.tombstones.get(key)
+    return t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
+  }
+
   apply(b: ChangeBatch): ApplyCounts {
     const counts: ApplyCounts = { inserts: 0, updates: 0, deletes: 0, stale: 0 }
     const segIndex = this.segments.length
@@ -102,15 +194,18 @@ export class KeyedState {
     const name = b.file.name
     const base = b.rowBase
     const nums = b.rowNums
+    const tsCol = orderColumnOf(b.columns, b.ts, b.tsColumn)
+    const seqCol = orderColumnOf(b.columns, b.seq, b.seqColumn)
     this.segments.push({
       length: b.length,
       columns: b.columns,
-      ts: b.ts,
-      seq: b.seq,
-      names: null,
-      name,
-      fileKeys: null,
-      fileKey,
+      tsCol,
+      seqCol,
+      ts: tsCol === undefined ? b.ts : undefined,
+      seq: seqCol === undefined ? b.seq : undefined,
+      names: [name],
+      fileKeys: [fileKey],
+      nameIdx: null,
       rowNums: nums ?? null,
       rowBase: base,
     })
@@ -125,20 +220,7 @@ export class KeyedState {
       const seq = bseq ? bseq[i]! : null
       const row = nums ? nums[i]! : base + i + 1
       const cur = live.get(key)
-      let c: number
-      if (cur !== undefined) {
-        const s = this.segments[Math.floor(cur / SEG)]!
-        const j = cur % SEG
-        c =
-          cmpValue(ts, s.ts ? s.ts[j]! : null) ||
-          cmpValue(seq, s.seq ? s.seq[j]! : null) ||
-          cmpString(fileKey, segKey(s, j)) ||
-          row - segRow(s, j)
-      } else {
-        const t = tombs.get(key)
-        c =
-          t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(fileKey, t.file) || row - t.row
-      }
+      const c = this.compare(cur, key, ts, seq, fileKey, row)
       // A key move deletes the old key at this point of the order even when the new key has a newer change of its
       // own (moveAway keeps the old key's newer changes): the move is a change of the old key too.
       const from = b.movedFrom?.[i]
@@ -150,15 +232,23 @@ export class KeyedState {
       const op = b.ops[i]!
       if (op === OP_DELETE) {
         counts.deletes++
-        if (cur !== undefined) live.delete(key)
+        if (cur !== undefined) {
+          live.delete(key)
+          this.freeSlots.push(cur)
+        }
         tombs.set(key, { ts, seq, file: fileKey, row })
         this.tombTouched.add(key)
       } else {
         if (op === OP_INSERT) counts.inserts++
         else counts.updates++
-        live.set(key, segIndex * SEG + i)
         used = true
-        if (cur === undefined && tombs.delete(key)) this.tombTouched.add(key)
+        if (cur !== undefined) {
+          this.slotSeg[cur] = segIndex
+          this.slotRow[cur] = i
+        } else {
+          live.set(key, this.newSlot(segIndex, i))
+          if (tombs.delete(key)) this.tombTouched.add(key)
+        }
       }
     }
     if (!used) this.segments[segIndex] = EMPTY_SEGMENT
@@ -168,22 +258,12 @@ export class KeyedState {
   /** A primary-key update: the old key is deleted at the same point of the order, unless it changed later. */
   private moveAway(key: string, ts: OrderValue, seq: OrderValue, file: string, row: number, counts: ApplyCounts): void {
     const cur = this.live.get(key)
-    let c: number
-    if (cur !== undefined) {
-      const s = this.segments[Math.floor(cur / SEG)]!
-      const j = cur % SEG
-      c =
-        cmpValue(ts, s.ts ? s.ts[j]! : null) ||
-        cmpValue(seq, s.seq ? s.seq[j]! : null) ||
-        cmpString(file, segKey(s, j)) ||
-        row - segRow(s, j)
-    } else {
-      const t = this.tombstones.get(key)
-      c = t === undefined ? 1 : cmpValue(ts, t.ts) || cmpValue(seq, t.seq) || cmpString(file, t.file) || row - t.row
-    }
-    if (c < 0) return
+    if (this.compare(cur, key, ts, seq, file, row) < 0) return
     counts.deletes++
-    if (cur !== undefined) this.live.delete(key)
+    if (cur !== undefined) {
+      this.live.delete(key)
+      this.freeSlots.push(cur)
+    }
     this.tombstones.set(key, { ts, seq, file, row })
     this.tombTouched.add(key)
   }
@@ -217,13 +297,13 @@ export class KeyedState {
    */
   snapshot(): { columns: A.Data[]; length: number } {
     const n = this.live.size
-    const refs = new Float64Array(n)
-    const liveKeys = new Array<string>(n)
+    const slotOf = new Uint32Array(n)
     let k = 0
-    this.live.forEach((ref, key) => {
-      liveKeys[k] = key
-      refs[k++] = ref
+    this.live.forEach((slot) => {
+      slotOf[k++] = slot
     })
+    const slotSeg = this.slotSeg
+    const slotRow = this.slotRow
     // Rows are gathered in segment order (not key order): reading each source column front to back is several
     // times faster than jumping between segments, and the order of a snapshot's rows carries no meaning.
     const order = new Uint32Array(n)
@@ -234,24 +314,24 @@ export class KeyedState {
       // (segment, row, index) packed into one exact double: a native numeric sort, no comparator calls
       const packed = new Float64Array(n)
       for (let i = 0; i < n; i++) {
-        const ref = refs[i]!
-        packed[i] = (Math.floor(ref / SEG) * longest + (ref % SEG)) * shift + i
+        const slot = slotOf[i]!
+        packed[i] = (slotSeg[slot]! * longest + slotRow[slot]!) * shift + i
       }
       packed.sort()
       for (let i = 0; i < n; i++) order[i] = packed[i]! % shift
     } else {
       for (let i = 0; i < n; i++) order[i] = i
-      order.sort((a, b) => refs[a]! - refs[b]!)
+      order.sort((a, b) => slotSeg[slotOf[a]!]! - slotSeg[slotOf[b]!]! || slotRow[slotOf[a]!]! - slotRow[slotOf[b]!]!)
     }
     const segs = new Uint32Array(n)
     const rows = new Uint32Array(n)
-    const keys = new Array<string>(n)
     for (let i = 0; i < n; i++) {
-      const o = order[i]!
-      const ref = refs[o]!
-      keys[i] = liveKeys[o]!
-      segs[i] = Math.floor(ref / SEG)
-      rows[i] = ref % SEG
+      const slot = slotOf[order[i]!]!
+      segs[i] = slotSeg[slot]!
+      rows[i] = slotRow[slot]!
+      // the snapshot becomes the only segment: the key's slot now points at its row there
+      slotSeg[slot] = 0
+      slotRow[slot] = i
     }
     const runs = findRuns(segs, rows)
     const columns = this.schema.fields.map((f, c) =>
@@ -263,37 +343,91 @@ export class KeyedState {
         runs,
       ),
     )
-    const stems = new Array<string>(n)
+    // file names: one dictionary over the segments' names, only those a live row still has
+    const dict = new Map<string, number>()
+    const seen: string[] = []
+    const seenKeys: string[] = []
+    const trans = this.segments.map((s) =>
+      Uint32Array.from(s.names, (x, j) => {
+        let d = dict.get(x)
+        if (d === undefined) {
+          dict.set(x, (d = seen.push(x) - 1))
+          seenKeys.push(s.fileKeys[j]!)
+        }
+        return d
+      }),
+    )
+    const nameIdx = new Uint32Array(n)
+    const uses = new Uint32Array(seen.length)
+    let maxRow = 0
     const rowNums = new Float64Array(n)
-    const ts = this.segments.some((s) => s.ts) ? new Array<OrderValue>(n) : undefined
-    const seq = this.segments.some((s) => s.seq) ? new Array<OrderValue>(n) : undefined
     for (let i = 0; i < n; i++) {
       const s = this.segments[segs[i]!]!
-      stems[i] = segName(s, rows[i]!)
-      rowNums[i] = segRow(s, rows[i]!)
-      if (ts) ts[i] = s.ts ? s.ts[rows[i]!]! : null
-      if (seq) seq[i] = s.seq ? s.seq[rows[i]!]! : null
+      const r = rows[i]!
+      const d = trans[segs[i]!]![s.nameIdx === null ? 0 : s.nameIdx[r]!]!
+      nameIdx[i] = d
+      uses[d]!++
+      const num = segRow(s, r)
+      rowNums[i] = num
+      if (num > maxRow) maxRow = num
     }
-    const fileCol = utf8Column(stems)
-    const rowCol = A.makeData({
-      type: new A.Int64(),
-      length: n,
-      nullCount: 0,
-      data: BigInt64Array.from(rowNums, (x) => BigInt(x)),
-    })
-    // compact: the snapshot becomes the only segment
-    let lastStem: string | undefined
-    let lastKey = ''
-    const fileKeys = stems.map((x) =>
-      x === lastStem ? lastKey : ((lastStem = x), (lastKey = fileOrderKey(stemOf(x)))),
-    )
+    const names: string[] = []
+    const fileKeys: string[] = []
+    const remap = new Uint32Array(seen.length)
+    for (let d = 0; d < seen.length; d++)
+      if (uses[d]! > 0) {
+        remap[d] = names.push(seen[d]!) - 1
+        fileKeys.push(seenKeys[d]!)
+      }
+    for (let i = 0; i < n; i++) nameIdx[i] = remap[nameIdx[i]!]!
+    if (names.length === 0) {
+      names.push('')
+      fileKeys.push('')
+    }
+    const fileCol = utf8Dictionary(names, nameIdx, n)
+    const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: int64Of(rowNums) })
+    const tsOrder = this.snapshotOrder(columns, segs, rows, 'ts')
+    const seqOrder = this.snapshotOrder(columns, segs, rows, 'seq')
     this.segments = [
-      { length: n, columns, ts, seq, names: stems, name: '', fileKeys, fileKey: '', rowNums, rowBase: 0 },
+      {
+        length: n,
+        columns,
+        tsCol: tsOrder.col,
+        seqCol: seqOrder.col,
+        ts: tsOrder.values,
+        seq: seqOrder.values,
+        names,
+        fileKeys,
+        nameIdx,
+        rowNums: maxRow <= 0xffffffff ? Uint32Array.from(rowNums) : rowNums,
+        rowBase: 0,
+      },
     ]
-    // the same keys: overwrite their refs in place (cheaper than building a new Map)
-    const live = this.live
-    for (let i = 0; i < n; i++) live.set(keys[i]!, i)
     return { columns: [...columns, fileCol, rowCol], length: n }
+  }
+
+  /** A snapshot's ordering values: read from its gathered column when every segment read them from theirs. */
+  private snapshotOrder(
+    columns: A.Data[],
+    segs: Uint32Array,
+    rows: Uint32Array,
+    which: 'ts' | 'seq',
+  ): { col: OrderColumn | undefined; values: OrderValue[] | undefined } {
+    const sources = this.segments.filter((s) => s.length > 0)
+    const cols = sources.map((s) => (which === 'ts' ? s.tsCol : s.seqCol))
+    const index = cols.find((c) => c !== undefined)?.index
+    if (index !== undefined && cols.every((c) => c?.index === index)) {
+      const col = OrderColumn.of(columns[index]!, index)
+      if (col !== undefined) return { col, values: undefined }
+    }
+    if (!sources.some((s) => (which === 'ts' ? (s.tsCol ?? s.ts) : (s.seqCol ?? s.seq)) !== undefined))
+      return { col: undefined, values: undefined }
+    const values = new Array<OrderValue>(segs.length)
+    for (let i = 0; i < segs.length; i++) {
+      const s = this.segments[segs[i]!]!
+      values[i] = which === 'ts' ? segTs(s, rows[i]!) : segSeq(s, rows[i]!)
+    }
+    return { col: undefined, values }
   }
 
   /**
@@ -303,21 +437,34 @@ export class KeyedState {
   static restore(schema: TableSchema, parts: { batch: ChangeBatch; names: string[]; rows: number[] }[]): KeyedState {
     const s = new KeyedState(schema)
     parts.forEach((p, seg) => {
-      const keys = p.names.map((x) => fileOrderKey(stemOf(x)))
+      const b = p.batch
+      const tsCol = orderColumnOf(b.columns, b.ts, b.tsColumn)
+      const seqCol = orderColumnOf(b.columns, b.seq, b.seqColumn)
       s.segments.push({
-        length: p.batch.length,
-        columns: p.batch.columns,
-        ts: p.batch.ts,
-        seq: p.batch.seq,
-        names: p.names,
-        name: '',
-        fileKeys: keys,
-        fileKey: '',
+        length: b.length,
+        columns: b.columns,
+        tsCol,
+        seqCol,
+        ts: tsCol === undefined ? b.ts : undefined,
+        seq: seqCol === undefined ? b.seq : undefined,
+        ...nameDictionary(p.names),
         rowNums: p.rows,
         rowBase: 0,
       })
-      for (let i = 0; i < p.batch.length; i++) s.live.set(p.batch.keys[i]!, seg * SEG + i)
+      for (let i = 0; i < b.length; i++) s.live.set(b.keys[i]!, s.newSlot(seg, i))
     })
     return s
   }
+}
+
+/** Row numbers (below 2^53) as an Int64 column's values, without a BigInt per value. */
+function int64Of(xs: Float64Array): BigInt64Array {
+  const out = new BigInt64Array(xs.length)
+  const words = new Uint32Array(out.buffer)
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]!
+    words[2 * i] = x >>> 0
+    words[2 * i + 1] = Math.floor(x / 4294967296)
+  }
+  return out
 }

@@ -32,6 +32,9 @@ export interface ChangeBatch {
   keys: string[]
   ts: OrderValue[] | undefined
   seq: OrderValue[] | undefined
+  /** The columns `ts` and `seq` were read from (indexes into `columns`): the state reads kept rows' values there. */
+  tsColumn?: number | undefined
+  seqColumn?: number | undefined
   /** For U rows that carry a before-image key different from their key: that old key (the row moved). */
   movedFrom: (string | undefined)[] | undefined
   /** CSV: the physical line where each row starts, for error messages. */
@@ -150,6 +153,8 @@ export function finishBatch(spec: KeySpec, b: Omit<ChangeBatch, 'keys' | 'ts' | 
     movedFrom,
     ts: spec.ts === undefined ? undefined : orderColumn(spec, b, spec.ts),
     seq: spec.seq === undefined ? undefined : orderColumn(spec, b, spec.seq),
+    tsColumn: spec.ts,
+    seqColumn: spec.seq,
   }
 }
 

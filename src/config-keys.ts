@@ -150,6 +150,14 @@ export const ICEBERG_KEYS: Keys = {
     kind: posInt,
     doc: 'Snapshots kept besides those a tag or main names; older ones expire (default 10).',
   },
+  keepMetadataVersions: {
+    kind: posInt,
+    doc: 'Previous vN.metadata.json files kept; older ones are deleted after a commit (default 100).',
+  },
+  orphanMinAgeSeconds: {
+    kind: { t: 'number', zero: true },
+    doc: 'Unreferenced files (left by a crash) are deleted once this many seconds old (default 3600).',
+  },
 }
 
 export const CONCURRENCY_KEYS: Keys = {

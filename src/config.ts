@@ -136,7 +136,15 @@ export interface Config {
   retryStoppedSeconds: number
   /** Per-object memory bounds: the longest CSV record and the largest object once decompressed, in bytes. */
   limits: { maxRecordBytes: number; maxObjectBytes: number }
-  iceberg: { compactDeleteShare: number; compactDataFiles: number; keepSnapshots: number }
+  iceberg: {
+    compactDeleteShare: number
+    compactDataFiles: number
+    keepSnapshots: number
+    /** Previous metadata versions kept (Iceberg's write.metadata.previous-versions-max). */
+    keepMetadataVersions: number
+    /** Files no kept snapshot or metadata version references are deleted only once this old (seconds). */
+    orphanMinAgeSeconds: number
+  }
   /** Register every table in a data catalog after each commit (docs/catalog.md); undefined = no catalog. */
   catalog: CatalogConfig | undefined
 }
@@ -193,6 +201,8 @@ export const DEFAULTS = Object.freeze({
   compactDeleteShare: 0.25,
   compactDataFiles: 100,
   keepSnapshots: 10,
+  keepMetadataVersions: 100,
+  orphanMinAgeSeconds: 3600,
 })
 
 export function loadConfig(file: string): Config {
@@ -297,6 +307,8 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       compactDeleteShare: opt(ice, 'compactDeleteShare', '$.iceberg', posNum) ?? DEFAULTS.compactDeleteShare,
       compactDataFiles: opt(ice, 'compactDataFiles', '$.iceberg', posInt) ?? DEFAULTS.compactDataFiles,
       keepSnapshots: opt(ice, 'keepSnapshots', '$.iceberg', posInt) ?? DEFAULTS.keepSnapshots,
+      keepMetadataVersions: opt(ice, 'keepMetadataVersions', '$.iceberg', posInt) ?? DEFAULTS.keepMetadataVersions,
+      orphanMinAgeSeconds: opt(ice, 'orphanMinAgeSeconds', '$.iceberg', nonNegNum) ?? DEFAULTS.orphanMinAgeSeconds,
     },
     limits: {
       maxRecordBytes: opt(lim, 'maxRecordBytes', '$.limits', posInt) ?? DEFAULTS.maxRecordBytes,

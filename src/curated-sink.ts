@@ -13,6 +13,7 @@ import { deleteTable, takeRows } from './iceberg/deletes.js'
 import { faultPoint } from './fault.js'
 import { expireSnapshots } from './iceberg/expire.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
+import { icebergUpkeep } from './iceberg/compact.js'
 
 /** What the watermark commit that follows a put records: the snapshot summary of an Iceberg table carries it. */
 export interface CommitInfo {
@@ -52,7 +53,10 @@ export class ParquetFolderSink implements CuratedSink {
   ) {}
 
   start(date: string, table: A.Table): CuratedPut {
-    const encoded = encodePartition(table, this.config.parquet)
+    const encoded = encodePartition(table, {
+      ...this.config.parquet,
+      rowsPerFile: partRows(table.numRows, this.config),
+    })
     return {
       rows: encoded.rows,
       put: async (_c, signal) => {
@@ -64,6 +68,20 @@ export class ParquetFolderSink implements CuratedSink {
   read(date: string, signal?: AbortSignal): Promise<A.Table | undefined> {
     return readPartition(this.store, joinKey(this.prefix, date), signal)
   }
+}
+
+/** Rows from which a snapshot is split into at least two parts, so that both encoding workers take one. */
+const SPLIT_ROWS = 100_000
+
+/**
+ * Rows per part file of a snapshot of `n` rows: at most parquet.rowsPerFile, and from SPLIT_ROWS on at least two
+ * parts of even size (one part per encoding worker: a 1M-row snapshot under the default 1,000,000 would otherwise
+ * be encoded by one worker while the other idles).
+ */
+export function partRows(n: number, config: Config): number {
+  const max = config.parquet.rowsPerFile
+  if (n < SPLIT_ROWS) return max
+  return Math.ceil(n / Math.max(2, Math.ceil(n / max)))
 }
 
 /** The Iceberg tag of the snapshot that ends a date (a name, not a number: Spark reads numbers as snapshot ids). */
@@ -109,7 +127,7 @@ export class IcebergSink implements CuratedSink {
         this.prefix,
         `${storeUri(this.store)}/${this.prefix}`,
         this.label,
-        signal,
+        { ...(signal ? { signal } : {}), ...icebergUpkeep(this.config) },
       )
       const w = WARM.get(this.key)
       WARM.delete(this.key)

@@ -46,6 +46,7 @@ export type ErrorCode =
   | 'CDC_INIT_TABLE_UNRESOLVED'
   | 'CDC_SPARK_UNSUPPORTED'
   | 'CDC_HANDOVER_INVALID'
+  | 'CDC_WORKER_FAILED'
 
 /** Where in an input object an error was found. `line` is the 1-based physical line of the record's start. */
 export interface Position {
@@ -190,6 +191,7 @@ export const CODES: Readonly<Record<ErrorCode, CodeInfo>> = Object.freeze({
   CDC_INIT_TABLE_UNRESOLVED: code(DataError, EXIT.data, 'cdc_init_table_unresolved'),
   CDC_SPARK_UNSUPPORTED: code(UsageError, EXIT.usage, 'cdc_spark_unsupported'),
   CDC_HANDOVER_INVALID: code(DataError, EXIT.data, 'cdc_handover_invalid'),
+  CDC_WORKER_FAILED: code(SourceError, EXIT.unavailable, 'cdc_worker_failed'),
 })
 
 /** The CLI's exit code for an error: its code's row in CODES; 1 for anything that is not a CdcError. */

@@ -6,7 +6,7 @@ import { WriteError } from './errors.js'
 import type { Config, TableConfig } from './config.js'
 import type { DmsFile } from './dms-names.js'
 import type { Rejected } from './rejected.js'
-import { PIECE_BYTES, readObject } from './read-object.js'
+import { PIECE_BYTES, readObjects } from './read-object.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema, recordBatch } from './write.js'
@@ -110,22 +110,31 @@ export class TableRun {
       for (let i = bodies.length; i < Math.min(n, files.length); i++) {
         const f = files[i]!
         const p = f.size > PIECE_BYTES ? undefined : limit(() => this.stores.landing.get(f.key, { signal }))
-        p?.catch(() => undefined) // rejections are handled when awaited below
+        p?.catch(() => undefined) // rejections are handled when awaited
         bodies.push(p)
       }
     }
-    for (let i = 0; i < files.length; i++) {
+    // Bodies are fetched a few files ahead of the one being decoded; readObjects decodes small objects ahead in
+    // worker threads (read-object.ts) and yields them in order.
+    const sources = files.map((f, i) => ({
+      file: f,
+      ahead: f.size <= PIECE_BYTES,
+      chunks: () => {
+        fetchUpTo(i + ahead)
+        const body = bodies[i]
+        bodies[i] = undefined
+        return body
+          ? (async function* () {
+              yield await body
+            })()
+          : objectChunks(this.stores.landing, f.key, { signal })
+      },
+    }))
+    let i = 0
+    signal?.throwIfAborted()
+    for await (const r of readObjects(this.t, sources, this.schema, this.config.limits)) {
       signal?.throwIfAborted()
-      fetchUpTo(i + ahead)
-      const f = files[i]!
-      const prefetched = bodies[i]
-      bodies[i] = undefined
-      const chunks = prefetched
-        ? (async function* () {
-            yield await prefetched
-          })()
-        : objectChunks(this.stores.landing, f.key, { signal })
-      const r = await readObject(this.t, f, chunks, this.schema, this.config.limits)
+      const f = files[i++]!
       this.checksums.set(f.stem, r.checksum)
       this.schema = r.schema
       this.rejected.set(f.stem, r.rejected)

@@ -187,6 +187,12 @@ export function planTable(input: PlanInput): TablePlan {
         )
       }
     }
+    if (wm && ledger) {
+      // The redo rewrites the ledger: change files an earlier reload superseded stay recorded as superseded (else a
+      // later run would take them for late files).
+      const before = new Set(ledger.filter((f) => f.superseded === true).map((f) => f.file))
+      superseded = input.listing.cdc.filter((f) => before.has(f.stem))
+    }
     return { kind: 'load', watermark: wm, load: listing.load, cdc: listing.cdc, superseded, notices, todo }
   }
   const dates = planDates(label, wm, listing, fromMemory)

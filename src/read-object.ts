@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto'
 import { createGunzip } from 'node:zlib'
 import { Readable } from 'node:stream'
 import { CdcError, DataError } from './errors.js'
-import { readFile, type ReadResult } from './read.js'
+import { readFile, type PieceOptions, type ReadResult } from './read.js'
+import { decodePiece, type DecodeOptions, type PieceDecode } from './parse-pool.js'
 import { readHeader } from './read-csv.js'
 import type { TableSchema } from './batch.js'
 import { tableLabel, type TableConfig } from './config.js'
@@ -27,14 +28,82 @@ export interface ObjectReadResult extends ReadResult {
 
 const BOM = [0xef, 0xbb, 0xbf]
 
+export interface ReadOptions extends DecodeOptions {
+  /** CSV is decoded in pieces of about this many bytes; default PIECE_BYTES. */
+  pieceBytes?: number
+}
+
+/** Pieces of one object dispatched to the workers and not yet applied: the bound on its bytes in flight. */
+const PIECES_IN_FLIGHT = 2
+/** Objects decoded ahead of the one being applied (small ones only: large ones stream when their turn comes). */
+const OBJECTS_AHEAD = 2
+
 /** Decodes one object from its bytes as they arrive; `chunks` may be the whole object in one piece. */
-export async function readObject(
+export function readObject(
   t: TableConfig,
   file: DmsFile,
   chunks: AsyncIterable<Uint8Array>,
   schema: TableSchema | undefined,
   limits: ReadLimits,
-  pieceBytes = PIECE_BYTES,
+  opts: ReadOptions = {},
+): Promise<ObjectReadResult> {
+  return decodeObject(t, file, chunks, Promise.resolve(schema), () => schema, limits, opts)
+}
+
+/** An object to read: its file, its bytes when asked, and whether it may be decoded ahead of its turn. */
+export interface ObjectSource {
+  file: DmsFile
+  chunks: () => AsyncIterable<Uint8Array>
+  /** Decoded ahead while the objects before it are applied (small objects); else streamed when its turn comes. */
+  ahead: boolean
+}
+
+/**
+ * Decodes objects in order, each with the schema the objects before it leave (schema drift); the next small ones
+ * are decoded ahead in the workers while the caller applies the current one (at most OBJECTS_AHEAD).
+ */
+export async function* readObjects(
+  t: TableConfig,
+  objects: ObjectSource[],
+  schema: TableSchema | undefined,
+  limits: ReadLimits,
+  opts: ReadOptions = {},
+): AsyncGenerator<ObjectReadResult> {
+  let known = schema
+  const started = new Map<number, { result: Promise<ObjectReadResult>; before: (s: TableSchema | undefined) => void }>()
+  const start = (i: number): void => {
+    if (started.has(i)) return
+    let before!: (s: TableSchema | undefined) => void
+    const turn = new Promise<TableSchema | undefined>((resolve) => (before = resolve))
+    const o = objects[i]!
+    const result = decodeObject(t, o.file, o.chunks(), turn, () => known, limits, opts)
+    result.catch(() => undefined) // raised in order, when its turn comes
+    started.set(i, { result, before })
+  }
+  for (let i = 0; i < objects.length; i++) {
+    start(i)
+    for (let j = i + 1; j <= i + OBJECTS_AHEAD && j < objects.length && objects[j]!.ahead; j++) start(j)
+    const s = started.get(i)!
+    started.delete(i)
+    s.before(known)
+    const r = await s.result
+    known = r.schema
+    yield r
+  }
+}
+
+/**
+ * The body of readObject: `before` resolves to the schema in force before the object (once the objects before it
+ * are decoded); `hint()` is the schema known so far, which pieces are dispatched with.
+ */
+async function decodeObject(
+  t: TableConfig,
+  file: DmsFile,
+  chunks: AsyncIterable<Uint8Array>,
+  before: Promise<TableSchema | undefined>,
+  hint: () => TableSchema | undefined,
+  limits: ReadLimits,
+  opts: ReadOptions,
 ): Promise<ObjectReadResult> {
   const label = tableLabel(t)
   const hash = createHash('md5')
@@ -57,39 +126,21 @@ export async function readObject(
     )
   }
   const data = bounded(file.gzip ? gunzip(first, label, file) : first, label, file, limits.maxObjectBytes)
-  const opts = { gunzipped: true }
-  if (file.format !== 'csv') {
-    // parquet-wasm needs the whole file: Parquet objects are read whole (bounded by maxObjectBytes).
-    const parts: Uint8Array[] = []
-    for await (const c of data) parts.push(c)
-    const r = readFile(t, file, Buffer.concat(parts), schema, opts)
-    return { ...r, checksum: hash.digest('hex') }
-  }
-  const split = new RecordSplitter(pieceBytes, limits.maxRecordBytes, (line, bytes) => {
-    throw new DataError(
-      'CDC_RECORD_TOO_LARGE',
-      `table ${label}: the record at ${file.key}:${line} is longer than limits.maxRecordBytes = ${limits.maxRecordBytes} bytes (${bytes} bytes or more)`,
-      {
-        table: label,
-        file: file.key,
-        line,
-        hint: 'a huge field or a quote that is never closed; raise limits.maxRecordBytes if the record is real',
-      },
-    )
-  })
+  const gunzipped = { gunzipped: true }
+  // Pieces dispatched and not yet applied, in order; applied once the schema before the object is known.
+  const inFlight: PieceDecode[] = []
   let out: ReadResult | undefined
-  let headerNames: string[] | undefined
   let rowBase = 0
-  const decode = (piece: Buffer, firstLine: number): void => {
-    if (out === undefined && t.header) headerNames = readHeader(piece)
-    const r = readFile(t, file, piece, out?.schema ?? schema, {
-      ...opts,
-      firstLine,
-      rowBase,
-      ...(out !== undefined && headerNames ? { headerNames } : {}),
+  let schemaBefore: { s: TableSchema | undefined } | undefined
+  let pieceFailed = false
+  const applyOne = async (): Promise<void> => {
+    const p = inFlight.shift()!
+    schemaBefore ??= { s: await before }
+    const r = await p.result(out?.schema ?? schemaBefore.s, rowBase).catch((err: unknown) => {
+      pieceFailed = true
+      throw err
     })
-    const b = r.batches[0]!
-    rowBase += b.length + r.rejected.length
+    rowBase += r.batches.reduce((n, b) => n + b.length, 0) + r.rejected.length
     if (out === undefined) out = r
     else
       out = {
@@ -99,10 +150,52 @@ export async function readObject(
         rejected: [...out.rejected, ...r.rejected],
       }
   }
-  for await (const c of data) for (const p of split.push(c)) decode(p.bytes, p.firstLine)
-  const last = split.end()
-  if (last !== undefined) decode(last.bytes, last.firstLine)
-  if (out === undefined) out = readFile(t, file, Buffer.alloc(0), schema, opts) // a gzip of nothing: no rows
+  let headerNames: string[] | undefined
+  let pieces = 0
+  const dispatch = async (bytes: Buffer, piece: PieceOptions): Promise<void> => {
+    // a later piece is dispatched with the schema of the pieces before it when they are decoded, else the hint
+    inFlight.push(decodePiece(t, file, bytes, out?.schema ?? schemaBefore?.s ?? hint(), piece, opts))
+    pieces++
+    while (inFlight.length >= PIECES_IN_FLIGHT) await applyOne()
+  }
+  try {
+    if (file.format !== 'csv') {
+      // parquet-wasm needs the whole file: Parquet objects are read whole (bounded by maxObjectBytes).
+      const parts: Uint8Array[] = []
+      for await (const c of data) parts.push(c)
+      await dispatch(Buffer.concat(parts), gunzipped)
+    } else {
+      const split = new RecordSplitter(opts.pieceBytes ?? PIECE_BYTES, limits.maxRecordBytes, (line, bytes) => {
+        throw new DataError(
+          'CDC_RECORD_TOO_LARGE',
+          `table ${label}: the record at ${file.key}:${line} is longer than limits.maxRecordBytes = ${limits.maxRecordBytes} bytes (${bytes} bytes or more)`,
+          {
+            table: label,
+            file: file.key,
+            line,
+            hint: 'a huge field or a quote that is never closed; raise limits.maxRecordBytes if the record is real',
+          },
+        )
+      })
+      const piece = async (bytes: Buffer, firstLine: number): Promise<void> => {
+        if (pieces === 0 && t.header) headerNames = readHeader(bytes)
+        await dispatch(bytes, { ...gunzipped, firstLine, ...(pieces > 0 && headerNames ? { headerNames } : {}) })
+      }
+      for await (const c of data) for (const p of split.push(c)) await piece(p.bytes, p.firstLine)
+      const last = split.end()
+      if (last !== undefined) await piece(last.bytes, last.firstLine)
+    }
+  } catch (err) {
+    // the pieces before the failure come first: an error of theirs is the one the object fails with
+    if (!pieceFailed) while (inFlight.length > 0) await applyOne()
+    throw err
+  }
+  while (inFlight.length > 0) await applyOne()
+  if (out === undefined) {
+    // a gzip of nothing: no rows
+    const s = (schemaBefore ??= { s: await before }).s
+    out = readFile(t, file, Buffer.alloc(0), s, gunzipped)
+  }
   return { ...out, checksum: hash.digest('hex') }
 }
 

@@ -50,3 +50,39 @@ test('the benchmark runs its cases and its cdc-apply outputs agree with the Duck
   assert.equal(incr.newChanges, 10_000)
   assert.equal(incr.agreesWithDuckdb, true)
 })
+
+test('the scale case generates its data once into the cache, agrees with DuckDB and measures the warm poll', (t) => {
+  const tmp = tempDir()
+  t.after(tmp.remove)
+  const run = (): { results: Record<string, unknown>; stderr: string } => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        bench,
+        ...['--cases', 'scale', '--rows', '20000', '--scale-changes', '3000', '--load-files', '3', '--cdc-files', '6'],
+        ...['--poll-rows', '2000,4000', '--poll-files', '2', '--poll-changes', '300', '--json'],
+        ...['--cache', join(tmp.path, 'cache')],
+      ],
+      { encoding: 'utf8', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    return { results: (JSON.parse(r.stdout) as { results: Record<string, unknown> }).results, stderr: r.stderr }
+  }
+  const first = run()
+  const scale = first.results.scale as Record<string, number | boolean>
+  assert.equal(scale.agreesWithDuckdb, true)
+  assert.equal(scale.loadObjects, 3)
+  assert.equal(scale.cdcObjects, 6)
+  for (const f of ['cdcMs', 'duckdb2Ms', 'cdcPeakRssMB', 'duckdbPeakRssMB']) assert.ok((scale[f] as number) > 0, f)
+  const polls = first.results.poll as { liveRows: number; files: number; medianMs: number }[]
+  assert.deepEqual(
+    polls.map((p) => [p.liveRows, p.files]),
+    [
+      [2000, 2],
+      [4000, 2],
+    ],
+  )
+  assert.match(first.stderr, /scale data: generating/)
+  // a rerun reuses the generated data
+  assert.match(run().stderr, /scale data: reusing/)
+})

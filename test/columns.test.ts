@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as A from 'apache-arrow'
-import { findRuns, gather, nullData } from '../src/arrow/gather.js'
+import { findRuns, gather, nullData, utf8Column } from '../src/arrow/gather.js'
 import { columnValues } from '../src/arrow/values.js'
 import { Rng, seeds } from './helpers/random.js'
 
@@ -53,5 +53,21 @@ for (const seed of seeds(12)) {
       assert.deepEqual(columnValues(slow), expected, `${name}: row by row`)
       assert.equal(fast.nullCount, slow.nullCount, name)
     }
+  })
+}
+
+for (const seed of seeds(6)) {
+  test(`utf8Column holds its values, runs of one value included (seed ${seed})`, () => {
+    const r = new Rng(seed)
+    const values: string[] = []
+    while (values.length < 3000) {
+      const v = r.chance(0.1) ? '' : `LOAD${r.int(30)}-é${'x'.repeat(r.int(70))}`
+      for (let k = 1 + r.int(r.chance(0.5) ? 3 : 600); k > 0; k--) values.push(v)
+    }
+    const d = utf8Column(values)
+    assert.equal(d.nullCount, 0)
+    assert.deepEqual(columnValues(d), values)
+    for (const n of [0, 1, 2, 7])
+      assert.deepEqual(columnValues(utf8Column(values.slice(-n - 1, -1))), values.slice(-n - 1, -1))
   })
 }

@@ -225,6 +225,8 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   compactDeleteShare: 'iceberg.compactDeleteShare',
   compactDataFiles: 'iceberg.compactDataFiles',
   keepSnapshots: 'iceberg.keepSnapshots',
+  keepMetadataVersions: 'iceberg.keepMetadataVersions',
+  orphanMinAgeSeconds: 'iceberg.orphanMinAgeSeconds',
 }
 
 test('docs/config.md states every value of DEFAULTS under its key', () => {

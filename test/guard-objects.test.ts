@@ -276,7 +276,14 @@ async function decode(text: Buffer, piece: number, chunk: number, extra: object 
   async function* chunks() {
     for (let i = 0; i < text.length; i += chunk) yield text.subarray(i, i + chunk)
   }
-  const r = await readObject(t, f, chunks(), undefined, { maxRecordBytes: 1 << 20, maxObjectBytes: 1 << 30 }, piece)
+  const r = await readObject(
+    t,
+    f,
+    chunks(),
+    undefined,
+    { maxRecordBytes: 1 << 20, maxObjectBytes: 1 << 30 },
+    { pieceBytes: piece },
+  )
   const rows = r.batches.flatMap((b) => {
     const name = columnValues(b.columns[2]!)
     return Array.from({ length: b.length }, (_, i) => ({

@@ -152,7 +152,13 @@ test('past iceberg.compactDeleteShare a merge commit is followed by a replace sn
   )
   assert.deepEqual(
     config(tmp.path, 'x', 'iceberg').iceberg,
-    { compactDeleteShare: 0.25, compactDataFiles: 100, keepSnapshots: 10 },
+    {
+      compactDeleteShare: 0.25,
+      compactDataFiles: 100,
+      keepSnapshots: 10,
+      keepMetadataVersions: 100,
+      orphanMinAgeSeconds: 3600,
+    },
     'the defaults',
   )
 })

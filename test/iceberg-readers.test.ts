@@ -35,12 +35,13 @@ function allRuns(): Promise<TwinRun[]> {
     const out: TwinRun[] = []
     for (const name of succeedingCases()) out.push(await runCase(name, join(tmp.path, name)))
     for (const seed of seeds(3)) out.push(await runStream(seed, join(tmp.path, `seed-${seed}`)))
-    // compacted often (replace snapshots between merge-on-read ones), untagged snapshots expired
+    // compacted often (replace snapshots between merge-on-read ones), untagged snapshots expired, orphans looked for
+    // after each compaction, only the 2 newest previous metadata versions kept
     out.push(
       await runStream(
         seeds(3)[1]!,
         join(tmp.path, 'compacted'),
-        { compactDeleteShare: 0.02, keepSnapshots: 1 },
+        { compactDeleteShare: 0.02, keepSnapshots: 1, keepMetadataVersions: 2, orphanMinAgeSeconds: 0 },
         'compacted',
       ),
     )

@@ -21,7 +21,7 @@ import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
-import { StateStore, exportTable } from '../src/state/index.js'
+import { StateStore, exportTable, type ProcessedFile } from '../src/state/index.js'
 import { emitSparkJob } from '../src/spark/emit-job.js'
 import { readHandover } from '../src/spark/handover.js'
 import { openStore } from '../src/store/open-store.js'
@@ -194,7 +194,10 @@ before(
     const plan = scenarios.flatMap((s) =>
       s.jobRuns.map((k) => ({
         job: s.job,
-        argv: ['--landing', s.landings[k]!, '--raw', s.out.raw, '--curated', s.out.curated, '--state', s.out.state],
+        argv: [
+          ...['--landing', s.landings[k]!, '--raw', s.out.raw, '--curated', s.out.curated, '--state', s.out.state],
+          ...['--settle-seconds', '0'],
+        ],
       })),
     )
     writeFileSync(join(tmp.path, 'plan.json'), JSON.stringify({ runs: plan }))
@@ -256,6 +259,37 @@ function sqliteForm(t: { key: string; ts: unknown; seq: unknown; file: string; r
   return JSON.stringify({ key: t.key, ts: num(t.ts), seq: num(t.seq), file: t.file, row: t.row })
 }
 
+/** The ledger as both sides must agree on it: every processed file with its identity and its counts. */
+function ledgerForm(files: ProcessedFile[]): string[] {
+  return files
+    .map((f) =>
+      JSON.stringify([
+        f.file,
+        f.key,
+        f.date,
+        f.size,
+        f.etag,
+        f.checksum,
+        f.rows,
+        f.inserts,
+        f.updates,
+        f.deletes,
+        f.quarantined ?? 0,
+        f.superseded === true,
+      ]),
+    )
+    .sort()
+}
+
+function ledgerOf(state: string, source: string, table: string): string[] {
+  const st = StateStore.open(state)
+  try {
+    return st.get(source, table) ? ledgerForm(st.processedFiles(source, table)) : []
+  } finally {
+    st.close()
+  }
+}
+
 function tombstonesOf(state: string, source: string, table: string, composite: boolean): string[] {
   const st = StateStore.open(state)
   try {
@@ -304,6 +338,11 @@ test('the Spark job equals cdc-apply on golden cases, oracle streams and hand-ov
               refTombs,
               `${s.name}: ${tb.name}: tombstones after the hand-over back`,
             )
+            assert.deepEqual(
+              ledgerOf(mine.state, tb.source, tb.name),
+              ledgerOf(s.reference.state, tb.source, tb.name),
+              `${s.name}: ${tb.name}: ledger after the hand-over back`,
+            )
             continue
           }
           const h = await readHandover(jobState, tb.source, tb.name)
@@ -313,6 +352,11 @@ test('the Spark job equals cdc-apply on golden cases, oracle streams and hand-ov
             (h?.tombstones ?? []).map(sqliteForm).sort(),
             refTombs,
             `${s.name}: ${tb.name}: the job's tombstones`,
+          )
+          assert.deepEqual(
+            ledgerForm(h?.ledger ?? []),
+            ledgerOf(s.reference.state, tb.source, tb.name),
+            `${s.name}: ${tb.name}: the job's ledger (processed files and their counts)`,
           )
         }
       } finally {

@@ -275,3 +275,36 @@ test('readLedger: undefined only when there is no ledger yet; a damaged or unrea
   db.close()
   assert.throws(() => readLedger(odd, T), unavailable, 'a schema the reader cannot read')
 })
+
+test('tombstones written in multi-row statements: more than one chunk of upserts and removals, values as given', () => {
+  const tmp = tempDir('cdc-tomb-chunks-')
+  const s = StateStore.open(join(tmp.path, 'state.sqlite'))
+  s.lock()
+  const wm = { source: 'S', table: 'T', fullLoad: true, lpf: '20240610-000000000', loadDate: '20240610' }
+  const values = ['20221234567890123456789012345600001', 1.5, 42, null, Number.POSITIVE_INFINITY, '']
+  const expected = new Map<string, { ts: unknown; seq: unknown; file: string; row: number }>()
+  const commit = (
+    upsert: [string, { ts: string | number | null; seq: string | number | null; file: string; row: number }][],
+    remove: string[],
+  ) => {
+    s.commit({ watermark: wm, files: [], tombstones: { upsert, remove }, reset: false, liveRows: 0 })
+    for (const [k, o] of upsert) expected.set(k, o)
+    for (const k of remove) expected.delete(k)
+  }
+  const batch = (from: number, n: number, file: string) =>
+    Array.from({ length: n }, (_, i) => {
+      const k = from + i
+      return [
+        `k${(k * 7919) % 100003}`,
+        { ts: values[k % values.length]!, seq: values[(k + 1) % values.length]!, file, row: k },
+      ] as [string, { ts: string | number | null; seq: string | number | null; file: string; row: number }]
+    })
+  commit(batch(0, 2_345, 'f1'), [])
+  const first = [...expected.keys()]
+  commit(batch(1_000, 2_001, 'f2'), [...first.slice(0, 1_500), 'absent'])
+  const got = new Map([...s.tombstones('S', 'T')].map(([k, o]) => [k, o]))
+  assert.equal(got.size, expected.size)
+  assert.deepEqual(got, expected)
+  s.close()
+  tmp.remove()
+})

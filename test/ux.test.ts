@@ -226,7 +226,7 @@ test('usage and config errors print one line and the hint, without a JSON line o
     ],
     [
       ['help', 'nope'],
-      'cdc-apply: CDC_USAGE: no help for "nope": expected one of init, run, reset, status, transform, verify, snapshot, catalog, spark, state\n',
+      'cdc-apply: CDC_USAGE: no help for "nope": expected one of init, run, reset, status, transform, verify, snapshot, catalog, spark, state, compact\n',
     ],
     [['status', '-c', '/nonexistent/cdc-apply.json'], null],
   ] as const) {

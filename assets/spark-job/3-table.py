@@ -75,8 +75,8 @@ class TableRun:
             return meta['stem'], x[1], csv_rows(t, meta, x[3], columns, layouts.get(x[0]))
 
         conv = parsed.map(rows).persist()
-        for stem, md5, ops in conv.map(lambda x: (x[0], x[1], [r[0] for r in x[2]])).collect():
-            self.info[stem] = {'checksum': md5, 'rows': len(ops), 'inserts': ops.count('I'), 'updates': ops.count('U'), 'deletes': ops.count('D')}
+        for stem, md5, n in conv.map(lambda x: (x[0], x[1], len(x[2]))).collect():
+            self.info[stem] = {'checksum': md5, 'rows': n, 'inserts': 0, 'updates': 0, 'deletes': 0}
         return self.spark.createDataFrame(conv.flatMap(lambda x: x[2]), schema)
 
     def csv_kinds(self):
@@ -110,9 +110,8 @@ class TableRun:
             bad = sel.filter(F.col('Op').isNull() | ~F.col('Op').isin('I', 'U', 'D')).select('Op', 'cdc_row').limit(1).collect()
             if bad:
                 raise CdcError('CDC_ROW_INVALID_OP', 'table %s: %s row %d: Op is %s; expected I, U or D' % (self.label, f['key'], bad[0][1], json.dumps(bad[0][0])))
-            counts = dict((r[0], r[1]) for r in sel.groupBy('Op').count().collect())
             md5 = self.job.sc.binaryFiles(f['url']).map(lambda kv: hashlib.md5(bytes(kv[1])).hexdigest()).collect()[0]
-            self.info[f['stem']] = {'checksum': md5, 'rows': sum(counts.values()), 'inserts': counts.get('I', 0), 'updates': counts.get('U', 0), 'deletes': counts.get('D', 0)}
+            self.info[f['stem']] = {'checksum': md5, 'rows': sel.count(), 'inserts': 0, 'updates': 0, 'deletes': 0}
             out.append(sel)
         df = out[0]
         for x in out[1:]:
@@ -162,17 +161,46 @@ class TableRun:
         m = m.withColumn('_old', old).filter(F.col('_old') != F.col('_key'))
         return m.select(F.col('_old').alias('_key'), F.lit('D').alias('_op'), '_ts', '_seq', '_fk', 'cdc_row')
 
-    def apply(self, state, changes):
-        """The winner of every key over the state (live rows and tombstones) and the changes: a checkpointed frame."""
-        parts = [x for x in (state, changes, self.moves(changes) if changes is not None else None) if x is not None]
+    def apply(self, state, changes, count=False):
+        """The winner of every key over the state (live rows and tombstones) and the changes: a checkpointed frame.
+        count: the changes' files get cdc-apply's ledger counts (count_applied)."""
+        moves = self.moves(changes) if changes is not None else None
+        parts = [x for x in (state, changes, moves) if x is not None]
         if not parts:
             return None
+        if count and changes is not None:
+            self.count_applied(state, changes, moves)
         df = parts[0]
         for x in parts[1:]:
             df = df.unionByName(x, allowMissingColumns=True)
         w = Window.partitionBy('_key').orderBy(F.col('_ts').desc_nulls_last(), F.col('_seq').desc_nulls_last(), F.col('_fk').desc(), F.col('cdc_row').desc())
         win = df.withColumn('_rn', F.row_number().over(w)).filter(F.col('_rn') == 1).drop('_rn', 'Op')
         return self.project(win, ['cdc_file', 'cdc_row'] + INTERNAL).localCheckpoint(eager=True)
+
+    def count_applied(self, state, changes, moves):
+        """The ledger's inserts, updates and deletes per file as cdc-apply counts them (src/apply.ts): files are applied
+        in order, rows in order, and a change counts only when it is not older than its key's state at that moment
+        (the greatest change applied before it, the restored state included); older ones are stale. A key move counts
+        as a delete of the old key (when not older than that key's state)."""
+        cols = ['_key', '_op', '_ts', '_seq', '_fk', 'cdc_row']
+        frames = [changes.select(*cols).withColumn('_new', F.lit(True)).withColumn('_mv', F.lit(False))]
+        if moves is not None:
+            frames.append(moves.select(*cols).withColumn('_new', F.lit(True)).withColumn('_mv', F.lit(True)))
+        if state is not None:
+            frames.append(state.select(*cols).withColumn('_new', F.lit(False)).withColumn('_mv', F.lit(False)))
+        df = frames[0]
+        for x in frames[1:]:
+            df = df.unionByName(x)
+        point = F.struct('_ts', '_seq', '_fk', 'cdc_row')  # struct order: field by field, NULL lowest
+        before = Window.partitionBy('_key').orderBy(F.col('_new'), F.col('_fk'), F.col('cdc_row')).rowsBetween(Window.unboundedPreceding, -1)
+        live = df.withColumn('_prev', F.max(point).over(before)).filter(F.col('_new') & (F.col('_prev').isNull() | (point >= F.col('_prev'))))
+        got = live.groupBy(F.expr('substring(_fk, 3)').alias('stem')).agg(
+            F.sum(F.when(~F.col('_mv') & (F.col('_op') == 'I'), 1).otherwise(0)).alias('i'),
+            F.sum(F.when(~F.col('_mv') & (F.col('_op') == 'U'), 1).otherwise(0)).alias('u'),
+            F.sum(F.when(F.col('_mv') | (F.col('_op') == 'D'), 1).otherwise(0)).alias('d')).collect()
+        for r in got:
+            i = self.info.setdefault(r['stem'], {})
+            i.update(inserts=int(r['i']), updates=int(r['u']), deletes=int(r['d']))
 
     def tombstone_frame(self, df):
         return df.filter(F.col('_op') == 'D').select('_key', '_ts', '_seq', '_fk', 'cdc_row')
@@ -253,7 +281,7 @@ class TableRun:
                 lake.delete(u)
         old = getattr(self, 'prev_tombs', None)
         st = {'format': STATE_FORMAT, 'source': self.t['source'], 'table': self.t['name'], 'fullLoad': wm['fullLoad'], 'lpf': wm['lpf'], 'loadDate': wm['loadDate'],
-              'tombstones': name, 'ledger': sorted(ledger.values(), key=lambda e: e['file']), 'committedAt': now_iso(), 'writer': 'spark-job'}
+              'tombstones': name, 'ledger': sorted(ledger.values(), key=lambda e: e['file']), 'fingerprint': getattr(self, 'fingerprint', None), 'committedAt': now_iso(), 'writer': 'spark-job'}
         lake.write_text(self.state_dir() + '/watermark.json', json.dumps(st, indent=1) + '\n')
         self.state = st
         self.prev_tombs = name
@@ -272,7 +300,7 @@ class TableRun:
     def entry(self, f):
         i = self.info.get(f['stem'], {})
         return {'file': f['stem'], 'key': f['key'], 'date': f['date'], 'size': f['size'], 'etag': f['etag'], 'checksum': i.get('checksum', ''), 'rows': i.get('rows', 0),
-                'inserts': i.get('inserts', 0), 'updates': i.get('updates', 0), 'deletes': i.get('deletes', 0), 'superseded': False}
+                'inserts': i.get('inserts', 0), 'updates': i.get('updates', 0), 'deletes': i.get('deletes', 0), 'quarantined': i.get('quarantined', 0), 'superseded': False}
 
     # ---- restoring (src/run.ts restore, restoreCommitted)
     def restore(self, date, lpf=None):

@@ -63,9 +63,80 @@ def load_date(run, loads, load_df, cdcs):
     return ms_date(max(f['mtime'] for f in loads))
 
 
+def name_ms(stem):
+    """A change file's time name as milliseconds since 1970 (src/dms-names.ts timeOfName; second 60 rolls over)."""
+    days = (datetime.date(int(stem[0:4]), int(stem[4:6]), int(stem[6:8])) - datetime.date(1970, 1, 1)).days
+    return ((days * 24 + int(stem[9:11])) * 60 + int(stem[11:13])) * 60000 + int(stem[13:15]) * 1000 + int(stem[15:18])
+
+
+def show(v):
+    return json.dumps(v, separators=(',', ':'), ensure_ascii=False)
+
+
+def check_fingerprint(label, saved, t):
+    """CDC_TABLE_CHANGED when the config changed what the saved state was written under (src/fingerprint.ts)."""
+    try:
+        f = json.loads(saved)
+    except ValueError:
+        return
+    if not isinstance(f, dict) or f.get('version') != 1:
+        return
+    now = json.loads(t['fingerprint'])
+    changes = []
+    if show(f['primaryKey']) != show(now['primaryKey']):
+        changes.append('primaryKey changed from %s to %s' % (show(f['primaryKey']), show(now['primaryKey'])))
+    for key in ('timestampColumn', 'sequenceColumn'):
+        before, after = f.get(key), now[key]
+        if before != after:
+            changes.append('%s %s was removed' % (key, show(before)) if after is None else '%s %s was added' % (key, show(after)) if before is None else '%s changed from %s to %s' % (key, show(before), show(after)))
+    for name, arrow, kind in now['columns']:
+        old = next((c for c in f.get('columns', []) if c[0] == name), None)
+        if old is None or old[1] == arrow:
+            continue
+        changes.append('column %s changed type from %s to %s' % (show(name), old[2] if old[2] is not None else old[1], kind if kind is not None else arrow))
+    if changes:
+        raise CdcError('CDC_TABLE_CHANGED', 'table %s: the config changed what its saved state was written under: %s; expected the settings of the last run' % (label, '; '.join(changes)), 2)
+
+
+def committed_fingerprint(t, saved):
+    """What the job commits: the config's fingerprint, with the saved columns it does not list (from files)."""
+    now = json.loads(t['fingerprint'])
+    try:
+        f = json.loads(saved) if saved else None
+    except ValueError:
+        f = None
+    if isinstance(f, dict) and f.get('version') == 1:
+        names = set(c[0] for c in now['columns'])
+        now['columns'] = now['columns'] + [c for c in f.get('columns', []) if c[0] not in names]
+    return show(now)
+
+
+def settle(job, t, wm, loads, cdcs):
+    """A folder landing (not S3): objects modified less than settleSeconds ago may still be being copied in; they are
+    not read yet, nor anything after them in the table's order (src/table-listing.ts settle). None: wait this run."""
+    secs = job.args.settle_seconds
+    if secs <= 0 or re.match(r'^s3[an]?://', job.landing):
+        return loads, cdcs
+    now = time.time() * 1000
+    young = next((f for f in loads + cdcs if now - f['mtime'] < secs * 1000), None)
+    if young is None:
+        return loads, cdcs
+    cut = young['kind'] == 'cdc' and (wm is None or young['stem'] > wm['lpf'])
+    kept = [f for f in cdcs if f['order'] < young['order']] if cut else None
+    if kept is None or (not loads and not kept):
+        job.say(t['label'], 'waiting for an object to settle (it was modified moments ago: a copy may be in progress)', object=young['key'], settleSeconds=secs)
+        return None
+    job.say(t['label'], 'processing the files before an object that is still settling (it was modified moments ago)', object=young['key'], settleSeconds=secs)
+    return loads, kept
+
+
 def run_table(job, t):
     run = TableRun(job, t)
     label = run.label
+    first_wm = run.read_state()
+    if first_wm and first_wm['fullLoad'] and first_wm.get('fingerprint'):
+        check_fingerprint(label, first_wm['fingerprint'], t)
+    run.fingerprint = committed_fingerprint(t, first_wm.get('fingerprint') if first_wm else None)
     found = discover(job, t)
     if found is None or (not found[0] and not found[1]):
         run.state = run.read_state()
@@ -80,9 +151,17 @@ def run_table(job, t):
     loads, cdcs = found
     wm = run.read_state()
     run.state = wm
+    settled = settle(job, t, wm, loads, cdcs)
+    if settled is None:
+        return run.result
+    loads, cdcs = settled
     ledger = dict((e['file'], e) for e in wm['ledger']) if wm else {}
+    superseded = []
     if wm:
+        superseded = [f for f in cdcs if ledger.get(f['stem'], {}).get('superseded')]
         cdcs = [f for f in cdcs if not ledger.get(f['stem'], {}).get('superseded')]
+        if wm['fullLoad']:
+            superseded = []  # a commit after the load date adds to the ledger; a redo of it rewrites it (below)
     if wm and wm['fullLoad']:
         def changed(f):
             known = ledger.get(f['stem'])
@@ -98,8 +177,14 @@ def run_table(job, t):
         if reload:
             if t['onReload'] == 'fail':
                 raise CdcError('CDC_RELOAD_DETECTED', 'table %s: a new or rewritten full load (%s) arrived after the table was loaded; a DMS table reload' % (label, ', '.join(f['key'] for f in reload)))
-            raise CdcError('CDC_SPARK_UNSUPPORTED', 'table %s: onReload "reset" is not done by the Spark job; run this table with cdc-apply' % label, 2)
-        if late:
+            # rebuild from the new load (src/plan.ts planTable): change files named before it was written are superseded
+            since = min(f['mtime'] for f in reload)
+            superseded = [f for f in cdcs if name_ms(f['stem']) < since]
+            cdcs = [f for f in cdcs if name_ms(f['stem']) >= since]
+            job.say(label, 'table reload: rebuilding from the new full load', load=', '.join(f['key'] for f in reload), superseded=len(superseded))
+            wm = None
+            ledger = {}
+        elif late:
             if t['lateFiles'] == 'fail':
                 raise CdcError('CDC_LATE_FILE', 'table %s: %d change file(s) at or before the last processed file %s arrived late or changed: %s' % (label, len(late), wm['lpf'], ', '.join(f['key'] for f in late)))
             job.say(label, 'late files: reprocessing the table from its full load')
@@ -127,8 +212,10 @@ def run_table(job, t):
         changes = union(load_df, run.read(first))
         # a redo of the load date replaces the table's state: no earlier tombstones
         run.state = None
-        cur = run.apply(None, changes)
+        cur = run.apply(None, changes, count=True)
         ledger = dict((f['stem'], run.entry(f)) for f in loads + first)
+        for f in superseded:
+            ledger[f['stem']] = dict(run.entry(f), checksum='', rows=0, inserts=0, updates=0, deletes=0, quarantined=0, superseded=True)
         later = any(f['date'] > ld for f in cdcs)
         wm = {'fullLoad': later, 'lpf': first[-1]['stem'] if first else ld + '-000000000', 'loadDate': ld}
         run.write_raw(ld, changes)
@@ -172,7 +259,7 @@ def run_dates(run, wm, cur, loads, cdcs, ledger, newest):
         old = (loads if date == ld else []) + [f for f in cdcs if f['date'] == date and f['stem'] <= lpf]
         new_df = run.read(new)
         changes = union(run.read(old), new_df)
-        cur = run.apply(cur, new_df)
+        cur = run.apply(cur, new_df, count=True)
         for f in new:
             ledger[f['stem']] = run.entry(f)
         wm = dict(wm, fullLoad=wm['fullLoad'] or date > ld, lpf=new[-1]['stem'])
@@ -194,6 +281,7 @@ def arguments(argv):
     p.add_argument('--s3-scheme', default=d['s3Scheme'], choices=['s3', 's3a', 's3n', ''], help='rewrite s3:// locations to this scheme (default %(default)s; s3 on EMR, s3a elsewhere)')
     p.add_argument('--rows-per-file', type=int, default=d['rowsPerFile'])
     p.add_argument('--compression', default=d['compression'])
+    p.add_argument('--settle-seconds', type=float, default=d['settleSeconds'], help='folder landings: objects modified less than this ago are not read yet (default %(default)s)')
     p.add_argument('--master', default=None, help='Spark master when the job makes its own session (e.g. local[2]); default: spark-submit\'s')
     return p.parse_known_args(argv)[0]
 

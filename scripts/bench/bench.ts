@@ -10,6 +10,9 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { generate, benchConfig, DEFAULT_GEN, BENCH_COLUMNS } from './gen.js'
+import { agree, measure, type Sample } from './common.js'
+import { defaultCache, runPollCase, runScaleCase, scaleWork } from './scale.js'
+import { targetsMarkdown } from './targets.js'
 import { parseConfig } from '../../src/config.js'
 import { emitSparkJob } from '../../src/spark/emit-job.js'
 import { runWatch } from '../../src/watch.js'
@@ -26,12 +29,22 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     'tables-count': { type: 'string', default: '300' },
     'table-rows': { type: 'string', default: '1000' },
+    rows: { type: 'string', default: '10000000' },
+    'scale-changes': { type: 'string', default: '1000000' },
+    'load-files': { type: 'string', default: '10' },
+    'cdc-files': { type: 'string', default: '21' },
+    'scale-node': { type: 'string', default: '' },
+    cache: { type: 'string' },
+    'poll-rows': { type: 'string', default: '100000,1000000,5000000' },
+    'poll-files': { type: 'string', default: '5' },
+    'poll-changes': { type: 'string', default: '10000' },
   },
 })
 if (values.help) {
   process.stdout
     .write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables,spark] [--json] [--dir D]
                         [--tables-count 300] [--table-rows 1000]
+                        [--rows 10000000] [--scale-changes 1000000] [--poll-rows 100000,1000000,5000000] [--cache D]
 
 Generates N changes (default 1000000; keys default N/5) as DMS CSV and Parquet in D (default a temp folder), then
 runs each case as cdc-apply and as the DuckDB equivalent in fresh processes, interleaved, --rounds times, and
@@ -40,6 +53,14 @@ prints medians, ratios and peak RSS. Exits 1 when the outputs of the two disagre
 The tables case (not in the default set) generates --tables-count tables of --table-rows rows and measures, on a
 folder and on MinIO, the first run, a restarted daemon's first round, an idle poll round (time and landing
 requests) and a round in which 10 tables got a change file, and the peak RSS (one JSON document).
+
+The scale case (not in the default set) generates a DMS full load of --rows rows (10 columns, ~100 bytes a row, in
+--load-files LOAD objects) plus --scale-changes changes over 3 dates in --cdc-files objects, once, into --cache
+(default ~/.cache/cdc-apply/bench-data/, keyed by a hash of the parameters), and runs cdc-apply and DuckDB (2
+threads) on it once each (--scale-node passes node flags to cdc-apply's process, e.g. --scale-node=--max-old-space-size=8192).
+It then runs the poll case: the warm watch-mode poll (bench:latency, --poll-files files of --poll-changes changes)
+at each of --poll-rows live rows (--cases poll runs only that). The text output ends with the targets table of
+issue 13 as markdown, to paste into docs/benchmarks.md.
 `)
   process.exit(0)
 }
@@ -78,36 +99,22 @@ const changes = Number(values.changes)
 const keys = Number(values.keys ?? Math.max(1000, Math.floor(changes / 5)))
 const rounds = Number(values.rounds)
 const cases = new Set(values.cases!.split(','))
+// the cases that need the generated --changes data (scale, poll and tables make their own)
+const base = ['csv', 'parquet', 'incremental', 's3', 'spark'].some((c) => cases.has(c))
 const here = fileURLToPath(new URL('.', import.meta.url))
-const child = join(here, 'child.js')
 const work = values.dir ?? join(tmpdir(), `cdc-apply-bench-${changes}`)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 const log = (s: string): void => void process.stderr.write(s + '\n')
 
-interface Sample {
-  ms: number
-  maxRssMB: number
-}
-
-function measure(mode: 'cdc' | 'duckdb', args: object): Sample {
-  const r = spawnSync(process.execPath, [child, mode, JSON.stringify(args)], {
-    encoding: 'utf8',
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    maxBuffer: 1 << 26,
-  })
-  if (r.status !== 0) throw new Error(`${mode} run failed: ${r.stderr.slice(-2000)}`)
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Sample
-}
-
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 // ---------------------------------------------------------------- data
-rmSync(work, { recursive: true, force: true })
+if (base) rmSync(work, { recursive: true, force: true })
 const csvLanding = join(work, 'landing-csv')
 const pqLanding = join(work, 'landing-parquet')
-log(`generating ${changes} changes over ${keys} keys in ${work}`)
-const gen = generate({ ...DEFAULT_GEN, dir: csvLanding, changes, keys })
-await toParquet(csvLanding, pqLanding)
+if (base) log(`generating ${changes} changes over ${keys} keys in ${work}`)
+const gen = base ? generate({ ...DEFAULT_GEN, dir: csvLanding, changes, keys }) : { files: [] }
+if (base) await toParquet(csvLanding, pqLanding)
 
 /** The same data as DMS-like Parquet files (Op and the timestamp as strings, typed data columns), via DuckDB. */
 async function toParquet(from: string, to: string): Promise<void> {
@@ -179,48 +186,6 @@ for (const format of ['csv', 'parquet'] as const) {
     duckdbPeakRssMB: Math.max(...s.duck2!.map((x) => x.maxRssMB)),
     liveTableArrowMB: liveArrowMB(join(work, 'out-cdc', 'curated')),
     agreesWithDuckdb: await agree(join(work, 'out-cdc'), join(work, 'out-duck')),
-  }
-}
-
-/**
- * Whether the last cdc-apply run and the last DuckDB run produced the same outputs: every date's curated snapshot
- * equal as a multiset of rows (data columns and cdc_file), and the same RAW row count per date.
- */
-async function agree(cdcOut: string, duckOut: string): Promise<boolean> {
-  const inst = await DuckDBInstance.create(':memory:', {
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
-  })
-  const con = await inst.connect()
-  const lit = (x: string): string => `'${x.replaceAll("'", "''")}'`
-  const cols = [...BENCH_COLUMNS.map((c) => `"${c.name}"`), 'cdc_file'].join(', ')
-  const count = async (sql: string): Promise<number> => Number((await con.runAndReadAll(sql)).getRows()[0]![0])
-  try {
-    const curated = join(cdcOut, 'curated', 'BENCH', 'orders')
-    const dates = readdirSync(curated)
-      .filter((n) => /^\d{8}$/.test(n))
-      .sort() // not the _cdc_apply.json marker
-    const duckDates = readdirSync(duckOut)
-      .filter((n) => n.startsWith('curated-'))
-      .map((n) => n.slice(8, 16))
-      .sort()
-    if (dates.join() !== duckDates.join())
-      return (log(`disagree: curated dates ${dates.join()} vs ${duckDates.join()}`), false)
-    for (const d of dates) {
-      const a = `SELECT ${cols} FROM read_parquet(${lit(join(curated, d, '*.parquet'))})`
-      const b = `SELECT ${cols} FROM read_parquet(${lit(join(duckOut, `curated-${d}.parquet`))})`
-      const diff = await count(`SELECT count(*) FROM ((${a} EXCEPT ALL ${b}) UNION ALL (${b} EXCEPT ALL ${a}))`)
-      if (diff !== 0) return (log(`disagree: curated ${d} differs in ${diff} rows`), false)
-      const rawA = await count(
-        `SELECT count(*) FROM read_parquet(${lit(join(cdcOut, 'raw', 'BENCH', 'orders', d, '*.parquet'))})`,
-      )
-      const rawB = await count(`SELECT count(*) FROM read_parquet(${lit(join(duckOut, 'raw', `d=${d}`, '*.parquet'))})`)
-      if (rawA !== rawB) return (log(`disagree: RAW ${d} has ${rawA} rows vs ${rawB}`), false)
-    }
-    return true
-  } finally {
-    con.closeSync()
-    inst.closeSync()
   }
 }
 
@@ -518,18 +483,52 @@ const landingMB = (dir: string): number => {
   walk(dir)
   return b / 2 ** 20
 }
-const report = { machine: { ...machine, csvMB: landingMB(csvLanding), parquetMB: landingMB(pqLanding) }, results }
+// ---------------------------------------------------------------- case: scale (its own cached data) and warm polls
+if (cases.has('scale')) {
+  results.scale = await runScaleCase({
+    params: {
+      rows: Number(values.rows),
+      changes: Number(values['scale-changes']),
+      loadFiles: Number(values['load-files']),
+      cdcFiles: Number(values['cdc-files']),
+      seed: 42,
+    },
+    cache: values.cache ?? defaultCache(),
+    work: scaleWork(),
+    node: values['scale-node']!.split(' ').filter((x) => x !== ''),
+    log,
+  })
+}
+if (cases.has('scale') || cases.has('poll')) {
+  results.poll = runPollCase({
+    rows: values['poll-rows']!.split(',')
+      .filter((x) => x !== '')
+      .map(Number),
+    files: Number(values['poll-files']),
+    changes: Number(values['poll-changes']),
+    work: scaleWork(),
+    log,
+  })
+}
+
+const report = {
+  machine: { ...machine, ...(base ? { csvMB: landingMB(csvLanding), parquetMB: landingMB(pqLanding) } : {}) },
+  results,
+}
 if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
 else {
   const f = (x: unknown): string =>
     typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : String(x)
   process.stdout.write(`machine: ${JSON.stringify(report.machine)}\n`)
   for (const [k, v] of Object.entries(results))
-    process.stdout.write(
-      `${k.padEnd(18)} ${Object.entries(v as object)
-        .map(([a, b]) => `${a}=${f(b)}`)
-        .join('  ')}\n`,
-    )
+    for (const x of Array.isArray(v) ? (v as object[]) : [v as object])
+      process.stdout.write(
+        `${k.padEnd(18)} ${Object.entries(x)
+          .map(([a, b]) => `${a}=${f(b)}`)
+          .join('  ')}\n`,
+      )
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
+  process.stdout.write('\n' + targetsMarkdown(results, { command, changes, keys }))
 }
 const disagreeing = Object.entries(results).filter(
   ([, v]) =>

@@ -92,6 +92,13 @@ async function duck(): Promise<void> {
 }
 
 const started = performance.now()
+// the main thread's memory at the highest RSS seen (sampled): where the peak is (JS heap, Arrow buffers, WASM)
+let peak = process.memoryUsage()
+const sampler = setInterval(() => {
+  const m = process.memoryUsage()
+  if (m.rss > peak.rss) peak = m
+}, 250)
+sampler.unref()
 if (mode === 'cdc') {
   const r = await runOnce(parseConfig(args.config, args.baseDir ?? process.cwd()))
   const err = r.tables.find((t) => t.error)?.error
@@ -99,4 +106,11 @@ if (mode === 'cdc') {
 } else if (mode === 'duckdb') await duck()
 else throw new Error(`unknown mode ${mode}`)
 const ms = performance.now() - started
-process.stdout.write(JSON.stringify({ ms, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n')
+const mb = (x: number): number => Math.round(x / 2 ** 20)
+const at = {
+  rss: mb(peak.rss),
+  heapUsed: mb(peak.heapUsed),
+  arrayBuffers: mb(peak.arrayBuffers),
+  external: mb(peak.external),
+}
+process.stdout.write(JSON.stringify({ ms, maxRssMB: process.resourceUsage().maxRSS / 1024, atPeakMB: at }) + '\n')

@@ -34,7 +34,7 @@ class Bits {
     else this.nulls++
   }
   finish(length: number): Uint8Array {
-    return this.bytes.subarray(0, (length + 7) >> 3)
+    return fit(this.bytes, (length + 7) >> 3)
   }
   /** Forgets entries from `length` on (of `had` entries). */
   truncate(length: number, had: number): void {
@@ -52,6 +52,14 @@ function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array |
   const b = new (a.constructor as new (n: number) => T)(n)
   b.set(a as never)
   return b
+}
+
+/**
+ * The first `n` elements: a view when the buffer is about that size, else a copy, so that a finished column does
+ * not keep the doubling slack of its growable buffer alive (batches are held for a whole date).
+ */
+function fit<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array | Uint32Array>(a: T, n: number): T {
+  return (n + (n >> 3) < a.length ? a.slice(0, n) : a.subarray(0, n)) as T
 }
 
 /** Appends CSV field bytes to one Arrow column. `append` returns an error text for a value it cannot parse. */
@@ -136,8 +144,8 @@ class Utf8Builder implements FieldBuilder {
       length: this.n,
       nullCount: this.bits.nulls,
       nullBitmap: this.bits.finish(this.n),
-      valueOffsets: this.offsets.subarray(0, this.n + 1),
-      data: this.data.subarray(0, this.pos),
+      valueOffsets: fit(this.offsets, this.n + 1),
+      data: fit(this.data, this.pos),
     })
   }
 }
@@ -176,7 +184,7 @@ abstract class FixedBuilder<T extends BigInt64Array | Float64Array | Int32Array 
       length: this.n,
       nullCount: this.bits.nulls,
       nullBitmap: this.bits.finish(this.n),
-      data: this.values.subarray(0, this.n * this.stride) as never,
+      data: fit(this.values, this.n * this.stride) as never,
     })
   }
 }
@@ -212,7 +220,7 @@ abstract class Words64Builder extends FixedBuilder<Int32Array> {
       length: this.n,
       nullCount: this.bits.nulls,
       nullBitmap: this.bits.finish(this.n),
-      data: new BigInt64Array(this.values.buffer, 0, this.n) as never,
+      data: new BigInt64Array(fit(this.values, this.n * 2).buffer, 0, this.n) as never,
     })
   }
 }

@@ -198,12 +198,30 @@ export function gather(
       s.nullCount === 0 || !s.nullBitmap || s.nullBitmap.length === 0 ? undefined : s.nullBitmap,
     )
     const offs = sources.map((s) => s.offset)
-    for (let k = 0; k < n; k++) {
-      const m = maps[segs[k]!]
-      const j = offs[segs[k]!]! + rows[k]!
-      if (m === undefined || ((m[j >> 3]! >> (j & 7)) & 1) === 1) bits[k >> 3]! |= 1 << (k & 7)
-      else nulls++
-    }
+    if (runs !== undefined) {
+      // by run: the rows of sources without NULLs (a snapshot's long runs) are not looked at one by one
+      bits.fill(0xff)
+      for (let r = 0; r < runs.count; r++) {
+        const m = maps[runs.seg[r]!]
+        if (m === undefined) continue
+        const j0 = offs[runs.seg[r]!]! + runs.row[r]!
+        const k0 = runs.at[r]!
+        for (let q = 0; q < runs.len[r]!; q++) {
+          const j = j0 + q
+          if (((m[j >> 3]! >> (j & 7)) & 1) === 0) {
+            const k = k0 + q
+            bits[k >> 3]! &= ~(1 << (k & 7))
+            nulls++
+          }
+        }
+      }
+    } else
+      for (let k = 0; k < n; k++) {
+        const m = maps[segs[k]!]
+        const j = offs[segs[k]!]! + rows[k]!
+        if (m === undefined || ((m[j >> 3]! >> (j & 7)) & 1) === 1) bits[k >> 3]! |= 1 << (k & 7)
+        else nulls++
+      }
   }
   // long runs (a snapshot where few keys changed): block copies
   if (runs !== undefined && runs.count * 4 <= n) {
@@ -317,31 +335,58 @@ export function constantUtf8(value: string, n: number): A.Data {
 /** A Utf8 column of the given strings (the cdc_file column of a snapshot, whose rows come grouped by file). */
 export function utf8Column(values: readonly string[]): A.Data {
   if (values.length > 0 && values.every((v) => v === values[0])) return constantUtf8(values[0]!, values.length)
-  // Runs of the same value are common (a snapshot's rows are grouped by file): encode each run's value once.
-  const enc: Buffer[] = []
+  // Runs of the same value are common (a snapshot's rows are grouped by file): encode each run's value once and
+  // copy it by doubling blocks.
+  const n = values.length
+  const starts: number[] = []
+  const bufs: Buffer[] = []
   let last: string | undefined
-  let lastBuf = Buffer.alloc(0)
   let total = 0
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < n; i++) {
     const v = values[i]!
-    if (v !== last) {
+    if (v !== last || i === 0) {
       last = v
-      lastBuf = Buffer.from(v)
+      starts.push(i)
+      bufs.push(Buffer.from(v))
     }
-    enc.push(lastBuf)
-    total += lastBuf.length
+    total += bufs[bufs.length - 1]!.length
   }
   const data = new Uint8Array(total)
-  const offsets = new Int32Array(values.length + 1)
+  const offsets = new Int32Array(n + 1)
   let pos = 0
-  for (let i = 0; i < enc.length; i++) {
-    const b = enc[i]!
+  for (let r = 0; r < starts.length; r++) {
+    const b = bufs[r]!
+    const from = starts[r]!
+    const to = r + 1 < starts.length ? starts[r + 1]! : n
+    const bytes = b.length * (to - from)
+    if (bytes > 0) {
+      data.set(b, pos)
+      for (let done = b.length; done < bytes; done *= 2)
+        data.copyWithin(pos + done, pos, pos + Math.min(done, bytes - done))
+    }
+    for (let i = from; i < to; i++) offsets[i + 1] = pos + (i + 1 - from) * b.length
+    pos += bytes
+  }
+  return A.makeData({ type: new A.Utf8(), length: n, nullCount: 0, valueOffsets: offsets, data })
+}
+
+/** A Utf8 column whose row i is `dict[idx[i]]` (every row `dict[0]` when idx is null): each value encoded once. */
+export function utf8Dictionary(dict: readonly string[], idx: Uint32Array | null, n: number): A.Data {
+  if (n === 0 || idx === null || dict.length === 1) return constantUtf8(dict[0] ?? '', n)
+  const enc = dict.map((v) => Buffer.from(v))
+  let total = 0
+  for (let i = 0; i < n; i++) total += enc[idx[i]!]!.length
+  const data = new Uint8Array(total)
+  const offsets = new Int32Array(n + 1)
+  let pos = 0
+  for (let i = 0; i < n; i++) {
+    const b = enc[idx[i]!]!
     if (b.length > 32) data.set(b, pos)
     else for (let q = 0; q < b.length; q++) data[pos + q] = b[q]!
     pos += b.length
     offsets[i + 1] = pos
   }
-  return A.makeData({ type: new A.Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data })
+  return A.makeData({ type: new A.Utf8(), length: n, nullCount: 0, valueOffsets: offsets, data })
 }
 
 /**

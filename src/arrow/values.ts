@@ -97,3 +97,47 @@ function readWide(words: Uint32Array, at: number, stride: number): bigint {
   for (let k = stride - 1; k >= 0; k--) u = (u << 32n) | BigInt(words[at + k]!)
   return u
 }
+
+/**
+ * Reads one row's ordering value straight from its Arrow column: what `columnValues(data)[i]` gives, with int64
+ * values as numbers (as batch.ts's orderValue makes them). For the types where that is a plain read (Utf8 and
+ * fixed-width numbers, dates, timestamps); `of` returns undefined for any other type.
+ */
+export class OrderColumn {
+  private constructor(
+    /** The column's index in its table's schema. */
+    readonly index: number,
+    private readonly data: A.Data,
+    private readonly text: Buffer | undefined,
+    private readonly offsets: Int32Array | undefined,
+    private readonly values: ArrayLike<number | bigint> | undefined,
+  ) {}
+
+  static of(data: A.Data, index: number): OrderColumn | undefined {
+    const t = data.type
+    if (A.DataType.isUtf8(t)) {
+      const bytes = data.values as Uint8Array
+      const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      return new OrderColumn(index, data, text, data.valueOffsets as Int32Array, undefined)
+    }
+    const stride = data.stride || 1
+    if (
+      (A.DataType.isInt(t) ||
+        A.DataType.isFloat(t) ||
+        A.DataType.isDate(t) ||
+        A.DataType.isTimestamp(t) ||
+        A.DataType.isTime(t)) &&
+      stride === 1 &&
+      (data.values as ArrayLike<unknown>).length >= data.length
+    )
+      return new OrderColumn(index, data, undefined, undefined, data.values as ArrayLike<number | bigint>)
+    return undefined
+  }
+
+  at(i: number): string | number | null {
+    if (!isValid(this.data, i)) return null
+    if (this.text !== undefined) return this.text.toString('utf8', this.offsets![i], this.offsets![i + 1])
+    const v = this.values![i]!
+    return typeof v === 'bigint' ? Number(v) : v
+  }
+}

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js'
 import { errFields } from '../log.js'
 import type { Watermark } from '../state/index.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
-import { IcebergTable } from '../iceberg/table.js'
+import { IcebergTable, type OpenOptions } from '../iceberg/table.js'
 import type { IcebergSchema } from '../iceberg/schema.js'
 import { storeUri } from '../curated-sink.js'
 import { readSchemaFields } from './output-schema.js'
@@ -16,9 +16,13 @@ import { glueTableName, type CatalogColumn, type IcebergTableDef } from './table
 import type { CatalogOutcome, IcebergMoves, Registrar } from './register.js'
 
 /** The curated Iceberg table of `t` at its newest metadata version, opened as the curated sink opens it. */
-export function openCuratedIceberg(curated: ObjectStore, t: TableConfig, signal?: AbortSignal): Promise<IcebergTable> {
+export function openCuratedIceberg(
+  curated: ObjectStore,
+  t: TableConfig,
+  opts: OpenOptions = {},
+): Promise<IcebergTable> {
   const prefix = joinKey(t.source, t.name)
-  return IcebergTable.open(curated, prefix, `${storeUri(curated)}/${prefix}`, tableLabel(t), signal)
+  return IcebergTable.open(curated, prefix, `${storeUri(curated)}/${prefix}`, tableLabel(t), opts)
 }
 
 /** The Hive/Glue type of an Iceberg primitive type (the types src/iceberg/schema.ts writes). */

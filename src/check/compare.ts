@@ -26,6 +26,8 @@ export interface DuplicateKey {
 
 export interface DateCheck {
   date: string
+  /** Iceberg tables: the ref compared, the date's tag `d<YYYYMMDD>` or `main` (the live table). */
+  ref?: string
   verdict: Verdict
   /** The curated partition of this date does not exist although the table's dates span it. */
   snapshotMissing: boolean

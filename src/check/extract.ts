@@ -4,37 +4,36 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DataError, UsageError } from '../errors.js'
 import { tableLabel, META, type Config, type TableConfig } from '../config.js'
-import type { ObjectStore } from '../store/object-store.js'
 import { openStore, zoneOptions } from '../store/open-store.js'
 import { Duck, quotedIdentifier, quotedString, readParquetSql, type Column } from './duck.js'
-import { listPartitions, localPaths } from './partitions.js'
+import { localPaths } from './partitions.js'
+import type { CuratedDates } from './curated-dates.js'
 import { compare, missingSnapshot, type Plan } from './compare.js'
 import type { TableCheck, VerifyOptions } from './verify.js'
 export async function verifyAgainst(
   config: Config,
   t: TableConfig,
-  curatedStore: ObjectStore,
+  curated: CuratedDates,
   against: string,
   opts: VerifyOptions,
   limit: number,
   check: TableCheck,
 ): Promise<void> {
   const label = tableLabel(t)
-  const curDates = await listPartitions(curatedStore, t, opts.signal)
+  const curDates = curated.dates
   const cur = [...curDates.keys()]
   if (cur.length === 0)
     throw missingSnapshot(
       label,
       'every curated partition',
-      curatedStore.url,
+      curated.url,
       'run cdc-apply first: --against compares a curated snapshot with the extract',
     )
   const date = opts.date ?? cur.at(-1)!
-  const curKeys = curDates.get(date)
-  if (curKeys === undefined) {
+  if (!curDates.has(date)) {
     throw new DataError(
       'CDC_SNAPSHOT_MISSING',
-      `table ${label}: there is no curated snapshot of ${date} in ${curatedStore.url}; the table's snapshots span ${cur[0]}..${cur.at(-1)}`,
+      `table ${label}: there is no curated snapshot of ${date} in ${curated.url}; the table's snapshots span ${cur[0]}..${cur.at(-1)}`,
       {
         table: label,
         hint: 'pick a date in that span, or omit --date to use the newest snapshot',
@@ -45,7 +44,7 @@ export async function verifyAgainst(
   try {
     const ext = await openExtract(config, duck, against, opts.baseDir ?? process.cwd(), opts.signal)
     try {
-      const curFiles = await localPaths(curatedStore, curKeys, join(duck.tmp, 'curated', date), opts.signal)
+      const curFiles = await curated.files(date, join(duck.tmp, 'curated', date), opts.signal)
       const curSql = `(SELECT * FROM ${readParquetSql(curFiles.paths)})`
       const curCols = (await duck.describe(`SELECT * FROM ${curSql}`)).filter(
         (c) => c.name !== META.file && c.name !== META.row,

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { DataError, UsageError } from '../errors.js'
-import { resolveLocal, type Config } from '../config.js'
+import { resolveLocal, type Config, type TableConfig } from '../config.js'
+import { openCuratedIceberg } from '../catalog/iceberg.js'
 import { silentLogger, type Logger } from '../log.js'
 import { replacePrefix, type ObjectStore } from '../store/object-store.js'
 import { openZone } from '../store/open-store.js'
@@ -45,6 +46,11 @@ export interface SnapshotResult {
   written: string
   bytes: number
   ms: number
+  /**
+   * Iceberg tables, as of a DMS file: the newest kept snapshot whose summary `cdc-apply.lpf` is that file (it holds
+   * the same rows: time travel to it in an Iceberg reader) and the refs that name it; undefined when none is kept.
+   */
+  iceberg?: { snapshotId: number; refs: string[] }
 }
 
 const FILE_RE = /^(LOAD[0-9A-F]{8}|\d{8}-\d{9})(\.(csv|parquet))?(\.gz)?$/
@@ -234,6 +240,10 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
       bytes: body.length,
       ms: Date.now() - started,
     }
+    if (t.tableFormat === 'iceberg' && kind === 'file') {
+      const found = await icebergSnapshotOf(config, t, asOf, opts.signal)
+      if (found) result.iceberg = found
+    }
     log.info(
       { kind, asOf: result.asOf, rows: result.rows, dates: datesRead.length, rawRows: result.rawRows, out: written },
       'snapshot written',
@@ -242,6 +252,30 @@ export async function snapshotAsOf(config: Config, opts: SnapshotOptions): Promi
   } finally {
     await duck.close()
     await rawStore.close()
+  }
+}
+
+/** The newest kept snapshot of the table whose commit ended with DMS file `stem`, and the refs naming it. */
+async function icebergSnapshotOf(
+  config: Config,
+  t: TableConfig,
+  stem: string,
+  signal?: AbortSignal,
+): Promise<{ snapshotId: number; refs: string[] } | undefined> {
+  const store = await openZone(config, 'curated')
+  try {
+    const ice = await openCuratedIceberg(store, t, signal ? { signal } : {})
+    const snap = (ice.meta?.snapshots ?? [])
+      .filter((s) => s.summary['cdc-apply.lpf']?.replace(/\.[^-]*$/, '') === stem)
+      .sort((a, b) => b['sequence-number'] - a['sequence-number'])[0]
+    if (!snap) return undefined
+    const refs = Object.entries(ice.meta!.refs)
+      .filter(([, r]) => r['snapshot-id'] === snap['snapshot-id'])
+      .map(([name]) => name)
+      .sort()
+    return { snapshotId: snap['snapshot-id'], refs }
+  } finally {
+    await store.close()
   }
 }
 

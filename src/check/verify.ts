@@ -14,6 +14,7 @@ import { readLedger, recordVerify } from '../state/index.js'
 import { findTable } from '../table-glob.js'
 import { Duck, quotedIdentifier, readParquetSql, type Column } from './duck.js'
 import { listPartitions, localPaths } from './partitions.js'
+import { curatedDates, type CuratedDates, type LocalFiles } from './curated-dates.js'
 import { KeyedRawState } from './raw-state.js'
 import {
   compare,
@@ -108,26 +109,13 @@ export async function verify(config: Config, opts: VerifyOptions = {}): Promise<
       const tlog = log.child({ table: label })
       const t0 = Date.now()
       try {
-        if (t.tableFormat === 'iceberg') {
-          throw new ConfigError(
-            'CDC_CONFIG_INVALID',
-            `table ${label}: verify does not read curated Iceberg tables yet (tableFormat "iceberg")`,
-            {
-              table: label,
-              hint: 'verify the same input with tableFormat "parquet" in a copy of the config, or compare the date tags with pyiceberg or Spark (docs/iceberg.md)',
-            },
-          )
-        }
-        if (opts.against !== undefined) await verifyAgainst(config, t, curatedStore, opts.against, opts, limit, check)
-        else await verifyRaw(t, rawStore, curatedStore, statePath, opts, limit, check, tlog)
+        // the date folders, or an Iceberg table's date tags (and its live table)
+        const curated = await curatedDates(config, curatedStore, t, opts.signal)
+        if (opts.against !== undefined) await verifyAgainst(config, t, curated, opts.against, opts, limit, check)
+        else await verifyRaw(t, rawStore, curated, statePath, opts, limit, check, tlog)
       } catch (err) {
         // Wrong arguments are the caller's, not the table's: stop.
-        if (
-          opts.signal?.aborted ||
-          err instanceof UsageError ||
-          (err instanceof ConfigError && t.tableFormat !== 'iceberg')
-        )
-          throw err
+        if (opts.signal?.aborted || err instanceof UsageError || err instanceof ConfigError) throw err
         check.verdict = 'error'
         check.error = err as Error
         tlog.error(errFields(err), 'table not verified')
@@ -202,7 +190,7 @@ function validDate(d: string): boolean {
 async function verifyRaw(
   t: TableConfig,
   rawStore: ObjectStore,
-  curatedStore: ObjectStore,
+  curated: CuratedDates,
   statePath: string,
   opts: VerifyOptions,
   limit: number,
@@ -211,17 +199,12 @@ async function verifyRaw(
 ): Promise<void> {
   const label = tableLabel(t)
   const rawDates = await listPartitions(rawStore, t, opts.signal)
-  const curDates = await listPartitions(curatedStore, t, opts.signal)
+  const curDates = curated.dates
   const ledger = readLedger(statePath, t)
   const reprocess = `the output was removed or never written; reprocess the table (cdc-apply reset --table ${label}, then run)`
   if (rawDates.size === 0 && curDates.size === 0) {
     if (ledger)
-      throw missingSnapshot(
-        label,
-        'every RAW and curated partition',
-        `${rawStore.url} and ${curatedStore.url}`,
-        reprocess,
-      )
+      throw missingSnapshot(label, 'every RAW and curated partition', `${rawStore.url} and ${curated.url}`, reprocess)
     check.verdict = 'skipped'
     check.note = 'no RAW or curated output yet (the table was never run)'
     return
@@ -247,7 +230,7 @@ async function verifyRaw(
     if (!curDates.has(opts.date) && !inRange) {
       throw new DataError(
         'CDC_SNAPSHOT_MISSING',
-        `table ${label}: there is no curated snapshot of ${opts.date} in ${curatedStore.url}; the table's snapshots span ${cur[0] ?? firstRaw}..${cur.at(-1) ?? lastRaw}`,
+        `table ${label}: there is no curated snapshot of ${opts.date} in ${curated.url}; the table's snapshots span ${cur[0] ?? firstRaw}..${cur.at(-1) ?? lastRaw}`,
         {
           table: label,
           hint: 'pick a date in that span, or omit --date to check every date',
@@ -272,8 +255,7 @@ async function verifyRaw(
         log.debug({ date, rows: r.rows }, 'raw date merged')
       }
       if (opts.date !== undefined && date !== opts.date) continue
-      const curKeys = curDates.get(date)
-      if (curKeys === undefined) {
+      if (!curDates.has(date)) {
         if (date < firstRaw || date > lastRaw) continue
         // Every date from the load date to the newest file's date must have a curated snapshot.
         const dc = await missingPartition(duck, state, t, date, limit)
@@ -281,36 +263,47 @@ async function verifyRaw(
         log.info({ date, verdict: dc.verdict, snapshotMissing: true }, 'date verified')
         continue
       }
-      const files = await localPaths(curatedStore, curKeys, join(duck.tmp, 'curated', date), opts.signal)
-      const curSql = `(SELECT * FROM ${readParquetSql(files.paths)})`
-      const curCols = await duck.describe(`SELECT * FROM ${curSql}`)
-      const refCols = state.empty ? curCols : state.liveColumns()
-      const refSql = state.empty ? `(SELECT * FROM ${curSql} WHERE false)` : state.liveSql()
-      const plan = rawPlan(refCols, curCols, t.primaryKey, label)
-      check.columns = mergeColumns(check.columns, plan.report)
-      const dc = await compare(duck, {
-        date,
-        ref: plan.ref(refSql),
-        cur: plan.cur(curSql),
-        keys: t.primaryKey,
-        columns: plan.report.compared,
-        limit,
-        extract: false,
-      })
-      await files.cleanup()
-      check.dates.push(dc)
-      log.info(
-        {
+      const refs: [string | undefined, LocalFiles | undefined][] = [
+        [curDates.get(date)![0], await curated.files(date, join(duck.tmp, 'curated', date), opts.signal)],
+      ]
+      // an Iceberg table's live table is the newest date's rows too (it is that tag's snapshot unless a commit
+      // after the tag left it elsewhere)
+      if (curated.live && date === cur.at(-1))
+        refs.push(['main', await curated.live(join(duck.tmp, 'curated', 'main'), opts.signal)])
+      for (const [ref, files] of refs) {
+        if (!files) continue
+        const curSql = `(SELECT * FROM ${readParquetSql(files.paths)})`
+        const curCols = await duck.describe(`SELECT * FROM ${curSql}`)
+        const refCols = state.empty ? curCols : state.liveColumns()
+        const refSql = state.empty ? `(SELECT * FROM ${curSql} WHERE false)` : state.liveSql()
+        const plan = rawPlan(refCols, curCols, t.primaryKey, label)
+        check.columns = mergeColumns(check.columns, plan.report)
+        const dc = await compare(duck, {
           date,
-          verdict: dc.verdict,
-          expected: dc.expectedRows,
-          curated: dc.curatedRows,
-          missing: dc.missing,
-          extra: dc.extra,
-          differ: dc.differ,
-        },
-        'date verified',
-      )
+          ref: plan.ref(refSql),
+          cur: plan.cur(curSql),
+          keys: t.primaryKey,
+          columns: plan.report.compared,
+          limit,
+          extract: false,
+        })
+        await files.cleanup()
+        if (t.tableFormat === 'iceberg' && ref !== undefined) dc.ref = ref
+        check.dates.push(dc)
+        log.info(
+          {
+            date,
+            ...(dc.ref !== undefined ? { ref: dc.ref } : {}),
+            verdict: dc.verdict,
+            expected: dc.expectedRows,
+            curated: dc.curatedRows,
+            missing: dc.missing,
+            extra: dc.extra,
+            differ: dc.differ,
+          },
+          'date verified',
+        )
+      }
     }
   } finally {
     await duck.close()

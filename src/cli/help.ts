@@ -44,6 +44,7 @@ Usage:
   cdc-apply transform <pipeline.json>  run a SQL step pipeline on DuckDB (--emit pyspark prints it for Spark)
   cdc-apply verify [--table S.T]       recompute curated from RAW (or compare with --against <extract>)
   cdc-apply snapshot --table S.T --as-of <file|time> --out <location>   the table as it was, from RAW
+  cdc-apply compact [--table S.T]   compact the curated Iceberg tables now (and expire, remove orphans)
   cdc-apply catalog --emit athena|spark|glue-json [--table S.T]   print the catalog DDL of the tables
   cdc-apply spark --out job.py [--table S.T]   write the apply as a PySpark job (Glue, EMR)
   cdc-apply state export|import --table S.T [<location>]   hand a table over to or from the Spark job
@@ -176,5 +177,18 @@ Takes the state lock. See docs/scale-out.md.
 
 Options:
 ${COMMON}      --table <S.T>     the table
+`,
+  compact: `Usage: cdc-apply compact [--table S.T ...] [options]
+
+Compacts the curated Iceberg tables now, as a commit past iceberg.compactDeleteShare or
+iceberg.compactDataFiles does: the live table's rows are rewritten into fresh data files as a replace snapshot
+of the same rows (the tags of the snapshot it compacts move to it), unless the table has no delete files and
+no more data files than its rows need. Then snapshots expire (iceberg.keepSnapshots) and files that no kept
+snapshot or metadata version references and that are older than iceberg.orphanMinAgeSeconds are deleted (the
+leftovers of a crash). Tables with the plain layout are listed and left alone. Takes the state lock: stop a
+running watcher first. See docs/iceberg.md.
+
+Options:
+${COMMON}      --table <S.T>     only this table or glob ('OP.*'); repeatable (default: every table)
 `,
 }

@@ -145,6 +145,7 @@ const OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean'; short
     's3-scheme': { type: 'string' },
   },
   state: { ...COMMON, table: { type: 'string' } },
+  compact: { ...COMMON, table: { type: 'string', multiple: true } },
 }
 
 /** Commands that take positional words (transform: the pipeline file). */
@@ -320,6 +321,15 @@ const COMMANDS: Record<string, Command> = {
       io,
       log,
     )
+  },
+  async compact(config, values, io) {
+    const tables =
+      values.table === undefined ? labels(config) : selectTables(labels(config), values.table as string[], 'compact')
+    const { compactTables } = await import('../compact.js')
+    const { renderCompact } = await import('./render.js')
+    const done = await compactTables(config, tables)
+    io.stdout(values.json ? JSON.stringify({ tables: done }) + '\n' : renderCompact(done))
+    return EXIT.ok
   },
   async spark(config, values, io, log) {
     return (await import('./spark.js')).sparkCommand(config, values, io, log)

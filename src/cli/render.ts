@@ -4,6 +4,7 @@ import type { PipelineRunRow } from '../state/index.js'
 import type { RunSummary } from '../run.js'
 import type { TableStatus } from '../state/index.js'
 import { tableLabel } from '../config.js'
+import type { CompactResult } from '../compact.js'
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -166,4 +167,22 @@ export function errorJson(
   err: (Error & { code?: string; hint?: string }) | undefined,
 ): { code: string; message: string; hint: string | undefined } | undefined {
   return err ? { code: err.code ?? 'CDC_INTERNAL', message: err.message, hint: err.hint } : undefined
+}
+
+/** One line per table of `cdc-apply compact`. */
+export function renderCompact(results: CompactResult[]): string {
+  const files = (f: { dataFiles: number; deleteFiles: number }): string =>
+    `${f.dataFiles} data file${f.dataFiles === 1 ? '' : 's'} and ${f.deleteFiles} delete file${f.deleteFiles === 1 ? '' : 's'}`
+  return results
+    .map((r) => {
+      if (r.status === 'plain')
+        return `compact ${r.table}: plain Parquet layout (tableFormat "parquet"), nothing to compact\n`
+      if (r.status === 'empty')
+        return `compact ${r.table}: no Iceberg table yet (nothing has run), nothing to compact\n`
+      const upkeep = `; ${r.expired.snapshots} snapshots expired, ${r.expired.files} files of expired snapshots and ${r.expired.orphans} unreferenced files deleted`
+      return r.status === 'compacted'
+        ? `compact ${r.table}: ${r.rows} rows rewritten from ${files(r.before)} into ${files(r.after)} (snapshot ${r.snapshotId})${upkeep}\n`
+        : `compact ${r.table}: already compact (${files(r.before)})${upkeep}\n`
+    })
+    .join('')
 }

@@ -41,5 +41,8 @@ export function renderSnapshot(r: SnapshotResult): string {
       : r.datesRead.length === 1
         ? `1 RAW partition (${r.datesRead[0]})`
         : `${r.datesRead.length} RAW partitions (${r.datesRead[0]}..${r.datesRead.at(-1)})`
-  return `${tableLabel(r)} ${when}: ${r.rows} rows (${r.tombstones} deleted keys left out) written to ${r.written} (${r.bytes} bytes); read ${dates}, ${r.rawRows} changes; ${r.ms} ms\n`
+  const ice = r.iceberg
+    ? `; the same rows as Iceberg snapshot ${r.iceberg.snapshotId}${r.iceberg.refs.length > 0 ? ` (${r.iceberg.refs.join(', ')})` : ''}`
+    : ''
+  return `${tableLabel(r)} ${when}: ${r.rows} rows (${r.tombstones} deleted keys left out) written to ${r.written} (${r.bytes} bytes); read ${dates}, ${r.rawRows} changes${ice}; ${r.ms} ms\n`
 }

@@ -3,18 +3,33 @@
 // that added it is in the snapshot's manifest list (cdc-apply adds each file in one manifest, and a merge lists
 // the parent's manifests again), so the files to delete are the manifest lists of the expired snapshots, their
 // manifests that no kept snapshot lists, and the files those manifests added. The metadata without the expired
-// snapshots is written first (the commit point); a crash before the deletes leaves unreferenced files behind.
+// snapshots is written first (the commit point); a crash before the deletes leaves unreferenced files behind, which
+// removeOrphans deletes: after a compaction (the current snapshot is a replace: once per compaction, not per poll,
+// since it lists the table's folders and reads every kept manifest), or when asked (cdc-apply compact).
 import { decodeManifest, decodeManifestList } from './avro.js'
+import { removeOrphans } from './orphans.js'
 import type { IcebergTable, Snapshot } from './table.js'
 
 export interface Expired {
   snapshots: number
   files: number
+  /** Unreferenced files deleted (0 when orphans were not looked for). */
+  orphans: number
 }
 
-export async function expireSnapshots(ice: IcebergTable, keep: number, signal?: AbortSignal): Promise<Expired> {
+export async function expireSnapshots(
+  ice: IcebergTable,
+  keep: number,
+  signal?: AbortSignal,
+  orphans = ice.current()?.summary.operation === 'replace',
+): Promise<Expired> {
+  const done = await expire(ice, keep, signal)
+  return orphans ? { ...done, orphans: (await removeOrphans(ice, ice.orphanMinAgeMs, signal)).length } : done
+}
+
+async function expire(ice: IcebergTable, keep: number, signal?: AbortSignal): Promise<Expired> {
   const meta = ice.meta
-  if (!meta) return { snapshots: 0, files: 0 }
+  if (!meta) return { snapshots: 0, files: 0, orphans: 0 }
   const named = new Set(Object.values(meta.refs).map((r) => r['snapshot-id']))
   const newest = new Set(
     [...meta.snapshots]
@@ -24,7 +39,7 @@ export async function expireSnapshots(ice: IcebergTable, keep: number, signal?: 
   )
   const kept = meta.snapshots.filter((s) => named.has(s['snapshot-id']) || newest.has(s['snapshot-id']))
   const expired = meta.snapshots.filter((s) => !kept.includes(s))
-  if (expired.length === 0) return { snapshots: 0, files: 0 }
+  if (expired.length === 0) return { snapshots: 0, files: 0, orphans: 0 }
   const lists = async (snaps: Snapshot[]): Promise<Set<string>> => {
     const out = new Set<string>()
     for (const s of snaps)
@@ -49,5 +64,5 @@ export async function expireSnapshots(ice: IcebergTable, keep: number, signal?: 
     files.map((f) => ice.keyOf(f)),
     { signal },
   )
-  return { snapshots: expired.length, files: files.length }
+  return { snapshots: expired.length, files: files.length, orphans: 0 }
 }

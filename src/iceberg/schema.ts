@@ -84,3 +84,28 @@ export function withFieldIds(arrow: A.Schema, schema: IcebergSchema): A.Schema {
 export function nameMapping(schema: IcebergSchema): string {
   return JSON.stringify(schema.fields.map((f) => ({ 'field-id': f.id, names: [f.name] })))
 }
+
+/** The Arrow schema of an Iceberg schema (the types cdc-apply writes), for a snapshot without data files. */
+export function arrowSchema(schema: IcebergSchema): A.Schema {
+  return new A.Schema(schema.fields.map((f) => new A.Field(f.name, arrowType(f.type), true)))
+}
+
+function arrowType(t: string): A.DataType {
+  const dec = /^decimal\((\d+),\s*(\d+)\)$/.exec(t)
+  if (dec) return new A.Decimal(Number(dec[2]), Number(dec[1]), 128)
+  const types: Record<string, () => A.DataType> = {
+    long: () => new A.Int64(),
+    int: () => new A.Int32(),
+    double: () => new A.Float64(),
+    float: () => new A.Float32(),
+    boolean: () => new A.Bool(),
+    string: () => new A.Utf8(),
+    binary: () => new A.Binary(),
+    date: () => new A.DateDay(),
+    timestamp: () => new A.TimestampMicrosecond(),
+    timestamptz: () => new A.TimestampMicrosecond('UTC'),
+  }
+  const make = types[t]
+  if (!make) throw new Error(`Iceberg type ${t} is not one cdc-apply writes`)
+  return make()
+}

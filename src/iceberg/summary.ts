@@ -1,6 +1,9 @@
 // The records a commit derives from its manifest entries: the manifest list's manifest_file record of a new
-// manifest, and the snapshot summary's counts (spec: "Snapshot Summary", the Java library's names).
+// manifest, the snapshot summary's counts (spec: "Snapshot Summary", the Java library's names), a new entry's
+// data_file record and a new snapshot id.
+import { randomInt } from 'node:crypto'
 import type { ManifestEntry, ManifestFile } from './avro.js'
+import type { TableMetadata } from './metadata.js'
 
 const sum = (es: ManifestEntry[], f: (e: ManifestEntry) => number): number => es.reduce((n, e) => n + f(e), 0)
 const rows = (e: ManifestEntry): number => e.data_file.record_count
@@ -66,4 +69,35 @@ export function snapshotSummary(
     'total-equality-deletes': 0,
   }
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v)]))
+}
+
+/** The data_file record of a file a commit adds. */
+export function dataFile(
+  path: string,
+  rows: number,
+  bytes: number,
+  content: 0 | 1,
+  referenced: string | undefined,
+): ManifestEntry['data_file'] {
+  return {
+    content,
+    file_path: path,
+    file_format: 'PARQUET',
+    partition: {},
+    record_count: rows,
+    file_size_in_bytes: bytes,
+    key_metadata: null,
+    split_offsets: null,
+    equality_ids: null,
+    sort_order_id: null,
+    referenced_data_file: referenced ?? null,
+  }
+}
+
+/** A positive snapshot id unused in the table, below 2^53 so that it survives JSON in every reader. */
+export function newSnapshotId(meta: TableMetadata | undefined): number {
+  for (;;) {
+    const id = randomInt(1, 2 ** 47) * 64 + randomInt(0, 64)
+    if (!meta?.snapshots.some((s) => s['snapshot-id'] === id)) return id
+  }
 }

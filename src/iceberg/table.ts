@@ -6,7 +6,7 @@
 // A commit writes data files, manifests and the manifest list first, then the new vN+1.metadata.json (the commit
 // point: readers and the next open take the highest version), then the hint. A crash before the metadata file
 // leaves only unreferenced files; readers never see them.
-import { randomInt, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { DataError } from '../errors.js'
@@ -20,7 +20,7 @@ import {
   type ManifestEntry,
   type ManifestFile,
 } from './avro.js'
-import { manifestFile, snapshotSummary } from './summary.js'
+import { dataFile, manifestFile, newSnapshotId, snapshotSummary } from './summary.js'
 import { readDeletes, withoutPositions } from './deletes.js'
 import { unionTable } from '../arrow/gather.js'
 import { icebergSchema, nameMapping, sameFields, type IcebergSchema } from './schema.js'
@@ -31,6 +31,20 @@ import type { Commit, LiveFiles, NewFile, Ref, Snapshot, TableMetadata } from '.
 const VERSION = /^v(\d+)\.metadata\.json$/
 /** Partition field ids start at 1000; an unpartitioned table's last partition id is 999 (as Iceberg's Java library). */
 const UNPARTITIONED_LAST_ID = 999
+/** Previous metadata files kept (and listed in the metadata-log) when the table is opened without a number. */
+export const DEFAULT_KEEP_VERSIONS = 100
+
+/** Files left unreferenced are deleted only once this old when the table is opened without an age (1 hour). */
+export const DEFAULT_ORPHAN_MIN_AGE_MS = 3_600_000
+
+/** The table's upkeep settings (config `iceberg`), for the commits and the expiry of this instance. */
+export interface OpenOptions {
+  signal?: AbortSignal
+  /** Previous `vN.metadata.json` files kept; older ones are deleted after a commit. */
+  keepVersions?: number
+  /** Unreferenced files younger than this are never deleted (they may be a commit still being written). */
+  orphanMinAgeMs?: number
+}
 
 export class IcebergTable {
   /** The live files of the current snapshot, once read or committed. */
@@ -45,6 +59,9 @@ export class IcebergTable {
     readonly label: string,
     public meta: TableMetadata | undefined,
     public version: number,
+    /** Iceberg's write.metadata.previous-versions-max: the metadata-log's length and the older versions kept. */
+    readonly keepVersions: number,
+    readonly orphanMinAgeMs: number,
   ) {}
 
   /** Opens the table at the newest metadata version; `meta` is undefined when there is none yet. */
@@ -53,8 +70,9 @@ export class IcebergTable {
     prefix: string,
     location: string,
     label: string,
-    signal?: AbortSignal,
+    opts: OpenOptions = {},
   ): Promise<IcebergTable> {
+    const { signal, keepVersions = DEFAULT_KEEP_VERSIONS, orphanMinAgeMs = DEFAULT_ORPHAN_MIN_AGE_MS } = opts
     let version = 0
     for await (const o of store.list(joinKey(prefix, 'metadata') + '/', { signal })) {
       const m = VERSION.exec(o.key.slice(o.key.lastIndexOf('/') + 1))
@@ -90,7 +108,16 @@ export class IcebergTable {
         )
       }
     }
-    return new IcebergTable(store, prefix, location.replace(/\/+$/, ''), label, meta, version)
+    return new IcebergTable(
+      store,
+      prefix,
+      location.replace(/\/+$/, ''),
+      label,
+      meta,
+      version,
+      keepVersions,
+      orphanMinAgeMs,
+    )
   }
 
   /** The snapshot a ref (a branch such as main, or a tag) names. */
@@ -377,10 +404,15 @@ export class IcebergTable {
     await this.writeMetadata(next, signal)
   }
 
-  /** Writes v(N+1).metadata.json (the commit point), then the version hint. */
+  /**
+   * Writes v(N+1).metadata.json (the commit point), then the version hint, then deletes the metadata files that left
+   * the metadata-log (it keeps the newest keepVersions previous versions, as write.metadata.previous-versions-max
+   * with write.metadata.delete-after-commit.enabled, both recorded in the table properties). A crash before those
+   * deletes leaves files that no log names: removeOrphans deletes them.
+   */
   private async writeMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
     const version = this.version + 1
-    const log = this.meta
+    const all = this.meta
       ? [
           ...next['metadata-log'],
           {
@@ -389,7 +421,18 @@ export class IcebergTable {
           },
         ]
       : next['metadata-log']
-    const meta = { ...next, 'last-updated-ms': Math.max(next['last-updated-ms'], Date.now()), 'metadata-log': log }
+    const cut = Math.max(0, all.length - this.keepVersions)
+    const properties = {
+      ...next.properties,
+      'write.metadata.previous-versions-max': String(this.keepVersions),
+      'write.metadata.delete-after-commit.enabled': 'true',
+    }
+    const meta = {
+      ...next,
+      properties,
+      'last-updated-ms': Math.max(next['last-updated-ms'], Date.now()),
+      'metadata-log': all.slice(cut),
+    }
     await this.store.put(
       joinKey(this.prefix, 'metadata', `v${version}.metadata.json`),
       Buffer.from(JSON.stringify(meta, null, 1)),
@@ -401,35 +444,12 @@ export class IcebergTable {
     await this.store.put(joinKey(this.prefix, 'metadata', 'version-hint.text'), Buffer.from(String(version)), {
       signal,
     })
-  }
-}
-
-function dataFile(
-  path: string,
-  rows: number,
-  bytes: number,
-  content: 0 | 1,
-  referenced: string | undefined,
-): ManifestEntry['data_file'] {
-  return {
-    content,
-    file_path: path,
-    file_format: 'PARQUET',
-    partition: {},
-    record_count: rows,
-    file_size_in_bytes: bytes,
-    key_metadata: null,
-    split_offsets: null,
-    equality_ids: null,
-    sort_order_id: null,
-    referenced_data_file: referenced ?? null,
-  }
-}
-
-/** A positive snapshot id unused in the table, below 2^53 so that it survives JSON in every reader. */
-function newSnapshotId(meta: TableMetadata | undefined): number {
-  for (;;) {
-    const id = randomInt(1, 2 ** 47) * 64 + randomInt(0, 64)
-    if (!meta?.snapshots.some((s) => s['snapshot-id'] === id)) return id
+    const dropped = all.slice(0, cut).map((e) => e['metadata-file'])
+    if (dropped.length > 0) {
+      await this.store.delete(
+        dropped.map((f) => this.keyOf(f)),
+        { signal },
+      )
+    }
   }
 }

@@ -7,6 +7,8 @@ import { UsageError } from '../errors.js'
 import { resolveLocal, typeName, type Config, type ColumnConfig, type TableConfig } from '../config.js'
 import { checkTables } from '../table-glob.js'
 import { versions } from '../cli/version.js'
+import { configuredSchema } from '../read.js'
+import { fingerprintOf } from '../fingerprint.js'
 
 export interface SparkJobOptions {
   /** `Source.TableName` of the tables in the job; all configured tables when empty. */
@@ -36,8 +38,10 @@ export function jobTemplate(): string {
 
 /** What the Spark job does not do yet: refused when the job is emitted, not when it runs. */
 function unsupported(t: TableConfig): string | undefined {
-  if (t.onBadRow === 'quarantine') return '"onBadRow": "quarantine"'
-  if (t.tableFormat === 'iceberg') return '"tableFormat": "iceberg"'
+  if (t.onBadRow === 'quarantine')
+    return '"onBadRow": "quarantine" (its readers fail a file on a bad row; they do not set rows aside in <raw>/_quarantine/)'
+  if (t.tableFormat === 'iceberg')
+    return '"tableFormat": "iceberg" (it writes curated snapshots as Parquet date folders; it has no Iceberg catalog session, no iceberg-spark-runtime jar, and no commit of a date as an Iceberg snapshot tagged with the watermark)'
   return undefined
 }
 
@@ -85,6 +89,7 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
       s3Scheme: opts.s3Scheme ?? '',
       rowsPerFile: config.parquet.rowsPerFile,
       compression: config.parquet.compression === 'none' ? 'none' : config.parquet.compression,
+      settleSeconds: config.settleSeconds,
     },
     tables: tables.map((t) => ({
       label: `${t.source}.${t.name}`,
@@ -104,6 +109,9 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
       lateFiles: t.lateFiles,
       onReload: t.onReload,
       missingFolder: t.missingFolder,
+      // what the saved state is written under (src/fingerprint.ts): the job checks a saved one against it, and
+      // commits it (with the saved columns the config does not list)
+      fingerprint: fingerprintOf(t, configuredSchema(t) ?? { fields: [], types: [] }),
     })),
   }
   const header = [
@@ -116,8 +124,9 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
     '# Outputs: the layout of cdc-apply run (plain Parquet date partitions; Iceberg is not done by the job).',
     '# The state (watermark, ledger, tombstones) lives under --state; cdc-apply state export|import moves a table',
     '# between the SQLite state file and that location (docs/scale-out.md).',
-    '# Not done by the job: onBadRow "quarantine", Iceberg curated tables (refused when it is emitted);',
-    '# a table reload under onReload "reset" (refused when met); settleSeconds (do not read a landing being copied into).',
+    '# Not done by the job: onBadRow "quarantine", Iceberg curated tables (refused when it is emitted).',
+    '# Done as cdc-apply does: ledger counts of applied changes, settleSeconds (folder landings), the fingerprint check',
+    '# (CDC_TABLE_CHANGED), a table reload under onReload "reset" (superseded change files in the ledger).',
     '',
     `CONFIG = __import__('json').loads(${JSON.stringify(JSON.stringify(job))})`,
     '',

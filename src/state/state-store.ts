@@ -67,6 +67,43 @@ export interface Commit {
   raw?: RawCommit | undefined
 }
 
+/**
+ * Tombstone rows per statement: one multi-row INSERT (or DELETE … IN) per this many keys, so a commit of 100k
+ * tombstones is 100 statements instead of 100k (7 variables a row, far under SQLite's limit of 32,766).
+ */
+const TOMBSTONE_CHUNK = 1000
+
+const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * The commit's tombstone changes: upserts and removals in chunks of TOMBSTONE_CHUNK keys, values bound as given,
+ * in key order (neighbouring keys land on the same B-tree pages: unsorted multi-row inserts were slower than
+ * one statement per row, sorted ones faster; see docs/benchmarks.md).
+ */
+function writeTombstones(db: StateDb, source: string, table: string, t: Commit['tombstones']): void {
+  const insert = (n: number): string =>
+    `INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES ${new Array<string>(n).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}`
+  const upsert = [...t.upsert].sort((a, b) => byKey(a[0], b[0]))
+  for (let i = 0; i < upsert.length; i += TOMBSTONE_CHUNK) {
+    const part = upsert.slice(i, i + TOMBSTONE_CHUNK)
+    const values: (string | number | null)[] = []
+    for (const [k, o] of part) values.push(source, table, k, o.ts, o.seq, o.file, o.row)
+    statement(db, insert, part.length).run(values)
+  }
+  const remove = (n: number): string =>
+    `DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key IN (${new Array<string>(n).fill('?').join(', ')})`
+  const keys = [...t.remove].sort(byKey)
+  for (let i = 0; i < keys.length; i += TOMBSTONE_CHUNK) {
+    const part = keys.slice(i, i + TOMBSTONE_CHUNK)
+    statement(db, remove, part.length).run(source, table, ...part)
+  }
+}
+
+/** A statement for `n` rows: the full chunk's is kept (prepared once), a shorter last chunk's is not. */
+function statement(db: StateDb, sql: (n: number) => string, n: number): ReturnType<typeof prepared> {
+  return n === TOMBSTONE_CHUNK ? prepared(db, sql(n)) : db.prepare(sql(n))
+}
+
 /** The shortest time between two heartbeat writes. */
 const HEARTBEAT_MIN_MS = 1000
 
@@ -169,13 +206,7 @@ export class StateStore {
           f.superseded ? 1 : 0,
           now,
         )
-      const up = prepared(
-        this.db,
-        'INSERT OR REPLACE INTO tombstones (Source, TableName, Key, Ts, Seq, File, Row) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      )
-      for (const [k, o] of c.tombstones.upsert) up.run(w.source, w.table, k, o.ts, o.seq, o.file, o.row)
-      const del = prepared(this.db, 'DELETE FROM tombstones WHERE Source = ? AND TableName = ? AND Key = ?')
-      for (const k of c.tombstones.remove) del.run(w.source, w.table, k)
+      writeTombstones(this.db, w.source, w.table, c.tombstones)
       recordRawParts(this.db, w.source, w.table, c.reset, c.raw)
       faultPoint('inside-commit')
     })
@@ -310,7 +341,7 @@ export class StateStore {
     return (
       prepared(
         this.db,
-        'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File',
+        'SELECT File, ObjectKey, Date, Size, ETag, Checksum, Rows, Inserts, Updates, Deletes, Quarantined, Superseded FROM processed_files WHERE Source = ? AND TableName = ? ORDER BY File',
       ).all(source, table) as {
         File: string
         ObjectKey: string
@@ -322,6 +353,7 @@ export class StateStore {
         Inserts: number
         Updates: number
         Deletes: number
+        Quarantined: number
         Superseded: number
       }[]
     ).map((r) => ({
@@ -336,6 +368,7 @@ export class StateStore {
       inserts: r.Inserts,
       updates: r.Updates,
       deletes: r.Deletes,
+      quarantined: r.Quarantined,
     }))
   }
 }

@@ -1,6 +1,9 @@
 // The table catalog of SQL steps: every configured table as DuckDB views over its curated snapshots
 // (`<source>.<table>`) and its RAW changes (`raw_<source>.<table>`), with the date folder as column partition_0.
 // Inputs on S3 are copied into a local cache first (DuckDB here has no httpfs); unchanged objects are reused by ETag.
+// A curated Iceberg table is read by cdc-apply's own reader: each date tag becomes a local date folder
+// (iceberg-views.ts; DuckDB's iceberg extension is not bundled and would need a download), so the same view and
+// partition_0 apply.
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -10,6 +13,8 @@ import { tableLabel, META, resolveLocal, type ColumnConfig, type ColumnType, typ
 import { StepError } from '../errors.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { quotedIdentifier, quotedString } from '../check/duck.js'
+import { LocalStore } from '../store/local-store.js'
+import { icebergDates } from './iceberg-views.js'
 
 export type Zone = 'curated' | 'raw'
 
@@ -26,6 +31,8 @@ export interface CatalogEntry {
   root: string
   /** Columns of the files in order, for an empty view when the table has no partition yet. */
   columns: { name: string; type: string }[]
+  /** A curated Iceberg table: its date tags are written as local date folders first (iceberg-views.ts). */
+  iceberg?: { label: string; parquet: Config['parquet'] }
 }
 
 /** The column that holds a partition's date folder name, `YYYYMMDD` (the design's Glue-crawler name). */
@@ -50,8 +57,6 @@ export function catalogEntries(config: Config): CatalogEntry[] {
       { name: META.row, type: 'BIGINT' },
     ]
     for (const zone of ['curated', 'raw'] as const) {
-      // A curated Iceberg table is not a folder per date: it stays out of the catalog until steps read Iceberg.
-      if (zone === 'curated' && t.tableFormat === 'iceberg') continue
       const schema = zone === 'raw' ? `${RAW_PREFIX}${t.source}` : t.source
       const e: CatalogEntry = {
         name: `${schema}.${t.name}`,
@@ -63,6 +68,9 @@ export function catalogEntries(config: Config): CatalogEntry[] {
         root: resolveLocal(config, zone === 'raw' ? config.raw : config.curated),
         columns:
           zone === 'raw' ? [{ name: META.op, type: 'VARCHAR' }, ...data, ...provenance] : [...data, ...provenance],
+        ...(zone === 'curated' && t.tableFormat === 'iceberg'
+          ? { iceberg: { label: tableLabel(t), parquet: config.parquet } }
+          : {}),
       }
       const key = catalogKey(schema, t.name)
       const other = seen.get(key)
@@ -133,7 +141,17 @@ export async function registerCatalog(
   try {
     for (const e of entries) {
       let dir: string
-      if (e.root.startsWith('s3://')) {
+      if (e.iceberg) {
+        let store = stores.get(e.root)
+        if (store === undefined) {
+          store = e.root.startsWith('s3://') ? await opts.open(e.root) : new LocalStore(e.root)
+          stores.set(e.root, store)
+        }
+        dir = join(opts.cacheDir, `iceberg-${hash(e.root)}`, e.source, e.tableName)
+        const sync = await icebergDates(store, e, e.iceberg, dir, opts.signal)
+        result.fetched += sync.fetched
+        result.reused += sync.reused
+      } else if (e.root.startsWith('s3://')) {
         let store = stores.get(e.root)
         if (store === undefined) {
           store = await opts.open(e.root)

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import type { Config } from '../config.js'
+import { UsageError } from '../errors.js'
 import { PARTITION_COLUMN, catalogKey, type CatalogEntry } from './catalog.js'
 import { lexSql, quoteSpark, substitute } from './params.js'
 import {
@@ -31,6 +32,16 @@ export async function emitPyspark(
   try {
     const { plan, context } = loadPipeline(config, source, settings)
     const prepared = await preparePlan(plan, context, settings, engine, opts)
+    // the script reads curated as Parquet date folders, which an Iceberg table does not have
+    const ice = prepared.reads.find((e) => e.iceberg !== undefined)
+    if (ice)
+      throw new UsageError(
+        'CDC_SPARK_UNSUPPORTED',
+        `pipeline ${JSON.stringify(plan.name)} reads ${ice.name}, a curated Iceberg table: --emit pyspark reads curated as Parquet date folders`,
+        {
+          hint: `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (VERSION AS OF 'd<YYYYMMDD>'; docs/iceberg.md)`,
+        },
+      )
     return renderPyspark(prepared, { baseDir: config.baseDir })
   } finally {
     await engine.close()

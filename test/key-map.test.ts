@@ -1,0 +1,49 @@
+// KeyMap (the sharded live-key map of KeyedState) against a plain Map as the model, over random operations on keys
+// of every shape the state makes (decimal, text, empty, composite with \u0001 separators).
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { KeyMap } from '../src/key-map.js'
+import { Rng, seeds } from './helpers/random.js'
+
+const shapes = (rng: Rng): string => {
+  const k = rng.int(5)
+  if (k === 0) return String(rng.int(5000))
+  if (k === 1) return `key-${rng.int(3000)}`
+  if (k === 2) return rng.int(50) === 0 ? '' : 'é'.repeat(1 + rng.int(3))
+  if (k === 3) return `${rng.int(40)}\u0001${rng.int(40)}`
+  return String(-rng.int(2000) * 1e9)
+}
+
+for (const seed of seeds(4)) {
+  test(`KeyMap behaves as a Map under random set/delete/get (seed ${seed})`, () => {
+    const rng = new Rng(seed)
+    const model = new Map<string, number>()
+    const m = new KeyMap()
+    for (let i = 0; i < 30_000; i++) {
+      const key = shapes(rng)
+      const op = rng.int(4)
+      if (op === 0) assert.equal(m.delete(key), model.delete(key), `delete ${JSON.stringify(key)}`)
+      else if (op === 1) assert.equal(m.has(key), model.has(key))
+      else {
+        m.set(key, i)
+        model.set(key, i)
+      }
+      assert.equal(m.get(key), model.get(key))
+    }
+    assert.equal(m.size, model.size)
+    const seen = new Map<string, number>()
+    m.forEach((v, k) => {
+      assert.ok(!seen.has(k), `forEach gives ${JSON.stringify(k)} once`)
+      seen.set(k, v)
+    })
+    assert.deepEqual([...seen].sort(), [...model].sort())
+  })
+}
+
+test('decimal keys spread over the shards (each shard holds one Map, at most 2^24 entries)', () => {
+  const m = new KeyMap()
+  for (let i = 0; i < 100_000; i++) m.set(String(i * 7), i)
+  const sizes = (m as unknown as { shards: Map<string, number>[] }).shards.map((s) => s.size)
+  assert.equal(sizes.length, 16)
+  for (const n of sizes) assert.ok(n > 100_000 / 16 / 3, `shard sizes ${sizes.join(',')}`)
+})
