@@ -229,9 +229,11 @@ class TableRun:
             if lake.exists(target):
                 lake.delete(target)
             lake.rename(tmp + '/' + name, target)
+        # The date is written whole: every other Parquet object under it is superseded, also cdc-apply's parts
+        # named after their files (part-<first>-<last>-<k>.parquet, docs/semantics.md "RAW layout").
+        keep = set('part-%05d.parquet' % i for i in range(len(parts)))
         for url, name, d in lake.children(dest):
-            m = re.match(r'^part-(\d{5})\.parquet$', name)
-            if (m and int(m.group(1)) >= len(parts)) or name.endswith('.crc'):
+            if (name.endswith('.parquet') and name not in keep) or name.endswith('.crc'):
                 lake.delete(url)
         lake.delete(tmp)
 
