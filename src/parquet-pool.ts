@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { encodeIpc, type EncodeOptions } from './parquet-encode.js'
+import { postTransfer } from './parse-codec.js'
 
 /** Rows from which a part is encoded by a worker. */
 const WORKER_MIN_ROWS = 20_000
@@ -70,9 +71,16 @@ export function encodeParquet(ipc: Uint8Array, rows: number, opts: EncodeOptions
     s.pending.set(id, { resolve, reject })
     s.worker.ref() // keep the process alive while a part is being encoded
     const job = { id, ipc, compression: opts.compression, rowGroupSize: opts.rowGroupSize, dictionary: opts.dictionary }
-    s.worker.postMessage(
-      job,
-      ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? [ipc.buffer as ArrayBuffer] : [],
-    )
+    try {
+      postTransfer(
+        s.worker,
+        job,
+        ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? [ipc.buffer as ArrayBuffer] : [],
+      )
+    } catch (err) {
+      s.pending.delete(id) // not sent: nothing will answer it
+      if (s.pending.size === 0) s.worker.unref()
+      reject(err as Error)
+    }
   })
 }

@@ -46,9 +46,31 @@ export interface WireError {
   fields: E.CdcErrorOptions
 }
 
-/** `a` over a buffer of its own (a copy when it is a view into a larger one), so that the buffer can be transferred. */
+/**
+ * `a` over a buffer of its own (a copy when it is a view into a larger one), so that the buffer can be transferred.
+ * The copy is a plain typed array: `Buffer#slice` is a view (of Node's shared pool for small buffers, which is not
+ * transferable: Node 20 copies such a buffer silently, Node 22 and later throw DataCloneError).
+ */
 export function owned<T extends Uint8Array | Int32Array>(a: T): T {
-  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : (a.slice() as T)
+  if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) return a
+  return (a instanceof Int32Array ? new Int32Array(a) : new Uint8Array(a)) as T
+}
+
+/**
+ * Posts `message` handing over `transfer`; when one of them cannot be transferred (Node 22 and later throw
+ * DataCloneError where Node 20 copied), posts it copied instead: slower, never lost.
+ */
+export function postTransfer(
+  port: { postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void },
+  message: unknown,
+  transfer: ArrayBuffer[],
+): void {
+  try {
+    port.postMessage(message, transfer)
+  } catch (err) {
+    if ((err as Error)?.name !== 'DataCloneError' || transfer.length === 0) throw err
+    port.postMessage(message)
+  }
 }
 
 /** The distinct buffers of `arrays`: a transfer list. */

@@ -15,6 +15,7 @@ import {
   buffers,
   errorFromWire,
   owned,
+  postTransfer,
   resultFromWire,
   schemaToWire,
   type WireError,
@@ -112,7 +113,13 @@ export class DecodePool {
     return new Promise<Reply>((resolve, reject) => {
       s.pending.set(full.id, { job: full, resolve, reject })
       s.worker.ref() // keep the process alive while an object is being decoded
-      s.worker.postMessage(full, buffers([full.bytes]))
+      try {
+        postTransfer(s.worker, full, buffers([full.bytes]))
+      } catch (err) {
+        s.pending.delete(full.id) // not sent: nothing will answer it
+        if (s.pending.size === 0) s.worker.unref()
+        reject(err as Error)
+      }
     })
   }
 

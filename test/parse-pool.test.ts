@@ -239,3 +239,15 @@ test('a worker that dies fails its object with CDC_WORKER_FAILED instead of hang
     /CDC_WORKER_FAILED|decoding worker stopped/,
   )
 })
+
+test('an object in Node’s shared Buffer pool goes to a worker and back (Node 22+ refuse to transfer the pool)', async () => {
+  const small = csv(9, 12)
+  assert.ok(small.byteLength < 4096, 'small enough for Buffer.from to take it from the pool')
+  const pooled = Buffer.from(small)
+  assert.notEqual(pooled.buffer.byteLength, pooled.byteLength, 'a view into the shared pool')
+  for (const pieceBytes of [1 << 24, 300]) {
+    const { inline, worker } = await both(tableOf(), fileOf('20240610-100000000.csv'), small, { pieceBytes })
+    assert.ok('ok' in worker, JSON.stringify(worker).slice(0, 500))
+    assert.deepEqual(worker, inline, `pieces of ${pieceBytes} bytes`)
+  }
+})
