@@ -1,13 +1,13 @@
 // Starts a throwaway MinIO server on 127.0.0.1 for the S3 tests. The binary is built once by scripts/build-minio.sh.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { homedir, tmpdir } from 'node:os'
-import { dirname, join, relative, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { tmpdir } from 'node:os'
+import { join, relative, sep } from 'node:path'
 import { CreateBucketCommand } from '@aws-sdk/client-s3'
+import { cachedToolPath } from './cached-tool.js'
 import pLimit from 'p-limit'
 import { createS3Client, S3Store, type S3Options } from '../../src/store/s3-store.js'
 
@@ -35,26 +35,14 @@ export interface MinioServer {
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 10_000
 
-/** The project root: the nearest folder above this file that holds scripts/build-minio.sh (works from src and dist). */
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (existsSync(join(dir, 'scripts', 'build-minio.sh'))) return dir
-    const up = dirname(dir)
-    if (up === dir) throw new Error('cannot find scripts/build-minio.sh above ' + fileURLToPath(import.meta.url))
-    dir = up
-  }
-}
-
-/** MINIO_BIN, else the path scripts/build-minio.sh caches to; the version is read from the script (one source of truth). */
+/** MINIO_BIN, else the path scripts/build-minio.sh caches to. */
 export function minioBinaryPath(): string {
-  const fromEnv = process.env['MINIO_BIN']
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  const script = readFileSync(join(projectRoot(), 'scripts', 'build-minio.sh'), 'utf8')
-  const version = /^MINIO_VERSION="([^"]+)"/m.exec(script)?.[1]
-  if (version === undefined) throw new Error('scripts/build-minio.sh has no MINIO_VERSION="..." line')
-  const cache = process.env['CDC_APPLY_CACHE'] || join(homedir(), '.cache', 'cdc-apply')
-  return join(cache, 'minio', version, 'bin', 'minio')
+  return cachedToolPath({
+    env: 'MINIO_BIN',
+    script: 'build-minio.sh',
+    versionVar: 'MINIO_VERSION',
+    under: (v) => join('minio', v, 'bin', 'minio'),
+  })
 }
 
 /**

@@ -2,11 +2,10 @@
 // tests. moto is installed once by scripts/setup-moto.sh into a cached virtualenv; CDC_APPLY_MOTO_SERVER names its
 // moto_server. Like MinIO (helpers/minio.ts): skipped with a printed reason when missing, required when CI=true.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { cachedToolPath } from './cached-tool.js'
 
 export const MOTO_SKIP_REASON =
   'moto is not installed: run bash scripts/setup-moto.sh (and export CDC_APPLY_MOTO_SERVER) to enable the Glue tests'
@@ -30,25 +29,14 @@ export interface MotoOptions {
   iamAfter?: number
 }
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (existsSync(join(dir, 'scripts', 'setup-moto.sh'))) return dir
-    const up = dirname(dir)
-    if (up === dir) throw new Error('cannot find scripts/setup-moto.sh above ' + fileURLToPath(import.meta.url))
-    dir = up
-  }
-}
-
-/** CDC_APPLY_MOTO_SERVER, else where scripts/setup-moto.sh installs it (the version is read from the script). */
+/** CDC_APPLY_MOTO_SERVER, else where scripts/setup-moto.sh installs it. */
 export function motoServerPath(): string {
-  const fromEnv = process.env['CDC_APPLY_MOTO_SERVER']
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  const script = readFileSync(join(projectRoot(), 'scripts', 'setup-moto.sh'), 'utf8')
-  const version = /^MOTO_VERSION="([^"]+)"/m.exec(script)?.[1]
-  if (version === undefined) throw new Error('scripts/setup-moto.sh has no MOTO_VERSION="..." line')
-  const cache = process.env['CDC_APPLY_CACHE'] || join(homedir(), '.cache', 'cdc-apply')
-  return join(cache, `moto-${version}`, 'bin', 'moto_server')
+  return cachedToolPath({
+    env: 'CDC_APPLY_MOTO_SERVER',
+    script: 'setup-moto.sh',
+    versionVar: 'MOTO_VERSION',
+    under: (v) => join(`moto-${v}`, 'bin', 'moto_server'),
+  })
 }
 
 const live = new Set<ChildProcess>()
