@@ -142,6 +142,9 @@ export function resultFromWire(t: TableConfig, file: DmsFile, w: WireResult, row
       ts: b.ts,
       seq: b.seq,
       movedFrom: b.movedFrom,
+      // as readFile sets them: the ordering columns stay Arrow columns in the state, not a JS value per row
+      tsColumn: spec.ts,
+      seqColumn: spec.seq,
       lines: b.lines,
       rowNums: b.rowNums && rowBase > 0 ? b.rowNums.map((n) => n + rowBase) : b.rowNums,
     }

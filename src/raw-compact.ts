@@ -7,7 +7,7 @@ import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import type { StateStore } from './state/index.js'
 import { faultPoint } from './fault.js'
-import { joinKey, type ObjectStore } from './store/object-store.js'
+import { deletePrefix, joinKey, type ObjectStore } from './store/object-store.js'
 import { RawSink } from './raw-sink.js'
 
 /** What compaction works on: a table's RAW store and its state file. */
@@ -49,6 +49,10 @@ export async function compactDate(t: RawTable, date: string): Promise<void> {
   if (inputs.length < 2 || first === undefined || last === undefined) return
   const prefix = joinKey(t.source, t.name, date)
   const opts = t.signal ? { signal: t.signal } : {}
+  // The date is closed: besides its committed parts, the folder holds only leftovers, such as the outputs of a
+  // compaction that crashed before its commit (their names need not be the ones this one writes: rowsPerFile may
+  // have changed). They go first, so that no row is left in the folder twice.
+  await deletePrefix(t.raw, prefix, { keep: new Set(inputs.map((p) => joinKey(prefix, p.name))), ...opts })
   const read = async (name: string): Promise<A.Table> =>
     A.tableFromIPC(pw.readParquet(await t.raw.get(joinKey(prefix, name), opts), { batchSize: 65536 }).intoIPCStream())
   // Columns only ever get added, so the newest part has them all; older parts get NULL in the ones they lack.

@@ -72,6 +72,8 @@ function plain(r: ObjectReadResult): unknown {
       keys: b.keys,
       ts: b.ts,
       seq: b.seq,
+      tsColumn: b.tsColumn,
+      seqColumn: b.seqColumn,
       movedFrom: b.movedFrom && [...b.movedFrom],
       lines: b.lines && [...b.lines],
       rowNums: b.rowNums && [...b.rowNums],

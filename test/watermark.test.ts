@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
@@ -460,4 +460,31 @@ test("restart: a run after a multi-date run reads only the LPF date's files and 
     const idle = await lake.ok()
     assert.deepEqual(idle.reads, [])
     assert.deepEqual([...idle.rawWrites, ...idle.curatedWrites], [])
+  }))
+
+test('a compaction that crashed before its commit leaves parts of other names (rowsPerFile changed): the retry removes them', () =>
+  withLake(async (lake) => {
+    lake.put('LOAD00000001', LOAD_0926)
+    for (const s of ['20220926-091502118', '20220929-081500000'] as const) lake.put(s, CDC[s])
+    await lake.ok()
+    lake.put('20220929-120000000', CDC['20220929-120000000'])
+    await lake.ok()
+    // 20220929 is made of two writes; plant what a crashed compaction under a smaller rowsPerFile leaves: compacted
+    // parts (the date's rows again) under names the next compaction does not write.
+    const folder = join(lake.dir, 'raw', P, '20220929')
+    const parts = readdirSync(folder).sort()
+    assert.equal(parts.length, 2, parts.join(', '))
+    const stem = /^(part-\d{8}-\d{9}-\d{8}-\d{9})-/.exec(parts[0]!)?.[1]
+    assert.ok(stem !== undefined, `a streaming part name: ${parts[0]}`)
+    copyFileSync(join(folder, parts[0]!), join(folder, `part-20220929-081500000-20220929-120000000-c00007.parquet`))
+    copyFileSync(join(folder, parts[1]!), join(folder, `part-20220929-081500000-20220929-120000000-c00008.parquet`))
+
+    lake.put('20220930-090000000', CDC['20220930-090000000'])
+    await lake.ok()
+    const after = readdirSync(folder).sort()
+    assert.ok(
+      after.length > 0 && after.every((n) => /-c\d{5}\.parquet$/.test(n) && !/-c0000[78]\./.test(n)),
+      after.join(', '),
+    )
+    await lake.matchesOracle('after the compaction that found a crashed one’s parts')
   }))
