@@ -184,12 +184,17 @@ export class TableRun {
     rebuild: boolean,
   ): Promise<RawCommit> {
     const written = await parts
+    // Nothing is committed on a date after the committed LPF's date (this runs after the commit of the date before):
+    // what its folder holds besides this write is left over (a write before a reset commit, or a whole-date part of
+    // an older version or the Spark job that crashed before its commit), and goes as in a rebuild.
+    const committed = this.state.get(this.t.source, this.t.name)
+    const fresh = rebuild || committed === undefined || date > lpfDate(committed)
     // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, one object per write.
     await writeQuarantine(
       this.stores.raw,
       this.partition(date),
       stems.flatMap((stem) => this.rejected.get(stem) ?? []),
-      { first: sink.first, last: sink.last, rebuild },
+      { first: sink.first, last: sink.last, rebuild: fresh },
       this.t,
       this.config.parquet,
       this.signal,
@@ -197,8 +202,8 @@ export class TableRun {
     faultPoint('after-raw-write')
     this.outcome.rawDates.push(date)
     const keep = sink.names()
-    if (!rebuild) for (const p of this.state.rawParts(this.t.source, this.t.name, date)) keep.add(p.name)
-    const legacy = await pruneDate(this.stores.raw, this.partition(date), keep, rebuild, this.signal)
+    if (!fresh) for (const p of this.state.rawParts(this.t.source, this.t.name, date)) keep.add(p.name)
+    const legacy = await pruneDate(this.stores.raw, this.partition(date), keep, fresh, this.signal)
     return { date, parts: written, legacy }
   }
 

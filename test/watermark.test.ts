@@ -488,3 +488,28 @@ test('a compaction that crashed before its commit leaves parts of other names (r
     )
     await lake.matchesOracle('after the compaction that found a crashed one’s parts')
   }))
+
+test('a whole-date RAW part on a date after the committed LPF’s date (an older version or the Spark job wrote it, then crashed before its commit) is a leftover: removed, not adopted', () =>
+  withLake((done) =>
+    withLake(async (lake) => {
+      // `done` holds the same table with 20220929 committed: its RAW part of that date is what the crash left
+      lake.put('LOAD00000001', LOAD_0926)
+      done.put('LOAD00000001', LOAD_0926)
+      for (const s of ['20220926-091502118', '20220927-091502118', '20220929-081500000'] as const) done.put(s, CDC[s])
+      await done.ok()
+      for (const s of ['20220926-091502118', '20220927-091502118'] as const) lake.put(s, CDC[s])
+      await lake.ok()
+      // past the full load (a FullLoad False watermark redoes the load, which rebuilds every date anyway)
+      assert.deepEqual(lake.watermark(), { fullLoad: true, lpf: '20220927-091502118', loadDate: '20220926' })
+      const from = join(done.dir, 'raw', P, '20220929')
+      const [part] = readdirSync(from)
+      const to = join(lake.dir, 'raw', P, '20220929')
+      mkdirSync(to, { recursive: true })
+      copyFileSync(join(from, part!), join(to, 'part-00000.parquet'))
+
+      lake.put('20220929-081500000', CDC['20220929-081500000'])
+      await lake.ok()
+      assert.ok(!readdirSync(to).includes('part-00000.parquet'), readdirSync(to).join(', '))
+      await lake.matchesOracle('a leftover whole-date part after the LPF’s date')
+    }),
+  ))
