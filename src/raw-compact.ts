@@ -27,9 +27,20 @@ export interface RawTable {
  * commit, and at the start of a run (which so completes what a crash interrupted).
  */
 export async function settleRaw(t: RawTable, before: string): Promise<void> {
-  const work = t.state.rawWork(t.source, t.name, before)
-  await deleteDead(t, work.dead)
-  for (const date of work.compact) await compactDate(t, date)
+  try {
+    const work = t.state.rawWork(t.source, t.name, before)
+    await deleteDead(t, work.dead)
+    for (const date of work.compact) await compactDate(t, date)
+  } catch (err) {
+    // Housekeeping: the state file is consistent at every step and the next commit (or run) retries, so a failure
+    // here must not stop the dates after it nor hide the error that ended the run.
+    if (t.signal?.aborted) throw err
+    const e = err as { code?: string; message?: string }
+    t.log.warn(
+      { code: e.code, error: e.message ?? String(err) },
+      'raw compaction failed: retried after the next commit',
+    )
+  }
 }
 
 async function deleteDead(t: RawTable, dead: { date: string; name: string }[]): Promise<void> {

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
@@ -513,3 +513,30 @@ test('a whole-date RAW part on a date after the committed LPF’s date (an older
       await lake.matchesOracle('a leftover whole-date part after the LPF’s date')
     }),
   ))
+
+test('a compaction that fails (a part it cannot read) does not stop the dates after it; a later commit compacts', () =>
+  withLake(async (lake) => {
+    lake.put('LOAD00000001', LOAD_0926)
+    for (const s of ['20220926-091502118', '20220929-081500000'] as const) lake.put(s, CDC[s])
+    await lake.ok()
+    lake.put('20220929-120000000', CDC['20220929-120000000'])
+    await lake.ok()
+    const folder = join(lake.dir, 'raw', P, '20220929')
+    const parts = readdirSync(folder).sort()
+    const broken = join(folder, parts[0]!)
+    const good = readFileSync(broken)
+    writeFileSync(broken, 'not parquet')
+    lake.put('20220930-090000000', CDC['20220930-090000000'])
+    const r = await lake.ok()
+    assert.deepEqual(r.curatedWrites, ['20220930'])
+    assert.equal(lake.watermark()?.lpf, '20220930-090000000')
+    assert.deepEqual(readdirSync(folder).sort(), parts, 'not compacted')
+    writeFileSync(broken, good)
+    lake.put('20220930-120000000', CDC['20220930-090000000'].replace('08:59', '11:59'))
+    await lake.ok()
+    assert.ok(
+      readdirSync(folder).every((n) => /-c\d{5}\.parquet$/.test(n)),
+      readdirSync(folder).join(', '),
+    )
+    await lake.matchesOracle('compacted by a later commit')
+  }))
