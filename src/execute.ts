@@ -350,13 +350,18 @@ export async function executeLoad(run: TableRun, plan: LoadPlan): Promise<Execut
     const state = new KeyedState(run.schema!)
     const sink = run.rawSink(load.loadDate, [...plan.load, ...load.first])
     const files: ProcessedFile[] = []
-    for (const f of plan.load) {
-      const batches = loadBatches.get(f)!
-      loadBatches.delete(f) // dropped once written and applied
-      files.push(await writeAndApply(run, sink, state, f, batches))
+    try {
+      for (const f of plan.load) {
+        const batches = loadBatches.get(f)!
+        loadBatches.delete(f) // dropped once written and applied
+        files.push(await writeAndApply(run, sink, state, f, batches))
+      }
+      for await (const [f, batches] of run.readEach(load.first))
+        files.push(await writeAndApply(run, sink, state, f, batches))
+    } catch (err) {
+      await sink.settled()
+      throw err
     }
-    for await (const [f, batches] of run.readEach(load.first))
-      files.push(await writeAndApply(run, sink, state, f, batches))
     for (const f of plan.superseded)
       files.push({ ...run.ledgerEntry(f, { inserts: 0, updates: 0, deletes: 0, stale: 0 }, 0), superseded: true })
     const raw = { sink, stems: [...plan.load, ...load.first].map((f) => f.stem), rebuild: true }
@@ -415,7 +420,13 @@ async function runDate(
 ): Promise<Watermark> {
   const sink = run.rawSink(d.date, d.fresh)
   const files: ProcessedFile[] = []
-  for await (const [f, batches] of run.readEach(d.fresh)) files.push(await writeAndApply(run, sink, state, f, batches))
+  try {
+    for await (const [f, batches] of run.readEach(d.fresh))
+      files.push(await writeAndApply(run, sink, state, f, batches))
+  } catch (err) {
+    await sink.settled()
+    throw err
+  }
   const raw = { sink, stems: d.fresh.map((f) => f.stem), rebuild }
   queueDate(run, pipe, d.date, raw, state, watermark, files, false, newestDate)
   return watermark

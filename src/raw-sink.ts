@@ -75,6 +75,14 @@ export class RawSink {
     return this.parts
   }
 
+  /**
+   * Waits for every put under way, whatever their outcome: after an error, so that no part of this write lands after
+   * the next attempt has pruned the folder (such a part would be an uncommitted leftover with rows twice).
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.all)
+  }
+
   /** A file of a later schema adds columns: the rows waiting for their part get them, NULL. */
   private widen(schema: A.Schema): void {
     if (this.schema && this.schema.fields.length >= schema.fields.length) return
