@@ -3,7 +3,8 @@
 // <curated>) with the cached Iceberg Spark runtime (CDC_APPLY_ICEBERG_SPARK_JAR). Every tag d<YYYYMMDD> and the live
 // table hold the rows of cdc-apply's own Iceberg table, and their snapshots carry the same cdc-apply summary
 // properties; RAW, the watermark, the ledger and the tombstones equal cdc-apply's. The job refuses to start without
-// the catalog. All job runs share ONE Spark session (test/python/spark_job_runs.py).
+// the catalog. A hand-over (cdc-apply, state export, the job) continues cdc-apply's table and equals one cdc-apply run.
+// All job runs share ONE Spark session (test/python/spark_job_runs.py).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -14,7 +15,7 @@ import { parseConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
 import { StateStore, exportTable, type ProcessedFile } from '../src/state/index.js'
 import { emitSparkJob } from '../src/spark/emit-job.js'
-import { readHandover } from '../src/spark/handover.js'
+import { readHandover, writeHandover } from '../src/spark/handover.js'
 import { openStore } from '../src/store/open-store.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 
@@ -112,6 +113,13 @@ const refusedOut = {
   state: join(tmp.path, 'refused/state'),
 }
 
+const handed = {
+  dir: join(tmp.path, 'handed'),
+  raw: join(tmp.path, 'handed/raw'),
+  curated: join(tmp.path, 'handed/curated'),
+  state: join(tmp.path, 'handed/job-state'),
+}
+
 function catalog(name: string, warehouse: string): Record<string, string> {
   return {
     [`spark.sql.catalog.${name}`]: 'org.apache.iceberg.spark.SparkCatalog',
@@ -168,11 +176,31 @@ before(
         conf: catalog('jobcat', job.curated),
       })),
     ]
+    // the hand-over: cdc-apply on the first arrival, its state exported, the job on the second (it continues
+    // cdc-apply's Iceberg table from the tag of the watermark's date)
+    {
+      const s = await runOnce(cfg({ ...configJson(handed.dir), landing: arrivals[0]! }))
+      assert.equal(s.tables[0]!.error, undefined, s.tables[0]!.error?.message)
+      const st = StateStore.open(join(handed.dir, 'state.sqlite'))
+      const h = exportTable(st, 'S', 'items', false)!
+      st.close()
+      const store = await openStore(handed.state, { baseDir: tmp.path })
+      await writeHandover(store, h)
+      await store.close()
+      runs.push({
+        job: jobPy,
+        argv: argv(arrivals[1]!, handed, ['--iceberg-catalog', 'handedcat']),
+        conf: catalog('handedcat', handed.curated),
+      })
+    }
     const side = (root: string): object => ({ warehouse: `file://${root}`, namespace: 'S', table: 'items' })
     const plan = {
       runs,
       jars: JAR,
-      iceberg: [{ name: 'job vs cdc-apply', a: side(job.curated), b: side(join(cli, 'curated')) }],
+      iceberg: [
+        { name: 'job vs cdc-apply', a: side(job.curated), b: side(join(cli, 'curated')) },
+        { name: 'cdc-apply then the job vs cdc-apply', a: side(handed.curated), b: side(join(cli, 'curated')) },
+      ],
     }
     writeFileSync(join(tmp.path, 'plan.json'), JSON.stringify(plan))
     const r = spawnSync(
@@ -212,7 +240,7 @@ test('the job refuses to start without the Iceberg catalog (CDC_SPARK_UNSUPPORTE
 
 test("the job's Iceberg table equals cdc-apply's: every tag, the live table, the snapshot summaries", async (t) => {
   if (skipReason !== undefined) return t.skip(skipReason)
-  for (const r of results.slice(2)) assert.equal(r.exitCode, 0, JSON.stringify(r.stdout))
+  for (const r of results.slice(2, 4)) assert.equal(r.exitCode, 0, JSON.stringify(r.stdout))
   const c = compared[0]!
   assert.deepEqual(c.errors, [], JSON.stringify(c))
   assert.deepEqual(Object.keys(c.tags).sort(), ['d20240610', 'd20240611', 'd20240612', 'd20240613', 'main'])
@@ -232,6 +260,27 @@ test("the job's Iceberg table equals cdc-apply's: every tag, the live table, the
     assert.deepEqual(ledgerForm(h.ledger), ledgerForm(ref.ledger), 'ledger')
     const tomb = (x: { key: string; file: string; row: number }): string => `${x.key}@${x.file}:${x.row}`
     assert.deepEqual(h.tombstones.map(tomb).sort(), ref.tombstones.map(tomb).sort(), 'tombstones')
+  } finally {
+    st.close()
+    await store.close()
+  }
+})
+
+test("cdc-apply then the job (state export): the job continues cdc-apply's Iceberg table from its tag", async (t) => {
+  if (skipReason !== undefined) return t.skip(skipReason)
+  const r = results[4]!
+  assert.equal(r.exitCode, 0, JSON.stringify(r.stdout))
+  const c = compared[1]!
+  assert.deepEqual(c.errors, [], JSON.stringify(c))
+  assert.deepEqual(Object.keys(c.tags).sort(), ['d20240610', 'd20240611', 'd20240612', 'd20240613', 'main'])
+  assert.deepEqual(readOutputTree(handed.raw), readOutputTree(join(cli, 'raw')), 'RAW')
+  const st = StateStore.open(join(cli, 'state.sqlite'))
+  const store = await openStore(handed.state, { baseDir: tmp.path })
+  try {
+    const ref = exportTable(st, 'S', 'items', false)!
+    const h = (await readHandover(store, 'S', 'items'))!
+    assert.deepEqual(h.watermark, ref.watermark, 'watermark')
+    assert.deepEqual(ledgerForm(h.ledger), ledgerForm(ref.ledger), 'ledger')
   } finally {
     st.close()
     await store.close()
