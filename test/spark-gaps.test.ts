@@ -17,6 +17,8 @@ import { emitSparkJob } from '../src/spark/emit-job.js'
 import { readHandover } from '../src/spark/handover.js'
 import { openStore } from '../src/store/open-store.js'
 import { main } from '../src/cli/main.js'
+import * as A from 'apache-arrow'
+import * as pw from 'parquet-wasm'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -29,8 +31,12 @@ let results: { exitCode: number; stdout: Record<string, unknown>[] }[] = []
 
 interface File {
   name: string
-  text: string
+  text: string | Uint8Array
   mtime: Date
+}
+
+function parquet(columns: Record<string, A.Vector>): Uint8Array {
+  return pw.writeParquet(pw.Table.fromIPCStream(A.tableToIPC(new A.Table(columns), 'stream')))
 }
 
 function table(extra: object = {}): object {
@@ -281,6 +287,66 @@ before(
       }
       compared.push({ name: 'quarantine', cfg: config(json), job: d.job, ref: d.cli })
     }
+    // ---- onBadRow "quarantine" on Parquet files: an unknown Op, a NULL Op, a NULL key, a NaN sequence value set
+    // aside (their records are the rows' values as JSON: int32, int64, double, string)
+    {
+      const d = dirs('quarantine-parquet')
+      const json = {
+        ...configJson(join(tmp.path, 'quarantine-parquet/cli'), join(tmp.path, 'landings')),
+        tables: [
+          {
+            name: 'items',
+            path: TABLE,
+            format: 'parquet',
+            primaryKey: ['id'],
+            timestampColumn: 'ts',
+            sequenceColumn: 'seq',
+            onBadRow: 'quarantine',
+          },
+        ],
+      }
+      const str = (v: (string | null)[]): A.Vector => A.vectorFromArray(v, new A.Utf8())
+      const load: File = {
+        name: 'LOAD00000001.parquet',
+        text: parquet({
+          ts: str(['2024-06-10 08:00:00.000000', '2024-06-10 08:00:00.000000', '2024-06-10 08:00:00.000000']),
+          seq: A.vectorFromArray([1, 2, 3], new A.Float64()),
+          id: A.vectorFromArray([1n, null, 2n], new A.Int64()),
+          qty: A.vectorFromArray([10, 20, 30], new A.Int32()),
+          price: A.vectorFromArray([1.5, 0.000001, 2], new A.Float64()),
+        }),
+        mtime: at('2024-06-10T08:00:00Z'),
+      }
+      const changes: File = {
+        name: '20240610-100000000.parquet',
+        text: parquet({
+          Op: str(['U', 'Z', null, 'U', 'I', 'D']),
+          ts: str([
+            '2024-06-10 09:00:00.000000',
+            '2024-06-10 09:00:01.000000',
+            '2024-06-10 09:00:02.000000',
+            '2024-06-10 09:00:03.000000',
+            '2024-06-10 09:00:04.000000',
+            '2024-06-10 09:00:05.000000',
+          ]),
+          seq: A.vectorFromArray([4, 5, 6, NaN, 8, 9], new A.Float64()),
+          id: A.vectorFromArray([1n, 1n, 2n, 2n, 3n, 2n], new A.Int64()),
+          qty: A.vectorFromArray([11, 12, null, 14, 15, null], new A.Int32()),
+          price: A.vectorFromArray([1e-7, 1.25, 3, 4, 123456789012345680000, null], new A.Float64()),
+        }),
+        mtime: at('2024-06-10T10:00:00Z'),
+      }
+      const l = landing('quarantine-parquet-1', [load, changes])
+      const err = await cliRun(json, l)
+      assert.equal(err, undefined, `cdc-apply on ${l}: ${err?.message}`)
+      jobRun(jobFile('quarantine-parquet', json), l, d.job)
+      expectations.push({
+        name: 'quarantine: Parquet',
+        run: plan.length - 1,
+        check: (r) => assert.equal(r.exitCode, 0, JSON.stringify(r.stdout)),
+      })
+      compared.push({ name: 'quarantine-parquet', cfg: config(json), job: d.job, ref: d.cli })
+    }
     // ---- the fingerprint: a column's type changed after the table's load date
     {
       const d = dirs('fingerprint')
@@ -408,6 +474,15 @@ test('the Spark job equals cdc-apply on a table reload, settleSeconds and the fi
             'the ledger counts set-aside rows',
           )
         }
+        if (c.name === 'quarantine-parquet')
+          assert.deepEqual(
+            Object.values(readOutputTree(join(c.ref.raw, '_quarantine')))
+              .flat()
+              .map((x) => x.code)
+              .sort(),
+            ['CDC_PK_MISSING', 'CDC_ROW_INVALID_OP', 'CDC_ROW_INVALID_OP', 'CDC_VALUE_INVALID'],
+            'cdc-apply set aside every kind of bad Parquet row',
+          )
         if (c.name === 'settle')
           assert.ok(!h.ledger.some((f) => f.file === '20240612-100000000'), 'the settling file was not read')
       } finally {
