@@ -1,4 +1,4 @@
-// `cdc-apply spark` and `cdc-apply state export|import` without Spark: what the job is given, what it refuses, and
+// `cdc-apply spark` and `cdc-apply state export|import` without Spark: what the job is given, and
 // that a table's state survives export then import exactly (watermark, ledger, tombstones). The job itself runs on
 // PySpark in test/spark-job.test.ts.
 import { test } from 'node:test'
@@ -64,15 +64,25 @@ test("spark writes a valid Python job with the tables and the config's locations
   assert.equal(py.status, 0, py.stderr)
 })
 
-test('spark refuses a table the job cannot apply (CDC_SPARK_UNSUPPORTED, exit 2) and an unknown table', async (t) => {
+test('spark emits onBadRow "quarantine" and Iceberg tables (the refusals are gone) and refuses an unknown table', async (t) => {
   const l = lake()
   t.after(l.remove)
   const json = JSON.parse(readFileSync(l.config, 'utf8')) as { tables: Record<string, unknown>[] }
   json.tables[0]!['onBadRow'] = 'quarantine'
+  json.tables[0]!['tableFormat'] = 'iceberg'
   writeFileSync(l.config, JSON.stringify(json))
-  const r = await cli(['spark', '--config', l.config, '--out', join(l.dir, 'job.py'), '--json'])
-  assert.equal(r.code, 2)
-  assert.match(r.err, /CDC_SPARK_UNSUPPORTED/)
+  const out = join(l.dir, 'job.py')
+  const r = await cli(['spark', '--config', l.config, '--out', out])
+  assert.equal(r.code, 0, r.err)
+  const line = readFileSync(out, 'utf8')
+    .split('\n')
+    .find((x) => x.startsWith('CONFIG = '))!
+  const job = JSON.parse(JSON.parse(line.slice(line.indexOf('loads(') + 6, -1)) as string) as {
+    tables: Record<string, unknown>[]
+  }
+  const table = job.tables[0]!
+  assert.equal(table['onBadRow'], 'quarantine')
+  assert.equal(table['tableFormat'], 'iceberg')
   const u = await cli(['spark', '--config', l.config, '--out', join(l.dir, 'job.py'), '--table', 'LAB.nope'])
   assert.equal(u.code, 2)
   assert.match(u.err, /CDC_USAGE/)

@@ -1,6 +1,7 @@
 // The emitted Spark job against cdc-apply on what the golden cases do not cover: a DMS table reload under
 // onReload "reset" (superseded change files in the ledger), settleSeconds on a folder landing, and the fingerprint
-// check (CDC_TABLE_CHANGED with cdc-apply's message, on a state written by cdc-apply and on one written by the job).
+// check (CDC_TABLE_CHANGED with cdc-apply's message, on a state written by cdc-apply and on one written by the job),
+// and onBadRow "quarantine" (RAW's _quarantine folder, with every row's file, line, code, reason and record).
 // RAW and curated by content, the watermark, the tombstones and the ledger (with its counts) equal cdc-apply's.
 // All job runs share ONE Spark session (test/python/spark_job_runs.py).
 import { after, before, test } from 'node:test'
@@ -16,6 +17,8 @@ import { emitSparkJob } from '../src/spark/emit-job.js'
 import { readHandover } from '../src/spark/handover.js'
 import { openStore } from '../src/store/open-store.js'
 import { main } from '../src/cli/main.js'
+import * as A from 'apache-arrow'
+import * as pw from 'parquet-wasm'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -28,8 +31,12 @@ let results: { exitCode: number; stdout: Record<string, unknown>[] }[] = []
 
 interface File {
   name: string
-  text: string
+  text: string | Uint8Array
   mtime: Date
+}
+
+function parquet(columns: Record<string, A.Vector>): Uint8Array {
+  return pw.writeParquet(pw.Table.fromIPCStream(A.tableToIPC(new A.Table(columns), 'stream')))
 }
 
 function table(extra: object = {}): object {
@@ -199,6 +206,147 @@ before(
         check: (r) => assert.equal(r.exitCode, 0, JSON.stringify(r.stdout)),
       })
     }
+    // ---- onBadRow "quarantine": bad rows of every kind set aside with cdc-apply's reasons, in two arrivals (the
+    // second adds a file to a date already written, which the job writes whole)
+    {
+      const d = dirs('quarantine')
+      const json = {
+        ...configJson(join(tmp.path, 'quarantine/cli'), join(tmp.path, 'landings')),
+        tables: [
+          table({
+            onBadRow: 'quarantine',
+            columns: [
+              { name: 'ts' },
+              { name: 'id', type: 'integer' },
+              { name: 'name' },
+              { name: 'price', type: 'double' },
+            ],
+          }),
+        ],
+      }
+      const f = (name: string, lines: string[], iso: string): File => ({
+        name,
+        text: lines.join('\n') + '\n',
+        mtime: at(iso),
+      })
+      const load = f(
+        'LOAD00000001.csv',
+        [
+          'I,2024-06-10 08:00:00.000000,1,apple,1.5',
+          'I,2024-06-10 08:00:00.000000,,no key,0.000001', // CDC_PK_MISSING, its record as JSON
+          'I,2024-06-10 08:00:00.000000,2,pear,2',
+        ],
+        '2024-06-10T08:00:00Z',
+      )
+      const q0610 = f(
+        '20240610-100000000.csv',
+        [
+          'X,2024-06-10 09:00:00.000000,1,bad op,1', // CDC_ROW_INVALID_OP
+          'U,2024-06-10 09:00:01.000000,1,apple v2,1e-7',
+          'U,2024-06-10 09:00:02.000000,notanint,bad value,3', // CDC_VALUE_INVALID
+          'U,2024-06-10 09:00:03.000000,2,too,4,many', // CDC_CSV_FIELD_COUNT
+          'U,2024-06-10 09:00:04.000000,2,"quoted"x,5', // CDC_CSV_MALFORMED
+          'I,2024-06-10 09:00:05.000000,3,"multi\nline",6',
+          'U,2024-06-10 09:00:06.000000,x3,7', // CDC_CSV_FIELD_COUNT, read as configured a value would not fit
+          'D,2024-06-10 09:00:07.000000,1,,',
+        ],
+        '2024-06-10T10:00:00Z',
+      )
+      const q0611a = f(
+        '20240611-100000000.csv',
+        ['I,2024-06-11 09:00:00.000000,4,fig,4.25', 'Q,2024-06-11 09:00:01.000000,4,bad,1', ''],
+        '2024-06-11T10:00:00Z',
+      )
+      const q0611b = f(
+        '20240611-120000000.csv',
+        [
+          'U,2024-06-11 12:00:00.000000,4,fig v2,,',
+          'U,2024-06-11 12:00:01.000000,,x,1',
+          'U,2024-06-11 12:00:02.000000,2,pear v2,2.5',
+        ],
+        '2024-06-11T12:00:00Z',
+      )
+      const q0612 = f(
+        '20240612-100000000.csv',
+        ['I,2024-06-12 10:00:00.000000,5,kiwi,-0.5', 'D,2024-06-12 10:00:01.000000,,,'],
+        '2024-06-12T10:00:00Z',
+      )
+      const job = jobFile('quarantine', json)
+      for (const l of [
+        landing('quarantine-1', [load, q0610, q0611a]),
+        landing('quarantine-2', [load, q0610, q0611a, q0611b, q0612]),
+      ]) {
+        const err = await cliRun(json, l)
+        assert.equal(err, undefined, `cdc-apply on ${l}: ${err?.message}`)
+        jobRun(job, l, d.job)
+        expectations.push({
+          name: `quarantine: ${l}`,
+          run: plan.length - 1,
+          check: (r) => assert.equal(r.exitCode, 0, JSON.stringify(r.stdout)),
+        })
+      }
+      compared.push({ name: 'quarantine', cfg: config(json), job: d.job, ref: d.cli })
+    }
+    // ---- onBadRow "quarantine" on Parquet files: an unknown Op, a NULL Op, a NULL key, a NaN sequence value set
+    // aside (their records are the rows' values as JSON: int32, int64, double, string)
+    {
+      const d = dirs('quarantine-parquet')
+      const json = {
+        ...configJson(join(tmp.path, 'quarantine-parquet/cli'), join(tmp.path, 'landings')),
+        tables: [
+          {
+            name: 'items',
+            path: TABLE,
+            format: 'parquet',
+            primaryKey: ['id'],
+            timestampColumn: 'ts',
+            sequenceColumn: 'seq',
+            onBadRow: 'quarantine',
+          },
+        ],
+      }
+      const str = (v: (string | null)[]): A.Vector => A.vectorFromArray(v, new A.Utf8())
+      const load: File = {
+        name: 'LOAD00000001.parquet',
+        text: parquet({
+          ts: str(['2024-06-10 08:00:00.000000', '2024-06-10 08:00:00.000000', '2024-06-10 08:00:00.000000']),
+          seq: A.vectorFromArray([1, 2, 3], new A.Float64()),
+          id: A.vectorFromArray([1n, null, 2n], new A.Int64()),
+          qty: A.vectorFromArray([10, 20, 30], new A.Int32()),
+          price: A.vectorFromArray([1.5, 0.000001, 2], new A.Float64()),
+        }),
+        mtime: at('2024-06-10T08:00:00Z'),
+      }
+      const changes: File = {
+        name: '20240610-100000000.parquet',
+        text: parquet({
+          Op: str(['U', 'Z', null, 'U', 'I', 'D']),
+          ts: str([
+            '2024-06-10 09:00:00.000000',
+            '2024-06-10 09:00:01.000000',
+            '2024-06-10 09:00:02.000000',
+            '2024-06-10 09:00:03.000000',
+            '2024-06-10 09:00:04.000000',
+            '2024-06-10 09:00:05.000000',
+          ]),
+          seq: A.vectorFromArray([4, 5, 6, NaN, 8, 9], new A.Float64()),
+          id: A.vectorFromArray([1n, 1n, 2n, 2n, 3n, 2n], new A.Int64()),
+          qty: A.vectorFromArray([11, 12, null, 14, 15, null], new A.Int32()),
+          price: A.vectorFromArray([1e-7, 1.25, 3, 4, 123456789012345680000, null], new A.Float64()),
+        }),
+        mtime: at('2024-06-10T10:00:00Z'),
+      }
+      const l = landing('quarantine-parquet-1', [load, changes])
+      const err = await cliRun(json, l)
+      assert.equal(err, undefined, `cdc-apply on ${l}: ${err?.message}`)
+      jobRun(jobFile('quarantine-parquet', json), l, d.job)
+      expectations.push({
+        name: 'quarantine: Parquet',
+        run: plan.length - 1,
+        check: (r) => assert.equal(r.exitCode, 0, JSON.stringify(r.stdout)),
+      })
+      compared.push({ name: 'quarantine-parquet', cfg: config(json), job: d.job, ref: d.cli })
+    }
     // ---- the fingerprint: a column's type changed after the table's load date
     {
       const d = dirs('fingerprint')
@@ -298,6 +446,42 @@ test('the Spark job equals cdc-apply on a table reload, settleSeconds and the fi
             h.ledger.filter((f) => f.superseded).map((f) => f.file),
             ['20240610-100000000', '20240611-100000000'],
             'the change files before the reload are superseded',
+          )
+        if (c.name === 'quarantine') {
+          const q = readOutputTree(join(c.ref.raw, '_quarantine'))
+          assert.deepEqual(
+            Object.values(q)
+              .flat()
+              .map((x) => x.code)
+              .sort(),
+            [
+              'CDC_CSV_FIELD_COUNT',
+              'CDC_CSV_FIELD_COUNT',
+              'CDC_CSV_FIELD_COUNT',
+              'CDC_CSV_MALFORMED',
+              'CDC_PK_MISSING',
+              'CDC_PK_MISSING',
+              'CDC_PK_MISSING',
+              'CDC_ROW_INVALID_OP',
+              'CDC_ROW_INVALID_OP',
+              'CDC_ROW_INVALID_OP',
+              'CDC_VALUE_INVALID',
+            ],
+            'cdc-apply set aside every kind of bad row (the comparison above covers the job)',
+          )
+          assert.ok(
+            h.ledger.some((f) => (f.quarantined ?? 0) > 0),
+            'the ledger counts set-aside rows',
+          )
+        }
+        if (c.name === 'quarantine-parquet')
+          assert.deepEqual(
+            Object.values(readOutputTree(join(c.ref.raw, '_quarantine')))
+              .flat()
+              .map((x) => x.code)
+              .sort(),
+            ['CDC_PK_MISSING', 'CDC_ROW_INVALID_OP', 'CDC_ROW_INVALID_OP', 'CDC_VALUE_INVALID'],
+            'cdc-apply set aside every kind of bad Parquet row',
           )
         if (c.name === 'settle')
           assert.ok(!h.ledger.some((f) => f.file === '20240612-100000000'), 'the settling file was not read')

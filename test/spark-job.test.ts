@@ -34,7 +34,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CASES = join(ROOT, 'fixtures/cases')
 const HARNESS = join(ROOT, 'test/python/spark_job_runs.py')
 const PYTHON = process.env['CDC_APPLY_PYSPARK_PYTHON'] || 'python3'
-/** Golden cases the job refuses by design (see emit-job.ts unsupported()). */
+/** Golden cases left out of the comparison, with why (none: the job does every table setting). */
 const NOT_FOR_SPARK: Record<string, string> = {}
 const ORACLE_SEEDS = seeds(Number(process.env['CDC_SPARK_SEEDS'] ?? 3))
 

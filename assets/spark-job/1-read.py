@@ -77,15 +77,47 @@ def parse_name(key, table):
 
 
 # ---------------------------------------------------------------- CSV (src/read-csv.ts)
-def parse_csv(text):
-    """RFC 4180 records of a whole object: [(fields, line)], an unquoted empty field is None, "" is ''."""
+def skip_record(text, i, line):
+    """After a rejected field: the end of the record from i, honouring quotes (src/read-csv.ts skipRecord)."""
+    n = len(text)
+    quoted = False
+    while i < n:
+        c = text[i]
+        if quoted:
+            if c == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 2
+                else:
+                    quoted = False
+                    i += 1
+                continue
+            if c == '\n':
+                line += 1
+            i += 1
+            continue
+        if c == '"':
+            quoted = True
+        elif c == '\n' or (c == '\r' and i + 1 < n and text[i + 1] == '\n'):
+            return i + (2 if c == '\r' else 1), line + 1
+        i += 1
+    if quoted:
+        raise CdcError('CDC_CSV_UNTERMINATED_QUOTE', 'a quoted field is not closed before the end of the file (line %d)' % line)
+    return i, line
+
+
+def parse_csv(text, keep=False):
+    """RFC 4180 records of a whole object: [(fields, line, text, bad)], an unquoted empty field is None, "" is ''.
+    keep (onBadRow "quarantine"): each record's text is kept, and a record with text after a closing quote is not an
+    error of the file: bad is (field index, message) and the record ends as cdc-apply's reader ends it."""
     out = []
     n = len(text)
     i = 0
     line = 1
     while i < n:
         start_line = line
+        start = i
         fields = []
+        bad = None
         while True:
             if i < n and text[i] == '"':
                 i += 1
@@ -104,7 +136,11 @@ def parse_csv(text):
                     break
                 value = ''.join(buf)
                 if i < n and text[i] not in ',\n' and not (text[i] == '\r' and i + 1 < n and text[i + 1] == '\n'):
-                    raise CdcError('CDC_CSV_MALFORMED', 'line %d: unexpected text after a closing quote' % line)
+                    if not keep:
+                        raise CdcError('CDC_CSV_MALFORMED', 'line %d: unexpected text after a closing quote' % line)
+                    bad = (len(fields), 'expected a comma or the end of the line after the closing quote of field %d, got %s' % (len(fields) + 1, json.dumps(text[i], ensure_ascii=False)), line)
+                    i, line = skip_record(text, i, line)
+                    break
             else:
                 j = i
                 while j < n and text[j] != ',' and text[j] != '\n' and not (text[j] == '\r' and j + 1 < n and text[j + 1] == '\n'):
@@ -121,7 +157,11 @@ def parse_csv(text):
                 i += 1
                 line += 1
             break
-        out.append((fields, start_line))
+        rec = None
+        if keep:
+            rec = text[start:i]
+            rec = rec[:-2] if rec.endswith('\r\n') else rec[:-1] if rec.endswith('\n') else rec
+        out.append((fields, start_line, rec, bad))
     return out
 
 
@@ -203,11 +243,13 @@ def csv_records(table, meta, data):
     if text.startswith('\ufeff'):
         text = text[1:]
     try:
-        records = parse_csv(text)
+        records = parse_csv(text, table.get('onBadRow') == 'quarantine')
     except CdcError as e:
         raise CdcError(e.code, 'table %s: %s: %s' % (table['label'], where, str(e)[len(e.code) + 2:]))
     header = None
     if table['header'] and records:
+        if records[0][3] is not None:  # the header is never set aside
+            raise CdcError('CDC_CSV_MALFORMED', 'table %s: %s in %s:%d' % (table['label'], records[0][3][1], where, records[0][3][2]))
         header = [x if x is not None else '' for x in records[0][0]]
         records = records[1:]
     return md5, header, records
@@ -231,9 +273,113 @@ def header_layout(table, meta, header, kinds):
     return [{'name': n, 'type': configured.get(n) or kinds.get(n) or 'string'} for n in names]
 
 
-def csv_rows(table, meta, records, columns, layout=None):
-    """One object's change rows: (Op, *columns, cdc_file, cdc_row) in the columns' order."""
+def split_count(rec):
+    """The number of fields of a record as cdc-apply's error path counts them (src/csv-shape.ts splitRecord)."""
+    n = len(rec)
+    i = 0
+    count = 0
+    while True:
+        count += 1
+        if i < n and rec[i] == '"':
+            j = i + 1
+            while j < n:
+                if rec[j] == '"':
+                    if j + 1 >= n or rec[j + 1] != '"':
+                        break
+                    j += 1
+                j += 1
+            i = j + 1
+            while i < n and rec[i] not in ',\n\r':
+                i += 1
+        else:
+            while i < n and rec[i] != ',' and rec[i] != '\n' and not (rec[i] == '\r' and i + 1 < n and rec[i + 1] == '\n'):
+                i += 1
+        if i < n and rec[i] == ',':
+            i += 1
+            continue
+        return count
+
+
+def utf8_cut(s, n):
+    """The first n bytes of s as text, as cdc-apply cuts a value for a message (Buffer#toString of a byte range)."""
+    b = s.encode('utf-8')
+    return s if len(b) <= n else b[:n].decode('utf-8', 'replace')
+
+
+def js_number(x):
+    """A float as JavaScript's JSON.stringify writes it (NaN and infinities are null)."""
+    if x != x or x in (float('inf'), float('-inf')):
+        return 'null'
+    if x == 0:
+        return '0'
+    sign, digits, exp = Decimal(repr(x)).as_tuple()
+    ds = ''.join(str(d) for d in digits)
+    while len(ds) > 1 and ds.endswith('0'):
+        ds = ds[:-1]
+        exp += 1
+    k = len(ds)
+    n = k + exp
+    if k <= n <= 21:
+        out = ds + '0' * (n - k)
+    elif 0 < n <= 21:
+        out = ds[:n] + '.' + ds[n:]
+    elif -6 < n <= 0:
+        out = '0.' + '0' * (-n) + ds
+    else:
+        out = ds[0] + ('.' + ds[1:] if k > 1 else '') + 'e' + ('+' if n - 1 >= 0 else '-') + str(abs(n - 1))
+    return ('-' if sign else '') + out
+
+
+EPOCH_DAY = datetime.date(1970, 1, 1)
+EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def js_value(v, kind):
+    """One value of a quarantined row's record as cdc-apply writes it (src/rejected.ts rowText: columnValues, bigints
+    as strings). kind: the column's type name; 'int32' for the narrow integers of Parquet files."""
+    if v is None:
+        return 'null'
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if kind == 'int32':
+        return str(v)
+    if isinstance(v, int):
+        return json.dumps(str(v))
+    if isinstance(v, float):
+        return js_number(v)
+    if isinstance(v, Decimal):
+        t = format(v, 'f')
+        return json.dumps(t[1:] if t.startswith('-') and v == 0 else t)
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return json.dumps(str((v - EPOCH) // datetime.timedelta(microseconds=1)))
+    if isinstance(v, datetime.date):
+        return str((v - EPOCH_DAY).days)
+    return json.dumps(v if isinstance(v, str) else str(v), ensure_ascii=False)
+
+
+def row_text(names, kinds, values):
+    return '{' + ','.join(json.dumps(n, ensure_ascii=False) + ':' + js_value(v, k) for n, k, v in zip(names, kinds, values)) + '}'
+
+
+def row_checks(table, types, names):
+    """What cdc-apply's readers check after parsing (src/read.ts dropNullKeys): (index of each key column, the
+    double ordering columns as (index, name))."""
+    at = dict((n, i) for i, n in enumerate(names))
+    keys = [(at[k], k) for k in table['primaryKey'] if k in at]
+    nan = [(at[c], c) for c in (table['timestampColumn'], table['sequenceColumn']) if c and c in at and types[at[c]] in ('double', 'float')]
+    return keys, nan
+
+
+def csv_rows(table, meta, records, columns, layout=None, upto=None):
+    """One object's change rows, (Op, *columns, cdc_file, cdc_row) in the columns' order, and the rows set aside under
+    onBadRow "quarantine" (cdc_file, line, cdc_row, code, reason, record), checked in cdc-apply's order (src/read-csv.ts
+    field by field, then src/read.ts: NULL keys and NaN ordering values) with its messages. upto: how many of the
+    columns the table had when this file was read (the record of a set-aside row lists those)."""
     where = meta['key']
+    label = table['label']
+    quarantine = table.get('onBadRow') == 'quarantine'
     if layout is None:
         layout = table['columns']
     if meta['kind'] == 'cdc' and not table['header']:
@@ -242,36 +388,64 @@ def csv_rows(table, meta, records, columns, layout=None):
                 layout = v['columns']
     index = {c['name']: i for i, c in enumerate(layout)}
     has_op = meta['kind'] == 'cdc' or table['includeOpForFullLoad']
-    width = len(layout) + (1 if has_op else 0)
-    picks = [(index.get(c['name']), c['type']) for c in columns]
+    off = 1 if has_op else 0
+    width = len(layout) + off
+    shape = '%s%d columns' % ('Op + ' if has_op else '', len(layout))
+    picks = [index.get(c['name']) for c in columns]
+    names = [c['name'] for c in columns]
+    kinds = [c['type'] for c in columns]
+    keys, nans = row_checks(table, kinds, names)
+    seen = upto if upto is not None else len(columns)
     rows = []
-    for row, (fields, line) in enumerate(records, 1):
-        if has_op:
-            op = fields[0]
-            if op not in ('I', 'U', 'D'):
-                raise CdcError('CDC_ROW_INVALID_OP', 'table %s: %s:%d: Op is %s; expected I, U or D' % (table['label'], where, line, json.dumps(op)))
-        else:
+    rejected = []
+    for row, (fields, line, rec, bad) in enumerate(records, 1):
+        try:
+            nf = len(fields)
+            stop = bad[0] if bad is not None else nf
             op = 'I'
-        if len(fields) != width:
-            raise CdcError('CDC_CSV_FIELD_COUNT', 'table %s: %s:%d has %d fields; expected %d' % (table['label'], where, line, len(fields), width))
-        off = 1 if has_op else 0
-        out = [op]
-        for at, kind in picks:
-            if at is None:
-                out.append(None)
-                continue
-            s = fields[at + off]
-            if s is None:
-                out.append(None)
-                continue
-            try:
-                out.append(convert(kind, s))
-            except ValueError as e:
-                raise CdcError('CDC_VALUE_INVALID', 'table %s: %s:%d: column %s is %s; expected %s' % (table['label'], where, line, json.dumps(layout[at]['name']), json.dumps(s), e))
+            if has_op and stop > 0:
+                op = fields[0]
+                if op not in ('I', 'U', 'D'):
+                    raise CdcError('CDC_ROW_INVALID_OP', 'table %s: unknown Op %s; expected I, U or D in %s:%d' % (label, json.dumps(utf8_cut(op or '', 20), ensure_ascii=False), where, line))
+            vals = [None] * len(layout)
+            for i in range(min(len(layout), stop - off)):
+                s = fields[i + off]
+                if s is None:
+                    continue
+                try:
+                    vals[i] = convert(layout[i]['type'], s)
+                except ValueError as e:
+                    got = split_count(rec) if rec is not None else nf
+                    if got != width:
+                        raise CdcError('CDC_CSV_FIELD_COUNT', 'table %s: expected %d fields (%s), got %d; read as configured, column %s would get a value that is not %s in %s:%d' % (label, width, shape, got, json.dumps(layout[i]['name'], ensure_ascii=False), e, where, line))
+                    raise CdcError('CDC_VALUE_INVALID', 'table %s: column %s value %s is not %s in %s:%d' % (label, json.dumps(layout[i]['name'], ensure_ascii=False), json.dumps(utf8_cut(s, 40), ensure_ascii=False), e, where, line))
+            if bad is not None:
+                raise CdcError('CDC_CSV_MALFORMED', 'table %s: %s in %s:%d' % (label, bad[1], where, bad[2]))
+            if nf != width:
+                raise CdcError('CDC_CSV_FIELD_COUNT', 'table %s: expected %d fields (%s), got %d in %s:%d' % (label, width, shape, nf, where, line))
+        except CdcError as e:
+            if not quarantine:
+                raise
+            rejected.append((meta['name'], line, -1, e.code, str(e)[len(e.code) + 2:], rec))
+            continue
+        out = [op] + [None if at is None else vals[at] for at in picks]
+        why = None
+        for at, n in nans:
+            v = out[1 + at]
+            if isinstance(v, float) and v != v:
+                why = ('CDC_VALUE_INVALID', 'table %s: ordering column %s is NaN in %s:%d; expected a number (NaN has no place in the order of changes)' % (label, json.dumps(n, ensure_ascii=False), where, line))
+                break
+        for at, n in keys:
+            if out[1 + at] is None:
+                why = ('CDC_PK_MISSING', 'table %s: primary-key column %s is NULL in %s:%d; expected a value' % (label, json.dumps(n, ensure_ascii=False), where, line))
+                break
+        if why is not None and quarantine:
+            rejected.append((meta['name'], line, -1, why[0], why[1], row_text(names[:seen], kinds[:seen], out[1:1 + seen])))
+            continue
         out.append(meta['name'])
         out.append(row)
         rows.append(tuple(out))
-    return rows
+    return rows, rejected
 
 
 # ---------------------------------------------------------------- dates (src/dates.ts)

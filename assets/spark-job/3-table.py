@@ -16,7 +16,8 @@ class TableRun:
                 if c['name'] not in seen:
                     seen.add(c['name'])
                     self.schema.append((c['name'], spark_type(c['type'])))
-        self.info = {}  # stem -> {checksum, rows, inserts, updates, deletes}
+        self.info = {}  # stem -> {checksum, rows, inserts, updates, deletes, quarantined}
+        self.rejected = {}  # stem -> [(cdc_file, line, cdc_row, code, reason, record)]: onBadRow "quarantine"
         self.result = {'table': self.label, 'status': 'unchanged', 'rawDates': [], 'curatedDates': []}
 
     # ---- locations
@@ -60,6 +61,7 @@ class TableRun:
 
         parsed = self.job.sc.binaryFiles(','.join(f['url'] for f in files), max(1, min(len(files), 64))).map(records).persist()
         layouts = {}
+        upto = {}
         if t['header']:
             # the headers name the columns: new ones join the table in file order (schema drift)
             heads = dict(parsed.map(lambda x: (x[0], x[2])).collect())
@@ -67,16 +69,19 @@ class TableRun:
                 layout = header_layout(t, f, heads[f['name']], dict(self.csv_kinds()))
                 self.merge([(c['name'], spark_type(c['type'])) for c in layout], f['key'], False)
                 layouts[f['name']] = layout
+                upto[f['name']] = len(self.schema)
         columns = [{'name': n, 'type': kind} for n, kind in self.csv_kinds()]
         schema = T.StructType([T.StructField('Op', T.StringType())] + [T.StructField(n, dt) for n, dt in self.schema] + [T.StructField('cdc_file', T.StringType()), T.StructField('cdc_row', T.LongType())])
 
         def rows(x):
             meta = metas[x[0]]
-            return meta['stem'], x[1], csv_rows(t, meta, x[3], columns, layouts.get(x[0]))
+            good, bad = csv_rows(t, meta, x[3], columns, layouts.get(x[0]), upto.get(x[0]))
+            return meta['stem'], x[1], good, bad
 
         conv = parsed.map(rows).persist()
-        for stem, md5, n in conv.map(lambda x: (x[0], x[1], len(x[2]))).collect():
-            self.info[stem] = {'checksum': md5, 'rows': n, 'inserts': 0, 'updates': 0, 'deletes': 0}
+        for stem, md5, n, bad in conv.map(lambda x: (x[0], x[1], len(x[2]), x[3])).collect():
+            self.info[stem] = {'checksum': md5, 'rows': n, 'inserts': 0, 'updates': 0, 'deletes': 0, 'quarantined': len(bad)}
+            self.rejected[stem] = bad
         return self.spark.createDataFrame(conv.flatMap(lambda x: x[2]), schema)
 
     def csv_kinds(self):
@@ -107,16 +112,55 @@ class TableRun:
             else:
                 raise CdcError('CDC_PARQUET_COLUMN_MISSING', 'table %s: change file %s has no Op column %s' % (self.label, f['key'], json.dumps(opc)))
             sel = df.select([op.alias('Op')] + [F.col(n) for n, _ in fields] + [F.lit(f['name']).alias('cdc_file'), (F.col('_metadata.row_index') + 1).cast('long').alias('cdc_row')])
-            bad = sel.filter(F.col('Op').isNull() | ~F.col('Op').isin('I', 'U', 'D')).select('Op', 'cdc_row').limit(1).collect()
-            if bad:
-                raise CdcError('CDC_ROW_INVALID_OP', 'table %s: %s row %d: Op is %s; expected I, U or D' % (self.label, f['key'], bad[0][1], json.dumps(bad[0][0])))
+            badop = F.col('Op').isNull() | ~F.col('Op').isin('I', 'U', 'D')
+            rejected = []
+            if t.get('onBadRow') == 'quarantine':
+                sel, rejected = self.parquet_rejects(f, sel, badop)
+            else:
+                bad = sel.filter(badop).select('Op', 'cdc_row').limit(1).collect()
+                if bad:
+                    raise CdcError('CDC_ROW_INVALID_OP', 'table %s: unknown Op %s in %s row %d; expected I, U or D' % (self.label, json.dumps(bad[0][0]), f['key'], bad[0][1]))
             md5 = self.job.sc.binaryFiles(f['url']).map(lambda kv: hashlib.md5(bytes(kv[1])).hexdigest()).collect()[0]
-            self.info[f['stem']] = {'checksum': md5, 'rows': sel.count(), 'inserts': 0, 'updates': 0, 'deletes': 0}
+            self.info[f['stem']] = {'checksum': md5, 'rows': sel.count(), 'inserts': 0, 'updates': 0, 'deletes': 0, 'quarantined': len(rejected)}
+            self.rejected[f['stem']] = rejected
             out.append(sel)
         df = out[0]
         for x in out[1:]:
             df = df.unionByName(x, allowMissingColumns=True)
         return df
+
+    def parquet_rejects(self, f, sel, badop):
+        """onBadRow "quarantine" on a Parquet object: rows with an unknown Op (src/read-parquet.ts), then rows with a NULL key
+        or a NaN ordering value (src/read.ts dropNullKeys) are set aside with cdc-apply's reasons; the rest is kept."""
+        t = self.t
+        have = set(sel.columns)
+        names = [n for n, _ in self.schema]
+        kinds = ['int32' if isinstance(dt, (T.IntegerType, T.ShortType, T.ByteType)) else dt.simpleString() for _, dt in self.schema]
+        keys, nans = row_checks(t, kinds, names)
+        nullkey = F.lit(False)
+        for _, n in keys:
+            nullkey = nullkey | (F.col(n).isNull() if n in have else F.lit(True))
+        nan = F.lit(False)
+        for _, n in nans:
+            if n in have:
+                nan = nan | F.isnan(F.col(n))
+        out = []
+        cols = [F.col(n) if n in have else F.lit(None).alias(n) for n in names]
+        for r in sel.filter(badop | nullkey | nan).select([F.col('Op'), F.col('cdc_row')] + cols).collect():
+            row = r['cdc_row']
+            vals = [r[n] for n in names]
+            where = '%s row %d' % (f['key'], row)
+            if r['Op'] not in ('I', 'U', 'D'):
+                code, why = 'CDC_ROW_INVALID_OP', 'table %s: unknown Op %s in %s; expected I, U or D' % (self.label, json.dumps('null' if r['Op'] is None else r['Op'], ensure_ascii=False), where)
+            else:
+                k = next((n for at, n in keys if vals[at] is None), None)
+                if k is not None:
+                    code, why = 'CDC_PK_MISSING', 'table %s: primary-key column %s is NULL in %s; expected a value' % (self.label, json.dumps(k, ensure_ascii=False), where)
+                else:
+                    n = next(n for at, n in nans if isinstance(vals[at], float) and vals[at] != vals[at])
+                    code, why = 'CDC_VALUE_INVALID', 'table %s: ordering column %s is NaN in %s; expected a number (NaN has no place in the order of changes)' % (self.label, json.dumps(n, ensure_ascii=False), where)
+            out.append((f['name'], -1, row, code, why, row_text(names, kinds, vals)))
+        return sel.filter(~(badop | nullkey | nan)), out
 
     def project(self, df, extra):
         have = set(df.columns)
@@ -237,15 +281,105 @@ class TableRun:
                 lake.delete(url)
         lake.delete(tmp)
 
-    def write_raw(self, date, changes):
+    def write_raw(self, date, changes, files):
         cols = ['Op'] + [n for n, _ in self.schema] + ['cdc_file', 'cdc_row']
         self.write_partition(self.project(changes, ['Op', 'cdc_file', 'cdc_row']).select(cols), self.part(self.job.raw, date))
+        self.write_quarantine(date, files)
         self.result['rawDates'].append(date)
 
-    def write_curated(self, date, win):
+    QUARANTINE_SCHEMA = T.StructType([T.StructField('cdc_file', T.StringType()), T.StructField('line', T.LongType()), T.StructField('cdc_row', T.LongType()),
+                                      T.StructField('code', T.StringType()), T.StructField('reason', T.StringType()), T.StructField('record', T.StringType())])
+
+    def write_quarantine(self, date, files):
+        """onBadRow "quarantine": the rows set aside from the date's files go to <raw>/_quarantine/<Source>/<TableName>/<date>/
+        as one object named as cdc-apply names a write's (part-<first>-<last>-00000.parquet, src/quarantine.ts). The date is
+        written whole, so every other object of the folder is removed."""
+        if self.t.get('onBadRow') != 'quarantine':
+            return
+        lake = self.job.lake
+        dest = '%s/_quarantine/%s/%s/%s' % (self.job.raw, self.t['source'], self.t['name'], date)
+        rows = [r for f in files for r in self.rejected.get(f['stem'], [])]
+        name = 'part-%s-%s-00000.parquet' % (files[0]['stem'], files[-1]['stem']) if files else 'part-%s-%s-00000.parquet' % (date, date)
+        if rows:
+            tmp = dest + '/.spark-' + uuid.uuid4().hex
+            self.spark.createDataFrame(rows, self.QUARANTINE_SCHEMA).coalesce(1).write.mode('overwrite').option('compression', self.job.args.compression).parquet(tmp)
+            part = next(n for _, n, d in lake.children(tmp) if n.startswith('part-') and n.endswith('.parquet'))
+            if lake.exists(dest + '/' + name):
+                lake.delete(dest + '/' + name)
+            lake.rename(tmp + '/' + part, dest + '/' + name)
+            lake.delete(tmp)
+        for url, n, d in lake.children(dest):
+            if n != name or not rows:
+                lake.delete(url)
+
+    def write_curated(self, date, win, wm=None):
+        """The curated snapshot of a date. wm: the watermark its commit records (None: a date without new files)."""
         cols = [n for n, _ in self.schema] + ['cdc_file', 'cdc_row']
-        self.write_partition(self.project(self.live(win), ['cdc_file', 'cdc_row']).select(cols), self.part(self.job.curated, date))
+        df = self.project(self.live(win), ['cdc_file', 'cdc_row']).select(cols)
+        if self.t.get('tableFormat') == 'iceberg':
+            self.write_iceberg(date, df, wm)
+        else:
+            self.write_partition(df, self.part(self.job.curated, date))
         self.result['curatedDates'].append(date)
+
+    # ---- Iceberg curated tables (tableFormat "iceberg", src/curated-sink.ts IcebergSink): the table <Source>.<TableName>
+    # of Spark's Iceberg catalog --iceberg-catalog (a hadoop catalog whose warehouse is --curated: the table is
+    # <curated>/<Source>/<TableName>/, cdc-apply's layout). One overwrite commit per date with new files, with
+    # cdc-apply's snapshot summary (cdc-apply.date, cdc-apply.lpf, cdc-apply.full-load), then the tag d<YYYYMMDD>; a date
+    # without new files only tags the current snapshot.
+    def ident(self):
+        return '%s.`%s`.`%s`' % (self.job.args.iceberg_catalog, self.t['source'], self.t['name'])
+
+    def iceberg_table(self):
+        """The table through Iceberg's Java API (refreshed), or None when it does not exist yet."""
+        jvm = self.job.spark._jvm
+        try:
+            t = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.job.spark._jsparkSession, self.ident())
+        except Exception as e:
+            if any(x in str(e) for x in ('NoSuchTableException', 'TABLE_OR_VIEW_NOT_FOUND', 'cannot be found', 'not found')):
+                return None
+            raise
+        t.refresh()
+        return t
+
+    def write_iceberg(self, date, df, wm):
+        t = self.iceberg_table()
+        tag = 'd' + date
+        if wm is None and t is not None and t.currentSnapshot() is not None:
+            self.iceberg_tag(t, tag)
+            return
+        ident = self.ident()
+        if t is None:
+            cols = ', '.join('`%s` %s' % (f.name.replace('`', '``'), f.dataType.simpleString()) for f in df.schema.fields)
+            self.spark.sql("CREATE TABLE %s (%s) USING iceberg TBLPROPERTIES ('format-version'='2')" % (ident, cols))
+        else:
+            have = set(c.name() for c in t.schema().columns())
+            extra = [f for f in df.schema.fields if f.name not in have]
+            if extra:  # schema drift: new columns join the table (older snapshots read them as NULL)
+                self.spark.sql('ALTER TABLE %s ADD COLUMNS (%s)' % (ident, ', '.join('`%s` %s' % (f.name.replace('`', '``'), f.dataType.simpleString()) for f in extra)))
+        n = df.count()
+        w = df.repartition(max(1, -(-n // self.job.args.rows_per_file))).writeTo(ident).option('snapshot-property.cdc-apply.date', date)
+        if wm is not None:
+            w = w.option('snapshot-property.cdc-apply.lpf', wm['lpf']).option('snapshot-property.cdc-apply.full-load', 'true' if wm['fullLoad'] else 'false')
+        w.overwrite(F.lit(True))
+        self.iceberg_tag(self.iceberg_table(), tag)
+
+    def iceberg_tag(self, t, tag):
+        sid = t.currentSnapshot().snapshotId()
+        ms = t.manageSnapshots()
+        if t.refs().containsKey(tag):
+            ms = ms.replaceTag(tag, sid)
+        else:
+            ms = ms.createTag(tag, sid)
+        ms.commit()
+
+    def read_iceberg(self, date):
+        """The rows of the table's tag d<date>, or None when there is no such tag."""
+        t = self.iceberg_table()
+        ref = t.refs().get('d' + date) if t is not None else None
+        if ref is None:
+            return None
+        return self.spark.sql('SELECT * FROM %s VERSION AS OF %d' % (self.ident(), ref.snapshotId()))
 
     # ---- state: <state>/<Source>/<TableName>/watermark.json and the tombstones folder it names
     def read_state(self):
@@ -307,9 +441,15 @@ class TableRun:
     # ---- restoring (src/run.ts restore, restoreCommitted)
     def restore(self, date, lpf=None):
         url = self.part(self.job.curated, date)
-        if not self.job.lake.exists(url):
+        if self.t.get('tableFormat') == 'iceberg':
+            url = '%s tag d%s' % (self.ident(), date)
+            snap = self.read_iceberg(date)
+            if snap is None:
+                raise CdcError('CDC_SNAPSHOT_MISSING', 'table %s: the curated snapshot of %s (the watermark\'s date) is missing: the Iceberg table %s has no tag d%s' % (self.label, date, self.ident(), date))
+        elif not self.job.lake.exists(url):
             raise CdcError('CDC_SNAPSHOT_MISSING', 'table %s: the curated snapshot of %s (the watermark\'s date) is missing from %s' % (self.label, date, self.job.curated))
-        snap = self.spark.read.parquet(url)
+        else:
+            snap = self.spark.read.parquet(url)
         self.merge([(x.name, x.dataType) for x in snap.schema.fields if x.name not in ('cdc_file', 'cdc_row')], url, False)
         snap = self.internals(snap.withColumn('Op', F.lit('U'))).drop('Op')
         ahead = False

@@ -218,8 +218,8 @@ def run_table(job, t):
             ledger[f['stem']] = dict(run.entry(f), checksum='', rows=0, inserts=0, updates=0, deletes=0, quarantined=0, superseded=True)
         later = any(f['date'] > ld for f in cdcs)
         wm = {'fullLoad': later, 'lpf': first[-1]['stem'] if first else ld + '-000000000', 'loadDate': ld}
-        run.write_raw(ld, changes)
-        run.write_curated(ld, cur)
+        run.write_raw(ld, changes, loads + first)
+        run.write_curated(ld, cur, wm)
         run.commit(wm, ledger, cur, ld, newest)
         if not later:
             return run.result
@@ -263,10 +263,31 @@ def run_dates(run, wm, cur, loads, cdcs, ledger, newest):
         for f in new:
             ledger[f['stem']] = run.entry(f)
         wm = dict(wm, fullLoad=wm['fullLoad'] or date > ld, lpf=new[-1]['stem'])
-        run.write_raw(date, changes)
-        run.write_curated(date, cur)
+        run.write_raw(date, changes, old + new)
+        run.write_curated(date, cur, wm)
         run.commit(wm, ledger, cur, date, newest)
     return run.result
+
+
+def iceberg_catalog_missing(job):
+    """What is missing for Iceberg curated tables (the runtime jar, the catalog, its type or warehouse), or None."""
+    spark = job.spark
+    name = job.args.iceberg_catalog
+    jvm = spark._jvm
+    try:
+        jvm.java.lang.Class.forName('org.apache.iceberg.spark.SparkCatalog', False, jvm.java.lang.Thread.currentThread().getContextClassLoader())
+    except Exception:
+        return 'the Iceberg Spark runtime is not on the classpath (iceberg-spark-runtime-3.5_2.12: --jars, Glue --datalake-formats iceberg, EMR\'s iceberg-defaults)'
+    conf = lambda k: spark.conf.get('spark.sql.catalog.%s%s' % (name, k), None)  # noqa: E731
+    want = 'set spark.sql.catalog.%s=org.apache.iceberg.spark.SparkCatalog, spark.sql.catalog.%s.type=hadoop and spark.sql.catalog.%s.warehouse=%s' % (name, name, name, job.curated)
+    if conf('') != 'org.apache.iceberg.spark.SparkCatalog':
+        return 'spark.sql.catalog.%s is %s; %s' % (name, json.dumps(conf('')), want)
+    if conf('.type') != 'hadoop':
+        return 'spark.sql.catalog.%s.type is %s (the job writes cdc-apply\'s layout <curated>/<Source>/<TableName>/, a hadoop catalog); %s' % (name, json.dumps(conf('.type')), want)
+    wh = conf('.warehouse')
+    if wh is None or job.lake.qualified(wh.rstrip('/')) != job.lake.qualified(job.curated):
+        return 'spark.sql.catalog.%s.warehouse is %s, not the curated root %s; %s' % (name, json.dumps(wh), job.curated, want)
+    return None
 
 
 # ---------------------------------------------------------------- entry point
@@ -282,6 +303,7 @@ def arguments(argv):
     p.add_argument('--rows-per-file', type=int, default=d['rowsPerFile'])
     p.add_argument('--compression', default=d['compression'])
     p.add_argument('--settle-seconds', type=float, default=d['settleSeconds'], help='folder landings: objects modified less than this ago are not read yet (default %(default)s)')
+    p.add_argument('--iceberg-catalog', default='cdc', help='tableFormat "iceberg": the Spark catalog of the curated tables (default %(default)s): spark.sql.catalog.<name> must be org.apache.iceberg.spark.SparkCatalog with type hadoop and warehouse --curated')
     p.add_argument('--master', default=None, help='Spark master when the job makes its own session (e.g. local[2]); default: spark-submit\'s')
     return p.parse_known_args(argv)[0]
 
@@ -313,6 +335,16 @@ def main(argv=None, spark=None):
                 print('CDC_USAGE: table %s is not in this job (expected one of %s)' % (x, ', '.join(sorted(known))), file=sys.stderr)
                 return EXIT['usage']
         tables = [t for t in tables if t['label'] in args.table]
+    iceberg = [t for t in tables if t.get('tableFormat') == 'iceberg']
+    why = iceberg_catalog_missing(job) if iceberg else None
+    if why is not None:  # refused before anything is read or written: never a fallback to Parquet date folders
+        for t in iceberg:
+            err = CdcError('CDC_SPARK_UNSUPPORTED', 'table %s: tableFormat "iceberg" needs Spark\'s Iceberg catalog %s: %s' % (t['label'], json.dumps(args.iceberg_catalog), why), 2)
+            print(str(err), file=sys.stderr)
+            print(json.dumps({'table': t['label'], 'status': 'error', 'code': err.code, 'message': str(err), 'exitCode': err.exit_code}))
+        if own:
+            spark.stop()
+        return EXIT['usage']
     code = 0
     results = []
     for t in tables:

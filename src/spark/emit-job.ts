@@ -3,8 +3,7 @@
 // locations of the config in front of it. No credentials are ever written: the job uses Spark's own.
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { UsageError } from '../errors.js'
-import { resolveLocal, typeName, type Config, type ColumnConfig, type TableConfig } from '../config.js'
+import { resolveLocal, typeName, type Config, type ColumnConfig } from '../config.js'
 import { checkTables } from '../table-glob.js'
 import { versions } from '../cli/version.js'
 import { configuredSchema } from '../read.js'
@@ -36,15 +35,6 @@ export function jobTemplate(): string {
   throw new Error('assets/spark-job/ is missing from this installation of cdc-apply')
 }
 
-/** What the Spark job does not do yet: refused when the job is emitted, not when it runs. */
-function unsupported(t: TableConfig): string | undefined {
-  if (t.onBadRow === 'quarantine')
-    return '"onBadRow": "quarantine" (its readers fail a file on a bad row; they do not set rows aside in <raw>/_quarantine/)'
-  if (t.tableFormat === 'iceberg')
-    return '"tableFormat": "iceberg" (it writes curated snapshots as Parquet date folders; it has no Iceberg catalog session, no iceberg-spark-runtime jar, and no commit of a date as an Iceberg snapshot tagged with the watermark)'
-  return undefined
-}
-
 /** The default state location of the job: `cdc-apply-state` beside the curated root. */
 export function defaultStateLocation(config: Config): string {
   const curated = resolveLocal(config, config.curated).replace(/\/+$/, '')
@@ -64,19 +54,6 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
   const wanted = opts.tables ?? []
   checkTables(config, wanted)
   const tables = config.tables.filter((t) => wanted.length === 0 || wanted.includes(`${t.source}.${t.name}`))
-  for (const t of tables) {
-    const why = unsupported(t)
-    if (why !== undefined) {
-      throw new UsageError(
-        'CDC_SPARK_UNSUPPORTED',
-        `table ${t.source}.${t.name}: the Spark job does not support ${why} yet`,
-        {
-          table: `${t.source}.${t.name}`,
-          hint: 'leave the table out with --table, or keep running it with cdc-apply',
-        },
-      )
-    }
-  }
   const version = versions().cdcApply
   const job = {
     version,
@@ -109,6 +86,8 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
       lateFiles: t.lateFiles,
       onReload: t.onReload,
       missingFolder: t.missingFolder,
+      onBadRow: t.onBadRow,
+      tableFormat: t.tableFormat,
       // what the saved state is written under (src/fingerprint.ts): the job checks a saved one against it, and
       // commits it (with the saved columns the config does not list)
       fingerprint: fingerprintOf(t, configuredSchema(t) ?? { fields: [], types: [] }),
@@ -120,13 +99,15 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
     `# (Glue 5, EMR 7, or spark-submit). Tables: ${tables.map((t) => `${t.source}.${t.name}`).join(', ') || '(none)'}.`,
     '#',
     '# Arguments (defaults from the config the job was emitted from): --landing --raw --curated --state --table',
-    "# --s3-scheme --rows-per-file --compression --master. No credentials are in this script: Spark's own are used.",
-    '# Outputs: the layout of cdc-apply run (plain Parquet date partitions; Iceberg is not done by the job).',
+    "# --s3-scheme --rows-per-file --compression --settle-seconds --iceberg-catalog --master. No credentials are in this script: Spark's own are used.",
+    '# Outputs: the layout of cdc-apply run: RAW date partitions; curated date partitions, or for tableFormat "iceberg"',
+    "# the Iceberg table <Source>.<TableName> of Spark's Iceberg catalog --iceberg-catalog (default cdc): a hadoop catalog",
+    '# whose warehouse is --curated (the job refuses to start without it), one commit and a tag d<YYYYMMDD> per date.',
     '# The state (watermark, ledger, tombstones) lives under --state; cdc-apply state export|import moves a table',
     '# between the SQLite state file and that location (docs/scale-out.md).',
-    '# Not done by the job: onBadRow "quarantine", Iceberg curated tables (refused when it is emitted).',
     '# Done as cdc-apply does: ledger counts of applied changes, settleSeconds (folder landings), the fingerprint check',
-    '# (CDC_TABLE_CHANGED), a table reload under onReload "reset" (superseded change files in the ledger).',
+    '# (CDC_TABLE_CHANGED), a table reload under onReload "reset" (superseded change files in the ledger), onBadRow',
+    '# "quarantine" (bad rows set aside in <raw>/_quarantine/<Source>/<TableName>/<date>/ with cdc-apply\'s reasons).',
     '',
     `CONFIG = __import__('json').loads(${JSON.stringify(JSON.stringify(job))})`,
     '',

@@ -1,0 +1,290 @@
+// The emitted Spark job on a tableFormat "iceberg" table, against cdc-apply on the same arrivals: the job writes the
+// curated table through Spark's Iceberg catalog (org.apache.iceberg.spark.SparkCatalog, type hadoop, warehouse
+// <curated>) with the cached Iceberg Spark runtime (CDC_APPLY_ICEBERG_SPARK_JAR). Every tag d<YYYYMMDD> and the live
+// table hold the rows of cdc-apply's own Iceberg table, and their snapshots carry the same cdc-apply summary
+// properties; RAW, the watermark, the ledger and the tombstones equal cdc-apply's. The job refuses to start without
+// the catalog. A hand-over (cdc-apply, state export, the job) continues cdc-apply's table and equals one cdc-apply run.
+// All job runs share ONE Spark session (test/python/spark_job_runs.py).
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseConfig, type Config } from '../src/config.js'
+import { runOnce } from '../src/run.js'
+import { StateStore, exportTable, type ProcessedFile } from '../src/state/index.js'
+import { emitSparkJob } from '../src/spark/emit-job.js'
+import { readHandover, writeHandover } from '../src/spark/handover.js'
+import { openStore } from '../src/store/open-store.js'
+import { readOutputTree, tempDir } from './helpers/outputs.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const HARNESS = join(ROOT, 'test/python/spark_job_runs.py')
+const PYTHON = process.env['CDC_APPLY_PYSPARK_PYTHON'] || 'python3'
+const JAR = process.env['CDC_APPLY_ICEBERG_SPARK_JAR']
+const CI = process.env['CI'] === 'true'
+const TABLE = 'shop/items'
+const tmp = tempDir('cdc-apply-spark-iceberg-')
+let skipReason: string | undefined
+let results: { exitCode: number; stdout: Record<string, unknown>[] }[] = []
+let compared: {
+  name: string
+  tags: Record<string, { rows: number; summary: Record<string, string> }>
+  errors: string[]
+}[] = []
+
+interface File {
+  name: string
+  lines: string[]
+  mtime: string
+}
+
+const LOAD: File = {
+  name: 'LOAD00000001.csv',
+  lines: ['I,2024-06-10 08:00:00.000000,1,apple,1.5', 'I,2024-06-10 08:00:00.000000,2,pear,2'],
+  mtime: '2024-06-10T08:00:00Z',
+}
+const C0610: File = {
+  name: '20240610-100000000.csv',
+  lines: ['U,2024-06-10 09:00:00.000000,1,apple v2,1.25', 'I,2024-06-10 09:00:01.000000,3,plum,3'],
+  mtime: '2024-06-10T10:00:00Z',
+}
+const C0611: File = {
+  name: '20240611-100000000.csv',
+  lines: ['D,2024-06-11 09:00:00.000000,2,,', 'I,2024-06-11 09:00:01.000000,4,fig,4'],
+  mtime: '2024-06-11T10:00:00Z',
+}
+// the second arrival: another file of 20240611 (the date is committed again, its tag moves), none of 20240612 (the
+// tag of the current snapshot), and 20240613
+const C0611B: File = {
+  name: '20240611-120000000.csv',
+  lines: ['U,2024-06-11 12:00:00.000000,4,fig v2,4.5', 'I,2024-06-11 12:00:01.000000,2,pear again,2.5'],
+  mtime: '2024-06-11T12:00:00Z',
+}
+const C0613: File = {
+  name: '20240613-100000000.csv',
+  lines: ['D,2024-06-13 09:00:00.000000,1,,', 'I,2024-06-13 09:00:01.000000,5,kiwi,5'],
+  mtime: '2024-06-13T10:00:00Z',
+}
+
+function landing(name: string, files: File[]): string {
+  const root = join(tmp.path, 'landings', name)
+  for (const f of files) {
+    const p = join(root, TABLE, f.name)
+    mkdirSync(dirname(p), { recursive: true })
+    writeFileSync(p, f.lines.join('\n') + '\n')
+    utimesSync(p, new Date(f.mtime), new Date(f.mtime))
+  }
+  return root
+}
+
+function configJson(dir: string): Record<string, unknown> {
+  return {
+    source: 'S',
+    landing: join(tmp.path, 'landings'),
+    raw: join(dir, 'raw'),
+    curated: join(dir, 'curated'),
+    state: join(dir, 'state.sqlite'),
+    settleSeconds: 0,
+    tableFormat: 'iceberg',
+    tables: [
+      {
+        name: 'items',
+        path: TABLE,
+        includeOpForFullLoad: true,
+        columns: [{ name: 'ts' }, { name: 'id', type: 'integer' }, { name: 'name' }, { name: 'price', type: 'double' }],
+        primaryKey: ['id'],
+        timestampColumn: 'ts',
+      },
+    ],
+  }
+}
+
+const cli = join(tmp.path, 'cli')
+const job = {
+  raw: join(tmp.path, 'job/raw'),
+  curated: join(tmp.path, 'job/curated'),
+  state: join(tmp.path, 'job/state'),
+}
+const refusedOut = {
+  raw: join(tmp.path, 'refused/raw'),
+  curated: join(tmp.path, 'refused/curated'),
+  state: join(tmp.path, 'refused/state'),
+}
+
+const handed = {
+  dir: join(tmp.path, 'handed'),
+  raw: join(tmp.path, 'handed/raw'),
+  curated: join(tmp.path, 'handed/curated'),
+  state: join(tmp.path, 'handed/job-state'),
+}
+
+function catalog(name: string, warehouse: string): Record<string, string> {
+  return {
+    [`spark.sql.catalog.${name}`]: 'org.apache.iceberg.spark.SparkCatalog',
+    [`spark.sql.catalog.${name}.type`]: 'hadoop',
+    [`spark.sql.catalog.${name}.warehouse`]: `file://${warehouse}`,
+  }
+}
+
+before(
+  async () => {
+    const probe = spawnSync(PYTHON, ['-c', 'import pyspark'], { encoding: 'utf8' })
+    const why =
+      probe.status !== 0
+        ? `pyspark is not importable by ${PYTHON} (source /work/wt/env.sh or set CDC_APPLY_PYSPARK_PYTHON)`
+        : !JAR || !existsSync(JAR)
+          ? 'CDC_APPLY_ICEBERG_SPARK_JAR is not set to the Iceberg Spark runtime jar (bash scripts/setup-iceberg-spark.sh)'
+          : undefined
+    if (why !== undefined) {
+      if (CI) assert.fail(`required in CI: ${why}`)
+      skipReason = why
+      return
+    }
+    const json = configJson(cli)
+    const cfg = (j: Record<string, unknown>): Config => parseConfig(j, tmp.path)
+    const jobPy = join(tmp.path, 'job.py')
+    writeFileSync(jobPy, emitSparkJob(cfg(json)))
+    const arrivals = [landing('a1', [LOAD, C0610, C0611]), landing('a2', [LOAD, C0610, C0611, C0611B, C0613])]
+    for (const l of arrivals) {
+      const s = await runOnce(cfg({ ...json, landing: l }))
+      assert.equal(s.tables[0]!.error, undefined, s.tables[0]!.error?.message)
+    }
+    const argv = (l: string, out: typeof job, extra: string[] = []): string[] => [
+      '--landing',
+      l,
+      '--raw',
+      out.raw,
+      '--curated',
+      out.curated,
+      '--state',
+      out.state,
+      ...extra,
+    ]
+    const runs = [
+      // refused: no catalog of that name; a catalog whose warehouse is not the curated root
+      { job: jobPy, argv: argv(arrivals[0]!, refusedOut, ['--iceberg-catalog', 'nocat']) },
+      {
+        job: jobPy,
+        argv: argv(arrivals[0]!, refusedOut, ['--iceberg-catalog', 'elsewhere']),
+        conf: catalog('elsewhere', join(tmp.path, 'elsewhere')),
+      },
+      ...arrivals.map((l) => ({
+        job: jobPy,
+        argv: argv(l, job, ['--iceberg-catalog', 'jobcat']),
+        conf: catalog('jobcat', job.curated),
+      })),
+    ]
+    // the hand-over: cdc-apply on the first arrival, its state exported, the job on the second (it continues
+    // cdc-apply's Iceberg table from the tag of the watermark's date)
+    {
+      const s = await runOnce(cfg({ ...configJson(handed.dir), landing: arrivals[0]! }))
+      assert.equal(s.tables[0]!.error, undefined, s.tables[0]!.error?.message)
+      const st = StateStore.open(join(handed.dir, 'state.sqlite'))
+      const h = exportTable(st, 'S', 'items', false)!
+      st.close()
+      const store = await openStore(handed.state, { baseDir: tmp.path })
+      await writeHandover(store, h)
+      await store.close()
+      runs.push({
+        job: jobPy,
+        argv: argv(arrivals[1]!, handed, ['--iceberg-catalog', 'handedcat']),
+        conf: catalog('handedcat', handed.curated),
+      })
+    }
+    const side = (root: string): object => ({ warehouse: `file://${root}`, namespace: 'S', table: 'items' })
+    const plan = {
+      runs,
+      jars: JAR,
+      iceberg: [
+        { name: 'job vs cdc-apply', a: side(job.curated), b: side(join(cli, 'curated')) },
+        { name: 'cdc-apply then the job vs cdc-apply', a: side(handed.curated), b: side(join(cli, 'curated')) },
+      ],
+    }
+    writeFileSync(join(tmp.path, 'plan.json'), JSON.stringify(plan))
+    const r = spawnSync(
+      PYTHON,
+      [HARNESS, join(tmp.path, 'plan.json'), join(tmp.path, 'results.json'), join(tmp.path, 'compared.json')],
+      { encoding: 'utf8', timeout: 1_800_000, env: { ...process.env, PYSPARK_PYTHON: PYTHON }, maxBuffer: 1 << 28 },
+    )
+    assert.equal(r.status, 0, `the Spark harness failed: ${r.stderr.split('\n').slice(-40).join('\n')}`)
+    results = JSON.parse(readFileSync(join(tmp.path, 'results.json'), 'utf8')) as typeof results
+    compared = JSON.parse(readFileSync(join(tmp.path, 'compared.json'), 'utf8')) as typeof compared
+  },
+  { timeout: 2_400_000 },
+)
+
+function ledgerForm(files: ProcessedFile[]): string[] {
+  return files
+    .map((f) =>
+      JSON.stringify([f.file, f.key, f.date, f.size, f.etag, f.checksum, f.rows, f.inserts, f.updates, f.deletes]),
+    )
+    .sort()
+}
+
+test('the job refuses to start without the Iceberg catalog (CDC_SPARK_UNSUPPORTED, exit 2), writing nothing', (t) => {
+  if (skipReason !== undefined) return t.skip(skipReason)
+  for (const [k, what] of [
+    [0, 'spark.sql.catalog.nocat is null'],
+    [1, 'warehouse is'],
+  ] as const) {
+    const r = results[k]!
+    assert.equal(r.exitCode, 2, JSON.stringify(r.stdout))
+    assert.equal(r.stdout[0]?.['code'], 'CDC_SPARK_UNSUPPORTED')
+    assert.ok(String(r.stdout[0]?.['message']).includes(what), String(r.stdout[0]?.['message']))
+  }
+  for (const d of Object.values(refusedOut)) assert.ok(!existsSync(d), `${d} was not written`)
+  assert.ok(!existsSync(join(tmp.path, 'elsewhere')), 'nothing went to the other warehouse')
+})
+
+test("the job's Iceberg table equals cdc-apply's: every tag, the live table, the snapshot summaries", async (t) => {
+  if (skipReason !== undefined) return t.skip(skipReason)
+  for (const r of results.slice(2, 4)) assert.equal(r.exitCode, 0, JSON.stringify(r.stdout))
+  const c = compared[0]!
+  assert.deepEqual(c.errors, [], JSON.stringify(c))
+  assert.deepEqual(Object.keys(c.tags).sort(), ['d20240610', 'd20240611', 'd20240612', 'd20240613', 'main'])
+  assert.deepEqual(c.tags['d20240611']!.summary, {
+    'cdc-apply.date': '20240611',
+    'cdc-apply.lpf': '20240611-120000000',
+    'cdc-apply.full-load': 'true',
+  })
+  assert.deepEqual(c.tags['d20240612']!.summary, c.tags['d20240611']!.summary, 'a date without files: its tag only')
+  assert.deepEqual(readOutputTree(job.raw), readOutputTree(join(cli, 'raw')), 'RAW')
+  const st = StateStore.open(join(cli, 'state.sqlite'))
+  const store = await openStore(job.state, { baseDir: tmp.path })
+  try {
+    const ref = exportTable(st, 'S', 'items', false)!
+    const h = (await readHandover(store, 'S', 'items'))!
+    assert.deepEqual(h.watermark, ref.watermark, 'watermark')
+    assert.deepEqual(ledgerForm(h.ledger), ledgerForm(ref.ledger), 'ledger')
+    const tomb = (x: { key: string; file: string; row: number }): string => `${x.key}@${x.file}:${x.row}`
+    assert.deepEqual(h.tombstones.map(tomb).sort(), ref.tombstones.map(tomb).sort(), 'tombstones')
+  } finally {
+    st.close()
+    await store.close()
+  }
+})
+
+test("cdc-apply then the job (state export): the job continues cdc-apply's Iceberg table from its tag", async (t) => {
+  if (skipReason !== undefined) return t.skip(skipReason)
+  const r = results[4]!
+  assert.equal(r.exitCode, 0, JSON.stringify(r.stdout))
+  const c = compared[1]!
+  assert.deepEqual(c.errors, [], JSON.stringify(c))
+  assert.deepEqual(Object.keys(c.tags).sort(), ['d20240610', 'd20240611', 'd20240612', 'd20240613', 'main'])
+  assert.deepEqual(readOutputTree(handed.raw), readOutputTree(join(cli, 'raw')), 'RAW')
+  const st = StateStore.open(join(cli, 'state.sqlite'))
+  const store = await openStore(handed.state, { baseDir: tmp.path })
+  try {
+    const ref = exportTable(st, 'S', 'items', false)!
+    const h = (await readHandover(store, 'S', 'items'))!
+    assert.deepEqual(h.watermark, ref.watermark, 'watermark')
+    assert.deepEqual(ledgerForm(h.ledger), ledgerForm(ref.ledger), 'ledger')
+  } finally {
+    st.close()
+    await store.close()
+  }
+})
+
+after(() => tmp.remove())
