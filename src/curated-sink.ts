@@ -154,7 +154,9 @@ export function storeUri(store: ObjectStore): string {
  * the date's tag point at it) that holds the date's rows: a merge-on-read commit (a data file with the rows that are
  * new since the current snapshot, a position-delete file for the rows they supersede or delete) when the state
  * continues the table's, a full overwrite when the state was rebuilt (see LiveRows). A date without new files only
- * gets its tag on the current snapshot.
+ * gets its tag on the current snapshot. When the state is the one whose last take this process committed as the
+ * current snapshot (a Link), the commit takes only its changes (the delta path); otherwise the whole state, compared
+ * with the row index.
  */
 export class IcebergSink implements CuratedSink {
   private table: Promise<IcebergTable> | undefined

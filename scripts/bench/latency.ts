@@ -152,6 +152,7 @@ const result = {
   skipRaw: values['skip-raw'],
   ...split,
   peakRssMb: Math.round(peakRss / 2 ** 20),
+  pollMs: latencies.map((l) => Math.round(l)),
 }
 process.stdout.write(
   values.json ? JSON.stringify(result) + '\n' : `latency from landing to curated snapshot: ${JSON.stringify(result)}\n`,
