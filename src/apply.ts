@@ -4,7 +4,7 @@
 // is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
-import { findRuns, gather, nullData, utf8Dictionary } from './arrow/gather.js'
+import { findRuns, gather, nullData, utf8Column, utf8Dictionary } from './arrow/gather.js'
 import { OrderColumn } from './arrow/values.js'
 import { KeyMap } from './key-map.js'
 import { fileOrderKey, stemOf } from './dms-names.js'
@@ -112,6 +112,36 @@ export interface ApplyCounts {
   stale: number
 }
 
+/**
+ * What changed since the state's previous take (snapshot() or changes()): the changed keys' winning rows that are
+ * new (as snapshot() gives rows), and the names (cdc_file, cdc_row) of the rows they replace or delete: the changed
+ * keys' winners as of the previous take.
+ */
+export interface StateChanges {
+  /** The mark of the previous take: these changes turn the rows of that take into the rows of this one. */
+  since: number
+  /** This take's mark. */
+  mark: number
+  columns: A.Data[]
+  length: number
+  gone: { names: string[]; rows: Float64Array }
+}
+
+/** Marks of takes, unique in the process (a sink compares them to know which rows a table holds). */
+let marks = 0
+
+/** (segment, row) as one exact double (segments < 2^21). */
+const SEG = 4294967296
+
+/**
+ * Rows of segments since the last snapshot() beyond which changes() consolidates the state (a snapshot() whose
+ * output is dropped), as a share of the live rows: superseded rows of change files stay in memory until then.
+ */
+const CONSOLIDATE_SHARE = 0.25
+const CONSOLIDATE_MIN = 100_000
+/** Segments beyond which changes() consolidates too (a packed (segment, row) needs segments < 2^21). */
+const MAX_SEGMENTS = 1_000_000
+
 function cmpValue(a: OrderValue, b: OrderValue): number {
   if (a === b) return 0
   if (a === null) return -1
@@ -137,12 +167,32 @@ export class KeyedState {
   readonly tombstones = new Map<string, Order>()
   /** Keys whose tombstone was added or removed since the last takeTombstoneChanges(). */
   private tombTouched = new Set<string>()
+  /**
+   * Keys whose winner changed since the last take (snapshot(true) or changes()), each with its winner then
+   * ((segment, row) packed, -1: none live); undefined when changes are not tracked.
+   */
+  private changed: Map<string, number> | undefined
+  private lastMark = 0
+  /** Rows in segments added since the last snapshot(). */
+  private addedRows = 0
 
   /** The table's schema; it only grows (columns are appended when files gain them). */
   constructor(public schema: TableSchema) {}
 
   get size(): number {
     return this.live.size
+  }
+
+  /** The mark of the last take (snapshot() or changes()); 0 before the first. */
+  get mark(): number {
+    return this.lastMark
+  }
+
+  /** Records a key's winner as of the last take, before its first change since. */
+  private touch(key: string, cur: number | undefined): void {
+    const c = this.changed
+    if (c === undefined || c.has(key)) return
+    c.set(key, cur === undefined ? -1 : this.slotSeg[cur]! * SEG + this.slotRow[cur]!)
   }
 
   private newSlot(seg: number, row: number): number {
@@ -230,6 +280,7 @@ export class KeyedState {
         continue
       }
       const op = b.ops[i]!
+      this.touch(key, cur)
       if (op === OP_DELETE) {
         counts.deletes++
         if (cur !== undefined) {
@@ -252,6 +303,7 @@ export class KeyedState {
       }
     }
     if (!used) this.segments[segIndex] = EMPTY_SEGMENT
+    else this.addedRows += b.length
     return counts
   }
 
@@ -259,6 +311,7 @@ export class KeyedState {
   private moveAway(key: string, ts: OrderValue, seq: OrderValue, file: string, row: number, counts: ApplyCounts): void {
     const cur = this.live.get(key)
     if (this.compare(cur, key, ts, seq, file, row) < 0) return
+    this.touch(key, cur)
     counts.deletes++
     if (cur !== undefined) {
       this.live.delete(key)
@@ -293,9 +346,100 @@ export class KeyedState {
 
   /**
    * The live rows as Arrow columns: the schema's fields, then cdc_file (the change's DMS file stem) and cdc_row.
-   * Afterwards the state keeps only this table (older batches are released).
+   * Afterwards the state keeps only this table (older batches are released). A take: `track` counts the changes
+   * from here on for changes().
    */
-  snapshot(): { columns: A.Data[]; length: number } {
+  snapshot(track = false): { columns: A.Data[]; length: number } {
+    const out = this.consolidate()
+    this.lastMark = ++marks
+    this.changed = track ? new Map() : undefined
+    return out
+  }
+
+  /**
+   * The changes since the last take (snapshot(true) or changes()), or undefined when they were not tracked (no take
+   * yet, or snapshot(false)). Costs the changed keys, not the live ones; now and then (CONSOLIDATE_SHARE) the state
+   * is consolidated as by snapshot().
+   */
+  changes(): StateChanges | undefined {
+    const c = this.changed
+    if (c === undefined) return undefined
+    const since = this.lastMark
+    const segs: number[] = []
+    const rows: number[] = []
+    const goneNames: string[] = []
+    const goneRows: number[] = []
+    for (const [key, prev] of c) {
+      const cur = this.live.get(key)
+      const now = cur === undefined ? -1 : this.slotSeg[cur]! * SEG + this.slotRow[cur]!
+      if (now === prev) continue
+      let pn: string | undefined
+      let pr = 0
+      if (prev >= 0) {
+        const s = this.segments[Math.floor(prev / SEG)]!
+        const j = prev % SEG
+        pn = s.names[s.nameIdx === null ? 0 : s.nameIdx[j]!]!
+        pr = segRow(s, j)
+      }
+      if (now >= 0) {
+        const sg = Math.floor(now / SEG)
+        const j = now % SEG
+        const s = this.segments[sg]!
+        // the same change won again (a file applied twice): the table keeps its row
+        if (pn !== undefined && pn === s.names[s.nameIdx === null ? 0 : s.nameIdx[j]!] && pr === segRow(s, j)) continue
+        segs.push(sg)
+        rows.push(j)
+      }
+      if (pn !== undefined) {
+        goneNames.push(pn)
+        goneRows.push(pr)
+      }
+    }
+    // in segment order, as snapshot() gathers
+    const n = segs.length
+    const packed = new Float64Array(n)
+    for (let i = 0; i < n; i++) packed[i] = segs[i]! * SEG + rows[i]!
+    packed.sort()
+    const gs = new Uint32Array(n)
+    const gr = new Uint32Array(n)
+    const names = new Array<string>(n)
+    const nums = new Float64Array(n)
+    for (let i = 0; i < n; i++) {
+      const s = this.segments[(gs[i] = Math.floor(packed[i]! / SEG))]!
+      const j = (gr[i] = packed[i]! % SEG)
+      names[i] = s.names[s.nameIdx === null ? 0 : s.nameIdx[j]!]!
+      nums[i] = segRow(s, j)
+    }
+    const runs = findRuns(gs, gr)
+    const columns = this.schema.fields.map((f, col) =>
+      gather(
+        f.type,
+        this.segments.map((s) => s.columns[col] ?? nullData(f.type, s.length)),
+        gs,
+        gr,
+        runs,
+      ),
+    )
+    columns.push(utf8Column(names), A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: int64Of(nums) }))
+    if (
+      this.addedRows > Math.max(CONSOLIDATE_MIN, CONSOLIDATE_SHARE * this.live.size) ||
+      this.segments.length > MAX_SEGMENTS
+    )
+      this.consolidate()
+    this.lastMark = ++marks
+    this.changed = new Map()
+    return {
+      since,
+      mark: this.lastMark,
+      columns,
+      length: n,
+      gone: { names: goneNames, rows: Float64Array.from(goneRows) },
+    }
+  }
+
+  /** The live rows (as snapshot() gives them), and the state rebuilt on them alone: one segment. */
+  private consolidate(): { columns: A.Data[]; length: number } {
+    this.addedRows = 0
     const n = this.live.size
     const slotOf = new Uint32Array(n)
     let k = 0

@@ -4,11 +4,13 @@
 import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
 import { tableLabel, type Config, type TableConfig } from './config.js'
-import { encodePartition, putPartition, readPartition, toParquet } from './write.js'
+import { encodePartition, putPartition, readPartition, recordBatch, toParquet } from './write.js'
+import type { KeyedState } from './apply.js'
+import { WriteError } from './errors.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { LocalStore } from './store/local-store.js'
 import { IcebergTable, type NewFile } from './iceberg/table.js'
-import { LiveRows } from './iceberg/live-rows.js'
+import { LiveRows, type Change } from './iceberg/live-rows.js'
 import { deleteTable, takeRows } from './iceberg/deletes.js'
 import { faultPoint } from './fault.js'
 import { expireSnapshots } from './iceberg/expire.js'
@@ -27,12 +29,64 @@ export interface CuratedPut {
   put(commit: CommitInfo | undefined, signal?: AbortSignal): Promise<void>
 }
 
+/**
+ * A date's rows as a sink takes them from the state, once (a take): all of them, or what changed since the state's
+ * previous take (mark). The state may move on once start() returns.
+ */
+export interface CuratedRows {
+  /** The curated schema (the state's fields, cdc_file, cdc_row). */
+  schema: A.Schema
+  /** The mark of the state's previous take (0: none); changes() continues it. */
+  since: number
+  /** Live rows. */
+  live: number
+  /** All live rows; `track`: the state counts its changes from here on. `mark`: this take's. */
+  all(track: boolean): { table: A.Table; mark: number }
+  /** The changed keys' new rows and the rows they supersede, or undefined when the state does not track changes. */
+  changes(): { since: number; mark: number; table: A.Table; gone: { names: string[]; rows: Float64Array } } | undefined
+}
+
+/** A state's rows for a sink, in `schema` (curatedSchema of its schema). */
+export function stateRows(state: KeyedState, schema: A.Schema): CuratedRows {
+  return {
+    schema,
+    since: state.mark,
+    live: state.size,
+    all: (track) => {
+      const snap = state.snapshot(track)
+      return { table: new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), mark: state.mark }
+    },
+    changes: () => {
+      const c = state.changes()
+      return (
+        c && {
+          since: c.since,
+          mark: c.mark,
+          table: new A.Table(schema, [recordBatch(schema, c.columns, c.length)]),
+          gone: c.gone,
+        }
+      )
+    },
+  }
+}
+
+/** A table's rows as a sink takes them: all, no changes tracked. */
+function tableRows(table: A.Table): CuratedRows {
+  return {
+    schema: table.schema,
+    since: 0,
+    live: table.numRows,
+    all: () => ({ table, mark: 0 }),
+    changes: () => undefined,
+  }
+}
+
 export interface CuratedSink {
   /**
    * Starts encoding the rows of `date`'s end; put() writes them. `rebuilt`: the state was built from the full load
    * again (not continued from the last commit), so its rows may reuse the names (cdc_file, cdc_row) of other rows.
    */
-  start(date: string, table: A.Table, changed: boolean, rebuilt?: boolean): CuratedPut
+  start(date: string, rows: CuratedRows | A.Table, changed: boolean, rebuilt?: boolean): CuratedPut
   /** The rows as of the end of `date`, or undefined when the date has no snapshot. */
   read(date: string, signal?: AbortSignal): Promise<A.Table | undefined>
 }
@@ -52,7 +106,8 @@ export class ParquetFolderSink implements CuratedSink {
     readonly prefix: string,
   ) {}
 
-  start(date: string, table: A.Table): CuratedPut {
+  start(date: string, rows: CuratedRows | A.Table): CuratedPut {
+    const table = rows instanceof A.Table ? rows : rows.all(false).table
     const encoded = encodePartition(table, {
       ...this.config.parquet,
       rowsPerFile: partRows(table.numRows, this.config),
@@ -99,12 +154,18 @@ export function storeUri(store: ObjectStore): string {
  * the date's tag point at it) that holds the date's rows: a merge-on-read commit (a data file with the rows that are
  * new since the current snapshot, a position-delete file for the rows they supersede or delete) when the state
  * continues the table's, a full overwrite when the state was rebuilt (see LiveRows). A date without new files only
- * gets its tag on the current snapshot.
+ * gets its tag on the current snapshot. When the state is the one whose last take this process committed as the
+ * current snapshot (a Link), the commit takes only its changes (the delta path); otherwise the whole state, compared
+ * with the row index.
  */
 export class IcebergSink implements CuratedSink {
   private table: Promise<IcebergTable> | undefined
   /** Where the current snapshot's rows are (built from the table on the first merge, then kept up to date). */
   private rows: Promise<LiveRows> | undefined
+  /** The take of a state the current snapshot holds, known after its commit (kept in WARM between sinks). */
+  private link: Link | undefined
+  /** The take the last started commit will make the current snapshot hold (start() compares the next take with it). */
+  private started: Omit<Link, 'snapshot'> | undefined
   /** Puts run one after the other (run.ts already orders them); encodes may start before the previous put ends. */
   private last: Promise<unknown> = Promise.resolve()
 
@@ -133,6 +194,7 @@ export class IcebergSink implements CuratedSink {
       WARM.delete(this.key)
       if (w && ice.meta && w.ice.meta?.['table-uuid'] === ice.meta['table-uuid'] && w.ice.version === ice.version) {
         this.rows ??= Promise.resolve(w.rows)
+        this.link ??= w.link
         return w.ice
       }
       return ice
@@ -146,14 +208,24 @@ export class IcebergSink implements CuratedSink {
     const rows = await this.rows
     if (!rows) return
     WARM.delete(this.key)
-    WARM.set(this.key, { ice, rows })
+    WARM.set(this.key, { ice, rows, link: this.link })
     if (WARM.size > WARM_TABLES) WARM.delete(WARM.keys().next().value!)
   }
 
-  start(date: string, table: A.Table, changed: boolean, rebuilt = false): CuratedPut {
+  start(date: string, input: CuratedRows | A.Table, changed: boolean, rebuilt = false): CuratedPut {
+    const src = input instanceof A.Table ? tableRows(input) : input
+    const shape = schemaKey(src.schema)
+    // A state whose previous take is what the table's current snapshot holds (or will, once the puts before this one
+    // are done) commits only its changes; any other state (rebuilt, restored, a new schema) is taken whole.
+    const prev = this.started ?? this.link ?? WARM.get(this.key)?.link
+    const continues = !rebuilt && src.since !== 0 && prev?.mark === src.since && prev.schema === shape
+    const delta = continues && changed ? src.changes() : undefined
+    const whole = continues && (delta !== undefined || !changed) ? undefined : src.all(true)
+    const table = whole?.table
+    if (changed) this.started = { mark: delta?.mark ?? whole!.mark, schema: shape }
     // A rebuilt state is written whole: start encoding it now (in worker threads), with the field ids the table gives
     // the columns now; put re-encodes in the rare case that a put in between changed them.
-    const early = rebuilt ? this.open().then((ice) => this.encodeAll(ice, table)) : undefined
+    const early = rebuilt && table ? this.open().then((ice) => this.encodeAll(ice, table)) : undefined
     early?.then((e) => e.parts).catch(() => undefined) // awaited by put
     const put = async (commit: CommitInfo | undefined, signal?: AbortSignal): Promise<void> => {
       const ice = await this.open(signal)
@@ -167,58 +239,46 @@ export class IcebergSink implements CuratedSink {
         Object.assign(summary, { 'cdc-apply.lpf': commit.lpf, 'cdc-apply.full-load': String(commit.fullLoad) })
       const tags = [dateTag(date)]
       try {
-        if (rebuilt || ice.current() === undefined || !typesKept(ice, table.schema)) {
+        if (delta) {
+          const link = this.link
+          if (link?.mark !== delta.since || link.snapshot !== ice.current()?.['snapshot-id'])
+            throw this.broken('its current snapshot is not the one the last commit of this process left')
+          const rows = await this.liveRows(ice, signal)
+          const change = rows.change(delta.gone, delta.table)
+          if (!change) throw this.broken('a row the state replaces is not live in the current snapshot')
+          // compaction rewrites every row: read them back from the table (the state gave only its changes)
+          await this.merge(
+            ice,
+            rows,
+            date,
+            delta.table,
+            change,
+            summary,
+            tags,
+            async () => (await ice.read('main', signal))!,
+            signal,
+          )
+        } else if (!table) {
+          throw this.broken('the table has no snapshot to continue')
+        } else if (rebuilt || ice.current() === undefined || !typesKept(ice, table.schema)) {
           let enc = early ? await early : this.encodeAll(ice, table)
           if (enc.ids !== fieldIds(this.withIds(ice, table.schema))) enc = this.encodeAll(ice, table)
           await this.writeAll(ice, date, table, await enc.parts, 'overwrite', summary, tags, signal)
-          await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
-          return await this.remember(ice)
-        }
-        const rows = await this.liveRows(ice, signal)
-        const change = rows.diff(table)
-        const schema = this.withIds(ice, table.schema)
-        const stem = this.fileStem(ice, date)
-        const delta = takeRows(
-          schema,
-          table.batches.map((b) => new A.RecordBatch(schema, b.data)),
-          change.segs,
-          change.rows,
-        )
-        const files = await this.putData(stem, new A.Table(schema, [delta]), signal)
-        const deletes: NewFile[] = []
-        if (change.deletes.size > 0) {
-          const body = await toParquet(deleteTable(change.deletes), this.config.parquet)
-          const key = joinKey(this.prefix, 'data', `${stem}-deletes.parquet`)
-          await this.store.put(key, body, { signal })
-          const one = change.deletes.size === 1 ? [...change.deletes.keys()][0] : undefined
-          deletes.push({
-            key,
-            rows: change.killed.reduce((n, [, ps]) => n + ps.length, 0),
-            bytes: body.length,
-            ...(one !== undefined ? { referenced: one } : {}),
-          })
-        }
-        faultPoint('iceberg-after-delta')
-        await ice.commit({ arrow: table.schema, files, deletes, mode: 'merge', summary, tags }, signal)
-        rows.apply(
-          change,
-          files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })),
-        )
-        // Compaction: too many deleted rows or data files slow readers down; rewrite the rows into fresh data files as
-        // a replace snapshot of the same rows (the date's tag moves to it, so the merge snapshot can be expired).
-        const o = this.config.iceberg
-        if (rows.positions - rows.live > o.compactDeleteShare * rows.positions || rows.dataFiles > o.compactDataFiles) {
-          await this.writeAll(
+        } else {
+          const rows = await this.liveRows(ice, signal)
+          await this.merge(
             ice,
+            rows,
             date,
             table,
-            await this.encodeAll(ice, table).parts,
-            'replace',
+            rows.diff(table),
             summary,
             tags,
+            () => Promise.resolve(table),
             signal,
           )
         }
+        this.link = { mark: delta?.mark ?? whole!.mark, snapshot: ice.current()!['snapshot-id'], schema: shape }
         await expireSnapshots(ice, this.config.iceberg.keepSnapshots, signal)
         await this.remember(ice)
       } catch (err) {
@@ -226,16 +286,83 @@ export class IcebergSink implements CuratedSink {
         WARM.delete(this.key)
         this.table = undefined
         this.rows = undefined
+        this.link = undefined
+        this.started = undefined
         throw err
       }
     }
     return {
-      rows: table.numRows,
+      rows: src.live,
       put: (commit, signal) => {
         const done = this.last.then(() => put(commit, signal))
         this.last = done.catch(() => undefined)
         return done
       },
+    }
+  }
+
+  /** A delta commit that cannot be made: the run fails, and the next one restores the state and commits it whole. */
+  private broken(why: string): WriteError {
+    return new WriteError(
+      'CDC_WRITE_FAILED',
+      `table ${this.label}: cannot commit only the changes to the Iceberg table at ${this.key}: ${why}`,
+      {
+        table: this.label,
+        transient: true,
+        hint: 'nothing was written; the next run restores the state from the table and commits it whole',
+      },
+    )
+  }
+
+  /**
+   * A merge-on-read commit of `change` (rows of `source` to add, positions to delete), then the compaction of all
+   * rows (`all`) when deletes exceed compactDeleteShare or data files compactDataFiles.
+   */
+  private async merge(
+    ice: IcebergTable,
+    rows: LiveRows,
+    date: string,
+    source: A.Table,
+    change: Change,
+    summary: Record<string, string>,
+    tags: string[],
+    all: () => Promise<A.Table>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const schema = this.withIds(ice, source.schema)
+    const stem = this.fileStem(ice, date)
+    const added = takeRows(
+      schema,
+      source.batches.map((b) => new A.RecordBatch(schema, b.data)),
+      change.segs,
+      change.rows,
+    )
+    const files = await this.putData(stem, new A.Table(schema, [added]), signal)
+    const deletes: NewFile[] = []
+    if (change.deletes.size > 0) {
+      const body = await toParquet(deleteTable(change.deletes), this.config.parquet)
+      const key = joinKey(this.prefix, 'data', `${stem}-deletes.parquet`)
+      await this.store.put(key, body, { signal })
+      const one = change.deletes.size === 1 ? [...change.deletes.keys()][0] : undefined
+      deletes.push({
+        key,
+        rows: change.killed.reduce((n, [, ps]) => n + ps.length, 0),
+        bytes: body.length,
+        ...(one !== undefined ? { referenced: one } : {}),
+      })
+    }
+    faultPoint('iceberg-after-delta')
+    await ice.commit({ arrow: source.schema, files, deletes, mode: 'merge', summary, tags }, signal)
+    rows.apply(
+      change,
+      files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })),
+    )
+    // Compaction: too many deleted rows or data files slow readers down; rewrite the rows into fresh data files as
+    // a replace snapshot of the same rows (the date's tag moves to it, so the merge snapshot can be expired).
+    const o = this.config.iceberg
+    if (rows.positions - rows.live > o.compactDeleteShare * rows.positions || rows.dataFiles > o.compactDataFiles) {
+      const t = await all()
+      await this.writeAll(ice, date, t, await this.encodeAll(ice, t).parts, 'replace', summary, tags, signal)
     }
   }
 
@@ -335,7 +462,20 @@ export class IcebergSink implements CuratedSink {
  * Tables and their row indexes kept between sinks of one process, by store URL and prefix (watch mode creates a sink
  * per poll): reused only when the table's newest metadata version and uuid are still those it was left at.
  */
-const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows }>()
+const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows; link: Link | undefined }>()
+
+/** Which take of a state (its mark) an Iceberg table's current snapshot holds: the same rows, by name. */
+interface Link {
+  mark: number
+  snapshot: number
+  /** The curated schema's fields (schemaKey). */
+  schema: string
+}
+
+/** The fields and types of a curated schema: a state with other fields is committed whole. */
+function schemaKey(schema: A.Schema): string {
+  return schema.fields.map((f) => `${f.name}:${String(f.type)}`).join(',')
+}
 const WARM_TABLES = 64
 
 /** True when every column the current schema has keeps its type in `arrow` (added columns are fine: old files read them as NULL). */

@@ -1,6 +1,5 @@
 // Carries out a table's plan (plan.ts): read → apply → write RAW and curated → commit the watermark, date by date,
 // and returns what it did: the counts, the dates written and the last watermark committed.
-import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
 import { WriteError } from './errors.js'
 import type { Config, TableConfig } from './config.js'
@@ -9,10 +8,10 @@ import type { Rejected } from './rejected.js'
 import { PIECE_BYTES, readObjects } from './read-object.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
-import { curatedSchema, recordBatch } from './write.js'
+import { curatedSchema } from './write.js'
 import { RawSink, pruneDate } from './raw-sink.js'
 import { settleRaw, type RawTable } from './raw-compact.js'
-import type { CuratedPut, CuratedSink } from './curated-sink.js'
+import { stateRows, type CuratedPut, type CuratedSink } from './curated-sink.js'
 import type { ProcessedFile, RawCommit, RawPart, StateStore, Watermark } from './state/index.js'
 import type { Logger } from './log.js'
 import { joinKey, objectChunks } from './store/object-store.js'
@@ -209,14 +208,8 @@ export class TableRun {
 
   private encodeCurated(date: string, state: KeyedState, changed: boolean, rebuilt: boolean): CuratedPut {
     state.schema = this.schema!
-    const snap = state.snapshot()
-    const schema = curatedSchema(this.schema!)
-    return this.curated.start(
-      date,
-      new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]),
-      changed,
-      rebuilt,
-    )
+    // the sink takes the state's rows: all of them, or (an Iceberg table the state continues) what changed
+    return this.curated.start(date, stateRows(state, curatedSchema(this.schema!)), changed, rebuilt)
   }
 
   private async putCurated(date: string, encoded: CuratedPut, wm: Watermark | undefined): Promise<void> {

@@ -3,7 +3,8 @@
 // [--changes 1000] [--dir D] [--skip-raw]`.
 // Each poll is also split into its curated side (the state's snapshot or delta and the sink's start, then the
 // curated put) and its RAW side (encode and put), timed by wrapping TableRun's and RawSink's methods; `--skip-raw` leaves RAW out
-// of the polls (not written: a bench-only measure of what a poll costs without it).
+// of the polls (not written: a bench-only measure of what a poll costs without it). peakRssMb: the largest RSS at the
+// end of a poll.
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -93,6 +94,8 @@ const latencies: number[] = []
 const splits: (typeof spent)[] = []
 let landedAt = 0
 let n = 0
+/** Peak RSS seen at the end of a poll (the state, the Iceberg row index and what a poll leaves). */
+let peakRss = 0
 const dropNext = (): void => {
   if (n === files) {
     controller.abort()
@@ -123,6 +126,7 @@ await runWatch(cfg, {
       latencies.push(performance.now() - landedAt)
       splits.push({ ...spent })
     }
+    peakRss = Math.max(peakRss, process.memoryUsage().rss)
     for (const k of Object.keys(spent) as (keyof typeof spent)[]) spent[k] = 0
     dropNext()
   },
@@ -147,6 +151,8 @@ const result = {
   maxMs: sorted.at(-1)!,
   skipRaw: values['skip-raw'],
   ...split,
+  peakRssMb: Math.round(peakRss / 2 ** 20),
+  pollMs: latencies.map((l) => Math.round(l)),
 }
 process.stdout.write(
   values.json ? JSON.stringify(result) + '\n' : `latency from landing to curated snapshot: ${JSON.stringify(result)}\n`,

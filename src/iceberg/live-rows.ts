@@ -162,6 +162,41 @@ export class LiveRows {
     }
   }
 
+  /**
+   * The change that deletes the live rows named (gone.names[i], gone.rows[i]) and adds all of `added`'s rows: what a
+   * state's changes since the snapshot this index holds amount to. Costs the change, not the live rows. Undefined
+   * when a name is not live here (the state does not continue this snapshot).
+   */
+  change(gone: { names: string[]; rows: Float64Array }, added: A.Table): Change | undefined {
+    const bySlot = new Map<number, number[]>()
+    for (let i = 0; i < gone.names.length; i++) {
+      const loc = this.where.get(gone.names[i]!)?.get(gone.rows[i]!)
+      if (loc === undefined) return undefined
+      const s = Math.floor(loc / SLOT)
+      let ps = bySlot.get(s)
+      if (!ps) bySlot.set(s, (ps = []))
+      ps.push(loc % SLOT)
+    }
+    const deletes: Positions = new Map()
+    const killed: [number, number[]][] = []
+    for (const [si, ps] of [...bySlot].sort((a, b) => a[0] - b[0])) {
+      const sorted = Float64Array.from(ps).sort()
+      const gone = Array.from(sorted).filter((p, i) => i === 0 || p !== sorted[i - 1])
+      deletes.set(this.slots[si]!.path, gone)
+      killed.push([si, gone])
+    }
+    const segs: number[] = []
+    const rows: number[] = []
+    added.batches.forEach((b, bi) => {
+      for (let i = 0; i < b.numRows; i++) {
+        segs.push(bi)
+        rows.push(i)
+      }
+    })
+    const { names, rows: cdcRows } = namesOf(added)
+    return { segs: Uint32Array.from(segs), rows: Uint32Array.from(rows), deletes, killed, names, cdcRows }
+  }
+
   /** Applies a committed change: its deletes, and its added rows in `files` (path and row count, in order). */
   apply(c: Change, files: { path: string; rows: number }[]): void {
     for (const [si, gone] of c.killed) {
