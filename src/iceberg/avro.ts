@@ -150,10 +150,29 @@ function container(schema: object, records: unknown[], meta: Record<string, stri
   })
 }
 
+/**
+ * Avro longs read as numbers, rounded beyond 2^53 instead of avsc's "potential precision loss" error: Java's Iceberg
+ * (the Spark job) writes random 63-bit snapshot ids. Such a table is read only (IcebergTable refuses to commit to it).
+ */
+const LOSSY_LONG = (avro.types.LongType as unknown as { __with(m: object): avro.Type }).__with({
+  fromBuffer: (b: Buffer) => Number(b.readBigInt64LE()),
+  toBuffer: (n: number) => {
+    const b = Buffer.alloc(8)
+    b.writeBigInt64LE(BigInt(n))
+    return b
+  },
+  fromJSON: Number,
+  toJSON: Number,
+  isValid: (n: unknown) => typeof n === 'number' && Number.isInteger(n),
+  compare: (a: number, b: number) => (a === b ? 0 : a < b ? -1 : 1),
+})
+
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T: the record type the caller's Avro schema decodes to
 function decode<T>(bytes: Uint8Array): Promise<{ records: T[]; meta: Record<string, string> }> {
   return new Promise((resolve, reject) => {
-    const dec = new avro.streams.BlockDecoder()
+    const dec = new avro.streams.BlockDecoder({
+      parseHook: (schema: avro.Schema) => avro.Type.forSchema(schema, { registry: { long: LOSSY_LONG } }),
+    } as object)
     const records: T[] = []
     let meta: Record<string, string> = {}
     dec.on('metadata', (_type: unknown, _codec: unknown, header: { meta: Record<string, Buffer> }) => {

@@ -127,8 +127,10 @@ export class IcebergTable {
   }
 
   /** The store key of a path in the metadata. */
-  keyOf(path: string): string {
-    if (!path.startsWith(this.location + '/')) {
+  keyOf(written: string): string {
+    const path = canonicalUri(written)
+    const location = canonicalUri(this.location)
+    if (!path.startsWith(location + '/')) {
       throw new DataError(
         'CDC_ICEBERG_INVALID',
         `table ${this.label}: file ${path} is outside the table's location ${this.location}`,
@@ -139,7 +141,7 @@ export class IcebergTable {
         },
       )
     }
-    return joinKey(this.prefix, path.slice(this.location.length + 1))
+    return joinKey(this.prefix, path.slice(location.length + 1))
   }
 
   /** The URI the metadata names a store key by. */
@@ -248,6 +250,7 @@ export class IcebergTable {
 
   /** Points tags at the current snapshot (a date without changes ends with the same rows). */
   async tag(tags: string[], signal?: AbortSignal): Promise<void> {
+    this.writable()
     const id = this.meta?.['current-snapshot-id']
     if (!this.meta || id === undefined) throw new Error(`table ${this.label}: no snapshot to tag`)
     const refs = { ...this.meta.refs }
@@ -267,6 +270,7 @@ export class IcebergTable {
    * tags point at it.
    */
   async commit(c: Commit, signal?: AbortSignal): Promise<Snapshot> {
+    this.writable()
     const prev = this.meta
     const schema = this.schemaFor(c.arrow)
     const parent = this.current()
@@ -400,8 +404,27 @@ export class IcebergTable {
 
   /** Commits new metadata as it is (snapshot expiry): v(N+1).metadata.json, then the hint. */
   async replaceMetadata(next: TableMetadata, signal?: AbortSignal): Promise<void> {
+    this.writable()
     // the live files stay cached: they are keyed by snapshot id, and expiry keeps the current snapshot
     await this.writeMetadata(next, signal)
+  }
+
+  /**
+   * Refuses to write on top of snapshot ids beyond 2^53: Java's Iceberg (the Spark job) makes random 63-bit ids, which
+   * JSON.parse and the Avro reader here round; such a table is read (verify, steps), but a commit would write the
+   * rounded ids back, naming snapshots that do not exist.
+   */
+  private writable(): void {
+    const big = this.meta?.snapshots.find((s) => !Number.isSafeInteger(s['snapshot-id']))
+    if (big === undefined) return
+    throw new DataError(
+      'CDC_ICEBERG_INVALID',
+      `table ${this.label}: snapshot id ${big['snapshot-id']} is beyond 2^53 (written by another engine, such as the Spark job); cdc-apply reads such a table but cannot commit to it`,
+      {
+        table: this.label,
+        hint: 'keep the table on the engine that wrote it, or rebuild it with cdc-apply (cdc-apply reset, then run)',
+      },
+    )
   }
 
   /**
@@ -452,4 +475,13 @@ export class IcebergTable {
       )
     }
   }
+}
+
+/**
+ * A URI in one form per scheme, for comparing paths written by other engines: Hadoop's `file:/x` is `file:///x`,
+ * `s3a://` and `s3n://` (the Hadoop connectors' schemes, as the Spark job may write) are `s3://`.
+ */
+function canonicalUri(uri: string): string {
+  if (/^file:\/[^/]/.test(uri)) return `file:///${uri.slice('file:/'.length)}`
+  return uri.replace(/^s3[an]:\/\//, 's3://')
 }
