@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../src/config.js'
 import { runOnce } from '../src/run.js'
 import { verify } from '../src/check/verify.js'
+import { snapshotAsOf } from '../src/check/snapshot.js'
 import { LocalStore } from '../src/store/local-store.js'
 import { IcebergTable } from '../src/iceberg/table.js'
 import { decodeManifestList } from '../src/iceberg/avro.js'
@@ -224,6 +225,16 @@ test('a reprocess overwrites each date it rewrites in one snapshot; the RAW Iceb
     'verify reads the same RAW dates and rows from the Iceberg table',
   )
   assert.ok(p.rawRows > 0)
+  // snapshot --as-of a time rebuilds from RAW: the same rows and RAW dates from the Iceberg table
+  const asOf: Record<string, unknown> = {}
+  for (const f of ['parquet', 'iceberg'] as const) {
+    const out = join(dir, `as-of-${f}.parquet`)
+    const r = await snapshotAsOf(config(f), { table: 'S.items', asOf: '2024-06-11 12:00:00', out })
+    assert.equal(r.kind, 'time')
+    asOf[f] = { dates: r.datesRead, raw: r.rawRows, rows: sortRows(parquetRows(readFileSync(out))) }
+  }
+  assert.deepEqual(asOf['iceberg'], asOf['parquet'], 'snapshot --as-of reads RAW from the Iceberg table')
+  assert.equal((asOf['parquet'] as { dates: string[] }).dates.length, 2)
   const ice = await openRaw(join(dir, 'iceberg', 'raw'), 'S/items')
   const after = ice.meta!.snapshots.slice(before)
   // the rebuild rewrites both dates: one overwrite snapshot each, removing the date's earlier files only

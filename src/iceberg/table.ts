@@ -6,6 +6,8 @@
 // A commit writes data files, manifests and the manifest list first, then the new vN+1.metadata.json (the commit
 // point: readers and the next open take the highest version), then the hint. A crash before the metadata file
 // leaves only unreferenced files; readers never see them.
+// Curated tables are unpartitioned; a RAW table (raw-iceberg.ts) has one identity partition field on a string
+// column, whose value each data file's manifest entry carries.
 import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
