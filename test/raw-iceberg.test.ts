@@ -113,6 +113,9 @@ function python(): string | undefined {
   return spawnSync(p, ['-c', 'import pyiceberg'], { encoding: 'utf8' }).status === 0 ? p : undefined
 }
 
+/** The jobs of the tests below, for the Spark test at the end. */
+const sparkJobs: object[] = []
+
 /** pyiceberg reads every partition (row filter partition_0 = date) and the whole table; each equals the plain RAW. */
 function pyicebergCheck(t: { skip: (m: string) => void }, jobs: object[]): void {
   const py = python()
@@ -123,6 +126,7 @@ function pyicebergCheck(t: { skip: (m: string) => void }, jobs: object[]): void 
   }
   const file = join(tmp.path, `jobs-${Date.now()}.json`)
   writeFileSync(file, JSON.stringify(jobs))
+  sparkJobs.push(jobs[0]!)
   const r = spawnSync(py, [CHECK, file], { encoding: 'utf8', timeout: 600_000 })
   assert.equal(r.status, 0, `pyiceberg check failed:\n${r.stdout}\n${r.stderr}`)
   const lines = r.stdout
@@ -306,5 +310,36 @@ test('a crash at a RAW Iceberg boundary and a rerun give the same RAW rows as an
     }
     assert.ok(killed, `${point} was reached`)
     sameRaw(await rawOf(c.dir), want, point)
+  }
+})
+
+test("Spark 3.5 with the Iceberg runtime reads each RAW partition (WHERE partition_0 = '<date>') as the plain RAW", (t) => {
+  const py = process.env['CDC_APPLY_PYSPARK_PYTHON']
+  const jar = process.env['CDC_APPLY_ICEBERG_SPARK_JAR']
+  const usable = py && existsSync(py) && jar && existsSync(jar) && spawnSync(py, ['-c', 'import pyspark']).status === 0
+  if (!usable) {
+    if (process.env['CI']) assert.fail('CDC_APPLY_PYSPARK_PYTHON and CDC_APPLY_ICEBERG_SPARK_JAR are required in CI')
+    return t.skip(
+      'PySpark or the Iceberg Spark runtime is not set up (scripts/setup-pyspark.sh, setup-iceberg-spark.sh)',
+    )
+  }
+  assert.ok(sparkJobs.length > 0, 'the tests above made RAW Iceberg tables')
+  const file = join(tmp.path, 'spark-jobs.json')
+  writeFileSync(file, JSON.stringify(sparkJobs))
+  const r = spawnSync(py, [CHECK, file, 'spark', jar], {
+    encoding: 'utf8',
+    timeout: 900_000,
+    env: { ...process.env, PYSPARK_PYTHON: py },
+  })
+  assert.equal(r.status, 0, `Spark check failed:\n${r.stdout}\n${r.stderr.slice(-3000)}`)
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { name: string; dates: number; errors: string[] })
+  assert.equal(lines.length, sparkJobs.length)
+  for (const l of lines) {
+    assert.deepEqual(l.errors, [], l.name)
+    assert.ok(l.dates > 0, l.name)
   }
 })
