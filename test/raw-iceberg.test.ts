@@ -15,7 +15,7 @@ import { verify } from '../src/check/verify.js'
 import { snapshotAsOf } from '../src/check/snapshot.js'
 import { LocalStore } from '../src/store/local-store.js'
 import { IcebergTable } from '../src/iceberg/table.js'
-import { decodeManifestList } from '../src/iceberg/avro.js'
+import { decodeManifest, decodeManifestList } from '../src/iceberg/avro.js'
 import { storeUri } from '../src/curated-sink.js'
 import { RAW_PARTITION } from '../src/raw-iceberg.js'
 import { generate, benchConfig, DEFAULT_GEN } from '../scripts/bench/gen.js'
@@ -101,6 +101,33 @@ async function checkPartitionMetadata(rawRoot: string, table: string): Promise<v
     const s = m.partitions[0]!
     assert.equal(s.contains_null, false)
     assert.ok(s.lower_bound && s.upper_bound && String(s.lower_bound) <= String(s.upper_bound))
+  }
+  // every snapshot's manifests (spec "Manifests"): the partition struct of the spec's field, the spec in the header,
+  // counts that match the entries, EXISTING entries with their sequence numbers written (only ADDED may inherit)
+  for (const sn of meta.snapshots) {
+    for (const m of await decodeManifestList(readFileSync(fileURLToPath(sn['manifest-list'])))) {
+      const bytes = readFileSync(fileURLToPath(m.manifest_path))
+      const { entries, meta: header } = await decodeManifest(bytes)
+      assert.deepEqual(JSON.parse(header['partition-spec']!), meta['partition-specs'][0]!.fields)
+      const schema = JSON.parse(header['avro.schema']!) as { fields: { name: string; type: unknown }[] }
+      const df = schema.fields.find((f) => f.name === 'data_file')!.type as {
+        fields: { name: string; type: { fields?: { name: string; 'field-id': number }[] } }[]
+      }
+      const part = df.fields.find((f) => f.name === 'partition')!.type.fields!
+      assert.deepEqual(
+        part.map((f) => [f.name, f['field-id']]),
+        [[RAW_PARTITION, 1000]],
+      )
+      const count = (st: number): number => entries.filter((e) => e.status === st).length
+      assert.deepEqual(
+        [m.added_files_count, m.existing_files_count, m.deleted_files_count],
+        [count(1), count(0), count(2)],
+      )
+      for (const e of entries) {
+        assert.ok(/^\d{8}$/.test(e.data_file.partition[RAW_PARTITION] ?? ''), 'each entry has its date')
+        if (e.status !== 1) assert.ok(e.sequence_number !== null && e.file_sequence_number !== null)
+      }
+    }
   }
   const dates = files.data.map((e) => e.data_file.partition[RAW_PARTITION]!).sort()
   const lo = lists.map((m) => String(m.partitions?.[0]?.lower_bound)).sort()[0]
