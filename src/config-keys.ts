@@ -158,6 +158,10 @@ export const ICEBERG_KEYS: Keys = {
     kind: { t: 'number', zero: true },
     doc: 'Unreferenced files (left by a crash) are deleted once this many seconds old (default 3600).',
   },
+  raw: {
+    kind: bool,
+    doc: 'RAW of an iceberg table is an Iceberg table too, partitioned by date (default false).',
+  },
 }
 
 export const CONCURRENCY_KEYS: Keys = {

@@ -144,6 +144,8 @@ export interface Config {
     keepMetadataVersions: number
     /** Files no kept snapshot or metadata version references are deleted only once this old (seconds). */
     orphanMinAgeSeconds: number
+    /** RAW of an iceberg table is an Iceberg table too, partitioned by date (docs/iceberg.md); default false. */
+    raw: boolean
   }
   /** Register every table in a data catalog after each commit (docs/catalog.md); undefined = no catalog. */
   catalog: CatalogConfig | undefined
@@ -203,6 +205,7 @@ export const DEFAULTS = Object.freeze({
   keepSnapshots: 10,
   keepMetadataVersions: 100,
   orphanMinAgeSeconds: 3600,
+  icebergRaw: false,
 })
 
 export function loadConfig(file: string): Config {
@@ -309,6 +312,7 @@ export function parseConfig(json: unknown, baseDir: string): Config {
       keepSnapshots: opt(ice, 'keepSnapshots', '$.iceberg', posInt) ?? DEFAULTS.keepSnapshots,
       keepMetadataVersions: opt(ice, 'keepMetadataVersions', '$.iceberg', posInt) ?? DEFAULTS.keepMetadataVersions,
       orphanMinAgeSeconds: opt(ice, 'orphanMinAgeSeconds', '$.iceberg', nonNegNum) ?? DEFAULTS.orphanMinAgeSeconds,
+      raw: opt(ice, 'raw', '$.iceberg', bool) ?? DEFAULTS.icebergRaw,
     },
     limits: {
       maxRecordBytes: opt(lim, 'maxRecordBytes', '$.limits', posInt) ?? DEFAULTS.maxRecordBytes,

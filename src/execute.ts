@@ -1,5 +1,7 @@
 // Carries out a table's plan (plan.ts): read → apply → write RAW and curated → commit the watermark, date by date,
 // and returns what it did: the counts, the dates written and the last watermark committed.
+import { randomBytes } from 'node:crypto'
+import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
 import { WriteError } from './errors.js'
 import type { Config, TableConfig } from './config.js'
@@ -12,6 +14,8 @@ import { curatedSchema } from './write.js'
 import { RawSink, pruneDate } from './raw-sink.js'
 import { settleRaw, type RawTable } from './raw-compact.js'
 import { stateRows, type CuratedPut, type CuratedSink } from './curated-sink.js'
+import { commitRawDate, openRawIceberg, rawDataFolder, rawFieldIds } from './raw-iceberg.js'
+import type { IcebergTable } from './iceberg/table.js'
 import type { ProcessedFile, RawCommit, RawPart, StateStore, Watermark } from './state/index.js'
 import type { Logger } from './log.js'
 import { joinKey, objectChunks } from './store/object-store.js'
@@ -142,17 +146,61 @@ export class TableRun {
     faultPoint('after-read')
   }
 
+  private rawIce: Promise<IcebergTable> | undefined
+
+  /** RAW is an Iceberg table (tableFormat "iceberg" with iceberg.raw; raw-iceberg.ts), not date folders. */
+  get rawIsIceberg(): boolean {
+    return this.t.tableFormat === 'iceberg' && this.config.iceberg.raw
+  }
+
+  /** The RAW Iceberg table, opened once per run. */
+  rawIceberg(): Promise<IcebergTable> {
+    this.rawIce ??= openRawIceberg(this.stores.raw, this.t.source, this.t.name, this.config, this.signal)
+    this.rawIce.catch(() => (this.rawIce = undefined))
+    return this.rawIce
+  }
+
+  /** Where a date's RAW parts go: the date folder, or the RAW Iceberg table's partition folder. */
+  rawFolder(date: string): string {
+    return this.rawIsIceberg ? rawDataFolder(this.t.source, this.t.name, date) : this.partition(date)
+  }
+
   /** A date's RAW write of `files` (this run's files of the date, in order): parts are put as rows are added. */
   rawSink(date: string, files: DmsFile[]): RawSink {
     const first = files[0]?.stem ?? date
     const last = files.at(-1)?.stem ?? date
-    return new RawSink(this.stores.raw, this.partition(date), first, last, this.config.parquet, this.signal)
+    return new RawSink(this.stores.raw, this.rawFolder(date), first, last, this.config.parquet, this.signal, {
+      ...this.rawIcebergSink(),
+    })
+  }
+
+  /** A RAW Iceberg table's sink options: a token per write, field ids from the table. */
+  rawIcebergSink(): { token: string; withIds: (s: A.Schema) => Promise<A.Schema> } | Record<string, never> {
+    if (!this.rawIsIceberg) return {}
+    return { token: randomBytes(4).toString('hex'), withIds: async (s) => rawFieldIds(await this.rawIceberg(), s) }
   }
 
   /** What RAW compaction works on (raw-compact.ts). */
   rawTable(): RawTable {
     const { stores, state, t, config, signal, log } = this
-    return { raw: stores.raw, state, source: t.source, name: t.name, parquet: config.parquet, signal, log }
+    return {
+      raw: stores.raw,
+      state,
+      source: t.source,
+      name: t.name,
+      parquet: config.parquet,
+      signal,
+      log,
+      ...(this.rawIsIceberg
+        ? {
+            iceberg: {
+              table: () => this.rawIceberg(),
+              folder: (d: string) => this.rawFolder(d),
+              sink: () => this.rawIcebergSink(),
+            },
+          }
+        : {}),
+    }
   }
 
   /**
@@ -200,6 +248,26 @@ export class TableRun {
     )
     faultPoint('after-raw-write')
     this.outcome.rawDates.push(date)
+    if (this.rawIsIceberg) {
+      // One snapshot sets the date's partition: the committed parts (none in a rebuild) plus this write's.
+      const keep = new Set(fresh ? [] : this.state.rawParts(this.t.source, this.t.name, date).map((p) => p.name))
+      await commitRawDate(
+        await this.rawIceberg(),
+        {
+          source: this.t.source,
+          name: this.t.name,
+          date,
+          keep,
+          parts: written.map((p) => ({ name: p.name, rows: p.rows ?? 0, bytes: sink.sizes.get(p.name) ?? 0 })),
+          rows: sink.rowSchema(),
+          compaction: false,
+          summary: { 'cdc-apply.raw-write': `${sink.first}-${sink.last}`, 'cdc-apply.raw-files': String(stems.length) },
+        },
+        this.signal,
+      )
+      faultPoint('after-raw-iceberg-commit')
+      return { date, parts: written, legacy: [] }
+    }
     const keep = sink.names()
     if (!fresh) for (const p of this.state.rawParts(this.t.source, this.t.name, date)) keep.add(p.name)
     const legacy = await pruneDate(this.stores.raw, this.partition(date), keep, fresh, this.signal)

@@ -10,6 +10,7 @@ export type FaultPoint =
   | 'after-read'
   | 'after-raw-part'
   | 'after-raw-write'
+  | 'after-raw-iceberg-commit'
   | 'after-prune'
   | 'after-curated-write'
   | 'before-commit'

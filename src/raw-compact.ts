@@ -8,7 +8,9 @@ import type { Logger } from './log.js'
 import type { StateStore } from './state/index.js'
 import { faultPoint } from './fault.js'
 import { deletePrefix, joinKey, type ObjectStore } from './store/object-store.js'
-import { RawSink } from './raw-sink.js'
+import { RawSink, type RawSinkOptions } from './raw-sink.js'
+import type { IcebergTable } from './iceberg/table.js'
+import { commitRawDate } from './raw-iceberg.js'
 
 /** What compaction works on: a table's RAW store and its state file. */
 export interface RawTable {
@@ -19,6 +21,15 @@ export interface RawTable {
   parquet: Config['parquet']
   signal: AbortSignal | undefined
   log: Logger
+  /**
+   * RAW is an Iceberg table (raw-iceberg.ts): the parts are in its partition folders, a compaction is a replace
+   * snapshot, and the parts it replaced stay (older snapshots reference them) until snapshot expiry.
+   */
+  iceberg?: {
+    table: () => Promise<IcebergTable>
+    folder: (date: string) => string
+    sink: () => RawSinkOptions
+  }
 }
 
 /**
@@ -45,10 +56,11 @@ export async function settleRaw(t: RawTable, before: string): Promise<void> {
 
 async function deleteDead(t: RawTable, dead: { date: string; name: string }[]): Promise<void> {
   if (dead.length === 0) return
-  await t.raw.delete(
-    dead.map((p) => joinKey(t.source, t.name, p.date, p.name)),
-    t.signal ? { signal: t.signal } : {},
-  )
+  if (!t.iceberg)
+    await t.raw.delete(
+      dead.map((p) => joinKey(t.source, t.name, p.date, p.name)),
+      t.signal ? { signal: t.signal } : {},
+    )
   t.state.forgetDeadParts(t.source, t.name, dead)
 }
 
@@ -58,22 +70,45 @@ export async function compactDate(t: RawTable, date: string): Promise<void> {
   const first = inputs.find((p) => p.first !== undefined)?.first
   const last = inputs.findLast((p) => p.last !== undefined)?.last
   if (inputs.length < 2 || first === undefined || last === undefined) return
-  const prefix = joinKey(t.source, t.name, date)
+  const prefix = t.iceberg ? t.iceberg.folder(date) : joinKey(t.source, t.name, date)
   const opts = t.signal ? { signal: t.signal } : {}
   // The date is closed: besides its committed parts, the folder holds only leftovers, such as the outputs of a
   // compaction that crashed before its commit (their names need not be the ones this one writes: rowsPerFile may
-  // have changed). They go first, so that no row is left in the folder twice.
-  await deletePrefix(t.raw, prefix, { keep: new Set(inputs.map((p) => joinKey(prefix, p.name))), ...opts })
+  // have changed). They go first, so that no row is left in the folder twice. (A RAW Iceberg table's readers see
+  // only the files its snapshot names, and older snapshots still name files outside this date's live parts.)
+  if (!t.iceberg)
+    await deletePrefix(t.raw, prefix, { keep: new Set(inputs.map((p) => joinKey(prefix, p.name))), ...opts })
   const read = async (name: string): Promise<A.Table> =>
     A.tableFromIPC(pw.readParquet(await t.raw.get(joinKey(prefix, name), opts), { batchSize: 65536 }).intoIPCStream())
   // Columns only ever get added, so the newest part has them all; older parts get NULL in the ones they lack.
   const newest = await read(inputs.at(-1)!.name)
-  const sink = new RawSink(t.raw, prefix, first, last, t.parquet, t.signal, true)
+  const sink = new RawSink(t.raw, prefix, first, last, t.parquet, t.signal, {
+    ...t.iceberg?.sink(),
+    compacted: true,
+  })
   for (const [i, p] of inputs.entries()) {
     const table = i === inputs.length - 1 ? newest : await read(p.name)
     await sink.addRecords(newest.schema, table.batches)
   }
   const outputs = await sink.finish()
+  if (t.iceberg) {
+    // The replace snapshot: the date's partition is the outputs (a rerun after a crash before the state file's
+    // commit replaces the outputs of the first attempt as well).
+    await commitRawDate(
+      await t.iceberg.table(),
+      {
+        source: t.source,
+        name: t.name,
+        date,
+        keep: new Set(),
+        parts: outputs.map((p) => ({ name: p.name, rows: p.rows ?? 0, bytes: sink.sizes.get(p.name) ?? 0 })),
+        rows: sink.rowSchema(),
+        compaction: true,
+        summary: { 'cdc-apply.raw-write': `${first}-${last}`, 'cdc-apply.raw-compaction': String(inputs.length) },
+      },
+      t.signal,
+    )
+  }
   faultPoint('before-compaction-commit')
   t.state.commitCompaction(
     t.source,

@@ -17,10 +17,21 @@ const IN_FLIGHT = 2
 
 /**
  * The name of part `k` of a write whose first and last files are `first` and `last`; a compaction's outputs carry
- * a `c` before the index, so that they can never overwrite one of their inputs.
+ * a `c` before the index, so that they can never overwrite one of their inputs. A RAW Iceberg table's parts carry
+ * the write's `token` too: a rerun never overwrites a file an Iceberg snapshot references.
  */
-export function partName(first: string, last: string, k: number, compacted = false): string {
-  return `part-${first}-${last}-${compacted ? 'c' : ''}${String(k).padStart(5, '0')}.parquet`
+export function partName(first: string, last: string, k: number, compacted = false, token?: string): string {
+  const t = token === undefined ? '' : `${token}-`
+  return `part-${first}-${last}-${t}${compacted ? 'c' : ''}${String(k).padStart(5, '0')}.parquet`
+}
+
+/** How a RawSink writes: a compaction's outputs; a RAW Iceberg table's token and field ids. */
+export interface RawSinkOptions {
+  compacted?: boolean
+  /** Put in every part's name (RAW Iceberg tables: a random token per write). */
+  token?: string
+  /** The schema a part is encoded with (RAW Iceberg tables: the Iceberg field ids in the Arrow metadata). */
+  withIds?: (schema: A.Schema) => Promise<A.Schema>
 }
 
 /** Streams rows into the part files of one write of one date. */
@@ -32,6 +43,8 @@ export class RawSink {
   private readonly all: Promise<void>[] = []
   /** The parts written so far, in order. */
   readonly parts: RawPart[] = []
+  /** The size in bytes of each part put, by name. */
+  readonly sizes = new Map<string, number>()
 
   constructor(
     private readonly store: ObjectStore,
@@ -41,8 +54,13 @@ export class RawSink {
     readonly last: string,
     private readonly opts: Config['parquet'],
     private readonly signal: AbortSignal | undefined,
-    private readonly compacted = false,
+    private readonly how: RawSinkOptions = {},
   ) {}
+
+  /** The RAW columns of the parts written so far (a file of a later schema widens them). */
+  rowSchema(): A.Schema {
+    return this.schema ?? new A.Schema([])
+  }
 
   /** This write's object names so far. */
   names(): Set<string> {
@@ -97,14 +115,24 @@ export class RawSink {
     const table = new A.Table(schema, this.pending)
     const part = n === table.numRows ? table : table.slice(0, n)
     const rest = n === table.numRows ? [] : table.slice(n).batches
-    // toParquet serialises the rows now: the batches can go once it returns.
-    const bytes = toParquet(part, this.opts)
     this.pending = rest
     this.pendingRows -= n
-    const name = partName(this.first, this.last, this.parts.length, this.compacted)
+    const name = partName(this.first, this.last, this.parts.length, this.how.compacted, this.how.token)
     this.parts.push({ name, rows: n, first: this.first, last: this.last })
+    const ids = this.how.withIds && (await this.how.withIds(schema))
+    // toParquet serialises the rows now: the batches can go once it returns.
+    const bytes = toParquet(
+      ids
+        ? new A.Table(
+            ids,
+            part.batches.map((b) => new A.RecordBatch(ids, b.data)),
+          )
+        : part,
+      this.opts,
+    )
     const put = bytes.then(async (body) => {
       await this.store.put(joinKey(this.prefix, name), body, this.signal ? { signal: this.signal } : {})
+      this.sizes.set(name, body.length)
       faultPoint('after-raw-part')
     })
     put.catch(() => undefined) // awaited by finish (or by the next flush)

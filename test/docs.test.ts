@@ -227,6 +227,7 @@ const DEFAULT_HEADINGS: Record<string, string | null> = {
   keepSnapshots: 'iceberg.keepSnapshots',
   keepMetadataVersions: 'iceberg.keepMetadataVersions',
   orphanMinAgeSeconds: 'iceberg.orphanMinAgeSeconds',
+  icebergRaw: 'iceberg.raw',
 }
 
 test('docs/config.md states every value of DEFAULTS under its key', () => {

@@ -129,5 +129,7 @@ function sqlError(purpose: 'check' | 'steps', sql: string, err: unknown): CdcErr
 
 /** `read_parquet([...])` over local files. */
 export function readParquetSql(paths: readonly string[]): string {
-  return `read_parquet([${paths.map(quotedString).join(', ')}], union_by_name = true)`
+  // hive_partitioning off: a RAW Iceberg table's data files sit under `data/partition_0=<date>/`, and the column
+  // DuckDB would derive from that path is no RAW column
+  return `read_parquet([${paths.map(quotedString).join(', ')}], union_by_name = true, hive_partitioning = false)`
 }

@@ -4,14 +4,50 @@ import { join } from 'node:path'
 import type { TableConfig } from '../config.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
 import { LocalStore } from '../store/local-store.js'
+import { storeUri } from '../curated-sink.js'
+import { IcebergTable } from '../iceberg/table.js'
+import { RAW_PARTITION } from '../raw-iceberg.js'
 
-/** Every `<Source>/<TableName>/<YYYYMMDD>/*.parquet` object of a table, by date (ascending). */
+/**
+ * Every `<Source>/<TableName>/<YYYYMMDD>/*.parquet` object of a table, by date (ascending); for a RAW Iceberg table
+ * (partitioned by partition_0), the data files of its current snapshot by partition value.
+ */
 export async function listPartitions(
   store: ObjectStore,
   t: Pick<TableConfig, 'source' | 'name'>,
   signal?: AbortSignal,
 ): Promise<Map<string, string[]>> {
   const prefix = joinKey(t.source, t.name)
+  const byDate = (await icebergPartitions(store, prefix, signal)) ?? (await folderPartitions(store, prefix, signal))
+  return new Map([...byDate].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+/** The current snapshot's data files by partition_0, or undefined when `prefix` is no table partitioned by it. */
+async function icebergPartitions(
+  store: ObjectStore,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<Map<string, string[]> | undefined> {
+  const ice = await IcebergTable.open(store, prefix, `${storeUri(store)}/${prefix}`, prefix, signal ? { signal } : {})
+  if (!ice.spec().some((f) => f.name === RAW_PARTITION)) return undefined
+  const byDate = new Map<string, string[]>()
+  const snap = ice.current()
+  if (!snap) return byDate
+  for (const e of (await ice.files(snap, signal)).data) {
+    const date = e.data_file.partition[RAW_PARTITION]
+    if (typeof date !== 'string') continue
+    const keys = byDate.get(date) ?? []
+    keys.push(ice.keyOf(e.data_file.file_path))
+    byDate.set(date, keys)
+  }
+  return byDate
+}
+
+async function folderPartitions(
+  store: ObjectStore,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<Map<string, string[]>> {
   const byDate = new Map<string, string[]>()
   for await (const o of store.list(`${prefix}/`, signal ? { signal } : {})) {
     const rest = o.key.slice(prefix.length + 1).split('/')
@@ -20,7 +56,7 @@ export async function listPartitions(
     keys.push(o.key)
     byDate.set(rest[0]!, keys)
   }
-  return new Map([...byDate].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return byDate
 }
 
 /**

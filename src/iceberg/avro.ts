@@ -45,8 +45,20 @@ const MANIFEST_FILE = {
   ],
 }
 
-/** The manifest's record (spec: "Manifests", v2 manifest_entry and data_file; unpartitioned: an empty partition). */
-const MANIFEST_ENTRY = {
+/** An identity partition field of a spec (spec: "Partition Specs"); field ids start at 1000. */
+export interface PartitionField {
+  name: string
+  transform: 'identity'
+  'source-id': number
+  'field-id': number
+}
+
+/**
+ * The manifest's record (spec: "Manifests", v2 manifest_entry and data_file). The partition struct has one optional
+ * field per partition field of the spec, with its field id (an unpartitioned table: an empty struct); cdc-apply's
+ * partition sources are strings.
+ */
+const manifestEntry = (spec: readonly PartitionField[]): object => ({
   type: 'record',
   name: 'manifest_entry',
   fields: [
@@ -64,7 +76,20 @@ const MANIFEST_ENTRY = {
           { name: 'content', type: 'int', 'field-id': 134 },
           { name: 'file_path', type: 'string', 'field-id': 100 },
           { name: 'file_format', type: 'string', 'field-id': 101 },
-          { name: 'partition', type: { type: 'record', name: 'r102', fields: [] }, 'field-id': 102 },
+          {
+            name: 'partition',
+            type: {
+              type: 'record',
+              name: 'r102',
+              fields: spec.map((f) => ({
+                name: f.name,
+                type: opt('string'),
+                default: null,
+                'field-id': f['field-id'],
+              })),
+            },
+            'field-id': 102,
+          },
           { name: 'record_count', type: 'long', 'field-id': 103 },
           { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
           { name: 'key_metadata', type: opt('bytes'), default: null, 'field-id': 131 },
@@ -86,7 +111,7 @@ const MANIFEST_ENTRY = {
       },
     },
   ],
-}
+})
 
 /** 0 data, 1 position deletes, 2 equality deletes. */
 export type FileContent = 0 | 1 | 2
@@ -95,7 +120,8 @@ export interface DataFile {
   content: FileContent
   file_path: string
   file_format: 'PARQUET'
-  partition: Record<string, never>
+  /** The file's partition values by partition field name (`{}` in an unpartitioned table). */
+  partition: Record<string, string | null>
   record_count: number
   file_size_in_bytes: number
   key_metadata: null
@@ -129,8 +155,17 @@ export interface ManifestFile {
   added_rows_count: number
   existing_rows_count: number
   deleted_rows_count: number
-  partitions: null
+  /** One summary per partition field (null in an unpartitioned table). */
+  partitions: FieldSummary[] | null
   key_metadata: null
+}
+
+/** The manifest list's summary of one partition field over a manifest's files (bounds: the values' UTF-8 bytes). */
+export interface FieldSummary {
+  contains_null: boolean
+  contains_nan: boolean | null
+  lower_bound: Buffer | null
+  upper_bound: Buffer | null
 }
 
 /** An Avro object container file (null codec) holding `records`, with `meta` in its header. */
@@ -189,8 +224,12 @@ export function encodeManifestList(files: ManifestFile[], meta: Record<string, s
   return container(MANIFEST_FILE, files, meta)
 }
 
-export function encodeManifest(entries: ManifestEntry[], meta: Record<string, string>): Promise<Uint8Array> {
-  return container(MANIFEST_ENTRY, entries, meta)
+export function encodeManifest(
+  entries: ManifestEntry[],
+  meta: Record<string, string>,
+  spec: readonly PartitionField[] = [],
+): Promise<Uint8Array> {
+  return container(manifestEntry(spec), entries, meta)
 }
 
 export async function decodeManifestList(bytes: Uint8Array): Promise<ManifestFile[]> {

@@ -1,7 +1,7 @@
 // The shapes of an Iceberg format-version 2 table's metadata (the spec's table metadata, snapshots, refs) and of
 // what a commit adds, as src/iceberg/table.ts reads and writes them.
 import type * as A from 'apache-arrow'
-import type { ManifestEntry, ManifestFile } from './avro.js'
+import type { ManifestEntry, ManifestFile, PartitionField } from './avro.js'
 import type { IcebergSchema } from './schema.js'
 
 export interface Snapshot {
@@ -29,7 +29,7 @@ export interface TableMetadata {
   'current-schema-id': number
   schemas: IcebergSchema[]
   'default-spec-id': number
-  'partition-specs': { 'spec-id': number; fields: unknown[] }[]
+  'partition-specs': { 'spec-id': number; fields: PartitionField[] }[]
   'last-partition-id': number
   'default-sort-order-id': number
   'sort-orders': { 'order-id': number; fields: unknown[] }[]
@@ -49,6 +49,8 @@ export interface NewFile {
   bytes: number
   /** A delete file whose positions all name one data file: that file's path (lets readers skip the others). */
   referenced?: string
+  /** The file's partition values by partition field name (a partitioned table only). */
+  partition?: Record<string, string>
 }
 
 export interface Commit {
@@ -60,9 +62,14 @@ export interface Commit {
   /**
    * merge: the current data and delete files stay, the new ones are added (merge-on-read: an append plus position
    * deletes); overwrite: the new files are the table's rows, every current file is removed; replace: the same rows
-   * rewritten into the new files (compaction).
+   * rewritten into the new files (compaction); files: the current files stay but those `remove` names, the new ones
+   * are added (a partitioned table's partition appended to, overwritten or compacted).
    */
-  mode: 'merge' | 'overwrite' | 'replace'
+  mode: 'merge' | 'overwrite' | 'replace' | 'files'
+  /** mode files: the paths of the current data files to remove. */
+  remove?: readonly string[]
+  /** mode files: the snapshot's operation when it removes files (overwrite, or replace for a compaction). */
+  removeAs?: 'overwrite' | 'replace'
   /** Extra snapshot summary entries (cdc-apply.lpf, cdc-apply.full-load, ...). */
   summary: Record<string, string>
   /** Tags to point at the new snapshot. */

@@ -2,14 +2,17 @@
 // manifest, the snapshot summary's counts (spec: "Snapshot Summary", the Java library's names), a new entry's
 // data_file record and a new snapshot id.
 import { randomInt } from 'node:crypto'
-import type { ManifestEntry, ManifestFile } from './avro.js'
+import type { FieldSummary, ManifestEntry, ManifestFile, PartitionField } from './avro.js'
 import type { TableMetadata } from './metadata.js'
 
 const sum = (es: ManifestEntry[], f: (e: ManifestEntry) => number): number => es.reduce((n, e) => n + f(e), 0)
 const rows = (e: ManifestEntry): number => e.data_file.record_count
 const size = (e: ManifestEntry): number => e.data_file.file_size_in_bytes
 
-/** The manifest_file record of a manifest written by snapshot `id` at sequence number `seq`. */
+/**
+ * The manifest_file record of a manifest written by snapshot `id` at sequence number `seq`; in a partitioned table
+ * (`spec` not empty) with the summary of each partition field over the manifest's files.
+ */
 export function manifestFile(
   path: string,
   length: number,
@@ -17,8 +20,10 @@ export function manifestFile(
   seq: number,
   id: number,
   entries: ManifestEntry[],
+  spec: readonly PartitionField[] = [],
 ): ManifestFile {
   const added = entries.filter((e) => e.status === 1)
+  const existing = entries.filter((e) => e.status === 0)
   const deleted = entries.filter((e) => e.status === 2)
   return {
     manifest_path: path,
@@ -29,13 +34,25 @@ export function manifestFile(
     min_sequence_number: Math.min(seq, ...entries.map((e) => e.sequence_number ?? seq)),
     added_snapshot_id: id,
     added_files_count: added.length,
-    existing_files_count: 0,
+    existing_files_count: existing.length,
     deleted_files_count: deleted.length,
     added_rows_count: sum(added, rows),
-    existing_rows_count: 0,
+    existing_rows_count: sum(existing, rows),
     deleted_rows_count: sum(deleted, rows),
-    partitions: null,
+    partitions:
+      spec.length === 0 ? null : spec.map((f) => fieldSummary(entries.map((e) => e.data_file.partition[f.name]))),
     key_metadata: null,
+  }
+}
+
+/** The spec's field summary of string partition values: nulls, and the lowest and highest value as UTF-8 bytes. */
+function fieldSummary(values: (string | null | undefined)[]): FieldSummary {
+  const set = values.filter((v): v is string => typeof v === 'string').sort()
+  return {
+    contains_null: set.length < values.length,
+    contains_nan: null,
+    lower_bound: set.length === 0 ? null : Buffer.from(set[0]!, 'utf8'),
+    upper_bound: set.length === 0 ? null : Buffer.from(set.at(-1)!, 'utf8'),
   }
 }
 
@@ -78,12 +95,13 @@ export function dataFile(
   bytes: number,
   content: 0 | 1,
   referenced: string | undefined,
+  partition: Record<string, string | null> = {},
 ): ManifestEntry['data_file'] {
   return {
     content,
     file_path: path,
     file_format: 'PARQUET',
-    partition: {},
+    partition,
     record_count: rows,
     file_size_in_bytes: bytes,
     key_metadata: null,

@@ -6,6 +6,8 @@
 // A commit writes data files, manifests and the manifest list first, then the new vN+1.metadata.json (the commit
 // point: readers and the next open take the highest version), then the hint. A crash before the metadata file
 // leaves only unreferenced files; readers never see them.
+// Curated tables are unpartitioned; a RAW table (raw-iceberg.ts) has one identity partition field on a string
+// column, whose value each data file's manifest entry carries.
 import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
@@ -19,6 +21,7 @@ import {
   encodeManifestList,
   type ManifestEntry,
   type ManifestFile,
+  type PartitionField,
 } from './avro.js'
 import { dataFile, manifestFile, newSnapshotId, snapshotSummary } from './summary.js'
 import { readDeletes, withoutPositions } from './deletes.js'
@@ -31,6 +34,8 @@ import type { Commit, LiveFiles, NewFile, Ref, Snapshot, TableMetadata } from '.
 const VERSION = /^v(\d+)\.metadata\.json$/
 /** Partition field ids start at 1000; an unpartitioned table's last partition id is 999 (as Iceberg's Java library). */
 const UNPARTITIONED_LAST_ID = 999
+/** The field id of a new table's first partition field. */
+const FIRST_PARTITION_ID = 1000
 /** Previous metadata files kept (and listed in the metadata-log) when the table is opened without a number. */
 export const DEFAULT_KEEP_VERSIONS = 100
 
@@ -44,6 +49,8 @@ export interface OpenOptions {
   keepVersions?: number
   /** Unreferenced files younger than this are never deleted (they may be a commit still being written). */
   orphanMinAgeMs?: number
+  /** A new table is partitioned by this (string) column, identity transform; an existing table keeps its spec. */
+  partitionBy?: string
 }
 
 export class IcebergTable {
@@ -62,6 +69,7 @@ export class IcebergTable {
     /** Iceberg's write.metadata.previous-versions-max: the metadata-log's length and the older versions kept. */
     readonly keepVersions: number,
     readonly orphanMinAgeMs: number,
+    readonly partitionBy: string | undefined,
   ) {}
 
   /** Opens the table at the newest metadata version; `meta` is undefined when there is none yet. */
@@ -72,7 +80,12 @@ export class IcebergTable {
     label: string,
     opts: OpenOptions = {},
   ): Promise<IcebergTable> {
-    const { signal, keepVersions = DEFAULT_KEEP_VERSIONS, orphanMinAgeMs = DEFAULT_ORPHAN_MIN_AGE_MS } = opts
+    const {
+      signal,
+      keepVersions = DEFAULT_KEEP_VERSIONS,
+      orphanMinAgeMs = DEFAULT_ORPHAN_MIN_AGE_MS,
+      partitionBy,
+    } = opts
     let version = 0
     for await (const o of store.list(joinKey(prefix, 'metadata') + '/', { signal })) {
       const m = VERSION.exec(o.key.slice(o.key.lastIndexOf('/') + 1))
@@ -117,7 +130,20 @@ export class IcebergTable {
       version,
       keepVersions,
       orphanMinAgeMs,
+      partitionBy,
     )
+  }
+
+  /** The partition fields of the table's default spec; for a new table, those `partitionBy` asks for in `schema`. */
+  spec(schema?: IcebergSchema): PartitionField[] {
+    if (this.meta) {
+      const id = this.meta['default-spec-id']
+      return this.meta['partition-specs'].find((p) => p['spec-id'] === id)?.fields ?? []
+    }
+    if (this.partitionBy === undefined) return []
+    const source = schema?.fields.find((f) => f.name === this.partitionBy)
+    if (!source) throw new Error(`table ${this.label}: no column ${this.partitionBy} to partition by`)
+    return [{ name: this.partitionBy, transform: 'identity', 'source-id': source.id, 'field-id': FIRST_PARTITION_ID }]
   }
 
   /** The snapshot a ref (a branch such as main, or a tag) names. */
@@ -275,14 +301,17 @@ export class IcebergTable {
     const schema = this.schemaFor(c.arrow)
     const parent = this.current()
     const cur: LiveFiles = parent ? await this.files(parent, signal) : { data: [], deletes: [], manifests: [] }
+    const spec = this.spec(schema)
     const merge = c.mode === 'merge'
+    const files = c.mode === 'files'
+    const gone = new Set(files ? c.remove : [])
     const seq = (prev?.['last-sequence-number'] ?? 0) + 1
     const id = newSnapshotId(prev)
     const commitId = randomUUID()
     const header = (content: 'data' | 'deletes'): Record<string, string> => ({
       schema: JSON.stringify(schema),
       'schema-id': String(schema['schema-id']),
-      'partition-spec': '[]',
+      'partition-spec': JSON.stringify(spec),
       'partition-spec-id': '0',
       'format-version': '2',
       content,
@@ -292,28 +321,45 @@ export class IcebergTable {
       snapshot_id: id,
       sequence_number: null,
       file_sequence_number: null,
-      data_file: dataFile(this.uriOf(f.key), f.rows, f.bytes, content, f.referenced),
+      data_file: dataFile(
+        this.uriOf(f.key),
+        f.rows,
+        f.bytes,
+        content,
+        f.referenced,
+        Object.fromEntries(spec.map((p) => [p.name, f.partition?.[p.name] ?? null])),
+      ),
     })
     const added = c.files.map((f) => entry(f, 0))
     const addedDeletes = c.deletes.map((f) => entry(f, 1))
-    const removed = merge ? [] : cur.data.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
-    const removedDeletes = merge ? [] : cur.deletes.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
+    const removing = merge ? [] : files ? cur.data.filter((e) => gone.has(e.data_file.file_path)) : cur.data
+    const removed = removing.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
+    const removedDeletes = merge || files ? [] : cur.deletes.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
+    // Mode files rewrites the parent's data manifests when it removes files: the files kept become EXISTING entries
+    // (their snapshot id and sequence numbers as written) of one new manifest.
+    const rewrite = files && removed.length > 0
+    const kept = files ? cur.data.filter((e) => !gone.has(e.data_file.file_path)) : []
+    const existing = rewrite ? kept.map((e) => ({ ...e, status: 0 as const })) : []
     const groups: [ManifestEntry[], 0 | 1][] = [
       [added, 0],
       [addedDeletes, 1],
       [removed, 0],
       [removedDeletes, 1],
+      [existing, 0],
     ]
     const manifests: ManifestFile[] = []
     for (const [i, [entries, content]] of groups.entries()) {
       if (entries.length === 0) continue
       const rel = `metadata/${commitId}-m${i}.avro`
-      const body = await encodeManifest(entries, header(content === 0 ? 'data' : 'deletes'))
+      const body = await encodeManifest(entries, header(content === 0 ? 'data' : 'deletes'), spec)
       await this.store.put(joinKey(this.prefix, rel), body, { signal })
-      manifests.push(manifestFile(this.uri(rel), body.length, content, seq, id, entries))
+      manifests.push(manifestFile(this.uri(rel), body.length, content, seq, id, entries, spec))
     }
-    // A merge keeps the parent's manifests that still list live files (not those that only record removals).
-    if (merge) manifests.push(...cur.manifests.filter((m) => m.added_files_count + m.existing_files_count > 0))
+    // A merge (and an append of mode files) keeps the parent's manifests that still list live files (not those
+    // that only record removals); a rewrite of mode files keeps only its delete manifests.
+    const live = (m: ManifestFile): boolean => m.added_files_count + m.existing_files_count > 0
+    if (merge || (files && !rewrite)) manifests.push(...cur.manifests.filter(live))
+    else if (rewrite) manifests.push(...cur.manifests.filter((m) => m.content === 1 && live(m)))
     const listRel = `metadata/snap-${id}-1-${commitId}.avro`
     const listMeta: Record<string, string> = {
       'snapshot-id': String(id),
@@ -324,11 +370,14 @@ export class IcebergTable {
     await this.store.put(joinKey(this.prefix, listRel), await encodeManifestList(manifests, listMeta), { signal })
     faultPoint('iceberg-before-metadata')
 
-    const liveData = merge ? [...cur.data, ...added] : added
-    const liveDeletes = merge ? [...cur.deletes, ...addedDeletes] : addedDeletes
+    const liveData = merge ? [...cur.data, ...added] : files ? [...kept, ...added] : added
+    const liveDeletes = merge || files ? [...cur.deletes, ...addedDeletes] : addedDeletes
     const now = Math.max(Date.now(), (prev?.['last-updated-ms'] ?? 0) + 1)
-    const operation =
-      c.mode === 'replace'
+    const operation = files
+      ? removed.length === 0
+        ? 'append'
+        : (c.removeAs ?? 'overwrite')
+      : c.mode === 'replace'
         ? 'replace'
         : !merge
           ? cur.data.length > 0
@@ -352,7 +401,7 @@ export class IcebergTable {
       },
       'schema-id': schema['schema-id'],
     }
-    const base = prev ?? this.initial(now)
+    const base = prev ?? this.initial(now, spec)
     const schemas = base.schemas.some((s) => s['schema-id'] === schema['schema-id'])
       ? base.schemas
       : [...base.schemas, schema]
@@ -379,7 +428,7 @@ export class IcebergTable {
     return snap
   }
 
-  private initial(now: number): TableMetadata {
+  private initial(now: number, spec: PartitionField[]): TableMetadata {
     return {
       'format-version': 2,
       'table-uuid': randomUUID(),
@@ -390,8 +439,8 @@ export class IcebergTable {
       'current-schema-id': 0,
       schemas: [],
       'default-spec-id': 0,
-      'partition-specs': [{ 'spec-id': 0, fields: [] }],
-      'last-partition-id': UNPARTITIONED_LAST_ID,
+      'partition-specs': [{ 'spec-id': 0, fields: spec }],
+      'last-partition-id': Math.max(UNPARTITIONED_LAST_ID, ...spec.map((p) => p['field-id'])),
       'default-sort-order-id': 0,
       'sort-orders': [{ 'order-id': 0, fields: [] }],
       properties: { 'write.format.default': 'parquet', 'cdc-apply.writer': 'cdc-apply' },
