@@ -462,18 +462,24 @@ test("restart: a run after a multi-date run reads only the LPF date's files and 
     assert.deepEqual([...idle.rawWrites, ...idle.curatedWrites], [])
   }))
 
+/** A table whose 20220929 is made of two writes (not compacted yet: no later date); its RAW folder and parts. */
+async function twoWrites0929(lake: Lake): Promise<{ folder: string; parts: string[] }> {
+  lake.put('LOAD00000001', LOAD_0926)
+  for (const s of ['20220926-091502118', '20220929-081500000'] as const) lake.put(s, CDC[s])
+  await lake.ok()
+  lake.put('20220929-120000000', CDC['20220929-120000000'])
+  await lake.ok()
+  const folder = join(lake.dir, 'raw', P, '20220929')
+  const parts = readdirSync(folder).sort()
+  assert.equal(parts.length, 2, parts.join(', '))
+  return { folder, parts }
+}
+
 test('a compaction that crashed before its commit leaves parts of other names (rowsPerFile changed): the retry removes them', () =>
   withLake(async (lake) => {
-    lake.put('LOAD00000001', LOAD_0926)
-    for (const s of ['20220926-091502118', '20220929-081500000'] as const) lake.put(s, CDC[s])
-    await lake.ok()
-    lake.put('20220929-120000000', CDC['20220929-120000000'])
-    await lake.ok()
-    // 20220929 is made of two writes; plant what a crashed compaction under a smaller rowsPerFile leaves: compacted
-    // parts (the date's rows again) under names the next compaction does not write.
-    const folder = join(lake.dir, 'raw', P, '20220929')
-    const parts = readdirSync(folder).sort()
-    assert.equal(parts.length, 2, parts.join(', '))
+    const { folder, parts } = await twoWrites0929(lake)
+    // plant what a crashed compaction under a smaller rowsPerFile leaves: compacted parts (the date's rows again)
+    // under names the next compaction does not write.
     const stem = /^(part-\d{8}-\d{9}-\d{8}-\d{9})-/.exec(parts[0]!)?.[1]
     assert.ok(stem !== undefined, `a streaming part name: ${parts[0]}`)
     copyFileSync(join(folder, parts[0]!), join(folder, `part-20220929-081500000-20220929-120000000-c00007.parquet`))
@@ -516,13 +522,7 @@ test('a whole-date RAW part on a date after the committed LPF’s date (an older
 
 test('a compaction that fails (a part it cannot read) does not stop the dates after it; a later commit compacts', () =>
   withLake(async (lake) => {
-    lake.put('LOAD00000001', LOAD_0926)
-    for (const s of ['20220926-091502118', '20220929-081500000'] as const) lake.put(s, CDC[s])
-    await lake.ok()
-    lake.put('20220929-120000000', CDC['20220929-120000000'])
-    await lake.ok()
-    const folder = join(lake.dir, 'raw', P, '20220929')
-    const parts = readdirSync(folder).sort()
+    const { folder, parts } = await twoWrites0929(lake)
     const broken = join(folder, parts[0]!)
     const good = readFileSync(broken)
     writeFileSync(broken, 'not parquet')
