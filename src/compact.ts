@@ -6,11 +6,12 @@ import { findTable } from './table-glob.js'
 import { openStores } from './run.js'
 import { openCuratedIceberg } from './catalog/iceberg.js'
 import { compactTable, icebergUpkeep, type Compacted } from './iceberg/compact.js'
+import { idForJson, type Snapshot } from './iceberg/metadata.js'
 
 export type CompactResult =
   | { table: string; status: 'plain' }
   | { table: string; status: 'empty' }
-  | ({ table: string; status: 'compacted' | 'unchanged'; snapshotId: number | undefined } & Omit<
+  | ({ table: string; status: 'compacted' | 'unchanged'; snapshotId: number | string | undefined } & Omit<
       Compacted,
       'compacted'
     >)
@@ -46,7 +47,7 @@ export async function compactTables(config: Config, labels: string[], signal?: A
         out.push({
           table,
           status: compacted ? 'compacted' : 'unchanged',
-          snapshotId: ice.current()?.['snapshot-id'],
+          snapshotId: snapshotIdOf(ice.current()),
           ...r,
         })
       }
@@ -57,4 +58,8 @@ export async function compactTables(config: Config, labels: string[], signal?: A
   } finally {
     state.close()
   }
+}
+
+function snapshotIdOf(s: Snapshot | undefined): number | string | undefined {
+  return s && idForJson(s['snapshot-id'])
 }

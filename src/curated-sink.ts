@@ -16,6 +16,7 @@ import { faultPoint } from './fault.js'
 import { expireSnapshots } from './iceberg/expire.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
 import { icebergUpkeep } from './iceberg/compact.js'
+import type { SnapshotId } from './iceberg/metadata.js'
 
 /** What the watermark commit that follows a put records: the snapshot summary of an Iceberg table carries it. */
 export interface CommitInfo {
@@ -467,7 +468,7 @@ const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows; link: Link | u
 /** Which take of a state (its mark) an Iceberg table's current snapshot holds: the same rows, by name. */
 interface Link {
   mark: number
-  snapshot: number
+  snapshot: SnapshotId
   /** The curated schema's fields (schemaKey). */
   schema: string
 }

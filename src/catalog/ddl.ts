@@ -83,7 +83,7 @@ function shellQuote(s: string): string {
  * table_type=ICEBERG and metadata_location, so the Athena output explains that in SQL comments and gives the Glue
  * CreateTable call (AWS CLI) that registers the table.
  */
-export function icebergAthenaDdl(def: IcebergTableDef, asOf?: { date: string; snapshotId: number }): string {
+export function icebergAthenaDdl(def: IcebergTableDef, asOf?: { date: string; snapshotId: number | bigint }): string {
   const input = JSON.stringify(icebergGlueInput(def).TableInput)
   return [
     `-- ${def.label} is an Iceberg table; its current metadata file is ${def.metadataLocation}`,

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { DataError, UsageError } from '../errors.js'
 import { resolveLocal, type Config, type TableConfig } from '../config.js'
 import { openCuratedIceberg } from '../catalog/iceberg.js'
+import { idForJson } from '../iceberg/metadata.js'
 import { silentLogger, type Logger } from '../log.js'
 import { replacePrefix, type ObjectStore } from '../store/object-store.js'
 import { openZone } from '../store/open-store.js'
@@ -50,7 +51,7 @@ export interface SnapshotResult {
    * Iceberg tables, as of a DMS file: the newest kept snapshot whose summary `cdc-apply.lpf` is that file (it holds
    * the same rows: time travel to it in an Iceberg reader) and the refs that name it; undefined when none is kept.
    */
-  iceberg?: { snapshotId: number; refs: string[] }
+  iceberg?: { snapshotId: number | string; refs: string[] }
 }
 
 const FILE_RE = /^(LOAD[0-9A-F]{8}|\d{8}-\d{9})(\.(csv|parquet))?(\.gz)?$/
@@ -261,7 +262,7 @@ async function icebergSnapshotOf(
   t: TableConfig,
   stem: string,
   signal?: AbortSignal,
-): Promise<{ snapshotId: number; refs: string[] } | undefined> {
+): Promise<{ snapshotId: number | string; refs: string[] } | undefined> {
   const store = await openZone(config, 'curated')
   try {
     const ice = await openCuratedIceberg(store, t, signal ? { signal } : {})
@@ -273,7 +274,7 @@ async function icebergSnapshotOf(
       .filter(([, r]) => r['snapshot-id'] === snap['snapshot-id'])
       .map(([name]) => name)
       .sort()
-    return { snapshotId: snap['snapshot-id'], refs }
+    return { snapshotId: idForJson(snap['snapshot-id']), refs }
   } finally {
     await store.close()
   }

@@ -134,7 +134,7 @@ export interface DataFile {
 /** 0 existing, 1 added, 2 deleted. */
 export interface ManifestEntry {
   status: 0 | 1 | 2
-  snapshot_id: number | null
+  snapshot_id: number | bigint | null
   sequence_number: number | null
   file_sequence_number: number | null
   data_file: DataFile
@@ -148,7 +148,7 @@ export interface ManifestFile {
   content: 0 | 1
   sequence_number: number
   min_sequence_number: number
-  added_snapshot_id: number
+  added_snapshot_id: number | bigint
   added_files_count: number
   existing_files_count: number
   deleted_files_count: number
@@ -175,7 +175,10 @@ function container(schema: object, records: unknown[], meta: Record<string, stri
     for (const [k, v] of Object.entries(meta)) metadata[k] = Buffer.from(v)
     // Given the schema itself (not a Type), avsc writes it to the header as is, with the field ids.
     // `metadata` is an encoder option of avsc 5.7 that its type declarations omit.
-    const enc = new avro.streams.BlockEncoder(schema as avro.Schema, { codec: 'null', metadata } as { codec: string })
+    const enc = new avro.streams.BlockEncoder(typeOf(schema), { codec: 'null', metadata } as { codec: string })
+    // The header gets the schema object itself (with the field ids), as when the schema is given instead of a Type
+    // (containers.js writes `_schema` when set); the Type is only for the values.
+    ;(enc as unknown as { _schema: object })._schema = schema
     const chunks: Buffer[] = []
     enc.on('data', (c: Buffer) => chunks.push(c))
     enc.on('error', reject)
@@ -185,29 +188,40 @@ function container(schema: object, records: unknown[], meta: Record<string, stri
   })
 }
 
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
 /**
- * Avro longs read as numbers, rounded beyond 2^53 instead of avsc's "potential precision loss" error: Java's Iceberg
- * (the Spark job) writes random 63-bit snapshot ids. Such a table is read only (IcebergTable refuses to commit to it).
+ * A 64-bit integer as the Iceberg code holds it: a number where one holds it exactly, else a bigint. Java's Iceberg
+ * (the Spark job) makes random 63-bit snapshot ids; one form per value keeps `===`, Set and Map right across
+ * metadata JSON (metadata.ts) and Avro.
  */
-const LOSSY_LONG = (avro.types.LongType as unknown as { __with(m: object): avro.Type }).__with({
-  fromBuffer: (b: Buffer) => Number(b.readBigInt64LE()),
-  toBuffer: (n: number) => {
+export function canonicalLong(v: bigint): number | bigint {
+  return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v
+}
+
+/** Avro's long in that form (avsc's own refuses values beyond 2^53: "potential precision loss"). */
+const LONG = (avro.types.LongType as unknown as { __with(m: object): avro.Type }).__with({
+  fromBuffer: (b: Buffer) => canonicalLong(b.readBigInt64LE()),
+  toBuffer: (n: number | bigint) => {
     const b = Buffer.alloc(8)
     b.writeBigInt64LE(BigInt(n))
     return b
   },
-  fromJSON: Number,
-  toJSON: Number,
-  isValid: (n: unknown) => typeof n === 'number' && Number.isInteger(n),
-  compare: (a: number, b: number) => (a === b ? 0 : a < b ? -1 : 1),
+  fromJSON: (v: number | string) => canonicalLong(BigInt(v)),
+  toJSON: (n: number | bigint) => (typeof n === 'bigint' ? n.toString() : n),
+  isValid: (n: unknown) => typeof n === 'bigint' || Number.isSafeInteger(n),
+  compare: (a: number | bigint, b: number | bigint) => (a === b ? 0 : a < b ? -1 : 1),
 })
+
+function typeOf(schema: object): avro.Type {
+  return avro.Type.forSchema(schema as avro.Schema, { registry: { long: LONG } })
+}
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T: the record type the caller's Avro schema decodes to
 function decode<T>(bytes: Uint8Array): Promise<{ records: T[]; meta: Record<string, string> }> {
   return new Promise((resolve, reject) => {
-    const dec = new avro.streams.BlockDecoder({
-      parseHook: (schema: avro.Schema) => avro.Type.forSchema(schema, { registry: { long: LOSSY_LONG } }),
-    } as object)
+    const dec = new avro.streams.BlockDecoder({ parseHook: (schema: object) => typeOf(schema) } as object)
     const records: T[] = []
     let meta: Record<string, string> = {}
     dec.on('metadata', (_type: unknown, _codec: unknown, header: { meta: Record<string, Buffer> }) => {

@@ -4,9 +4,12 @@ import type * as A from 'apache-arrow'
 import type { ManifestEntry, ManifestFile, PartitionField } from './avro.js'
 import type { IcebergSchema } from './schema.js'
 
+/** A snapshot id: a number, or a bigint beyond 2^53 (Java's Iceberg makes random 63-bit ids; see avro.ts). */
+export type SnapshotId = number | bigint
+
 export interface Snapshot {
-  'snapshot-id': number
-  'parent-snapshot-id'?: number
+  'snapshot-id': SnapshotId
+  'parent-snapshot-id'?: SnapshotId
   'sequence-number': number
   'timestamp-ms': number
   'manifest-list': string
@@ -15,7 +18,7 @@ export interface Snapshot {
 }
 
 export interface Ref {
-  'snapshot-id': number
+  'snapshot-id': SnapshotId
   type: 'branch' | 'tag'
 }
 
@@ -34,10 +37,10 @@ export interface TableMetadata {
   'default-sort-order-id': number
   'sort-orders': { 'order-id': number; fields: unknown[] }[]
   properties: Record<string, string>
-  'current-snapshot-id'?: number
+  'current-snapshot-id'?: SnapshotId
   refs: Record<string, Ref>
   snapshots: Snapshot[]
-  'snapshot-log': { 'timestamp-ms': number; 'snapshot-id': number }[]
+  'snapshot-log': { 'timestamp-ms': number; 'snapshot-id': SnapshotId }[]
   'metadata-log': { 'timestamp-ms': number; 'metadata-file': string }[]
 }
 
@@ -81,4 +84,31 @@ export interface LiveFiles {
   data: ManifestEntry[]
   deletes: ManifestEntry[]
   manifests: ManifestFile[]
+}
+
+/** A snapshot id for JSON output: a bigint as its digits (a string), so it stays exact. */
+export function idForJson(id: SnapshotId): number | string {
+  return typeof id === 'bigint' ? id.toString() : id
+}
+
+const BIG = '__cdc_apply_int64__:'
+
+/**
+ * Table metadata JSON, parsed with every integer beyond 2^53 kept exact as a bigint (JSON.parse would round Java's
+ * 63-bit snapshot ids, and a commit would then name snapshots that do not exist). Integer literals outside strings
+ * are found by a scan that skips string literals.
+ */
+export function parseMetadata(text: string): TableMetadata {
+  const marked = text.replace(/"(?:[^"\\]|\\.)*"|(?<![\d.eE+-])-?\d{16,}(?![.eE\d])/g, (m) =>
+    m.startsWith('"') || Number.isSafeInteger(Number(m)) ? m : `"${BIG}${m}"`,
+  )
+  return JSON.parse(marked, (_k, v: unknown) =>
+    typeof v === 'string' && v.startsWith(BIG) ? BigInt(v.slice(BIG.length)) : v,
+  ) as TableMetadata
+}
+
+/** The JSON of table metadata: bigints written as the integers they are. */
+export function stringifyMetadata(meta: TableMetadata): string {
+  const text = JSON.stringify(meta, (_k, v: unknown) => (typeof v === 'bigint' ? `${BIG}${v}` : v), 1)
+  return text.replace(new RegExp(`"${BIG}(-?\\d+)"`, 'g'), '$1')
 }
