@@ -196,7 +196,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
  * (the Spark job) makes random 63-bit snapshot ids; one form per value keeps `===`, Set and Map right across
  * metadata JSON (metadata.ts) and Avro.
  */
-export function canonicalLong(v: bigint): number | bigint {
+function canonicalLong(v: bigint): number | bigint {
   return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v
 }
 
