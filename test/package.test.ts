@@ -18,8 +18,8 @@ const env = { ...process.env, PATH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISA
 /** What the tarball may hold: the manifest, the README, the license, the command, the compiled sources and the config JSON Schema (configs refer to it by `$schema`). */
 const RUNTIME_FILE =
   /^(package\.json|README\.md|LICENSE|cdc-apply\.schema\.json|bin\/cdc-apply\.js|assets\/spark-job\/\d-[a-z]+\.py|dist\/[a-z0-9/-]+\.js)$/
-const MAX_PACKED_BYTES = 250_000 // 154 kB at 0.1.0
-const MAX_UNPACKED_BYTES = 1_000_000 // 550 kB at 0.1.0
+const MAX_PACKED_BYTES = 320_000 // 154 kB at 0.1.0; 255 kB with the Spark job, Iceberg curated and RAW (stop 23)
+const MAX_UNPACKED_BYTES = 1_200_000 // 550 kB at 0.1.0; 893 kB at stop 23
 const INSTALL = process.env['CI'] === 'true' || process.env['CDC_APPLY_TEST_PACKAGE_INSTALL'] === '1'
 
 function run(cmd: string, args: string[], cwd: string): SpawnSyncReturns<string> {
