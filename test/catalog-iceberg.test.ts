@@ -32,8 +32,8 @@ const STAFF = ['out', 'curated', 'HR', 'staff']
 const LATE = '20240521-093000500.csv'
 
 /** header-csv as an Iceberg table, without its last change file (written back by `deliverLate`). */
-function icebergLake(catalog: Record<string, unknown> | undefined): CaseLake {
-  const lake = caseLake('header-csv', { tableFormat: 'iceberg', ...(catalog ? { catalog } : {}) })
+function icebergLake(catalog: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): CaseLake {
+  const lake = caseLake('header-csv', { tableFormat: 'iceberg', ...(catalog ? { catalog } : {}), ...extra })
   rmSync(join(lake.dir, 'bucket', 'dms', 'hr', 'staff', LATE))
   return lake
 }
@@ -47,8 +47,8 @@ function deliverLate(lake: CaseLake): void {
 }
 
 /** The URI of the highest vN.metadata.json in the table's metadata folder (as the metadata files name each other). */
-function newestMetadata(lake: CaseLake): string {
-  const dir = join(lake.dir, ...STAFF, 'metadata')
+function newestMetadata(lake: CaseLake, table: readonly string[] = STAFF): string {
+  const dir = join(lake.dir, ...table, 'metadata')
   const n = Math.max(
     ...readdirSync(dir)
       .map((f) => /^v(\d+)\.metadata\.json$/.exec(f)?.[1])
@@ -202,6 +202,51 @@ describe('Glue registration of Iceberg tables (moto)', () => {
     assert.ok(want.length > 0)
     assert.deepEqual(JSON.parse(py.stdout.trim()), want)
     assert.ok(want.some((r) => r[3] === 'cid@example.com'))
+  })
+
+  it('a RAW Iceberg table (iceberg.raw) is registered as table_type ICEBERG at its own newest metadata file; the next commit moves it', async (t) => {
+    if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
+    useTestKeys()
+    const lake = icebergLake(glueCatalog('rawice_'), { iceberg: { raw: true } })
+    t.after(lake.remove)
+    const RAW = ['out', 'raw', 'HR', 'staff']
+    const r1 = (await runOnce(lake.config)).tables[0]!
+    assert.equal(r1.status, 'ok')
+    assert.equal(r1.catalog?.status, 'registered', r1.catalog?.error?.message)
+    assert.deepEqual(r1.catalog?.tables, ['rawice_hr_staff', 'rawice_hr_staff_raw'])
+    const raw1 = await getTable(moto, 'lake', 'rawice_hr_staff_raw')
+    const v1 = newestMetadata(lake, RAW)
+    assert.deepEqual(raw1.Parameters, {
+      EXTERNAL: 'TRUE',
+      table_type: 'ICEBERG',
+      metadata_location: v1,
+      'cdc_apply.table': 'HR.staff (RAW)',
+      'cdc_apply.kind': 'iceberg',
+    })
+    assert.equal(raw1.StorageDescriptor!.Location, `file://${join(lake.dir, ...RAW)}`)
+    assert.deepEqual(raw1.PartitionKeys ?? [], [], 'no projection: the partitions are in the metadata')
+    assert.deepEqual(
+      raw1.StorageDescriptor!.Columns!.map((c) => c.Name),
+      ['Op', 'dms_commit_ts', 'id', 'name', 'dept', 'cdc_file', 'cdc_row', 'partition_0'],
+    )
+    // curated is registered as before, at its own metadata file
+    assert.equal(
+      (await getTable(moto, 'lake', 'rawice_hr_staff')).Parameters!['metadata_location'],
+      newestMetadata(lake),
+    )
+
+    deliverLate(lake)
+    const r2 = (await runOnce(lake.config)).tables[0]!
+    assert.equal(r2.catalog?.status, 'registered', r2.catalog?.error?.message)
+    const raw2 = await getTable(moto, 'lake', 'rawice_hr_staff_raw')
+    const v2 = newestMetadata(lake, RAW)
+    assert.notEqual(v2, v1)
+    assert.equal(raw2.Parameters!['metadata_location'], v2)
+    assert.equal(raw2.Parameters!['previous_metadata_location'], v1)
+    assert.ok(
+      raw2.StorageDescriptor!.Columns!.some((c) => c.Name === 'email'),
+      'the new column',
+    )
   })
 
   it('an unreachable catalog: the watermark advances, CDC_CATALOG_FAILED in the result and status; the next run creates the Iceberg table at the newest metadata', async (t) => {

@@ -1,6 +1,7 @@
 // Catalog registration of tableFormat "iceberg" tables: curated is one Iceberg table, registered in Glue as
-// table_type=ICEBERG pointing at its newest vN.metadata.json (what Athena and Iceberg's GlueCatalog read); RAW stays
-// plain Parquet date folders, registered as the external table with partition projection. Also the definitions that
+// table_type=ICEBERG pointing at its newest vN.metadata.json (what Athena and Iceberg's GlueCatalog read); RAW, when
+// plain Parquet date folders, as the external table with partition projection, and when an Iceberg table too
+// (iceberg.raw), as a Glue Iceberg table at its own newest metadata file. Also the definitions that
 // `cdc-apply catalog --emit` prints for such tables.
 import type * as A from 'apache-arrow'
 import { tableLabel, type CatalogConfig, type TableConfig } from '../config.js'
@@ -11,6 +12,7 @@ import { joinKey, type ObjectStore } from '../store/object-store.js'
 import { IcebergTable, type OpenOptions } from '../iceberg/table.js'
 import type { IcebergSchema } from '../iceberg/schema.js'
 import { storeUri } from '../curated-sink.js'
+import { openRawIceberg } from '../raw-iceberg.js'
 import { readSchemaFields } from './output-schema.js'
 import { glueTableName, type CatalogColumn, type IcebergTableDef } from './table-def.js'
 import type { CatalogOutcome, IcebergMoves, Registrar } from './register.js'
@@ -59,6 +61,7 @@ export function icebergTableDef(
   catalog: Pick<CatalogConfig, 'database' | 'tablePrefix'>,
   t: TableConfig,
   table: IcebergTable,
+  kind: 'curated' | 'raw' = 'curated',
 ): IcebergTableDef | undefined {
   const meta = table.meta
   if (meta === undefined) return undefined
@@ -68,9 +71,9 @@ export function icebergTableDef(
     type: icebergColumnType(f.type),
   }))
   return {
-    label: tableLabel(t),
+    label: kind === 'raw' ? `${tableLabel(t)} (RAW)` : tableLabel(t),
     database: catalog.database,
-    name: glueTableName(catalog, t, 'curated'),
+    name: glueTableName(catalog, t, kind),
     location: table.location,
     columns,
     metadataLocation: metadataUri(table),
@@ -93,8 +96,9 @@ export function icebergMoves(table: IcebergTable, signal?: AbortSignal): Iceberg
 
 /**
  * After a commit of a tableFormat "iceberg" table (or when its registration is pending): registers curated as the
- * Glue Iceberg table and RAW as the external Parquet table. RAW's columns come from this run's schema, else from
- * RAW's partition of the watermark's date. Never throws; undefined when there is nothing to register yet.
+ * Glue Iceberg table and RAW as the external Parquet table (RAW's columns come from this run's schema, else from
+ * RAW's partition of the watermark's date), or, for a RAW Iceberg table (iceberg.raw), as a Glue Iceberg table at
+ * its newest metadata file. Never throws; undefined when there is nothing to register yet.
  */
 export async function registerIcebergTable(
   catalog: Registrar,
@@ -105,10 +109,13 @@ export async function registerIcebergTable(
   log: Logger,
 ): Promise<CatalogOutcome | undefined> {
   let table: IcebergTable
+  let rawTable: IcebergTable | undefined
   let rawFields = fields
   try {
     table = await openCuratedIceberg(stores.curated, t)
-    rawFields ??= await readSchemaFields(stores.raw, joinKey(t.source, t.name), wm, 'raw')
+    if (t.tableFormat === 'iceberg' && catalog.config.iceberg.raw)
+      rawTable = await openRawIceberg(stores.raw, t.source, t.name, catalog.config, undefined)
+    else rawFields ??= await readSchemaFields(stores.raw, joinKey(t.source, t.name), wm, 'raw')
   } catch (err) {
     log.warn(
       { ...errFields(err) },
@@ -118,7 +125,9 @@ export async function registerIcebergTable(
   }
   const def = icebergTableDef(catalog.catalog, t, table)
   if (def === undefined) return undefined
-  const outcome = await catalog.registerIcebergOutputs(t, def, icebergMoves(table), rawFields, wm.loadDate)
+  const rawDef = rawTable && icebergTableDef(catalog.catalog, t, rawTable, 'raw')
+  const raw = rawTable && rawDef ? { iceberg: rawDef, moves: icebergMoves(rawTable) } : rawTable ? undefined : rawFields
+  const outcome = await catalog.registerIcebergOutputs(t, def, icebergMoves(table), raw, wm.loadDate)
   if (outcome.error)
     log.warn(
       { tables: outcome.tables, ...errFields(outcome.error) },

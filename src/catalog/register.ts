@@ -97,19 +97,23 @@ export class Registrar {
 
   /**
    * A tableFormat "iceberg" table: RAW (plain Parquet, when its columns are known) as the external table with
-   * partition projection, curated as the Glue Iceberg table pointing at its newest metadata file; never throws. The
-   * outcome is recorded in the state file.
+   * partition projection, or a RAW Iceberg table (iceberg.raw) as a Glue Iceberg table at its newest metadata file;
+   * curated as the Glue Iceberg table pointing at its newest metadata file; never throws. The outcome is recorded in
+   * the state file.
    */
   registerIcebergOutputs(
     t: TableConfig,
     curated: IcebergTableDef,
     moves: IcebergMoves,
-    rawFields: A.Field[] | undefined,
+    rawFields: A.Field[] | { iceberg: IcebergTableDef; moves: IcebergMoves } | undefined,
     loadDate: string,
   ): Promise<CatalogOutcome> {
     return this.attempt(t, async (names) => {
       let changed = false
-      if (rawFields !== undefined) {
+      if (rawFields !== undefined && !Array.isArray(rawFields)) {
+        names.push(rawFields.iceberg.name)
+        changed = (await this.registerIceberg(rawFields.iceberg, rawFields.moves)) !== 'unchanged'
+      } else if (rawFields !== undefined) {
         const raw = parquetTableDefs(this.config, this.catalog, t, rawFields, loadDate).find((d) => d.kind === 'raw')!
         names.push(raw.name)
         changed = await this.upsert(parquetTableInput(raw))

@@ -3,7 +3,9 @@
 // Inputs on S3 are copied into a local cache first (DuckDB here has no httpfs); unchanged objects are reused by ETag.
 // A curated Iceberg table is read by cdc-apply's own reader: each date tag becomes a local date folder
 // (iceberg-views.ts; DuckDB's iceberg extension is not bundled and would need a download), so the same view and
-// partition_0 apply.
+// partition_0 apply. A RAW Iceberg table (iceberg.raw) is read as the data files of its current snapshot, each date's
+// files with the date from the manifests as a literal partition_0 (files of older snapshots in the partition folders,
+// e.g. the inputs of a compaction or the parts a reprocess overwrote, are not read).
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -15,6 +17,7 @@ import type { ObjectStore } from '../store/object-store.js'
 import { quotedIdentifier, quotedString } from '../check/duck.js'
 import { LocalStore } from '../store/local-store.js'
 import { icebergDates } from './iceberg-views.js'
+import { listPartitions } from '../check/partitions.js'
 
 export type Zone = 'curated' | 'raw'
 
@@ -33,6 +36,8 @@ export interface CatalogEntry {
   columns: { name: string; type: string }[]
   /** A curated Iceberg table: its date tags are written as local date folders first (iceberg-views.ts). */
   iceberg?: { label: string; parquet: Config['parquet'] }
+  /** RAW is an Iceberg table (tableFormat "iceberg" with iceberg.raw): the current snapshot's data files are read. */
+  rawIceberg?: true
 }
 
 /** The column that holds a partition's date folder name, `YYYYMMDD` (the design's Glue-crawler name). */
@@ -71,6 +76,7 @@ export function catalogEntries(config: Config): CatalogEntry[] {
         ...(zone === 'curated' && t.tableFormat === 'iceberg'
           ? { iceberg: { label: tableLabel(t), parquet: config.parquet } }
           : {}),
+        ...(zone === 'raw' && t.tableFormat === 'iceberg' && config.iceberg.raw ? { rawIceberg: true as const } : {}),
       }
       const key = catalogKey(schema, t.name)
       const other = seen.get(key)
@@ -138,37 +144,53 @@ export async function registerCatalog(
 ): Promise<Registered> {
   const result: Registered = { dirs: [], fetched: 0, reused: 0 }
   const stores = new Map<string, ObjectStore>()
+  const storeOf = async (root: string): Promise<ObjectStore> => {
+    let store = stores.get(root)
+    if (store === undefined) {
+      store = root.startsWith('s3://') ? await opts.open(root) : new LocalStore(root)
+      stores.set(root, store)
+    }
+    return store
+  }
   try {
     for (const e of entries) {
       let dir: string
+      let view: string | undefined
       if (e.iceberg) {
-        let store = stores.get(e.root)
-        if (store === undefined) {
-          store = e.root.startsWith('s3://') ? await opts.open(e.root) : new LocalStore(e.root)
-          stores.set(e.root, store)
-        }
         dir = join(opts.cacheDir, `iceberg-${hash(e.root)}`, e.source, e.tableName)
-        const sync = await icebergDates(store, e, e.iceberg, dir, opts.signal)
+        const sync = await icebergDates(await storeOf(e.root), e, e.iceberg, dir, opts.signal)
         result.fetched += sync.fetched
         result.reused += sync.reused
-      } else if (e.root.startsWith('s3://')) {
-        let store = stores.get(e.root)
-        if (store === undefined) {
-          store = await opts.open(e.root)
-          stores.set(e.root, store)
+      } else if (e.rawIceberg) {
+        const store = await storeOf(e.root)
+        const prefix = `${e.source}/${e.tableName}/`
+        const byDate = await listPartitions(store, { source: e.source, name: e.tableName }, opts.signal)
+        let local: (key: string) => string
+        if (e.root.startsWith('s3://')) {
+          dir = join(opts.cacheDir, `raw-iceberg-${hash(e.root)}`, e.source, e.tableName)
+          const keys = new Set([...byDate.values()].flat())
+          const sync = await syncToCache(store, prefix, dir, opts.signal, keys)
+          result.fetched += sync.fetched
+          result.reused += sync.reused
+          local = (key) => join(dir, ...key.slice(prefix.length).split('/'))
+        } else {
+          dir = join(e.root, e.source, e.tableName)
+          local = (key) => join(e.root, ...key.split('/'))
         }
+        const files = new Map([...byDate].map(([d, keys]) => [d, keys.map(local).sort()]))
+        view = files.size > 0 ? datesViewSql(files) : emptyViewSql(e)
+      } else if (e.root.startsWith('s3://')) {
         dir = join(opts.cacheDir, `${e.zone}-${hash(e.root)}`, e.source, e.tableName)
-        const sync = await syncToCache(store, `${e.source}/${e.tableName}/`, dir, opts.signal)
+        const sync = await syncToCache(await storeOf(e.root), `${e.source}/${e.tableName}/`, dir, opts.signal)
         result.fetched += sync.fetched
         result.reused += sync.reused
       } else {
         dir = join(e.root, e.source, e.tableName)
       }
       result.dirs.push(dir)
+      view ??= (await hasPartitions(dir)) ? viewSql(dir) : emptyViewSql(e)
       await conn.run(`CREATE SCHEMA IF NOT EXISTS ${quotedIdentifier(e.schema)}`)
-      await conn.run(
-        `CREATE VIEW ${quotedIdentifier(e.schema)}.${quotedIdentifier(e.table)} AS ${(await hasPartitions(dir)) ? viewSql(dir) : emptyViewSql(e)}`,
-      )
+      await conn.run(`CREATE VIEW ${quotedIdentifier(e.schema)}.${quotedIdentifier(e.table)} AS ${view}`)
     }
   } finally {
     await Promise.all([...stores.values()].map((s) => s.close()))
@@ -183,6 +205,19 @@ function viewSql(dir: string): string {
     `SELECT * EXCLUDE (filename), regexp_extract(filename, '/([0-9]{8})/[^/]*$', 1) AS ${PARTITION_COLUMN} ` +
     `FROM read_parquet(${glob}, hive_partitioning = false, filename = true, union_by_name = true)`
   )
+}
+
+/**
+ * Given files per date (ascending), as the plain view gives them: each date's files with the date as a literal
+ * partition_0 (so a partition_0 filter drops the other dates' reads), columns by name across dates, partition_0 last.
+ */
+function datesViewSql(files: ReadonlyMap<string, readonly string[]>): string {
+  const dates = [...files].map(
+    ([date, paths]) =>
+      `SELECT *, ${quotedString(date)} AS ${PARTITION_COLUMN} FROM read_parquet([${paths.map(quotedString).join(', ')}], ` +
+      `hive_partitioning = false, union_by_name = true)`,
+  )
+  return `SELECT * EXCLUDE (${PARTITION_COLUMN}), ${PARTITION_COLUMN} FROM (${dates.join(' UNION ALL BY NAME ')})`
 }
 
 /** A table without any partition yet: no rows, the configured columns. */
@@ -225,13 +260,14 @@ export interface SyncResult {
 /**
  * Makes `dir` a copy of the `.parquet` objects under `prefix` (keys relative to the prefix become paths). An object
  * whose ETag matches the one recorded at its last download is not fetched again; local files whose object is gone
- * are deleted. Downloads land in a temp name and are renamed into place.
+ * are deleted. Downloads land in a temp name and are renamed into place. With `only`, just those keys are wanted.
  */
 export async function syncToCache(
   store: ObjectStore,
   prefix: string,
   dir: string,
   signal?: AbortSignal,
+  only?: ReadonlySet<string>,
 ): Promise<SyncResult> {
   const manifestPath = join(dir, MANIFEST)
   let manifest: Record<string, string> = {}
@@ -242,7 +278,7 @@ export async function syncToCache(
   }
   const wanted = new Map<string, { key: string; etag: string; size: number }>()
   for await (const o of store.list(prefix, { signal })) {
-    if (!o.key.endsWith('.parquet')) continue
+    if (!o.key.endsWith('.parquet') || (only !== undefined && !only.has(o.key))) continue
     const rel = o.key.slice(prefix.length)
     if (rel.split('/').some((p) => p === '' || p === '.' || p === '..')) continue
     wanted.set(rel, { key: o.key, etag: o.etag, size: o.size })

@@ -32,16 +32,20 @@ export async function emitPyspark(
   try {
     const { plan, context } = loadPipeline(config, source, settings)
     const prepared = await preparePlan(plan, context, settings, engine, opts)
-    // the script reads curated as Parquet date folders, which an Iceberg table does not have
-    const ice = prepared.reads.find((e) => e.iceberg !== undefined)
-    if (ice)
+    // the script reads Parquet date folders, which an Iceberg table (curated, or RAW with iceberg.raw) does not have
+    const ice = prepared.reads.find((e) => e.iceberg !== undefined || e.rawIceberg)
+    if (ice) {
+      const what = ice.rawIceberg ? 'a RAW Iceberg table (iceberg.raw)' : 'a curated Iceberg table'
       throw new UsageError(
         'CDC_SPARK_UNSUPPORTED',
-        `pipeline ${JSON.stringify(plan.name)} reads ${ice.name}, a curated Iceberg table: --emit pyspark reads curated as Parquet date folders`,
+        `pipeline ${JSON.stringify(plan.name)} reads ${ice.name}, ${what}: --emit pyspark reads ${ice.zone === 'raw' ? 'RAW' : 'curated'} as Parquet date folders`,
         {
-          hint: `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (VERSION AS OF 'd<YYYYMMDD>'; docs/iceberg.md)`,
+          hint: ice.rawIceberg
+            ? `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (WHERE partition_0 = '<YYYYMMDD>'; docs/iceberg.md), or set iceberg.raw to false and reprocess for RAW date folders`
+            : `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (VERSION AS OF 'd<YYYYMMDD>'; docs/iceberg.md)`,
         },
       )
+    }
     return renderPyspark(prepared, { baseDir: config.baseDir })
   } finally {
     await engine.close()
