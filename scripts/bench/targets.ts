@@ -108,6 +108,8 @@ export function targetsMarkdown(
 export function icebergTargetsMarkdown(st: StorageResult, rd: ReadResult, command: string): string {
   const x = (r: number): string => `${r.toFixed(2)}×`
   const m = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MB`
+  // reads of a compacted table take tens of milliseconds: seconds would print 0.0 s
+  const t = (ms: number): string => (ms < 1000 ? `${ms.toFixed(0)} ms` : s(ms))
   const rows: string[][] = [
     [
       `storage after ${st.dates} dates of ${st.changesPerDate.toLocaleString('en')} changes on ${st.liveRows.toLocaleString('en')} rows`,
@@ -118,7 +120,7 @@ export function icebergTargetsMarkdown(st: StorageResult, rd: ReadResult, comman
     ...rd.engines.map((e) => [
       `${e.engine}: read the live table after ${rd.polls} polls of ${rd.changesPerPoll.toLocaleString('en')} changes, no compaction`,
       '≤ 2× a compacted table',
-      `${x(e.ratio)} (${s(e.uncompactedMs)} vs ${s(e.compactedMs)}; ${rd.uncompacted.dataFiles} data + ${rd.uncompacted.deleteFiles} delete files vs ${rd.compacted.dataFiles}${e.agrees ? '' : ', **reads disagree**'})`,
+      `${x(e.ratio)} (${t(e.uncompactedMs)} vs ${t(e.compactedMs)}; ${rd.uncompacted.dataFiles} data + ${rd.uncompacted.deleteFiles} delete files vs ${rd.compacted.dataFiles}${e.agrees ? '' : ', **reads disagree**'})`,
       yes(e.agrees && e.ratio <= 2),
     ]),
   ]
