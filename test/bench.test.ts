@@ -86,3 +86,62 @@ test('the scale case generates its data once into the cache, agrees with DuckDB 
   // a rerun reuses the generated data
   assert.match(run().stderr, /scale data: reusing/)
 })
+
+test('the iceberg-storage case measures storage after dates of changes and reads before and after compaction', (t) => {
+  const tmp = tempDir()
+  t.after(tmp.remove)
+  const r = spawnSync(
+    process.execPath,
+    [
+      bench,
+      ...['--cases', 'iceberg-storage', '--storage-rows', '3000', '--storage-dates', '3', '--storage-share', '0.02'],
+      ...['--read-polls', '3', '--read-changes', '50', '--read-rounds', '1', '--json', '--dir', join(tmp.path, 'w')],
+    ],
+    {
+      encoding: 'utf8',
+      // Spark starts in tens of seconds: the smoke run reads with pyiceberg only (when it is installed)
+      env: {
+        ...process.env,
+        CDC_APPLY_ICEBERG_SPARK_JAR: '',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  const { storage, read } = (
+    JSON.parse(r.stdout) as {
+      results: {
+        icebergStorage: {
+          storage: {
+            dates: number
+            changesPerDate: number
+            plain: { totalBytes: number; oneSnapshotBytes: number; ratio: number; dataFiles: number }
+            iceberg: { totalBytes: number; oneSnapshotBytes: number; dataFiles: number; byKind: Record<string, number> }
+          }
+          read: {
+            polls: number
+            uncompacted: { dataFiles: number; deleteFiles: number; deletedRows: number }
+            compacted: { dataFiles: number; deleteFiles: number }
+            engines: { engine: string; agrees: boolean; rows: number }[]
+            skipped: string[]
+          }
+        }
+      }
+    }
+  ).results.icebergStorage
+  assert.equal(storage.dates, 3)
+  assert.equal(storage.changesPerDate, 60)
+  // the plain layout: one full copy per date (the load date and 3 more), each part a data file
+  assert.equal(storage.plain.dataFiles, 4)
+  assert.ok(storage.plain.ratio > 3.5 && storage.plain.ratio < 4.5, `plain ratio ${storage.plain.ratio}`)
+  for (const k of ['data', 'deletes', 'metadataJson', 'manifestLists', 'manifests'])
+    assert.ok((storage.iceberg.byKind[k] ?? 0) > 0, `iceberg ${k} bytes`)
+  assert.ok(storage.iceberg.oneSnapshotBytes > 0)
+  // polls without compaction: a data file and a delete file each on top of the load's; compacted: one data file
+  assert.equal(read.polls, 3)
+  assert.deepEqual(read.compacted, { dataFiles: 1, deleteFiles: 0 })
+  assert.ok(read.uncompacted.dataFiles >= 4 && read.uncompacted.deleteFiles >= 3, JSON.stringify(read.uncompacted))
+  assert.ok(read.uncompacted.deletedRows > 0)
+  for (const e of read.engines) assert.equal(e.agrees, true, e.engine)
+  assert.ok(read.skipped.some((s) => s.startsWith('duckdb')))
+})

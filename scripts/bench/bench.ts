@@ -38,13 +38,21 @@ const { values } = parseArgs({
     'poll-rows': { type: 'string', default: '100000,1000000,5000000' },
     'poll-files': { type: 'string', default: '5' },
     'poll-changes': { type: 'string', default: '10000' },
+    'storage-rows': { type: 'string', default: '1000000' },
+    'storage-dates': { type: 'string', default: '30' },
+    'storage-share': { type: 'string', default: '0.01' },
+    'read-polls': { type: 'string', default: '100' },
+    'read-changes': { type: 'string', default: '1000' },
+    'read-rounds': { type: 'string', default: '3' },
   },
 })
 if (values.help) {
   process.stdout
-    .write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables,spark] [--json] [--dir D]
+    .write(`Usage: npm run bench -- [--changes N] [--keys N] [--rounds N] [--cases csv,parquet,incremental,s3,tables,spark,iceberg-storage] [--json] [--dir D]
                         [--tables-count 300] [--table-rows 1000]
                         [--rows 10000000] [--scale-changes 1000000] [--poll-rows 100000,1000000,5000000] [--cache D]
+                        [--storage-rows 1000000] [--storage-dates 30] [--storage-share 0.01]
+                        [--read-polls 100] [--read-changes 1000] [--read-rounds 3]
 
 Generates N changes (default 1000000; keys default N/5) as DMS CSV and Parquet in D (default a temp folder), then
 runs each case as cdc-apply and as the DuckDB equivalent in fresh processes, interleaved, --rounds times, and
@@ -61,8 +69,48 @@ threads) on it once each (--scale-node passes node flags to cdc-apply's process,
 It then runs the poll case: the warm watch-mode poll (bench:latency, --poll-files files of --poll-changes changes)
 at each of --poll-rows live rows (--cases poll runs only that). The text output ends with the targets table of
 issue 13 as markdown, to paste into docs/benchmarks.md.
+
+The iceberg-storage case (not in the default set) measures issue 14's storage and read targets in D (default a
+temp folder). Storage: a full load of --storage-rows rows, then --storage-dates dates of rows × --storage-share
+changes (90% updates, 5% deletes, 5% inserts), run date by date on the plain layout and on the Iceberg layout with
+the default iceberg settings; prints the bytes under each curated table against one snapshot's bytes. Read: the
+same number of rows, --read-polls warm watch polls of --read-changes changes with no compaction, then
+cdc-apply compact; pyiceberg (CDC_APPLY_PYICEBERG_PYTHON) and Spark (CDC_APPLY_PYSPARK_PYTHON and
+CDC_APPLY_ICEBERG_SPARK_JAR, when set) time count(*) + sum(qty) of both snapshots, --read-rounds rounds.
 `)
   process.exit(0)
+}
+// ---------------------------------------------------------------- case: issue 14's Iceberg storage and read targets
+if (values.cases!.split(',').includes('iceberg-storage')) {
+  const { runIcebergStorageCase, runIcebergReadCase } = await import('./iceberg-storage.js')
+  const { icebergTargetsMarkdown } = await import('./targets.js')
+  const work0 = values.dir ?? join(tmpdir(), 'cdc-apply-bench-iceberg-storage')
+  const logE = (s: string): void => void process.stderr.write(s + '\n')
+  const storage = await runIcebergStorageCase({
+    work: join(work0, 'storage'),
+    rows: Number(values['storage-rows']),
+    dates: Number(values['storage-dates']),
+    share: Number(values['storage-share']),
+    log: logE,
+  })
+  const read = await runIcebergReadCase({
+    work: join(work0, 'read'),
+    rows: Number(values['storage-rows']),
+    polls: Number(values['read-polls']),
+    changes: Number(values['read-changes']),
+    rounds: Number(values['read-rounds']),
+    log: logE,
+  })
+  const out = { storage, read }
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
+  process.stdout.write(
+    values.json
+      ? JSON.stringify({ results: { icebergStorage: out } }, null, 2) + '\n'
+      : `iceberg-storage: ${JSON.stringify(out, null, 2)}\n\n${icebergTargetsMarkdown(storage, read, command)}`,
+  )
+  // kept with --dir (to inspect the tables), else removed
+  if (values.dir === undefined) rmSync(work0, { recursive: true, force: true })
+  if (values.cases === 'iceberg-storage') process.exit(0)
 }
 // ---------------------------------------------------------------- case: many tables (its own data)
 if (values.cases!.split(',').includes('tables')) {

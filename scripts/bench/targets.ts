@@ -2,6 +2,7 @@
 // did not run say which --cases would measure them).
 import { cpus, freemem, loadavg, totalmem } from 'node:os'
 import type { PollResult, ScaleResult } from './scale.js'
+import type { ReadResult, StorageResult } from './iceberg-storage.js'
 
 interface Backfill {
   cdcMs: number
@@ -100,5 +101,40 @@ export function targetsMarkdown(
   return (
     [...table, '', `Command: \`${o.command}\``, `Machine: ${machineLine()}`, ...loads.map((l) => `- ${l}`)].join('\n') +
     '\n'
+  )
+}
+
+/** Issue 14's storage and read targets (the iceberg-storage case) as markdown. */
+export function icebergTargetsMarkdown(st: StorageResult, rd: ReadResult, command: string): string {
+  const x = (r: number): string => `${r.toFixed(2)}×`
+  const m = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MB`
+  // reads of a compacted table take tens of milliseconds: seconds would print 0.0 s
+  const t = (ms: number): string => (ms < 1000 ? `${ms.toFixed(0)} ms` : s(ms))
+  const rows: string[][] = [
+    [
+      `storage after ${st.dates} dates of ${st.changesPerDate.toLocaleString('en')} changes on ${st.liveRows.toLocaleString('en')} rows`,
+      '≤ 1.5× one snapshot (plain: 30×)',
+      `Iceberg ${x(st.iceberg.ratio)} (${m(st.iceberg.totalBytes)} / ${m(st.iceberg.oneSnapshotBytes)}, ${st.iceberg.dataFiles} data files, ${st.iceberg.compactionsKept} compactions kept); plain ${x(st.plain.ratio)} (${m(st.plain.totalBytes)} / ${m(st.plain.oneSnapshotBytes)})`,
+      yes(st.iceberg.ratio <= 1.5),
+    ],
+    ...rd.engines.map((e) => [
+      `${e.engine}: read the live table after ${rd.polls} polls of ${rd.changesPerPoll.toLocaleString('en')} changes, no compaction`,
+      '≤ 2× a compacted table',
+      `${x(e.ratio)} (${t(e.uncompactedMs)} vs ${t(e.compactedMs)}; ${rd.uncompacted.dataFiles} data + ${rd.uncompacted.deleteFiles} delete files vs ${rd.compacted.dataFiles}${e.agrees ? '' : ', **reads disagree**'})`,
+      yes(e.agrees && e.ratio <= 2),
+    ]),
+  ]
+  return (
+    [
+      '| target (issue 14) | goal | measured | met |',
+      '| --- | --- | --- | --- |',
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      '',
+      `Command: \`${command}\``,
+      `Machine: ${machineLine()}`,
+      `- storage: runs ${s(st.plainRunMs)} plain, ${s(st.icebergRunMs)} Iceberg; load after it ${st.loadavg}`,
+      `- read: ${rd.polls} polls in ${s(rd.pollsMs)}, compact ${s(rd.compactMs)}; load after it ${rd.loadavg}`,
+      ...rd.skipped.map((k) => `- not read: ${k}`),
+    ].join('\n') + '\n'
   )
 }
