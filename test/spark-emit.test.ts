@@ -86,6 +86,11 @@ test('spark emits onBadRow "quarantine" and Iceberg tables (the refusals are gon
   const u = await cli(['spark', '--config', l.config, '--out', join(l.dir, 'job.py'), '--table', 'LAB.nope'])
   assert.equal(u.code, 2)
   assert.match(u.err, /CDC_USAGE/)
+  // RAW as an Iceberg table (iceberg.raw) is not written by the job: refused, not handed RAW folders
+  writeFileSync(l.config, JSON.stringify({ ...json, iceberg: { raw: true } }))
+  const raw = await cli(['spark', '--config', l.config, '--out', join(l.dir, 'job2.py')])
+  assert.equal(raw.code, 2, raw.err)
+  assert.match(raw.err, /CDC_SPARK_UNSUPPORTED.*iceberg\.raw/)
 })
 
 test('state export then import gives back the same watermark, ledger and tombstones', async (t) => {

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
+import { verify } from '../src/check/verify.js'
 import { StateStore, exportTable, importTable, type ProcessedFile } from '../src/state/index.js'
 import { curatedSink } from '../src/curated-sink.js'
 import * as A from 'apache-arrow'
@@ -302,7 +303,7 @@ test("cdc-apply then the job (state export): the job continues cdc-apply's Icebe
   }
 })
 
-test("the job then cdc-apply (state import): cdc-apply continues the job's Iceberg table (Hadoop's paths, Java's 63-bit snapshot ids); every tag equals one cdc-apply run", async (t) => {
+test("the job then cdc-apply (state import): verify holds on the job's Iceberg table, cdc-apply continues it (Hadoop's paths, Java's 63-bit snapshot ids), every tag equals one cdc-apply run", async (t) => {
   if (skipReason !== undefined) return t.skip(skipReason)
   assert.equal(results[5]!.exitCode, 0, JSON.stringify(results[5]!.stdout))
   const st = StateStore.open(join(back.dir, 'state.sqlite'))
@@ -320,8 +321,22 @@ test("the job then cdc-apply (state import): cdc-apply continues the job's Icebe
       'utf8',
     ).match(/"snapshot-id" *: *\d{16,}/g) ?? []
   assert.ok(jobIds.length > 0, 'the job wrote 63-bit snapshot ids')
-  const s = await runOnce(parseConfig({ ...configJson(back.dir), landing: landing('a2', []) }, tmp.path))
+  const backConfig = parseConfig({ ...configJson(back.dir), landing: landing('a2', []) }, tmp.path)
+  // verify on the job's outputs (its Iceberg tags recomputed from its RAW), before and after cdc-apply continues
+  const checked = async (when: string): Promise<void> => {
+    const v = await verify(backConfig, { record: false })
+    const t0 = v.tables[0]!
+    assert.equal(
+      v.verdict,
+      'equal',
+      `${when}: ${t0.error?.message ?? JSON.stringify(t0.dates.filter((d) => d.verdict !== 'equal'))}`,
+    )
+    assert.ok(t0.dates.length >= 2, `${when}: ${t0.dates.length} dates checked`)
+  }
+  await checked('the job’s table')
+  const s = await runOnce(backConfig)
   assert.equal(s.tables[0]!.error, undefined, s.tables[0]!.error?.message)
+  await checked('continued by cdc-apply')
   const tagRows = async (root: string): Promise<Record<string, string[]>> => {
     const c = parseConfig(configJson(root), tmp.path)
     const sink = curatedSink(c, c.tables[0]!, await openStore(join(root, 'curated'), { baseDir: tmp.path }))

@@ -3,7 +3,8 @@
 // locations of the config in front of it. No credentials are ever written: the job uses Spark's own.
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { resolveLocal, typeName, type Config, type ColumnConfig } from '../config.js'
+import { resolveLocal, tableLabel, typeName, type Config, type ColumnConfig } from '../config.js'
+import { UsageError } from '../errors.js'
 import { checkTables } from '../table-glob.js'
 import { versions } from '../cli/version.js'
 import { configuredSchema } from '../read.js'
@@ -54,6 +55,16 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
   const wanted = opts.tables ?? []
   checkTables(config, wanted)
   const tables = config.tables.filter((t) => wanted.length === 0 || wanted.includes(`${t.source}.${t.name}`))
+  const rawIceberg = config.iceberg.raw ? tables.find((t) => t.tableFormat === 'iceberg') : undefined
+  if (rawIceberg)
+    throw new UsageError(
+      'CDC_SPARK_UNSUPPORTED',
+      `table ${tableLabel(rawIceberg)}: the Spark job writes RAW as Parquet date folders; with iceberg.raw, cdc-apply keeps RAW as an Iceberg table, which the job does not write yet`,
+      {
+        table: tableLabel(rawIceberg),
+        hint: 'set iceberg.raw to false (and reprocess the table) to hand it to the Spark job',
+      },
+    )
   const version = versions().cdcApply
   const job = {
     version,
