@@ -37,12 +37,15 @@ export class LocalStore implements ObjectStore {
       opts.signal?.throwIfAborted()
       let st
       try {
-        st = await stat(this.path(key))
+        st = await stat(this.path(key), { bigint: true })
       } catch (err) {
         if (isNotFound(err)) continue // deleted between readdir and stat: as S3 would not list it
         throw unavailable('stat', this.url, key, err)
       }
-      yield { key, size: st.size, lastModified: st.mtime, etag: `${st.size}-${Math.trunc(st.mtimeMs)}` }
+      // The etag: size and whole milliseconds, truncated from the nanoseconds (as Java's File.lastModified, which the
+      // Spark job's listing uses); `mtimeMs` is a double that Node 22+ may round up to the next millisecond.
+      const size = Number(st.size)
+      yield { key, size, lastModified: st.mtime, etag: `${size}-${st.mtimeNs / 1_000_000n}` }
     }
   }
 
