@@ -21,6 +21,7 @@ import { storeUri } from '../../src/curated-sink.js'
 import { LocalStore } from '../../src/store/local-store.js'
 import { IcebergTable } from '../../src/iceberg/table.js'
 import { benchConfig } from './gen.js'
+import { Rng } from '../../test/helpers/random.js'
 
 export interface StorageOptions {
   work: string
@@ -87,19 +88,6 @@ export interface ReadResult {
   engines: EngineRead[]
   skipped: string[]
   loadavg: string
-}
-
-class Rng {
-  private s: number
-  constructor(seed: number) {
-    this.s = seed >>> 0
-  }
-  int(n: number): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0)
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
-  }
 }
 
 const row = (rng: Rng, op: string, ts: string, id: number): string =>

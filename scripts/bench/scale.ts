@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchConfig } from './gen.js'
 import { agree, measure } from './common.js'
+import { Rng } from '../../test/helpers/random.js'
 
 export interface ScaleParams {
   /** Rows of the full load (live rows before the changes). */
@@ -29,19 +30,6 @@ const GEN_VERSION = 1
 const DATES = 3
 const CITIES = ['delhi', 'mumbai', 'Paris', 'Lyon', 'São Paulo', 'Reims']
 const NAMES = ['Alice', 'Bob', 'Smith, Bob', 'Carol "CJ" Jones', 'Dan', 'Émilie']
-
-class Rng {
-  private s: number
-  constructor(seed: number) {
-    this.s = seed >>> 0
-  }
-  int(n: number): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0)
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
-  }
-}
 
 const tsText = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '') + '000'
 const pad2 = (n: number): string => (n < 10 ? '0' + String(n) : String(n))
