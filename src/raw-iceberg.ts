@@ -6,7 +6,7 @@
 // of the partition is removed in the same snapshot (docs/iceberg.md, "RAW as an Iceberg table").
 import * as A from 'apache-arrow'
 import type { Config } from './config.js'
-import { storeUri } from './curated-sink.js'
+import { storeUri } from './iceberg-sink.js'
 import { icebergUpkeep } from './iceberg/compact.js'
 import { IcebergTable } from './iceberg/table.js'
 import { arrowSchema, withFieldIds } from './iceberg/schema.js'

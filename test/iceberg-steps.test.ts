@@ -17,7 +17,7 @@ import { catalogEntries } from '../src/steps/catalog.js'
 import { quoteDuckDb } from '../src/steps/params.js'
 import { LocalStore } from '../src/store/local-store.js'
 import { IcebergTable } from '../src/iceberg/table.js'
-import { storeUri } from '../src/curated-sink.js'
+import { storeUri } from '../src/iceberg-sink.js'
 import { tempDir } from './helpers/outputs.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')

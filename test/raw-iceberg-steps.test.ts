@@ -14,7 +14,7 @@ import { CdcError } from '../src/errors.js'
 import { LocalStore } from '../src/store/local-store.js'
 import { S3Store } from '../src/store/s3-store.js'
 import { IcebergTable } from '../src/iceberg/table.js'
-import { storeUri } from '../src/curated-sink.js'
+import { storeUri } from '../src/iceberg-sink.js'
 import { parquetRows, sortRows, tempDir, type Row } from './helpers/outputs.js'
 import { startMinio, type MinioServer } from './helpers/minio.js'
 

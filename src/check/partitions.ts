@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { TableConfig } from '../config.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
 import { LocalStore } from '../store/local-store.js'
-import { storeUri } from '../curated-sink.js'
+import { storeUri } from '../iceberg-sink.js'
 import { IcebergTable } from '../iceberg/table.js'
 import { RAW_PARTITION } from '../raw-iceberg.js'
 
