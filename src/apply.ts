@@ -4,10 +4,22 @@
 // is live unless it is a delete; a winning delete is kept as a tombstone so that an older change processed later
 // cannot bring the key back. Taking a maximum is idempotent and order-free, so replaying a file changes nothing.
 import * as A from 'apache-arrow'
-import { findRuns, gather, nullData, utf8Column, utf8Dictionary } from './arrow/gather.js'
-import { OrderColumn } from './arrow/values.js'
+import { findRuns, gather, nullData, utf8Column } from './arrow/gather.js'
 import { KeyMap } from './key-map.js'
-import { fileOrderKey, stemOf } from './dms-names.js'
+import {
+  EMPTY_SEGMENT,
+  consolidateSegments,
+  int64Of,
+  nameDictionary,
+  orderColumnOf,
+  segKey,
+  segName,
+  segRow,
+  segSeq,
+  segTs,
+  type Segment,
+  type SnapshotSlice,
+} from './state-snapshot.js'
 import { OP_DELETE, OP_INSERT, type ChangeBatch, type OrderValue, type TableSchema } from './batch.js'
 
 /** Where a key's winning change stands in the order. */
@@ -17,91 +29,6 @@ export interface Order {
   /** The file's order key (fileOrderKey of its stem). */
   file: string
   row: number
-}
-
-/**
- * Rows the state points into: one file's batch (one name and order key, rows numbered from rowBase) or a snapshot
- * (a name and row number per row). Plain fields, one shape, so the apply loop stays monomorphic.
- *
- * Memory per row is what bounds the table a process can hold (10M+ rows), so nothing here is a JS value per row:
- * ordering values are read from the segment's own Arrow column (`tsCol`; a JS array only for the types that
- * cannot be read back as they were compared, see OrderColumn), names are a dictionary with a row index.
- */
-interface Segment {
-  length: number
-  /** One column per schema field the segment's file had; later fields (schema drift) read as NULL. */
-  columns: A.Data[]
-  tsCol: OrderColumn | undefined
-  seqCol: OrderColumn | undefined
-  /** The ordering values when they are not read from a column (tsCol undefined). */
-  ts: OrderValue[] | undefined
-  seq: OrderValue[] | undefined
-  /** The distinct DMS file names (what cdc_file holds) and their order keys, and each row's index into them (null: all rows are names[0]). */
-  names: string[]
-  fileKeys: string[]
-  nameIdx: Uint32Array | null
-  /** Row numbers in the file: per row, or rowBase + i + 1. */
-  rowNums: ArrayLike<number> | null
-  rowBase: number
-}
-
-const EMPTY_SEGMENT: Segment = {
-  length: 0,
-  columns: [],
-  tsCol: undefined,
-  seqCol: undefined,
-  ts: undefined,
-  seq: undefined,
-  names: [''],
-  fileKeys: [''],
-  nameIdx: null,
-  rowNums: null,
-  rowBase: 0,
-}
-
-function segKey(s: Segment, i: number): string {
-  return s.fileKeys[s.nameIdx === null ? 0 : s.nameIdx[i]!]!
-}
-function segRow(s: Segment, i: number): number {
-  return s.rowNums === null ? s.rowBase + i + 1 : s.rowNums[i]!
-}
-function segTs(s: Segment, i: number): OrderValue {
-  return s.tsCol !== undefined ? s.tsCol.at(i) : s.ts !== undefined ? s.ts[i]! : null
-}
-function segSeq(s: Segment, i: number): OrderValue {
-  return s.seqCol !== undefined ? s.seqCol.at(i) : s.seq !== undefined ? s.seq[i]! : null
-}
-
-/** The reader of a batch's ordering column when its values can be read back from the column itself. */
-function orderColumnOf(
-  columns: A.Data[],
-  values: OrderValue[] | undefined,
-  at: number | undefined,
-): OrderColumn | undefined {
-  return values === undefined || at === undefined || columns[at] === undefined
-    ? undefined
-    : OrderColumn.of(columns[at], at)
-}
-
-/** Dictionary-encodes per-row file names (runs of one name are the rule): distinct names, their keys, row indexes. */
-function nameDictionary(perRow: ArrayLike<string>): Pick<Segment, 'names' | 'fileKeys' | 'nameIdx'> {
-  const names: string[] = []
-  const at = new Map<string, number>()
-  const idx = new Uint32Array(perRow.length)
-  let last: string | undefined
-  let lastIdx = 0
-  for (let i = 0; i < perRow.length; i++) {
-    const x = perRow[i]!
-    if (x !== last) {
-      last = x
-      let k = at.get(x)
-      if (k === undefined) at.set(x, (k = names.push(x) - 1))
-      lastIdx = k
-    }
-    idx[i] = lastIdx
-  }
-  if (names.length === 0) names.push('')
-  return { names, fileKeys: names.map((x) => fileOrderKey(stemOf(x))), nameIdx: idx }
 }
 
 export interface ApplyCounts {
@@ -139,6 +66,8 @@ const SEG = 4294967296
  */
 const CONSOLIDATE_SHARE = 0.25
 const CONSOLIDATE_MIN = 100_000
+/** Rows per segment of a consolidation by changes() (its output is dropped: only the state's memory matters). */
+const CONSOLIDATE_SLICE = 1_000_000
 /** Segments beyond which changes() consolidates too (a packed (segment, row) needs segments < 2^21). */
 const MAX_SEGMENTS = 1_000_000
 
@@ -345,15 +274,16 @@ export class KeyedState {
   }
 
   /**
-   * The live rows as Arrow columns: the schema's fields, then cdc_file (the change's DMS file stem) and cdc_row.
-   * Afterwards the state keeps only this table (older batches are released). A take: `track` counts the changes
-   * from here on for changes().
+   * The live rows as Arrow columns, in slices of at most `sliceRows` rows (one slice by default): the schema's
+   * fields, then cdc_file (the change's DMS file stem) and cdc_row. Afterwards the state keeps only these rows (older
+   * batches are released as the slices are gathered; each slice is a segment of the state, and its cdc_file and
+   * cdc_row columns are built when asked). A take: `track` counts the changes from here on for changes().
    */
-  snapshot(track = false): { columns: A.Data[]; length: number } {
-    const out = this.consolidate()
+  snapshot(track = false, sliceRows = Infinity): { length: number; slices: SnapshotSlice[] } {
+    const slices = this.consolidate(sliceRows)
     this.lastMark = ++marks
     this.changed = track ? new Map() : undefined
-    return out
+    return { length: slices.reduce((a, x) => a + x.length, 0), slices }
   }
 
   /**
@@ -378,7 +308,7 @@ export class KeyedState {
       if (prev >= 0) {
         const s = this.segments[Math.floor(prev / SEG)]!
         const j = prev % SEG
-        pn = s.names[s.nameIdx === null ? 0 : s.nameIdx[j]!]!
+        pn = segName(s, j)
         pr = segRow(s, j)
       }
       if (now >= 0) {
@@ -386,7 +316,7 @@ export class KeyedState {
         const j = now % SEG
         const s = this.segments[sg]!
         // the same change won again (a file applied twice): the table keeps its row
-        if (pn !== undefined && pn === s.names[s.nameIdx === null ? 0 : s.nameIdx[j]!] && pr === segRow(s, j)) continue
+        if (pn !== undefined && pn === segName(s, j) && pr === segRow(s, j)) continue
         segs.push(sg)
         rows.push(j)
       }
@@ -407,7 +337,7 @@ export class KeyedState {
     for (let i = 0; i < n; i++) {
       const s = this.segments[(gs[i] = Math.floor(packed[i]! / SEG))]!
       const j = (gr[i] = packed[i]! % SEG)
-      names[i] = s.names[s.nameIdx === null ? 0 : s.nameIdx[j]!]!
+      names[i] = segName(s, j)
       nums[i] = segRow(s, j)
     }
     const runs = findRuns(gs, gr)
@@ -425,7 +355,7 @@ export class KeyedState {
       this.addedRows > Math.max(CONSOLIDATE_MIN, CONSOLIDATE_SHARE * this.live.size) ||
       this.segments.length > MAX_SEGMENTS
     )
-      this.consolidate()
+      this.consolidate(CONSOLIDATE_SLICE)
     this.lastMark = ++marks
     this.changed = new Map()
     return {
@@ -437,141 +367,19 @@ export class KeyedState {
     }
   }
 
-  /** The live rows (as snapshot() gives them), and the state rebuilt on them alone: one segment. */
-  private consolidate(): { columns: A.Data[]; length: number } {
+  /** The live rows in slices of at most `sliceRows` (as snapshot() gives them), the state rebuilt on them alone. */
+  private consolidate(sliceRows: number): SnapshotSlice[] {
     this.addedRows = 0
-    const n = this.live.size
-    const slotOf = new Uint32Array(n)
+    const live = new Uint32Array(this.live.size)
     let k = 0
     this.live.forEach((slot) => {
-      slotOf[k++] = slot
+      live[k++] = slot
     })
-    const slotSeg = this.slotSeg
-    const slotRow = this.slotRow
-    // Rows are gathered in segment order (not key order): reading each source column front to back is several
-    // times faster than jumping between segments, and the order of a snapshot's rows carries no meaning.
-    const order = new Uint32Array(n)
-    const shift = 2 ** Math.ceil(Math.log2(n + 1))
-    let longest = 1
-    for (const sg of this.segments) if (sg.length > longest) longest = sg.length
-    if (this.segments.length * longest * shift <= Number.MAX_SAFE_INTEGER) {
-      // (segment, row, index) packed into one exact double: a native numeric sort, no comparator calls
-      const packed = new Float64Array(n)
-      for (let i = 0; i < n; i++) {
-        const slot = slotOf[i]!
-        packed[i] = (slotSeg[slot]! * longest + slotRow[slot]!) * shift + i
-      }
-      packed.sort()
-      for (let i = 0; i < n; i++) order[i] = packed[i]! % shift
-    } else {
-      for (let i = 0; i < n; i++) order[i] = i
-      order.sort((a, b) => slotSeg[slotOf[a]!]! - slotSeg[slotOf[b]!]! || slotRow[slotOf[a]!]! - slotRow[slotOf[b]!]!)
-    }
-    const segs = new Uint32Array(n)
-    const rows = new Uint32Array(n)
-    for (let i = 0; i < n; i++) {
-      const slot = slotOf[order[i]!]!
-      segs[i] = slotSeg[slot]!
-      rows[i] = slotRow[slot]!
-      // the snapshot becomes the only segment: the key's slot now points at its row there
-      slotSeg[slot] = 0
-      slotRow[slot] = i
-    }
-    const runs = findRuns(segs, rows)
-    const columns = this.schema.fields.map((f, c) =>
-      gather(
-        f.type,
-        this.segments.map((s) => s.columns[c] ?? nullData(f.type, s.length)),
-        segs,
-        rows,
-        runs,
-      ),
-    )
-    // file names: one dictionary over the segments' names, only those a live row still has
-    const dict = new Map<string, number>()
-    const seen: string[] = []
-    const seenKeys: string[] = []
-    const trans = this.segments.map((s) =>
-      Uint32Array.from(s.names, (x, j) => {
-        let d = dict.get(x)
-        if (d === undefined) {
-          dict.set(x, (d = seen.push(x) - 1))
-          seenKeys.push(s.fileKeys[j]!)
-        }
-        return d
-      }),
-    )
-    const nameIdx = new Uint32Array(n)
-    const uses = new Uint32Array(seen.length)
-    let maxRow = 0
-    const rowNums = new Float64Array(n)
-    for (let i = 0; i < n; i++) {
-      const s = this.segments[segs[i]!]!
-      const r = rows[i]!
-      const d = trans[segs[i]!]![s.nameIdx === null ? 0 : s.nameIdx[r]!]!
-      nameIdx[i] = d
-      uses[d]!++
-      const num = segRow(s, r)
-      rowNums[i] = num
-      if (num > maxRow) maxRow = num
-    }
-    const names: string[] = []
-    const fileKeys: string[] = []
-    const remap = new Uint32Array(seen.length)
-    for (let d = 0; d < seen.length; d++)
-      if (uses[d]! > 0) {
-        remap[d] = names.push(seen[d]!) - 1
-        fileKeys.push(seenKeys[d]!)
-      }
-    for (let i = 0; i < n; i++) nameIdx[i] = remap[nameIdx[i]!]!
-    if (names.length === 0) {
-      names.push('')
-      fileKeys.push('')
-    }
-    const fileCol = utf8Dictionary(names, nameIdx, n)
-    const rowCol = A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: int64Of(rowNums) })
-    const tsOrder = this.snapshotOrder(columns, segs, rows, 'ts')
-    const seqOrder = this.snapshotOrder(columns, segs, rows, 'seq')
-    this.segments = [
-      {
-        length: n,
-        columns,
-        tsCol: tsOrder.col,
-        seqCol: seqOrder.col,
-        ts: tsOrder.values,
-        seq: seqOrder.values,
-        names,
-        fileKeys,
-        nameIdx,
-        rowNums: maxRow <= 0xffffffff ? Uint32Array.from(rowNums) : rowNums,
-        rowBase: 0,
-      },
-    ]
-    return { columns: [...columns, fileCol, rowCol], length: n }
-  }
-
-  /** A snapshot's ordering values: read from its gathered column when every segment read them from theirs. */
-  private snapshotOrder(
-    columns: A.Data[],
-    segs: Uint32Array,
-    rows: Uint32Array,
-    which: 'ts' | 'seq',
-  ): { col: OrderColumn | undefined; values: OrderValue[] | undefined } {
-    const sources = this.segments.filter((s) => s.length > 0)
-    const cols = sources.map((s) => (which === 'ts' ? s.tsCol : s.seqCol))
-    const index = cols.find((c) => c !== undefined)?.index
-    if (index !== undefined && cols.every((c) => c?.index === index)) {
-      const col = OrderColumn.of(columns[index]!, index)
-      if (col !== undefined) return { col, values: undefined }
-    }
-    if (!sources.some((s) => (which === 'ts' ? (s.tsCol ?? s.ts) : (s.seqCol ?? s.seq)) !== undefined))
-      return { col: undefined, values: undefined }
-    const values = new Array<OrderValue>(segs.length)
-    for (let i = 0; i < segs.length; i++) {
-      const s = this.segments[segs[i]!]!
-      values[i] = which === 'ts' ? segTs(s, rows[i]!) : segSeq(s, rows[i]!)
-    }
-    return { col: undefined, values }
+    const old = this.segments
+    this.segments = []
+    const out = consolidateSegments(this.schema.fields, old, live, { seg: this.slotSeg, row: this.slotRow }, sliceRows)
+    this.segments = out.segments
+    return out.slices
   }
 
   /**
@@ -599,16 +407,4 @@ export class KeyedState {
     })
     return s
   }
-}
-
-/** Row numbers (below 2^53) as an Int64 column's values, without a BigInt per value. */
-function int64Of(xs: Float64Array): BigInt64Array {
-  const out = new BigInt64Array(xs.length)
-  const words = new Uint32Array(out.buffer)
-  for (let i = 0; i < xs.length; i++) {
-    const x = xs[i]!
-    words[2 * i] = x >>> 0
-    words[2 * i + 1] = Math.floor(x / 4294967296)
-  }
-  return out
 }

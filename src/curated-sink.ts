@@ -3,7 +3,7 @@
 // begins at once) and calls put() in date order, before the watermark commit of that date.
 import * as A from 'apache-arrow'
 import { tableLabel, type Config, type TableConfig } from './config.js'
-import { encodePartition, putPartition, readPartition, recordBatch } from './write.js'
+import { encodePartition, encodeParts, putPartition, readPartition, recordBatch } from './write.js'
 import type { KeyedState } from './apply.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
 import { IcebergSink } from './iceberg-sink.js'
@@ -33,6 +33,11 @@ export interface CuratedRows {
   live: number
   /** All live rows; `track`: the state counts its changes from here on. `mark`: this take's. */
   all(track: boolean): { table: A.Table; mark: number }
+  /**
+   * All live rows as a take like all(), in parts of at most `rows` rows (all but the last exactly `rows`): each
+   * part's Arrow is built when asked, so that a caller holding one part at a time never holds the whole table twice.
+   */
+  parts?(track: boolean, rows: number): { parts: (() => A.Table)[]; rows: number; mark: number }
   /** The changed keys' new rows and the rows they supersede, or undefined when the state does not track changes. */
   changes(): { since: number; mark: number; table: A.Table; gone: { names: string[]; rows: Float64Array } } | undefined
 }
@@ -45,7 +50,16 @@ export function stateRows(state: KeyedState, schema: A.Schema): CuratedRows {
     live: state.size,
     all: (track) => {
       const snap = state.snapshot(track)
-      return { table: new A.Table(schema, [recordBatch(schema, snap.columns, snap.length)]), mark: state.mark }
+      const s = snap.slices[0]!
+      return { table: new A.Table(schema, [recordBatch(schema, s.columns(), s.length)]), mark: state.mark }
+    },
+    parts: (track, rows) => {
+      const snap = state.snapshot(track, rows)
+      return {
+        parts: snap.slices.map((s) => () => new A.Table(schema, [recordBatch(schema, s.columns(), s.length)])),
+        rows: snap.length,
+        mark: state.mark,
+      }
     },
     changes: () => {
       const c = state.changes()
@@ -87,11 +101,14 @@ export class ParquetFolderSink implements CuratedSink {
   ) {}
 
   start(date: string, rows: CuratedRows | A.Table): CuratedPut {
-    const table = rows instanceof A.Table ? rows : rows.all(false).table
-    const encoded = encodePartition(table, {
-      ...this.config.parquet,
-      rowsPerFile: partRows(table.numRows, this.config),
-    })
+    // The state's rows are taken slice by slice (one per part file, gathered now: the state moves on once this
+    // returns) and each part's Arrow is built and encoded only when the encoder is ready for it (encodeParts).
+    const per = partRows(rows instanceof A.Table ? rows.numRows : rows.live, this.config)
+    const opts = { ...this.config.parquet, rowsPerFile: per }
+    const take = !(rows instanceof A.Table) && rows.parts ? rows.parts(false, per) : undefined
+    const encoded = take
+      ? encodeParts(take.parts, take.rows, opts)
+      : encodePartition(rows instanceof A.Table ? rows : rows.all(false).table, opts)
     return {
       rows: encoded.rows,
       put: async (_c, signal) => {

@@ -1,6 +1,8 @@
 // Parquet encoding off the main thread: parquet-wasm's writer is CPU-bound and synchronous, so large parts are
 // encoded by worker threads (one per core, at most 2) while the main thread reads, applies and snapshots. Small
-// parts are encoded inline, where a round trip to a worker would cost more than it saves.
+// parts are encoded inline, where a round trip to a worker would cost more than it saves. A worker's WebAssembly
+// memory grows to the largest part it encoded and never shrinks, so a worker whose memory passed retireBytes is
+// ended once it has nothing left to do (a new one starts on demand, in ~0.1 s).
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { encodeIpc, type EncodeOptions } from './parquet-encode.js'
@@ -8,6 +10,12 @@ import { postTransfer } from './parse-codec.js'
 
 /** Rows from which a part is encoded by a worker. */
 const WORKER_MIN_ROWS = 20_000
+
+/**
+ * `retireBytes`: the WebAssembly memory beyond which a worker is ended once idle (its memory is ~3× the largest
+ * Arrow IPC it encoded: a part of ~300k rows of the bench table passes 128 MiB). Workers started and retired so far.
+ */
+export const parquetPool = { retireBytes: 128 * 2 ** 20, started: 0, retired: 0 }
 
 interface Pending {
   resolve: (b: Uint8Array) => void
@@ -17,20 +25,33 @@ interface Pending {
 class Slot {
   readonly worker: Worker
   readonly pending = new Map<number, Pending>()
+  /** Its memory grew past retireBytes: it takes no new part and ends once its parts are done. */
+  private retiring = false
 
   constructor() {
+    parquetPool.started++
     this.worker = new Worker(new URL('./parquet-worker.js', import.meta.url))
     this.worker.unref()
-    this.worker.on('message', (m: { id: number; out?: Uint8Array; error?: string }) => {
+    this.worker.on('message', (m: { id: number; out?: Uint8Array; error?: string; heap?: number }) => {
       const p = this.pending.get(m.id)
       if (!p) return
       this.pending.delete(m.id)
       if (this.pending.size === 0) this.worker.unref()
+      if ((m.heap ?? 0) > parquetPool.retireBytes) this.retire()
+      if (this.retiring && this.pending.size === 0) void this.worker.terminate()
       if (m.error !== undefined) p.reject(new Error(`Parquet encoding failed: ${m.error}`))
       else p.resolve(m.out!)
     })
     this.worker.on('error', (err) => this.failAll(err))
     this.worker.on('exit', (code) => this.failAll(new Error(`Parquet worker exited with code ${code}`)))
+  }
+
+  private retire(): void {
+    if (this.retiring) return
+    this.retiring = true
+    parquetPool.retired++
+    const i = slots.indexOf(this)
+    if (i >= 0) slots.splice(i, 1)
   }
 
   private failAll(err: Error): void {

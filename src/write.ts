@@ -53,29 +53,73 @@ export function dictionaryColumns(schema: A.Schema): string[] {
   return schema.fields.filter((f) => A.DataType.isUtf8(f.type) || A.DataType.isBinary(f.type)).map((f) => f.name)
 }
 
-/** A partition's part files, being encoded: start it early, put it with putPartition once the bytes are there. */
+/** Parts encoded ahead of the one the put takes: one per encoding worker (parquet-pool.ts), so both stay busy. */
+const ENCODE_AHEAD = 2
+
+/**
+ * A partition's part files, being encoded a few at a time: start it early, put it with putPartition, which takes
+ * the parts in order; part p + ENCODE_AHEAD starts when part p's bytes are taken.
+ */
 export interface EncodedPartition {
-  parts: Promise<Uint8Array>[]
+  count: number
   rows: number
+  /** Part p's bytes (each part is taken once, in order; a failed part rejects). */
+  part(p: number): Promise<Uint8Array>
+}
+
+/**
+ * Starts encoding `parts` (each built when its turn comes, then released once serialised for the encoder), at
+ * most `ahead` of them ahead of the put: memory holds a few parts' Arrow and bytes, not the partition's.
+ */
+export function encodeParts(
+  parts: readonly (() => A.Table)[],
+  rows: number,
+  opts: ParquetOptions,
+  ahead = ENCODE_AHEAD,
+): EncodedPartition {
+  const todo: ((() => A.Table) | undefined)[] = [...parts]
+  const started: (Promise<Uint8Array> | undefined)[] = []
+  const launch = (): void => {
+    const p = started.length
+    const build = todo[p]!
+    todo[p] = undefined
+    let bytes: Promise<Uint8Array>
+    try {
+      bytes = toParquet(build(), opts)
+    } catch (err) {
+      bytes = Promise.reject(err as Error)
+    }
+    bytes.catch(() => undefined) // awaited (and so reported) by the put
+    started.push(bytes)
+  }
+  while (started.length < Math.min(ahead, todo.length)) launch()
+  return {
+    count: todo.length,
+    rows,
+    part: async (p) => {
+      while (started.length <= p) launch()
+      const bytes = await started[p]!
+      started[p] = undefined // the put holds them now
+      if (started.length < todo.length) launch()
+      return bytes
+    },
+  }
 }
 
 /** Starts encoding `table` as part files of at most rowsPerFile rows; an empty table still gets one part. */
 export function encodePartition(table: A.Table, opts: ParquetOptions): EncodedPartition {
   const n = Math.max(1, Math.ceil(table.numRows / opts.rowsPerFile))
-  const parts: Promise<Uint8Array>[] = []
-  for (let p = 0; p < n; p++) {
-    const slice =
-      n === 1 ? table : table.slice(p * opts.rowsPerFile, Math.min(table.numRows, (p + 1) * opts.rowsPerFile))
-    const part = toParquet(slice, opts)
-    part.catch(() => undefined) // awaited (and so reported) by putPartition
-    parts.push(part)
-  }
-  return { parts, rows: table.numRows }
+  const parts = Array.from(
+    { length: n },
+    (_, p) => () =>
+      n === 1 ? table : table.slice(p * opts.rowsPerFile, Math.min(table.numRows, (p + 1) * opts.rowsPerFile)),
+  )
+  return encodeParts(parts, table.numRows, opts)
 }
 
 /**
  * Replaces the partition at `prefix` with the encoded parts: they are put first (each put is atomic), then any
- * other object under the prefix is deleted.
+ * other object under the prefix is deleted. A part that fails to encode fails the put (before the deletes).
  */
 export async function putPartition(
   store: ObjectStore,
@@ -84,9 +128,9 @@ export async function putPartition(
   signal?: AbortSignal,
 ): Promise<void> {
   async function* parts(): AsyncIterable<Part> {
-    for (let p = 0; p < encoded.parts.length; p++) {
+    for (let p = 0; p < encoded.count; p++) {
       signal?.throwIfAborted()
-      yield { key: joinKey(prefix, `part-${String(p).padStart(5, '0')}.parquet`), body: await encoded.parts[p]! }
+      yield { key: joinKey(prefix, `part-${String(p).padStart(5, '0')}.parquet`), body: await encoded.part(p) }
     }
   }
   await replacePrefix(store, prefix, parts(), signal ? { signal } : {})
