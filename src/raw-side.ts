@@ -1,6 +1,7 @@
 // The RAW side of a table's run: where a date's RAW parts go (the date folder, or the RAW Iceberg table's partition
 // folder), the sink of a date's write, its completion (quarantine, prune or the RAW Iceberg snapshot), and what RAW
-// compaction works on. execute.ts drives it date by date.
+// compaction works on, and the upkeep of a RAW Iceberg table (snapshot expiry, orphan removal) after its commits.
+// execute.ts drives it date by date.
 import { randomBytes } from 'node:crypto'
 import type * as A from 'apache-arrow'
 import type { Config, TableConfig } from './config.js'
@@ -9,8 +10,10 @@ import { lpfDate } from './dms-names.js'
 import type { Rejected } from './rejected.js'
 import { RawSink, pruneDate } from './raw-sink.js'
 import { settleRaw, type RawTable } from './raw-compact.js'
-import { commitRawDate, openRawIceberg, rawDataFolder, rawFieldIds } from './raw-iceberg.js'
+import { commitRawDate, openRawIceberg, rawDataFolder, rawFieldIds, rawKeepFile } from './raw-iceberg.js'
 import type { IcebergTable } from './iceberg/table.js'
+import type { SnapshotId } from './iceberg/metadata.js'
+import { expireSnapshots } from './iceberg/expire.js'
 import type { RawCommit, RawPart, StateStore } from './state/index.js'
 import type { Logger } from './log.js'
 import { joinKey } from './store/object-store.js'
@@ -35,6 +38,8 @@ export interface RawRun {
 /** A table's RAW for one run: date folders, or an Iceberg table (tableFormat "iceberg" with iceberg.raw). */
 export class RawSide {
   private ice: Promise<IcebergTable> | undefined
+  /** The folders of the writes whose parts are being put (never an orphan removal's to delete). */
+  private readonly writing = new Map<string, number>()
 
   constructor(private readonly run: RawRun) {}
 
@@ -66,7 +71,9 @@ export class RawSide {
     const first = files[0]?.stem ?? date
     const last = files.at(-1)?.stem ?? date
     const { stores, config, signal } = this.run
-    return new RawSink(stores.raw, this.folder(date), first, last, config.parquet, signal, {
+    const folder = this.folder(date)
+    this.writing.set(folder, (this.writing.get(folder) ?? 0) + 1)
+    return new RawSink(stores.raw, folder, first, last, config.parquet, signal, {
       ...this.icebergSink(),
     })
   }
@@ -100,9 +107,48 @@ export class RawSide {
     }
   }
 
-  /** Finishes the RAW work due once the watermark is at `lpf`'s date (raw-compact.ts's settleRaw). */
-  settle(lpf: string): Promise<void> {
-    return settleRaw(this.table(), lpf)
+  /**
+   * Finishes the RAW work due once the watermark is at `lpf`'s date (raw-compact.ts's settleRaw); then, on a RAW
+   * Iceberg table this run opened, expires its snapshots beyond iceberg.keepSnapshots (it has no tags: main's
+   * snapshot and the newest ones are kept) and, when this call compacted a date (a new replace snapshot), removes
+   * its orphan files. Neither deletes a part the state file lists as committed (a compaction killed after its
+   * snapshot but before the state file's commit has inputs the rerun reads again) nor one of a write in progress.
+   * Housekeeping, as compaction: a failure is logged and retried after the next commit.
+   */
+  async settle(lpf: string): Promise<void> {
+    const was = await this.currentSnapshot()
+    await settleRaw(this.table(), lpf)
+    if (!this.isIceberg || !this.ice) return
+    const { config, signal, log } = this.run
+    try {
+      const ice = await this.ice
+      const cur = ice.current()
+      const compacted = cur?.summary.operation === 'replace' && cur['snapshot-id'] !== was
+      const keepFile = this.committedOrWriting()
+      const done = await expireSnapshots(ice, config.iceberg.keepSnapshots, signal, compacted, keepFile)
+      if (done.snapshots + done.orphans > 0) log.debug({ ...done }, 'raw iceberg snapshots expired')
+    } catch (err) {
+      if (signal?.aborted) throw err
+      const e = err as { code?: string; message?: string }
+      log.warn(
+        { code: e.code, error: e.message ?? String(err) },
+        'raw snapshot expiry failed: retried after the next commit',
+      )
+    }
+  }
+
+  private async currentSnapshot(): Promise<SnapshotId | undefined> {
+    try {
+      return this.ice ? (await this.ice).current()?.['snapshot-id'] : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Whether a key of the RAW Iceberg table is a part the state file lists as committed, or in a write's folder. */
+  private committedOrWriting(): (key: string) => boolean {
+    const { state, t } = this.run
+    return rawKeepFile(state, t.source, t.name, (folder) => (this.writing.get(folder) ?? 0) > 0)
   }
 
   /**
@@ -154,11 +200,19 @@ export class RawSide {
         signal,
       )
       faultPoint('after-raw-iceberg-commit')
+      this.done(date)
       return { date, parts: written, legacy: [] }
     }
     const keep = sink.names()
     if (!fresh) for (const p of state.rawParts(t.source, t.name, date)) keep.add(p.name)
     const legacy = await pruneDate(stores.raw, this.partition(date), keep, fresh, signal)
+    this.done(date)
     return { date, parts: written, legacy }
+  }
+
+  /** A write of the date is committed to the RAW table (its parts are referenced now). */
+  private done(date: string): void {
+    const folder = this.folder(date)
+    this.writing.set(folder, (this.writing.get(folder) ?? 1) - 1)
   }
 }
