@@ -69,6 +69,10 @@ export class TableRun {
   readonly outcome = emptyOutcome()
   /** Where RAW goes (raw-side.ts): date folders or the RAW Iceberg table. */
   readonly raw: RawSide = new RawSide(this)
+  /** RAW is an Iceberg table (raw-side.ts's isIceberg). */
+  get rawIsIceberg(): boolean {
+    return this.raw.isIceberg
+  }
   constructor(
     readonly config: Config,
     readonly stores: Stores,
