@@ -1,7 +1,5 @@
 // Carries out a table's plan (plan.ts): read → apply → write RAW and curated → commit the watermark, date by date,
 // and returns what it did: the counts, the dates written and the last watermark committed.
-import { randomBytes } from 'node:crypto'
-import * as A from 'apache-arrow'
 import pLimit from 'p-limit'
 import { WriteError } from './errors.js'
 import type { Config, TableConfig } from './config.js'
@@ -11,18 +9,15 @@ import { PIECE_BYTES, readObjects } from './read-object.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import { KeyedState, type ApplyCounts } from './apply.js'
 import { curatedSchema } from './write.js'
-import { RawSink, pruneDate } from './raw-sink.js'
-import { settleRaw, type RawTable } from './raw-compact.js'
+import type { RawSink } from './raw-sink.js'
+import { RawSide } from './raw-side.js'
 import { stateRows, type CuratedPut, type CuratedSink } from './curated-sink.js'
-import { commitRawDate, openRawIceberg, rawDataFolder, rawFieldIds } from './raw-iceberg.js'
-import type { IcebergTable } from './iceberg/table.js'
-import type { ProcessedFile, RawCommit, RawPart, StateStore, Watermark } from './state/index.js'
+import type { ProcessedFile, RawCommit, StateStore, Watermark } from './state/index.js'
 import type { Logger } from './log.js'
 import { joinKey, objectChunks } from './store/object-store.js'
 import { faultPoint } from './fault.js'
 import { fingerprintOf } from './fingerprint.js'
 import { markerFor, writeMarker } from './marker.js'
-import { writeQuarantine } from './quarantine.js'
 import { loadDateOf } from './load-date.js'
 import { lpfDate } from './dms-names.js'
 import { planDates, planLoadDate, type DatePlan, type DatesPlan, type LoadPlan } from './plan.js'
@@ -72,6 +67,12 @@ export class TableRun {
   bytesTotal = 0
   bytesDone = 0
   readonly outcome = emptyOutcome()
+  /** Where RAW goes (raw-side.ts): date folders or the RAW Iceberg table. */
+  readonly raw: RawSide = new RawSide(this)
+  /** RAW is an Iceberg table (raw-side.ts's isIceberg). */
+  get rawIsIceberg(): boolean {
+    return this.raw.isIceberg
+  }
   constructor(
     readonly config: Config,
     readonly stores: Stores,
@@ -146,63 +147,6 @@ export class TableRun {
     faultPoint('after-read')
   }
 
-  private rawIce: Promise<IcebergTable> | undefined
-
-  /** RAW is an Iceberg table (tableFormat "iceberg" with iceberg.raw; raw-iceberg.ts), not date folders. */
-  get rawIsIceberg(): boolean {
-    return this.t.tableFormat === 'iceberg' && this.config.iceberg.raw
-  }
-
-  /** The RAW Iceberg table, opened once per run. */
-  rawIceberg(): Promise<IcebergTable> {
-    this.rawIce ??= openRawIceberg(this.stores.raw, this.t.source, this.t.name, this.config, this.signal)
-    this.rawIce.catch(() => (this.rawIce = undefined))
-    return this.rawIce
-  }
-
-  /** Where a date's RAW parts go: the date folder, or the RAW Iceberg table's partition folder. */
-  rawFolder(date: string): string {
-    return this.rawIsIceberg ? rawDataFolder(this.t.source, this.t.name, date) : this.partition(date)
-  }
-
-  /** A date's RAW write of `files` (this run's files of the date, in order): parts are put as rows are added. */
-  rawSink(date: string, files: DmsFile[]): RawSink {
-    const first = files[0]?.stem ?? date
-    const last = files.at(-1)?.stem ?? date
-    return new RawSink(this.stores.raw, this.rawFolder(date), first, last, this.config.parquet, this.signal, {
-      ...this.rawIcebergSink(),
-    })
-  }
-
-  /** A RAW Iceberg table's sink options: a token per write, field ids from the table. */
-  rawIcebergSink(): { token: string; withIds: (s: A.Schema) => Promise<A.Schema> } | Record<string, never> {
-    if (!this.rawIsIceberg) return {}
-    return { token: randomBytes(4).toString('hex'), withIds: async (s) => rawFieldIds(await this.rawIceberg(), s) }
-  }
-
-  /** What RAW compaction works on (raw-compact.ts). */
-  rawTable(): RawTable {
-    const { stores, state, t, config, signal, log } = this
-    return {
-      raw: stores.raw,
-      state,
-      source: t.source,
-      name: t.name,
-      parquet: config.parquet,
-      signal,
-      log,
-      ...(this.rawIsIceberg
-        ? {
-            iceberg: {
-              table: () => this.rawIceberg(),
-              folder: (d: string) => this.rawFolder(d),
-              sink: () => this.rawIcebergSink(),
-            },
-          }
-        : {}),
-    }
-  }
-
   /**
    * Starts a date's curated write: takes the snapshot and starts encoding now (large parts in worker threads), so
    * `state` may move on at once; `put` writes the partition once the bytes are there. (RAW is written by a RawSink.)
@@ -216,62 +160,6 @@ export class TableRun {
   ): { put: () => Promise<void> } {
     const curated = this.encodeCurated(date, state, changed, rebuilt)
     return { put: () => this.putCurated(date, curated, wm) }
-  }
-
-  /**
-   * Completes a date's RAW write: its last parts put, the quarantined rows of its files, then the prune of the date
-   * folder (leftovers of an uncommitted attempt; in a rebuild, everything this run did not write). Returns what the
-   * commit records.
-   */
-  async finishRaw(
-    date: string,
-    sink: RawSink,
-    parts: Promise<RawPart[]>,
-    stems: string[],
-    rebuild: boolean,
-  ): Promise<RawCommit> {
-    const written = await parts
-    // Nothing is committed on a date after the committed LPF's date (this runs after the commit of the date before):
-    // what its folder holds besides this write is left over (a write before a reset commit, or a whole-date part of
-    // an older version or the Spark job that crashed before its commit), and goes as in a rebuild.
-    const committed = this.state.get(this.t.source, this.t.name)
-    const fresh = rebuild || committed === undefined || date > lpfDate(committed)
-    // Quarantined rows of the same files go to <raw>/_quarantine/<source>/<table>/<date>/, one object per write.
-    await writeQuarantine(
-      this.stores.raw,
-      this.partition(date),
-      stems.flatMap((stem) => this.rejected.get(stem) ?? []),
-      { first: sink.first, last: sink.last, rebuild: fresh },
-      this.t,
-      this.config.parquet,
-      this.signal,
-    )
-    faultPoint('after-raw-write')
-    this.outcome.rawDates.push(date)
-    if (this.rawIsIceberg) {
-      // One snapshot sets the date's partition: the committed parts (none in a rebuild) plus this write's.
-      const keep = new Set(fresh ? [] : this.state.rawParts(this.t.source, this.t.name, date).map((p) => p.name))
-      await commitRawDate(
-        await this.rawIceberg(),
-        {
-          source: this.t.source,
-          name: this.t.name,
-          date,
-          keep,
-          parts: written.map((p) => ({ name: p.name, rows: p.rows ?? 0, bytes: sink.sizes.get(p.name) ?? 0 })),
-          rows: sink.rowSchema(),
-          compaction: false,
-          summary: { 'cdc-apply.raw-write': `${sink.first}-${sink.last}`, 'cdc-apply.raw-files': String(stems.length) },
-        },
-        this.signal,
-      )
-      faultPoint('after-raw-iceberg-commit')
-      return { date, parts: written, legacy: [] }
-    }
-    const keep = sink.names()
-    if (!fresh) for (const p of this.state.rawParts(this.t.source, this.t.name, date)) keep.add(p.name)
-    const legacy = await pruneDate(this.stores.raw, this.partition(date), keep, fresh, this.signal)
-    return { date, parts: written, legacy }
   }
 
   private encodeCurated(date: string, state: KeyedState, changed: boolean, rebuilt: boolean): CuratedPut {
@@ -404,12 +292,12 @@ class Pipeline {
 export async function executeLoad(run: TableRun, plan: LoadPlan): Promise<Executed> {
   const pipe = new Pipeline()
   return pipe.done(async () => {
-    await settleRaw(run.rawTable(), plan.watermark ? lpfDate(plan.watermark) : '')
+    await run.raw.settle(plan.watermark ? lpfDate(plan.watermark) : '')
     const loadBatches = await run.read(plan.load)
     if (plan.load.length === 0) run.log.warn({}, 'no full-load files: starting from the first change file')
     const load = planLoadDate(run.t, loadDateOf(run.t, run.schema!, plan.load, loadBatches, plan.cdc), plan.cdc)
     const state = new KeyedState(run.schema!)
-    const sink = run.rawSink(load.loadDate, [...plan.load, ...load.first])
+    const sink = run.raw.sink(load.loadDate, [...plan.load, ...load.first])
     const files: ProcessedFile[] = []
     try {
       for (const f of plan.load) {
@@ -443,7 +331,7 @@ export async function executeDates(
 ): Promise<Executed> {
   const pipe = new Pipeline()
   return pipe.done(async () => {
-    await settleRaw(run.rawTable(), lpfDate(plan.watermark))
+    await run.raw.settle(lpfDate(plan.watermark))
     const state = memory ?? (await restoreCommitted(run, plan.watermark, plan.lpfDate, plan))
     return runDates(run, pipe, plan, state, false)
   })
@@ -479,7 +367,7 @@ async function runDate(
   newestDate: string,
   rebuild: boolean,
 ): Promise<Watermark> {
-  const sink = run.rawSink(d.date, d.fresh)
+  const sink = run.raw.sink(d.date, d.fresh)
   const files: ProcessedFile[] = []
   try {
     for await (const [f, batches] of run.readEach(d.fresh))
@@ -534,7 +422,7 @@ function queueDate(
   const liveRows = state.size
   const fingerprint = fingerprintOf(run.t, run.schema!)
   pipe.chain(async () => {
-    const committedRaw = await run.finishRaw(date, raw.sink, parts, raw.stems, raw.rebuild)
+    const committedRaw = await run.raw.finish(date, raw.sink, parts, raw.stems, raw.rebuild)
     await w.put()
     run.commitChanges(wm, files, tombstones, liveRows, reset, fingerprint, committedRaw)
     // After the commit, never before: the marker may trail the watermark (if this put fails) but never lead it.
@@ -554,6 +442,6 @@ function queueDate(
       )
     }
     // A commit on a later date closes the dates before it: their RAW is compacted (raw-compact.ts).
-    await settleRaw(run.rawTable(), lpfDate(wm))
+    await run.raw.settle(lpfDate(wm))
   })
 }

@@ -11,6 +11,7 @@ import { icebergUpkeep } from './iceberg/compact.js'
 import { IcebergTable } from './iceberg/table.js'
 import { arrowSchema, withFieldIds } from './iceberg/schema.js'
 import { joinKey, type ObjectStore } from './store/object-store.js'
+import type { StateStore } from './state/index.js'
 
 /** The RAW table's partition column: the date of the change files, as the plain layout's date folder. */
 export const RAW_PARTITION = 'partition_0'
@@ -18,6 +19,31 @@ export const RAW_PARTITION = 'partition_0'
 /** Where a date's data files go: `<Source>/<TableName>/data/partition_0=<date>`. */
 export function rawDataFolder(source: string, name: string, date: string): string {
   return joinKey(source, name, 'data', `${RAW_PARTITION}=${date}`)
+}
+
+/**
+ * What a RAW Iceberg table's snapshot expiry and orphan removal must not delete besides what its kept snapshots
+ * reference: the parts the state file lists as committed (after a compaction killed between its replace snapshot and
+ * the state file's commit, the inputs are in no kept snapshot but the rerun reads them), and any file in a folder
+ * `writing` names (a write whose parts are being put).
+ */
+export function rawKeepFile(
+  state: Pick<StateStore, 'rawParts'>,
+  source: string,
+  name: string,
+  writing: (folder: string) => boolean = () => false,
+): (key: string) => boolean {
+  const byDate = new Map<string, Set<string>>()
+  const data = `${joinKey(source, name, 'data')}/${RAW_PARTITION}=`
+  return (key) => {
+    const slash = key.indexOf('/', data.length)
+    if (!key.startsWith(data) || slash < 0) return false
+    const [date, part] = [key.slice(data.length, slash), key.slice(slash + 1)]
+    if (writing(rawDataFolder(source, name, date))) return true
+    let names = byDate.get(date)
+    if (!names) byDate.set(date, (names = new Set(state.rawParts(source, name, date).map((p) => p.name))))
+    return names.has(part)
+  }
 }
 
 /** Opens (or starts) a table's RAW Iceberg table. */

@@ -21,7 +21,6 @@ import { listTable } from './table-listing.js'
 import { dropSuperseded, filesToHash, landingHashes } from './reconcile.js'
 import { planTable, type TablePlan } from './plan.js'
 import { executeDates, executeLoad, TableRun, type Executed, type Outcome } from './execute.js'
-import { settleRaw } from './raw-compact.js'
 import { lpfDate } from './dms-names.js'
 import { listingMode, remember, type TableMemory } from './watch-memory.js'
 import { registerIcebergTable } from './catalog/iceberg.js'
@@ -303,7 +302,7 @@ async function execute(
       throw plan.error
     case 'unchanged':
       // Nothing new, but a crash may have left RAW work: a compaction to redo or replaced parts to delete.
-      await settleRaw(run.rawTable(), lpfDate(plan.watermark))
+      await run.raw.settle(lpfDate(plan.watermark))
       return { watermark: plan.watermark, state: fromMemory ? memory.state : undefined }
     case 'load':
       run.filesTotal = plan.todo.files

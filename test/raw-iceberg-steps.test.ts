@@ -1,16 +1,17 @@
 // SQL step pipelines over a RAW Iceberg table (iceberg.raw): `raw_<source>.<table>` reads the current snapshot's data
 // files of each date with partition_0 from the manifests, so a pipeline gives the same rows and columns as on the
 // plain RAW date folders of the same input, although the partition folders also hold files of older snapshots (the
-// inputs of a compaction, the parts a reprocess overwrote). `--emit pyspark` refuses the table with its code.
+// inputs of a compaction, the parts a reprocess overwrote). `--emit pyspark` reads the table through the Iceberg
+// Spark runtime: the script run on PySpark gives the same outputs.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseConfig, type Config } from '../src/config.js'
 import { runOnce } from '../src/run.js'
 import { runPipeline } from '../src/steps/run-steps.js'
 import { emitPyspark } from '../src/steps/pyspark.js'
-import { CdcError } from '../src/errors.js'
 import { LocalStore } from '../src/store/local-store.js'
 import { S3Store } from '../src/store/s3-store.js'
 import { IcebergTable } from '../src/iceberg/table.js'
@@ -135,6 +136,9 @@ async function plainOutputs(dir: string, lake: Lake): Promise<{ columns: string[
 
 const PLAIN: Lake = { name: 'parquet', format: 'parquet' }
 
+/** The script emitted for the RAW Iceberg lake of the first test, and the plain RAW's outputs. */
+let emitted: { script: string; want: { columns: string[][]; rows: Row[][] } } | undefined
+
 test('raw_<source>.<table> on a RAW Iceberg table reads the current snapshot per date: the same rows and columns as the plain RAW', async () => {
   const dir = join(tmp.path, 'local')
   const ICE: Lake = { name: 'iceberg', format: 'iceberg' }
@@ -164,19 +168,15 @@ test('raw_<source>.<table> on a RAW Iceberg table reads the current snapshot per
   const want = await plainOutputs(dir, PLAIN)
   assert.deepEqual(await outputs(dir, ICE), want, 'the same columns and rows as on the plain RAW')
 
-  // --emit pyspark reads RAW as Parquet date folders: refused with its code, naming the table
-  await assert.rejects(
-    emitPyspark(lakeConfig(dir, ICE), {
-      json: pipeline(join(dir, ICE.name, 'marts')),
-      name: 'raw-items',
-      baseDir: dir,
-    }),
-    (err: unknown) =>
-      err instanceof CdcError &&
-      err.code === 'CDC_SPARK_UNSUPPORTED' &&
-      /raw_S\.items/.test(err.message) &&
-      /RAW Iceberg/.test(err.message),
-  )
+  // --emit pyspark reads the RAW Iceberg table through the Iceberg Spark runtime (run below on PySpark)
+  const script = await emitPyspark(lakeConfig(dir, ICE), {
+    json: pipeline(join(dir, ICE.name, 'marts')),
+    name: 'raw-items',
+    baseDir: dir,
+  })
+  assert.match(script, /^register_iceberg\("raw_S__items", args\.raw \+ "\/S\/items", ".*"\) {2}# raw_S\.items$/m)
+  assert.doesNotMatch(script, /^def register\(/m, 'no date folder reader when every table read is Iceberg')
+  emitted = { script, want }
   // the plain layout still emits
   assert.match(
     await emitPyspark(lakeConfig(dir, PLAIN), {
@@ -186,6 +186,45 @@ test('raw_<source>.<table> on a RAW Iceberg table reads the current snapshot per
     }),
     /register\("raw_S__items"/,
   )
+})
+
+test('--emit pyspark on a RAW Iceberg table: the script run on PySpark with the Iceberg runtime gives the plain RAW outputs', (t) => {
+  const py = process.env['CDC_APPLY_PYSPARK_PYTHON']
+  const jar = process.env['CDC_APPLY_ICEBERG_SPARK_JAR']
+  const usable = py && existsSync(py) && jar && existsSync(jar) && spawnSync(py, ['-c', 'import pyspark']).status === 0
+  if (!usable) {
+    if (process.env['CI']) assert.fail('CDC_APPLY_PYSPARK_PYTHON and CDC_APPLY_ICEBERG_SPARK_JAR are required in CI')
+    return t.skip(
+      'PySpark or the Iceberg Spark runtime is not set up (scripts/setup-pyspark.sh, setup-iceberg-spark.sh)',
+    )
+  }
+  assert.ok(emitted, 'the first test emitted the script')
+  const dir = join(tmp.path, 'pyspark')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'raw-items.py')
+  writeFileSync(file, emitted.script)
+  const out = (m: string): string => join(dir, 'out', m)
+  // the RAW root passed as an argument: the lake's, as the script's default would be
+  const raw = join(tmp.path, 'local', 'iceberg', 'raw')
+  const args = ['--raw', raw, '--target-2', out('all'), '--target-4', out('day'), '--target-6', out('dates')]
+  const r = spawnSync(py, [file, ...args], {
+    encoding: 'utf8',
+    timeout: 900_000,
+    env: {
+      ...process.env,
+      PYSPARK_PYTHON: py,
+      TZ: 'UTC',
+      PYSPARK_SUBMIT_ARGS: `--jars ${jar} --conf spark.ui.enabled=false --conf spark.driver.bindAddress=127.0.0.1 --conf spark.driver.host=127.0.0.1 --conf spark.sql.shuffle.partitions=1 pyspark-shell`,
+    },
+  })
+  assert.equal(r.status, 0, r.stderr.slice(-4000))
+  const parts = MARTS.map((m) =>
+    readdirSync(out(m))
+      .filter((f) => f.endsWith('.parquet'))
+      .flatMap((f) => parquetRows(readFileSync(join(out(m), f)))),
+  )
+  const got = { columns: parts.map((rows) => Object.keys(rows[0] ?? {})), rows: parts.map(sortRows) }
+  assert.deepEqual(got, emitted.want, 'the same columns and rows as DuckDB on the plain RAW')
 })
 
 test('raw_<source>.<table> on a RAW Iceberg table on S3 (MinIO): only the current snapshot files are cached, the same output', async (t) => {

@@ -83,8 +83,21 @@ function shellQuote(s: string): string {
  * table_type=ICEBERG and metadata_location, so the Athena output explains that in SQL comments and gives the Glue
  * CreateTable call (AWS CLI) that registers the table.
  */
-export function icebergAthenaDdl(def: IcebergTableDef, asOf?: { date: string; snapshotId: number | bigint }): string {
+export function icebergAthenaDdl(
+  def: IcebergTableDef,
+  asOf?: { date: string; snapshotId: number | bigint } | 'raw',
+): string {
   const input = JSON.stringify(icebergGlueInput(def).TableInput)
+  const read =
+    asOf === 'raw'
+      ? [
+          `-- A RAW Iceberg table is partitioned by partition_0 (identity): a date's RAW rows, from its manifests and files only:`,
+          `--   SELECT * FROM ${def.database}.${def.name} WHERE partition_0 = '<YYYYMMDD>';`,
+        ]
+      : [
+          `-- Athena reads the live table (the newest date); a date's snapshot by its id (Athena does not read tags):`,
+          `--   SELECT * FROM ${def.database}.${def.name} FOR VERSION AS OF ${asOf ? `${asOf.snapshotId}; -- tag d${asOf.date}` : '<snapshot id of the tag d<YYYYMMDD>>;'}`,
+        ]
   return [
     `-- ${def.label} is an Iceberg table; its current metadata file is ${def.metadataLocation}`,
     `-- Athena's CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG') creates a new, empty Iceberg table, and`,
@@ -92,8 +105,7 @@ export function icebergAthenaDdl(def: IcebergTableDef, asOf?: { date: string; sn
     `-- that the Glue Data Catalog holds with table_type=ICEBERG and metadata_location; register it once with:`,
     `--   aws glue create-table --database-name ${shellQuote(def.database)} --table-input ${shellQuote(input)}`,
     `-- (cdc-apply run with a "catalog" block does this itself and moves metadata_location after each commit.)`,
-    `-- Athena reads the live table (the newest date); a date's snapshot by its id (Athena does not read tags):`,
-    `--   SELECT * FROM ${def.database}.${def.name} FOR VERSION AS OF ${asOf ? `${asOf.snapshotId}; -- tag d${asOf.date}` : '<snapshot id of the tag d<YYYYMMDD>>;'}`,
+    ...read,
   ].join('\n')
 }
 

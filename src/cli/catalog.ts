@@ -1,7 +1,8 @@
 // `cdc-apply catalog --emit athena|spark|glue-json [--table S.T]`: prints the catalog DDL of every table (or one)
 // from its outputs: the columns from the curated partition of its LPF date, the load date from the watermark. An
 // Iceberg table (tableFormat "iceberg") gives its curated table's registration from its newest metadata file and
-// its RAW table from RAW's partition of that date.
+// its RAW table from RAW's partition of that date, or, when RAW is an Iceberg table too (iceberg.raw), the RAW
+// table's registration from its own newest metadata file.
 import { existsSync } from 'node:fs'
 import { EXIT, UsageError } from '../errors.js'
 import { tableLabel, resolveLocal, type CatalogConfig, type Config } from '../config.js'
@@ -14,6 +15,7 @@ import { lpfDate } from '../dms-names.js'
 import { parquetTableDefs } from '../catalog/table-def.js'
 import { athenaDdl, glueJson, icebergAthenaDdl, icebergGlueInput, icebergSparkDdl, sparkDdl } from '../catalog/ddl.js'
 import { icebergTableDef, openCuratedIceberg } from '../catalog/iceberg.js'
+import { openRawIceberg } from '../raw-iceberg.js'
 import { failure, type CommandIo } from './verify.js'
 
 export type EmitFormat = 'athena' | 'spark' | 'glue-json'
@@ -81,17 +83,24 @@ export async function catalogCommand(config: Config, args: CatalogArgs, io: Comm
         const label = tableLabel(t)
         const wm = state.get(t.source, t.name)
         const iceberg = t.tableFormat === 'iceberg'
-        // Iceberg tables: curated from the newest metadata file, RAW (plain Parquet) from its partition of the LPF date.
+        const rawIceberg = iceberg && config.iceberg.raw
+        // Iceberg tables: curated from the newest metadata file, RAW (plain Parquet) from its partition of the LPF
+        // date, or a RAW Iceberg table from its own newest metadata file.
         const ice = wm && iceberg ? await openCuratedIceberg(stores.curated, t) : undefined
         const iceDef = ice && icebergTableDef(catalog, t, ice)
+        const rawIce =
+          wm && rawIceberg ? await openRawIceberg(stores.raw, t.source, t.name, config, undefined) : undefined
+        const rawDef = rawIce && icebergTableDef(catalog, t, rawIce, 'raw')
         const fields =
           wm &&
-          (await readSchemaFields(
-            iceberg ? stores.raw : stores.curated,
-            joinKey(t.source, t.name),
-            wm,
-            iceberg ? 'raw' : 'curated',
-          ))
+          (rawIceberg
+            ? []
+            : await readSchemaFields(
+                iceberg ? stores.raw : stores.curated,
+                joinKey(t.source, t.name),
+                wm,
+                iceberg ? 'raw' : 'curated',
+              ))
         if (!wm || !fields || (iceberg && !iceDef)) {
           if (args.table !== undefined)
             throw new UsageError('CDC_USAGE', `table ${label} has no curated output yet: run cdc-apply first`, {
@@ -107,6 +116,14 @@ export async function catalogCommand(config: Config, args: CatalogArgs, io: Comm
             out.push(icebergAthenaDdl(iceDef, snapshotId !== undefined ? { date: lpfDate(wm), snapshotId } : undefined))
           else if (args.emit === 'glue-json') glue.push(icebergGlueInput(iceDef))
           else out.push(icebergSparkDdl(iceDef))
+        }
+        if (rawIceberg) {
+          if (!rawDef) {
+            if (args.emit !== 'glue-json') out.push(`-- ${label} (RAW): no RAW Iceberg snapshot yet`)
+          } else if (args.emit === 'athena') out.push(icebergAthenaDdl(rawDef, 'raw'))
+          else if (args.emit === 'glue-json') glue.push(icebergGlueInput(rawDef))
+          else out.push(icebergSparkDdl(rawDef))
+          continue
         }
         for (const def of parquetTableDefs(config, catalog, t, fields, wm.loadDate)) {
           if (iceberg && def.kind === 'curated') continue

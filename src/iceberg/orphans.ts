@@ -5,7 +5,8 @@
 // every kept snapshot's manifest list, the manifests they list and the files those manifests name as ADDED or
 // EXISTING. A DELETED entry only records a removal (readers skip it): its file is referenced where it is still live,
 // and a file that is live nowhere any more (an expiry killed before its deletes) goes.
-// Only files older than a safety age go: a file younger than that may belong to a commit still being written.
+// Only files older than a safety age go: a file younger than that may belong to a commit still being written. The
+// caller may protect more files (`keepFile`: a RAW table's parts the state file lists, or a write in progress).
 import { decodeManifest, decodeManifestList } from './avro.js'
 import { joinKey } from '../store/object-store.js'
 import type { IcebergTable } from './table.js'
@@ -13,7 +14,12 @@ import type { IcebergTable } from './table.js'
 const VERSION = /\/v(\d+)\.metadata\.json$/
 
 /** Deletes the table's unreferenced files last modified at least `minAgeMs` ago; returns their keys. */
-export async function removeOrphans(ice: IcebergTable, minAgeMs: number, signal?: AbortSignal): Promise<string[]> {
+export async function removeOrphans(
+  ice: IcebergTable,
+  minAgeMs: number,
+  signal?: AbortSignal,
+  keepFile?: (key: string) => boolean,
+): Promise<string[]> {
   const meta = ice.meta
   if (!meta) return []
   const opts = signal ? { signal } : {}
@@ -37,7 +43,7 @@ export async function removeOrphans(ice: IcebergTable, minAgeMs: number, signal?
   const gone: string[] = []
   for (const dir of ['data', 'metadata']) {
     for await (const o of ice.store.list(joinKey(ice.prefix, dir) + '/', opts)) {
-      if (keep.has(o.key) || o.lastModified.getTime() > before) continue
+      if (keep.has(o.key) || o.lastModified.getTime() > before || keepFile?.(o.key)) continue
       // a version above the one this table was opened at is another writer's commit: never ours to delete
       const v = VERSION.exec(o.key)
       if (v && Number(v[1]) >= ice.version) continue

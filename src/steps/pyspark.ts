@@ -32,17 +32,15 @@ export async function emitPyspark(
   try {
     const { plan, context } = loadPipeline(config, source, settings)
     const prepared = await preparePlan(plan, context, settings, engine, opts)
-    // the script reads Parquet date folders, which an Iceberg table (curated, or RAW with iceberg.raw) does not have
-    const ice = prepared.reads.find((e) => e.iceberg !== undefined || e.rawIceberg)
+    // the script reads curated as Parquet date folders, which a curated Iceberg table does not have (a RAW Iceberg
+    // table is read through the Iceberg Spark runtime: register_iceberg below)
+    const ice = prepared.reads.find((e) => e.iceberg !== undefined)
     if (ice) {
-      const what = ice.rawIceberg ? 'a RAW Iceberg table (iceberg.raw)' : 'a curated Iceberg table'
       throw new UsageError(
         'CDC_SPARK_UNSUPPORTED',
-        `pipeline ${JSON.stringify(plan.name)} reads ${ice.name}, ${what}: --emit pyspark reads ${ice.zone === 'raw' ? 'RAW' : 'curated'} as Parquet date folders`,
+        `pipeline ${JSON.stringify(plan.name)} reads ${ice.name}, a curated Iceberg table: --emit pyspark reads curated as Parquet date folders`,
         {
-          hint: ice.rawIceberg
-            ? `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (WHERE partition_0 = '<YYYYMMDD>'; docs/iceberg.md), or set iceberg.raw to false and reprocess for RAW date folders`
-            : `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (VERSION AS OF 'd<YYYYMMDD>'; docs/iceberg.md)`,
+          hint: `run the pipeline with cdc-apply transform, or read the table in Spark with the Iceberg runtime (VERSION AS OF 'd<YYYYMMDD>'; docs/iceberg.md)`,
         },
       )
     }
@@ -81,7 +79,9 @@ function sparkType(duck: string): string {
  * The script. Locations are its command-line arguments, defaulting to this lake's: `--curated` and `--raw` (the
  * roots read) and `--target-<step>` per write. A catalog table is one relation per date folder with its date as a
  * literal partition_0, so Spark's optimizer drops the dates a `partition_0` filter excludes before any file of
- * theirs is read; `--since`/`--until` also bound which date folders are listed.
+ * theirs is read; `--since`/`--until` also bound which date folders are listed. A RAW Iceberg table (iceberg.raw)
+ * is its current snapshot, loaded by location through the Iceberg Spark runtime, partition_0 from its identity
+ * partition (a filter on it is pushed down to the manifests), the columns in the order of the date folders'.
  */
 export function renderPyspark(prepared: Prepared, where: { baseDir: string }): string {
   const { plan, reads, params } = prepared
@@ -118,9 +118,16 @@ export function renderPyspark(prepared: Prepared, where: { baseDir: string }): s
     '',
     `parser = argparse.ArgumentParser(description=${py(`cdc-apply pipeline ${plan.name}`)})`,
   )
+  const layout = (zone: 'raw' | 'curated'): string => {
+    const of = reads.filter((e) => e.zone === zone)
+    const folders = '<Source>/<TableName>/<YYYYMMDD>/*.parquet'
+    const tables = 'RAW Iceberg tables <Source>/<TableName>/'
+    if (of.every((e) => e.rawIceberg)) return tables
+    return of.some((e) => e.rawIceberg) ? `${folders} or ${tables}` : folders
+  }
   for (const [zone, root] of roots)
     lines.push(
-      `parser.add_argument(${py(`--${zone}`)}, default=${py(root)}, help=${py(`the ${zone === 'raw' ? 'RAW' : 'curated'} root: <Source>/<TableName>/<YYYYMMDD>/*.parquet under it (default %(default)s)`)})`,
+      `parser.add_argument(${py(`--${zone}`)}, default=${py(root)}, help=${py(`the ${zone === 'raw' ? 'RAW' : 'curated'} root: ${layout(zone)} under it (default %(default)s)`)})`,
     )
   for (const s of writes)
     lines.push(
@@ -135,7 +142,8 @@ export function renderPyspark(prepared: Prepared, where: { baseDir: string }): s
     '# cdc-apply dates and timestamps are UTC',
     'spark.conf.set("spark.sql.session.timeZone", "UTC")',
   )
-  if (reads.length > 0) {
+  const folders = reads.filter((e) => !e.rawIceberg)
+  if (folders.length > 0) {
     lines.push(
       '',
       '',
@@ -165,12 +173,39 @@ export function renderPyspark(prepared: Prepared, where: { baseDir: string }): s
       '',
       '',
     )
-    for (const e of reads) {
-      const ddl = e.columns.map((c) => `\`${c.name.replaceAll('`', '``')}\` ${sparkType(c.type)}`).join(', ')
-      lines.push(
-        `register(${py(sparkViewName(e))}, args.${e.zone} + ${py(`/${e.source}/${e.tableName}`)}, ${py(ddl)})  # ${e.name}`,
-      )
-    }
+  }
+  if (reads.some((e) => e.rawIceberg)) {
+    const p = py(PARTITION_COLUMN)
+    lines.push(
+      '',
+      '',
+      'def register_iceberg(view, path, empty_schema):',
+      `    """A RAW Iceberg table (iceberg.raw): its current snapshot, loaded by location through the Iceberg Spark runtime`,
+      `    (on Glue --datalake-formats iceberg, on EMR the iceberg-defaults classification, elsewhere spark-submit`,
+      `    --packages org.apache.iceberg:iceberg-spark-runtime-<spark>_<scala>:<version>). ${PARTITION_COLUMN} is its identity partition: a filter on it is pushed down to`,
+      '    the manifests, so only the files of the dates it keeps are read."""',
+      '    meta = spark._jvm.org.apache.hadoop.fs.Path(path + "/metadata")',
+      '    if not meta.getFileSystem(spark._jsc.hadoopConfiguration()).exists(meta):',
+      `        spark.createDataFrame([], empty_schema + ", ${PARTITION_COLUMN} string").createOrReplaceTempView(view)`,
+      '        return',
+      '    df = spark.read.format("iceberg").load(path)',
+      '    if args.since is not None:',
+      `        df = df.where(F.col(${p}) >= args.since)`,
+      '    if args.until is not None:',
+      `        df = df.where(F.col(${p}) <= args.until)`,
+      `    # ${PARTITION_COLUMN} last, as over the date folders (a column added later comes after it in the table's schema)`,
+      `    cols = [F.col("\`" + c.replace("\`", "\`\`") + "\`") for c in df.columns if c != ${p}]`,
+      `    df.select(*cols, F.col(${p})).createOrReplaceTempView(view)`,
+      '',
+      '',
+    )
+  }
+  for (const e of reads) {
+    const ddl = e.columns.map((c) => `\`${c.name.replaceAll('`', '``')}\` ${sparkType(c.type)}`).join(', ')
+    const fn = e.rawIceberg ? 'register_iceberg' : 'register'
+    lines.push(
+      `${fn}(${py(sparkViewName(e))}, args.${e.zone} + ${py(`/${e.source}/${e.tableName}`)}, ${py(ddl)})  # ${e.name}`,
+    )
   }
   for (const s of plan.steps) {
     lines.push('', `# step ${s.index}: ${s.fun} -> ${s.out}`)
