@@ -1,6 +1,7 @@
-// The Spark job's state in the lake: `<state>/<Source>/<TableName>/watermark.json` (watermark and ledger) and the
-// `tombstones-<id>/` folder it names (JSON lines: key, ts, seq, file, row). assets/spark-job/ reads and writes the
-// same files; `cdc-apply state export|import` moves a table's state between them and the SQLite state file.
+// The Spark job's state in the lake: `<state>/<Source>/<TableName>/watermark.json` (watermark, ledger, and the RAW
+// parts committed for the watermark's date) and the `tombstones-<id>/` folder it names (JSON lines: key, ts, seq,
+// file, row). assets/spark-job/ reads and writes the same files; `cdc-apply state export|import` moves a table's
+// state between them and the SQLite state file.
 import { randomBytes } from 'node:crypto'
 import { DataError } from '../errors.js'
 import { HANDOVER_FORMAT, type HandoverState, type HandoverTombstone } from '../state/index.js'
@@ -18,6 +19,8 @@ interface WatermarkFile {
   tombstones: string | null
   ledger: ProcessedFile[]
   fingerprint?: string | null
+  /** The RAW parts of the watermark's date (names under its folder; for a RAW Iceberg table, its partition's files). */
+  raw?: { date: string; parts: { name: string; rows: number | null; first: string | null; last: string | null }[] }
   committedAt: string
   writer: string
 }
@@ -46,6 +49,19 @@ export async function writeHandover(store: ObjectStore, h: HandoverState): Promi
     tombstones: name,
     ledger: h.ledger,
     fingerprint: h.fingerprint,
+    ...(h.raw
+      ? {
+          raw: {
+            date: h.raw.date,
+            parts: h.raw.parts.map((p) => ({
+              name: p.name,
+              rows: p.rows ?? null,
+              first: p.first ?? null,
+              last: p.last ?? null,
+            })),
+          },
+        }
+      : {}),
     committedAt: new Date().toISOString(),
     writer: 'cdc-apply',
   }
@@ -114,5 +130,23 @@ export async function readHandover(
     ledger,
     tombstones,
     fingerprint: w.fingerprint ?? null,
+    ...(w.raw === undefined || w.raw === null ? {} : { raw: rawParts(where, w.raw) }),
+  }
+}
+
+/** The RAW parts watermark.json names: a date and part names (one object of the date's folder each). */
+function rawParts(where: string, raw: NonNullable<WatermarkFile['raw']>): NonNullable<HandoverState['raw']> {
+  const part = /^[^/\\]+\.parquet$/
+  const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+  if (typeof raw !== 'object' || typeof raw.date !== 'string' || !/^\d{8}$/.test(raw.date) || !Array.isArray(raw.parts))
+    throw invalid(where, 'raw is malformed: expected {"date": "YYYYMMDD", "parts": [...]}')
+  return {
+    date: raw.date,
+    parts: raw.parts.map((p) => {
+      if (typeof p !== 'object' || typeof p.name !== 'string' || !part.test(p.name))
+        throw invalid(where, `raw names a part that is not a Parquet object of the date's folder: ${JSON.stringify(p)}`)
+      const rows = typeof p.rows === 'number' && Number.isInteger(p.rows) && p.rows >= 0 ? p.rows : undefined
+      return { name: p.name, rows, first: text(p.first), last: text(p.last) }
+    }),
   }
 }
