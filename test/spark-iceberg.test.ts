@@ -136,6 +136,12 @@ const handed = {
   state: join(tmp.path, 'handed/job-state'),
 }
 
+const folders = {
+  raw: join(tmp.path, 'folders/raw'),
+  curated: join(tmp.path, 'folders/curated'),
+  state: join(tmp.path, 'folders/state'),
+}
+
 function catalog(name: string, warehouse: string): Record<string, string> {
   return {
     [`spark.sql.catalog.${name}`]: 'org.apache.iceberg.spark.SparkCatalog',
@@ -214,6 +220,18 @@ before(
       argv: argv(arrivals[0]!, back, ['--iceberg-catalog', 'backcat']),
       conf: catalog('backcat', back.curated),
     })
+    // an existing deployment: the table was run by a job emitted with RAW date folders (iceberg.raw false); the job
+    // emitted with the default (RAW Iceberg) refuses to continue it in a second RAW layout
+    const foldersPy = join(tmp.path, 'job-folders.py')
+    writeFileSync(foldersPy, emitSparkJob(cfg({ ...json, iceberg: { raw: false } })))
+    runs.push(
+      {
+        job: foldersPy,
+        argv: argv(arrivals[0]!, folders, ['--iceberg-catalog', 'folderscat']),
+        conf: catalog('folderscat', folders.curated),
+      },
+      { job: jobPy, argv: argv(arrivals[1]!, folders, ['--iceberg-catalog', 'folderscat']) },
+    )
     const side = (root: string): object => ({ warehouse: `file://${root}`, namespace: 'S', table: 'items' })
     const plan = {
       runs,
@@ -397,6 +415,27 @@ function rowsOf(table: A.Table): string[] {
     .map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))
     .sort()
 }
+
+test('the job refuses a table whose RAW is date folders of an earlier run (CDC_RAW_LAYOUT_CHANGED, exit 2), writing nothing', async (t) => {
+  if (skipReason !== undefined) return t.skip(skipReason)
+  assert.equal(results[6]!.exitCode, 0, JSON.stringify(results[6]!.stdout))
+  const dir = join(folders.raw, 'S', 'items')
+  assert.deepEqual(readdirSync(dir).sort(), ['20240610', '20240611'])
+  const r = results[7]!
+  assert.equal(r.exitCode, 2, JSON.stringify(r.stdout))
+  assert.equal(r.stdout[0]?.['code'], 'CDC_RAW_LAYOUT_CHANGED')
+  assert.match(
+    String(r.stdout[0]?.['message']),
+    /table S\.items: its RAW .* is Parquet date folders \(20240610\.\.20240611\)/,
+  )
+  assert.deepEqual(readdirSync(dir).sort(), ['20240610', '20240611'], 'no RAW Iceberg table was started')
+  const store = await openStore(folders.state, { baseDir: tmp.path })
+  try {
+    assert.equal((await readHandover(store, 'S', 'items'))!.watermark.lpf, '20240611-100000000', 'the watermark stayed')
+  } finally {
+    await store.close()
+  }
+})
 
 /** A RAW Iceberg table's rows by date (the current snapshot's files of each partition_0), as cdc-apply reads them. */
 async function rawRows(root: string): Promise<Record<string, Row[]>> {
