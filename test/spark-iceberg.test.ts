@@ -22,7 +22,7 @@ import { StateStore, exportTable, importTable, type ProcessedFile } from '../src
 import { curatedSink } from '../src/curated-sink.js'
 import * as A from 'apache-arrow'
 import { emitSparkJob } from '../src/spark/emit-job.js'
-import { readHandover, writeHandover } from '../src/spark/handover.js'
+import { checkRawHandover, readHandover, writeHandover } from '../src/spark/handover.js'
 import { openStore } from '../src/store/open-store.js'
 import { parquetRows, sortRows, tempDir, type Row } from './helpers/outputs.js'
 import { listPartitions } from '../src/check/partitions.js'
@@ -358,7 +358,18 @@ test("the job then cdc-apply (state import): verify holds on the job's Iceberg t
   const st = StateStore.open(join(back.dir, 'state.sqlite'))
   const store = await openStore(back.state, { baseDir: tmp.path })
   try {
-    importTable(st, (await readHandover(store, 'S', 'items'))!, 0)
+    const h = (await readHandover(store, 'S', 'items'))!
+    const c = parseConfig({ ...configJson(back.dir), landing: landing('a2', []) }, tmp.path)
+    // the RAW partition of the watermark's date must hold exactly the parts watermark.json names: a hand-over
+    // naming none (an older version's, or a job stopped between its RAW commit and watermark.json) is refused
+    assert.deepEqual(h.raw?.date, '20240611')
+    await assert.rejects(
+      checkRawHandover(c, c.tables[0]!, { ...h, raw: undefined }),
+      (e: Error & { code?: string }) =>
+        e.code === 'CDC_HANDOVER_INVALID' && /partition_0=20240611 holds 1 file/.test(e.message),
+    )
+    await checkRawHandover(c, c.tables[0]!, h)
+    importTable(st, h, 0)
   } finally {
     st.close()
     await store.close()

@@ -6,6 +6,10 @@ import { randomBytes } from 'node:crypto'
 import { DataError } from '../errors.js'
 import { HANDOVER_FORMAT, type HandoverState, type HandoverTombstone } from '../state/index.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
+import { openStore } from '../store/open-store.js'
+import type { Config, TableConfig } from '../config.js'
+import { lpfDate } from '../dms-names.js'
+import { RAW_PARTITION, openRawIceberg } from '../raw-iceberg.js'
 import type { ProcessedFile } from '../state/index.js'
 
 interface WatermarkFile {
@@ -148,5 +152,36 @@ function rawParts(where: string, raw: NonNullable<WatermarkFile['raw']>): NonNul
       const rows = typeof p.rows === 'number' && Number.isInteger(p.rows) && p.rows >= 0 ? p.rows : undefined
       return { name: p.name, rows, first: text(p.first), last: text(p.last) }
     }),
+  }
+}
+
+/**
+ * Before an import: the RAW Iceberg table's partition of the watermark's date must hold exactly the parts the
+ * hand-over names, since cdc-apply's next commit of the date keeps those and removes the partition's others. It
+ * differs when a job run stopped between its RAW snapshot and its watermark.json (the snapshot replaced the date's
+ * parts), or when the hand-over names none (written by an older version): importing would lose RAW rows.
+ */
+export async function checkRawHandover(config: Config, t: TableConfig, h: HandoverState): Promise<void> {
+  if (t.tableFormat !== 'iceberg' || !config.iceberg.raw) return
+  const label = `${t.source}.${t.name}`
+  const date = lpfDate(h.watermark)
+  const store = await openStore(config.raw, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })
+  try {
+    const ice = await openRawIceberg(store, t.source, t.name, config, undefined)
+    const snap = ice.current()
+    const live = snap ? (await ice.files(snap)).data.filter((e) => e.data_file.partition[RAW_PARTITION] === date) : []
+    const have = live.map((e) => e.data_file.file_path.slice(e.data_file.file_path.lastIndexOf('/') + 1)).sort()
+    const named = (h.raw?.date === date ? h.raw.parts.map((p) => p.name) : []).sort()
+    if (have.join('\n') === named.join('\n')) return
+    throw new DataError(
+      'CDC_HANDOVER_INVALID',
+      `table ${label}: the RAW Iceberg table's partition ${RAW_PARTITION}=${date} holds ${have.length} file(s) (${have.slice(0, 3).join(', ')}${have.length > 3 ? ', …' : ''}) but the hand-over names ${named.length === 0 ? 'none' : named.join(', ')}: cdc-apply would drop RAW rows of the watermark's date`,
+      {
+        table: label,
+        hint: 'a Spark job run stopped between its RAW commit and watermark.json: run the job again until it commits, then import (or export again with this version of cdc-apply)',
+      },
+    )
+  } finally {
+    await store.close()
   }
 }
