@@ -160,7 +160,7 @@ export const ICEBERG_KEYS: Keys = {
   },
   raw: {
     kind: bool,
-    doc: 'RAW of an iceberg table is an Iceberg table too, partitioned by date (default false).',
+    doc: 'RAW of a tableFormat "iceberg" table is an Iceberg table too, partitioned by date (default true; false keeps RAW date folders).',
   },
 }
 

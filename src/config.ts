@@ -144,7 +144,7 @@ export interface Config {
     keepMetadataVersions: number
     /** Files no kept snapshot or metadata version references are deleted only once this old (seconds). */
     orphanMinAgeSeconds: number
-    /** RAW of an iceberg table is an Iceberg table too, partitioned by date (docs/iceberg.md); default false. */
+    /** RAW of a tableFormat "iceberg" table is an Iceberg table too, partitioned by date (docs/iceberg.md); default true, false opts out. */
     raw: boolean
   }
   /** Register every table in a data catalog after each commit (docs/catalog.md); undefined = no catalog. */
@@ -205,7 +205,7 @@ export const DEFAULTS = Object.freeze({
   keepSnapshots: 10,
   keepMetadataVersions: 100,
   orphanMinAgeSeconds: 3600,
-  icebergRaw: false,
+  icebergRaw: true,
 })
 
 export function loadConfig(file: string): Config {

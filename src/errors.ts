@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'CDC_CONFIG_NOT_FOUND'
   | 'CDC_CONFIG_INVALID'
   | 'CDC_TABLE_CHANGED'
+  | 'CDC_RAW_LAYOUT_CHANGED'
   | 'CDC_SOURCE_UNAVAILABLE'
   | 'CDC_SOURCE_NOT_FOUND'
   | 'CDC_SOURCE_ACCESS_DENIED'
@@ -145,6 +146,7 @@ export const CODES: Readonly<Record<ErrorCode, CodeInfo>> = Object.freeze({
   CDC_CONFIG_NOT_FOUND: code(ConfigError, EXIT.usage, 'cdc_config_not_found'),
   CDC_CONFIG_INVALID: code(ConfigError, EXIT.usage, 'cdc_config_invalid'),
   CDC_TABLE_CHANGED: code(ConfigError, EXIT.usage, 'cdc_table_changed'),
+  CDC_RAW_LAYOUT_CHANGED: code(ConfigError, EXIT.usage, 'cdc_raw_layout_changed'),
   CDC_SOURCE_UNAVAILABLE: code(SourceError, EXIT.unavailable, 'cdc_source_unavailable'),
   CDC_SOURCE_NOT_FOUND: code(SourceError, EXIT.unavailable, 'cdc_source_not_found'),
   CDC_SOURCE_ACCESS_DENIED: code(SourceError, EXIT.unavailable, 'cdc_source_access_denied'),

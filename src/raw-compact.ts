@@ -86,9 +86,15 @@ export async function compactDate(t: RawTable, date: string): Promise<void> {
     ...t.iceberg?.sink(),
     compacted: true,
   })
-  for (const [i, p] of inputs.entries()) {
-    const table = i === inputs.length - 1 ? newest : await read(p.name)
-    await sink.addRecords(newest.schema, table.batches)
+  // A part of other column types (CDC_SCHEMA_MISMATCH) stops the compaction: settleRaw logs it, the date stays as it is.
+  try {
+    for (const [i, p] of inputs.entries()) {
+      const table = i === inputs.length - 1 ? newest : await read(p.name)
+      await sink.addRecords(newest.schema, table.batches, `${t.raw.url}/${joinKey(prefix, p.name)}`)
+    }
+  } catch (err) {
+    await sink.settled()
+    throw err
   }
   const outputs = await sink.finish()
   if (t.iceberg) {

@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import type { ChangeBatch, TableSchema } from './batch.js'
 import type { RawPart } from './state/index.js'
 import { nullData } from './arrow/gather.js'
+import { DataError } from './errors.js'
 import { faultPoint } from './fault.js'
 import { deletePrefix, joinKey, type ObjectStore } from './store/object-store.js'
 import { rawRecordBatch, rawSchema, recordBatch, toParquet } from './write.js'
@@ -76,11 +77,14 @@ export class RawSink {
     )
   }
 
-  /** Adds RAW record batches (a compaction's inputs read back); every full part is encoded and put. */
-  async addRecords(schema: A.Schema, batches: A.RecordBatch[]): Promise<void> {
+  /**
+   * Adds RAW record batches (a compaction's inputs read back, `from` naming the part); every full part is encoded and
+   * put. A column of a batch whose type is not the write's is refused (CDC_SCHEMA_MISMATCH), never merged mistyped.
+   */
+  async addRecords(schema: A.Schema, batches: A.RecordBatch[], from?: string): Promise<void> {
     this.widen(schema)
     for (const b of batches) {
-      this.pending.push(b.schema === this.schema ? b : conform(b, this.schema!))
+      this.pending.push(b.schema === this.schema ? b : conform(b, this.schema!, from))
       this.pendingRows += b.numRows
     }
     while (this.pendingRows >= this.opts.rowsPerFile) await this.flush(this.opts.rowsPerFile)
@@ -141,11 +145,26 @@ export class RawSink {
   }
 }
 
-/** A record batch as `schema` has it: columns taken by name, the ones it lacks all NULL. */
-function conform(b: A.RecordBatch, schema: A.Schema): A.RecordBatch {
+/**
+ * A record batch as `schema` has it: columns taken by name, the ones it lacks all NULL. A column of another type (a
+ * part another engine wrote with other types, read back by a compaction) is refused: its values would be merged
+ * under the wrong type.
+ */
+function conform(b: A.RecordBatch, schema: A.Schema, from?: string): A.RecordBatch {
   const columns = schema.fields.map((f) => {
     const i = b.schema.fields.findIndex((x) => x.name === f.name)
-    return i < 0 ? nullData(f.type as A.DataType, b.numRows) : b.data.children[i]!
+    if (i < 0) return nullData(f.type as A.DataType, b.numRows)
+    const have = b.schema.fields[i]!.type as A.DataType
+    if (!A.util.compareTypes(have, f.type as A.DataType))
+      throw new DataError(
+        'CDC_SCHEMA_MISMATCH',
+        `RAW column ${JSON.stringify(f.name)} is ${String(have)}${from ? ` in ${from}` : ''} but ${String(f.type)} in the write it joins`,
+        {
+          ...(from ? { file: from } : {}),
+          hint: 'the part was written with other column types (by another engine or an older version); reprocess the table to rewrite its RAW',
+        },
+      )
+    return b.data.children[i]!
   })
   return recordBatch(schema, columns, b.numRows)
 }

@@ -15,6 +15,7 @@ import { openStore } from './store/open-store.js'
 import { checkTables } from './table-glob.js'
 import { checkFingerprint } from './fingerprint.js'
 import { checkLanding, checkOutputsWritable } from './preflight.js'
+import { checkRawLayout } from './raw-layout.js'
 import { openRegistrar, type CatalogOutcome, type Registrar } from './catalog/register.js'
 import { readSchemaFields } from './catalog/output-schema.js'
 import { listTable } from './table-listing.js'
@@ -237,6 +238,8 @@ async function runTable(run: TableRun, opts: RunOptions, r: TableResult): Promis
   // A table past its load date restores from its snapshot and tombstones: refuse settings they were not written under.
   const saved = wm?.fullLoad ? state.meta(t.source, t.name)?.fingerprint : undefined
   if (saved) checkFingerprint(label, saved, t, configuredSchema(t))
+  // RAW date folders of an earlier run are not continued as a RAW Iceberg table (checked once per watcher)
+  if (run.rawIsIceberg && !opts.memory?.has(label)) await checkRawLayout(run.stores.raw, t, label, wm, run.signal)
 
   // 1. List the table's folder: in full, or (a warm watch poll) only after the LPF's key.
   const memory = opts.memory?.get(label)

@@ -38,6 +38,9 @@ function icebergLake(catalog: Record<string, unknown> | undefined, extra: Record
   return lake
 }
 
+/** RAW date folders (iceberg.raw false): the tests of RAW's projection registration and DDL. */
+const FOLDERS = { iceberg: { raw: false } }
+
 /** The late change file, with a new column (schema drift). */
 function deliverLate(lake: CaseLake): void {
   writeFileSync(
@@ -99,7 +102,7 @@ describe('Glue registration of Iceberg tables (moto)', () => {
   it('run registers curated as table_type ICEBERG at the newest metadata file, RAW with projection; the next commit moves the pointer and keeps the previous one', async (t) => {
     if (!moto) return t.skip((await import('./helpers/moto.js')).MOTO_SKIP_REASON)
     useTestKeys()
-    const lake = icebergLake(glueCatalog('ice_'))
+    const lake = icebergLake(glueCatalog('ice_'), FOLDERS)
     t.after(lake.remove)
     const r1 = (await runOnce(lake.config)).tables[0]!
     assert.equal(r1.status, 'ok')
@@ -326,7 +329,7 @@ g.update_table(DatabaseName='lake', TableInput=ti)`)
 
 describe('Iceberg registration without Glue (a scripted catalog)', () => {
   it('watch mode: a denied catalog is counted in the metrics, the watermark advances, and a later poll registers', async (t) => {
-    const lake = icebergLake({ type: 'glue', database: 'lake', tablePrefix: 'w_' })
+    const lake = icebergLake({ type: 'glue', database: 'lake', tablePrefix: 'w_' }, FOLDERS)
     t.after(lake.remove)
     const fake = new FakeCatalog()
     fake.failWith = new CatalogError(
@@ -422,7 +425,7 @@ describe('Iceberg registration without Glue (a scripted catalog)', () => {
 })
 
 test('cdc-apply catalog --emit for an Iceberg table: Glue input with table_type ICEBERG, Spark register_table, Athena explains and gives the Glue call; RAW as for Parquet', async (t) => {
-  const lake = icebergLake(undefined)
+  const lake = icebergLake(undefined, FOLDERS)
   t.after(lake.remove)
   deliverLate(lake)
   const cfg = join(lake.dir, 'cdc-apply.json')

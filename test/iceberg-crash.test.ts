@@ -42,7 +42,15 @@ function setup(name: string): { dir: string; landing: string; cfg: string } {
   const landing = join(dir, 'landing')
   mkdirSync(landing, { recursive: true })
   const cfg = join(dir, 'c.json')
-  writeFileSync(cfg, JSON.stringify({ ...benchConfig(landing, join(dir, 'out'), 'csv'), tableFormat: 'iceberg' }))
+  // RAW date folders (iceberg.raw false): these are the curated commit's kill points (RAW Iceberg's: raw-iceberg.test.ts)
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      ...benchConfig(landing, join(dir, 'out'), 'csv'),
+      tableFormat: 'iceberg',
+      iceberg: { raw: false },
+    }),
+  )
   return { dir, landing, cfg }
 }
 

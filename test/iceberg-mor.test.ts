@@ -158,7 +158,7 @@ test('past iceberg.compactDeleteShare a merge commit is followed by a replace sn
       keepSnapshots: 10,
       keepMetadataVersions: 100,
       orphanMinAgeSeconds: 3600,
-      raw: false,
+      raw: true,
     },
     'the defaults',
   )

@@ -34,3 +34,24 @@ test('settled waits for the parts still being put (slow puts land before it retu
     dir.remove()
   }
 })
+
+test('a part of other column types is refused, never merged mistyped (CDC_SCHEMA_MISMATCH naming the part)', async () => {
+  const dir = tempDir('cdc-raw-sink-')
+  try {
+    const opts = { compression: 'snappy' as const, rowsPerFile: 100, rowGroupSize: 100 }
+    const sink = new RawSink(new LocalStore(dir.path), 'S/t/20240101', 'a', 'b', opts, undefined, { compacted: true })
+    const newest = A.tableFromArrays({ id: BigInt64Array.from([1n, 2n]), name: ['x', 'y'] })
+    // as another engine may write it: id as a 32-bit integer, a column fewer (that one is NULL, as before)
+    const other = A.tableFromArrays({ id: Int32Array.from([3]) })
+    const same = A.tableFromArrays({ id: BigInt64Array.from([4n]) })
+    await sink.addRecords(newest.schema, same.batches, 'S/t/20240101/part-same.parquet')
+    await assert.rejects(
+      sink.addRecords(newest.schema, other.batches, 'S/t/20240101/part-other.parquet'),
+      (e: Error & { code?: string }) =>
+        e.code === 'CDC_SCHEMA_MISMATCH' &&
+        /"id" is Int32 in S\/t\/20240101\/part-other\.parquet but Int64/.test(e.message),
+    )
+  } finally {
+    dir.remove()
+  }
+})

@@ -86,11 +86,18 @@ test('spark emits onBadRow "quarantine" and Iceberg tables (the refusals are gon
   const u = await cli(['spark', '--config', l.config, '--out', join(l.dir, 'job.py'), '--table', 'LAB.nope'])
   assert.equal(u.code, 2)
   assert.match(u.err, /CDC_USAGE/)
-  // RAW as an Iceberg table (iceberg.raw) is not written by the job: refused, not handed RAW folders
-  writeFileSync(l.config, JSON.stringify({ ...json, iceberg: { raw: true } }))
+  // RAW follows tableFormat: an Iceberg table (iceberg.raw defaults to true) the job writes; false opts out
+  assert.equal(table['rawIceberg'], true)
+  writeFileSync(l.config, JSON.stringify({ ...json, iceberg: { raw: false } }))
   const raw = await cli(['spark', '--config', l.config, '--out', join(l.dir, 'job2.py')])
-  assert.equal(raw.code, 2, raw.err)
-  assert.match(raw.err, /CDC_SPARK_UNSUPPORTED.*iceberg\.raw/)
+  assert.equal(raw.code, 0, raw.err)
+  const line2 = readFileSync(join(l.dir, 'job2.py'), 'utf8')
+    .split('\n')
+    .find((x) => x.startsWith('CONFIG = '))!
+  const job2 = JSON.parse(JSON.parse(line2.slice(line2.indexOf('loads(') + 6, -1)) as string) as {
+    tables: Record<string, unknown>[]
+  }
+  assert.equal(job2.tables[0]!['rawIceberg'], false)
 })
 
 test('state export then import gives back the same watermark, ledger and tombstones', async (t) => {

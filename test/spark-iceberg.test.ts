@@ -1,14 +1,18 @@
 // The emitted Spark job on a tableFormat "iceberg" table, against cdc-apply on the same arrivals: the job writes the
 // curated table through Spark's Iceberg catalog (org.apache.iceberg.spark.SparkCatalog, type hadoop, warehouse
-// <curated>) with the cached Iceberg Spark runtime (CDC_APPLY_ICEBERG_SPARK_JAR). Every tag d<YYYYMMDD> and the live
+// <curated>) with the cached Iceberg Spark runtime (CDC_APPLY_ICEBERG_SPARK_JAR), and RAW (an Iceberg table by
+// default) through the catalog <name>_raw it derives from it (warehouse <raw>). Every tag d<YYYYMMDD> and the live
 // table hold the rows of cdc-apply's own Iceberg table, and their snapshots carry the same cdc-apply summary
-// properties; RAW, the watermark, the ledger and the tombstones equal cdc-apply's. The job refuses to start without
-// the catalog. A hand-over (cdc-apply, state export, the job) continues cdc-apply's table and equals one cdc-apply run.
+// properties; every RAW partition holds the rows of cdc-apply's, under the same schema (names, types, field ids) and
+// partition spec; the watermark, the ledger and the tombstones equal cdc-apply's. The job refuses to start without
+// the catalog. A hand-over (cdc-apply, state export, the job) continues cdc-apply's tables and equals one cdc-apply
+// run; the other way (the job, state import, cdc-apply) cdc-apply continues the job's RAW partition of the
+// watermark's date without losing or repeating a row, and compacts it.
 // All job runs share ONE Spark session (test/python/spark_job_runs.py).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../src/config.js'
@@ -18,9 +22,10 @@ import { StateStore, exportTable, importTable, type ProcessedFile } from '../src
 import { curatedSink } from '../src/curated-sink.js'
 import * as A from 'apache-arrow'
 import { emitSparkJob } from '../src/spark/emit-job.js'
-import { readHandover, writeHandover } from '../src/spark/handover.js'
+import { checkRawHandover, readHandover, writeHandover } from '../src/spark/handover.js'
 import { openStore } from '../src/store/open-store.js'
-import { readOutputTree, tempDir } from './helpers/outputs.js'
+import { parquetRows, sortRows, tempDir, type Row } from './helpers/outputs.js'
+import { listPartitions } from '../src/check/partitions.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HARNESS = join(ROOT, 'test/python/spark_job_runs.py')
@@ -131,6 +136,12 @@ const handed = {
   state: join(tmp.path, 'handed/job-state'),
 }
 
+const folders = {
+  raw: join(tmp.path, 'folders/raw'),
+  curated: join(tmp.path, 'folders/curated'),
+  state: join(tmp.path, 'folders/state'),
+}
+
 function catalog(name: string, warehouse: string): Record<string, string> {
   return {
     [`spark.sql.catalog.${name}`]: 'org.apache.iceberg.spark.SparkCatalog',
@@ -209,6 +220,18 @@ before(
       argv: argv(arrivals[0]!, back, ['--iceberg-catalog', 'backcat']),
       conf: catalog('backcat', back.curated),
     })
+    // an existing deployment: the table was run by a job emitted with RAW date folders (iceberg.raw false); the job
+    // emitted with the default (RAW Iceberg) refuses to continue it in a second RAW layout
+    const foldersPy = join(tmp.path, 'job-folders.py')
+    writeFileSync(foldersPy, emitSparkJob(cfg({ ...json, iceberg: { raw: false } })))
+    runs.push(
+      {
+        job: foldersPy,
+        argv: argv(arrivals[0]!, folders, ['--iceberg-catalog', 'folderscat']),
+        conf: catalog('folderscat', folders.curated),
+      },
+      { job: jobPy, argv: argv(arrivals[1]!, folders, ['--iceberg-catalog', 'folderscat']) },
+    )
     const side = (root: string): object => ({ warehouse: `file://${root}`, namespace: 'S', table: 'items' })
     const plan = {
       runs,
@@ -266,7 +289,33 @@ test("the job's Iceberg table equals cdc-apply's: every tag, the live table, the
     'cdc-apply.full-load': 'true',
   })
   assert.deepEqual(c.tags['d20240612']!.summary, c.tags['d20240611']!.summary, 'a date without files: its tag only')
-  assert.deepEqual(readOutputTree(job.raw), readOutputTree(join(cli, 'raw')), 'RAW')
+  // RAW: the same rows in every partition, the same schema (ids, types) and spec; one snapshot per date written,
+  // with cdc-apply's summary; data files named as cdc-apply names a write's parts, without partition_0
+  const want = await rawRows(join(cli, 'raw'))
+  assert.deepEqual(Object.keys(want), ['20240610', '20240611', '20240613'])
+  assert.deepEqual(await rawRows(job.raw), want, 'RAW')
+  const [jm, cm] = [rawMeta(job.raw), rawMeta(join(cli, 'raw'))]
+  assert.deepEqual(jm.schema, cm.schema, 'RAW schema')
+  assert.deepEqual(jm.spec, cm.spec, 'RAW partition spec')
+  assert.deepEqual(
+    jm.snapshots.map((x) => [
+      x.summary['cdc-apply.date'],
+      x.summary['cdc-apply.raw-write'],
+      x.summary['cdc-apply.raw-files'],
+    ]),
+    [
+      ['20240610', 'LOAD00000001-20240610-100000000', '2'],
+      ['20240611', '20240611-100000000-20240611-100000000', '1'],
+      ['20240611', '20240611-100000000-20240611-120000000', '2'],
+      ['20240613', '20240613-100000000-20240613-100000000', '1'],
+    ],
+  )
+  for (const f of jm.files) assert.match(f, /^partition_0=\d{8}\/part-[0-9A-Z-]+-[0-9a-f]{8}-\d{5}\.parquet$/)
+  const anyPart = join(job.raw, 'S', 'items', 'data', jm.files.at(-1)!)
+  assert.ok(
+    !Object.keys(parquetRows(readFileSync(anyPart))[0] ?? {}).includes('partition_0'),
+    'no partition_0 in files',
+  )
   const st = StateStore.open(join(cli, 'state.sqlite'))
   const store = await openStore(job.state, { baseDir: tmp.path })
   try {
@@ -289,7 +338,7 @@ test("cdc-apply then the job (state export): the job continues cdc-apply's Icebe
   const c = compared[1]!
   assert.deepEqual(c.errors, [], JSON.stringify(c))
   assert.deepEqual(Object.keys(c.tags).sort(), ['d20240610', 'd20240611', 'd20240612', 'd20240613', 'main'])
-  assert.deepEqual(readOutputTree(handed.raw), readOutputTree(join(cli, 'raw')), 'RAW')
+  assert.deepEqual(await rawRows(handed.raw), await rawRows(join(cli, 'raw')), 'RAW')
   const st = StateStore.open(join(cli, 'state.sqlite'))
   const store = await openStore(handed.state, { baseDir: tmp.path })
   try {
@@ -309,7 +358,18 @@ test("the job then cdc-apply (state import): verify holds on the job's Iceberg t
   const st = StateStore.open(join(back.dir, 'state.sqlite'))
   const store = await openStore(back.state, { baseDir: tmp.path })
   try {
-    importTable(st, (await readHandover(store, 'S', 'items'))!, 0)
+    const h = (await readHandover(store, 'S', 'items'))!
+    const c = parseConfig({ ...configJson(back.dir), landing: landing('a2', []) }, tmp.path)
+    // the RAW partition of the watermark's date must hold exactly the parts watermark.json names: a hand-over
+    // naming none (an older version's, or a job stopped between its RAW commit and watermark.json) is refused
+    assert.deepEqual(h.raw?.date, '20240611')
+    await assert.rejects(
+      checkRawHandover(c, c.tables[0]!, { ...h, raw: undefined }),
+      (e: Error & { code?: string }) =>
+        e.code === 'CDC_HANDOVER_INVALID' && /partition_0=20240611 holds 1 file/.test(e.message),
+    )
+    await checkRawHandover(c, c.tables[0]!, h)
+    importTable(st, h, 0)
   } finally {
     st.close()
     await store.close()
@@ -350,7 +410,13 @@ test("the job then cdc-apply (state import): verify holds on the job's Iceberg t
   const want = await tagRows(cli)
   assert.ok(want['20240613']!.length > 0)
   assert.deepEqual(await tagRows(back.dir), want)
-  assert.deepEqual(readOutputTree(back.raw), readOutputTree(join(cli, 'raw')), 'RAW')
+  // the job's parts of 20240611 (the watermark's date) were imported as committed: cdc-apply's write of the date kept
+  // them, and once 20240613 closed the date its compaction read them with cdc-apply's own parts (same types)
+  assert.deepEqual(await rawRows(back.raw), await rawRows(join(cli, 'raw')), 'RAW')
+  const live = (
+    await listPartitions(await openStore(back.raw, { baseDir: tmp.path }), { source: 'S', name: 'items' })
+  ).get('20240611')!
+  assert.ok(live.length > 0 && live.every((k) => /-c\d{5}\.parquet$/.test(k)), `20240611 compacted: ${live.join(', ')}`)
 })
 
 /** A table's rows as sorted JSON lines (content, not bytes). */
@@ -359,6 +425,74 @@ function rowsOf(table: A.Table): string[] {
     .toArray()
     .map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))
     .sort()
+}
+
+test('the job refuses a table whose RAW is date folders of an earlier run (CDC_RAW_LAYOUT_CHANGED, exit 2), writing nothing', async (t) => {
+  if (skipReason !== undefined) return t.skip(skipReason)
+  assert.equal(results[6]!.exitCode, 0, JSON.stringify(results[6]!.stdout))
+  const dir = join(folders.raw, 'S', 'items')
+  assert.deepEqual(readdirSync(dir).sort(), ['20240610', '20240611'])
+  const r = results[7]!
+  assert.equal(r.exitCode, 2, JSON.stringify(r.stdout))
+  assert.equal(r.stdout[0]?.['code'], 'CDC_RAW_LAYOUT_CHANGED')
+  assert.match(
+    String(r.stdout[0]?.['message']),
+    /table S\.items: its RAW .* is Parquet date folders \(20240610\.\.20240611\)/,
+  )
+  assert.deepEqual(readdirSync(dir).sort(), ['20240610', '20240611'], 'no RAW Iceberg table was started')
+  const store = await openStore(folders.state, { baseDir: tmp.path })
+  try {
+    assert.equal((await readHandover(store, 'S', 'items'))!.watermark.lpf, '20240611-100000000', 'the watermark stayed')
+  } finally {
+    await store.close()
+  }
+})
+
+/** A RAW Iceberg table's rows by date (the current snapshot's files of each partition_0), as cdc-apply reads them. */
+async function rawRows(root: string): Promise<Record<string, Row[]>> {
+  const store = await openStore(root, { baseDir: tmp.path })
+  try {
+    const out: Record<string, Row[]> = {}
+    for (const [date, keys] of await listPartitions(store, { source: 'S', name: 'items' })) {
+      const rows: Row[] = []
+      for (const k of keys) rows.push(...parquetRows(await store.get(k)))
+      out[date] = sortRows(rows)
+    }
+    return out
+  } finally {
+    await store.close()
+  }
+}
+
+/** A RAW Iceberg table's current metadata: its schema as [name, id, type], its partition spec, its snapshots. */
+function rawMeta(root: string): {
+  schema: [string, number, unknown][]
+  spec: unknown
+  snapshots: { summary: Record<string, string> }[]
+  files: string[]
+} {
+  const dir = join(root, 'S', 'items', 'metadata')
+  const n = Math.max(...readdirSync(dir).map((f) => Number(/^v(\d+)\.metadata\.json$/.exec(f)?.[1] ?? 0)))
+  const m = JSON.parse(
+    readFileSync(join(dir, `v${n}.metadata.json`), 'utf8').replace(/"snapshot-id" *: *(\d+)/g, '"snapshot-id":"$1"'),
+  ) as {
+    'current-schema-id': number
+    'default-spec-id': number
+    schemas: { 'schema-id': number; fields: { name: string; id: number; type: unknown }[] }[]
+    'partition-specs': { 'spec-id': number; fields: unknown[] }[]
+    snapshots: { summary: Record<string, string> }[]
+  }
+  const cur = m.schemas.find((x) => x['schema-id'] === m['current-schema-id'])!
+  const files: string[] = []
+  for (const d of readdirSync(join(root, 'S', 'items', 'data')))
+    for (const f of readdirSync(join(root, 'S', 'items', 'data', d)))
+      if (f.endsWith('.parquet')) files.push(`${d}/${f}`)
+  return {
+    schema: cur.fields.map((f) => [f.name, f.id, f.type]),
+    spec: m['partition-specs'].find((x) => x['spec-id'] === m['default-spec-id'])!.fields,
+    snapshots: m.snapshots,
+    files,
+  }
 }
 
 after(() => tmp.remove())

@@ -282,8 +282,14 @@ class TableRun:
         lake.delete(tmp)
 
     def write_raw(self, date, changes, files):
+        """The date's RAW whole: a date folder, or one snapshot of the RAW Iceberg table (3-rawiceberg.py) whose parts
+        the next commit names in watermark.json."""
         cols = ['Op'] + [n for n, _ in self.schema] + ['cdc_file', 'cdc_row']
-        self.write_partition(self.project(changes, ['Op', 'cdc_file', 'cdc_row']).select(cols), self.part(self.job.raw, date))
+        rows = self.project(changes, ['Op', 'cdc_file', 'cdc_row']).select(cols)
+        if self.t.get('rawIceberg'):
+            self.raw_commit = RawIceberg(self).write(date, rows, files)
+        else:
+            self.write_partition(rows, self.part(self.job.raw, date))
         self.write_quarantine(date, files)
         self.result['rawDates'].append(date)
 
@@ -418,6 +424,8 @@ class TableRun:
         old = getattr(self, 'prev_tombs', None)
         st = {'format': STATE_FORMAT, 'source': self.t['source'], 'table': self.t['name'], 'fullLoad': wm['fullLoad'], 'lpf': wm['lpf'], 'loadDate': wm['loadDate'],
               'tombstones': name, 'ledger': sorted(ledger.values(), key=lambda e: e['file']), 'fingerprint': getattr(self, 'fingerprint', None), 'committedAt': now_iso(), 'writer': 'spark-job'}
+        if getattr(self, 'raw_commit', None) is not None and self.raw_commit['date'] == date:
+            st['raw'] = self.raw_commit  # the RAW Iceberg partition of the date just written: committed with the watermark
         lake.write_text(self.state_dir() + '/watermark.json', json.dumps(st, indent=1) + '\n')
         self.state = st
         self.prev_tombs = name

@@ -137,6 +137,7 @@ def run_table(job, t):
     if first_wm and first_wm['fullLoad'] and first_wm.get('fingerprint'):
         check_fingerprint(label, first_wm['fingerprint'], t)
     run.fingerprint = committed_fingerprint(t, first_wm.get('fingerprint') if first_wm else None)
+    check_raw_layout(run, first_wm)
     found = discover(job, t)
     if found is None or (not found[0] and not found[1]):
         run.state = run.read_state()
@@ -337,6 +338,8 @@ def main(argv=None, spark=None):
         tables = [t for t in tables if t['label'] in args.table]
     iceberg = [t for t in tables if t.get('tableFormat') == 'iceberg']
     why = iceberg_catalog_missing(job) if iceberg else None
+    if why is None and any(t.get('rawIceberg') for t in iceberg):
+        why = raw_catalog_missing(job)
     if why is not None:  # refused before anything is read or written: never a fallback to Parquet date folders
         for t in iceberg:
             err = CdcError('CDC_SPARK_UNSUPPORTED', 'table %s: tableFormat "iceberg" needs Spark\'s Iceberg catalog %s: %s' % (t['label'], json.dumps(args.iceberg_catalog), why), 2)

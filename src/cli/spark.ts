@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { UsageError, DataError } from '../errors.js'
 import { resolveLocal, type Config, type TableConfig } from '../config.js'
 import { emitSparkJob, defaultStateLocation } from '../spark/emit-job.js'
-import { readHandover, writeHandover } from '../spark/handover.js'
+import { checkRawHandover, readHandover, writeHandover } from '../spark/handover.js'
 import { StateStore, exportTable, importTable, type HandoverState } from '../state/index.js'
 import type { OrderValue } from '../batch.js'
 import { openStore } from '../store/open-store.js'
@@ -124,6 +124,7 @@ export async function stateCommand(config: Config, values: Values, io: Io, log: 
           `table ${values.table}: no watermark.json under ${store.url}/${t.source}/${t.name}/`,
           { table: values.table, hint: 'give the --state location the Spark job ran with' },
         )
+      await checkRawHandover(config, t, h)
       importTable(state, h, 0)
       log.info(
         {

@@ -3,8 +3,7 @@
 // locations of the config in front of it. No credentials are ever written: the job uses Spark's own.
 import { readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { resolveLocal, tableLabel, typeName, type Config, type ColumnConfig } from '../config.js'
-import { UsageError } from '../errors.js'
+import { resolveLocal, typeName, type Config, type ColumnConfig } from '../config.js'
 import { checkTables } from '../table-glob.js'
 import { versions } from '../cli/version.js'
 import { configuredSchema } from '../read.js'
@@ -20,7 +19,7 @@ export interface SparkJobOptions {
 }
 
 /** The parts of the job's body, in order (assets/spark-job/, shipped in the package). */
-export const JOB_PARTS = ['1-read.py', '2-frames.py', '3-table.py', '4-run.py']
+export const JOB_PARTS = ['1-read.py', '2-frames.py', '3-rawiceberg.py', '3-table.py', '4-run.py']
 
 let template: string | undefined
 /** The job's body: the parts of assets/spark-job/ joined, found from dist/ (package) or dist-test/src/ (tests). */
@@ -55,16 +54,6 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
   const wanted = opts.tables ?? []
   checkTables(config, wanted)
   const tables = config.tables.filter((t) => wanted.length === 0 || wanted.includes(`${t.source}.${t.name}`))
-  const rawIceberg = config.iceberg.raw ? tables.find((t) => t.tableFormat === 'iceberg') : undefined
-  if (rawIceberg)
-    throw new UsageError(
-      'CDC_SPARK_UNSUPPORTED',
-      `table ${tableLabel(rawIceberg)}: the Spark job writes RAW as Parquet date folders; with iceberg.raw, cdc-apply keeps RAW as an Iceberg table, which the job does not write yet`,
-      {
-        table: tableLabel(rawIceberg),
-        hint: 'set iceberg.raw to false (and reprocess the table) to hand it to the Spark job',
-      },
-    )
   const version = versions().cdcApply
   const job = {
     version,
@@ -99,6 +88,8 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
       missingFolder: t.missingFolder,
       onBadRow: t.onBadRow,
       tableFormat: t.tableFormat,
+      // RAW as an Iceberg table (tableFormat "iceberg" unless iceberg.raw is false), as src/execute.ts decides it
+      rawIceberg: t.tableFormat === 'iceberg' && config.iceberg.raw,
       // what the saved state is written under (src/fingerprint.ts): the job checks a saved one against it, and
       // commits it (with the saved columns the config does not list)
       fingerprint: fingerprintOf(t, configuredSchema(t) ?? { fields: [], types: [] }),
@@ -113,7 +104,9 @@ export function emitSparkJob(config: Config, opts: SparkJobOptions = {}): string
     "# --s3-scheme --rows-per-file --compression --settle-seconds --iceberg-catalog --master. No credentials are in this script: Spark's own are used.",
     '# Outputs: the layout of cdc-apply run: RAW date partitions; curated date partitions, or for tableFormat "iceberg"',
     "# the Iceberg table <Source>.<TableName> of Spark's Iceberg catalog --iceberg-catalog (default cdc): a hadoop catalog",
-    '# whose warehouse is --curated (the job refuses to start without it), one commit and a tag d<YYYYMMDD> per date.',
+    '# whose warehouse is --curated (the job refuses to start without it), one commit and a tag d<YYYYMMDD> per date,',
+    '# and (unless iceberg.raw is false) RAW as the Iceberg table <Source>.<TableName> of the catalog <catalog>_raw (the',
+    '# same settings, warehouse --raw), partitioned by partition_0, one snapshot per date replacing its partition.',
     '# The state (watermark, ledger, tombstones) lives under --state; cdc-apply state export|import moves a table',
     '# between the SQLite state file and that location (docs/scale-out.md).',
     '# Done as cdc-apply does: ledger counts of applied changes, settleSeconds (folder landings), the fingerprint check',

@@ -1,10 +1,15 @@
-// The Spark job's state in the lake: `<state>/<Source>/<TableName>/watermark.json` (watermark and ledger) and the
-// `tombstones-<id>/` folder it names (JSON lines: key, ts, seq, file, row). assets/spark-job/ reads and writes the
-// same files; `cdc-apply state export|import` moves a table's state between them and the SQLite state file.
+// The Spark job's state in the lake: `<state>/<Source>/<TableName>/watermark.json` (watermark, ledger, and the RAW
+// parts committed for the watermark's date) and the `tombstones-<id>/` folder it names (JSON lines: key, ts, seq,
+// file, row). assets/spark-job/ reads and writes the same files; `cdc-apply state export|import` moves a table's
+// state between them and the SQLite state file.
 import { randomBytes } from 'node:crypto'
 import { DataError } from '../errors.js'
 import { HANDOVER_FORMAT, type HandoverState, type HandoverTombstone } from '../state/index.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
+import { openStore } from '../store/open-store.js'
+import type { Config, TableConfig } from '../config.js'
+import { lpfDate } from '../dms-names.js'
+import { RAW_PARTITION, openRawIceberg } from '../raw-iceberg.js'
 import type { ProcessedFile } from '../state/index.js'
 
 interface WatermarkFile {
@@ -18,6 +23,8 @@ interface WatermarkFile {
   tombstones: string | null
   ledger: ProcessedFile[]
   fingerprint?: string | null
+  /** The RAW parts of the watermark's date (names under its folder; for a RAW Iceberg table, its partition's files). */
+  raw?: { date: string; parts: { name: string; rows: number | null; first: string | null; last: string | null }[] }
   committedAt: string
   writer: string
 }
@@ -46,6 +53,19 @@ export async function writeHandover(store: ObjectStore, h: HandoverState): Promi
     tombstones: name,
     ledger: h.ledger,
     fingerprint: h.fingerprint,
+    ...(h.raw
+      ? {
+          raw: {
+            date: h.raw.date,
+            parts: h.raw.parts.map((p) => ({
+              name: p.name,
+              rows: p.rows ?? null,
+              first: p.first ?? null,
+              last: p.last ?? null,
+            })),
+          },
+        }
+      : {}),
     committedAt: new Date().toISOString(),
     writer: 'cdc-apply',
   }
@@ -114,5 +134,54 @@ export async function readHandover(
     ledger,
     tombstones,
     fingerprint: w.fingerprint ?? null,
+    ...(w.raw === undefined || w.raw === null ? {} : { raw: rawParts(where, w.raw) }),
+  }
+}
+
+/** The RAW parts watermark.json names: a date and part names (one object of the date's folder each). */
+function rawParts(where: string, raw: NonNullable<WatermarkFile['raw']>): NonNullable<HandoverState['raw']> {
+  const part = /^[^/\\]+\.parquet$/
+  const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+  if (typeof raw !== 'object' || typeof raw.date !== 'string' || !/^\d{8}$/.test(raw.date) || !Array.isArray(raw.parts))
+    throw invalid(where, 'raw is malformed: expected {"date": "YYYYMMDD", "parts": [...]}')
+  return {
+    date: raw.date,
+    parts: raw.parts.map((p) => {
+      if (typeof p !== 'object' || typeof p.name !== 'string' || !part.test(p.name))
+        throw invalid(where, `raw names a part that is not a Parquet object of the date's folder: ${JSON.stringify(p)}`)
+      const rows = typeof p.rows === 'number' && Number.isInteger(p.rows) && p.rows >= 0 ? p.rows : undefined
+      return { name: p.name, rows, first: text(p.first), last: text(p.last) }
+    }),
+  }
+}
+
+/**
+ * Before an import: the RAW Iceberg table's partition of the watermark's date must hold exactly the parts the
+ * hand-over names, since cdc-apply's next commit of the date keeps those and removes the partition's others. It
+ * differs when a job run stopped between its RAW snapshot and its watermark.json (the snapshot replaced the date's
+ * parts), or when the hand-over names none (written by an older version): importing would lose RAW rows.
+ */
+export async function checkRawHandover(config: Config, t: TableConfig, h: HandoverState): Promise<void> {
+  if (t.tableFormat !== 'iceberg' || !config.iceberg.raw) return
+  const label = `${t.source}.${t.name}`
+  const date = lpfDate(h.watermark)
+  const store = await openStore(config.raw, { baseDir: config.baseDir, ...(config.s3 ? { s3: config.s3 } : {}) })
+  try {
+    const ice = await openRawIceberg(store, t.source, t.name, config, undefined)
+    const snap = ice.current()
+    const live = snap ? (await ice.files(snap)).data.filter((e) => e.data_file.partition[RAW_PARTITION] === date) : []
+    const have = live.map((e) => e.data_file.file_path.slice(e.data_file.file_path.lastIndexOf('/') + 1)).sort()
+    const named = (h.raw?.date === date ? h.raw.parts.map((p) => p.name) : []).sort()
+    if (have.join('\n') === named.join('\n')) return
+    throw new DataError(
+      'CDC_HANDOVER_INVALID',
+      `table ${label}: the RAW Iceberg table's partition ${RAW_PARTITION}=${date} holds ${have.length} file(s) (${have.slice(0, 3).join(', ')}${have.length > 3 ? ', …' : ''}) but the hand-over names ${named.length === 0 ? 'none' : named.join(', ')}: cdc-apply would drop RAW rows of the watermark's date`,
+      {
+        table: label,
+        hint: 'a Spark job run stopped between its RAW commit and watermark.json: run the job again until it commits, then import (or export again with this version of cdc-apply)',
+      },
+    )
+  } finally {
+    await store.close()
   }
 }

@@ -3,6 +3,8 @@
 import { StateError } from '../errors.js'
 import type { OrderValue } from '../batch.js'
 import type { ProcessedFile, StateStore, Watermark } from './state-store.js'
+import type { RawPart } from './raw-parts.js'
+import { lpfDate } from '../dms-names.js'
 
 /** Format of `<state>/<Source>/<TableName>/watermark.json`, shared with assets/spark-job/ (STATE_FORMAT). */
 export const HANDOVER_FORMAT = 1
@@ -22,6 +24,12 @@ export interface HandoverState {
   ledger: ProcessedFile[]
   tombstones: HandoverTombstone[]
   fingerprint: string | null
+  /**
+   * The RAW parts committed for the watermark's date (the date a continuation writes again): the job's files of a
+   * RAW Iceberg table's partition, or cdc-apply's parts on an export. Recorded by an import, so that the next RAW
+   * commit of the date keeps them (docs/scale-out.md); undefined when the hand-over names none.
+   */
+  raw?: { date: string; parts: RawPart[] } | undefined
 }
 
 /** The table's state as committed in the state file; undefined when the table has no watermark. */
@@ -44,17 +52,22 @@ export function exportTable(
     file: o.file,
     row: o.row,
   }))
+  const date = lpfDate(watermark)
+  const parts = state
+    .rawParts(source, table, date)
+    .map((p) => ({ name: p.name, rows: p.rows, first: p.first, last: p.last }))
   return {
     watermark,
     ledger: state.processedFiles(source, table),
     tombstones,
     fingerprint: state.meta(source, table)?.fingerprint ?? null,
+    ...(parts.length > 0 ? { raw: { date, parts } } : {}),
   }
 }
 
 /**
- * Replaces the table's watermark, ledger and tombstones with the handed-over ones, in one transaction (the caller
- * holds the state lock). The fingerprint is kept when the hand-over has none.
+ * Replaces the table's watermark, ledger, tombstones and committed RAW parts with the handed-over ones, in one
+ * transaction (the caller holds the state lock). The fingerprint is kept when the hand-over has none.
  */
 export function importTable(state: StateStore, h: HandoverState, liveRows: number): void {
   try {
@@ -68,6 +81,7 @@ export function importTable(state: StateStore, h: HandoverState, liveRows: numbe
       reset: true,
       liveRows,
       fingerprint: h.fingerprint ?? undefined,
+      raw: h.raw && { date: h.raw.date, parts: h.raw.parts, legacy: [] },
     })
   } catch (err) {
     if (err instanceof StateError) throw err
