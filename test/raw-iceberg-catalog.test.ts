@@ -126,7 +126,7 @@ test('the emitted Spark SQL registers the RAW Iceberg table; each partition_0 re
   }
   const { lake, cfg } = await rawIcebergLake(t)
   // the same input with plain RAW date folders: what each partition must read
-  const plain = caseLake('header-csv', { tableFormat: 'iceberg' })
+  const plain = caseLake('header-csv', { tableFormat: 'iceberg', iceberg: { raw: false } })
   t.after(plain.remove)
   writeFileSync(join(plain.dir, 'c.json'), JSON.stringify(plain.json))
   const silent = { stdout: () => {}, stderr: () => {} }
