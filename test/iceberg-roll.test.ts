@@ -124,6 +124,27 @@ function pyiceberg(dir: string, c: Config, plain: Config, what: string): void {
   assert.deepEqual((JSON.parse(line) as { errors: string[] }).errors, [], what)
 }
 
+/** The load file and `polls` change files of 60 changes on 2024-06-11 (name and content), seeded. */
+function stream(polls: number): { load: string; files: { name: string; content: string }[] } {
+  const load: string[] = []
+  for (let id = 0; id < ROWS; id++) load.push(row('I', '2024-06-10 08:00:00.000000', id, id))
+  const rng = new Rng(polls * 31 + ROWS)
+  const live = new Set(Array.from({ length: ROWS }, (_, i) => i))
+  const recent: number[] = []
+  const dead: number[] = []
+  const next = { id: ROWS }
+  const files: { name: string; content: string }[] = []
+  for (let p = 0; p < polls; p++) {
+    const mm = String(p).padStart(2, '0')
+    const ts = `2024-06-11 10:${mm}:00.000000`
+    const lines = changes(rng, live, recent, dead, next, 60).map(([op, id], i) =>
+      row(['I', 'U', 'D'][op!]!, ts, id!, p * 100 + i),
+    )
+    files.push({ name: `20240611-10${mm}00000.csv`, content: lines.join('\n') + '\n' })
+  }
+  return { load: load.join('\n') + '\n', files }
+}
+
 for (const [name, extra, polls] of [
   ['default settings', {}, 40],
   // a small rowsPerFile: the load spans several data files and the tail reaches its cap (min(rowsPerFile, 100,000))
@@ -133,9 +154,8 @@ for (const [name, extra, polls] of [
     const dir = join(tmp.path, name.replace(/\W+/g, '-'))
     const table = join(dir, 'landing', 'bench', 'orders')
     mkdirSync(table, { recursive: true })
-    const load: string[] = []
-    for (let id = 0; id < ROWS; id++) load.push(row('I', '2024-06-10 08:00:00.000000', id, id))
-    writeFileSync(join(table, 'LOAD00000001.csv'), load.join('\n') + '\n')
+    const { load, files: polled } = stream(polls)
+    writeFileSync(join(table, 'LOAD00000001.csv'), load)
     const land = join(dir, 'landing')
     const iceberg = { compactDeleteShare: 1e9, compactDataFiles: 1e9 }
     const ice = config(dir, land, 'iceberg', { ...extra, iceberg })
@@ -149,20 +169,10 @@ for (const [name, extra, polls] of [
     }
     await both('load')
     const loadFiles = (await files(ice, 'load')).data
-    const rng = new Rng(polls * 31 + ROWS)
-    const live = new Set(Array.from({ length: ROWS }, (_, i) => i))
-    const recent: number[] = []
-    const dead: number[] = []
-    const next = { id: ROWS }
     let most = { data: 0, deletes: 0 }
     let removals = 0
-    for (let p = 0; p < polls; p++) {
-      const mm = String(p).padStart(2, '0')
-      const ts = `2024-06-11 10:${mm}:00.000000`
-      const lines = changes(rng, live, recent, dead, next, 60).map(([op, id], i) =>
-        row(['I', 'U', 'D'][op!]!, ts, id!, p * 100 + i),
-      )
-      writeFileSync(join(table, `20240611-10${mm}00000.csv`), lines.join('\n') + '\n')
+    for (const [p, poll] of polled.entries()) {
+      writeFileSync(join(table, poll.name), poll.content)
       const what = `poll ${p}`
       await both(what)
       const t = await open(ice)
@@ -186,5 +196,43 @@ for (const [name, extra, polls] of [
     const tails = 'parquet' in extra ? Math.ceil((polls * 60) / 700) + 1 : 1
     assert.ok(most.data <= loadFiles + tails, `live data files stay bounded: ${most.data} <= ${loadFiles} + ${tails}`)
     assert.ok(most.deletes <= most.data, `at most one delete file per data file: ${most.deletes}`)
+  })
+}
+
+const WORKER = fileURLToPath(new URL('./helpers/roll-worker.js', import.meta.url))
+
+for (const point of ['iceberg-after-delta', 'iceberg-before-metadata', 'iceberg-after-metadata'] as const) {
+  test(`a watcher killed at ${point} in a rolling commit, then restarted: every ref equals the plain layout`, async () => {
+    const dir = join(tmp.path, `crash-${point}`)
+    const table = join(dir, 'landing', 'bench', 'orders')
+    mkdirSync(table, { recursive: true })
+    const { load, files: polled } = stream(12)
+    writeFileSync(join(table, 'LOAD00000001.csv'), load)
+    const land = join(dir, 'landing')
+    const iceberg = { compactDeleteShare: 1e9, compactDataFiles: 1e9 }
+    const cfg = join(dir, 'c.json')
+    writeFileSync(
+      cfg,
+      JSON.stringify({ ...benchConfig(land, join(dir, 'iceberg'), 'csv'), tableFormat: 'iceberg', iceberg }),
+    )
+    const list = join(dir, 'files.json')
+    writeFileSync(list, JSON.stringify(polled))
+    const worker = (env: Record<string, string>): ReturnType<typeof spawnSync> =>
+      spawnSync(process.execPath, [WORKER, cfg, list, table], { encoding: 'utf8', env: { ...process.env, ...env } })
+    // the 5th time: a commit of the date's 3rd or 4th poll, after rolling commits (the load's commit reaches the
+    // metadata points too)
+    const killed = worker({ CDC_APPLY_FAULT: `${point}:5` })
+    assert.equal(killed.signal, 'SIGKILL', `the worker was not killed: ${String(killed.stderr)}`)
+    const again = worker({})
+    assert.equal(again.status, 0, String(again.stderr))
+    const plain = config(dir, land, 'parquet', {})
+    assert.equal((await runOnce(plain)).tables[0]!.status, 'ok')
+    const tree = readOutputTree(plain.curated)
+    const t = await open(config(dir, land, 'iceberg', { iceberg }))
+    assert.deepEqual(tableRows((await t.read('main'))!), tree['BENCH/orders/20240611'], 'the live table')
+    assert.deepEqual(tableRows((await t.read('d20240611'))!), tree['BENCH/orders/20240611'], 'the date tag')
+    assert.deepEqual(tableRows((await t.read('d20240610'))!), tree['BENCH/orders/20240610'], "the load date's tag")
+    const removed = t.meta!.snapshots.some((s) => Number(s.summary['removed-delete-files'] ?? 0) > 0)
+    assert.ok(removed, 'the restarted watcher rolled')
   })
 }
