@@ -2,7 +2,8 @@
 // updates of rows the date's earlier polls inserted (the tail) and re-inserts of deleted keys, leave a bounded number
 // of live data and delete files, each delete file naming one data file (referenced_data_file and the file_path
 // bounds), and the table equals the plain layout's date folder at every poll, read by cdc-apply's reader and, when
-// installed, by pyiceberg (CDC_APPLY_PYICEBERG_PYTHON, scripts/setup-pyiceberg.sh).
+// installed, by pyiceberg every 10 polls (CDC_APPLY_PYICEBERG_PYTHON, scripts/setup-pyiceberg.sh) and Spark after
+// the last (CDC_APPLY_PYSPARK_PYTHON, CDC_APPLY_ICEBERG_SPARK_JAR).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -103,8 +104,11 @@ async function files(c: Config, what: string): Promise<{ data: number; deletes: 
   return { data: live.data.length, deletes: live.deletes.length }
 }
 
-function pyiceberg(dir: string, c: Config, plain: Config, what: string): void {
-  if (!PY) return
+/** Reads the table with an independent engine (pyiceberg, or Spark with the Iceberg runtime) when installed. */
+function reader(engine: 'pyiceberg' | 'spark', dir: string, c: Config, plain: Config, what: string): void {
+  const python = engine === 'pyiceberg' ? PY : process.env['CDC_APPLY_PYSPARK_PYTHON']
+  const jar = process.env['CDC_APPLY_ICEBERG_SPARK_JAR']
+  if (!python || (engine === 'spark' && !jar)) return
   const job = join(dir, 'job.json')
   writeFileSync(
     job,
@@ -118,10 +122,14 @@ function pyiceberg(dir: string, c: Config, plain: Config, what: string): void {
       },
     ]),
   )
-  const r = spawnSync(PY, [CHECK, 'pyiceberg', job], { encoding: 'utf8', timeout: 300_000 })
+  const r = spawnSync(python, [CHECK, engine, job, ...(engine === 'spark' ? [jar!] : [])], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, PYSPARK_PYTHON: python },
+  })
   const line = r.stdout.trim().split('\n').pop() ?? ''
-  assert.equal(r.status, 0, `${what}: pyiceberg: ${line} ${r.stderr.slice(-2000)}`)
-  assert.deepEqual((JSON.parse(line) as { errors: string[] }).errors, [], what)
+  assert.equal(r.status, 0, `${what}: ${engine}: ${line} ${r.stderr.slice(-2000)}`)
+  assert.deepEqual((JSON.parse(line) as { errors: string[] }).errors, [], `${what}: ${engine}`)
 }
 
 /** The load file and `polls` change files of 60 changes on 2024-06-11 (name and content), seeded. */
@@ -189,7 +197,8 @@ for (const [name, extra, polls] of [
       const s = t.current()!.summary
       removals += Number(s['deleted-data-files']) + Number(s['removed-delete-files'])
       if (Number(s['deleted-data-files']) > 0) assert.equal(s.operation, 'overwrite', `${what}: the operation`)
-      if (p % 10 === 9 || p === polls - 1) pyiceberg(dir, ice, plain, what)
+      if (p % 10 === 9 || p === polls - 1) reader('pyiceberg', dir, ice, plain, what)
+      if (p === polls - 1) reader('spark', dir, ice, plain, what)
     }
     assert.ok(removals > polls, `rolling commits removed the files they replaced (${removals})`)
     // the load's files, the poll's tail files (a new one each time the tail passes its cap) and their delete files
