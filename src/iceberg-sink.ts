@@ -9,7 +9,8 @@ import { joinKey, type ObjectStore } from './store/object-store.js'
 import { LocalStore } from './store/local-store.js'
 import { IcebergTable, type NewFile } from './iceberg/table.js'
 import { LiveRows, type Change } from './iceberg/live-rows.js'
-import { deleteTable, takeRows } from './iceberg/deletes.js'
+import { deleteTable } from './iceberg/deletes.js'
+import { nextRoll, planRoll, TAIL_ROWS, type Roll } from './iceberg/roll.js'
 import { faultPoint } from './fault.js'
 import { expireSnapshots } from './iceberg/expire.js'
 import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
@@ -53,6 +54,8 @@ export class IcebergSink implements CuratedSink {
   private rows: Promise<LiveRows> | undefined
   /** The take of a state the current snapshot holds, known after its commit (kept in WARM between sinks). */
   private link: Link | undefined
+  /** The current snapshot's date and the files of it that the date's next commit replaces (see roll.ts). */
+  private roll: Roll | undefined
   /** The take the last started commit will make the current snapshot hold (start() compares the next take with it). */
   private started: Omit<Link, 'snapshot'> | undefined
   /** Puts run one after the other (run.ts already orders them); encodes may start before the previous put ends. */
@@ -84,6 +87,7 @@ export class IcebergSink implements CuratedSink {
       if (w && ice.meta && w.ice.meta?.['table-uuid'] === ice.meta['table-uuid'] && w.ice.version === ice.version) {
         this.rows ??= Promise.resolve(w.rows)
         this.link ??= w.link
+        this.roll ??= w.roll
         return w.ice
       }
       return ice
@@ -97,7 +101,7 @@ export class IcebergSink implements CuratedSink {
     const rows = await this.rows
     if (!rows) return
     WARM.delete(this.key)
-    WARM.set(this.key, { ice, rows, link: this.link })
+    WARM.set(this.key, { ice, rows, link: this.link, roll: this.roll })
     if (WARM.size > WARM_TABLES) WARM.delete(WARM.keys().next().value!)
   }
 
@@ -176,6 +180,7 @@ export class IcebergSink implements CuratedSink {
         this.table = undefined
         this.rows = undefined
         this.link = undefined
+        this.roll = undefined
         this.started = undefined
         throw err
       }
@@ -220,32 +225,32 @@ export class IcebergSink implements CuratedSink {
   ): Promise<void> {
     const schema = this.withIds(ice, source.schema)
     const stem = this.fileStem(ice, date)
-    const added = takeRows(
-      schema,
-      source.batches.map((b) => new A.RecordBatch(schema, b.data)),
-      change.segs,
-      change.rows,
-    )
-    const files = await this.putData(stem, new A.Table(schema, [added]), signal)
+    // the date's earlier commits of this process, when the current snapshot is still the last of them
+    const roll =
+      this.roll?.date === date && this.roll.snapshot === ice.current()?.['snapshot-id'] ? this.roll : undefined
+    const cap = Math.min(this.config.parquet.rowsPerFile, TAIL_ROWS)
+    const batches = source.batches.map((b) => new A.RecordBatch(schema, b.data))
+    const plan = planRoll(roll, rows, schema, batches, change, cap)
+    const files = await this.putData(stem, new A.Table(schema, [plan.added]), signal)
+    // one position-delete file per data file it deletes rows of, naming that file (readers pair it with it alone)
     const deletes: NewFile[] = []
-    if (change.deletes.size > 0) {
-      const body = await toParquet(deleteTable(change.deletes), this.config.parquet)
-      const key = joinKey(this.prefix, 'data', `${stem}-deletes.parquet`)
+    const written = new Map<string, string>()
+    for (const [i, [path, ps]] of [...plan.deletes].entries()) {
+      const body = await toParquet(deleteTable(new Map([[path, ps]])), this.config.parquet)
+      const key = joinKey(this.prefix, 'data', `${stem}-deletes-${String(i).padStart(5, '0')}.parquet`)
       await this.store.put(key, body, { signal })
-      const one = change.deletes.size === 1 ? [...change.deletes.keys()][0] : undefined
-      deletes.push({
-        key,
-        rows: change.killed.reduce((n, [, ps]) => n + ps.length, 0),
-        bytes: body.length,
-        ...(one !== undefined ? { referenced: one } : {}),
-      })
+      deletes.push({ key, rows: ps.length, bytes: body.length, referenced: path })
+      written.set(path, ice.uriOf(key))
     }
     faultPoint('iceberg-after-delta')
-    await ice.commit({ arrow: source.schema, files, deletes, mode: 'merge', summary, tags }, signal)
-    rows.apply(
-      change,
-      files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows })),
+    const { remove, removeDeletes } = plan
+    await ice.commit(
+      { arrow: source.schema, files, deletes, mode: 'merge', remove, removeDeletes, summary, tags },
+      signal,
     )
+    const added = files.map((f) => ({ path: ice.uriOf(f.key), rows: f.rows }))
+    rows.apply(change, added, plan.replaces)
+    this.roll = nextRoll(roll, date, ice.current()!['snapshot-id'], plan, added, written, cap)
     // Compaction: too many deleted rows or data files slow readers down; rewrite the rows into fresh data files as
     // a replace snapshot of the same rows (the date's tag moves to it, so the merge snapshot can be expired).
     const o = this.config.iceberg
@@ -305,6 +310,7 @@ export class IcebergSink implements CuratedSink {
       at += n
     }
     await ice.commit({ arrow: table.schema, files, deletes: [], mode, summary, tags }, signal)
+    this.roll = undefined
     this.rows = Promise.resolve(
       LiveRows.ofTable(
         table,
@@ -343,6 +349,7 @@ export class IcebergSink implements CuratedSink {
     const rows = new LiveRows()
     const t = await ice.read(tag, signal, (path, all, deleted) => rows.addRows(path, all, deleted))
     this.rows = Promise.resolve(rows)
+    this.roll = undefined
     return t
   }
 }
@@ -351,7 +358,7 @@ export class IcebergSink implements CuratedSink {
  * Tables and their row indexes kept between sinks of one process, by store URL and prefix (watch mode creates a sink
  * per poll): reused only when the table's newest metadata version and uuid are still those it was left at.
  */
-const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows; link: Link | undefined }>()
+const WARM = new Map<string, { ice: IcebergTable; rows: LiveRows; link: Link | undefined; roll: Roll | undefined }>()
 
 /** Which take of a state (its mark) an Iceberg table's current snapshot holds: the same rows, by name. */
 interface Link {

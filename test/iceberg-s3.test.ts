@@ -104,7 +104,7 @@ test('an Iceberg table on MinIO with SSE-KMS: every data, delete, manifest and m
       for await (const o of store.list('BENCH/orders/')) {
         const name = o.key.slice(o.key.lastIndexOf('/') + 1)
         kinds.add(
-          name.endsWith('-deletes.parquet')
+          /-deletes(-\d+)?\.parquet$/.test(name)
             ? 'delete file'
             : name.endsWith('.parquet')
               ? 'data file'

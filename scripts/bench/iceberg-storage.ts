@@ -166,7 +166,7 @@ function layoutBytes(dir: string): LayoutBytes {
   let deleteFiles = 0
   let totalBytes = 0
   walk(dir, (p, n, size) => {
-    const kind = n.endsWith('-deletes.parquet')
+    const kind = /-deletes(-\d+)?\.parquet$/.test(n)
       ? 'deletes'
       : n.endsWith('.parquet')
         ? 'data'

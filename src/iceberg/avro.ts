@@ -53,6 +53,20 @@ export interface PartitionField {
   'field-id': number
 }
 
+/** A map<int, binary> of column bounds as Iceberg writes it in Avro: an array of key/value records. */
+const bounds = (keyId: number, valueId: number): object => ({
+  type: 'array',
+  logicalType: 'map',
+  items: {
+    type: 'record',
+    name: `k${keyId}_v${valueId}`,
+    fields: [
+      { name: 'key', type: 'int', 'field-id': keyId },
+      { name: 'value', type: 'bytes', 'field-id': valueId },
+    ],
+  },
+})
+
 /**
  * The manifest's record (spec: "Manifests", v2 manifest_entry and data_file). The partition struct has one optional
  * field per partition field of the spec, with its field id (an unpartitioned table: an empty struct); cdc-apply's
@@ -92,6 +106,8 @@ const manifestEntry = (spec: readonly PartitionField[]): object => ({
           },
           { name: 'record_count', type: 'long', 'field-id': 103 },
           { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
+          { name: 'lower_bounds', type: opt(bounds(126, 127)), default: null, 'field-id': 125 },
+          { name: 'upper_bounds', type: opt(bounds(129, 130)), default: null, 'field-id': 128 },
           { name: 'key_metadata', type: opt('bytes'), default: null, 'field-id': 131 },
           {
             name: 'split_offsets',
@@ -124,11 +140,20 @@ export interface DataFile {
   partition: Record<string, string | null>
   record_count: number
   file_size_in_bytes: number
+  /** Lower and upper bounds by field id (a position-delete file: of file_path, 2147483546, for the file it names). */
+  lower_bounds?: ColumnBound[] | null
+  upper_bounds?: ColumnBound[] | null
   key_metadata: null
   split_offsets: null
   equality_ids: null
   sort_order_id: number | null
   referenced_data_file: string | null
+}
+
+/** One entry of a bounds map: a field id and the bound's single-value serialization (a string's UTF-8 bytes). */
+export interface ColumnBound {
+  key: number
+  value: Buffer
 }
 
 /** 0 existing, 1 added, 2 deleted. */

@@ -39,6 +39,8 @@ const SLOT = 4294967296
 export class LiveRows {
   private slots: Slot[] = []
   private where = new Map<string, Map<number, number>>()
+  /** The slot of each data file's path (a removed file has none). */
+  private slotOf = new Map<string, number>()
 
   /** The index of rows just written as `files` (in order): `t`'s rows, all live. */
   static ofTable(t: A.Table, files: { path: string; rows: number }[]): LiveRows {
@@ -89,7 +91,20 @@ export class LiveRows {
     return this.slots.reduce((n, s) => n + s.names.length, 0)
   }
   get dataFiles(): number {
-    return this.slots.length
+    return this.slotOf.size
+  }
+
+  /** True when `path` is a live data file. */
+  has(path: string): boolean {
+    return this.slotOf.has(path)
+  }
+
+  /** The live positions of a data file, ascending (none when it is not a live file). */
+  livePositions(path: string): number[] {
+    const s = this.slots[this.slotOf.get(path) ?? -1]
+    const out: number[] = []
+    if (s) for (let p = 0; p < s.alive.length; p++) if (s.alive[p] === 1) out.push(p)
+    return out
   }
 
   /** Records a data file whose positions hold rows named (names[i], rows[i]); `dead` positions are deleted. */
@@ -108,6 +123,7 @@ export class LiveRows {
       m.set(rows[i]!, slot * SLOT + i)
     }
     this.slots.push({ path, names, rows, alive, live })
+    this.slotOf.set(path, slot)
   }
 
   /** Compares the rows of `t` (the table's new state) with the live rows. */
@@ -197,8 +213,12 @@ export class LiveRows {
     return { segs: Uint32Array.from(segs), rows: Uint32Array.from(rows), deletes, killed, names, cdcRows }
   }
 
-  /** Applies a committed change: its deletes, and its added rows in `files` (path and row count, in order). */
-  apply(c: Change, files: { path: string; rows: number }[]): void {
+  /**
+   * Applies a committed change: its deletes, and its added rows in `files` (path and row count, in order). With
+   * `replaced` (a rolling commit), that data file's rows that stay live were written first into `files`, before the
+   * added rows, and the file itself was removed.
+   */
+  apply(c: Change, files: { path: string; rows: number }[], replaced?: string): void {
     for (const [si, gone] of c.killed) {
       const s = this.slots[si]!
       for (const p of gone) {
@@ -208,9 +228,23 @@ export class LiveRows {
         this.where.get(s.names[p]!)?.delete(s.rows[p]!)
       }
     }
+    let names = c.names
+    let cdcRows = c.cdcRows
+    const si = replaced === undefined ? undefined : this.slotOf.get(replaced)
+    if (si !== undefined) {
+      const s = this.slots[si]!
+      const kept = this.livePositions(replaced!)
+      names = [...kept.map((p) => s.names[p]!), ...c.names]
+      cdcRows = new Float64Array(kept.length + c.cdcRows.length)
+      kept.forEach((p, i) => (cdcRows[i] = s.rows[p]!))
+      cdcRows.set(c.cdcRows, kept.length)
+      for (const p of kept) this.where.get(s.names[p]!)?.delete(s.rows[p]!)
+      this.slots[si] = { path: '', names: [], rows: new Float64Array(0), alive: new Uint8Array(0), live: 0 }
+      this.slotOf.delete(replaced!)
+    }
     let at = 0
     for (const f of files) {
-      this.addFile(f.path, c.names.slice(at, at + f.rows), c.cdcRows.slice(at, at + f.rows))
+      this.addFile(f.path, names.slice(at, at + f.rows), cdcRows.slice(at, at + f.rows))
       at += f.rows
     }
   }

@@ -63,14 +63,16 @@ export interface Commit {
   /** Position-delete files (merge only). */
   deletes: NewFile[]
   /**
-   * merge: the current data and delete files stay, the new ones are added (merge-on-read: an append plus position
-   * deletes); overwrite: the new files are the table's rows, every current file is removed; replace: the same rows
+   * merge: the current data and delete files stay (but those `remove` and `removeDeletes` name), the new ones are
+   * added (merge-on-read: an append plus position deletes); overwrite: the new files are the table's rows, every current file is removed; replace: the same rows
    * rewritten into the new files (compaction); files: the current files stay but those `remove` names, the new ones
    * are added (a partitioned table's partition appended to, overwritten or compacted).
    */
   mode: 'merge' | 'overwrite' | 'replace' | 'files'
-  /** mode files: the paths of the current data files to remove. */
+  /** mode files and merge: the paths of the current data files to remove. */
   remove?: readonly string[]
+  /** mode merge: the paths of the current delete files to remove (replaced by new ones, or naming removed files). */
+  removeDeletes?: readonly string[]
   /** mode files: the snapshot's operation when it removes files (overwrite, or replace for a compaction). */
   removeAs?: 'overwrite' | 'replace'
   /** Extra snapshot summary entries (cdc-apply.lpf, cdc-apply.full-load, ...). */
@@ -84,6 +86,8 @@ export interface LiveFiles {
   data: ManifestEntry[]
   deletes: ManifestEntry[]
   manifests: ManifestFile[]
+  /** The manifest that lists each live file (by path). */
+  manifestOf: Map<string, string>
 }
 
 /** A snapshot id for JSON output: a bigint as its digits (a string), so it stays exact. */

@@ -4,6 +4,7 @@
 import { randomInt } from 'node:crypto'
 import type { FieldSummary, ManifestEntry, ManifestFile, PartitionField } from './avro.js'
 import type { TableMetadata } from './metadata.js'
+import { FILE_PATH_ID } from './deletes.js'
 
 const sum = (es: ManifestEntry[], f: (e: ManifestEntry) => number): number => es.reduce((n, e) => n + f(e), 0)
 const rows = (e: ManifestEntry): number => e.data_file.record_count
@@ -88,7 +89,11 @@ export function snapshotSummary(
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v)]))
 }
 
-/** The data_file record of a file a commit adds. */
+/**
+ * The data_file record of a file a commit adds. A delete file that names one data file (`referenced`) says so as v3
+ * does (referenced_data_file) and as v2 readers find it: the file_path column's lower and upper bounds both that path
+ * (Java's ContentFileUtil.referencedDataFile, pyiceberg's metrics evaluation of file_path = the data file).
+ */
 export function dataFile(
   path: string,
   rows: number,
@@ -104,6 +109,12 @@ export function dataFile(
     partition,
     record_count: rows,
     file_size_in_bytes: bytes,
+    ...(content === 1 && referenced !== undefined
+      ? {
+          lower_bounds: [{ key: FILE_PATH_ID, value: Buffer.from(referenced, 'utf8') }],
+          upper_bounds: [{ key: FILE_PATH_ID, value: Buffer.from(referenced, 'utf8') }],
+        }
+      : { lower_bounds: null, upper_bounds: null }),
     key_metadata: null,
     split_offsets: null,
     equality_ids: null,

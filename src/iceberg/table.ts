@@ -8,33 +8,22 @@
 // leaves only unreferenced files; readers never see them.
 // Curated tables are unpartitioned; a RAW table (raw-iceberg.ts) has one identity partition field on a string
 // column, whose value each data file's manifest entry carries.
-import { randomUUID } from 'node:crypto'
 import * as A from 'apache-arrow'
 import * as pw from 'parquet-wasm'
 import { DataError } from '../errors.js'
 import { faultPoint } from '../fault.js'
 import { joinKey, type ObjectStore } from '../store/object-store.js'
-import {
-  decodeManifest,
-  decodeManifestList,
-  encodeManifest,
-  encodeManifestList,
-  type ManifestEntry,
-  type ManifestFile,
-  type PartitionField,
-} from './avro.js'
-import { dataFile, manifestFile, newSnapshotId, snapshotSummary } from './summary.js'
+import { decodeManifest, decodeManifestList, type PartitionField } from './avro.js'
+import { buildCommit } from './commit.js'
 import { readDeletes, withoutPositions } from './deletes.js'
 import { unionTable } from '../arrow/gather.js'
-import { icebergSchema, nameMapping, sameFields, type IcebergSchema } from './schema.js'
+import { icebergSchema, sameFields, type IcebergSchema } from './schema.js'
 
 export type { Commit, LiveFiles, NewFile, Ref, Snapshot, TableMetadata } from './metadata.js'
 import { parseMetadata, stringifyMetadata } from './metadata.js'
-import type { Commit, LiveFiles, NewFile, Ref, Snapshot, TableMetadata } from './metadata.js'
+import type { Commit, LiveFiles, Snapshot, SnapshotId, TableMetadata } from './metadata.js'
 
 const VERSION = /^v(\d+)\.metadata\.json$/
-/** Partition field ids start at 1000; an unpartitioned table's last partition id is 999 (as Iceberg's Java library). */
-const UNPARTITIONED_LAST_ID = 999
 /** The field id of a new table's first partition field. */
 const FIRST_PARTITION_ID = 1000
 /** Previous metadata files kept (and listed in the metadata-log) when the table is opened without a number. */
@@ -56,7 +45,7 @@ export interface OpenOptions {
 
 export class IcebergTable {
   /** The live files of the current snapshot, once read or committed. */
-  private live: { id: number; files: LiveFiles } | undefined
+  private live: { id: SnapshotId; files: LiveFiles } | undefined
 
   private constructor(
     readonly store: ObjectStore,
@@ -184,7 +173,7 @@ export class IcebergTable {
   async files(snap: Snapshot, signal?: AbortSignal): Promise<LiveFiles> {
     if (this.live?.id === snap['snapshot-id']) return this.live.files
     const manifests = await decodeManifestList(await this.store.get(this.keyOf(snap['manifest-list']), { signal }))
-    const out: LiveFiles = { data: [], deletes: [], manifests }
+    const out: LiveFiles = { data: [], deletes: [], manifests, manifestOf: new Map() }
     for (const m of manifests) {
       const { entries } = await decodeManifest(await this.store.get(this.keyOf(m.manifest_path), { signal }))
       // Inherit the sequence numbers of ADDED entries written as null (spec: "Inherited when null").
@@ -207,6 +196,7 @@ export class IcebergTable {
           file_sequence_number: e.file_sequence_number ?? m.sequence_number,
         }
         ;(e.data_file.content === 0 ? out.data : out.deletes).push(live)
+        out.manifestOf.set(e.data_file.file_path, m.manifest_path)
       }
     }
     return out
@@ -291,163 +281,15 @@ export class IcebergTable {
   }
 
   /**
-   * Commits one snapshot (see Commit.mode): manifests for the added files and, for overwrite and replace, for the
-   * removed ones; a merge lists the parent's manifests again as they are (they are immutable). Then main and the
-   * tags point at it.
+   * Commits one snapshot (see Commit.mode; commit.ts builds it): its manifests and manifest list, then the metadata
+   * file (the commit point). Main and the tags point at it.
    */
   async commit(c: Commit, signal?: AbortSignal): Promise<Snapshot> {
-    const prev = this.meta
-    const schema = this.schemaFor(c.arrow)
-    const parent = this.current()
-    const cur: LiveFiles = parent ? await this.files(parent, signal) : { data: [], deletes: [], manifests: [] }
-    const spec = this.spec(schema)
-    const merge = c.mode === 'merge'
-    const files = c.mode === 'files'
-    const gone = new Set(files ? c.remove : [])
-    const seq = (prev?.['last-sequence-number'] ?? 0) + 1
-    const id = newSnapshotId(prev)
-    const commitId = randomUUID()
-    const header = (content: 'data' | 'deletes'): Record<string, string> => ({
-      schema: JSON.stringify(schema),
-      'schema-id': String(schema['schema-id']),
-      'partition-spec': JSON.stringify(spec),
-      'partition-spec-id': '0',
-      'format-version': '2',
-      content,
-    })
-    const entry = (f: NewFile, content: 0 | 1): ManifestEntry => ({
-      status: 1,
-      snapshot_id: id,
-      sequence_number: null,
-      file_sequence_number: null,
-      data_file: dataFile(
-        this.uriOf(f.key),
-        f.rows,
-        f.bytes,
-        content,
-        f.referenced,
-        Object.fromEntries(spec.map((p) => [p.name, f.partition?.[p.name] ?? null])),
-      ),
-    })
-    const added = c.files.map((f) => entry(f, 0))
-    const addedDeletes = c.deletes.map((f) => entry(f, 1))
-    const removing = merge ? [] : files ? cur.data.filter((e) => gone.has(e.data_file.file_path)) : cur.data
-    const removed = removing.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
-    const removedDeletes = merge || files ? [] : cur.deletes.map((e) => ({ ...e, status: 2 as const, snapshot_id: id }))
-    // Mode files rewrites the parent's data manifests when it removes files: the files kept become EXISTING entries
-    // (their snapshot id and sequence numbers as written) of one new manifest.
-    const rewrite = files && removed.length > 0
-    const kept = files ? cur.data.filter((e) => !gone.has(e.data_file.file_path)) : []
-    const existing = rewrite ? kept.map((e) => ({ ...e, status: 0 as const })) : []
-    const groups: [ManifestEntry[], 0 | 1][] = [
-      [added, 0],
-      [addedDeletes, 1],
-      [removed, 0],
-      [removedDeletes, 1],
-      [existing, 0],
-    ]
-    const manifests: ManifestFile[] = []
-    for (const [i, [entries, content]] of groups.entries()) {
-      if (entries.length === 0) continue
-      const rel = `metadata/${commitId}-m${i}.avro`
-      const body = await encodeManifest(entries, header(content === 0 ? 'data' : 'deletes'), spec)
-      await this.store.put(joinKey(this.prefix, rel), body, { signal })
-      manifests.push(manifestFile(this.uri(rel), body.length, content, seq, id, entries, spec))
-    }
-    // A merge (and an append of mode files) keeps the parent's manifests that still list live files (not those
-    // that only record removals); a rewrite of mode files keeps only its delete manifests.
-    const live = (m: ManifestFile): boolean => m.added_files_count + m.existing_files_count > 0
-    if (merge || (files && !rewrite)) manifests.push(...cur.manifests.filter(live))
-    else if (rewrite) manifests.push(...cur.manifests.filter((m) => m.content === 1 && live(m)))
-    const listRel = `metadata/snap-${id}-1-${commitId}.avro`
-    const listMeta: Record<string, string> = {
-      'snapshot-id': String(id),
-      'sequence-number': String(seq),
-      'format-version': '2',
-    }
-    if (parent) listMeta['parent-snapshot-id'] = String(parent['snapshot-id'])
-    await this.store.put(joinKey(this.prefix, listRel), await encodeManifestList(manifests, listMeta), { signal })
-    faultPoint('iceberg-before-metadata')
-
-    const liveData = merge ? [...cur.data, ...added] : files ? [...kept, ...added] : added
-    const liveDeletes = merge || files ? [...cur.deletes, ...addedDeletes] : addedDeletes
-    const now = Math.max(Date.now(), (prev?.['last-updated-ms'] ?? 0) + 1)
-    const operation = files
-      ? removed.length === 0
-        ? 'append'
-        : (c.removeAs ?? 'overwrite')
-      : c.mode === 'replace'
-        ? 'replace'
-        : !merge
-          ? cur.data.length > 0
-            ? 'overwrite'
-            : 'append'
-          : addedDeletes.length === 0
-            ? 'append'
-            : added.length === 0
-              ? 'delete'
-              : 'overwrite'
-    const snap: Snapshot = {
-      'snapshot-id': id,
-      ...(parent ? { 'parent-snapshot-id': parent['snapshot-id'] } : {}),
-      'sequence-number': seq,
-      'timestamp-ms': now,
-      'manifest-list': this.uri(listRel),
-      summary: {
-        operation,
-        ...snapshotSummary(added, addedDeletes, removed, removedDeletes, liveData, liveDeletes),
-        ...c.summary,
-      },
-      'schema-id': schema['schema-id'],
-    }
-    const base = prev ?? this.initial(now, spec)
-    const schemas = base.schemas.some((s) => s['schema-id'] === schema['schema-id'])
-      ? base.schemas
-      : [...base.schemas, schema]
-    const refs: Record<string, Ref> = { ...base.refs, main: { 'snapshot-id': id, type: 'branch' } }
-    for (const t of c.tags) refs[t] = { 'snapshot-id': id, type: 'tag' }
-    const next: TableMetadata = {
-      ...base,
-      'last-sequence-number': seq,
-      'last-updated-ms': now,
-      'last-column-id': Math.max(base['last-column-id'], ...schema.fields.map((f) => f.id)),
-      'current-schema-id': schema['schema-id'],
-      schemas,
-      properties: { ...base.properties, 'schema.name-mapping.default': nameMapping(schema) },
-      'current-snapshot-id': id,
-      refs,
-      snapshots: [...base.snapshots, snap],
-      'snapshot-log': [...base['snapshot-log'], { 'timestamp-ms': now, 'snapshot-id': id }],
-    }
+    const built = await buildCommit(this, c, signal)
     this.live = undefined
-    await this.writeMetadata(next, signal)
-    const inherit = (e: ManifestEntry): ManifestEntry =>
-      e.snapshot_id === id ? { ...e, sequence_number: seq, file_sequence_number: seq } : e
-    this.live = { id, files: { data: liveData.map(inherit), deletes: liveDeletes.map(inherit), manifests } }
-    return snap
-  }
-
-  private initial(now: number, spec: PartitionField[]): TableMetadata {
-    return {
-      'format-version': 2,
-      'table-uuid': randomUUID(),
-      location: this.location,
-      'last-sequence-number': 0,
-      'last-updated-ms': now,
-      'last-column-id': 0,
-      'current-schema-id': 0,
-      schemas: [],
-      'default-spec-id': 0,
-      'partition-specs': [{ 'spec-id': 0, fields: spec }],
-      'last-partition-id': Math.max(UNPARTITIONED_LAST_ID, ...spec.map((p) => p['field-id'])),
-      'default-sort-order-id': 0,
-      'sort-orders': [{ 'order-id': 0, fields: [] }],
-      properties: { 'write.format.default': 'parquet', 'cdc-apply.writer': 'cdc-apply' },
-      refs: {},
-      snapshots: [],
-      'snapshot-log': [],
-      'metadata-log': [],
-    }
+    await this.writeMetadata(built.meta, signal)
+    this.live = { id: built.snapshot['snapshot-id'], files: built.live }
+    return built.snapshot
   }
 
   /** Commits new metadata as it is (snapshot expiry): v(N+1).metadata.json, then the hint. */
