@@ -111,9 +111,10 @@ export async function commitRawDate(ice: IcebergTable, c: RawDateCommit, signal?
   const folder = rawDataFolder(c.source, c.name, c.date)
   const cur = ice.current()
   const live = cur ? (await ice.files(cur, signal)).data : []
-  const stay = new Set([...c.keep, ...c.parts.map((p) => p.name)].map((n) => ice.uriOf(joinKey(folder, n))))
+  // Store keys, not URIs: the Spark job writes `file:/…` or `s3a://…` paths where cdc-apply writes its own form.
+  const stay = new Set([...c.keep, ...c.parts.map((p) => p.name)].map((n) => joinKey(folder, n)))
   const remove = live
-    .filter((e) => e.data_file.partition[RAW_PARTITION] === c.date && !stay.has(e.data_file.file_path))
+    .filter((e) => e.data_file.partition[RAW_PARTITION] === c.date && !stay.has(ice.keyOf(e.data_file.file_path)))
     .map((e) => e.data_file.file_path)
   const snap = await ice.commit(
     {

@@ -16,7 +16,7 @@ import { LocalStore } from '../src/store/local-store.js'
 import { IcebergTable } from '../src/iceberg/table.js'
 import { readDeletes, FILE_PATH_ID } from '../src/iceberg/deletes.js'
 import { storeUri } from '../src/iceberg-sink.js'
-import { benchConfig } from '../scripts/bench/gen.js'
+import { BENCH_COLUMNS, benchConfig } from '../scripts/bench/gen.js'
 import { readOutputTree, tempDir } from './helpers/outputs.js'
 import { tableRows } from './helpers/iceberg-cases.js'
 import { Rng } from './helpers/random.js'
@@ -33,8 +33,10 @@ const row = (op: string, ts: string, id: number, i: number): string =>
     ? `D,${ts},${id},,,,,,,,`
     : `${op},${ts},${id},${i % 1000},${i % 100000}.25,C${i % 50},Name ${i % 977},"note, ${i}",delhi,${(i % 10000) / 100},2021-01-0${1 + (i % 9)}`
 
-function config(dir: string, land: string, format: 'parquet' | 'iceberg', extra: object): Config {
-  return parseConfig({ ...benchConfig(land, join(dir, format), 'csv'), tableFormat: format, ...extra }, dir)
+function config(dir: string, land: string, format: 'parquet' | 'iceberg', extra: object, table: object = {}): Config {
+  const json = benchConfig(land, join(dir, format), 'csv') as { tables: object[] }
+  const tables = json.tables.map((t) => ({ ...t, ...table }))
+  return parseConfig({ ...json, tables, tableFormat: format, ...extra }, dir)
 }
 
 async function open(c: Config): Promise<IcebergTable> {
@@ -207,6 +209,47 @@ for (const [name, extra, polls] of [
     assert.ok(most.deletes <= most.data, `at most one delete file per data file: ${most.deletes}`)
   })
 }
+
+test('a column added within a date: the polls after it do not rewrite the tail written before it (its rows keep their columns), every poll equals the plain layout', async () => {
+  const dir = join(tmp.path, 'drift')
+  const table = join(dir, 'landing', 'bench', 'orders')
+  mkdirSync(table, { recursive: true })
+  const { load, files: polled } = stream(12)
+  const land = join(dir, 'landing')
+  // header CSV: from the sixth poll on, the header names a phone column after the configured ones (a new column of
+  // the table from that file on; empty in a delete: NULL)
+  const names = ['Op', ...BENCH_COLUMNS.map((c) => c.name)].join(',')
+  const iceberg = { compactDeleteShare: 1e9, compactDataFiles: 1e9 }
+  const ice = config(dir, land, 'iceberg', { iceberg }, { header: true })
+  const plain = config(dir, land, 'parquet', {}, { header: true })
+  const memory = [new Map<string, TableMemory>(), new Map<string, TableMemory>()]
+  let rolled = 0
+  for (const [p, poll] of [{ name: 'LOAD00000001.csv', content: load }, ...polled].entries()) {
+    const content =
+      p > 5
+        ? `${names},phone\n` + poll.content.replace(/^(.+)$/gm, (l) => (l.startsWith('D,') ? `${l},` : `${l},555-${p}`))
+        : `${names}\n${poll.content}`
+    writeFileSync(join(table, poll.name), content)
+    for (const [k, c] of [ice, plain].entries()) {
+      const r = await runOnce(c, { memory: memory[k] })
+      assert.equal(r.tables[0]!.status, 'ok', `poll ${p}: ${String(r.tables[0]!.error)}`)
+    }
+    if (p === 0) continue
+    const t = await open(ice)
+    const want = readOutputTree(plain.curated)['BENCH/orders/20240611']!
+    assert.equal(
+      want.some((r) => typeof r['phone'] === 'string'),
+      p > 5,
+      `poll ${p}: phone values in the plain layout`,
+    )
+    assert.deepEqual(tableRows((await t.read('main'))!), want, `poll ${p}: the live table`)
+    assert.deepEqual(tableRows((await t.read('d20240611'))!), want, `poll ${p}: the date tag`)
+    if (Number(t.current()!.summary['deleted-data-files']) > 0) rolled++
+  }
+  // the tail rolled before and after the new column: the test reaches the commits around the path it guards
+  assert.ok(rolled >= 8, `polls that replaced the tail: ${rolled}`)
+  reader('pyiceberg', dir, ice, plain, 'drift')
+})
 
 const WORKER = fileURLToPath(new URL('./helpers/roll-worker.js', import.meta.url))
 

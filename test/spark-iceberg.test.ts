@@ -26,6 +26,7 @@ import { checkRawHandover, readHandover, writeHandover } from '../src/spark/hand
 import { openStore } from '../src/store/open-store.js'
 import { parquetRows, sortRows, tempDir, type Row } from './helpers/outputs.js'
 import { listPartitions } from '../src/check/partitions.js'
+import { openRawIceberg } from '../src/raw-iceberg.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HARNESS = join(ROOT, 'test/python/spark_job_runs.py')
@@ -397,6 +398,26 @@ test("the job then cdc-apply (state import): verify holds on the job's Iceberg t
   const s = await runOnce(backConfig)
   assert.equal(s.tables[0]!.error, undefined, s.tables[0]!.error?.message)
   await checked('continued by cdc-apply')
+  // cdc-apply's own write of 20240611 (before the compaction that closing the date made) kept the job's parts: its
+  // snapshot's partition holds the whole date, although the job named its files by Hadoop's file:/ paths
+  {
+    const rawStore = await openStore(back.raw, { baseDir: tmp.path })
+    try {
+      const ice = await openRawIceberg(rawStore, 'S', 'items', backConfig, undefined)
+      const write = ice
+        .meta!.snapshots.filter(
+          (x) => x.summary['cdc-apply.date'] === '20240611' && x.summary['cdc-apply.raw-compaction'] === undefined,
+        )
+        .at(-1)!
+      const rows: Row[] = []
+      for (const e of (await ice.files(write)).data)
+        if (e.data_file.partition['partition_0'] === '20240611')
+          rows.push(...parquetRows(await rawStore.get(ice.keyOf(e.data_file.file_path))))
+      assert.deepEqual(sortRows(rows), (await rawRows(join(cli, 'raw')))['20240611'], "cdc-apply's write of 20240611")
+    } finally {
+      await rawStore.close()
+    }
+  }
   const tagRows = async (root: string): Promise<Record<string, string[]>> => {
     const c = parseConfig(configJson(root), tmp.path)
     const sink = curatedSink(c, c.tables[0]!, await openStore(join(root, 'curated'), { baseDir: tmp.path }))
