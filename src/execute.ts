@@ -264,8 +264,9 @@ export interface Executed {
 
 /**
  * Dates are pipelined: while one date's partitions are encoded (in worker threads) and put, and its watermark
- * committed, the next date is read and applied. Puts and commits stay in date order, each commit after its own
- * date's puts, so the watermark never passes data that was not written.
+ * committed, the next date is read and applied (its snapshot is taken once the date before is put). Puts and
+ * commits stay in date order, each commit after its own date's puts, so the watermark never passes data that was
+ * not written.
  */
 class Pipeline {
   private inflight: Promise<void> = Promise.resolve()
@@ -273,6 +274,10 @@ class Pipeline {
     const prev = this.inflight
     this.inflight = prev.then(step)
     this.inflight.catch(() => undefined) // awaited by `done`
+  }
+  /** Resolves once every queued step is done (rejects with the first step's error). */
+  idle(): Promise<void> {
+    return this.inflight
   }
   /** Waits for the queued steps; an error of theirs comes before `err`, else their commits complete before it. */
   async done<T>(work: () => Promise<T>): Promise<T> {
@@ -377,6 +382,14 @@ async function runDate(
     throw err
   }
   const raw = { sink, stems: d.fresh.map((f) => f.stem), rebuild }
+  // The date's take waits for the dates before it to be put: each take is a new generation of the state's columns,
+  // and one still being encoded is held until its last part is (reading and applying this date overlapped it).
+  try {
+    await pipe.idle()
+  } catch (err) {
+    await sink.settled()
+    throw err
+  }
   queueDate(run, pipe, d.date, raw, state, watermark, files, false, newestDate)
   return watermark
 }
