@@ -264,7 +264,7 @@ export interface Executed {
 
 /**
  * Dates are pipelined: while one date's partitions are encoded (in worker threads) and put, and its watermark
- * committed, the next date is read and applied (its snapshot is taken once the date before is put). Puts and
+ * committed, the next date is read and applied (its snapshot is taken once the date before is committed). Puts and
  * commits stay in date order, each commit after its own date's puts, so the watermark never passes data that was
  * not written.
  */
@@ -354,6 +354,8 @@ async function runDates(
   for (const d of plan.dates) {
     run.signal?.throwIfAborted()
     if (d.watermark === undefined) {
+      // a day without files: its snapshot (the state as it is) waits for the dates before it, as in runDate
+      await pipe.idle()
       pipe.chain(run.startDate(d.date, false, state).put)
       continue
     }
@@ -382,8 +384,9 @@ async function runDate(
     throw err
   }
   const raw = { sink, stems: d.fresh.map((f) => f.stem), rebuild }
-  // The date's take waits for the dates before it to be put: each take is a new generation of the state's columns,
-  // and one still being encoded is held until its last part is (reading and applying this date overlapped it).
+  // The date's take waits for the dates before it to be put and committed: each take is a new generation of the
+  // state's columns, and one still being encoded is held until its last part is (reading and applying this date
+  // overlapped it).
   try {
     await pipe.idle()
   } catch (err) {

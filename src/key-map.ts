@@ -11,6 +11,11 @@ function shardOf(key: string): number {
   return n === 0 ? 0 : (key.charCodeAt(n - 1) * 31 + key.charCodeAt(n >> 1) + n) & (SHARDS - 1)
 }
 
+/** The shard of a number key: its bits mixed (Fibonacci hashing), so that keys of one stride spread too. */
+function intShard(i: number): number {
+  return Math.imul(i, 0x9e3779b1) >>> 28
+}
+
 /**
  * The number a key stands for when it is the canonical decimal form of an integer in [0, 10^9) ("0", "17", not
  * "017", "+1", "-0", "1.0" or " 1"), else -1: such keys and numbers are one-to-one, so either form identifies it.
@@ -39,20 +44,20 @@ export class KeyMap {
   }
   get(key: string): number | undefined {
     const i = smallInt(key)
-    return i < 0 ? this.shards[shardOf(key)]!.get(key) : this.ints[i & (SHARDS - 1)]!.get(i)
+    return i < 0 ? this.shards[shardOf(key)]!.get(key) : this.ints[intShard(i)]!.get(i)
   }
   has(key: string): boolean {
     const i = smallInt(key)
-    return i < 0 ? this.shards[shardOf(key)]!.has(key) : this.ints[i & (SHARDS - 1)]!.has(i)
+    return i < 0 ? this.shards[shardOf(key)]!.has(key) : this.ints[intShard(i)]!.has(i)
   }
   set(key: string, value: number): void {
     const i = smallInt(key)
     if (i < 0) this.shards[shardOf(key)]!.set(key, value)
-    else this.ints[i & (SHARDS - 1)]!.set(i, value)
+    else this.ints[intShard(i)]!.set(i, value)
   }
   delete(key: string): boolean {
     const i = smallInt(key)
-    return i < 0 ? this.shards[shardOf(key)]!.delete(key) : this.ints[i & (SHARDS - 1)]!.delete(i)
+    return i < 0 ? this.shards[shardOf(key)]!.delete(key) : this.ints[intShard(i)]!.delete(i)
   }
   /** Every entry, shard by shard (no meaningful order). */
   forEach(f: (value: number, key: string) => void): void {

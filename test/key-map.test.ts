@@ -73,6 +73,13 @@ test('decimal keys spread over the shards (each shard holds one Map, at most 2^2
   const sizes = (m as unknown as { ints: Map<number, number>[] }).ints.map((s) => s.size)
   assert.equal(sizes.length, 16)
   for (const n of sizes) assert.ok(n > 100_000 / 16 / 3, `shard sizes ${sizes.join(',')}`)
+  // keys of one stride (multiples of 16, of 1024) spread too: one shard would fail past 2^24 keys
+  for (const stride of [16, 1024]) {
+    const m = new KeyMap()
+    for (let i = 0; i < 100_000; i++) m.set(String(i * stride), i)
+    const sizes = (m as unknown as { ints: Map<number, number>[] }).ints.map((s) => s.size)
+    for (const n of sizes) assert.ok(n > 100_000 / 16 / 3, `stride ${stride}: shard sizes ${sizes.join(',')}`)
+  }
   // decimal keys of 10 digits and more are held as strings
   const big = new KeyMap()
   for (let i = 0; i < 1000; i++) big.set(String(1e10 + i * 7), i)
