@@ -13,7 +13,7 @@ import { deleteTable } from './iceberg/deletes.js'
 import { nextRoll, planRoll, TAIL_ROWS, type Roll } from './iceberg/roll.js'
 import { faultPoint } from './fault.js'
 import { expireSnapshots } from './iceberg/expire.js'
-import { FIELD_ID, withFieldIds } from './iceberg/schema.js'
+import { columnsKey, withFieldIds } from './iceberg/schema.js'
 import { icebergUpkeep } from './iceberg/compact.js'
 import type { SnapshotId } from './iceberg/metadata.js'
 import type { CommitInfo, CuratedPut, CuratedRows, CuratedSink } from './curated-sink.js'
@@ -155,7 +155,7 @@ export class IcebergSink implements CuratedSink {
           throw this.broken('the table has no snapshot to continue')
         } else if (rebuilt || ice.current() === undefined || !typesKept(ice, table.schema)) {
           let enc = early ? await early : this.encodeAll(ice, table)
-          if (enc.ids !== fieldIds(this.withIds(ice, table.schema))) enc = this.encodeAll(ice, table)
+          if (enc.ids !== columnsKey(this.withIds(ice, table.schema))) enc = this.encodeAll(ice, table)
           await this.writeAll(ice, date, table, await enc.parts, 'overwrite', summary, tags, signal)
         } else {
           const rows = await this.liveRows(ice, signal)
@@ -285,7 +285,7 @@ export class IcebergSink implements CuratedSink {
         ),
       ),
     )
-    return { ids: fieldIds(schema), parts }
+    return { ids: columnsKey(schema), parts }
   }
 
   /** Puts the encoded parts of all of `table`'s rows and commits them as the table's rows (overwrite or replace). */
@@ -380,8 +380,4 @@ function typesKept(ice: IcebergTable, arrow: A.Schema): boolean {
   if (!cur) return false
   const next = new Map(ice.schemaFor(arrow).fields.map((f) => [f.id, f.type]))
   return cur.fields.every((f) => next.get(f.id) === undefined || next.get(f.id) === f.type)
-}
-
-function fieldIds(schema: A.Schema): string {
-  return schema.fields.map((f) => `${f.name}=${f.metadata.get(FIELD_ID)}`).join(',')
 }

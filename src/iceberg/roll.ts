@@ -9,7 +9,7 @@ import * as A from 'apache-arrow'
 import { takeRows, type Positions } from './deletes.js'
 import type { Change, LiveRows } from './live-rows.js'
 import type { SnapshotId } from './metadata.js'
-import { FIELD_ID } from './schema.js'
+import { columnsKey } from './schema.js'
 
 /** Rows a tail file may hold besides parquet.rowsPerFile: the rows a rolling commit rewrites at most. */
 export const TAIL_ROWS = 100_000
@@ -57,7 +57,7 @@ export function planRoll(
     kept = rows.livePositions(tail.path).filter((p) => !gone.has(p))
     // a tail written before the schema changed (a column added within the date) is not rewritten: its batches
     // would pair with the new schema's columns by position; its deletes go to a delete file as for any file
-    const fits = kept.length + change.rows.length <= cap && sameColumns(tail.table.schema, schema)
+    const fits = kept.length + change.rows.length <= cap && columnsKey(tail.table.schema) === columnsKey(schema)
     if (!rows.has(tail.path) || !fits) tail = undefined
   }
   let added: A.RecordBatch
@@ -122,18 +122,6 @@ export function nextRoll(
     ...(one ? { tail: { path: one.path, table: new A.Table(plan.added.schema, [plan.added]) } } : {}),
     deletes,
   }
-}
-
-/** Whether two schemas have the same columns in the same order: names, types, nullability and field ids. */
-function sameColumns(a: A.Schema, b: A.Schema): boolean {
-  return (
-    a.fields.length === b.fields.length &&
-    a.fields.every((f, i) => {
-      const g = b.fields[i]!
-      const same = f.name === g.name && f.nullable === g.nullable && String(f.type) === String(g.type)
-      return same && f.metadata.get(FIELD_ID) === g.metadata.get(FIELD_ID)
-    })
-  )
 }
 
 /** The sorted union of two position lists. */

@@ -80,6 +80,14 @@ export function withFieldIds(arrow: A.Schema, schema: IcebergSchema): A.Schema {
   )
 }
 
+/**
+ * The columns of an Arrow schema with field ids, in order, as one string (name, type, field id): equal for two
+ * schemas whose files may be read and written as one (what withFieldIds makes is always nullable).
+ */
+export function columnsKey(schema: A.Schema): string {
+  return schema.fields.map((f) => `${f.name}:${String(f.type)}=${f.metadata.get(FIELD_ID)}`).join(',')
+}
+
 /** Iceberg's name mapping (table property schema.name-mapping.default): lets readers map files by column name too. */
 export function nameMapping(schema: IcebergSchema): string {
   return JSON.stringify(schema.fields.map((f) => ({ 'field-id': f.id, names: [f.name] })))
